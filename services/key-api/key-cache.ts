@@ -1,0 +1,109 @@
+import { LRUCache } from 'lru-cache';
+import type { KeyLookupRecord } from '../shared/key-store';
+
+export interface KeyCacheWindows {
+  /** A cached answer younger than this is used without reading DynamoDB. */
+  freshMs: number;
+  /**
+   * When a refresh fails (DynamoDB down or throttled), a known key's answer may still be used until
+   * it is this much older than its fresh window. Keeps paying clients served through a short outage.
+   */
+  staleMs: number;
+  /** How long "no such key" is remembered, so guessed keys cost one read per window, not per request. */
+  negativeMs: number;
+  /** Entries kept; the least recently used go first. */
+  maxEntries: number;
+}
+
+/**
+ * Defaults, documented in the README: a revoked key stops working at most `freshMs` (10 s) after
+ * its revocation while DynamoDB answers; during a DynamoDB outage a known key keeps its last
+ * answer for up to `freshMs + staleMs` (10 s + 5 min).
+ */
+export const DEFAULT_WINDOWS: KeyCacheWindows = {
+  freshMs: 10_000,
+  staleMs: 300_000,
+  negativeMs: 3_000,
+  maxEntries: 50_000,
+};
+
+export type CachedLookup = { found: true; record: KeyLookupRecord } | { found: false };
+
+export interface CacheOutcome {
+  lookup: CachedLookup;
+  source: 'fresh' | 'loaded' | 'stale';
+}
+
+interface Entry {
+  lookup: CachedLookup;
+  loadedAt: number;
+}
+
+/**
+ * Key-hash → lookup cache with named fresh, stale and negative windows.
+ *
+ * lru-cache's own `fetch` serves stale values while it revalidates in the background; that would
+ * let a revoked key keep working for fresh + stale time. Here a stale entry is only used when the
+ * reload itself fails, so revocation takes effect within the fresh window. lru-cache still bounds
+ * the size; concurrent misses for one key share a single read.
+ */
+export class KeyCache {
+  readonly #entries: LRUCache<string, Entry>;
+  readonly #inFlight = new Map<string, Promise<CachedLookup>>();
+  readonly #windows: KeyCacheWindows;
+  readonly #load: (keyHash: string) => Promise<CachedLookup>;
+  readonly #now: () => number;
+
+  constructor(options: {
+    load: (keyHash: string) => Promise<CachedLookup>;
+    windows?: Partial<KeyCacheWindows>;
+    now?: () => number;
+  }) {
+    this.#windows = { ...DEFAULT_WINDOWS, ...options.windows };
+    this.#load = options.load;
+    this.#now = options.now ?? Date.now;
+    this.#entries = new LRUCache({ max: this.#windows.maxEntries });
+  }
+
+  get windows(): Readonly<KeyCacheWindows> {
+    return this.#windows;
+  }
+
+  async get(keyHash: string): Promise<CacheOutcome> {
+    const entry = this.#entries.get(keyHash);
+    const now = this.#now();
+    if (entry && now - entry.loadedAt < this.#ttl(entry)) return { lookup: entry.lookup, source: 'fresh' };
+    try {
+      return { lookup: await this.#reload(keyHash), source: 'loaded' };
+    } catch (error) {
+      if (entry?.lookup.found && now - entry.loadedAt < this.#windows.freshMs + this.#windows.staleMs) {
+        return { lookup: entry.lookup, source: 'stale' };
+      }
+      throw error;
+    }
+  }
+
+  /** Forgets one key, e.g. after this process saw it revoked. */
+  delete(keyHash: string): void {
+    this.#entries.delete(keyHash);
+  }
+
+  #ttl(entry: Entry): number {
+    return entry.lookup.found ? this.#windows.freshMs : this.#windows.negativeMs;
+  }
+
+  #reload(keyHash: string): Promise<CachedLookup> {
+    const pending = this.#inFlight.get(keyHash);
+    if (pending) return pending;
+    // Age counts from when the read was sent: the answer is no newer than that.
+    const sentAt = this.#now();
+    const load = this.#load(keyHash)
+      .then((lookup) => {
+        this.#entries.set(keyHash, { lookup, loadedAt: sentAt });
+        return lookup;
+      })
+      .finally(() => this.#inFlight.delete(keyHash));
+    this.#inFlight.set(keyHash, load);
+    return load;
+  }
+}

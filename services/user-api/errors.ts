@@ -1,0 +1,68 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
+
+import { DependencyError, type ErrorCode, errorBody } from '../shared/errors';
+import type { UserApiEnv } from './env';
+
+const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
+  400: 'invalid_request',
+  401: 'unauthorized',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+};
+
+/** An expected failure with its own status, code and message, safe to show the caller. */
+export class ApiError extends HTTPException {
+  constructor(
+    status: ContentfulStatusCode,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(status, { message });
+  }
+}
+
+export function notFound(what = 'key'): ApiError {
+  return new ApiError(404, 'not_found', `No such ${what}`);
+}
+
+/** The single place where errors become HTTP: one body shape, and no internals in any 5xx. */
+export function onError(error: Error, c: Context<UserApiEnv>, logger: Logger): Response {
+  if (error instanceof ApiError) {
+    return c.json(errorBody(error.code, error.message, error.details), error.status);
+  }
+  if (error instanceof HTTPException && error.status < 500) {
+    const status = error.status as ContentfulStatusCode;
+    return c.json(
+      errorBody(CODE_BY_STATUS[status] ?? 'invalid_request', error.message || 'Bad request'),
+      status,
+    );
+  }
+  if (error instanceof DependencyError) {
+    logger.warn('dependency unavailable', { error });
+    c.header('retry-after', '1');
+    return c.json(errorBody('service_unavailable', 'The service is briefly unavailable; retry shortly'), 503);
+  }
+  logger.error('unhandled error', { error });
+  return c.json(errorBody('internal_error', 'Something went wrong on our side'), 500);
+}
+
+/** zod-validator hook: a failed validation becomes a 400 that says which field and why. */
+export function validationHook(
+  result: { success: true } | { success: false; error: z.core.$ZodError },
+  c: Context,
+): Response | undefined {
+  if (result.success) return undefined;
+  const details = result.error.issues.map((issue) => ({
+    path: issue.path.join('.') || '(body)',
+    message: issue.message,
+  }));
+  const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
+  return c.json(errorBody('invalid_request', `Invalid request: ${summary}`, details), 400);
+}

@@ -1,0 +1,4 @@
+import { handle } from 'hono/aws-lambda';
+import { app } from './main';
+
+export const handler = handle(app);

@@ -1,0 +1,142 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { ALBEvent } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { createKeyApiHandler } from '../../services/key-api/app';
+import { KeyCache } from '../../services/key-api/key-cache';
+import { KeyVerifier } from '../../services/key-api/key-verifier';
+import { generateApiKey } from '../../services/shared/api-key';
+import { DependencyError } from '../../services/shared/errors';
+import type { KeyLookupRecord } from '../../services/shared/key-store';
+
+const NOW = new Date('2026-11-21T12:00:00Z');
+
+function setup() {
+  const byHash = new Map<string, KeyLookupRecord>();
+  let failing = false;
+  let reads = 0;
+  const cache = new KeyCache({
+    load: async (hash) => {
+      reads++;
+      if (failing) throw new DependencyError('DynamoDB');
+      const record = byHash.get(hash);
+      return record ? { found: true, record } : { found: false };
+    },
+  });
+  const handler = createKeyApiHandler({
+    verifier: new KeyVerifier({ cache, keyPrefix: 'tg', clock: { now: () => NOW } }),
+    logger: new Logger({ serviceName: 'key-api-test', logLevel: 'SILENT' }),
+    allowedOrigins: ['http://localhost:5173'],
+  });
+  const addKey = (status: KeyLookupRecord['status'], expiresAt?: string) => {
+    const key = generateApiKey('tg');
+    const keyId = `key_${byHash.size}`;
+    byHash.set(key.keyHash, { accountId: 'acc_1', keyId, status, ...(expiresAt ? { expiresAt } : {}) });
+    return { key: key.key, keyId };
+  };
+  return {
+    handler,
+    addKey,
+    fail: () => {
+      failing = true;
+    },
+    reads: () => reads,
+  };
+}
+
+function albEvent(overrides: Partial<ALBEvent> = {}): ALBEvent {
+  return {
+    requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:local:0:targetgroup/key-api/0' } },
+    httpMethod: 'POST',
+    path: '/',
+    headers: {},
+    body: null,
+    isBase64Encoded: false,
+    ...overrides,
+  };
+}
+
+const bodyOf = (result: { body?: string }) => JSON.parse(result.body ?? 'null');
+
+describe('key-api', () => {
+  it('accepts a valid key in x-api-key, as a Bearer token, or as the JSON body', async () => {
+    const { handler, addKey } = setup();
+    const { key, keyId } = addKey('active');
+    const events = [
+      albEvent({ headers: { 'x-api-key': key } }),
+      albEvent({ headers: { authorization: `Bearer ${key}` } }),
+      albEvent({ headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) }),
+      albEvent({ body: Buffer.from(JSON.stringify({ key })).toString('base64'), isBase64Encoded: true }),
+      albEvent({ multiValueHeaders: { 'X-Api-Key': [key] }, headers: undefined }),
+    ];
+    for (const event of events) {
+      const result = await handler(event);
+      expect(result.statusCode).toBe(200);
+      expect(bodyOf(result)).toEqual({ ok: true, keyId });
+    }
+  });
+
+  it('says which refusal it was: missing, malformed, unknown, revoked, expired', async () => {
+    const { handler, addKey } = setup();
+    const cases: Array<[ALBEvent, string]> = [
+      [albEvent(), 'missing_key'],
+      [albEvent({ body: 'not json' }), 'missing_key'],
+      [albEvent({ headers: { authorization: 'Basic abc' } }), 'missing_key'],
+      [albEvent({ headers: { 'x-api-key': 'tg_definitelynotakey' } }), 'malformed_key'],
+      [albEvent({ headers: { 'x-api-key': generateApiKey('tg').key } }), 'unknown_key'],
+      [albEvent({ headers: { 'x-api-key': addKey('revoked').key } }), 'revoked_key'],
+      [albEvent({ headers: { 'x-api-key': addKey('expiring', '2026-11-21T11:59:59Z').key } }), 'expired_key'],
+    ];
+    for (const [event, code] of cases) {
+      const result = await handler(event);
+      expect(result.statusCode, code).toBe(401);
+      expect(bodyOf(result).error.code).toBe(code);
+      expect(typeof bodyOf(result).error.message).toBe('string');
+    }
+  });
+
+  it('keeps accepting a rolled key inside its grace period', async () => {
+    const { handler, addKey } = setup();
+    const { key } = addKey('expiring', '2026-11-21T12:00:01Z');
+    expect((await handler(albEvent({ headers: { 'x-api-key': key } }))).statusCode).toBe(200);
+  });
+
+  it('refuses malformed keys without reading the store', async () => {
+    const { handler, reads } = setup();
+    for (let i = 0; i < 100; i++) {
+      await handler(albEvent({ headers: { 'x-api-key': `tg_${'x'.repeat(i % 40)}` } }));
+    }
+    expect(reads()).toBe(0);
+  });
+
+  it('refuses two different keys in one request with a 400', async () => {
+    const { handler, addKey } = setup();
+    const result = await handler(
+      albEvent({
+        headers: { 'x-api-key': addKey('active').key, authorization: `Bearer ${addKey('active').key}` },
+      }),
+    );
+    expect(result.statusCode).toBe(400);
+    expect(bodyOf(result).error.code).toBe('invalid_request');
+  });
+
+  it('answers 503 with retry-after, not 500, when the store is down and the key is not cached', async () => {
+    const { handler, addKey, fail } = setup();
+    const { key } = addKey('active');
+    fail();
+    const result = await handler(albEvent({ headers: { 'x-api-key': key } }));
+    expect(result.statusCode).toBe(503);
+    expect(result.headers?.['retry-after']).toBe('1');
+    expect(bodyOf(result).error.code).toBe('service_unavailable');
+  });
+
+  it('allows CORS only for configured origins and answers preflights', async () => {
+    const { handler } = setup();
+    const allowed = await handler(
+      albEvent({ httpMethod: 'OPTIONS', headers: { origin: 'http://localhost:5173' } }),
+    );
+    expect(allowed.statusCode).toBe(204);
+    expect(allowed.headers?.['access-control-allow-origin']).toBe('http://localhost:5173');
+    const other = await handler(albEvent({ headers: { origin: 'https://evil.example' } }));
+    expect(other.headers?.['access-control-allow-origin']).toBeUndefined();
+  });
+});
