@@ -21,7 +21,7 @@ export interface IndexDefinition {
 
 export interface TableDefinition {
   /** Logical id, also the suffix of the physical name (`tollgate-<stage>-<id>`). */
-  readonly id: 'accounts' | 'keys';
+  readonly id: 'accounts' | 'keys' | 'usage';
   readonly partitionKey: KeyAttribute;
   readonly sortKey?: KeyAttribute;
   readonly globalSecondaryIndexes: readonly IndexDefinition[];
@@ -52,7 +52,23 @@ export const keysTable: TableDefinition = {
   ],
 };
 
-export const tables = [accountsTable, keysTable] as const;
+/**
+ * Counters, daily rollups and the dedupe marks that make them exact (see docs/metering.md):
+ *  - `KEY#<keyId>` / `DAY#<yyyy-mm-dd>`: a key's requests that day
+ *  - `KEY#<keyId>` / `TOTAL`: a key's all-time requests and last use
+ *  - `ACCOUNT#<accountId>` / `DAY#<yyyy-mm-dd>`: an account's requests that day
+ *  - `EVENT#<eventId>` / `EVENT`: "this event is counted", written in the same transaction as the
+ *    counters it fed, and expired by TTL once the event could no longer be accepted anyway.
+ */
+export const usageTable: TableDefinition = {
+  id: 'usage',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  globalSecondaryIndexes: [],
+  timeToLiveAttribute: 'expiresAt',
+};
+
+export const tables = [accountsTable, keysTable, usageTable] as const;
 
 export function tableName(stage: string, table: TableDefinition): string {
   return `tollgate-${stage}-${table.id}`;

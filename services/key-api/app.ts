@@ -1,12 +1,30 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
+import type { Clock } from '../shared/clock';
 import { DependencyError, type ErrorCode, errorBody } from '../shared/errors';
+import { KeyApiMetric } from '../shared/metric-names';
+import { newUsageEvent } from '../shared/usage-event';
 import { extractKey } from './extract-key';
 import type { KeyCheck, KeyVerifier } from './key-verifier';
+import type { UsagePublisher } from './publisher';
+import type { UsageSnapshots } from './usage-snapshots';
+
+/**
+ * What to do with an accepted request whose usage event cannot be published.
+ *  - closed (default): answer 503. Every 200 is then a counted request: usage stays exact.
+ *  - open: answer 200 anyway and count it as `UnmeteredRequests`: availability over billing.
+ */
+export type PublishFailureMode = 'closed' | 'open';
 
 export interface KeyApiDeps {
   verifier: KeyVerifier;
+  publisher: UsagePublisher;
+  usage: UsageSnapshots;
+  clock: Clock;
   logger: Logger;
+  metrics: Metrics;
+  publishFailureMode: PublishFailureMode;
   /** Browser origins allowed to call the key API (the web page's "try your key"). */
   allowedOrigins: readonly string[];
 }
@@ -38,11 +56,49 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   };
 }
 
+const unavailable = (message: string, cors: Record<string, string>) =>
+  json(503, errorBody('service_unavailable', message), { ...cors, 'retry-after': '1' });
+
 /**
- * The key API as a function of an ALB event: pulls the key out, asks the verifier, maps the
- * outcome to HTTP. 401 bodies say which refusal it was; 503 means "try again", never "bad key".
+ * The key API as a function of an ALB event: pulls the key out, asks the verifier, publishes one
+ * usage event for an accepted request, maps the outcome to HTTP. 401 bodies say which refusal it
+ * was; 503 means "try again", never "bad key".
  */
 export function createKeyApiHandler(deps: KeyApiDeps): KeyApiHandler {
+  const count = (name: string) => deps.metrics.addMetric(name, MetricUnit.Count, 1);
+
+  async function accept(check: Extract<KeyCheck, { outcome: 'accepted' }>, cors: Record<string, string>) {
+    const event = newUsageEvent({ keyId: check.keyId, accountId: check.accountId, now: deps.clock.now() });
+    const started = performance.now();
+    const [published, usage] = await Promise.all([
+      deps.publisher.publish(event).then(
+        () => true,
+        (error: unknown) => {
+          deps.logger.error('usage event not published', {
+            error,
+            keyId: check.keyId,
+            mode: deps.publishFailureMode,
+          });
+          return false;
+        },
+      ),
+      deps.usage.get(check.keyId),
+    ]);
+    deps.metrics.addMetric(KeyApiMetric.publishLatency, MetricUnit.Milliseconds, performance.now() - started);
+    if (!published) {
+      count(KeyApiMetric.publishFailures);
+      if (deps.publishFailureMode === 'closed') {
+        return unavailable(
+          'Usage could not be recorded, so the request was not accepted; retry shortly',
+          cors,
+        );
+      }
+      count(KeyApiMetric.unmetered);
+    }
+    count(KeyApiMetric.checks.accepted);
+    return json(200, { ok: true, keyId: check.keyId, usage }, cors);
+  }
+
   return async (event) => {
     const cors = corsHeaders(event, deps.allowedOrigins);
     if (event.httpMethod === 'OPTIONS') {
@@ -61,9 +117,12 @@ export function createKeyApiHandler(deps: KeyApiDeps): KeyApiHandler {
     }
     try {
       const extracted = extractKey(event);
-      if (extracted.kind === 'invalid')
+      if (extracted.kind === 'invalid') {
+        count(KeyApiMetric.checks.invalid);
         return json(400, errorBody('invalid_request', extracted.message), cors);
+      }
       if (extracted.kind === 'missing') {
+        count(KeyApiMetric.checks.missing);
         return json(
           401,
           errorBody(
@@ -74,25 +133,27 @@ export function createKeyApiHandler(deps: KeyApiDeps): KeyApiHandler {
         );
       }
       const check = await deps.verifier.verify(extracted.key);
-      if (check.outcome !== 'accepted') {
-        const refusal = REFUSALS[check.outcome];
-        return json(401, errorBody(refusal.code, refusal.message), {
-          ...cors,
-          'www-authenticate': `Bearer realm="tollgate", error="invalid_token"`,
-        });
+      if (check.outcome !== 'malformed') {
+        count(
+          check.cache === 'fresh'
+            ? KeyApiMetric.cacheHits
+            : check.cache === 'stale'
+              ? KeyApiMetric.cacheStaleServed
+              : KeyApiMetric.cacheMisses,
+        );
       }
-      return json(200, { ok: true, keyId: check.keyId }, cors);
+      if (check.outcome === 'accepted') return await accept(check, cors);
+      count(KeyApiMetric.checks[check.outcome]);
+      const refusal = REFUSALS[check.outcome];
+      return json(401, errorBody(refusal.code, refusal.message), {
+        ...cors,
+        'www-authenticate': 'Bearer realm="tollgate", error="invalid_token"',
+      });
     } catch (error) {
       if (error instanceof DependencyError) {
+        count(KeyApiMetric.checks.unavailable);
         deps.logger.warn('key check unavailable', { error });
-        return json(
-          503,
-          errorBody('service_unavailable', 'Key checks are briefly unavailable; retry shortly'),
-          {
-            ...cors,
-            'retry-after': '1',
-          },
-        );
+        return unavailable('Key checks are briefly unavailable; retry shortly', cors);
       }
       deps.logger.error('key check failed', { error });
       return json(500, errorBody('internal_error', 'The key API failed'), cors);

@@ -1,29 +1,54 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { z } from 'zod';
 import { systemClock } from '../shared/clock';
 import { keyDataEnv, loadConfig } from '../shared/config';
 import { createDocumentClient } from '../shared/dynamodb';
 import { originListSchema } from '../shared/http';
 import { KeyStore } from '../shared/key-store';
+import { METRICS_NAMESPACE, SERVICE_NAMES } from '../shared/metric-names';
+import { UsageStore } from '../shared/usage-store';
 import { createKeyApiHandler } from './app';
 import { DEFAULT_WINDOWS, KeyCache } from './key-cache';
 import { KeyVerifier } from './key-verifier';
+import { KinesisUsagePublisher, SqsUsagePublisher, type UsagePublisher } from './publisher';
+import { UsageSnapshots } from './usage-snapshots';
 
 // Composition root: built once per container and reused by every warm invocation.
 const config = loadConfig(
-  'key-api',
-  keyDataEnv.extend({
-    TOLLGATE_ALLOWED_ORIGINS: originListSchema,
-    TOLLGATE_KEY_CACHE_FRESH_MS: z.coerce.number().int().positive().default(DEFAULT_WINDOWS.freshMs),
-    TOLLGATE_KEY_CACHE_STALE_MS: z.coerce.number().int().nonnegative().default(DEFAULT_WINDOWS.staleMs),
-    TOLLGATE_KEY_CACHE_NEGATIVE_MS: z.coerce.number().int().nonnegative().default(DEFAULT_WINDOWS.negativeMs),
-    TOLLGATE_KEY_CACHE_MAX_ENTRIES: z.coerce.number().int().positive().default(DEFAULT_WINDOWS.maxEntries),
-  }),
+  SERVICE_NAMES.keyApi,
+  keyDataEnv
+    .extend({
+      TOLLGATE_USAGE_TABLE: z.string().min(3),
+      TOLLGATE_TRANSPORT: z.enum(['sqs', 'kinesis']).default('sqs'),
+      TOLLGATE_USAGE_QUEUE_URL: z.url().optional(),
+      TOLLGATE_USAGE_STREAM_NAME: z.string().min(1).optional(),
+      TOLLGATE_PUBLISH_FAILURE_MODE: z.enum(['closed', 'open']).default('closed'),
+      TOLLGATE_ALLOWED_ORIGINS: originListSchema,
+      TOLLGATE_KEY_CACHE_FRESH_MS: z.coerce.number().int().positive().default(DEFAULT_WINDOWS.freshMs),
+      TOLLGATE_KEY_CACHE_STALE_MS: z.coerce.number().int().nonnegative().default(DEFAULT_WINDOWS.staleMs),
+      TOLLGATE_KEY_CACHE_NEGATIVE_MS: z.coerce
+        .number()
+        .int()
+        .nonnegative()
+        .default(DEFAULT_WINDOWS.negativeMs),
+      TOLLGATE_KEY_CACHE_MAX_ENTRIES: z.coerce.number().int().positive().default(DEFAULT_WINDOWS.maxEntries),
+    })
+    .refine(
+      (c) => (c.TOLLGATE_TRANSPORT === 'sqs' ? !!c.TOLLGATE_USAGE_QUEUE_URL : !!c.TOLLGATE_USAGE_STREAM_NAME),
+      {
+        message:
+          'TOLLGATE_USAGE_QUEUE_URL (sqs) or TOLLGATE_USAGE_STREAM_NAME (kinesis) is required for the transport',
+      },
+    ),
 );
 
-const logger = new Logger({ serviceName: 'key-api' });
+const logger = new Logger({ serviceName: SERVICE_NAMES.keyApi });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.keyApi });
+const dynamo = createDocumentClient();
 const store = new KeyStore({
-  client: createDocumentClient(),
+  client: dynamo,
   accountsTable: config.TOLLGATE_ACCOUNTS_TABLE,
   keysTable: config.TOLLGATE_KEYS_TABLE,
   keyPrefix: config.TOLLGATE_KEY_PREFIX,
@@ -40,9 +65,30 @@ const cache = new KeyCache({
     maxEntries: config.TOLLGATE_KEY_CACHE_MAX_ENTRIES,
   },
 });
+const usageStore = new UsageStore({ client: dynamo, table: config.TOLLGATE_USAGE_TABLE });
+const publisher: UsagePublisher =
+  config.TOLLGATE_TRANSPORT === 'kinesis'
+    ? new KinesisUsagePublisher({ streamName: config.TOLLGATE_USAGE_STREAM_NAME as string })
+    : new SqsUsagePublisher({ queueUrl: config.TOLLGATE_USAGE_QUEUE_URL as string });
 
-export const handler = createKeyApiHandler({
+const handleEvent = createKeyApiHandler({
   verifier: new KeyVerifier({ cache, keyPrefix: config.TOLLGATE_KEY_PREFIX, clock: systemClock }),
+  publisher,
+  usage: new UsageSnapshots({
+    read: (keyId, day) => usageStore.keyDayCount(keyId, day),
+    now: systemClock.now,
+  }),
+  clock: systemClock,
   logger,
+  metrics,
+  publishFailureMode: config.TOLLGATE_PUBLISH_FAILURE_MODE,
   allowedOrigins: config.TOLLGATE_ALLOWED_ORIGINS,
 });
+
+export async function handler(event: ALBEvent): Promise<ALBResult> {
+  try {
+    return await handleEvent(event);
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}

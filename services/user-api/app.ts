@@ -8,6 +8,7 @@ import type { UserApiDeps, UserApiEnv } from './env';
 import { onError } from './errors';
 import { keyRoutes } from './routes/keys';
 import { meRoutes } from './routes/me';
+import { usageRoutes } from './routes/usage';
 
 const MAX_BODY_BYTES = 16 * 1024;
 
@@ -35,9 +36,10 @@ export function createApp(deps: UserApiDeps) {
   app.use('/me', requireUser(deps.verifier));
   app.use('/keys/*', requireUser(deps.verifier));
   app.use('/keys', requireUser(deps.verifier));
+  app.use('/usage', requireUser(deps.verifier));
   app.notFound((c) => c.json(errorBody('not_found', 'No such route'), 404));
   app.onError((error, c) => onError(error, c, deps.logger));
-  return app.route('/me', meRoutes(deps)).route('/keys', keyRoutes(deps));
+  return app.route('/me', meRoutes(deps)).route('/keys', keyRoutes(deps)).route('/usage', usageRoutes(deps));
 }
 
 /** The API's type, for the web page's typed client (`hc<AppType>`). */

@@ -1,10 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Clock } from '../shared/clock';
 import type { KeyStore } from '../shared/key-store';
+import type { UsageStore } from '../shared/usage-store';
 import type { AuthenticatedUser, TokenVerifier } from './token-verifier';
 
 export interface UserApiDeps {
   store: KeyStore;
+  usage: UsageStore;
   verifier: TokenVerifier;
   clock: Clock;
   logger: Logger;

@@ -5,6 +5,7 @@ import { keyDataEnv, loadConfig } from '../shared/config';
 import { createDocumentClient } from '../shared/dynamodb';
 import { originListSchema } from '../shared/http';
 import { KeyStore } from '../shared/key-store';
+import { UsageStore } from '../shared/usage-store';
 import { createApp } from './app';
 import { createCognitoIdTokenVerifier } from './token-verifier';
 
@@ -12,6 +13,7 @@ import { createCognitoIdTokenVerifier } from './token-verifier';
 const config = loadConfig(
   'user-api',
   keyDataEnv.extend({
+    TOLLGATE_USAGE_TABLE: z.string().min(3),
     TOLLGATE_JWT_ISSUER: z.url(),
     TOLLGATE_JWKS_URI: z.url(),
     TOLLGATE_USER_POOL_CLIENT_ID: z.string().min(1),
@@ -24,9 +26,12 @@ const config = loadConfig(
   }),
 );
 
+const dynamo = createDocumentClient();
+
 export const app = createApp({
+  usage: new UsageStore({ client: dynamo, table: config.TOLLGATE_USAGE_TABLE }),
   store: new KeyStore({
-    client: createDocumentClient(),
+    client: dynamo,
     accountsTable: config.TOLLGATE_ACCOUNTS_TABLE,
     keysTable: config.TOLLGATE_KEYS_TABLE,
     keyPrefix: config.TOLLGATE_KEY_PREFIX,

@@ -1,12 +1,15 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { ALBEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { createKeyApiHandler } from '../../services/key-api/app';
+import { createKeyApiHandler, type PublishFailureMode } from '../../services/key-api/app';
 import { KeyCache } from '../../services/key-api/key-cache';
 import { KeyVerifier } from '../../services/key-api/key-verifier';
+import { UsageSnapshots } from '../../services/key-api/usage-snapshots';
 import { generateApiKey } from '../../services/shared/api-key';
 import { DependencyError } from '../../services/shared/errors';
 import type { KeyLookupRecord } from '../../services/shared/key-store';
+import { type UsageEvent, usageEventSchema } from '../../services/shared/usage-event';
 
 const NOW = new Date('2026-11-21T12:00:00Z');
 
@@ -22,9 +25,25 @@ function setup() {
       return record ? { found: true, record } : { found: false };
     },
   });
+  const published: UsageEvent[] = [];
+  let publishFails = false;
+  let mode: PublishFailureMode = 'closed';
+  const metrics = new Metrics({ namespace: 'test', serviceName: 'key-api-test' });
   const handler = createKeyApiHandler({
     verifier: new KeyVerifier({ cache, keyPrefix: 'tg', clock: { now: () => NOW } }),
+    publisher: {
+      publish: async (event) => {
+        if (publishFails) throw new Error('queue down');
+        published.push(event);
+      },
+    },
+    usage: new UsageSnapshots({ read: async () => 41, now: () => NOW }),
+    clock: { now: () => NOW },
     logger: new Logger({ serviceName: 'key-api-test', logLevel: 'SILENT' }),
+    metrics,
+    get publishFailureMode() {
+      return mode;
+    },
     allowedOrigins: ['http://localhost:5173'],
   });
   const addKey = (status: KeyLookupRecord['status'], expiresAt?: string) => {
@@ -38,6 +57,12 @@ function setup() {
     addKey,
     fail: () => {
       failing = true;
+    },
+    published,
+    metrics,
+    failPublishing: (nextMode: PublishFailureMode) => {
+      publishFails = true;
+      mode = nextMode;
     },
     reads: () => reads,
   };
@@ -71,7 +96,7 @@ describe('key-api', () => {
     for (const event of events) {
       const result = await handler(event);
       expect(result.statusCode).toBe(200);
-      expect(bodyOf(result)).toEqual({ ok: true, keyId });
+      expect(bodyOf(result)).toEqual({ ok: true, keyId, usage: { today: 41, asOf: NOW.toISOString() } });
     }
   });
 
@@ -138,5 +163,45 @@ describe('key-api', () => {
     expect(allowed.headers?.['access-control-allow-origin']).toBe('http://localhost:5173');
     const other = await handler(albEvent({ headers: { origin: 'https://evil.example' } }));
     expect(other.headers?.['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('publishes exactly one valid usage event per accepted request and none for refusals', async () => {
+    const { handler, addKey, published } = setup();
+    const { key, keyId } = addKey('active');
+    await handler(albEvent({ headers: { 'x-api-key': key } }));
+    await handler(albEvent({ headers: { 'x-api-key': key } }));
+    await handler(albEvent({ headers: { 'x-api-key': addKey('revoked').key } }));
+    await handler(albEvent());
+    expect(published).toHaveLength(2);
+    for (const event of published) {
+      expect(usageEventSchema.parse(event)).toMatchObject({
+        v: 1,
+        keyId,
+        accountId: 'acc_1',
+        ts: NOW.getTime(),
+        units: 1,
+      });
+    }
+    expect(published[0]?.id).not.toBe(published[1]?.id);
+  });
+
+  it('fails closed by default when the usage event cannot be published: 503, nothing accepted', async () => {
+    const { handler, addKey, failPublishing } = setup();
+    const { key } = addKey('active');
+    failPublishing('closed');
+    const result = await handler(albEvent({ headers: { 'x-api-key': key } }));
+    expect(result.statusCode).toBe(503);
+    expect(bodyOf(result).error.code).toBe('service_unavailable');
+  });
+
+  it('can fail open instead, letting the request through and counting it as unmetered', async () => {
+    const { handler, addKey, failPublishing, metrics } = setup();
+    const { key } = addKey('active');
+    failPublishing('open');
+    const result = await handler(albEvent({ headers: { 'x-api-key': key } }));
+    expect(result.statusCode).toBe(200);
+    const stored = JSON.stringify(metrics.serializeMetrics());
+    expect(stored).toContain('UnmeteredRequests');
+    expect(stored).toContain('UsagePublishFailures');
   });
 });

@@ -55,7 +55,13 @@ export function keyRoutes(deps: UserApiDeps) {
     .get('/', async (c) => {
       const now = deps.clock.now();
       const keys = await deps.store.listKeys(c.get('user').userId);
-      return c.json({ keys: keys.map((key) => view(key, now)) });
+      const totals = await deps.usage.keyTotals(keys.map((key) => key.keyId));
+      return c.json({
+        keys: keys.map((key) => {
+          const usage = totals.get(key.keyId);
+          return { ...view(key, now), count: usage?.count ?? 0, lastUsedAt: usage?.lastUsedAt ?? null };
+        }),
+      });
     })
     .post('/', zValidator('json', createKeyBody, validationHook), async (c) => {
       const { name } = c.req.valid('json');

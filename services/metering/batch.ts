@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { type UsageEvent, usageEventSchema, utcDay } from '../shared/usage-event';
+import type { Aggregate } from '../shared/usage-store';
+
+/** One queue or stream record, whatever the transport. */
+export interface InboundRecord {
+  /** What the event source wants back for a partial failure: SQS messageId, Kinesis sequence number. */
+  recordId: string;
+  body: string;
+}
+
+export type RejectReason = 'invalid_json' | 'invalid_event' | 'too_old' | 'future';
+
+export interface Rejected {
+  record: InboundRecord;
+  reason: RejectReason;
+  detail: string;
+}
+
+export interface PreparedAggregate {
+  aggregate: Aggregate;
+  recordIds: string[];
+}
+
+export interface AcceptanceWindow {
+  /** Events older than this (by event time) are refused: their day is closed. */
+  lateMs: number;
+  /** Events dated further ahead than this (clock skew allowance) are refused. */
+  futureMs: number;
+}
+
+export const DEFAULT_WINDOW: AcceptanceWindow = { lateMs: 48 * 3600_000, futureMs: 5 * 60_000 };
+
+/**
+ * Validates every record and groups the valid ones per (key, UTC day): one aggregate is one set
+ * of counter writes, however many events it holds. Nothing is dropped: each record ends up either
+ * in exactly one aggregate or in `rejected` with a reason.
+ */
+export function prepareBatch(
+  records: readonly InboundRecord[],
+  now: Date,
+  window: AcceptanceWindow,
+): { aggregates: PreparedAggregate[]; rejected: Rejected[]; events: UsageEvent[] } {
+  const byKeyDay = new Map<string, PreparedAggregate>();
+  const rejected: Rejected[] = [];
+  const events: UsageEvent[] = [];
+  for (const record of records) {
+    let json: unknown;
+    try {
+      json = JSON.parse(record.body);
+    } catch {
+      rejected.push({ record, reason: 'invalid_json', detail: 'the record body is not JSON' });
+      continue;
+    }
+    const parsed = usageEventSchema.safeParse(json);
+    if (!parsed.success) {
+      rejected.push({ record, reason: 'invalid_event', detail: z.prettifyError(parsed.error) });
+      continue;
+    }
+    const event = parsed.data;
+    if (event.ts < now.getTime() - window.lateMs) {
+      rejected.push({
+        record,
+        reason: 'too_old',
+        detail: `event time ${new Date(event.ts).toISOString()} is past the late window`,
+      });
+      continue;
+    }
+    if (event.ts > now.getTime() + window.futureMs) {
+      rejected.push({
+        record,
+        reason: 'future',
+        detail: `event time ${new Date(event.ts).toISOString()} is in the future`,
+      });
+      continue;
+    }
+    events.push(event);
+    const day = utcDay(event.ts);
+    const id = `${event.keyId}\u0000${day}`;
+    let prepared = byKeyDay.get(id);
+    if (!prepared) {
+      prepared = {
+        aggregate: { keyId: event.keyId, accountId: event.accountId, day, events: [] },
+        recordIds: [],
+      };
+      byKeyDay.set(id, prepared);
+    }
+    prepared.aggregate.events.push({ id: event.id, ts: event.ts, units: event.units });
+    prepared.recordIds.push(record.recordId);
+  }
+  return { aggregates: [...byKeyDay.values()], rejected, events };
+}

@@ -1,0 +1,45 @@
+/**
+ * Every custom metric Tollgate emits, in one place: the services' Powertools metrics and the CDK
+ * dashboard both read these names, so renaming one cannot silently empty a widget.
+ */
+export const METRICS_NAMESPACE = 'Tollgate';
+
+export const KeyApiMetric = {
+  /** One per key check, named by outcome. */
+  checks: {
+    accepted: 'KeyChecksAccepted',
+    missing: 'KeyChecksMissing',
+    malformed: 'KeyChecksMalformed',
+    unknown: 'KeyChecksUnknown',
+    revoked: 'KeyChecksRevoked',
+    expired: 'KeyChecksExpired',
+    invalid: 'KeyChecksInvalid',
+    unavailable: 'KeyChecksUnavailable',
+  },
+  cacheHits: 'KeyCacheHits',
+  cacheMisses: 'KeyCacheMisses',
+  cacheStaleServed: 'KeyCacheStaleServed',
+  publishLatency: 'UsagePublishLatency',
+  publishFailures: 'UsagePublishFailures',
+  /** Requests let through without a usage event because publishing failed in fail-open mode. */
+  unmetered: 'UnmeteredRequests',
+} as const;
+
+export const MeteringMetric = {
+  batchSize: 'ConsumerBatchSize',
+  eventsCounted: 'EventsCounted',
+  eventsDuplicate: 'EventsDuplicate',
+  eventsDeadLettered: 'EventsDeadLettered',
+  aggregatesFailed: 'AggregatesFailed',
+  counterWriteRequests: 'CounterWriteRequests',
+  eventsPerWrite: 'EventsPerWrite',
+  /** Event time → counted, milliseconds: how far usage lags behind traffic. */
+  usageLag: 'UsageLag',
+} as const;
+
+export const SERVICE_NAMES = {
+  keyApi: 'key-api',
+  metering: 'metering',
+  userApi: 'user-api',
+  authTriggers: 'auth-triggers',
+} as const;
