@@ -63,27 +63,35 @@ export async function consumeBatch(
   }
 
   let writes = 0;
-  await eachWithConcurrency(
-    aggregates,
-    deps.concurrency ?? 4,
-    async ({ aggregate, recordIds }: PreparedAggregate) => {
-      try {
-        const applied = await deps.usage.applyAggregate(aggregate, now);
-        outcome.counted += applied.counted;
-        outcome.duplicates += applied.duplicates;
-        writes += applied.writeRequests;
-      } catch (error) {
-        deps.logger.error('aggregate failed; its records will be delivered again', {
-          error,
-          keyId: aggregate.keyId,
-          day: aggregate.day,
-          events: aggregate.events.length,
-        });
-        deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
-        outcome.failedRecordIds.push(...recordIds);
-      }
-    },
-  );
+  const apply = async ({ aggregate, recordIds }: PreparedAggregate) => {
+    try {
+      const applied = await deps.usage.applyAggregate(aggregate, now);
+      outcome.counted += applied.counted;
+      outcome.duplicates += applied.duplicates;
+      writes += applied.writeRequests;
+    } catch (error) {
+      deps.logger.error('aggregate failed; its records will be delivered again', {
+        error,
+        keyId: aggregate.keyId,
+        day: aggregate.day,
+        events: aggregate.events.length,
+      });
+      deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
+      outcome.failedRecordIds.push(...recordIds);
+    }
+  };
+  // Every aggregate of an account also adds to the account's day counter; written concurrently
+  // they would cancel each other's transactions (TransactionConflict). Accounts run in parallel,
+  // each account's aggregates one after another.
+  const byAccount = new Map<string, PreparedAggregate[]>();
+  for (const prepared of aggregates) {
+    const list = byAccount.get(prepared.aggregate.accountId) ?? [];
+    list.push(prepared);
+    byAccount.set(prepared.aggregate.accountId, list);
+  }
+  await eachWithConcurrency([...byAccount.values()], deps.concurrency ?? 4, async (list) => {
+    for (const prepared of list) await apply(prepared);
+  });
 
   const m = deps.metrics;
   m.addMetric(MeteringMetric.batchSize, MetricUnit.Count, records.length);
