@@ -1,4 +1,6 @@
 import { JwtVerifier } from 'aws-jwt-verify';
+import type { Fetcher } from 'aws-jwt-verify/https';
+import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 
 export interface AuthenticatedUser {
   /** Cognito `sub`: the account id. */
@@ -20,20 +22,35 @@ export interface CognitoIdTokenVerifierOptions {
 }
 
 /**
+ * aws-jwt-verify's own fetcher speaks only https (Node's `https` module), and cognito-local serves
+ * its JWKS over plain http. Node's global fetch speaks both; on AWS the URI is https either way.
+ */
+const jwksFetcher: Fetcher = {
+  async fetch(uri) {
+    const response = await fetch(uri, { signal: AbortSignal.timeout(3000) });
+    if (!response.ok) throw new Error(`JWKS fetch failed: ${response.status}`);
+    return response.arrayBuffer();
+  },
+};
+
+/**
  * Verifies Cognito ID tokens (signature against the pool's JWKS, issuer, audience, expiry,
  * `token_use: id`). aws-jwt-verify's generic JwtVerifier is used rather than CognitoJwtVerifier
  * because the latter derives the issuer from the pool id's region, which cognito-local's pools do
  * not have; with issuer and JWKS from config the same code runs against both.
  */
 export function createCognitoIdTokenVerifier(options: CognitoIdTokenVerifierOptions): TokenVerifier {
-  const verifier = JwtVerifier.create({
-    issuer: options.issuer,
-    jwksUri: options.jwksUri,
-    audience: options.clientId,
-    customJwtCheck: ({ payload }) => {
-      if (payload.token_use !== 'id') throw new Error('not an ID token');
+  const verifier = JwtVerifier.create(
+    {
+      issuer: options.issuer,
+      jwksUri: options.jwksUri,
+      audience: options.clientId,
+      customJwtCheck: ({ payload }) => {
+        if (payload.token_use !== 'id') throw new Error('not an ID token');
+      },
     },
-  });
+    { jwksCache: new SimpleJwksCache({ fetcher: jwksFetcher }) },
+  );
   return {
     async verify(token) {
       const payload = await verifier.verify(token);

@@ -1,0 +1,87 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalStackError } from './errors';
+import { resolvePorts } from './ports';
+import { type LocalStack, startLocalStack } from './stack';
+
+/**
+ * `npm start`: the whole of Tollgate on this machine until Ctrl-C.
+ * TOLLGATE_DATA_DIR chooses the data dir (default `.local` in the repo), TOLLGATE_PORT_* the ports.
+ */
+
+const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+
+async function main(): Promise<void> {
+  // The v3 SDK warns on every start that it will drop Node 20 in 2027; the engines field covers it.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const dataDir = resolve(repoRoot, process.env.TOLLGATE_DATA_DIR ?? '.local');
+  const ports = resolvePorts(process.env);
+  const allowedOrigins = process.env.TOLLGATE_ALLOWED_ORIGINS?.split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+
+  let stack: LocalStack | undefined;
+  let stoppingSince: number | undefined;
+  const shutDown = (signal: NodeJS.Signals) => {
+    if (stoppingSince !== undefined) {
+      // tsx and npm pass a terminal's Ctrl-C on to this process although it already got it from
+      // the terminal: a repeat right away is that echo. A later one means "stop waiting"; the exit
+      // hooks still stop DynamoDB Local and release the lock.
+      if (Date.now() - stoppingSince > 2_000) process.exit(130);
+      return;
+    }
+    stoppingSince = Date.now();
+    process.stdout.write(`\n${signal}: stopping the local stack...\n`);
+    // During start-up there is no stack to stop yet: exiting runs the stack's exit hooks, which
+    // stop DynamoDB Local and release the lock.
+    (stack ? stack.stop() : Promise.resolve()).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`stopping failed: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, shutDown);
+
+  process.stdout.write(`Starting the Tollgate local stack (data in ${dataDir})...\n`);
+  stack = await startLocalStack({ dataDir, ports, ...(allowedOrigins?.length ? { allowedOrigins } : {}) });
+  process.stdout.write(`${describe(stack, dataDir)}\n`);
+}
+
+function describe(stack: LocalStack, dataDir: string): string {
+  const { endpoints: e, env } = stack;
+  const rows: Array<[string, string]> = [
+    ['key-api (ALB)', e.keyApi],
+    ['user-api', e.userApi],
+    ['Cognito', e.cognito.endpoint],
+    ['  user pool', e.cognito.userPoolId],
+    ['  app client', e.cognito.clientId],
+    ['DynamoDB', e.dynamodb],
+    ['SQS', e.sqs],
+    ['Kinesis', e.kinesis],
+    ['Lambda invoke', e.lambda],
+    ['usage queue', env.TOLLGATE_USAGE_QUEUE_URL ?? ''],
+    ['usage stream', env.TOLLGATE_USAGE_STREAM_NAME ?? ''],
+    ['metering', 'consuming the usage queue and stream'],
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  return [
+    '',
+    'Tollgate is running:',
+    ...rows.map(([name, value]) => `  ${name.padEnd(width)}  ${value}`),
+    '',
+    `Endpoints: ${resolve(dataDir, 'endpoints.json')}`,
+    `Verification codes are printed here and kept in ${resolve(dataDir, 'mail/outbox.jsonl')}.`,
+    'Press Ctrl-C to stop.',
+  ].join('\n');
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof LocalStackError) {
+    process.stderr.write(`${error.message}\n`);
+  } else {
+    process.stderr.write(`The local stack failed to start: ${(error as Error)?.stack ?? error}\n`);
+  }
+  process.exit(1);
+});

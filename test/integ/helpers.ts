@@ -1,0 +1,126 @@
+import {
+  CognitoIdentityProviderClient,
+  ConfirmSignUpCommand,
+  InitiateAuthCommand,
+  SignUpCommand,
+} from '@aws-sdk/client-cognito-identity-provider';
+import { inject } from 'vitest';
+import { latestCode } from '../../infra/local/mailbox';
+
+export const endpoints = () => inject('endpoints');
+
+export function cognitoClient(): CognitoIdentityProviderClient {
+  const { cognito, region } = endpoints();
+  return new CognitoIdentityProviderClient({
+    region,
+    endpoint: cognito.endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}
+
+export interface TestUser {
+  email: string;
+  password: string;
+  idToken: string;
+  accessToken: string;
+}
+
+let counter = 0;
+
+/** Signs a new user up the way a person would: sign up, read the emailed code, confirm, sign in. */
+export async function signUpAndSignIn(label = 'user'): Promise<TestUser> {
+  const { cognito } = endpoints();
+  const client = cognitoClient();
+  const email = `${label}-${Date.now()}-${counter++}@example.com`;
+  const password = 'Correct-Horse-42';
+  await client.send(
+    new SignUpCommand({
+      ClientId: cognito.clientId,
+      Username: email,
+      Password: password,
+      UserAttributes: [{ Name: 'email', Value: email }],
+    }),
+  );
+  const code = await latestCode(inject('dataDir'), email);
+  if (!code) throw new Error(`no verification code was captured for ${email}`);
+  await client.send(
+    new ConfirmSignUpCommand({ ClientId: cognito.clientId, Username: email, ConfirmationCode: code }),
+  );
+  const auth = await client.send(
+    new InitiateAuthCommand({
+      ClientId: cognito.clientId,
+      AuthFlow: 'USER_PASSWORD_AUTH',
+      AuthParameters: { USERNAME: email, PASSWORD: password },
+    }),
+  );
+  const idToken = auth.AuthenticationResult?.IdToken;
+  const accessToken = auth.AuthenticationResult?.AccessToken;
+  if (!idToken || !accessToken) throw new Error('sign-in returned no tokens');
+  return { email, password, idToken, accessToken };
+}
+
+export interface JsonResponse {
+  status: number;
+  headers: Headers;
+  body: unknown;
+  text: string;
+}
+
+async function toJsonResponse(response: Response): Promise<JsonResponse> {
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  return { status: response.status, headers: response.headers, body, text };
+}
+
+/** Calls the user API as a signed-in owner. */
+export async function userApi(
+  token: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<JsonResponse> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${endpoints().userApi}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return toJsonResponse(response);
+}
+
+/** Calls the key API through the local ALB adapter. */
+export async function keyApi(
+  init: { headers?: Record<string, string>; body?: string; method?: string } = {},
+) {
+  const response = await fetch(endpoints().keyApi, {
+    method: init.method ?? 'POST',
+    headers: init.headers,
+    body: init.body,
+  });
+  return toJsonResponse(response);
+}
+
+export function errorCode(response: JsonResponse): string | undefined {
+  return (response.body as { error?: { code?: string } } | undefined)?.error?.code;
+}
+
+/** Polls until `check` passes or `timeoutMs` runs out; returns how long it took. */
+export async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started <= timeoutMs) {
+    if (await check()) return Date.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}

@@ -1,0 +1,127 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
+import { describe, expect, inject, it } from 'vitest';
+import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
+import { DEFAULT_WINDOW, prepareBatch } from '../../services/metering/batch';
+import { consumeBatch } from '../../services/metering/consumer';
+import { SqsDeadLetterSink } from '../../services/metering/dead-letter';
+import { inboundRecords } from '../../services/metering/records';
+import { systemClock } from '../../services/shared/clock';
+import { newUsageEvent, utcDay } from '../../services/shared/usage-event';
+import { MAX_EVENTS_PER_TRANSACTION, UsageStore } from '../../services/shared/usage-store';
+import { countRequests, localClients } from './aws-clients';
+import { endpoints, eventually } from './helpers';
+
+const EVENTS = 20_000;
+const KEYS = 100;
+const ACCOUNTS = 10;
+
+/** Zipf(s=1) over KEYS keys: key 0 gets about a fifth of all traffic, the tail a trickle. */
+function zipfSampler(n: number, random = Math.random): () => number {
+  const weights = Array.from({ length: n }, (_, i) => 1 / (i + 1));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const cumulative: number[] = [];
+  weights.reduce((sum, w, i) => (cumulative[i] = sum + w / total), 0);
+  return () => {
+    const r = random();
+    const index = cumulative.findIndex((c) => r <= c);
+    return index === -1 ? n - 1 : index;
+  };
+}
+
+describe('write amplification', () => {
+  it(`${EVENTS} events over ${KEYS} keys cost one transaction per (key, day) per batch, counted at the client`, async () => {
+    const clients = localClients();
+    const writes = countRequests(clients.dynamo);
+    const run = `${process.pid}_${Date.now()}`;
+    const keyIds = Array.from({ length: KEYS }, (_, i) => `key_amp_${run}_${i}`);
+    const sample = zipfSampler(KEYS);
+    const perKey = new Map<string, number>();
+    const bodies = Array.from({ length: EVENTS }, () => {
+      const i = sample();
+      const keyId = keyIds[i] as string;
+      perKey.set(keyId, (perKey.get(keyId) ?? 0) + 1);
+      return JSON.stringify(
+        newUsageEvent({ keyId, accountId: `acc_amp_${run}_${i % ACCOUNTS}`, now: new Date() }),
+      );
+    });
+
+    const queueName = `amp-${run}`;
+    const queue = await clients.sqs.send(
+      new CreateQueueCommand({ QueueName: queueName, Attributes: { VisibilityTimeout: '120' } }),
+    );
+    const queueUrl = queue.QueueUrl as string;
+    const queueArn = (
+      await clients.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+      )
+    ).Attributes?.QueueArn as string;
+    for (let i = 0; i < bodies.length; i += 10) {
+      await clients.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: bodies.slice(i, i + 10).map((MessageBody, n) => ({ Id: `m${n}`, MessageBody })),
+        }),
+      );
+    }
+
+    const usage = new UsageStore({ client: clients.doc, table: inject('env').TOLLGATE_USAGE_TABLE ?? '' });
+    const deps = {
+      usage,
+      deadLetters: new SqsDeadLetterSink({
+        sqs: clients.sqs,
+        queueUrl: inject('env').TOLLGATE_USAGE_DLQ_URL ?? '',
+        transport: 'sqs',
+      }),
+      clock: systemClock,
+      logger: new Logger({ serviceName: 'amp', logLevel: 'SILENT' }),
+      metrics: new Metrics({ namespace: 'test', serviceName: 'amp' }),
+      window: DEFAULT_WINDOW,
+    };
+    let expectedTransactions = 0;
+    let consumed = 0;
+    const poller = new SqsPoller({
+      sqs: clients.sqs,
+      queueUrl,
+      queueArn,
+      region: endpoints().region,
+      batchSize: 1000,
+      // Long enough to fill a batch: what is measured is aggregation, not the poller's timing.
+      batchingWindowMs: 3000,
+      handler: async (event: SQSEvent) => {
+        const records = inboundRecords(event);
+        // What the batch should cost: one transaction per aggregate, per 97 of its events.
+        for (const { aggregate } of prepareBatch(records, new Date(), DEFAULT_WINDOW).aggregates) {
+          expectedTransactions += Math.ceil(aggregate.events.length / MAX_EVENTS_PER_TRANSACTION);
+        }
+        const outcome = await consumeBatch(records, deps);
+        consumed += outcome.counted;
+        return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };
+      },
+    });
+    poller.start();
+    try {
+      await eventually(async () => consumed >= EVENTS, 240_000, 200);
+    } finally {
+      await poller.stop();
+    }
+
+    const transactions = writes.get('TransactWriteItemsCommand') ?? 0;
+    const otherWrites = [...writes.entries()].filter(
+      ([name]) => /Put|Update|Delete|BatchWrite/.test(name) && name !== 'TransactWriteItemsCommand',
+    );
+    expect(consumed).toBe(EVENTS);
+    expect(otherWrites).toEqual([]);
+    expect(transactions).toBe(expectedTransactions);
+    // Aggregation is real: far fewer write requests than events.
+    expect(transactions).toBeLessThan(EVENTS / 5);
+    console.info(
+      `write amplification: ${EVENTS} events -> ${transactions} TransactWriteItems (${(transactions / EVENTS).toFixed(3)} per event)`,
+    );
+
+    const day = utcDay(Date.now());
+    for (const [keyId, count] of perKey) expect(await usage.keyDayCount(keyId, day), keyId).toBe(count);
+  }, 300_000);
+});

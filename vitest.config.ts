@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    // The v3 SDK warns in every worker that it will drop Node 20 in 2027; engines covers that.
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integ',
+          include: ['test/integ/**/*.integ.test.ts'],
+          // Starts one local stack (emulators + handlers) for every integration test file.
+          globalSetup: ['test/setup/global-setup.ts'],
+          testTimeout: 30_000,
+          // Tests that start a stack of their own wait for DynamoDB Local's JVM.
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
