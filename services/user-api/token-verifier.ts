@@ -6,6 +6,8 @@ export interface AuthenticatedUser {
   /** Cognito `sub`: the account id. */
   userId: string;
   email: string;
+  /** Cognito user name (`cognito:username`). */
+  userName: string;
 }
 
 /** Turns a bearer token into the user it was issued to, or throws. */
@@ -57,7 +59,12 @@ export function createCognitoIdTokenVerifier(options: CognitoIdTokenVerifierOpti
       if (typeof payload.sub !== 'string' || typeof payload.email !== 'string') {
         throw new Error('ID token lacks sub or email');
       }
-      return { userId: payload.sub, email: payload.email };
+      const userName = payload['cognito:username'];
+      return {
+        userId: payload.sub,
+        email: payload.email,
+        userName: typeof userName === 'string' ? userName : payload.sub,
+      };
     },
   };
 }

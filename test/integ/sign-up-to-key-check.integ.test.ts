@@ -1,4 +1,4 @@
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_WINDOWS } from '../../services/key-api/key-cache';
 import { generateApiKey, hashApiKey } from '../../services/shared/api-key';
@@ -188,5 +188,27 @@ describe('sign-up to key check, against the local stack', () => {
     const shape = (list: KeyView[]) =>
       list.map(({ id, name, status, createdAt }) => ({ id, name, status, createdAt }));
     expect(shape(await keys(owner))).toEqual(shape(before));
+  });
+
+  it('finishes provisioning on first visit when the sign-up trigger never ran', async () => {
+    const user = await signUpAndSignIn('healed');
+    const { userId } = (await userApi(user.idToken, 'GET', '/me')).body as { userId: string };
+    const env = inject('env');
+    const db = dynamo();
+    // As if Cognito had confirmed the user and the trigger had failed: no account, no key.
+    const [firstKey] = await keys(user);
+    await db.send(new DeleteCommand({ TableName: env.TOLLGATE_ACCOUNTS_TABLE, Key: { accountId: userId } }));
+    await db.send(
+      new DeleteCommand({
+        TableName: env.TOLLGATE_KEYS_TABLE,
+        Key: { accountId: userId, keyId: firstKey?.id },
+      }),
+    );
+    expect(await keys(user)).toEqual([]);
+
+    const me = await userApi(user.idToken, 'GET', '/me');
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ userId, email: user.email });
+    expect((await keys(user)).map((k) => k.status)).toEqual(['pending']);
   });
 });
