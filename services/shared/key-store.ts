@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { KEY_LOOKUP_INDEX } from '../../infra/resources';
 import { generateApiKey, type NewApiKey } from './api-key';
+import { callDynamo, queryAll } from './dynamodb';
 import { DependencyError } from './errors';
 
 /**
@@ -170,35 +171,24 @@ export class KeyStore {
   }
 
   async getAccount(accountId: string): Promise<AccountRecord | undefined> {
-    const out = await this.#call(() =>
+    const out = await callDynamo(() =>
       this.#db.send(new GetCommand({ TableName: this.#accounts, Key: { accountId }, ConsistentRead: true })),
     );
     return out.Item as AccountRecord | undefined;
   }
 
   async listKeys(accountId: string): Promise<KeyRecord[]> {
-    const keys: KeyRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#call(() =>
-        this.#db.send(
-          new QueryCommand({
-            TableName: this.#keys,
-            KeyConditionExpression: 'accountId = :a',
-            ExpressionAttributeValues: { ':a': accountId },
-            ExclusiveStartKey: startKey,
-            ConsistentRead: true,
-          }),
-        ),
-      );
-      keys.push(...((page.Items ?? []) as KeyRecord[]));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const keys = (await queryAll(this.#db, {
+      TableName: this.#keys,
+      KeyConditionExpression: 'accountId = :a',
+      ExpressionAttributeValues: { ':a': accountId },
+      ConsistentRead: true,
+    })) as unknown as KeyRecord[];
     return keys.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.keyId.localeCompare(b.keyId));
   }
 
   async getKey(accountId: string, keyId: string): Promise<KeyRecord | undefined> {
-    const out = await this.#call(() =>
+    const out = await callDynamo(() =>
       this.#db.send(
         new GetCommand({ TableName: this.#keys, Key: { accountId, keyId }, ConsistentRead: true }),
       ),
@@ -381,7 +371,7 @@ export class KeyStore {
 
   /** The key check's only read: the KeyLookup index by SHA-256 of the presented key. */
   async lookupByHash(keyHash: string): Promise<KeyLookupRecord | undefined> {
-    const out = await this.#call(() =>
+    const out = await callDynamo(() =>
       this.#db.send(
         new QueryCommand({
           TableName: this.#keys,
@@ -406,13 +396,5 @@ export class KeyStore {
     const current = await this.getKey(accountId, keyId);
     if (!current) return { ok: false, reason: 'not_found' };
     return { ok: false, reason: 'conflict', status: effectiveStatus(current, now) };
-  }
-
-  async #call<T>(send: () => Promise<T>): Promise<T> {
-    try {
-      return await send();
-    } catch (error) {
-      throw new DependencyError('DynamoDB', { cause: error });
-    }
   }
 }

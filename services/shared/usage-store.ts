@@ -4,9 +4,9 @@ import {
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
-  QueryCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { callDynamo, queryAll } from './dynamodb';
 import { DependencyError } from './errors';
 
 /** TransactWriteItems takes 100 actions; three go to the counters, the rest to dedupe marks. */
@@ -172,7 +172,7 @@ export class UsageStore {
 
   /** A key's count for one day; eventually consistent is enough for key-api's informative figure. */
   async keyDayCount(keyId: string, day: string): Promise<number> {
-    const out = await this.#call(() =>
+    const out = await callDynamo(() =>
       this.#db.send(new GetCommand({ TableName: this.#table, Key: keyDay(keyId, day) })),
     );
     return (out.Item?.requests as number | undefined) ?? 0;
@@ -185,26 +185,17 @@ export class UsageStore {
     to: string,
   ): Promise<DayCount[]> {
     const pk = 'keyId' in scope ? `KEY#${scope.keyId}` : `ACCOUNT#${scope.accountId}`;
-    const days: DayCount[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#call(() =>
-        this.#db.send(
-          new QueryCommand({
-            TableName: this.#table,
-            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-            ExpressionAttributeValues: { ':pk': pk, ':from': `DAY#${from}`, ':to': `DAY#${to}` },
-            ProjectionExpression: 'sk, requests',
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) {
-        days.push({ date: (item.sk as string).slice(4), count: (item.requests as number | undefined) ?? 0 });
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const items = await queryAll(this.#db, {
+      TableName: this.#table,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': pk, ':from': `DAY#${from}`, ':to': `DAY#${to}` },
+      ProjectionExpression: 'sk, requests',
+      ConsistentRead: true,
+    });
+    const days: DayCount[] = items.map((item) => ({
+      date: (item.sk as string).slice(4),
+      count: (item.requests as number | undefined) ?? 0,
+    }));
     return days;
   }
 
@@ -215,7 +206,7 @@ export class UsageStore {
       let keys: Record<string, unknown>[] | undefined = keyIds.slice(i, i + 100).map(keyTotal);
       for (let attempt = 0; keys && keys.length > 0; attempt++) {
         const batch: Record<string, unknown>[] = keys;
-        const out: BatchGetCommandOutput = await this.#call(() =>
+        const out: BatchGetCommandOutput = await callDynamo(() =>
           this.#db.send(
             new BatchGetCommand({
               RequestItems: { [this.#table]: { Keys: batch, ConsistentRead: true } },
@@ -236,13 +227,5 @@ export class UsageStore {
       }
     }
     return totals;
-  }
-
-  async #call<T>(send: () => Promise<T>): Promise<T> {
-    try {
-      return await send();
-    } catch (error) {
-      throw new DependencyError('DynamoDB', { cause: error });
-    }
   }
 }
