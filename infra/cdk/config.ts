@@ -1,0 +1,138 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Node } from 'constructs';
+import { z } from 'zod';
+import type { TollgateStackProps } from './tollgate-stack';
+
+/** The repository root: where package-lock.json, services/ and web/ live. */
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Where the web page's build lands (issue 5); deployed only if it exists at synth time. */
+export const WEB_DIST = join(REPO_ROOT, 'web', 'dist');
+
+export type Transport = 'sqs' | 'kinesis';
+
+/** Region used when neither context, the CDK CLI nor the AWS environment names one. */
+export const FALLBACK_REGION = 'us-east-1';
+
+const list = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  );
+
+const retentionDays = new Set<number>(
+  Object.values(RetentionDays).filter((value): value is number => typeof value === 'number'),
+);
+
+/**
+ * Every knob of a deployment, as it arrives from `-c key=value` (always strings) or cdk.json
+ * (strings or JSON values). Validated once, before any construct is built, so a typo stops
+ * `cdk synth` with one message instead of producing a half-configured stack.
+ */
+const contextSchema = z
+  .object({
+    stage: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,19}$/, 'lowercase letters, digits and dashes, starting with a letter')
+      .default('prod'),
+    transport: z.enum(['sqs', 'kinesis']).default('sqs'),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1')
+      .optional(),
+    certificateArn: z.string().startsWith('arn:').optional(),
+    keyApiDomainName: z.string().min(3).optional(),
+    webDomainNames: list,
+    webCertificateArn: z.string().startsWith('arn:').optional(),
+    allowedOrigins: list.pipe(z.array(z.url({ protocol: /^https?$/ }))),
+    logRetentionDays: z.coerce
+      .number()
+      .int()
+      .refine((days) => retentionDays.has(days), 'one of the retention periods CloudWatch Logs offers')
+      .default(RetentionDays.ONE_MONTH),
+    retainData: z
+      .union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')])
+      .default(true),
+    alarmEmail: z.email().optional(),
+  })
+  .refine((c) => c.webDomainNames.length === 0 || c.webCertificateArn !== undefined, {
+    message: 'webDomainNames needs webCertificateArn (an ACM certificate in us-east-1)',
+    path: ['webCertificateArn'],
+  });
+
+export type DeploymentContext = z.infer<typeof contextSchema>;
+
+export class DeploymentConfigError extends Error {
+  override readonly name = 'DeploymentConfigError';
+}
+
+/**
+ * Reads the deployment's settings from CDK context, with `TOLLGATE_TRANSPORT` from the
+ * environment as a fallback for the transport (the same variable the handlers read).
+ */
+export function readDeploymentContext(
+  node: Node,
+  env: Record<string, string | undefined> = process.env,
+): DeploymentContext {
+  const raw = (key: string): unknown => {
+    const value: unknown = node.tryGetContext(key);
+    return value === '' ? undefined : value;
+  };
+  const input = {
+    stage: raw('stage'),
+    transport: raw('transport') ?? env.TOLLGATE_TRANSPORT,
+    region: raw('region') ?? env.CDK_DEFAULT_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
+    certificateArn: raw('certificateArn'),
+    keyApiDomainName: raw('keyApiDomainName'),
+    webDomainNames: raw('webDomainNames'),
+    webCertificateArn: raw('webCertificateArn'),
+    allowedOrigins: raw('allowedOrigins'),
+    logRetentionDays: raw('logRetentionDays'),
+    retainData: raw('retainData'),
+    alarmEmail: raw('alarmEmail'),
+  };
+  const parsed = contextSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(context)'}: ${i.message}`);
+    throw new DeploymentConfigError(`invalid deployment context: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** The built web page, if there is one to deploy. */
+export function builtWebAssets(): string | undefined {
+  return existsSync(join(WEB_DIST, 'index.html')) ? WEB_DIST : undefined;
+}
+
+/** Turns the validated context into the stack's props. */
+export function stackPropsFromContext(
+  context: DeploymentContext,
+  webAssetsPath: string | undefined,
+): TollgateStackProps {
+  return {
+    // Region-bound but account-agnostic: ALB access logging needs the region's log-delivery
+    // principal, while an unresolved account keeps synth free of lookups (and credentials).
+    env: { region: context.region ?? FALLBACK_REGION },
+    stackName: `tollgate-${context.stage}`,
+    description: `Tollgate (${context.stage}): API keys and usage metering`,
+    stage: context.stage,
+    transport: context.transport,
+    certificateArn: context.certificateArn,
+    keyApiDomainName: context.keyApiDomainName,
+    webDomainNames: context.webDomainNames,
+    webCertificateArn: context.webCertificateArn,
+    allowedOrigins: context.allowedOrigins,
+    logRetention: context.logRetentionDays as RetentionDays,
+    dataRemovalPolicy: context.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    alarmEmail: context.alarmEmail,
+    webAssetsPath,
+  };
+}

@@ -1,0 +1,173 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import {
+  type IndexDefinition,
+  KEY_LOOKUP_INDEX,
+  type KeyAttribute,
+  type TableDefinition,
+  tableName,
+  tables,
+} from '../../resources';
+import type { TollgateFunction } from './tollgate-function';
+
+export interface DataTablesProps {
+  /** Part of every table name (`tollgate-<stage>-<id>`). */
+  readonly stage: string;
+  /**
+   * What happens to the tables (and their data) when the stack is deleted. RETAIN also turns on
+   * deletion protection.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+type TableId = TableDefinition['id'];
+
+const attribute = (key: KeyAttribute): dynamodb.Attribute => ({
+  name: key.name,
+  type: key.type === 'S' ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER,
+});
+
+function indexProps(index: IndexDefinition): dynamodb.GlobalSecondaryIndexProps {
+  return {
+    indexName: index.indexName,
+    partitionKey: attribute(index.partitionKey),
+    ...(index.sortKey ? { sortKey: attribute(index.sortKey) } : {}),
+    ...(index.nonKeyAttributes.length > 0
+      ? { projectionType: dynamodb.ProjectionType.INCLUDE, nonKeyAttributes: [...index.nonKeyAttributes] }
+      : { projectionType: dynamodb.ProjectionType.KEYS_ONLY }),
+  };
+}
+
+/** Access granted only as part of TransactWriteItems: a plain PutItem or UpdateItem is refused. */
+const transactionsOnly = {
+  'ForAnyValue:StringEquals': { 'dynamodb:EnclosingOperation': ['TransactWriteItems'] },
+};
+
+/**
+ * The accounts, keys and usage tables of infra/resources.ts (the same definitions the local stack
+ * creates): on demand, with point-in-time recovery.
+ *
+ * Access is granted per use case, by methods named after what the caller does. Each grants the
+ * DynamoDB actions that use case sends (TransactWriteItems is authorised per item, as PutItem,
+ * UpdateItem and ConditionCheckItem) and sets the table-name variables the caller's config
+ * schema reads, so a permission and the variable that makes it useful cannot drift apart.
+ */
+export class DataTables extends Construct {
+  readonly accounts: dynamodb.Table;
+  readonly keys: dynamodb.Table;
+  readonly usage: dynamodb.Table;
+
+  constructor(scope: Construct, id: string, props: DataTablesProps) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const built = {} as Record<TableId, dynamodb.Table>;
+    for (const definition of tables) {
+      const table = new dynamodb.Table(this, definition.id, {
+        tableName: tableName(props.stage, definition),
+        partitionKey: attribute(definition.partitionKey),
+        ...(definition.sortKey ? { sortKey: attribute(definition.sortKey) } : {}),
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        encryption: dynamodb.TableEncryption.AWS_MANAGED,
+        ...(definition.timeToLiveAttribute ? { timeToLiveAttribute: definition.timeToLiveAttribute } : {}),
+        removalPolicy,
+        deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+      });
+      for (const index of definition.globalSecondaryIndexes) table.addGlobalSecondaryIndex(indexProps(index));
+      built[definition.id] = table;
+    }
+    this.accounts = built.accounts;
+    this.keys = built.keys;
+    this.usage = built.usage;
+  }
+
+  /**
+   * key-api: finds a presented key by its hash through the KeyLookup index, and nothing else of
+   * the key data. The accounts table name is set only because the shared key-data config requires
+   * it; key-api gets no access to that table.
+   */
+  allowKeyLookup(fn: TollgateFunction): void {
+    this.#allow(fn, ['dynamodb:Query'], [`${this.keys.tableArn}/index/${KEY_LOOKUP_INDEX}`]);
+    this.#setKeyDataEnv(fn);
+  }
+
+  /** key-api: reads a key's day counter for the `usage` figure of its answers. */
+  allowKeyDayCountRead(fn: TollgateFunction): void {
+    this.#allow(fn, ['dynamodb:GetItem'], [this.usage.tableArn]);
+    this.#setUsageEnv(fn);
+  }
+
+  /**
+   * auth-triggers: creates an account and its first key in one transaction (conditional puts),
+   * and reads the account back when a replayed trigger finds it already there.
+   */
+  allowAccountProvisioning(fn: TollgateFunction): void {
+    this.#allow(
+      fn,
+      ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
+      [this.accounts.tableArn, this.keys.tableArn],
+      transactionsOnly,
+    );
+    this.#allow(fn, ['dynamodb:GetItem'], [this.accounts.tableArn]);
+    this.#setKeyDataEnv(fn);
+  }
+
+  /**
+   * user-api: everything the KeyStore does for an owner: list, create, reveal, roll and revoke
+   * keys (gets, queries, puts in transactions, updates), check that the account exists, and
+   * provision an account whose sign-up trigger never ran.
+   */
+  allowKeyManagement(fn: TollgateFunction): void {
+    this.#allow(
+      fn,
+      ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      [this.keys.tableArn],
+    );
+    this.#allow(fn, ['dynamodb:GetItem'], [this.accounts.tableArn]);
+    this.#allow(
+      fn,
+      ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
+      [this.accounts.tableArn],
+      transactionsOnly,
+    );
+    this.#setKeyDataEnv(fn);
+  }
+
+  /** user-api: daily series (Query), a key's totals (BatchGetItem) and single counters. */
+  allowUsageRead(fn: TollgateFunction): void {
+    this.#allow(fn, ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem'], [this.usage.tableArn]);
+    this.#setUsageEnv(fn);
+  }
+
+  /**
+   * metering: writes dedupe marks (conditional puts) and counter ADDs, always together in one
+   * TransactWriteItems, which is the only way it may write.
+   */
+  allowUsageCounting(fn: TollgateFunction): void {
+    this.#allow(fn, ['dynamodb:PutItem', 'dynamodb:UpdateItem'], [this.usage.tableArn], transactionsOnly);
+    this.#setUsageEnv(fn);
+  }
+
+  #allow(
+    fn: TollgateFunction,
+    actions: string[],
+    resources: string[],
+    conditions?: Record<string, Record<string, unknown>>,
+  ): void {
+    fn.function.addToRolePolicy(
+      new iam.PolicyStatement({ actions, resources, ...(conditions ? { conditions } : {}) }),
+    );
+  }
+
+  #setKeyDataEnv(fn: TollgateFunction): void {
+    fn.function.addEnvironment('TOLLGATE_ACCOUNTS_TABLE', this.accounts.tableName);
+    fn.function.addEnvironment('TOLLGATE_KEYS_TABLE', this.keys.tableName);
+  }
+
+  #setUsageEnv(fn: TollgateFunction): void {
+    fn.function.addEnvironment('TOLLGATE_USAGE_TABLE', this.usage.tableName);
+  }
+}

@@ -1,0 +1,104 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { LambdaTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { TollgateFunction } from './tollgate-function';
+
+export interface KeyApiEndpointProps {
+  /** The function that answers every request. */
+  readonly keyApi: TollgateFunction;
+  /** Receives the ALB access logs (prefix `alb`) and the VPC flow logs (prefix `vpc-flow-logs`). */
+  readonly logBucket: s3.IBucket;
+  /**
+   * ACM certificate (same region) for an HTTPS listener on 443. Without one the listener is plain
+   * HTTP on port 80: fine for a first look, not for real keys, which would cross the internet in
+   * clear text.
+   * @default - HTTP only
+   */
+  readonly certificateArn?: string;
+  /**
+   * The name clients use (a CNAME or alias to the ALB that you create in your DNS; the
+   * certificate must cover it). Only used to report the URL.
+   * @default - the ALB's own DNS name
+   */
+  readonly domainName?: string;
+  /**
+   * Seconds an idle client connection is kept open.
+   * @default Duration.seconds(60)
+   */
+  readonly idleTimeout?: Duration;
+}
+
+/**
+ * The key API's front door: an internet-facing Application Load Balancer in a VPC of two public
+ * subnets (no NAT gateways: nothing in the VPC initiates outbound traffic; Lambda runs outside
+ * it), forwarding every request to key-api.
+ */
+export class KeyApiEndpoint extends Construct {
+  readonly vpc: ec2.Vpc;
+  readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  readonly listener: elbv2.ApplicationListener;
+  readonly targetGroup: elbv2.ApplicationTargetGroup;
+  /** Where clients send requests, e.g. `https://api.example.com`. */
+  readonly url: string;
+
+  constructor(scope: Construct, id: string, props: KeyApiEndpointProps) {
+    super(scope, id);
+    const https = props.certificateArn !== undefined;
+
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+      flowLogs: {
+        rejected: {
+          destination: ec2.FlowLogDestination.toS3(props.logBucket, 'vpc-flow-logs/'),
+          trafficType: ec2.FlowLogTrafficType.REJECT,
+        },
+      },
+    });
+
+    this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
+      vpc: this.vpc,
+      internetFacing: true,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      dropInvalidHeaderFields: true,
+      idleTimeout: props.idleTimeout ?? Duration.seconds(60),
+    });
+    this.loadBalancer.logAccessLogs(props.logBucket, 'alb');
+
+    // Only one port is open. With a certificate, no port-80 redirect: a client that sends its key
+    // over plain HTTP has already leaked it, and must fail loudly rather than be redirected.
+    this.listener = https
+      ? this.loadBalancer.addListener('Https', {
+          port: 443,
+          protocol: elbv2.ApplicationProtocol.HTTPS,
+          certificates: [elbv2.ListenerCertificate.fromArn(props.certificateArn as string)],
+          sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+          open: true,
+        })
+      : this.loadBalancer.addListener('Http', {
+          port: 80,
+          protocol: elbv2.ApplicationProtocol.HTTP,
+          open: true,
+        });
+    Validations.of(this.loadBalancer).acknowledge({
+      id: 'AwsSolutions-EC23',
+      reason:
+        'The key API is a public API: its clients call from anywhere, so the listener port is open to ' +
+        '0.0.0.0/0 (and nothing else is). Keys are checked by key-api on every request.',
+    });
+
+    // Health checks would invoke key-api without a key, to no purpose: a Lambda target is healthy
+    // as long as Lambda is.
+    this.targetGroup = this.listener.addTargets('KeyApi', {
+      targets: [new LambdaTarget(props.keyApi.function)],
+      healthCheck: { enabled: false },
+    });
+
+    const scheme = https ? 'https' : 'http';
+    this.url = `${scheme}://${props.domainName ?? this.loadBalancer.loadBalancerDnsName}`;
+  }
+}

@@ -1,0 +1,353 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import {
+  KeyApiMetric,
+  METRICS_NAMESPACE,
+  MeteringMetric,
+  SERVICE_NAMES,
+} from '../../../services/shared/metric-names';
+import type { DataTables } from './data-tables';
+import type { KeyApiEndpoint } from './key-api-endpoint';
+import type { TollgateFunction } from './tollgate-function';
+import type { UsageTransport } from './usage-transport';
+
+export interface OperationsDashboardProps {
+  /** Part of the dashboard, alarm and topic names. */
+  readonly stage: string;
+  readonly keyApi: TollgateFunction;
+  readonly metering: TollgateFunction;
+  readonly userApi: TollgateFunction;
+  readonly authTriggers: TollgateFunction;
+  readonly usageTransport: UsageTransport;
+  readonly endpoint: KeyApiEndpoint;
+  readonly tables: DataTables;
+  /**
+   * Subscribed to the alarm topic (the address must confirm the subscription).
+   * @default - no subscription; subscribe to the topic yourself
+   */
+  readonly alarmEmail?: string;
+  /**
+   * Oldest usage event still waiting (SQS message age or Kinesis iterator age) before alarming.
+   * @default Duration.minutes(5)
+   */
+  readonly maxEventAge?: Duration;
+  /**
+   * Share of key-api answers that are 5xx (load balancer's or key-api's own) before alarming.
+   * @default 1 (percent)
+   */
+  readonly max5xxPercent?: number;
+  /**
+   * p99 of event time → counted before alarming.
+   * @default Duration.minutes(2)
+   */
+  readonly maxUsageLag?: Duration;
+}
+
+const PERIOD = Duration.minutes(5);
+
+/** A custom metric as Powertools publishes it: namespace, name and the `service` dimension. */
+function tollgateMetric(service: string, metricName: string, options: cw.MetricOptions = {}): cw.Metric {
+  return new cw.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { service },
+    statistic: cw.Stats.SUM,
+    period: PERIOD,
+    ...options,
+  });
+}
+
+const keyApiMetric = (name: string, options?: cw.MetricOptions) =>
+  tollgateMetric(SERVICE_NAMES.keyApi, name, options);
+const meteringMetric = (name: string, options?: cw.MetricOptions) =>
+  tollgateMetric(SERVICE_NAMES.metering, name, options);
+
+/**
+ * The operator's view: one dashboard from key checks to counted usage, and the alarms that say
+ * usage is not being counted (dead letters, a backlog, a failing consumer, lag) or clients are
+ * failed (5xx). Custom metric names come from services/shared/metric-names.ts, the module the
+ * services publish with, so a renamed metric cannot leave a widget silently empty.
+ */
+export class OperationsDashboard extends Construct {
+  readonly dashboard: cw.Dashboard;
+  readonly alarmTopic: sns.Topic;
+  readonly alarms: {
+    readonly deadLetters: cw.Alarm;
+    readonly eventAge: cw.Alarm;
+    readonly consumerErrors: cw.Alarm;
+    readonly keyApi5xx: cw.Alarm;
+    readonly usageLag: cw.Alarm;
+  };
+
+  constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
+    super(scope, id);
+    const prefix = `tollgate-${props.stage}`;
+    const transport = props.usageTransport;
+    const functions = [props.keyApi, props.metering, props.userApi, props.authTriggers];
+    const alb = props.endpoint.loadBalancer;
+    const targetGroup = props.endpoint.targetGroup;
+
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      topicName: `${prefix}-alarms`,
+      displayName: `Tollgate ${props.stage} alarms`,
+      enforceSSL: true,
+    });
+    Validations.of(this.alarmTopic).acknowledge({
+      id: 'AwsSolutions-SNS2',
+      reason:
+        'Alarm notifications carry alarm names and metric values, no customer data. CloudWatch cannot ' +
+        'publish to a topic under the AWS-managed SNS key, and a customer key for this alone costs more ' +
+        'than an idle stage.',
+    });
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+
+    // --- metrics -------------------------------------------------------------------------------
+    const checks = Object.entries(KeyApiMetric.checks).map(([outcome, name]) =>
+      keyApiMetric(name, { label: outcome }),
+    );
+    const cacheHitRate = new cw.MathExpression({
+      // A stale entry served while it is refreshed is a hit too: no DynamoDB read on that request.
+      expression: '100 * (hits + stale) / (hits + stale + misses)',
+      usingMetrics: {
+        hits: keyApiMetric(KeyApiMetric.cacheHits),
+        stale: keyApiMetric(KeyApiMetric.cacheStaleServed),
+        misses: keyApiMetric(KeyApiMetric.cacheMisses),
+      },
+      label: 'cache hit rate (%)',
+      period: PERIOD,
+    });
+    const requests = alb.metrics.requestCount({ period: PERIOD, statistic: cw.Stats.SUM });
+    const elb5xx = alb.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, { period: PERIOD });
+    const elb4xx = alb.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_4XX_COUNT, { period: PERIOD });
+    const target5xx = targetGroup.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, {
+      period: PERIOD,
+    });
+    const target4xx = targetGroup.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_4XX_COUNT, {
+      period: PERIOD,
+    });
+    const fiveXxRate = new cw.MathExpression({
+      expression: 'IF(requests > 0, 100 * (elb5xx + target5xx) / requests, 0)',
+      usingMetrics: { requests, elb5xx, target5xx },
+      label: 'key-api 5xx (%)',
+      period: PERIOD,
+    });
+    const dlqDepth = transport.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      period: PERIOD,
+      statistic: cw.Stats.MAXIMUM,
+      label: 'dead letters',
+    });
+    const eventAge = transport.queue
+      ? transport.queue.metricApproximateAgeOfOldestMessage({
+          period: PERIOD,
+          statistic: cw.Stats.MAXIMUM,
+          label: 'age of oldest message (s)',
+        })
+      : props.metering.function.metric('IteratorAge', {
+          period: PERIOD,
+          statistic: cw.Stats.MAXIMUM,
+          label: 'iterator age (ms)',
+        });
+    const backlog = transport.queue
+      ? transport.queue.metricApproximateNumberOfMessagesVisible({
+          period: PERIOD,
+          statistic: cw.Stats.MAXIMUM,
+          label: 'queue depth',
+        })
+      : transport.stream?.metricIncomingRecords({
+          period: PERIOD,
+          statistic: cw.Stats.SUM,
+          label: 'records in',
+        });
+    const usageLag = (statistic: string) =>
+      meteringMetric(MeteringMetric.usageLag, { statistic, label: `usage lag ${statistic} (ms)` });
+
+    // --- dashboard -----------------------------------------------------------------------------
+    const graph = (title: string, left: cw.IMetric[], right: cw.IMetric[] = [], width = 8) =>
+      new cw.GraphWidget({ title, left, right, width, height: 6 });
+
+    this.dashboard = new cw.Dashboard(this, 'Dashboard', {
+      dashboardName: `${prefix}-operations`,
+      defaultInterval: Duration.hours(3),
+    });
+    this.dashboard.addWidgets(
+      new cw.TextWidget({
+        markdown: `# Tollgate ${props.stage} (${transport.transport})\nKey checks → usage events → counted usage. See docs/metering.md.`,
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Key checks by outcome',
+        left: checks,
+        stacked: true,
+        width: 8,
+        height: 6,
+      }),
+      graph('key-api latency (ms)', [
+        props.keyApi.function.metricDuration({ statistic: cw.Stats.p(50), period: PERIOD, label: 'p50' }),
+        props.keyApi.function.metricDuration({ statistic: cw.Stats.p(99), period: PERIOD, label: 'p99' }),
+      ]),
+      graph(
+        'Key cache',
+        [cacheHitRate],
+        [
+          keyApiMetric(KeyApiMetric.cacheHits, { label: 'hits' }),
+          keyApiMetric(KeyApiMetric.cacheStaleServed, { label: 'stale served' }),
+          keyApiMetric(KeyApiMetric.cacheMisses, { label: 'misses' }),
+        ],
+      ),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Usage publishing',
+        [
+          keyApiMetric(KeyApiMetric.publishFailures, { label: 'publish failures' }),
+          keyApiMetric(KeyApiMetric.unmetered, { label: 'unmetered requests (fail-open)' }),
+        ],
+        [
+          keyApiMetric(KeyApiMetric.publishLatency, { statistic: cw.Stats.p(50), label: 'publish p50 (ms)' }),
+          keyApiMetric(KeyApiMetric.publishLatency, { statistic: cw.Stats.p(99), label: 'publish p99 (ms)' }),
+        ],
+      ),
+      graph(transport.queue ? 'Usage queue' : 'Usage stream', backlog ? [backlog] : [], [eventAge]),
+      graph('Dead letters', [dlqDepth]),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Consumer batches',
+        [
+          meteringMetric(MeteringMetric.batchSize, {
+            statistic: cw.Stats.AVERAGE,
+            label: 'batch size (avg)',
+          }),
+          meteringMetric(MeteringMetric.batchSize, {
+            statistic: cw.Stats.MAXIMUM,
+            label: 'batch size (max)',
+          }),
+        ],
+        [
+          meteringMetric(MeteringMetric.eventsPerWrite, {
+            statistic: cw.Stats.AVERAGE,
+            label: 'events per counter write',
+          }),
+        ],
+      ),
+      graph(
+        'Events',
+        [
+          meteringMetric(MeteringMetric.eventsCounted, { label: 'counted' }),
+          meteringMetric(MeteringMetric.eventsDuplicate, { label: 'duplicates dropped' }),
+          meteringMetric(MeteringMetric.eventsDeadLettered, { label: 'dead-lettered' }),
+        ],
+        [
+          meteringMetric(MeteringMetric.counterWriteRequests, { label: 'counter write requests' }),
+          meteringMetric(MeteringMetric.aggregatesFailed, { label: 'aggregates failed' }),
+        ],
+      ),
+      graph('Usage lag (event time → counted)', [
+        usageLag(cw.Stats.p(50)),
+        usageLag(cw.Stats.p(99)),
+        usageLag(cw.Stats.MAXIMUM),
+      ]),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Lambda errors',
+        functions.map((fn) => fn.function.metricErrors({ period: PERIOD, label: fn.service })),
+      ),
+      graph(
+        'Lambda throttles',
+        functions.map((fn) => fn.function.metricThrottles({ period: PERIOD, label: fn.service })),
+      ),
+      graph(
+        'Load balancer answers',
+        [
+          elb4xx.with({ label: 'ALB 4xx' }),
+          elb5xx.with({ label: 'ALB 5xx' }),
+          target4xx.with({ label: 'key-api 4xx' }),
+          target5xx.with({ label: 'key-api 5xx' }),
+        ],
+        [requests.with({ label: 'requests' })],
+      ),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'DynamoDB throttled requests',
+        [props.tables.accounts, props.tables.keys, props.tables.usage].flatMap((table) => [
+          table.metric('ReadThrottleEvents', { period: PERIOD, statistic: cw.Stats.SUM }),
+          table.metric('WriteThrottleEvents', { period: PERIOD, statistic: cw.Stats.SUM }),
+        ]),
+        [],
+        24,
+      ),
+    );
+
+    // --- alarms --------------------------------------------------------------------------------
+    const alarm = (alarmId: string, props: cw.AlarmProps): cw.Alarm => {
+      const created = new cw.Alarm(this, alarmId, {
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        ...props,
+      });
+      created.addAlarmAction(new SnsAction(this.alarmTopic));
+      created.addOkAction(new SnsAction(this.alarmTopic));
+      return created;
+    };
+    const maxEventAge = props.maxEventAge ?? Duration.minutes(5);
+    const maxUsageLag = props.maxUsageLag ?? Duration.minutes(2);
+
+    this.alarms = {
+      deadLetters: alarm('DeadLettersAlarm', {
+        alarmName: `${prefix}-usage-dead-letters`,
+        alarmDescription:
+          'Usage records are in the dead-letter queue: refused by metering (see the reason attribute) or, ' +
+          'for SQS, failed maxReceiveCount times. They are not counted until redriven.',
+        metric: dlqDepth,
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      eventAge: alarm('EventAgeAlarm', {
+        alarmName: `${prefix}-usage-backlog-age`,
+        alarmDescription:
+          'Usage events wait too long before metering reads them: the consumer is behind or stuck.',
+        metric: eventAge,
+        // SQS reports the age in seconds, Lambda's IteratorAge in milliseconds.
+        threshold: transport.queue ? maxEventAge.toSeconds() : maxEventAge.toMilliseconds(),
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+      }),
+      consumerErrors: alarm('ConsumerErrorsAlarm', {
+        alarmName: `${prefix}-metering-errors`,
+        alarmDescription:
+          'The metering consumer failed whole invocations (crash, timeout, a batch that is no SQS or Kinesis ' +
+          'event): their records are retried and may reach the dead-letter queue.',
+        metric: props.metering.function.metricErrors({ period: PERIOD, statistic: cw.Stats.SUM }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      keyApi5xx: alarm('KeyApi5xxAlarm', {
+        alarmName: `${prefix}-key-api-5xx`,
+        alarmDescription: 'API clients get 5xx answers from the key API (load balancer or key-api itself).',
+        metric: fiveXxRate,
+        threshold: props.max5xxPercent ?? 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+      }),
+      usageLag: alarm('UsageLagAlarm', {
+        alarmName: `${prefix}-usage-lag`,
+        alarmDescription: 'Usage shown to account owners trails traffic by more than the allowed lag (p99).',
+        metric: usageLag(cw.Stats.p(99)),
+        threshold: maxUsageLag.toMilliseconds(),
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+      }),
+    };
+  }
+}

@@ -1,0 +1,147 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { KinesisEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { queueName, streamName, usageQueue, usageStream } from '../../resources';
+import type { Transport } from '../config';
+import type { TollgateFunction } from './tollgate-function';
+
+export interface UsageTransportProps {
+  /** Part of the queue and stream names. */
+  readonly stage: string;
+  /** SQS for most; Kinesis for high volume with per-key ordering. */
+  readonly transport: Transport;
+  /**
+   * Most records handed to one metering invocation: larger batches mean bigger aggregates and so
+   * fewer counter writes per event (docs/metering.md).
+   * @default 100
+   */
+  readonly batchSize?: number;
+  /**
+   * How long the event source gathers records before invoking metering: adds to usage lag.
+   * @default Duration.seconds(1)
+   */
+  readonly maxBatchingWindow?: Duration;
+  /**
+   * Kinesis only: retries of a failing batch before it is given up and its description sent to
+   * the dead-letter queue. (SQS retries are the queue's `maxReceiveCount` in infra/resources.ts.)
+   * @default 10
+   */
+  readonly retryAttempts?: number;
+}
+
+/**
+ * How usage events travel from key-api to metering: an SQS queue (default) or a Kinesis stream,
+ * always with an SQS dead-letter queue. Settings come from infra/resources.ts, as in the local
+ * stack. Both queues are encrypted (SSE-SQS) and refuse plain-HTTP access.
+ */
+export class UsageTransport extends Construct {
+  readonly transport: Transport;
+  /** Dead letters: records metering refused (with a reason) and, for SQS, poison messages. */
+  readonly deadLetterQueue: sqs.Queue;
+  /** Set when transport is `sqs`. */
+  readonly queue?: sqs.Queue;
+  /** Set when transport is `kinesis`. */
+  readonly stream?: kinesis.Stream;
+  readonly #props: UsageTransportProps;
+
+  constructor(scope: Construct, id: string, props: UsageTransportProps) {
+    super(scope, id);
+    this.#props = props;
+    this.transport = props.transport;
+
+    // SSE-SQS rather than a customer key: messages are already private to the account, and a KMS
+    // key would add a key charge plus kms:GenerateDataKey on every publish.
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      queueName: queueName(props.stage, usageQueue, true),
+      retentionPeriod: Duration.seconds(usageQueue.deadLetterRetentionSeconds),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This is the dead-letter queue itself (redrive target of the usage queue, Kinesis on-failure ' +
+        "destination and metering's dead-letter sink); a dead letter of dead letters would only hide them.",
+    });
+
+    if (props.transport === 'sqs') {
+      this.queue = new sqs.Queue(this, 'Queue', {
+        queueName: queueName(props.stage, usageQueue),
+        visibilityTimeout: Duration.seconds(usageQueue.visibilityTimeoutSeconds),
+        retentionPeriod: Duration.seconds(usageQueue.retentionSeconds),
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: usageQueue.maxReceiveCount },
+      });
+    } else {
+      this.stream = new kinesis.Stream(this, 'Stream', {
+        streamName: streamName(props.stage, usageStream),
+        streamMode: kinesis.StreamMode.PROVISIONED,
+        shardCount: usageStream.shardCount,
+        retentionPeriod: Duration.hours(usageStream.retentionHours),
+        // The AWS-managed key (aws/kinesis): encrypted at rest with no key to pay for or grant.
+        encryption: kinesis.StreamEncryption.MANAGED,
+        // In-flight usage only; the counters live in DynamoDB.
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+    }
+  }
+
+  /**
+   * The longest a metering invocation may run: SQS hides a received batch for the queue's
+   * visibility timeout, and AWS advises at least six times the function timeout so a batch is
+   * not handed to a second consumer while the first still works on it.
+   */
+  static consumerTimeout(): Duration {
+    return Duration.seconds(Math.floor(usageQueue.visibilityTimeoutSeconds / 6));
+  }
+
+  /** key-api: publishes one event per accepted request (SendMessage or PutRecord, nothing else). */
+  allowPublish(fn: TollgateFunction): void {
+    fn.function.addEnvironment('TOLLGATE_TRANSPORT', this.transport);
+    if (this.queue) {
+      this.queue.grant(fn.function, 'sqs:SendMessage');
+      fn.function.addEnvironment('TOLLGATE_USAGE_QUEUE_URL', this.queue.queueUrl);
+    }
+    if (this.stream) {
+      this.stream.grant(fn.function, 'kinesis:PutRecord');
+      fn.function.addEnvironment('TOLLGATE_USAGE_STREAM_NAME', this.stream.streamName);
+    }
+  }
+
+  /**
+   * metering: consumes the transport with partial batch responses, and dead-letters refused
+   * records itself (SendMessageBatch, authorised as sqs:SendMessage).
+   */
+  attachConsumer(fn: TollgateFunction): void {
+    const batchSize = this.#props.batchSize ?? 100;
+    const maxBatchingWindow = this.#props.maxBatchingWindow ?? Duration.seconds(1);
+    fn.function.addEnvironment('TOLLGATE_TRANSPORT', this.transport);
+    fn.function.addEnvironment('TOLLGATE_USAGE_DLQ_URL', this.deadLetterQueue.queueUrl);
+    this.deadLetterQueue.grant(fn.function, 'sqs:SendMessage');
+    if (this.queue) {
+      fn.function.addEventSource(
+        new SqsEventSource(this.queue, { batchSize, maxBatchingWindow, reportBatchItemFailures: true }),
+      );
+    }
+    if (this.stream) {
+      fn.function.addEventSource(
+        new KinesisEventSource(this.stream, {
+          startingPosition: StartingPosition.TRIM_HORIZON,
+          batchSize,
+          maxBatchingWindow,
+          reportBatchItemFailures: true,
+          // Failures are reported per aggregate; halving a batch would only break aggregates up.
+          bisectBatchOnError: false,
+          retryAttempts: this.#props.retryAttempts ?? 10,
+          // A batch given up on is described (shard, sequence numbers) in the dead-letter queue,
+          // from where the records can be read back while the stream retains them.
+          onFailure: new SqsDlq(this.deadLetterQueue),
+        }),
+      );
+    }
+  }
+}

@@ -1,0 +1,150 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import type * as cognito from 'aws-cdk-lib/aws-cognito';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { TollgateFunction } from './tollgate-function';
+
+export interface UserApiGatewayProps {
+  /** Part of the API's name. */
+  readonly stage: string;
+  /** The Hono app that serves every route. */
+  readonly userApi: TollgateFunction;
+  /** Whose ID tokens are accepted. */
+  readonly userPool: cognito.IUserPool;
+  /**
+   * Browser origins allowed by CORS: the web page's own origin first (it also goes on the
+   * gateway's own error answers, which cannot vary by origin).
+   */
+  readonly allowedOrigins: readonly string[];
+  /** @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Steady-state requests per second across all account owners.
+   * @default 50
+   */
+  readonly throttlingRateLimit?: number;
+  /** @default 100 */
+  readonly throttlingBurstLimit?: number;
+}
+
+/** The user API's routes, as user-api's Hono app defines them (services/user-api/routes). */
+const ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
+  { path: 'me', methods: ['GET'] },
+  { path: 'keys', methods: ['GET', 'POST'] },
+  { path: 'keys/{id}', methods: ['DELETE'] },
+  { path: 'keys/{id}/reveal', methods: ['POST'] },
+  { path: 'keys/{id}/roll', methods: ['POST'] },
+  { path: 'usage', methods: ['GET'] },
+];
+
+/**
+ * API Gateway (REST) in front of user-api: every route needs a Cognito ID token, checked by a
+ * user pool authorizer before Lambda is invoked (user-api verifies it again, as it does locally).
+ * Routes are listed explicitly, so unknown paths are refused without an invocation.
+ */
+export class UserApiGateway extends Construct {
+  readonly api: apigw.RestApi;
+
+  constructor(scope: Construct, id: string, props: UserApiGatewayProps) {
+    super(scope, id);
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.api = new apigw.RestApi(this, 'Api', {
+      restApiName: `tollgate-${props.stage}-user-api`,
+      description: 'Tollgate user API: account owners manage their keys and read their usage',
+      endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
+      // API Gateway writes logs through one role per account and region; a fresh account has none.
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      deployOptions: {
+        stageName: 'v1',
+        accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields(),
+        loggingLevel: apigw.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        metricsEnabled: true,
+        throttlingRateLimit: props.throttlingRateLimit ?? 50,
+        throttlingBurstLimit: props.throttlingBurstLimit ?? 100,
+      },
+      defaultCorsPreflightOptions: {
+        allowOrigins: [...props.allowedOrigins],
+        allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+        allowHeaders: ['Authorization', 'Content-Type'],
+        maxAge: Duration.minutes(10),
+      },
+    });
+
+    // Answers the gateway gives itself (401 from the authorizer, 429, 5xx) bypass user-api's CORS
+    // handling; without the header the page could not even read that it must sign in again.
+    const webOrigin = props.allowedOrigins[0];
+    if (webOrigin !== undefined) {
+      for (const [gatewayId, type] of [
+        ['Default4xx', apigw.ResponseType.DEFAULT_4XX],
+        ['Default5xx', apigw.ResponseType.DEFAULT_5XX],
+      ] as const) {
+        this.api.addGatewayResponse(gatewayId, {
+          type,
+          responseHeaders: { 'Access-Control-Allow-Origin': `'${webOrigin}'`, Vary: "'Origin'" },
+        });
+      }
+    }
+
+    const authorizer = new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
+      cognitoUserPools: [props.userPool],
+      authorizerName: `tollgate-${props.stage}-users`,
+      resultsCacheTtl: Duration.minutes(5),
+    });
+    const integration = new apigw.LambdaIntegration(props.userApi.function, { proxy: true });
+    for (const route of ROUTES) {
+      const resource = this.api.root.resourceForPath(route.path);
+      for (const method of route.methods) {
+        resource.addMethod(method, integration, {
+          authorizationType: apigw.AuthorizationType.COGNITO,
+          authorizer,
+        });
+      }
+    }
+
+    // Only the CORS preflights go without the authorizer, so only they are acknowledged.
+    for (const method of this.api.methods.filter((m) => m.httpMethod === 'OPTIONS')) {
+      for (const rule of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
+        Validations.of(method).acknowledge({
+          id: rule,
+          reason:
+            'CORS preflight: browsers send it without credentials, so it cannot carry a token. It is a mock ' +
+            'integration that never reaches Lambda.',
+        });
+      }
+    }
+
+    Validations.of(this.api).acknowledge(
+      {
+        id: 'AwsSolutions-APIG2',
+        reason:
+          'Every body and query string is validated by user-api with the zod schemas its routes share with ' +
+          'the local stack and the tests; API Gateway models would be a second copy that drifts.',
+      },
+      {
+        id: 'AwsSolutions-APIG3',
+        reason:
+          'No WAF web ACL: requests need a Cognito token and the stage is throttled. A web ACL costs a ' +
+          'monthly fee per ACL and rule; attach one to the stage when abuse warrants it.',
+      },
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason:
+          "AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents for API Gateway's account-wide " +
+          'logging role; it only allows writing CloudWatch Logs.',
+      },
+    );
+  }
+
+  /** The stage's base URL, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com/v1/`. */
+  get url(): string {
+    return this.api.url;
+  }
+}

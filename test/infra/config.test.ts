@@ -1,0 +1,88 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { addComplianceChecks } from '../../infra/cdk/compliance';
+import {
+  DeploymentConfigError,
+  FALLBACK_REGION,
+  readDeploymentContext,
+  stackPropsFromContext,
+} from '../../infra/cdk/config';
+
+const noEnv = {};
+const contextOf = (context: Record<string, unknown>, env: Record<string, string | undefined> = noEnv) =>
+  readDeploymentContext(new App({ context }).node, env);
+
+describe('deployment context', () => {
+  it('defaults to a retained prod stage on SQS over HTTP', () => {
+    const props = stackPropsFromContext(contextOf({}), undefined);
+    expect(props).toMatchObject({
+      stackName: 'tollgate-prod',
+      stage: 'prod',
+      transport: 'sqs',
+      env: { region: FALLBACK_REGION },
+      certificateArn: undefined,
+      allowedOrigins: [],
+      logRetention: RetentionDays.ONE_MONTH,
+      dataRemovalPolicy: RemovalPolicy.RETAIN,
+    });
+    expect(props.env?.account).toBeUndefined();
+  });
+
+  it('takes the transport from TOLLGATE_TRANSPORT unless context names one', () => {
+    expect(contextOf({}, { TOLLGATE_TRANSPORT: 'kinesis' }).transport).toBe('kinesis');
+    expect(contextOf({ transport: 'sqs' }, { TOLLGATE_TRANSPORT: 'kinesis' }).transport).toBe('sqs');
+  });
+
+  it('takes the region from context, then the CDK CLI, then the AWS environment', () => {
+    expect(contextOf({ region: 'eu-west-1' }, { CDK_DEFAULT_REGION: 'us-west-2' }).region).toBe('eu-west-1');
+    expect(contextOf({}, { CDK_DEFAULT_REGION: 'us-west-2', AWS_REGION: 'eu-central-1' }).region).toBe(
+      'us-west-2',
+    );
+    expect(contextOf({}, { AWS_REGION: 'eu-central-1' }).region).toBe('eu-central-1');
+  });
+
+  it('reads -c values, which arrive as strings', () => {
+    const context = contextOf({
+      stage: 'dev',
+      allowedOrigins: 'http://localhost:5173, https://admin.example.com',
+      logRetentionDays: '90',
+      retainData: 'false',
+      webDomainNames: 'app.example.com',
+      webCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/x',
+    });
+    expect(context).toMatchObject({
+      stage: 'dev',
+      allowedOrigins: ['http://localhost:5173', 'https://admin.example.com'],
+      logRetentionDays: 90,
+      retainData: false,
+      webDomainNames: ['app.example.com'],
+    });
+    expect(stackPropsFromContext(context, undefined).dataRemovalPolicy).toBe(RemovalPolicy.DESTROY);
+  });
+
+  it('refuses a bad setting before anything is built, naming it', () => {
+    expect(() => contextOf({ transport: 'kafka' })).toThrow(DeploymentConfigError);
+    expect(() => contextOf({ transport: 'kafka' })).toThrow(/transport/);
+    expect(() => contextOf({ logRetentionDays: '31' })).toThrow(/logRetentionDays/);
+    expect(() => contextOf({ allowedOrigins: 'not a url' })).toThrow(/allowedOrigins/);
+    expect(() => contextOf({ webDomainNames: 'app.example.com' })).toThrow(/webCertificateArn/);
+  });
+});
+
+describe('compliance checks', () => {
+  it('stop synthesis on an unacknowledged cdk-nag error', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'tollgate-nag-'));
+    onTestFinished(() => rmSync(outdir, { recursive: true, force: true }));
+    const app = new App({ outdir });
+    const stack = new Stack(app, 'Bad');
+    // No dead-letter queue, no TLS-only policy: AwsSolutions-SQS3 and -SQS4.
+    new sqs.Queue(stack, 'Queue', { encryption: sqs.QueueEncryption.SQS_MANAGED });
+    addComplianceChecks(app);
+    expect(() => app.synth()).toThrow(/AwsSolutions-SQS3[\s\S]*AwsSolutions-SQS4/);
+  });
+});

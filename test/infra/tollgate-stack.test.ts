@@ -1,0 +1,620 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  KEY_LOOKUP_INDEX,
+  keysTable,
+  queueName,
+  tableName,
+  tables,
+  usageQueue,
+  usageStream,
+  userPool,
+} from '../../infra/resources';
+import {
+  KeyApiMetric,
+  METRICS_NAMESPACE,
+  MeteringMetric,
+  SERVICE_NAMES,
+} from '../../services/shared/metric-names';
+import {
+  logicalIdOf,
+  type Permission,
+  permissionsOf,
+  resourcesOf,
+  type Synthesized,
+  synthesize,
+} from './synth';
+
+/** Properties of a synthesized resource: CloudFormation JSON, read by path in assertions. */
+// biome-ignore lint/suspicious/noExplicitAny: the template is untyped JSON; assertions check its shape.
+type CfnProperties = any;
+
+const CERTIFICATE = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
+const STAGE = 'test';
+
+/** What each handler's config schema reads (services/*\/handler.ts, services/user-api/main.ts). */
+const EXPECTED_ENV: Record<string, { common: string[]; sqs: string[]; kinesis: string[] }> = {
+  [SERVICE_NAMES.keyApi]: {
+    common: [
+      'TOLLGATE_ACCOUNTS_TABLE',
+      'TOLLGATE_KEYS_TABLE',
+      'TOLLGATE_KEY_PREFIX',
+      'TOLLGATE_USAGE_TABLE',
+      'TOLLGATE_TRANSPORT',
+      'TOLLGATE_ALLOWED_ORIGINS',
+    ],
+    sqs: ['TOLLGATE_USAGE_QUEUE_URL'],
+    kinesis: ['TOLLGATE_USAGE_STREAM_NAME'],
+  },
+  [SERVICE_NAMES.metering]: {
+    common: ['TOLLGATE_USAGE_TABLE', 'TOLLGATE_USAGE_DLQ_URL', 'TOLLGATE_TRANSPORT'],
+    sqs: [],
+    kinesis: [],
+  },
+  [SERVICE_NAMES.userApi]: {
+    common: [
+      'TOLLGATE_ACCOUNTS_TABLE',
+      'TOLLGATE_KEYS_TABLE',
+      'TOLLGATE_KEY_PREFIX',
+      'TOLLGATE_USAGE_TABLE',
+      'TOLLGATE_JWT_ISSUER',
+      'TOLLGATE_JWKS_URI',
+      'TOLLGATE_USER_POOL_CLIENT_ID',
+      'TOLLGATE_ALLOWED_ORIGINS',
+    ],
+    sqs: [],
+    kinesis: [],
+  },
+  [SERVICE_NAMES.authTriggers]: {
+    common: ['TOLLGATE_ACCOUNTS_TABLE', 'TOLLGATE_KEYS_TABLE', 'TOLLGATE_KEY_PREFIX'],
+    sqs: [],
+    kinesis: [],
+  },
+};
+const RUNTIME_ENV = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'];
+
+const WRITE_ACTIONS = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:TransactWriteItems',
+  'dynamodb:ConditionCheckItem',
+];
+
+/** Every custom metric name the services publish (metric-names.ts, nested groups included). */
+const namesIn = (value: unknown): string[] =>
+  typeof value === 'string' ? [value] : Object.values(value as object).flatMap(namesIn);
+const SERVICE_METRIC_NAMES = new Set([...namesIn(KeyApiMetric), ...namesIn(MeteringMetric)]);
+
+describe.each([
+  // SQS with HTTPS and a web page to deploy; Kinesis with plain HTTP and no page.
+  { transport: 'sqs', context: { certificateArn: CERTIFICATE } as Record<string, string>, webAssets: true },
+  { transport: 'kinesis', context: {} as Record<string, string>, webAssets: false },
+] as const)('TollgateStack with transport=$transport', ({ transport, context, webAssets }) => {
+  let synth: Synthesized;
+  let fnIds: Record<string, string>;
+  let tableIds: Record<string, string>;
+  let dlqId: string;
+
+  const t = () => synth.template;
+  const json = () =>
+    t().toJSON() as { Resources: Record<string, { Type: string; Properties: CfnProperties }> };
+  const permissions = (service: string): Permission[] => permissionsOf(t(), fnIds[service] as string);
+  const mentions = (permission: Permission, logicalId: string) =>
+    permission.resource.includes(`"${logicalId}"`);
+
+  beforeAll(() => {
+    synth = synthesize({ stage: STAGE, transport, region: 'eu-west-1', ...context }, { webAssets });
+    if (synth.violations.length > 0) return;
+    fnIds = Object.fromEntries(
+      Object.values(SERVICE_NAMES).map((service) => [
+        service,
+        logicalIdOf(t(), 'AWS::Lambda::Function', { FunctionName: `tollgate-${STAGE}-${service}` }),
+      ]),
+    );
+    tableIds = Object.fromEntries(
+      tables.map((table) => [
+        table.id,
+        logicalIdOf(t(), 'AWS::DynamoDB::Table', { TableName: tableName(STAGE, table) }),
+      ]),
+    );
+    dlqId = logicalIdOf(t(), 'AWS::SQS::Queue', { QueueName: queueName(STAGE, usageQueue, true) });
+  });
+  afterAll(() => synth?.cleanUp());
+
+  describe('cdk-nag (AwsSolutions)', () => {
+    it('leaves no finding unacknowledged', () => {
+      expect(synth.violations).toEqual([]);
+    });
+
+    it('gives every acknowledgment a specific reason', () => {
+      const ours = synth.acknowledgments.filter((a) => a.rule.includes('AwsSolutions-'));
+      expect(ours.length).toBeGreaterThan(0);
+      for (const acknowledgment of ours) {
+        expect(
+          acknowledgment.reason.length,
+          `${acknowledgment.rule} on ${acknowledgment.path}`,
+        ).toBeGreaterThan(60);
+      }
+    });
+  });
+
+  describe('functions', () => {
+    it('run Node.js 22 on arm64 with source maps, bundled as ESM', () => {
+      for (const id of Object.values(fnIds)) {
+        const props = json().Resources[id]?.Properties;
+        expect(props.Runtime).toBe('nodejs22.x');
+        expect(props.Architectures).toEqual(['arm64']);
+        expect(props.Handler).toBe('index.handler');
+        expect(props.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+        expect(props.Environment.Variables.POWERTOOLS_METRICS_NAMESPACE).toBe(METRICS_NAMESPACE);
+        expect(props.LoggingConfig.LogGroup).toBeDefined();
+      }
+    });
+
+    it('get exactly the variables their config schemas read', () => {
+      for (const [service, expected] of Object.entries(EXPECTED_ENV)) {
+        const variables = json().Resources[fnIds[service] as string]?.Properties.Environment.Variables;
+        expect(Object.keys(variables).sort(), service).toEqual(
+          [...RUNTIME_ENV, ...expected.common, ...expected[transport]].sort(),
+        );
+        expect(variables.POWERTOOLS_SERVICE_NAME).toBe(service);
+        if ('TOLLGATE_TRANSPORT' in variables) expect(variables.TOLLGATE_TRANSPORT).toBe(transport);
+      }
+    });
+
+    it('point user-api at the pool as token issuer, and auth-triggers at no pool at all', () => {
+      const userApi =
+        json().Resources[fnIds[SERVICE_NAMES.userApi] as string]?.Properties.Environment.Variables;
+      const poolId = Object.keys(resourcesOf(t(), 'AWS::Cognito::UserPool'))[0] as string;
+      expect(JSON.stringify(userApi.TOLLGATE_JWT_ISSUER)).toMatch(/https:\/\/cognito-idp\.eu-west-1\./);
+      expect(JSON.stringify(userApi.TOLLGATE_JWT_ISSUER)).toContain(`"Ref":"${poolId}"`);
+      expect(JSON.stringify(userApi.TOLLGATE_JWKS_URI)).toContain('/.well-known/jwks.json');
+      const authTriggers = json().Resources[fnIds[SERVICE_NAMES.authTriggers] as string]?.Properties;
+      expect(JSON.stringify(authTriggers)).not.toContain(poolId);
+    });
+  });
+
+  describe('key API behind the load balancer', () => {
+    it('forwards the listener to a target group whose only target is key-api', () => {
+      const listeners = Object.values(resourcesOf(t(), 'AWS::ElasticLoadBalancingV2::Listener'));
+      expect(listeners).toHaveLength(1);
+      const listener = listeners[0]?.Properties as CfnProperties;
+      const targetGroupId = listener.DefaultActions[0].TargetGroupArn.Ref;
+      const targetGroup = json().Resources[targetGroupId]?.Properties;
+      expect(targetGroup.TargetType).toBe('lambda');
+      expect(targetGroup.Targets).toEqual([{ Id: { 'Fn::GetAtt': [fnIds[SERVICE_NAMES.keyApi], 'Arn'] } }]);
+      if (transport === 'sqs') {
+        expect(listener).toMatchObject({
+          Port: 443,
+          Protocol: 'HTTPS',
+          Certificates: [{ CertificateArn: CERTIFICATE }],
+        });
+      } else {
+        expect(listener).toMatchObject({ Port: 80, Protocol: 'HTTP' });
+      }
+    });
+
+    it('sits in a VPC of two public subnets without NAT gateways', () => {
+      t().resourceCountIs('AWS::EC2::Subnet', 2);
+      t().resourceCountIs('AWS::EC2::NatGateway', 0);
+      t().hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing' });
+    });
+  });
+
+  describe('usage transport', () => {
+    it('encrypts every queue and refuses non-TLS access to it', () => {
+      const queues = resourcesOf(t(), 'AWS::SQS::Queue');
+      expect(Object.keys(queues)).toHaveLength(transport === 'sqs' ? 2 : 1);
+      const policies = Object.values(resourcesOf(t(), 'AWS::SQS::QueuePolicy'));
+      for (const [id, queue] of Object.entries(queues)) {
+        expect(queue.Properties?.SqsManagedSseEnabled, id).toBe(true);
+        const policy = policies.find((p) => JSON.stringify(p.Properties?.Queues).includes(`"${id}"`));
+        expect(policy?.Properties?.PolicyDocument, id).toMatchObject({
+          Statement: expect.arrayContaining([
+            expect.objectContaining({
+              Effect: 'Deny',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        });
+      }
+    });
+
+    it('gives every queue but the dead-letter queue a redrive to it', () => {
+      for (const [id, queue] of Object.entries(resourcesOf(t(), 'AWS::SQS::Queue'))) {
+        if (id === dlqId) continue;
+        expect(queue.Properties?.RedrivePolicy).toEqual({
+          deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+          maxReceiveCount: usageQueue.maxReceiveCount,
+        });
+      }
+    });
+
+    it('feeds metering through one mapping with partial batch responses', () => {
+      const mappings = Object.values(resourcesOf(t(), 'AWS::Lambda::EventSourceMapping'));
+      expect(mappings).toHaveLength(1);
+      const mapping = mappings[0]?.Properties as CfnProperties;
+      expect(mapping.FunctionName).toEqual({ Ref: fnIds[SERVICE_NAMES.metering] });
+      expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      expect(mapping.BatchSize).toBe(100);
+      expect(mapping.MaximumBatchingWindowInSeconds).toBe(1);
+      if (transport === 'sqs') {
+        const queueId = logicalIdOf(t(), 'AWS::SQS::Queue', { QueueName: queueName(STAGE, usageQueue) });
+        expect(mapping.EventSourceArn).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+        t().resourceCountIs('AWS::Kinesis::Stream', 0);
+      } else {
+        const streamId = Object.keys(resourcesOf(t(), 'AWS::Kinesis::Stream'))[0];
+        expect(mapping).toMatchObject({
+          EventSourceArn: { 'Fn::GetAtt': [streamId, 'Arn'] },
+          StartingPosition: 'TRIM_HORIZON',
+          BisectBatchOnFunctionError: false,
+          MaximumRetryAttempts: 10,
+          DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [dlqId, 'Arn'] } } },
+        });
+      }
+    });
+
+    it.runIf(transport === 'kinesis')('uses an encrypted stream sized from infra/resources.ts', () => {
+      t().hasResourceProperties('AWS::Kinesis::Stream', {
+        ShardCount: usageStream.shardCount,
+        RetentionPeriodHours: usageStream.retentionHours,
+        StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' },
+      });
+    });
+
+    it('gives metering less time than the queue hides a batch', () => {
+      const timeout = json().Resources[fnIds[SERVICE_NAMES.metering] as string]?.Properties.Timeout;
+      expect(timeout * 6).toBeLessThanOrEqual(usageQueue.visibilityTimeoutSeconds);
+    });
+  });
+
+  describe('tables', () => {
+    it('are on demand, with point-in-time recovery, retained, as infra/resources.ts defines them', () => {
+      const all = resourcesOf(t(), 'AWS::DynamoDB::Table');
+      expect(Object.keys(all)).toHaveLength(tables.length);
+      for (const table of tables) {
+        const resource = all[tableIds[table.id] as string];
+        expect(resource?.DeletionPolicy).toBe('Retain');
+        expect(resource?.Properties).toMatchObject({
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          DeletionProtectionEnabled: true,
+        });
+        if (table.timeToLiveAttribute) {
+          expect(resource?.Properties?.TimeToLiveSpecification).toEqual({
+            AttributeName: table.timeToLiveAttribute,
+            Enabled: true,
+          });
+        }
+      }
+    });
+
+    it('give the keys table the KeyLookup index that projects what a key check reads', () => {
+      t().hasResourceProperties('AWS::DynamoDB::Table', {
+        TableName: tableName(STAGE, keysTable),
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: KEY_LOOKUP_INDEX,
+            KeySchema: [{ AttributeName: 'keyHash', KeyType: 'HASH' }],
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status', 'expiresAt'] },
+          },
+        ],
+      });
+    });
+  });
+
+  describe('least privilege', () => {
+    it('lets key-api read the KeyLookup index and day counters, publish, and nothing else', () => {
+      const granted = permissions(SERVICE_NAMES.keyApi).filter((p) => !p.action.startsWith('logs:'));
+      expect(granted.some((p) => WRITE_ACTIONS.includes(p.action))).toBe(false);
+      expect(granted.some((p) => mentions(p, tableIds.accounts as string))).toBe(false);
+      const publish =
+        transport === 'sqs'
+          ? {
+              action: 'sqs:SendMessage',
+              id: logicalIdOf(t(), 'AWS::SQS::Queue', { QueueName: queueName(STAGE, usageQueue) }),
+            }
+          : {
+              action: 'kinesis:PutRecord',
+              id: Object.keys(resourcesOf(t(), 'AWS::Kinesis::Stream'))[0] as string,
+            };
+      expect(granted.map((p) => [p.action, p.resource]).sort()).toEqual(
+        [
+          [
+            'dynamodb:Query',
+            JSON.stringify({
+              'Fn::Join': ['', [{ 'Fn::GetAtt': [tableIds.keys, 'Arn'] }, `/index/${KEY_LOOKUP_INDEX}`]],
+            }),
+          ],
+          ['dynamodb:GetItem', JSON.stringify({ 'Fn::GetAtt': [tableIds.usage, 'Arn'] })],
+          [publish.action, JSON.stringify({ 'Fn::GetAtt': [publish.id, 'Arn'] })],
+        ].sort(),
+      );
+    });
+
+    it('lets auth-triggers provision accounts and first keys only, in transactions', () => {
+      const granted = permissions(SERVICE_NAMES.authTriggers).filter((p) => !p.action.startsWith('logs:'));
+      expect(granted.some((p) => mentions(p, tableIds.usage as string))).toBe(false);
+      const writes = granted.filter((p) => WRITE_ACTIONS.includes(p.action));
+      expect(writes.map((p) => p.action).sort()).toEqual(
+        [
+          'dynamodb:ConditionCheckItem',
+          'dynamodb:ConditionCheckItem',
+          'dynamodb:PutItem',
+          'dynamodb:PutItem',
+        ].sort(),
+      );
+      for (const write of writes) {
+        expect(write.condition).toEqual({
+          'ForAnyValue:StringEquals': { 'dynamodb:EnclosingOperation': ['TransactWriteItems'] },
+        });
+      }
+      expect(granted.filter((p) => !WRITE_ACTIONS.includes(p.action))).toEqual([
+        {
+          action: 'dynamodb:GetItem',
+          resource: JSON.stringify({ 'Fn::GetAtt': [tableIds.accounts, 'Arn'] }),
+        },
+      ]);
+    });
+
+    it('lets user-api manage keys and read usage, but never delete or write usage', () => {
+      const granted = permissions(SERVICE_NAMES.userApi).filter((p) => !p.action.startsWith('logs:'));
+      const on = (table: string) =>
+        granted
+          .filter((p) => mentions(p, tableIds[table] as string))
+          .map((p) => p.action)
+          .sort();
+      expect(on('keys')).toEqual([
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ]);
+      expect(on('accounts')).toEqual(['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem']);
+      expect(on('usage')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query']);
+      expect(granted.every((p) => p.action.startsWith('dynamodb:'))).toBe(true);
+    });
+
+    it('lets metering write usage only transactionally and dead-letter refused records', () => {
+      const granted = permissions(SERVICE_NAMES.metering).filter((p) => !p.action.startsWith('logs:'));
+      expect(
+        granted.some((p) => mentions(p, tableIds.accounts as string) || mentions(p, tableIds.keys as string)),
+      ).toBe(false);
+      const dynamo = granted.filter((p) => p.action.startsWith('dynamodb:'));
+      expect(dynamo.map((p) => p.action).sort()).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      for (const write of dynamo) {
+        expect(mentions(write, tableIds.usage as string)).toBe(true);
+        expect(write.condition).toBeDefined();
+      }
+      expect(granted).toContainEqual({
+        action: 'sqs:SendMessage',
+        resource: JSON.stringify({ 'Fn::GetAtt': [dlqId, 'Arn'] }),
+      });
+    });
+
+    it('scopes every function to named resources (the only wildcard: its own log streams)', () => {
+      for (const service of Object.values(SERVICE_NAMES)) {
+        for (const permission of permissions(service)) {
+          expect(permission.action, service).not.toContain('*');
+          expect(permission.resource === '"*"', `${service} ${permission.action}`).toBe(false);
+          if (permission.resource.includes('*')) expect(permission.resource).toContain(':log-stream:*');
+        }
+      }
+    });
+  });
+
+  describe('account owners', () => {
+    it('wires the PostConfirmation trigger to auth-triggers', () => {
+      t().hasResourceProperties('AWS::Cognito::UserPool', {
+        LambdaConfig: { PostConfirmation: { 'Fn::GetAtt': [fnIds[SERVICE_NAMES.authTriggers], 'Arn'] } },
+      });
+      t().hasResourceProperties('AWS::Lambda::Permission', {
+        FunctionName: { 'Fn::GetAtt': [fnIds[SERVICE_NAMES.authTriggers], 'Arn'] },
+        Principal: 'cognito-idp.amazonaws.com',
+      });
+    });
+
+    it('signs users up by email with the password policy of infra/resources.ts', () => {
+      const policy = userPool.passwordPolicy;
+      t().hasResourceProperties('AWS::Cognito::UserPool', {
+        UsernameAttributes: ['email'],
+        AutoVerifiedAttributes: ['email'],
+        AdminCreateUserConfig: { AllowAdminCreateUserOnly: false },
+        Policies: {
+          PasswordPolicy: Match.objectLike({
+            MinimumLength: policy.minimumLength,
+            RequireLowercase: policy.requireLowercase,
+            RequireUppercase: policy.requireUppercase,
+            RequireNumbers: policy.requireNumbers,
+            RequireSymbols: policy.requireSymbols,
+          }),
+        },
+        AccountRecoverySetting: { RecoveryMechanisms: [{ Name: 'verified_email', Priority: 1 }] },
+      });
+      t().hasResourceProperties('AWS::Cognito::UserPoolClient', {
+        GenerateSecret: false,
+        ExplicitAuthFlows: Match.arrayWith(['ALLOW_USER_PASSWORD_AUTH', 'ALLOW_USER_SRP_AUTH']),
+      });
+    });
+
+    it('puts every user API route behind the Cognito authorizer, except CORS preflights', () => {
+      const authorizerId = Object.keys(resourcesOf(t(), 'AWS::ApiGateway::Authorizer'))[0];
+      t().hasResourceProperties('AWS::ApiGateway::Authorizer', { Type: 'COGNITO_USER_POOLS' });
+      const methods = Object.values(resourcesOf(t(), 'AWS::ApiGateway::Method')).map(
+        (m) => m.Properties as CfnProperties,
+      );
+      const routes = methods.filter((m) => m.HttpMethod !== 'OPTIONS');
+      expect(routes).toHaveLength(7);
+      for (const method of routes) {
+        expect(method.AuthorizationType).toBe('COGNITO_USER_POOLS');
+        expect(method.AuthorizerId).toEqual({ Ref: authorizerId });
+        expect(method.Integration.Type).toBe('AWS_PROXY');
+        expect(JSON.stringify(method.Integration.Uri)).toContain(fnIds[SERVICE_NAMES.userApi]);
+      }
+      for (const preflight of methods.filter((m) => m.HttpMethod === 'OPTIONS')) {
+        expect(preflight.Integration.Type).toBe('MOCK');
+      }
+    });
+  });
+
+  describe('web page', () => {
+    it('serves a private, encrypted bucket through CloudFront with Origin Access Control', () => {
+      for (const bucket of Object.values(resourcesOf(t(), 'AWS::S3::Bucket'))) {
+        expect(bucket.Properties?.PublicAccessBlockConfiguration).toEqual({
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        });
+        expect(bucket.Properties?.BucketEncryption).toBeDefined();
+      }
+      t().resourceCountIs('AWS::CloudFront::OriginAccessControl', 1);
+      t().hasResourceProperties('AWS::CloudFront::Distribution', {
+        DistributionConfig: Match.objectLike({
+          Origins: [Match.objectLike({ OriginAccessControlId: Match.anyValue() })],
+          DefaultCacheBehavior: Match.objectLike({ ViewerProtocolPolicy: 'redirect-to-https' }),
+        }),
+      });
+    });
+
+    it(`${webAssets ? 'deploys' : 'does not deploy'} the page when it was ${webAssets ? '' : 'not '}built`, () => {
+      t().resourceCountIs('Custom::CDKBucketDeployment', webAssets ? 1 : 0);
+      if (webAssets) {
+        // config.json is filled in at deploy time from these references (the pool, its client,
+        // the user API and the ALB): the page finds the stack without being rebuilt.
+        const deployment = Object.values(resourcesOf(t(), 'Custom::CDKBucketDeployment'))[0];
+        const markers = JSON.stringify(deployment?.Properties?.SourceMarkers);
+        for (const type of [
+          'AWS::Cognito::UserPool',
+          'AWS::Cognito::UserPoolClient',
+          'AWS::ApiGateway::RestApi',
+        ]) {
+          expect(markers, type).toContain(`"${Object.keys(resourcesOf(t(), type))[0]}"`);
+        }
+        expect(markers).toContain('LoadBalancer');
+      }
+    });
+
+    it('publishes the outputs the web page and operators read', () => {
+      const outputs = Object.keys(t().findOutputs('*'));
+      expect(outputs).toEqual(
+        expect.arrayContaining([
+          'Region',
+          'KeyApiUrl',
+          'UserApiUrl',
+          'UserPoolId',
+          'UserPoolClientId',
+          'WebUrl',
+        ]),
+      );
+      const keyApiUrl: CfnProperties = t().findOutputs('KeyApiUrl').KeyApiUrl;
+      expect(keyApiUrl.Value['Fn::Join'][1][0]).toBe(transport === 'sqs' ? 'https://' : 'http://');
+    });
+  });
+
+  describe('operations', () => {
+    it('charts exactly the custom metrics the services publish, by service', () => {
+      const dashboards = Object.values(resourcesOf(t(), 'AWS::CloudWatch::Dashboard'));
+      expect(dashboards).toHaveLength(1);
+      const body = dashboardBody(dashboards[0]?.Properties?.DashboardBody);
+      const custom = metricRows(body).filter((row) => row[0] === METRICS_NAMESPACE);
+      const names = new Set(custom.map((row) => row[1] as string));
+      expect([...names].filter((name) => !SERVICE_METRIC_NAMES.has(name))).toEqual([]);
+      expect([...SERVICE_METRIC_NAMES].filter((name) => !names.has(name))).toEqual([]);
+      const metering = new Set<string>(Object.values(MeteringMetric));
+      // Powertools publishes with one dimension, `service`: the service that emits the metric.
+      for (const row of custom) {
+        const service = metering.has(row[1] as string) ? SERVICE_NAMES.metering : SERVICE_NAMES.keyApi;
+        expect(row.slice(2, 4), String(row[1])).toEqual(['service', service]);
+      }
+    });
+
+    it('charts the AWS metrics an operator needs', () => {
+      const dashboard = Object.values(resourcesOf(t(), 'AWS::CloudWatch::Dashboard'))[0];
+      const names = new Set(
+        metricRows(dashboardBody(dashboard?.Properties?.DashboardBody)).map((row) => row[1]),
+      );
+      const expected = [
+        'Duration',
+        'Errors',
+        'Throttles',
+        'HTTPCode_ELB_4XX_Count',
+        'HTTPCode_ELB_5XX_Count',
+        'HTTPCode_Target_5XX_Count',
+        'ReadThrottleEvents',
+        'WriteThrottleEvents',
+        'ApproximateNumberOfMessagesVisible',
+        ...(transport === 'sqs' ? ['ApproximateAgeOfOldestMessage'] : ['IteratorAge']),
+      ];
+      expect(expected.filter((name) => !names.has(name))).toEqual([]);
+    });
+
+    it('alarms on dead letters, backlog age, consumer errors, key-api 5xx and usage lag', () => {
+      const alarms = Object.values(resourcesOf(t(), 'AWS::CloudWatch::Alarm')).map(
+        (a) => a.Properties as CfnProperties,
+      );
+      const byName = (suffix: string) => alarms.find((a) => a.AlarmName === `tollgate-${STAGE}-${suffix}`);
+      expect(alarms).toHaveLength(5);
+      expect(alarmMetric(byName('usage-dead-letters'))).toEqual({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
+      });
+      expect(byName('usage-dead-letters').Threshold).toBe(1);
+      expect(alarmMetric(byName('usage-backlog-age'))).toMatchObject(
+        transport === 'sqs'
+          ? { Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage' }
+          : {
+              Namespace: 'AWS/Lambda',
+              MetricName: 'IteratorAge',
+              Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnIds[SERVICE_NAMES.metering] } }],
+            },
+      );
+      expect(alarmMetric(byName('metering-errors'))).toEqual({
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnIds[SERVICE_NAMES.metering] } }],
+      });
+      const fiveXx = JSON.stringify(byName('key-api-5xx')?.Metrics);
+      for (const name of ['RequestCount', 'HTTPCode_ELB_5XX_Count', 'HTTPCode_Target_5XX_Count']) {
+        expect(fiveXx).toContain(`"${name}"`);
+      }
+      expect(alarmMetric(byName('usage-lag'))).toEqual({
+        Namespace: METRICS_NAMESPACE,
+        MetricName: MeteringMetric.usageLag,
+        Dimensions: [{ Name: 'service', Value: SERVICE_NAMES.metering }],
+      });
+      for (const alarm of alarms) expect(alarm.AlarmActions).toHaveLength(1);
+    });
+  });
+});
+
+/** The one metric an alarm watches, whether CloudFormation has it inline or as a metric query. */
+function alarmMetric(alarm: CfnProperties): {
+  Namespace: string;
+  MetricName: string;
+  Dimensions?: unknown[];
+} {
+  const metric = alarm.MetricName ? alarm : alarm.Metrics?.[0]?.MetricStat?.Metric;
+  return { Namespace: metric.Namespace, MetricName: metric.MetricName, Dimensions: metric.Dimensions };
+}
+
+/** The dashboard body as JSON, with every CloudFormation reference replaced by a placeholder. */
+function dashboardBody(body: unknown): { widgets: Array<{ properties: { metrics?: unknown[][] } }> } {
+  const flatten = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+    if (join) return join[1].map(flatten).join(join[0]);
+    return 'REF';
+  };
+  return JSON.parse(flatten(body));
+}
+
+/** Metric rows (`[namespace, name, dimension, value, …, options]`) of every widget. */
+function metricRows(body: ReturnType<typeof dashboardBody>): unknown[][] {
+  return body.widgets
+    .flatMap((widget) => widget.properties.metrics ?? [])
+    .filter((row) => typeof row[0] === 'string' && typeof row[1] === 'string');
+}
