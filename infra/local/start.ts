@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureWebBuilt } from '../../web/server/build';
 import { LocalStackError } from './errors';
 import { resolvePorts } from './ports';
 import { type LocalStack, startLocalStack } from './stack';
@@ -44,6 +45,16 @@ async function main(): Promise<void> {
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, shutDown);
 
+  // The page is built before the stack starts (only when web/dist is missing or older than its
+  // sources). A failed build does not stop the APIs: the page then says it is not built.
+  try {
+    await ensureWebBuilt({ log: (line) => process.stdout.write(`${line}\n`) });
+  } catch (error) {
+    process.stderr.write(
+      `${(error as Error).message}\nThe web page is not up to date; the APIs start anyway.\n`,
+    );
+  }
+
   process.stdout.write(`Starting the Tollgate local stack (data in ${dataDir})...\n`);
   stack = await startLocalStack({ dataDir, ports, ...(allowedOrigins?.length ? { allowedOrigins } : {}) });
   process.stdout.write(`${describe(stack, dataDir)}\n`);
@@ -52,6 +63,7 @@ async function main(): Promise<void> {
 function describe(stack: LocalStack, dataDir: string): string {
   const { endpoints: e, env } = stack;
   const rows: Array<[string, string]> = [
+    ['web page', e.web],
     ['key-api (ALB)', e.keyApi],
     ['user-api', e.userApi],
     ['Cognito', e.cognito.endpoint],
@@ -71,6 +83,7 @@ function describe(stack: LocalStack, dataDir: string): string {
     'Tollgate is running:',
     ...rows.map(([name, value]) => `  ${name.padEnd(width)}  ${value}`),
     '',
+    `Open ${e.web} to sign up and manage your keys.`,
     `Endpoints: ${resolve(dataDir, 'endpoints.json')}`,
     `Verification codes are printed here and kept in ${resolve(dataDir, 'mail/outbox.jsonl')}.`,
     'Press Ctrl-C to stop.',

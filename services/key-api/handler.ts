@@ -12,7 +12,12 @@ import { UsageStore } from '../shared/usage-store';
 import { createKeyApiHandler } from './app';
 import { DEFAULT_WINDOWS, KeyCache } from './key-cache';
 import { KeyVerifier } from './key-verifier';
-import { KinesisUsagePublisher, SqsUsagePublisher, type UsagePublisher } from './publisher';
+import {
+  callerWaitingClientConfig,
+  KinesisUsagePublisher,
+  SqsUsagePublisher,
+  type UsagePublisher,
+} from './publisher';
 import { UsageSnapshots } from './usage-snapshots';
 
 // Composition root: built once per container and reused by every warm invocation.
@@ -46,7 +51,8 @@ const config = loadConfig(
 
 const logger = new Logger({ serviceName: SERVICE_NAMES.keyApi });
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.keyApi });
-const dynamo = createDocumentClient();
+// Bounded like the publisher's: a hung DynamoDB must end in a stale answer or a 503, not a hang.
+const dynamo = createDocumentClient(callerWaitingClientConfig);
 const store = new KeyStore({
   client: dynamo,
   accountsTable: config.TOLLGATE_ACCOUNTS_TABLE,

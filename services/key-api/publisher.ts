@@ -9,16 +9,24 @@ export interface UsagePublisher {
 
 export type Transport = 'sqs' | 'kinesis';
 
-// Short timeouts: a caller is waiting. The SDK retries (3 attempts); a retry after a timeout may
-// store a second copy, which the consumer drops by event id.
-const clientConfig = { requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 }, maxAttempts: 3 };
+/**
+ * For the AWS clients of key-api, where a caller is waiting: at most 2 attempts of at most 1 s each,
+ * so a key lookup and a publish that both hang still answer (503) within the function's 5 s
+ * timeout instead of ending in the ALB's 502. A retry after a timeout may store a second copy of an
+ * event, which the consumer drops by event id. `throwOnRequestTimeout`: without it the SDK only
+ * logs a warning when `requestTimeout` passes and keeps waiting for an answer that never comes.
+ */
+export const callerWaitingClientConfig = {
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 1000, throwOnRequestTimeout: true },
+  maxAttempts: 2,
+};
 
 export class SqsUsagePublisher implements UsagePublisher {
   readonly #sqs: SQSClient;
   readonly #queueUrl: string;
 
   constructor(options: { queueUrl: string; client?: SQSClient }) {
-    this.#sqs = options.client ?? new SQSClient(clientConfig);
+    this.#sqs = options.client ?? new SQSClient(callerWaitingClientConfig);
     this.#queueUrl = options.queueUrl;
   }
 
@@ -34,7 +42,7 @@ export class KinesisUsagePublisher implements UsagePublisher {
   readonly #streamName: string;
 
   constructor(options: { streamName: string; client?: KinesisClient }) {
-    this.#kinesis = options.client ?? new KinesisClient(clientConfig);
+    this.#kinesis = options.client ?? new KinesisClient(callerWaitingClientConfig);
     this.#streamName = options.streamName;
   }
 

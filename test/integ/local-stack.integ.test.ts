@@ -58,6 +58,7 @@ describe('the local stack', () => {
       sqs: url,
       kinesis: url,
       lambda: url,
+      web: url,
     });
   });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { findFreePorts } from '../../infra/local/ports';
-import { type Endpoints, startLocalStack } from '../../infra/local/stack';
+import { type Endpoints, type LocalStack, startLocalStack } from '../../infra/local/stack';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -16,25 +16,46 @@ declare module 'vitest' {
   }
 }
 
-/**
- * One local stack for the whole integration run, in a fresh data dir on free ports, so a run
- * neither sees leftovers of the previous one nor collides with a developer's `npm start`.
- */
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  // Runs in vitest's main process, which test.env does not reach; see vitest.config.ts.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+interface SharedStack {
+  started: Promise<{ stack: LocalStack; dataDir: string }>;
+  users: number;
+}
+
+// Several projects (integ, reliability) name this setup. Handlers read their configuration once
+// per process, so two stacks in vitest's main process would overwrite each other's settings: the
+// projects share one stack, started by the first and stopped by the last. globalThis, because
+// each project may load this module afresh.
+const KEY = Symbol.for('tollgate.test.sharedStack');
+const registry = globalThis as { [KEY]?: SharedStack };
+
+async function start(): Promise<{ stack: LocalStack; dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-integ-'));
   try {
-    const stack = await startLocalStack({ dataDir, ports: await findFreePorts(), quiet: true });
-    project.provide('endpoints', stack.endpoints);
-    project.provide('env', { ...stack.env });
-    project.provide('dataDir', dataDir);
-    return async () => {
-      await stack.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    };
+    return { stack: await startLocalStack({ dataDir, ports: await findFreePorts(), quiet: true }), dataDir };
   } catch (error) {
     await rm(dataDir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * One local stack for the whole test run, in a fresh data dir on free ports, so a run neither
+ * sees leftovers of the previous one nor collides with a developer's `npm start`.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Runs in vitest's main process, which test.env does not reach; see vitest.config.ts.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  registry[KEY] ??= { started: start(), users: 0 };
+  const shared = registry[KEY];
+  shared.users++;
+  const { stack, dataDir } = await shared.started;
+  project.provide('endpoints', stack.endpoints);
+  project.provide('env', { ...stack.env });
+  project.provide('dataDir', dataDir);
+  return async () => {
+    if (--shared.users > 0) return;
+    delete registry[KEY];
+    await stack.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
 }

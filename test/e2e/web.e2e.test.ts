@@ -1,0 +1,275 @@
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { latestCode } from '../../infra/local/mailbox';
+import { DESKTOP, launchChromium, PHONE, screenshot } from './browser';
+
+/**
+ * An account owner's whole visit, in Debian's Chromium against the local stack that `npm start`
+ * runs: sign up, confirm with the emailed code, reveal and create keys, use them, watch the usage
+ * chart count them, roll and revoke, sign out and in, and lose the session.
+ */
+
+const endpoints = inject('endpoints');
+const dataDir = inject('dataDir');
+const email = `owner-${Date.now()}@example.com`;
+const password = 'Correct-Horse-42';
+const POLL = { timeout: 20_000, interval: 250 };
+
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB', timezoneId: 'UTC' });
+  page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** The row of the key with this name and status (a rolled key and its successor share a name). */
+const keyRow = (name: string, status = 'active'): Locator =>
+  page
+    .getByTestId('key-list')
+    .locator(`.key-row[data-status="${status}"]`, { has: page.locator('.key-name', { hasText: name }) });
+
+async function sendWithTryBox(): Promise<{ status: number; summary: string }> {
+  const answered = page.waitForResponse(
+    (response) => response.url().startsWith(endpoints.keyApi) && response.request().method() === 'POST',
+  );
+  await page.getByRole('button', { name: 'Send request' }).click();
+  const response = await answered;
+  const answer = page.getByTestId('try-answer');
+  await expect.poll(() => answer.getAttribute('data-status'), POLL).toBe(String(response.status()));
+  return {
+    status: response.status(),
+    summary: (await answer.locator('.answer-summary').textContent()) ?? '',
+  };
+}
+
+async function callKeyApi(key: string): Promise<number> {
+  const response = await fetch(endpoints.keyApi, { method: 'POST', headers: { 'x-api-key': key } });
+  await response.body?.cancel();
+  return response.status;
+}
+
+async function openPage(name: 'Keys' | 'Usage'): Promise<void> {
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name }).click();
+  await page.getByRole('heading', { level: 1, name: name === 'Keys' ? 'API keys' : 'Usage' }).waitFor();
+}
+
+describe('the account owner web page', () => {
+  let firstKey = '';
+  let ciKey = '';
+
+  it('serves the page and its generated config', async () => {
+    const config = (await (await fetch(`${endpoints.web}/config.json`)).json()) as Record<string, unknown>;
+    expect(config).toMatchObject({
+      userApi: endpoints.userApi,
+      keyApi: endpoints.keyApi,
+      cognito: { endpoint: endpoints.cognito.endpoint, userPoolId: endpoints.cognito.userPoolId },
+    });
+  });
+
+  it('signs up, confirms with the emailed code and lands on the keys page', async () => {
+    await page.goto(endpoints.web);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await screenshot(page, 'sign-in-desktop');
+    await page.getByRole('tab', { name: 'Create Account' }).click();
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByLabel('Confirm Password').fill(password);
+    await page.getByRole('button', { name: 'Create Account' }).click();
+
+    await page.getByLabel('Confirmation Code').waitFor();
+    let code: string | undefined;
+    await expect
+      .poll(async () => {
+        code = await latestCode(dataDir, email);
+        return code;
+      }, POLL)
+      .toMatch(/^\d{6}$/);
+    await page.getByLabel('Confirmation Code').fill(code ?? '');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+
+    // Confirmed and signed in on its own; the account's first key waits to be revealed.
+    await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+    await expect.poll(() => page.locator('.account-email').textContent(), POLL).toBe(email);
+    const first = page.getByTestId('key-list').locator('.key-row').first();
+    await expect.poll(() => first.getAttribute('data-status'), POLL).toBe('pending');
+  });
+
+  it('reveals the first key once and tries it against the key API', async () => {
+    await page.getByRole('button', { name: 'Reveal key' }).click();
+    const panel = page.getByTestId('secret-panel');
+    await panel.waitFor();
+    expect(await panel.textContent()).toContain('shown only once');
+    firstKey = await page.getByTestId('secret-value').inputValue();
+    expect(firstKey).toMatch(/^tg_[0-9A-Za-z]{28}$/);
+
+    // "Try this key" fills the try box with it; three requests, three acceptances.
+    await panel.getByRole('button', { name: 'Try this key' }).click();
+    expect(await page.getByLabel('API key', { exact: true }).inputValue()).toBe(firstKey);
+    for (let i = 0; i < 3; i++) {
+      const answer = await sendWithTryBox();
+      expect(answer.status).toBe(200);
+      expect(answer.summary).toContain('Accepted');
+    }
+
+    // The list follows on its own: active now, and the three requests counted.
+    const row = page.getByTestId('key-list').locator('.key-row').first();
+    await expect.poll(() => row.getAttribute('data-status'), POLL).toBe('active');
+    await expect.poll(() => row.getByTestId('key-count').textContent(), POLL).toBe('3');
+    expect(await row.textContent()).not.toContain('Never');
+  });
+
+  it('creates a named key, shows its secret once, and counts requests made with it elsewhere', async () => {
+    await page.getByLabel('Name (optional)').fill('ci-server');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await expect.poll(() => page.locator('#secret-title').textContent(), POLL).toContain('ci-server');
+    ciKey = await page.getByTestId('secret-value').inputValue();
+    expect(ciKey).toMatch(/^tg_/);
+    expect(ciKey).not.toBe(firstKey);
+
+    expect(await callKeyApi(ciKey)).toBe(200);
+    expect(await callKeyApi(ciKey)).toBe(200);
+    await expect.poll(() => keyRow('ci-server').getByTestId('key-count').textContent(), POLL).toBe('2');
+
+    await screenshot(page, 'keys-desktop');
+    await page.setViewportSize(PHONE);
+    await screenshot(page, 'keys-390');
+    await page.setViewportSize(DESKTOP);
+
+    // Once hidden, the secret is nowhere on the page; the list shows only its start.
+    await page.getByRole('button', { name: /I've stored it/ }).click();
+    await page.getByTestId('secret-panel').waitFor({ state: 'detached' });
+    await page.getByLabel('API key', { exact: true }).fill('');
+    const text = (await page.locator('body').innerText()) + (await page.content());
+    expect(text).not.toContain(ciKey);
+    expect(text).not.toContain(firstKey);
+    expect(await keyRow('ci-server').locator('.key-start').textContent()).toBe(`${ciKey.slice(0, 7)}…`);
+  });
+
+  it('charts the daily usage with its total and freshness, for all keys and for one, refreshing by itself', async () => {
+    await openPage('Usage');
+    const total = page.getByTestId('usage-total');
+    await expect.poll(() => total.textContent(), POLL).toBe('5');
+    const today = new Date().toISOString().slice(0, 10);
+    const bars = page.getByTestId('usage-chart').locator('.bar');
+    expect(await bars.count()).toBe(30);
+    expect(await page.locator(`.bar[data-date="${today}"]`).getAttribute('data-count')).toBe('5');
+    expect(await page.getByTestId('usage-as-of').textContent()).toMatch(/As of .*updates every 5 s/);
+
+    // No reload, no click: a new request shows up on the next refresh.
+    expect(await callKeyApi(firstKey)).toBe(200);
+    await expect.poll(() => total.textContent(), POLL).toBe('6');
+    expect(await page.getByTestId('usage-today').textContent()).toBe('6');
+
+    await page.locator(`.bar[data-date="${today}"]`).hover();
+    await page.locator('.tooltip').waitFor();
+    await screenshot(page, 'usage-desktop');
+    await page.setViewportSize(PHONE);
+    await screenshot(page, 'usage-390');
+    await page.setViewportSize(DESKTOP);
+
+    await page.getByLabel('Show').selectOption({ label: `ci-server (${ciKey.slice(0, 7)}…)` });
+    await expect.poll(() => total.textContent(), POLL).toBe('2');
+    expect(await page.locator('.stat-note').first().textContent()).toContain('ci-server');
+    await page.getByLabel('Show').selectOption({ label: 'All keys' });
+    await expect.poll(() => total.textContent(), POLL).toBe('6');
+  });
+
+  it('rolls a key and says until when the old one works; revokes a key after asking', async () => {
+    await openPage('Keys');
+    await keyRow('ci-server').getByRole('button', { name: 'Roll' }).click();
+    const rollDialog = page.getByRole('dialog', { name: 'Roll “ci-server”?' });
+    await rollDialog.getByLabel('1 hour').check();
+    await rollDialog.getByRole('button', { name: 'Roll key' }).click();
+    await rollDialog.waitFor({ state: 'hidden' });
+    const note = page.getByTestId('roll-note');
+    await note.waitFor();
+    expect(await note.textContent()).toMatch(/keeps\s+working until .*\(in (60 minutes|1 hour)\)/);
+    const rolledKey = await page.getByTestId('secret-value').inputValue();
+    expect(rolledKey).not.toBe(ciKey);
+    expect(await callKeyApi(ciKey)).toBe(200);
+    expect(await callKeyApi(rolledKey)).toBe(200);
+    await expect.poll(() => page.locator('.key-row[data-status="expiring"]').count(), POLL).toBe(1);
+    expect(await page.locator('.key-row[data-status="expiring"]').textContent()).toContain('Works until');
+
+    // Revoking asks first; cancelling keeps the key.
+    const firstRow = page.locator('.key-row', { has: page.getByText(`${firstKey.slice(0, 7)}…`) });
+    await firstRow.getByRole('button', { name: 'Revoke' }).click();
+    const revokeDialog = page.getByRole('dialog', { name: /^Revoke/ });
+    expect(await revokeDialog.textContent()).toContain("can't be undone");
+    await revokeDialog.getByRole('button', { name: 'Cancel' }).click();
+    await revokeDialog.waitFor({ state: 'hidden' });
+    expect(await firstRow.getAttribute('data-status')).toBe('active');
+
+    await firstRow.getByRole('button', { name: 'Revoke' }).click();
+    await revokeDialog.getByRole('button', { name: 'Revoke key' }).click();
+    await expect.poll(() => page.getByTestId('keys-notice').textContent(), POLL).toContain('Revoked');
+    await expect
+      .poll(() => page.locator('details.inactive .key-row[data-status="revoked"]').count(), POLL)
+      .toBe(1);
+
+    // Within the key cache's fresh window (10 s), the try box shows the refusal.
+    await page.getByLabel('API key', { exact: true }).fill(firstKey);
+    await expect
+      .poll(async () => (await sendWithTryBox()).summary, { timeout: 20_000, interval: 1_000 })
+      .toContain('Refused: The API key has been revoked');
+    expect(await page.getByTestId('try-answer').getAttribute('data-status')).toBe('401');
+
+    await page.locator('details.inactive summary').click();
+    await screenshot(page, 'keys-rolled-and-revoked-desktop');
+  });
+
+  it('signs out, and signs back in with the password', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+    await expect.poll(() => keyRow('ci-server').count(), POLL).toBe(1);
+  });
+
+  it('says so when the API cannot be reached, and recovers', async () => {
+    const userApi = `${endpoints.userApi}/**`;
+    await page.route(userApi, (route) => route.abort('connectionrefused'));
+    await expect.poll(() => page.getByTestId('keys-error').textContent(), POLL).toContain('Could not reach');
+    // What was loaded stays on screen meanwhile.
+    expect(await keyRow('ci-server').count()).toBe(1);
+    await page.unroute(userApi);
+    await page.getByTestId('keys-error').waitFor({ state: 'detached', timeout: 20_000 });
+  });
+
+  it('goes back to the sign-in form, saying why, when the session is gone', async () => {
+    // What an expired session that cannot be refreshed looks like to the page: no tokens.
+    await page.evaluate(() => localStorage.clear());
+    await page.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: 20_000 });
+    expect(await page.locator('.auth-header').textContent()).toContain('Your session has ended');
+    await page.setViewportSize(PHONE);
+    await screenshot(page, 'session-ended-390');
+    await page.setViewportSize(DESKTOP);
+  });
+
+  it('explains a missing or broken configuration instead of showing a blank page', async () => {
+    const other = await context.newPage();
+    await other.route('**/config.json', (route) => route.fulfill({ status: 500, body: 'boom' }));
+    await other.goto(endpoints.web);
+    const alert = other.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain("Tollgate can't start");
+    expect(await alert.textContent()).toContain('/config.json answered 500');
+    await other.close();
+  });
+
+  it('threw no errors in the page', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});

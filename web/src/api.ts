@@ -1,0 +1,123 @@
+import { type ClientResponse, hc } from 'hono/client';
+// Type only: the client is checked against the API's routes, and no server code is bundled.
+import type { AppType } from '../../services/user-api/app';
+
+/** The user API answered with an error body (`{ error: { code, message } }`). */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The API could not be reached at all (down, wrong URL, offline, CORS refused). */
+export class NetworkError extends Error {
+  override readonly name = 'NetworkError';
+}
+
+/** There is no usable session any more (tokens gone, refresh refused, or the API said 401). */
+export class SessionExpiredError extends Error {
+  override readonly name = 'SessionExpiredError';
+  constructor(options?: { cause?: unknown }) {
+    super('Your session has ended. Sign in again to continue.', options);
+  }
+}
+
+type Body<R> = R extends ClientResponse<infer B, infer _S, infer _F> ? B : never;
+
+/** Sends one request and turns every way it can fail into one of the errors above. */
+async function call<R extends ClientResponse<unknown, number, string>>(
+  baseUrl: string,
+  send: () => Promise<R>,
+): Promise<Body<R>> {
+  let response: R;
+  try {
+    response = await send();
+  } catch (error) {
+    if (error instanceof SessionExpiredError) throw error;
+    throw new NetworkError(`Could not reach the Tollgate API at ${baseUrl}.`, { cause: error });
+  }
+  if (response.status === 401) throw new SessionExpiredError();
+  if (!response.ok) {
+    const body = (await response.json().catch(() => undefined)) as
+      | { error?: { code?: string; message?: string } }
+      | undefined;
+    throw new ApiError(
+      response.status,
+      body?.error?.code ?? 'unknown',
+      body?.error?.message ?? `The API answered ${response.status}`,
+    );
+  }
+  return (await response.json()) as Body<R>;
+}
+
+/**
+ * The user API as the page uses it: typed from the server's routes (`hc<AppType>`), with the
+ * signed-in user's ID token on every request.
+ */
+export function createUserApi(baseUrl: string, idToken: () => Promise<string>) {
+  const client = hc<AppType>(baseUrl, {
+    headers: async () => ({ authorization: `Bearer ${await idToken()}` }),
+  });
+  return {
+    me: () => call(baseUrl, () => client.me.$get()),
+    listKeys: () => call(baseUrl, () => client.keys.$get()),
+    createKey: (name?: string) => call(baseUrl, () => client.keys.$post({ json: name ? { name } : {} })),
+    revealKey: (id: string) => call(baseUrl, () => client.keys[':id'].reveal.$post({ param: { id } })),
+    rollKey: (id: string, gracePeriodSeconds?: number) =>
+      call(baseUrl, () =>
+        client.keys[':id'].roll.$post({
+          param: { id },
+          json: gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds },
+        }),
+      ),
+    revokeKey: (id: string) => call(baseUrl, () => client.keys[':id'].$delete({ param: { id } })),
+    /** The last 30 days (UTC) up to today, for the account or one of its keys. */
+    usage: (keyId?: string) => call(baseUrl, () => client.usage.$get({ query: keyId ? { keyId } : {} })),
+  };
+}
+
+export type UserApi = ReturnType<typeof createUserApi>;
+export type KeyView = Awaited<ReturnType<UserApi['listKeys']>>['keys'][number];
+export type IssuedKey = Awaited<ReturnType<UserApi['createKey']>>;
+export type RolledKey = Awaited<ReturnType<UserApi['rollKey']>>;
+export type Usage = Awaited<ReturnType<UserApi['usage']>>;
+
+/** What the key API answered to "try your key". */
+export interface KeyApiAnswer {
+  status: number;
+  body: unknown;
+  /** How long the round trip took, in ms. */
+  elapsedMs: number;
+}
+
+/** Sends one request to the key API with `key`, as an API client would. */
+export async function tryKey(keyApiUrl: string, key: string): Promise<KeyApiAnswer> {
+  const started = performance.now();
+  let response: Response;
+  try {
+    response = await fetch(keyApiUrl, { method: 'POST', headers: { 'x-api-key': key } });
+  } catch (error) {
+    throw new NetworkError(`Could not reach the key API at ${keyApiUrl}.`, { cause: error });
+  }
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON: shown as it came.
+  }
+  return { status: response.status, body, elapsedMs: Math.round(performance.now() - started) };
+}
+
+/** A sentence for any error the API calls can throw. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError || error instanceof NetworkError || error instanceof SessionExpiredError) {
+    return error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

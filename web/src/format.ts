@@ -1,0 +1,45 @@
+const numberFormat = new Intl.NumberFormat();
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const timeFormat = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
+const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+// Usage days are UTC calendar days: show them as such, whatever the browser's time zone.
+const dayFormat = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', timeZone: 'UTC' });
+const longDayFormat = new Intl.DateTimeFormat(undefined, {
+  weekday: 'short',
+  day: 'numeric',
+  month: 'short',
+  year: 'numeric',
+  timeZone: 'UTC',
+});
+
+export const count = (n: number): string => numberFormat.format(n);
+
+export const plural = (n: number, one: string, many = `${one}s`): string =>
+  `${count(n)} ${n === 1 ? one : many}`;
+
+export const dateTime = (iso: string): string => dateTimeFormat.format(new Date(iso));
+
+export const time = (iso: string): string => timeFormat.format(new Date(iso));
+
+/** "3 minutes ago", "in 23 hours", "yesterday". */
+export function relative(iso: string, now = Date.now()): string {
+  const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
+  const abs = Math.abs(seconds);
+  if (abs < 45) return seconds <= 0 ? 'just now' : 'in a few seconds';
+  const units: Array<[Intl.RelativeTimeFormatUnit, number]> = [
+    ['minute', 60],
+    ['hour', 3600],
+    ['day', 86_400],
+    ['month', 30 * 86_400],
+    ['year', 365 * 86_400],
+  ];
+  let chosen: [Intl.RelativeTimeFormatUnit, number] = ['minute', 60];
+  for (const unit of units) if (abs >= unit[1] * 0.9) chosen = unit;
+  return relativeFormat.format(Math.round(seconds / chosen[1]), chosen[0]);
+}
+
+/** A usage day (`YYYY-MM-DD`, UTC) as "3 Jul". */
+export const day = (date: string): string => dayFormat.format(new Date(`${date}T00:00:00Z`));
+
+/** A usage day as "Thu, 3 Jul 2025". */
+export const longDay = (date: string): string => longDayFormat.format(new Date(`${date}T00:00:00Z`));
