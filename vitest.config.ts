@@ -27,6 +27,16 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          // The same local stack as integ: soak, faults, bad input, auth attacks (RELIABILITY.md).
+          globalSetup: ['test/setup/global-setup.ts'],
+          testTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'e2e',
           include: ['test/e2e/**/*.e2e.test.ts'],
           // Builds the page if it is stale, then runs `npm start`'s stack in a child process.
@@ -42,6 +52,19 @@ export default defineConfig({
           include: ['test/infra/**/*.test.ts'],
           // Each file synthesizes the CDK app (esbuild bundling, cdk-nag) once per configuration.
           testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'bench-smoke',
+          include: ['test/bench/**/*.test.ts'],
+          // `npm run bench` in small (bench/lib/run-bench.ts, profile smoke): starts a local stack of
+          // its own, puts load on it, and checks counts only, never timings. It runs after the other
+          // projects (a later group), so its load cannot slow their tests down.
+          sequence: { groupOrder: 1 },
+          testTimeout: 600_000,
           hookTimeout: 120_000,
         },
       },

@@ -1,0 +1,50 @@
+/**
+ * `npm run soak`: the full soak (SOAK_SECONDS, default 60) against a local stack of its own, in a
+ * fresh data dir on free ports, then prints the figures RELIABILITY.md reports.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findFreePorts } from '../../infra/local/ports';
+import { startLocalStack } from '../../infra/local/stack';
+import { recordFigures } from './support/engines';
+import { EXPECTED_POISON_REASONS, runSoak } from './support/soak-run';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const seconds = Number(process.env.SOAK_SECONDS ?? 60);
+const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-soak-'));
+const log = (line: string) => process.stdout.write(`${line}\n`);
+let failed = false;
+try {
+  log(`soak: starting a local stack in ${dataDir}`);
+  const stack = await startLocalStack({ dataDir, ports: await findFreePorts(), quiet: true });
+  try {
+    const report = await runSoak({ endpoints: stack.endpoints, env: stack.env, seconds, log });
+    await recordFigures(`soak-${seconds}s`, { ...report });
+    const problems = [
+      report.counted !== report.accepted && `counted ${report.counted} != accepted ${report.accepted}`,
+      report.countedByAccounts !== report.accepted &&
+        `account counters ${report.countedByAccounts} != accepted ${report.accepted}`,
+      report.mismatchedKeys.length > 0 && `${report.mismatchedKeys.length} keys off`,
+      report.deadLetteredDistinct !== report.poisonInjected &&
+        `dead-lettered ${report.deadLetteredDistinct} distinct records, ${report.poisonInjected} poison sent`,
+      Object.keys(report.deadLettered).sort().join() !== Object.keys(EXPECTED_POISON_REASONS).sort().join() &&
+        `dead-letter reasons ${JSON.stringify(report.deadLettered)}`,
+    ].filter(Boolean);
+    log(JSON.stringify(report, null, 2));
+    if (problems.length > 0) {
+      failed = true;
+      log(`soak FAILED: ${problems.join('; ')}`);
+    } else {
+      log(
+        `soak OK: ${report.requestsSent} sent, ${report.accepted} accepted, ${report.counted} counted, ` +
+          `${report.deadLetteredDistinct} dead-lettered (${JSON.stringify(report.deadLettered)})`,
+      );
+    }
+  } finally {
+    await stack.stop();
+  }
+} finally {
+  await rm(dataDir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,131 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { SQSEvent } from 'aws-lambda';
+import { SqsPoller } from '../../../infra/local/pollers/sqs-poller';
+import type { Endpoints } from '../../../infra/local/stack';
+import { DEFAULT_WINDOW } from '../../../services/metering/batch';
+import { consumeBatch } from '../../../services/metering/consumer';
+import { SqsDeadLetterSink } from '../../../services/metering/dead-letter';
+import { inboundRecords } from '../../../services/metering/records';
+import { systemClock } from '../../../services/shared/clock';
+import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../../services/shared/metric-names';
+import { UsageStore } from '../../../services/shared/usage-store';
+import {
+  aroundRequests,
+  drainMetrics,
+  type EngineClients,
+  engineClients,
+  type MetricTotals,
+  sleep,
+  type TestQueue,
+} from './engines';
+import { documentClient, type Tables } from './key-api';
+
+/** What every consumer process sharing it has done (outcomes as consumeBatch reported them). */
+export interface ConsumerTally {
+  batches: number;
+  counted: number;
+  duplicates: number;
+  deadLettered: number;
+  /** Batches whose process died after some writes and before acknowledging. */
+  crashedBatches: number;
+  /** The consumers' Powertools metrics, summed by name. */
+  metrics: MetricTotals;
+}
+
+export function newTally(): ConsumerTally {
+  return { batches: 0, counted: 0, duplicates: 0, deadLettered: 0, crashedBatches: 0, metrics: new Map() };
+}
+
+/**
+ * One metering consumer "process" (a Lambda container): its own SDK clients, fed by its own poller
+ * that behaves like the SQS event source mapping. `kill()` makes it die the way a crashed Lambda
+ * does: right after its next counter write commits, every further call it makes fails, the batch
+ * in hand is never acknowledged, and the process is gone.
+ */
+export class ConsumerProcess {
+  /** Its real SDK clients; a test may add faults to them before `start()`. */
+  readonly clients: EngineClients;
+  readonly #poller: SqsPoller;
+  #dead = false;
+  #dieAfterNextWrite = false;
+
+  constructor(options: {
+    endpoints: Endpoints;
+    queue: TestQueue;
+    tables: Tables;
+    tally: ConsumerTally;
+    /** @default 100 */
+    batchSize?: number;
+    /** @default 200 */
+    batchingWindowMs?: number;
+  }) {
+    const { tally } = options;
+    this.clients = engineClients(options.endpoints);
+    for (const client of [this.clients.dynamo, this.clients.sqs]) {
+      aroundRequests(client, async (command, send) => {
+        if (this.#dead) throw new Error('consumer process killed');
+        const answer = await send();
+        if (this.#dieAfterNextWrite && command === 'TransactWriteItemsCommand') this.#dead = true;
+        return answer;
+      });
+    }
+    const deps = {
+      usage: new UsageStore({ client: documentClient(this.clients.dynamo), table: options.tables.usage }),
+      deadLetters: new SqsDeadLetterSink({
+        sqs: this.clients.sqs,
+        queueUrl: options.queue.dlqUrl,
+        transport: 'sqs',
+      }),
+      clock: systemClock,
+      logger: new Logger({ serviceName: SERVICE_NAMES.metering, logLevel: 'SILENT' }),
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.metering }),
+      window: DEFAULT_WINDOW,
+    };
+    this.#poller = new SqsPoller({
+      sqs: this.clients.sqs,
+      queueUrl: options.queue.queueUrl,
+      queueArn: options.queue.queueArn,
+      region: options.endpoints.region,
+      batchSize: options.batchSize ?? 100,
+      batchingWindowMs: options.batchingWindowMs ?? 200,
+      handler: async (event: SQSEvent) => {
+        const outcome = await consumeBatch(inboundRecords(event), deps);
+        drainMetrics(deps.metrics, tally.metrics);
+        tally.batches++;
+        tally.counted += outcome.counted;
+        tally.duplicates += outcome.duplicates;
+        tally.deadLettered += outcome.deadLettered;
+        if (this.#dead) {
+          tally.crashedBatches++;
+          throw new Error('consumer died mid-batch');
+        }
+        return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };
+      },
+      onError: () => {},
+    });
+  }
+
+  start(): this {
+    this.#poller.start();
+    return this;
+  }
+
+  /** @returns whether it died in the middle of a batch (after a write, before acknowledging). */
+  async kill(): Promise<{ midBatch: boolean }> {
+    this.#dieAfterNextWrite = true;
+    const deadline = Date.now() + 3000;
+    while (!this.#dead && Date.now() < deadline) await sleep(5);
+    const midBatch = this.#dead;
+    this.#dead = true;
+    await this.stop();
+    return { midBatch };
+  }
+
+  async stop(): Promise<void> {
+    await this.#poller.stop();
+    this.clients.dynamo.destroy();
+    this.clients.sqs.destroy();
+    this.clients.kinesis.destroy();
+  }
+}
