@@ -1,0 +1,365 @@
+import { DEFAULT_WINDOW } from '../services/metering/batch';
+import type { BenchResults, Target } from './lib/types';
+import { PRICES, type Prices, type Tier } from './prices';
+
+/**
+ * Monthly AWS cost per component, from the operation counts the benchmark measured per request
+ * (bench/results.json) and the price table (bench/prices.ts). Nothing here is a guess about
+ * Tollgate's behaviour: per-request counts, sizes and durations all come from the run. What is
+ * assumed is said in ASSUMPTIONS and printed with every table.
+ */
+
+/** How each design is deployed: Tollgate as infra/cdk builds it, the baseline as the article's template. */
+export const DEPLOYMENT = {
+  /** infra/cdk/tollgate-stack.ts: key-api 512 MB; constructs/tollgate-function.ts: arm64, 256 MB default. */
+  tollgate: {
+    keyApi: { memoryMb: 512, arch: 'arm64' },
+    metering: { memoryMb: 256, arch: 'arm64' },
+  },
+  /** The article's Test API: MemorySize 256, python3.8 (x86_64, the default architecture). */
+  baseline: { memoryMb: 256, arch: 'x86_64' },
+} as const;
+
+export const ASSUMPTIONS = {
+  /** Keep-alive clients: requests per new connection (drives the ALB's new-connection LCUs). */
+  requestsPerConnection: 100,
+  /** Kinesis shards sized to this share of the 1,000 records/s per-shard write limit. */
+  kinesisShardUtilisation: 0.8,
+  /** START, END and REPORT lines Lambda writes per invocation (about 270 bytes, the documented format). */
+  lambdaPlatformLogBytes: 270,
+  lambdaPlatformLogEvents: 3,
+  /** Dedupe marks live the late window plus a day (services/metering/handler.ts), then TTL removes them. */
+  markTtlHours: DEFAULT_WINDOW.lateMs / 3_600_000 + 24,
+} as const;
+
+export interface Assumptions {
+  readonly requestsPerConnection: number;
+  readonly kinesisShardUtilisation: number;
+  readonly lambdaPlatformLogBytes: number;
+  readonly lambdaPlatformLogEvents: number;
+  readonly markTtlHours: number;
+}
+
+/** What the cost model takes from one benchmark run, per design. */
+export interface MeasuredInputs {
+  readonly target: Target;
+  /** Average bytes through the load balancer per request (request plus response, on the wire). */
+  readonly bytesPerRequest: number;
+  /** Mean time in the key-check handler, one request at a time (what Lambda bills). */
+  readonly handlerMs: number;
+  readonly writeUnitsPerRequest: number;
+  readonly readUnitsPerRequest: number;
+  readonly sqsRequestsPerRequest: number;
+  readonly kinesisPayloadUnitsPerRequest: number;
+  readonly meteringInvocationsPerRequest: number;
+  readonly meteringMs: number;
+  readonly meteringBatch: number;
+  readonly markItemBytes: number;
+  /** The EMF metrics line key-api writes per invocation on Lambda (Tollgate only). */
+  readonly emfLineBytes: number;
+}
+
+export function measuredInputs(results: BenchResults, target: Target): MeasuredInputs {
+  const http = results.http[target];
+  const writes = results.writes[target];
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+  return {
+    target,
+    bytesPerRequest: mean(http.runs.map((r) => r.requestBytes + r.responseBytes)),
+    handlerMs: http.sequential.handlerMs.mean,
+    writeUnitsPerRequest: writes.perEvent.writeUnits,
+    readUnitsPerRequest: writes.perEvent.readUnits,
+    sqsRequestsPerRequest: writes.perEvent.transportRequests,
+    kinesisPayloadUnitsPerRequest: writes.perEvent.payloadUnits,
+    meteringInvocationsPerRequest: writes.perEvent.meteringInvocations,
+    meteringMs: writes.metering?.durationMs.mean ?? 0,
+    meteringBatch: writes.metering?.avgBatch ?? 0,
+    markItemBytes: writes.metering?.markItemBytes ?? 0,
+    emfLineBytes: target === 'baseline' ? 0 : results.cpu.emfLineBytes,
+  };
+}
+
+export interface CostRow {
+  readonly component: string;
+  /** Monthly USD per design; undefined where the component is not part of that design. */
+  readonly cost: Partial<Record<Target, number>>;
+}
+
+export interface CostTable {
+  readonly rps: number;
+  readonly requestsPerMonth: number;
+  readonly rows: CostRow[];
+  readonly total: Record<Target, number>;
+  /** The same totals with API Gateway in front instead of the ALB. */
+  readonly totalWithApiGatewayRest: Record<Target, number>;
+  readonly totalWithApiGatewayHttp: Record<Target, number>;
+  readonly kinesisShards: number;
+}
+
+function tiered(tiers: readonly Tier[], requests: number): number {
+  let cost = 0;
+  let from = 0;
+  for (const tier of tiers) {
+    const inTier = Math.max(0, Math.min(requests, tier.upTo) - from);
+    cost += (inTier / 1e6) * tier.perMillion;
+    from = tier.upTo;
+    if (requests <= tier.upTo) break;
+  }
+  return cost;
+}
+
+const TARGETS: readonly Target[] = ['baseline', 'sqs', 'kinesis'];
+
+export function kinesisShards(rps: number, prices: Prices = PRICES, assumptions: Assumptions = ASSUMPTIONS) {
+  const perShard = prices.kinesis.shardRecordsPerSecond * assumptions.kinesisShardUtilisation;
+  return Math.max(1, Math.ceil(rps / perShard));
+}
+
+/** Monthly cost of each component at `rps` key checks a second, for the three designs. */
+export function costAt(
+  inputs: Record<Target, MeasuredInputs>,
+  rps: number,
+  prices: Prices = PRICES,
+  assumptions: Assumptions = ASSUMPTIONS,
+): CostTable {
+  const hours = prices.hoursPerMonth;
+  const seconds = hours * 3600;
+  const requests = rps * seconds;
+  const per = <T>(f: (m: MeasuredInputs) => T) =>
+    Object.fromEntries(TARGETS.map((t) => [t, f(inputs[t])])) as Record<Target, T>;
+  const lambdaCost = (invocations: number, ms: number, memoryMb: number, arch: 'arm64' | 'x86_64') =>
+    (invocations / 1e6) * prices.lambda.perMillionRequests +
+    invocations * (Math.max(1, Math.ceil(ms)) / 1000) * (memoryMb / 1024) * prices.lambda.perGbSecond[arch];
+  const lcu = prices.alb.lcu;
+  const shards = kinesisShards(rps, prices, assumptions);
+  const logBytes = (invocations: number, emfBytes: number) =>
+    invocations *
+    (assumptions.lambdaPlatformLogBytes +
+      assumptions.lambdaPlatformLogEvents * prices.cloudWatchLogs.eventOverheadBytes +
+      (emfBytes > 0 ? emfBytes + prices.cloudWatchLogs.eventOverheadBytes : 0));
+
+  const rows: CostRow[] = [
+    {
+      component: 'ALB: hours + LCUs',
+      cost: per((m) => {
+        const gbPerHour = (rps * m.bytesPerRequest * 3600) / 1e9;
+        const lcus = Math.max(
+          rps / assumptions.requestsPerConnection / lcu.newConnectionsPerSecond,
+          gbPerHour / lcu.lambdaProcessedGbPerHour,
+          // One listener rule (the default action): within the free rules.
+          0,
+        );
+        return hours * prices.alb.perHour + lcus * hours * prices.alb.perLcuHour;
+      }),
+    },
+    {
+      component: 'key check Lambda: requests + GB-s',
+      cost: per((m) => {
+        const fn = m.target === 'baseline' ? DEPLOYMENT.baseline : DEPLOYMENT.tollgate.keyApi;
+        return lambdaCost(requests, m.handlerMs, fn.memoryMb, fn.arch);
+      }),
+    },
+    {
+      component: 'metering Lambda: requests + GB-s',
+      cost: {
+        sqs: lambdaCost(
+          requests * inputs.sqs.meteringInvocationsPerRequest,
+          inputs.sqs.meteringMs,
+          DEPLOYMENT.tollgate.metering.memoryMb,
+          DEPLOYMENT.tollgate.metering.arch,
+        ),
+        kinesis: lambdaCost(
+          requests * inputs.kinesis.meteringInvocationsPerRequest,
+          inputs.kinesis.meteringMs,
+          DEPLOYMENT.tollgate.metering.memoryMb,
+          DEPLOYMENT.tollgate.metering.arch,
+        ),
+      },
+    },
+    {
+      component: 'SQS: requests',
+      cost: { sqs: ((requests * inputs.sqs.sqsRequestsPerRequest) / 1e6) * prices.sqs.perMillionRequests },
+    },
+    {
+      component: `Kinesis: ${shards} shard(s) + PUT units`,
+      cost: {
+        kinesis:
+          shards * hours * prices.kinesis.perShardHour +
+          ((requests * inputs.kinesis.kinesisPayloadUnitsPerRequest) / 1e6) *
+            prices.kinesis.perMillionPutPayloadUnits,
+      },
+    },
+    {
+      component: 'DynamoDB: write units',
+      cost: per((m) => ((requests * m.writeUnitsPerRequest) / 1e6) * prices.dynamodb.perMillionWriteUnits),
+    },
+    {
+      component: 'DynamoDB: read units',
+      cost: per((m) => ((requests * m.readUnitsPerRequest) / 1e6) * prices.dynamodb.perMillionReadUnits),
+    },
+    {
+      component: 'DynamoDB: dedupe marks stored (+ PITR)',
+      cost: per((m) => {
+        if (m.markItemBytes === 0) return 0;
+        const marks = rps * assumptions.markTtlHours * 3600;
+        const gb = (marks * (m.markItemBytes + prices.dynamodb.itemOverheadBytes)) / 1e9;
+        return gb * (prices.dynamodb.perGbMonthStorage + prices.dynamodb.perGbMonthPitr);
+      }),
+    },
+    {
+      component: 'CloudWatch Logs: Lambda lines + EMF',
+      cost: per((m) => {
+        const keyCheck = logBytes(requests, m.emfLineBytes);
+        const metering = logBytes(requests * m.meteringInvocationsPerRequest, m.emfLineBytes);
+        return ((keyCheck + metering) / 1e9) * prices.cloudWatchLogs.perGbIngested;
+      }),
+    },
+  ];
+  const total = per((m) => rows.reduce((sum, row) => sum + (row.cost[m.target] ?? 0), 0));
+  const alb = rows[0]?.cost as Record<Target, number>;
+  const rest = tiered(prices.apiGateway.rest, requests);
+  const http = tiered(prices.apiGateway.http, requests);
+  return {
+    rps,
+    requestsPerMonth: requests,
+    rows,
+    total,
+    totalWithApiGatewayRest: per((m) => total[m.target] - alb[m.target] + rest),
+    totalWithApiGatewayHttp: per((m) => total[m.target] - alb[m.target] + http),
+    kinesisShards: shards,
+  };
+}
+
+/**
+ * The lowest rate (req/s, between `from` and `to`) from which `cheaper` costs less than `other` at
+ * every rate up to `to`, found on a fine log grid and refined by bisection; undefined if none.
+ */
+export function crossover(
+  cost: (rps: number) => { cheaper: number; other: number },
+  from = 0.01,
+  to = 100_000,
+): number | undefined {
+  const steps = 3000;
+  const grid = Array.from({ length: steps + 1 }, (_, i) => from * (to / from) ** (i / steps));
+  const cheaperAt = (rps: number) => {
+    const c = cost(rps);
+    return c.cheaper < c.other;
+  };
+  let firstOfRun: number | undefined;
+  for (let i = 0; i < grid.length; i++) {
+    if (cheaperAt(grid[i] as number)) firstOfRun ??= i;
+    else firstOfRun = undefined;
+  }
+  if (firstOfRun === undefined) return undefined;
+  if (firstOfRun === 0) return from;
+  let lo = grid[firstOfRun - 1] as number;
+  let hi = grid[firstOfRun] as number;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (cheaperAt(mid)) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+export interface Crossovers {
+  /** From this rate on, Tollgate on Kinesis costs less a month than on SQS. */
+  readonly kinesisOverSqs: number | undefined;
+  /** From this rate on, the ALB costs less than API Gateway in front of the baseline (the article's claim: ~2 req/s). */
+  readonly albOverRestApi: number | undefined;
+  readonly albOverHttpApi: number | undefined;
+}
+
+export function crossovers(
+  inputs: Record<Target, MeasuredInputs>,
+  assumptions: Assumptions = ASSUMPTIONS,
+): Crossovers {
+  const at = (rps: number) => costAt(inputs, rps, PRICES, assumptions);
+  return {
+    kinesisOverSqs: crossover((rps) => {
+      const t = at(rps).total;
+      return { cheaper: t.kinesis, other: t.sqs };
+    }),
+    albOverRestApi: crossover((rps) => {
+      const c = at(rps);
+      return { cheaper: c.total.baseline, other: c.totalWithApiGatewayRest.baseline };
+    }),
+    albOverHttpApi: crossover((rps) => {
+      const c = at(rps);
+      return { cheaper: c.total.baseline, other: c.totalWithApiGatewayHttp.baseline };
+    }),
+  };
+}
+
+// --- formatting --------------------------------------------------------------------------------
+
+export function usd(value: number | undefined): string {
+  if (value === undefined) return '—';
+  if (value === 0) return '$0';
+  if (value >= 100) return `$${Math.round(value).toLocaleString('en-US')}`;
+  if (value >= 1) return `$${value.toFixed(2)}`;
+  if (value >= 0.01) return `$${value.toFixed(3)}`;
+  return '<$0.01';
+}
+
+export function rate(rps: number | undefined): string {
+  if (rps === undefined) return 'never (0.01 to 100,000 req/s)';
+  const rounded = rps >= 10 ? Math.round(rps) : Math.round(rps * 10) / 10;
+  return `${rounded.toLocaleString('en-US')} req/s`;
+}
+
+/** A Markdown table of one rate's costs. */
+export function costTableMarkdown(table: CostTable): string {
+  const lines = [
+    `**${table.rps.toLocaleString('en-US')} req/s** (${(table.requestsPerMonth / 1e6).toLocaleString('en-US', { maximumFractionDigits: 1 })} M requests a month)`,
+    '',
+    '| component | baseline (article) | Tollgate, SQS | Tollgate, Kinesis |',
+    '| --- | ---: | ---: | ---: |',
+    ...table.rows.map((row) => `| ${row.component} | ${TARGETS.map((t) => usd(row.cost[t])).join(' | ')} |`),
+    `| **total a month (ALB)** | ${TARGETS.map((t) => `**${usd(table.total[t])}**`).join(' | ')} |`,
+    `| total with API Gateway REST instead | ${TARGETS.map((t) => usd(table.totalWithApiGatewayRest[t])).join(' | ')} |`,
+    `| total with API Gateway HTTP API instead | ${TARGETS.map((t) => usd(table.totalWithApiGatewayHttp[t])).join(' | ')} |`,
+  ];
+  return lines.join('\n');
+}
+
+export function inputsMarkdown(inputs: Record<Target, MeasuredInputs>): string {
+  const f = (v: number, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : '—');
+  const rows: Array<[string, (m: MeasuredInputs) => string]> = [
+    ['bytes through the ALB per request', (m) => f(m.bytesPerRequest, 0)],
+    ['key check handler, mean ms (1 request at a time)', (m) => f(m.handlerMs, 2)],
+    ['DynamoDB write units per request', (m) => f(m.writeUnitsPerRequest)],
+    ['DynamoDB read units per request', (m) => f(m.readUnitsPerRequest)],
+    ['SQS billed requests per request', (m) => (m.target === 'sqs' ? f(m.sqsRequestsPerRequest) : '—')],
+    [
+      'Kinesis PUT payload units per request',
+      (m) => (m.target === 'kinesis' ? f(m.kinesisPayloadUnitsPerRequest) : '—'),
+    ],
+    [
+      'metering invocations per request (avg batch)',
+      (m) =>
+        m.target === 'baseline' ? '—' : `${f(m.meteringInvocationsPerRequest, 4)} (${f(m.meteringBatch, 1)})`,
+    ],
+    ['metering handler, mean ms per batch', (m) => (m.target === 'baseline' ? '—' : f(m.meteringMs, 1))],
+    ['dedupe mark item, bytes', (m) => (m.target === 'baseline' ? '—' : f(m.markItemBytes, 0))],
+    ['EMF metrics line per invocation, bytes', (m) => (m.target === 'baseline' ? '—' : f(m.emfLineBytes, 0))],
+  ];
+  return [
+    '| measured input | baseline (article) | Tollgate, SQS | Tollgate, Kinesis |',
+    '| --- | ---: | ---: | ---: |',
+    ...rows.map(([name, value]) => `| ${name} | ${TARGETS.map((t) => value(inputs[t])).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function assumptionsMarkdown(assumptions: Assumptions = ASSUMPTIONS, prices: Prices = PRICES): string {
+  return [
+    `- Prices: ${prices.asOf}, ${prices.region}, on-demand, no free tiers (bench/prices.ts names each page). Check them before use.`,
+    `- Deployment: Tollgate as infra/cdk builds it (key-api ${DEPLOYMENT.tollgate.keyApi.memoryMb} MB and metering ${DEPLOYMENT.tollgate.metering.memoryMb} MB, ${DEPLOYMENT.tollgate.keyApi.arch}); the baseline as the article's template (${DEPLOYMENT.baseline.memoryMb} MB, ${DEPLOYMENT.baseline.arch}). One ALB (${prices.hoursPerMonth} h a month) either way.`,
+    `- ALB LCUs: the larger of new connections (clients keep connections alive for ${assumptions.requestsPerConnection} requests) and processed bytes (measured bytes per request, Lambda targets: ${prices.alb.lcu.lambdaProcessedGbPerHour} GB per LCU-hour); one rule, within the free ones.`,
+    `- Kinesis: provisioned shards sized to ${Math.round(assumptions.kinesisShardUtilisation * 100)}% of the 1,000 records/s write limit of a shard; reading (GetRecords) is included in shard-hours.`,
+    `- Dedupe marks are stored ${assumptions.markTtlHours} h (late window + a day), priced with PITR; TTL deletion itself is free (and can lag, so this is a floor).`,
+    `- CloudWatch Logs: ${assumptions.lambdaPlatformLogBytes} bytes of START/END/REPORT per invocation plus Tollgate's EMF line, ingestion only. It is avoidable (Lambda's system log level, fewer metric flushes), and is shown because at volume it is not small.`,
+    "- Lambda durations are the handlers' own times measured by the benchmark (key check: one request at a time; metering: per batch under load) against the local engines on a shared machine; in-region AWS calls take a few milliseconds, so treat the GB-s part as indicative.",
+    '- The per-request write, read and batch figures were measured at the benchmark load (full batches). At low rates the batches on AWS are smaller (batching window 1 s), so metering invocations and counter writes per request are higher than this model says.',
+  ].join('\n');
+}

@@ -1,0 +1,207 @@
+import { createHash } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { ALBEvent } from 'aws-lambda';
+import { createKeyApiHandler } from '../../services/key-api/app';
+import { KeyCache } from '../../services/key-api/key-cache';
+import { KeyVerifier } from '../../services/key-api/key-verifier';
+import type { UsagePublisher } from '../../services/key-api/publisher';
+import { UsageSnapshots } from '../../services/key-api/usage-snapshots';
+import { generateApiKey, isWellFormedApiKey } from '../../services/shared/api-key';
+import { systemClock } from '../../services/shared/clock';
+import { serveParent } from '../lib/ipc';
+import { median } from '../lib/stats';
+import type { CpuResults, CpuRow } from '../lib/types';
+
+/**
+ * Child process: what one key check costs in CPU, in process, with a warm cache and a publisher that
+ * does nothing: the real createKeyApiHandler, KeyVerifier and KeyCache, no network. Next to it, one
+ * SHA-256 of a key, the floor (a check cannot do less than hash the key it looks up).
+ *
+ * Each row first runs `minIterations` operations unmeasured (the JIT settles, and the time per
+ * operation is estimated), then `rounds` rounds of as many operations as fill `roundMs` (at least
+ * `minIterations`), each timed with process.hrtime.bigint(); the row reports the median round. The
+ * process's CPU time per operation (process.cpuUsage, all its threads, GC included) is kept next to
+ * it: on a shared machine, wall time also counts the moments another process had the core.
+ *
+ * argv: <roundMs> <rounds> <minIterations>
+ */
+const [roundMsArg, roundsArg, minIterationsArg] = process.argv.slice(2);
+const ROUND_MS = Number(roundMsArg ?? 300);
+const ROUNDS = Number(roundsArg ?? 7);
+const MIN_ITERATIONS = Number(minIterationsArg ?? 10_000);
+
+const PREFIX = 'tg';
+// What the local ALB adapter hands key-api for `curl -H "x-api-key: ..."`, give or take the values.
+const albEvent = (headers: Record<string, string>, body = ''): ALBEvent => ({
+  requestContext: {
+    elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:us-east-1:0:targetgroup/key-api/0' },
+  },
+  httpMethod: 'POST',
+  path: '/',
+  queryStringParameters: {},
+  headers: {
+    host: '127.0.0.1:3000',
+    connection: 'keep-alive',
+    'user-agent': 'bench',
+    accept: '*/*',
+    'x-forwarded-for': '127.0.0.1',
+    'x-forwarded-proto': 'http',
+    'x-forwarded-port': '3000',
+    'x-amzn-trace-id': 'Root=1-00000000-000000000000000000000000',
+    ...headers,
+  },
+  body,
+  isBase64Encoded: false,
+});
+
+let sink = 0;
+
+/** Wall time (hrtime) and this process's CPU time (user + system) per operation, in ns. */
+async function timeRound(run: () => unknown | Promise<unknown>, iterations: number, isAsync: boolean) {
+  const cpu = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  if (isAsync) for (let i = 0; i < iterations; i++) await run();
+  else for (let i = 0; i < iterations; i++) sink += run() ? 1 : 0;
+  const wall = Number(process.hrtime.bigint() - started) / iterations;
+  const used = process.cpuUsage(cpu);
+  return { wall, cpu: ((used.user + used.system) * 1000) / iterations };
+}
+
+async function time(run: () => unknown | Promise<unknown>, isAsync: boolean) {
+  const estimate = await timeRound(run, MIN_ITERATIONS, isAsync);
+  const iterations = Math.max(MIN_ITERATIONS, Math.ceil((ROUND_MS * 1e6) / estimate.wall));
+  const rounds: Array<{ wall: number; cpu: number }> = [];
+  for (let round = 0; round < ROUNDS; round++) rounds.push(await timeRound(run, iterations, isAsync));
+  return {
+    iterations,
+    nsPerOp: median(rounds.map((r) => r.wall)),
+    minNsPerOp: Math.min(...rounds.map((r) => r.wall)),
+    cpuNsPerOp: median(rounds.map((r) => r.cpu)),
+  };
+}
+
+/**
+ * key-api as handler.ts composes it, minus the network: the real app, verifier and cache, a
+ * publisher that resolves at once, and the same metrics flush after every invocation.
+ */
+function handlerWith(metrics: Metrics) {
+  const record = { accountId: 'acc_bench', keyId: 'key_bench', status: 'active' as const };
+  const cache = new KeyCache({ load: async () => ({ found: true, record }) });
+  const verifier = new KeyVerifier({ cache, keyPrefix: PREFIX, clock: systemClock });
+  const publisher: UsagePublisher = { publish: async () => {} };
+  const handleEvent = createKeyApiHandler({
+    verifier,
+    publisher,
+    // The key's "usage today" figure, read at most once a second per key (as in production).
+    usage: new UsageSnapshots({ read: async () => 0, now: systemClock.now }),
+    clock: systemClock,
+    logger: new Logger({ serviceName: 'bench', logLevel: 'SILENT' }),
+    metrics,
+    publishFailureMode: 'closed',
+    allowedOrigins: [],
+  });
+  const handler = async (event: ALBEvent) => {
+    try {
+      return await handleEvent(event);
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+  return { handler, verifier };
+}
+
+function metricsWith(disabled: boolean): Metrics {
+  const previous = process.env.POWERTOOLS_METRICS_DISABLED;
+  process.env.POWERTOOLS_METRICS_DISABLED = String(disabled);
+  try {
+    return new Metrics({ namespace: 'Bench', serviceName: 'key-api' });
+  } finally {
+    if (previous === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;
+    else process.env.POWERTOOLS_METRICS_DISABLED = previous;
+  }
+}
+
+serveParent(async () => ({
+  ready: {},
+  handlers: {
+    run: async (): Promise<CpuResults> => {
+      const { key } = generateApiKey(PREFIX);
+      const header = albEvent({ 'x-api-key': key });
+      const body = albEvent({ 'content-type': 'application/json' }, JSON.stringify({ key }));
+
+      const quiet = handlerWith(metricsWith(true));
+      // As on Lambda: metrics on, and handler.ts flushes them (one EMF line) after every invocation.
+      // The line is built and serialised; writing it to stdout is left out (console swapped for a sink).
+      const emfMetrics = metricsWith(false);
+      let emfBytes = 0;
+      (emfMetrics as unknown as { console: { log: (line: string) => void } }).console = {
+        log: (line: string) => {
+          emfBytes = Buffer.byteLength(line) + 1;
+        },
+      };
+      const emf = handlerWith(emfMetrics);
+
+      const check = async (handler: typeof quiet.handler, event: ALBEvent) => {
+        const result = await handler(event);
+        if (result.statusCode !== 200) throw new Error(`check answered ${result.statusCode}: ${result.body}`);
+      };
+      // Warm: the key's cache entry and usage figure are loaded once, as after the first request.
+      await check(quiet.handler, header);
+      await check(emf.handler, header);
+
+      const rows: Array<Omit<CpuRow, 'ratioToSha256'>> = [];
+      const add = async (
+        name: string,
+        what: string,
+        run: () => unknown | Promise<unknown>,
+        isAsync: boolean,
+      ) => {
+        rows.push({ name, what, rounds: ROUNDS, ...(await time(run, isAsync)) });
+      };
+      await add(
+        'sha256',
+        'SHA-256 of one key (node:crypto createHash): the floor',
+        () => createHash('sha256').update(key).digest('hex'),
+        false,
+      );
+      await add(
+        'checksum',
+        'format + CRC-32 checksum of one key (isWellFormedApiKey)',
+        () => isWellFormedApiKey(key, PREFIX),
+        false,
+      );
+      await add(
+        'verify',
+        'KeyVerifier.verify: checksum + SHA-256 + warm cache lookup',
+        () => quiet.verifier.verify(key),
+        true,
+      );
+      await add(
+        'handler',
+        'key-api handler, x-api-key header, no-op publisher, metrics disabled (as in the local stack)',
+        () => quiet.handler(header),
+        true,
+      );
+      await add(
+        'handler-body',
+        'the same, key in the JSON body {"key": ...} (the article style)',
+        () => quiet.handler(body),
+        true,
+      );
+      await add(
+        'handler-emf',
+        'the same with metrics enabled: one EMF line built per invocation (as on Lambda; not written)',
+        () => emf.handler(header),
+        true,
+      );
+      if (sink < 0) process.stdout.write('');
+      const sha = rows.find((r) => r.name === 'sha256')?.nsPerOp ?? Number.NaN;
+      return {
+        rows: rows.map((r) => ({ ...r, ratioToSha256: r.nsPerOp / sha })),
+        emfLineBytes: emfBytes,
+      };
+    },
+  },
+  cleanUp: async () => {},
+}));

@@ -1,0 +1,76 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ALBEvent, ALBResult } from 'aws-lambda';
+import { startAlbAdapter } from '../../infra/local/alb-adapter';
+import { createBaselineHandler } from '../baseline/handler';
+import { serveParent } from '../lib/ipc';
+import { installSdkCounter, snapshotCounts } from '../lib/sdk-counter';
+import { summarize } from '../lib/stats';
+import type { ServerSnapshot } from '../lib/types';
+
+/**
+ * Child process: one key-check service behind the local ALB adapter, as one Lambda function would
+ * run behind an ALB. `tollgate` imports the real key-api handler module, whose configuration
+ * (TOLLGATE_TRANSPORT, queue, stream, tables) comes from this process's environment; `baseline`
+ * serves the article's handler (comparison only). Every AWS SDK request is counted at the client.
+ *
+ * argv: <tollgate|baseline> <port>
+ */
+const [kind, portArg] = process.argv.slice(2);
+
+serveParent(async () => {
+  installSdkCounter();
+  const port = Number(portArg);
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`bad port ${portArg}`);
+
+  let handler: (event: ALBEvent) => Promise<ALBResult>;
+  if (kind === 'tollgate') {
+    handler = (await import('../../services/key-api/handler')).handler;
+  } else if (kind === 'baseline') {
+    const tableName = process.env.BENCH_BASELINE_TABLE;
+    if (!tableName) throw new Error('BENCH_BASELINE_TABLE is not set');
+    handler = createBaselineHandler({
+      client: DynamoDBDocumentClient.from(new DynamoDBClient({})),
+      tableName,
+    });
+  } else {
+    throw new Error(`unknown server kind ${kind}`);
+  }
+
+  // What this "function" answered, and (while recording) how long each invocation took: the
+  // Lambda duration the cost model bills.
+  const statuses: Record<string, number> = {};
+  let invocations = 0;
+  let recording: number[] | undefined;
+  const measured = async (event: ALBEvent): Promise<ALBResult> => {
+    const started = process.hrtime.bigint();
+    const result = await handler(event);
+    if (recording) recording.push(Number(process.hrtime.bigint() - started) / 1e6);
+    invocations++;
+    statuses[result.statusCode] = (statuses[result.statusCode] ?? 0) + 1;
+    return result;
+  };
+
+  const adapter = await startAlbAdapter({
+    port,
+    handler: measured,
+    targetGroupArn: `arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/bench-${kind}/0000000000000000`,
+    onHandlerError: (error) => process.stderr.write(`[bench ${kind}] handler failed: ${String(error)}\n`),
+  });
+
+  return {
+    ready: { endpoint: adapter.endpoint },
+    handlers: {
+      snapshot: (): ServerSnapshot => ({ invocations, statuses: { ...statuses }, sdk: snapshotCounts() }),
+      startDurations: () => {
+        recording = [];
+      },
+      stopDurations: () => {
+        const durations = recording ?? [];
+        recording = undefined;
+        return summarize(durations);
+      },
+    },
+    cleanUp: () => adapter.close(),
+  };
+});
