@@ -142,7 +142,7 @@ export class TollgateStack extends Stack {
     this.usageTransport.allowPublish(keyApi);
 
     this.usageTransport.attachConsumer(metering);
-    this.tables.allowUsageCounting(metering);
+    this.tables.allowUsageCounting(metering, this.transport);
 
     this.tables.allowAccountProvisioning(authTriggers);
 

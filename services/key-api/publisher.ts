@@ -13,7 +13,7 @@ export type Transport = 'sqs' | 'kinesis';
  * For the AWS clients of key-api, where a caller is waiting: at most 2 attempts of at most 1 s each,
  * so a key lookup and a publish that both hang still answer (503) within the function's 5 s
  * timeout instead of ending in the ALB's 502. A retry after a timeout may store a second copy of an
- * event, which the consumer drops by event id. `throwOnRequestTimeout`: without it the SDK only
+ * event, which the consumer drops by event id (SQS: its dedupe mark; Kinesis: see below). `throwOnRequestTimeout`: without it the SDK only
  * logs a warning when `requestTimeout` passes and keeps waiting for an answer that never comes.
  */
 export const callerWaitingClientConfig = {
@@ -37,20 +37,64 @@ export class SqsUsagePublisher implements UsagePublisher {
   }
 }
 
+/**
+ * Whether a failed call may still have been carried out by the service: no answer came back (a
+ * timeout, a reset connection) or the service failed (5xx) after maybe storing the record. A 4xx
+ * answer, throttling included, means the request was refused as a whole.
+ */
+export function outcomeUnknown(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+    ?.httpStatusCode;
+  return status === undefined || status >= 500;
+}
+
+/** Refusals worth one more attempt at once: the shard was busy, not the request wrong. */
+const RETRYABLE_REFUSALS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'KMSThrottlingException',
+]);
+
+/**
+ * Publishes to Kinesis with at most two attempts, made here rather than by the SDK: when the first
+ * attempt's outcome is unknown, the second copy is marked `resent` (with the first attempt's time).
+ * The consumer rules out redelivered records by sequence number, not per-event marks, so an
+ * unmarked second copy of a stored record would be counted twice; a marked one is looked for in its
+ * shard first (services/metering/look-back.ts). The client must therefore not retry by itself.
+ */
 export class KinesisUsagePublisher implements UsagePublisher {
   readonly #kinesis: KinesisClient;
   readonly #streamName: string;
+  #singleAttemptChecked = false;
 
+  /** `client`, if given, must be configured with `maxAttempts: 1` (checked on the first publish). */
   constructor(options: { streamName: string; client?: KinesisClient }) {
-    this.#kinesis = options.client ?? new KinesisClient(callerWaitingClientConfig);
+    this.#kinesis = options.client ?? new KinesisClient({ ...callerWaitingClientConfig, maxAttempts: 1 });
     this.#streamName = options.streamName;
   }
 
   async publish(event: UsageEvent): Promise<void> {
+    if (!this.#singleAttemptChecked) {
+      if ((await this.#kinesis.config.maxAttempts()) !== 1)
+        throw new Error('KinesisUsagePublisher needs a client with maxAttempts: 1: it retries by itself');
+      this.#singleAttemptChecked = true;
+    }
+    const firstAttemptAt = Date.now();
+    try {
+      await this.#put(event);
+    } catch (error) {
+      if (outcomeUnknown(error)) await this.#put({ ...event, resent: firstAttemptAt });
+      else if (RETRYABLE_REFUSALS.has((error as Error).name)) await this.#put(event);
+      else throw error;
+    }
+  }
+
+  async #put(event: UsageEvent): Promise<void> {
     await this.#kinesis.send(
       new PutRecordCommand({
         StreamName: this.#streamName,
-        // Per-key ordering: all of a key's events go to one shard, in order.
+        // Per-key ordering: all of a key's events go to one shard, in order, so a key's counters
+        // can be guarded by the shard's sequence numbers (services/metering/ordered.ts).
         PartitionKey: event.keyId,
         Data: Buffer.from(JSON.stringify(event)),
       }),

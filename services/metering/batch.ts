@@ -2,11 +2,26 @@ import { z } from 'zod';
 import { type UsageEvent, usageEventSchema, utcDay } from '../shared/usage-event';
 import type { Aggregate } from '../shared/usage-store';
 
+/** Where a record sits in an ordered stream (Kinesis): its shard and sequence number. */
+export interface StreamPosition {
+  streamArn: string;
+  shardId: string;
+  sequenceNumber: string;
+}
+
 /** One queue or stream record, whatever the transport. */
 export interface InboundRecord {
   /** What the event source wants back for a partial failure: SQS messageId, Kinesis sequence number. */
   recordId: string;
   body: string;
+  /** Kinesis only: records of an ordered stream are guarded by sequence number, not by marks. */
+  position?: StreamPosition;
+}
+
+/** A record that passed validation, with the event it carries. */
+export interface AcceptedRecord {
+  record: InboundRecord;
+  event: UsageEvent;
 }
 
 export type RejectReason = 'invalid_json' | 'invalid_event' | 'too_old' | 'future';
@@ -40,10 +55,10 @@ export function prepareBatch(
   records: readonly InboundRecord[],
   now: Date,
   window: AcceptanceWindow,
-): { aggregates: PreparedAggregate[]; rejected: Rejected[]; events: UsageEvent[] } {
+): { aggregates: PreparedAggregate[]; rejected: Rejected[]; accepted: AcceptedRecord[] } {
   const byKeyDay = new Map<string, PreparedAggregate>();
   const rejected: Rejected[] = [];
-  const events: UsageEvent[] = [];
+  const accepted: AcceptedRecord[] = [];
   for (const record of records) {
     let json: unknown;
     try {
@@ -74,7 +89,7 @@ export function prepareBatch(
       });
       continue;
     }
-    events.push(event);
+    accepted.push({ record, event });
     const day = utcDay(event.ts);
     const id = `${event.keyId}\u0000${day}`;
     let prepared = byKeyDay.get(id);
@@ -88,5 +103,5 @@ export function prepareBatch(
     prepared.aggregate.events.push({ id: event.id, ts: event.ts, units: event.units });
     prepared.recordIds.push(record.recordId);
   }
-  return { aggregates: [...byKeyDay.values()], rejected, events };
+  return { aggregates: [...byKeyDay.values()], rejected, accepted };
 }

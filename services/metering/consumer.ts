@@ -1,10 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Clock } from '../shared/clock';
+import { eachWithConcurrency } from '../shared/concurrency';
 import { MeteringMetric } from '../shared/metric-names';
 import type { UsageStore } from '../shared/usage-store';
 import { type AcceptanceWindow, type InboundRecord, type PreparedAggregate, prepareBatch } from './batch';
 import type { DeadLetterSink } from './dead-letter';
+import type { LookBack } from './look-back';
+import { applyOrdered } from './ordered';
 
 export interface ConsumerDeps {
   usage: UsageStore;
@@ -13,7 +16,9 @@ export interface ConsumerDeps {
   logger: Logger;
   metrics: Metrics;
   window: AcceptanceWindow;
-  /** Aggregates written at once; more overlaps DynamoDB round trips, too many invites throttling. */
+  /** Kinesis batches: finds the first copy of a resent event in its shard. */
+  lookBack?: LookBack;
+  /** Counter writes at once; more overlaps DynamoDB round trips, too many invites throttling. */
   concurrency?: number;
 }
 
@@ -25,28 +30,21 @@ export interface BatchOutcome {
   deadLettered: number;
 }
 
-async function eachWithConcurrency<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  });
-  await Promise.all(workers);
-}
-
 /**
- * Counts one batch: validate, aggregate per (key, day), apply each aggregate exactly once, send
- * refused records to the dead letter with a reason. A failed aggregate fails only the records that
- * fed it; the rest of the batch is counted and acknowledged.
+ * Counts one batch: validate, send refused records to the dead letter with a reason, and add the
+ * rest to their counters exactly once. SQS batches (unordered, at-least-once) are aggregated per
+ * (key, day) and guarded by per-event dedupe marks in the same transaction as the counters; Kinesis
+ * batches (ordered per shard) by the shard's sequence numbers on each counter (ordered.ts), which
+ * needs no per-event writes. A failed write fails only the records that fed it; the rest of the
+ * batch is counted and acknowledged.
  */
 export async function consumeBatch(
   records: readonly InboundRecord[],
   deps: ConsumerDeps,
 ): Promise<BatchOutcome> {
   const now = deps.clock.now();
-  const { aggregates, rejected, events } = prepareBatch(records, now, deps.window);
+  const { aggregates, rejected, accepted } = prepareBatch(records, now, deps.window);
+  const events = accepted.map((a) => a.event);
   const outcome: BatchOutcome = { failedRecordIds: [], counted: 0, duplicates: 0, deadLettered: 0 };
 
   if (rejected.length > 0) {
@@ -62,6 +60,64 @@ export async function consumeBatch(
     }
   }
 
+  let writes = 0;
+  if (accepted.some((a) => a.record.position)) {
+    if (!deps.lookBack) throw new Error('consumeBatch needs deps.lookBack for Kinesis batches');
+    const ordered = await applyOrdered(accepted, {
+      usage: deps.usage,
+      lookBack: deps.lookBack,
+      now,
+      concurrency: deps.concurrency ?? 8,
+      onCounterFailed: (error, increment) => {
+        deps.logger.error('counter update failed; its records will be delivered again', {
+          error,
+          counter: increment.counter,
+          events: increment.entries.length,
+        });
+        deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
+      },
+      onLookBackFailed: (error, item) => {
+        deps.logger.error('could not look for the first copy of a resent event; retrying from it', {
+          error,
+          eventId: item.event.id,
+          recordId: item.record.recordId,
+        });
+        deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
+      },
+    });
+    outcome.counted = ordered.counted;
+    outcome.duplicates = ordered.duplicates;
+    outcome.failedRecordIds.push(...ordered.failedRecordIds);
+    writes = ordered.writeRequests;
+  } else {
+    writes = await applyAggregates(aggregates, deps, outcome, now);
+  }
+
+  const m = deps.metrics;
+  m.addMetric(MeteringMetric.batchSize, MetricUnit.Count, records.length);
+  m.addMetric(MeteringMetric.eventsCounted, MetricUnit.Count, outcome.counted);
+  m.addMetric(MeteringMetric.eventsDuplicate, MetricUnit.Count, outcome.duplicates);
+  m.addMetric(MeteringMetric.eventsDeadLettered, MetricUnit.Count, outcome.deadLettered);
+  m.addMetric(MeteringMetric.counterWriteRequests, MetricUnit.Count, writes);
+  if (writes > 0) m.addMetric(MeteringMetric.eventsPerWrite, MetricUnit.Count, outcome.counted / writes);
+  if (events.length > 0) {
+    const oldest = Math.min(...events.map((e) => e.ts));
+    m.addMetric(
+      MeteringMetric.usageLag,
+      MetricUnit.Milliseconds,
+      Math.max(0, deps.clock.now().getTime() - oldest),
+    );
+  }
+  return outcome;
+}
+
+/** The SQS path: one transaction per aggregate (and per 97 of its events), marks and counters together. */
+async function applyAggregates(
+  aggregates: readonly PreparedAggregate[],
+  deps: ConsumerDeps,
+  outcome: BatchOutcome,
+  now: Date,
+): Promise<number> {
   let writes = 0;
   const apply = async ({ aggregate, recordIds }: PreparedAggregate) => {
     try {
@@ -92,21 +148,5 @@ export async function consumeBatch(
   await eachWithConcurrency([...byAccount.values()], deps.concurrency ?? 4, async (list) => {
     for (const prepared of list) await apply(prepared);
   });
-
-  const m = deps.metrics;
-  m.addMetric(MeteringMetric.batchSize, MetricUnit.Count, records.length);
-  m.addMetric(MeteringMetric.eventsCounted, MetricUnit.Count, outcome.counted);
-  m.addMetric(MeteringMetric.eventsDuplicate, MetricUnit.Count, outcome.duplicates);
-  m.addMetric(MeteringMetric.eventsDeadLettered, MetricUnit.Count, outcome.deadLettered);
-  m.addMetric(MeteringMetric.counterWriteRequests, MetricUnit.Count, writes);
-  if (writes > 0) m.addMetric(MeteringMetric.eventsPerWrite, MetricUnit.Count, outcome.counted / writes);
-  if (events.length > 0) {
-    const oldest = Math.min(...events.map((e) => e.ts));
-    m.addMetric(
-      MeteringMetric.usageLag,
-      MetricUnit.Milliseconds,
-      Math.max(0, deps.clock.now().getTime() - oldest),
-    );
-  }
-  return outcome;
+  return writes;
 }

@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
@@ -11,6 +12,7 @@ import { UsageStore } from '../shared/usage-store';
 import { DEFAULT_WINDOW } from './batch';
 import { consumeBatch } from './consumer';
 import { SqsDeadLetterSink } from './dead-letter';
+import { KinesisLookBack } from './look-back';
 import { inboundRecords } from './records';
 
 const config = loadConfig(
@@ -40,6 +42,14 @@ const deadLetters = new SqsDeadLetterSink({
   transport: config.TOLLGATE_TRANSPORT,
 });
 
+// Built whatever TOLLGATE_TRANSPORT says (it makes no call until a Kinesis batch has a resent
+// copy): the local stack feeds one handler from both transports.
+const lookBack = new KinesisLookBack({
+  kinesis: new KinesisClient({}),
+  onGiveUp: (query) =>
+    logger.warn('first copy of a resent event not reached; counting the copy', { ...query }),
+});
+
 /**
  * SQS or Kinesis batch in, partial batch response out (the event source mapping must have
  * ReportBatchItemFailures). Throwing would fail the whole batch; only a batch that is not an
@@ -55,6 +65,7 @@ export async function handler(event: unknown): Promise<SQSBatchResponse> {
       logger,
       metrics,
       window,
+      lookBack,
     });
     logger.debug('batch consumed', { ...outcome, failed: outcome.failedRecordIds.length });
     return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };

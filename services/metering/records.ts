@@ -12,7 +12,10 @@ const kinesisEventSchema = z.object({
   Records: z.array(
     z.looseObject({
       eventSource: z.literal('aws:kinesis'),
-      kinesis: z.looseObject({ sequenceNumber: z.string(), data: z.string() }),
+      // `shardId-000000000000:<sequence number>`, as the event source mapping writes it.
+      eventID: z.string().regex(/^[^:]+:\d+$/),
+      eventSourceARN: z.string().min(1),
+      kinesis: z.looseObject({ sequenceNumber: z.string().regex(/^\d{1,128}$/), data: z.string() }),
     }),
   ),
 });
@@ -31,6 +34,11 @@ export function inboundRecords(event: unknown): InboundRecord[] {
     return kinesis.data.Records.map((r) => ({
       recordId: r.kinesis.sequenceNumber,
       body: Buffer.from(r.kinesis.data, 'base64').toString('utf8'),
+      position: {
+        streamArn: r.eventSourceARN,
+        shardId: r.eventID.slice(0, r.eventID.lastIndexOf(':')),
+        sequenceNumber: r.kinesis.sequenceNumber,
+      },
     }));
   }
   throw new InvalidEventError('neither an SQS nor a Kinesis event');

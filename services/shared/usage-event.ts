@@ -13,6 +13,13 @@ export const usageEventSchema = z.strictObject({
   /** Event time: when key-api accepted the request, epoch milliseconds. */
   ts: z.number().int().positive(),
   units: z.number().int().min(1).max(1_000_000),
+  /**
+   * Set only on a copy key-api sent again after an attempt whose outcome it could not know (a
+   * timeout or a server error): the time of the first attempt, epoch ms. On Kinesis, where
+   * redelivery is ruled out by sequence numbers rather than per-event marks, it tells the consumer
+   * which records may have an earlier copy in their shard and where to look for it.
+   */
+  resent: z.number().int().positive().optional(),
 });
 
 export type UsageEvent = z.infer<typeof usageEventSchema>;

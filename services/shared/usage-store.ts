@@ -1,10 +1,11 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
   TransactWriteCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { callDynamo, queryAll } from './dynamodb';
 import { DependencyError } from './errors';
@@ -47,9 +48,46 @@ export interface KeyTotals {
   lastUsedAt?: string;
 }
 
-const keyDay = (keyId: string, day: string) => ({ pk: `KEY#${keyId}`, sk: `DAY#${day}` });
-const keyTotal = (keyId: string) => ({ pk: `KEY#${keyId}`, sk: 'TOTAL' });
-const accountDay = (accountId: string, day: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `DAY#${day}` });
+/** A counter item's key. A type alias, not an interface, so it stays assignable to `Record<string, string>`. */
+export type CounterKey = { pk: string; sk: string };
+
+const keyDay = (keyId: string, day: string): CounterKey => ({ pk: `KEY#${keyId}`, sk: `DAY#${day}` });
+const keyTotal = (keyId: string): CounterKey => ({ pk: `KEY#${keyId}`, sk: 'TOTAL' });
+const accountDay = (accountId: string, day: string): CounterKey => ({
+  pk: `ACCOUNT#${accountId}`,
+  sk: `DAY#${day}`,
+});
+/** The counters every event adds to: its key's day and all-time totals, its account's day. */
+export const counterKeys = { keyDay, keyTotal, accountDay };
+
+/** What one shard's batch adds to one counter, its entries in ascending sequence order. */
+export interface OrderedIncrement {
+  counter: CounterKey;
+  accountId: string;
+  shardId: string;
+  entries: { sequenceNumber: string; units: number; ts: number }[];
+  /** Set `lastUsedAt` to the newest entry's event time (the key's all-time counter). */
+  tracksLastUse?: boolean;
+}
+
+export interface OrderedResult {
+  /** Entries added by this call. */
+  applied: number;
+  /** Entries at or below the counter's watermark: added by an earlier delivery, skipped. */
+  skipped: number;
+  writeRequests: number;
+}
+
+/**
+ * Kinesis sequence numbers are decimal strings of up to 128 digits; DynamoDB compares strings
+ * byte by byte. Prefixing the length makes that order the numeric one.
+ */
+export function sequenceOrderKey(sequenceNumber: string): string {
+  return `${String(sequenceNumber.length).padStart(3, '0')}${sequenceNumber}`;
+}
+
+const watermarkAttribute = (shardId: string) => `seq#${shardId}`;
+
 const eventMark = (id: string) => ({ pk: `EVENT#${id}`, sk: 'EVENT' });
 
 function sleep(ms: number): Promise<void> {
@@ -168,6 +206,81 @@ export class UsageStore {
         counter(accountDay(aggregate.accountId, aggregate.day)),
       ],
     });
+  }
+
+  /**
+   * Adds one shard's entries to a counter unless an earlier delivery already did. The counter keeps
+   * the highest sequence number it has taken from each shard (its watermark, one attribute per
+   * shard) and the update is conditional on every entry being above it, so replaying a batch, or
+   * part of one, adds nothing twice — one plain UpdateItem, no per-event marks, no transaction.
+   * When the condition fails the entries at or below the watermark are dropped and the rest tried
+   * again. Exact only if the entries of one counter and shard arrive in sequence order, which a
+   * Kinesis event source mapping with ParallelizationFactor 1 guarantees.
+   *
+   * @throws DependencyError when DynamoDB refuses for another reason; nothing was added.
+   */
+  async applyInOrder(increment: OrderedIncrement, now: Date): Promise<OrderedResult> {
+    const result: OrderedResult = { applied: 0, skipped: 0, writeRequests: 0 };
+    const attribute = watermarkAttribute(increment.shardId);
+    let entries = increment.entries;
+    for (let attempt = 0; entries.length > 0; attempt++) {
+      const first = entries[0] as (typeof entries)[number];
+      const last = entries[entries.length - 1] as (typeof entries)[number];
+      try {
+        result.writeRequests++;
+        await this.#db.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: increment.counter,
+            UpdateExpression: `ADD requests :r, units :u SET updatedAt = :now, accountId = :a, #wm = :last${
+              increment.tracksLastUse ? ', lastUsedAt = :lastUse' : ''
+            }`,
+            ConditionExpression: 'attribute_not_exists(#wm) OR #wm < :first',
+            ExpressionAttributeNames: { '#wm': attribute },
+            ExpressionAttributeValues: {
+              ':r': entries.length,
+              ':u': entries.reduce((sum, e) => sum + e.units, 0),
+              ':now': now.toISOString(),
+              ':a': increment.accountId,
+              ':first': sequenceOrderKey(first.sequenceNumber),
+              ':last': sequenceOrderKey(last.sequenceNumber),
+              ...(increment.tracksLastUse
+                ? { ':lastUse': new Date(Math.max(...entries.map((e) => e.ts))).toISOString() }
+                : {}),
+            },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        result.applied += entries.length;
+        return result;
+      } catch (error) {
+        // A second failed condition would mean another writer on this shard: not ours to resolve.
+        if (!(error instanceof ConditionalCheckFailedException) || attempt > 0)
+          throw new DependencyError('DynamoDB', { cause: error });
+        const watermark = error.Item?.[attribute]?.S ?? (await this.#watermark(increment.counter, attribute));
+        if (watermark === undefined) throw new DependencyError('DynamoDB', { cause: error });
+        const fresh = entries.filter((e) => sequenceOrderKey(e.sequenceNumber) > watermark);
+        result.skipped += entries.length - fresh.length;
+        entries = fresh;
+      }
+    }
+    return result;
+  }
+
+  /** For engines that do not return the item with a failed condition. */
+  async #watermark(counter: CounterKey, attribute: string): Promise<string | undefined> {
+    const out = await callDynamo(() =>
+      this.#db.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: counter,
+          ProjectionExpression: '#wm',
+          ExpressionAttributeNames: { '#wm': attribute },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return out.Item?.[attribute] as string | undefined;
   }
 
   /** A key's count for one day; eventually consistent is enough for key-api's informative figure. */

@@ -1,15 +1,25 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  PutRecordsCommand,
+} from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import type { SQSEvent } from 'aws-lambda';
+import type { KinesisStreamEvent, SQSEvent } from 'aws-lambda';
 import { describe, expect, inject, it } from 'vitest';
+import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { DEFAULT_WINDOW, prepareBatch } from '../../services/metering/batch';
 import { consumeBatch } from '../../services/metering/consumer';
 import { SqsDeadLetterSink } from '../../services/metering/dead-letter';
+import { KinesisLookBack } from '../../services/metering/look-back';
 import { inboundRecords } from '../../services/metering/records';
 import { systemClock } from '../../services/shared/clock';
-import { newUsageEvent, utcDay } from '../../services/shared/usage-event';
+import { newUsageEvent, type UsageEvent, utcDay } from '../../services/shared/usage-event';
 import { MAX_EVENTS_PER_TRANSACTION, UsageStore } from '../../services/shared/usage-store';
 import { countRequests, localClients } from './aws-clients';
 import { endpoints, eventually } from './helpers';
@@ -31,22 +41,43 @@ function zipfSampler(n: number, random = Math.random): () => number {
   };
 }
 
+/** EVENTS usage events over KEYS keys (Zipf) in ACCOUNTS accounts, and how many each key got. */
+function zipfEvents() {
+  const run = `${process.pid}_${Date.now()}`;
+  const keyIds = Array.from({ length: KEYS }, (_, i) => `key_amp_${run}_${i}`);
+  const sample = zipfSampler(KEYS);
+  const perKey = new Map<string, number>();
+  const events: UsageEvent[] = Array.from({ length: EVENTS }, () => {
+    const i = sample();
+    const keyId = keyIds[i] as string;
+    perKey.set(keyId, (perKey.get(keyId) ?? 0) + 1);
+    return newUsageEvent({ keyId, accountId: `acc_amp_${run}_${i % ACCOUNTS}`, now: new Date() });
+  });
+  return { run, events, perKey };
+}
+
+const quietDeps = () => {
+  const clients = localClients();
+  return {
+    clients,
+    usage: new UsageStore({ client: clients.doc, table: inject('env').TOLLGATE_USAGE_TABLE ?? '' }),
+    deadLetters: (transport: 'sqs' | 'kinesis') =>
+      new SqsDeadLetterSink({
+        sqs: clients.sqs,
+        queueUrl: inject('env').TOLLGATE_USAGE_DLQ_URL ?? '',
+        transport,
+      }),
+    logger: new Logger({ serviceName: 'amp', logLevel: 'SILENT' }),
+    metrics: new Metrics({ namespace: 'test', serviceName: 'amp' }),
+  };
+};
+
 describe('write amplification', () => {
   it(`${EVENTS} events over ${KEYS} keys cost one transaction per (key, day) per batch, counted at the client`, async () => {
-    const clients = localClients();
+    const { clients, usage, deadLetters, logger, metrics } = quietDeps();
     const writes = countRequests(clients.dynamo);
-    const run = `${process.pid}_${Date.now()}`;
-    const keyIds = Array.from({ length: KEYS }, (_, i) => `key_amp_${run}_${i}`);
-    const sample = zipfSampler(KEYS);
-    const perKey = new Map<string, number>();
-    const bodies = Array.from({ length: EVENTS }, () => {
-      const i = sample();
-      const keyId = keyIds[i] as string;
-      perKey.set(keyId, (perKey.get(keyId) ?? 0) + 1);
-      return JSON.stringify(
-        newUsageEvent({ keyId, accountId: `acc_amp_${run}_${i % ACCOUNTS}`, now: new Date() }),
-      );
-    });
+    const { run, events, perKey } = zipfEvents();
+    const bodies = events.map((e) => JSON.stringify(e));
 
     const queueName = `amp-${run}`;
     const queue = await clients.sqs.send(
@@ -67,17 +98,12 @@ describe('write amplification', () => {
       );
     }
 
-    const usage = new UsageStore({ client: clients.doc, table: inject('env').TOLLGATE_USAGE_TABLE ?? '' });
     const deps = {
       usage,
-      deadLetters: new SqsDeadLetterSink({
-        sqs: clients.sqs,
-        queueUrl: inject('env').TOLLGATE_USAGE_DLQ_URL ?? '',
-        transport: 'sqs',
-      }),
+      deadLetters: deadLetters('sqs'),
       clock: systemClock,
-      logger: new Logger({ serviceName: 'amp', logLevel: 'SILENT' }),
-      metrics: new Metrics({ namespace: 'test', serviceName: 'amp' }),
+      logger,
+      metrics,
       window: DEFAULT_WINDOW,
     };
     let expectedTransactions = 0;
@@ -121,6 +147,87 @@ describe('write amplification', () => {
       `write amplification: ${EVENTS} events -> ${transactions} TransactWriteItems (${(transactions / EVENTS).toFixed(3)} per event)`,
     );
 
+    const day = utcDay(Date.now());
+    for (const [keyId, count] of perKey) expect(await usage.keyDayCount(keyId, day), keyId).toBe(count);
+  }, 300_000);
+
+  it(`Kinesis: ${EVENTS} events cost one plain UpdateItem per counter per batch and no per-event write`, async () => {
+    const { clients, usage, deadLetters, logger, metrics } = quietDeps();
+    const writes = countRequests(clients.dynamo);
+    const { run, events, perKey } = zipfEvents();
+    const streamName = `amp-${run}`;
+    await clients.kinesis.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: 1 }));
+    let streamArn = '';
+    await eventually(async () => {
+      const summary = await clients.kinesis.send(
+        new DescribeStreamSummaryCommand({ StreamName: streamName }),
+      );
+      streamArn = summary.StreamDescriptionSummary?.StreamARN ?? '';
+      return summary.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
+    }, 10_000);
+    for (let i = 0; i < events.length; i += 500) {
+      await clients.kinesis.send(
+        new PutRecordsCommand({
+          StreamName: streamName,
+          Records: events.slice(i, i + 500).map((e) => ({
+            PartitionKey: e.keyId,
+            Data: Buffer.from(JSON.stringify(e)),
+          })),
+        }),
+      );
+    }
+    const deps = {
+      usage,
+      deadLetters: deadLetters('kinesis'),
+      clock: systemClock,
+      logger,
+      metrics,
+      window: DEFAULT_WINDOW,
+      lookBack: new KinesisLookBack({ kinesis: clients.kinesis }),
+    };
+    let expectedUpdates = 0;
+    let consumed = 0;
+    const poller = new KinesisPoller({
+      kinesis: clients.kinesis,
+      streamName,
+      streamArn,
+      region: endpoints().region,
+      batchSize: 1000,
+      checkpointFile: join(await mkdtemp(join(tmpdir(), 'amp-')), 'checkpoints.json'),
+      handler: async (event: KinesisStreamEvent) => {
+        const records = inboundRecords(event);
+        // What the batch should cost: one update per counter it touches (key day, key total, account day).
+        const counters = new Set<string>();
+        for (const { event: e } of prepareBatch(records, new Date(), DEFAULT_WINDOW).accepted) {
+          const day = utcDay(e.ts);
+          counters.add(`k${e.keyId}${day}`).add(`t${e.keyId}`).add(`a${e.accountId}${day}`);
+        }
+        expectedUpdates += counters.size;
+        const outcome = await consumeBatch(records, deps);
+        consumed += outcome.counted;
+        return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };
+      },
+    });
+    await poller.start();
+    try {
+      await eventually(async () => consumed >= EVENTS, 240_000, 200);
+    } finally {
+      await poller.stop();
+    }
+
+    const updates = writes.get('UpdateItemCommand') ?? 0;
+    const otherWrites = [...writes.entries()].filter(
+      ([name]) => /Put|Update|Delete|BatchWrite|Transact/.test(name) && name !== 'UpdateItemCommand',
+    );
+    expect(consumed).toBe(EVENTS);
+    expect(otherWrites).toEqual([]);
+    expect(updates).toBe(expectedUpdates);
+    // A batch of 1,000 touches at most 2 × 100 key counters + 10 account counters: about 0.2
+    // write units per event, where marks alone would cost 2 (and the article's design 2).
+    expect(updates).toBeLessThan(EVENTS / 4);
+    console.info(
+      `write amplification (Kinesis): ${EVENTS} events -> ${updates} UpdateItem (${(updates / EVENTS).toFixed(3)} per event, 1 write unit each)`,
+    );
     const day = utcDay(Date.now());
     for (const [keyId, count] of perKey) expect(await usage.keyDayCount(keyId, day), keyId).toBe(count);
   }, 300_000);

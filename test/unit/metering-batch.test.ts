@@ -3,6 +3,7 @@ import { DEFAULT_WINDOW, type InboundRecord, prepareBatch } from '../../services
 import { inboundRecords } from '../../services/metering/records';
 import { InvalidEventError } from '../../services/shared/errors';
 import { newUsageEvent } from '../../services/shared/usage-event';
+import { sequenceOrderKey } from '../../services/shared/usage-store';
 
 const NOW = new Date('2026-11-21T00:00:30Z');
 let n = 0;
@@ -74,15 +75,36 @@ describe('inboundRecords', () => {
       Records: [
         {
           eventSource: 'aws:kinesis',
+          eventID: 'shardId-000000000003:4959',
+          eventSourceARN: 'arn:aws:kinesis:eu-west-1:123456789012:stream/usage',
           kinesis: { sequenceNumber: '4959', data: Buffer.from(body).toString('base64') },
         },
       ],
     };
-    expect(inboundRecords(kinesis)).toEqual([{ recordId: '4959', body }]);
+    expect(inboundRecords(kinesis)).toEqual([
+      {
+        recordId: '4959',
+        body,
+        position: {
+          streamArn: 'arn:aws:kinesis:eu-west-1:123456789012:stream/usage',
+          shardId: 'shardId-000000000003',
+          sequenceNumber: '4959',
+        },
+      },
+    ]);
   });
 
   it('refuses anything else with a named error', () => {
     expect(() => inboundRecords({ Records: [{ eventSource: 'aws:s3' }] })).toThrow(InvalidEventError);
     expect(() => inboundRecords(null)).toThrow(InvalidEventError);
+  });
+});
+
+describe('sequenceOrderKey', () => {
+  it('orders sequence numbers as numbers when DynamoDB compares the keys as strings', () => {
+    const numbers = ['9', '10', '99', '100', '49590338271490256608559692538361571095921575989136588898'];
+    const keys = numbers.map(sequenceOrderKey);
+    expect([...keys].sort()).toEqual(keys);
+    expect(sequenceOrderKey('10') > sequenceOrderKey('9')).toBe(true);
   });
 });

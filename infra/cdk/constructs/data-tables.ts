@@ -143,11 +143,17 @@ export class DataTables extends Construct {
   }
 
   /**
-   * metering: writes dedupe marks (conditional puts) and counter ADDs, always together in one
-   * TransactWriteItems, which is the only way it may write.
+   * metering. Over SQS it writes dedupe marks (conditional puts) and counter ADDs, always together
+   * in one TransactWriteItems, which is then the only way it may write. Over Kinesis each counter
+   * is one conditional UpdateItem guarded by the shard's sequence numbers, and it may read a
+   * counter's watermark back (GetItem) when DynamoDB does not return it with a failed condition.
    */
-  allowUsageCounting(fn: TollgateFunction): void {
-    this.#allow(fn, ['dynamodb:PutItem', 'dynamodb:UpdateItem'], [this.usage.tableArn], transactionsOnly);
+  allowUsageCounting(fn: TollgateFunction, transport: 'sqs' | 'kinesis'): void {
+    if (transport === 'sqs') {
+      this.#allow(fn, ['dynamodb:PutItem', 'dynamodb:UpdateItem'], [this.usage.tableArn], transactionsOnly);
+    } else {
+      this.#allow(fn, ['dynamodb:UpdateItem', 'dynamodb:GetItem'], [this.usage.tableArn]);
+    }
     this.#setUsageEnv(fn);
   }
 

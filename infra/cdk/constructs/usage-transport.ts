@@ -134,8 +134,11 @@ export class UsageTransport extends Construct {
           batchSize,
           maxBatchingWindow,
           reportBatchItemFailures: true,
-          // Failures are reported per aggregate; halving a batch would only break aggregates up.
+          // Failures are reported per counter; halving a batch would only break aggregates up.
           bisectBatchOnError: false,
+          // One batch per shard at a time, in sequence order: the counters' sequence-number
+          // watermarks (docs/metering.md) are exact only then. Scale with shards instead.
+          parallelizationFactor: 1,
           retryAttempts: this.#props.retryAttempts ?? 10,
           // A batch given up on is described (shard, sequence numbers) in the dead-letter queue,
           // from where the records can be read back while the stream retains them.

@@ -1,0 +1,150 @@
+import { eachWithConcurrency } from '../shared/concurrency';
+import { utcDay } from '../shared/usage-event';
+import { counterKeys, type OrderedIncrement, type UsageStore } from '../shared/usage-store';
+import type { AcceptedRecord, StreamPosition } from './batch';
+import type { LookBack } from './look-back';
+
+export interface OrderedDeps {
+  usage: UsageStore;
+  lookBack: LookBack;
+  now: Date;
+  /** Counter updates in flight at once. */
+  concurrency: number;
+  onCounterFailed: (error: unknown, increment: OrderedIncrement) => void;
+  onLookBackFailed: (error: unknown, record: AcceptedRecord) => void;
+}
+
+export interface OrderedOutcome {
+  counted: number;
+  duplicates: number;
+  writeRequests: number;
+  failedRecordIds: string[];
+}
+
+const byShard = (position: StreamPosition) => `${position.streamArn}\u0000${position.shardId}`;
+
+/**
+ * Counts a Kinesis batch exactly with one conditional UpdateItem per counter touched, and no
+ * per-event state: every counter remembers the last sequence number it took from the shard
+ * (UsageStore.applyInOrder), so whatever the event source delivers again is skipped.
+ *
+ * Copies with new sequence numbers come only from key-api sending an event again; those carry
+ * `resent`. A copy whose twin is in the same batch is dropped here; otherwise the shard is read
+ * back for the twin (LookBack). If that read fails, the batch is cut short before the copy: the
+ * records from it on are reported failed and come again, and nothing after it is written, so no
+ * counter's watermark can pass it.
+ */
+export async function applyOrdered(
+  accepted: readonly AcceptedRecord[],
+  deps: OrderedDeps,
+): Promise<OrderedOutcome> {
+  const outcome: OrderedOutcome = { counted: 0, duplicates: 0, writeRequests: 0, failedRecordIds: [] };
+  const shards = new Map<string, AcceptedRecord[]>();
+  for (const item of accepted) {
+    const position = item.record.position;
+    if (!position) throw new Error('applyOrdered needs records with a stream position');
+    const list = shards.get(byShard(position)) ?? [];
+    list.push(item);
+    shards.set(byShard(position), list);
+  }
+
+  const increments: { increment: OrderedIncrement; recordIds: string[]; countsEvents: boolean }[] = [];
+  for (const records of shards.values()) {
+    const ordered = [...records].sort((a, b) => {
+      const x = BigInt(a.record.position?.sequenceNumber ?? 0);
+      const y = BigInt(b.record.position?.sequenceNumber ?? 0);
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+    const kept = await keepFirstCopies(ordered, deps, outcome);
+    const byCounter = new Map<string, (typeof increments)[number]>();
+    const add = (
+      counter: OrderedIncrement['counter'],
+      item: AcceptedRecord,
+      countsEvents: boolean,
+      tracksLastUse = false,
+    ) => {
+      const id = `${counter.pk}\u0000${counter.sk}`;
+      let entry = byCounter.get(id);
+      if (!entry) {
+        entry = {
+          increment: {
+            counter,
+            accountId: item.event.accountId,
+            shardId: item.record.position?.shardId ?? '',
+            entries: [],
+            tracksLastUse,
+          },
+          recordIds: [],
+          countsEvents,
+        };
+        byCounter.set(id, entry);
+      }
+      entry.increment.entries.push({
+        sequenceNumber: item.record.position?.sequenceNumber ?? '',
+        units: item.event.units,
+        ts: item.event.ts,
+      });
+      entry.recordIds.push(item.record.recordId);
+    };
+    for (const item of kept) {
+      const day = utcDay(item.event.ts);
+      add(counterKeys.keyDay(item.event.keyId, day), item, true);
+      add(counterKeys.keyTotal(item.event.keyId), item, false, true);
+      add(counterKeys.accountDay(item.event.accountId, day), item, false);
+    }
+    increments.push(...byCounter.values());
+  }
+
+  const failed = new Set(outcome.failedRecordIds);
+  await eachWithConcurrency(increments, deps.concurrency, async ({ increment, recordIds, countsEvents }) => {
+    try {
+      const result = await deps.usage.applyInOrder(increment, deps.now);
+      outcome.writeRequests += result.writeRequests;
+      if (countsEvents) {
+        outcome.counted += result.applied;
+        outcome.duplicates += result.skipped;
+      }
+    } catch (error) {
+      deps.onCounterFailed(error, increment);
+      for (const id of recordIds) failed.add(id);
+    }
+  });
+  outcome.failedRecordIds = [...failed];
+  return outcome;
+}
+
+/** Drops second copies of an event; stops at a resent copy it cannot check (see applyOrdered). */
+async function keepFirstCopies(
+  ordered: readonly AcceptedRecord[],
+  deps: OrderedDeps,
+  outcome: OrderedOutcome,
+): Promise<AcceptedRecord[]> {
+  const seen = new Set<string>();
+  const kept: AcceptedRecord[] = [];
+  for (const [index, item] of ordered.entries()) {
+    if (seen.has(item.event.id)) {
+      outcome.duplicates++;
+      continue;
+    }
+    seen.add(item.event.id);
+    if (item.event.resent !== undefined && item.record.position) {
+      try {
+        const twin = await deps.lookBack.earlierCopyExists({
+          position: item.record.position,
+          eventId: item.event.id,
+          since: item.event.resent,
+        });
+        if (twin) {
+          outcome.duplicates++;
+          continue;
+        }
+      } catch (error) {
+        deps.onLookBackFailed(error, item);
+        outcome.failedRecordIds.push(...ordered.slice(index).map((r) => r.record.recordId));
+        return kept;
+      }
+    }
+    kept.push(item);
+  }
+  return kept;
+}

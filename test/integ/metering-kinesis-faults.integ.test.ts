@@ -1,0 +1,282 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  KinesisClient,
+  PutRecordCommand,
+} from '@aws-sdk/client-kinesis';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import type { KinesisStreamEvent } from 'aws-lambda';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { type KinesisBatchHandler, KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
+import { KinesisUsagePublisher } from '../../services/key-api/publisher';
+import { DEFAULT_WINDOW } from '../../services/metering/batch';
+import { consumeBatch } from '../../services/metering/consumer';
+import { SqsDeadLetterSink } from '../../services/metering/dead-letter';
+import { KinesisLookBack } from '../../services/metering/look-back';
+import { inboundRecords } from '../../services/metering/records';
+import { systemClock } from '../../services/shared/clock';
+import { newUsageEvent, type UsageEvent, utcDay } from '../../services/shared/usage-event';
+import { UsageStore } from '../../services/shared/usage-store';
+import { awsError, countRequests, injectFaults, localClients } from './aws-clients';
+import { endpoints, eventually } from './helpers';
+
+// Exactness on the Kinesis path, where counters are guarded by sequence numbers instead of
+// per-event marks: every way the event source or key-api can deliver an event again, on the real
+// Kinesis emulator and DynamoDB Local, with faults injected into real clients.
+
+const logger = new Logger({ serviceName: 'metering-test', logLevel: 'SILENT' });
+const metrics = new Metrics({ namespace: 'test', serviceName: 'metering-test' });
+const pollers: KinesisPoller[] = [];
+
+afterEach(async () => {
+  await Promise.all(pollers.splice(0).map((p) => p.stop()));
+});
+
+let streams = 0;
+async function testStream() {
+  const { kinesis, sqs } = localClients();
+  const name = `kfault-${process.pid}-${Date.now()}-${streams++}`;
+  await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: 1 }));
+  let arn = '';
+  await eventually(async () => {
+    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }));
+    arn = summary.StreamDescriptionSummary?.StreamARN ?? '';
+    return summary.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
+  }, 10_000);
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+  return { name, arn, dlqUrl: dlq.QueueUrl as string };
+}
+
+/** The metering consumer on real clients; `lookBackKinesis` is the client its look-back reads with. */
+function consumer(dlqUrl: string, lookBackKinesis: KinesisClient = localClients().kinesis) {
+  const clients = localClients();
+  const usage = new UsageStore({ client: clients.doc, table: inject('env').TOLLGATE_USAGE_TABLE ?? '' });
+  const deadLetters = new SqsDeadLetterSink({ sqs: clients.sqs, queueUrl: dlqUrl, transport: 'kinesis' });
+  const lookBack = new KinesisLookBack({ kinesis: lookBackKinesis });
+  const batches: string[][] = [];
+  const handler = async (event: KinesisStreamEvent) => {
+    batches.push(event.Records.map((r) => r.kinesis.sequenceNumber));
+    const outcome = await consumeBatch(inboundRecords(event), {
+      usage,
+      deadLetters,
+      clock: systemClock,
+      logger,
+      metrics,
+      window: DEFAULT_WINDOW,
+      lookBack,
+    });
+    return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };
+  };
+  return { clients, usage, handler, batches };
+}
+
+async function poll(stream: { name: string; arn: string }, handler: KinesisBatchHandler, batchSize = 25) {
+  const poller = new KinesisPoller({
+    kinesis: localClients().kinesis,
+    streamName: stream.name,
+    streamArn: stream.arn,
+    region: endpoints().region,
+    handler,
+    // A fresh file: the poller starts at the stream's beginning, as a new event source mapping does.
+    checkpointFile: join(await mkdtemp(join(tmpdir(), 'kpoll-')), 'checkpoints.json'),
+    batchSize,
+    idleMs: 50,
+  });
+  pollers.push(poller);
+  await poller.start();
+  return poller;
+}
+
+async function put(streamName: string, events: readonly UsageEvent[]) {
+  const { kinesis } = localClients();
+  for (const event of events) {
+    await kinesis.send(
+      new PutRecordCommand({
+        StreamName: streamName,
+        PartitionKey: event.keyId,
+        Data: Buffer.from(JSON.stringify(event)),
+      }),
+    );
+  }
+}
+
+let keys = 0;
+function events(count: number, keyId = `key_kfault_${process.pid}_${Date.now()}_${keys++}`): UsageEvent[] {
+  return Array.from({ length: count }, () =>
+    newUsageEvent({ keyId, accountId: `acc_${keyId}`, now: new Date() }),
+  );
+}
+
+const today = () => utcDay(Date.now());
+
+/** Waits for `expected`, then a while longer, so a late double count would show. */
+async function settled(usage: UsageStore, keyId: string, expected: number) {
+  await eventually(async () => (await usage.keyDayCount(keyId, today())) >= expected, 20_000, 100);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  return usage.keyDayCount(keyId, today());
+}
+
+async function accountCount(usage: UsageStore, accountId: string) {
+  const days = await usage.dailyCounts({ accountId }, today(), today());
+  return days[0]?.count ?? 0;
+}
+
+describe('exactly once on Kinesis (sequence-number watermarks; real Kinesis emulator and DynamoDB Local)', () => {
+  it('a consumer crash after the counter writes and before the checkpoint counts nothing twice', async () => {
+    const stream = await testStream();
+    const c = consumer(stream.dlqUrl);
+    let crashes = 0;
+    await poll(stream, async (event) => {
+      const response = await c.handler(event);
+      if (crashes++ < 2) throw new Error('simulated crash'); // written, never acknowledged
+      return response;
+    });
+    const batch = events(40);
+    await put(stream.name, batch);
+    const keyId = batch[0]?.keyId ?? '';
+    expect(await settled(c.usage, keyId, 40)).toBe(40);
+    expect(await accountCount(c.usage, `acc_${keyId}`)).toBe(40);
+    expect(c.batches.flat().length).toBeGreaterThan(40); // records really came again
+  });
+
+  it('a new event source reading the whole stream again from its start adds nothing', async () => {
+    const stream = await testStream();
+    const first = consumer(stream.dlqUrl);
+    const a = events(30);
+    const b = events(20);
+    await put(
+      stream.name,
+      a.flatMap((e, i) => (b[i] ? [e, b[i]] : [e])),
+    );
+    const poller = await poll(stream, first.handler);
+    expect(await settled(first.usage, a[0]?.keyId ?? '', 30)).toBe(30);
+    await poller.stop();
+
+    const again = consumer(stream.dlqUrl);
+    await poll(stream, again.handler, 7); // other batch boundaries, same records
+    await eventually(async () => again.batches.flat().length >= 50, 20_000);
+    expect(await settled(again.usage, a[0]?.keyId ?? '', 30)).toBe(30);
+    expect(await again.usage.keyDayCount(b[0]?.keyId ?? '', today())).toBe(20);
+    const totals = await again.usage.keyTotals([a[0]?.keyId ?? '', b[0]?.keyId ?? '']);
+    expect(totals.get(a[0]?.keyId ?? '')?.count).toBe(30);
+    expect(totals.get(b[0]?.keyId ?? '')?.count).toBe(20);
+  });
+
+  it('DynamoDB throttling one counter fails only its records; the retried batch adds each event once', async () => {
+    const stream = await testStream();
+    const c = consumer(stream.dlqUrl);
+    const throttled = events(15);
+    const calm = events(15);
+    let throttles = 0;
+    injectFaults(c.clients.dynamo, (command, input) => {
+      if (
+        command === 'UpdateItemCommand' &&
+        JSON.stringify(input).includes(`KEY#${throttled[0]?.keyId}`) &&
+        JSON.stringify(input).includes('DAY#') &&
+        throttles < 3
+      ) {
+        throttles++;
+        return awsError(
+          'ProvisionedThroughputExceededException',
+          'Rate of requests exceeds the allowed throughput',
+        );
+      }
+      return undefined;
+    });
+    await put(
+      stream.name,
+      calm.flatMap((e, i) => [e, throttled[i] as UsageEvent]),
+    );
+    await poll(stream, c.handler);
+    expect(await settled(c.usage, throttled[0]?.keyId ?? '', 15)).toBe(15);
+    expect(await settled(c.usage, calm[0]?.keyId ?? '', 15)).toBe(15);
+    const totals = await c.usage.keyTotals([throttled[0]?.keyId ?? '', calm[0]?.keyId ?? '']);
+    expect(totals.get(throttled[0]?.keyId ?? '')?.count).toBe(15);
+    expect(totals.get(calm[0]?.keyId ?? '')?.count).toBe(15);
+    expect(throttles).toBe(3);
+  });
+
+  it('key-api resending an event whose first attempt was stored (its answer lost) counts once, even batches apart', async () => {
+    const stream = await testStream();
+    const c = consumer(stream.dlqUrl);
+    // One record a batch: the first copy is counted in a batch of its own before the resent copy
+    // arrives, so only the look-back into the shard can recognise it.
+    await poll(stream, c.handler, 1);
+    const kinesis = new KinesisClient({ ...clientBase(), maxAttempts: 1 });
+    let lost = 0;
+    kinesis.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        // Stored, but the answer never arrives: no HTTP status, as with a socket timeout.
+        if (lost++ === 0) throw Object.assign(new Error('socket timed out'), { name: 'TimeoutError' });
+        return result;
+      },
+      { step: 'deserialize', name: 'loseFirstAnswer' },
+    );
+    const publisher = new KinesisUsagePublisher({ streamName: stream.name, client: kinesis });
+    const [event, ...others] = events(4);
+    if (!event) throw new Error('no event');
+    await publisher.publish(event);
+    expect(lost).toBe(2); // sent twice
+    lost = 1; // the later publishes get their answers
+    for (const other of others) await publisher.publish({ ...other, keyId: event.keyId });
+    expect(await settled(c.usage, event.keyId, 4)).toBe(4);
+    expect(c.batches.length).toBeGreaterThanOrEqual(5); // both copies came, each on its own
+  });
+
+  it('a resent event whose first attempt was not stored is counted', async () => {
+    const stream = await testStream();
+    const c = consumer(stream.dlqUrl);
+    await poll(stream, c.handler, 1);
+    const kinesis = new KinesisClient({ ...clientBase(), maxAttempts: 1 });
+    let failures = 0;
+    injectFaults(kinesis, (command) =>
+      command === 'PutRecordCommand' && failures++ === 0
+        ? Object.assign(new Error('connection reset'), { name: 'ECONNRESET' })
+        : undefined,
+    );
+    const publisher = new KinesisUsagePublisher({ streamName: stream.name, client: kinesis });
+    const [event] = events(1);
+    if (!event) throw new Error('no event');
+    await publisher.publish(event);
+    expect(await settled(c.usage, event.keyId, 1)).toBe(1);
+  });
+
+  it('when the look-back cannot read the shard, the batch stops before the resent copy and it comes again', async () => {
+    const stream = await testStream();
+    const lookBackKinesis = localClients().kinesis;
+    const reads = countRequests(lookBackKinesis);
+    let refusals = 0;
+    injectFaults(lookBackKinesis, (command) =>
+      command === 'GetShardIteratorCommand' && refusals++ < 2
+        ? awsError('LimitExceededException', 'Rate exceeded for stream')
+        : undefined,
+    );
+    const c = consumer(stream.dlqUrl, lookBackKinesis);
+    const batch = events(6);
+    const [first] = batch;
+    if (!first) throw new Error('no event');
+    // The first copy, then a resent copy of it among others: one batch, the twin in it, is the easy
+    // case; putting the copy behind a batch boundary of 3 makes the look-back necessary.
+    await put(stream.name, [first, ...batch.slice(1, 3)]);
+    await put(stream.name, [{ ...first, resent: first.ts }, ...batch.slice(3)]);
+    await poll(stream, c.handler, 3);
+    expect(await settled(c.usage, first.keyId, 6)).toBe(6);
+    expect(refusals).toBeGreaterThan(2);
+    expect(reads.get('GetRecordsCommand')).toBeGreaterThan(0);
+  });
+});
+
+function clientBase() {
+  const e = endpoints();
+  return {
+    region: e.region,
+    endpoint: e.kinesis,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  };
+}
