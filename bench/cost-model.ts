@@ -1,4 +1,7 @@
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DEFAULT_WINDOW } from '../services/metering/batch';
+import { DEFAULT_METRICS_FLUSH_MS } from '../services/shared/buffered-metrics';
+import { METRICS_NAMESPACE, MeteringMetric, SERVICE_NAMES } from '../services/shared/metric-names';
 import type { BenchResults, Target } from './lib/types';
 import { PRICES, type Prices, type Tier } from './prices';
 
@@ -15,9 +18,28 @@ export const DEPLOYMENT = {
   tollgate: {
     keyApi: { memoryMb: 512, arch: 'arm64' },
     metering: { memoryMb: 256, arch: 'arm64' },
+    /**
+     * constructs/tollgate-function.ts: JSON logs, system log level WARN, so Lambda's START, END and
+     * REPORT lines are not ingested (test/infra asserts it for every function).
+     */
+    platformLogLines: false,
   },
-  /** The article's Test API: MemorySize 256, python3.8 (x86_64, the default architecture). */
-  baseline: { memoryMb: 256, arch: 'x86_64' },
+  /** The article's Test API: MemorySize 256, python3.8 (x86_64, the default architecture), text logs. */
+  baseline: { memoryMb: 256, arch: 'x86_64', platformLogLines: true },
+} as const;
+
+/**
+ * How bench/proc/cpu.ts measures key-api's EMF bytes per invocation: the real handler and its
+ * buffered metrics at this steady rate per warm container, on a simulated clock, for this long
+ * (several flush intervals). The count line is written once per flush interval whatever the rate,
+ * so fewer requests per container mean more of its bytes per request; the publish latencies (one
+ * value per accepted request, in lines of 100) cost the same per request at any rate.
+ */
+export const EMF_SIMULATION = {
+  requestsPerSecondPerContainer: 10,
+  seconds: 600,
+  /** Publish latencies spread over this range (in-region SQS or Kinesis): their digits fill the lines. */
+  publishMs: { min: 5, max: 30 },
 } as const;
 
 export const ASSUMPTIONS = {
@@ -25,7 +47,10 @@ export const ASSUMPTIONS = {
   requestsPerConnection: 100,
   /** Kinesis shards sized to this share of the 1,000 records/s per-shard write limit. */
   kinesisShardUtilisation: 0.8,
-  /** START, END and REPORT lines Lambda writes per invocation (about 270 bytes, the documented format). */
+  /**
+   * START, END and REPORT lines Lambda writes per invocation in text format at the default system
+   * log level (about 270 bytes, the documented format): the baseline's. Tollgate filters them out.
+   */
   lambdaPlatformLogBytes: 270,
   lambdaPlatformLogEvents: 3,
   /** Dedupe marks live the late window plus a day (services/metering/handler.ts), then TTL removes them. */
@@ -55,8 +80,34 @@ export interface MeasuredInputs {
   readonly meteringMs: number;
   readonly meteringBatch: number;
   readonly markItemBytes: number;
-  /** The EMF metrics line key-api writes per invocation on Lambda (Tollgate only). */
+  /**
+   * What key-api's EMF metrics cost in CloudWatch Logs per invocation on Lambda, in billed bytes
+   * (lines plus per-event overhead), amortized over its buffered flushes (Tollgate only; measured
+   * by bench/proc/cpu.ts, see EMF_SIMULATION).
+   */
   readonly emfLineBytes: number;
+  /** Billed bytes of the EMF line metering writes per batch (Tollgate only; see meteringEmfLineBytes). */
+  readonly meteringEmfLineBytes: number;
+}
+
+/**
+ * The EMF line metering writes after every batch, in billed bytes (the line plus CloudWatch's
+ * per-event overhead). Metering publishes per invocation: it runs once per batch, and its UsageLag
+ * feeds an alarm, so buffering would save little and delay the alarm. The line is rebuilt with
+ * Powertools from the metrics consumeBatch records for a batch without failures, each with a value
+ * of the batch's size (the digits are what vary).
+ */
+export function meteringEmfLineBytes(batch: number, prices: Prices = PRICES): number {
+  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.metering });
+  const value = Math.max(1, Math.round(batch));
+  for (const name of Object.values(MeteringMetric)) {
+    if (name === MeteringMetric.aggregatesFailed) continue;
+    const unit = name === MeteringMetric.usageLag ? MetricUnit.Milliseconds : MetricUnit.Count;
+    metrics.addMetric(name, unit, value);
+  }
+  const line = JSON.stringify(metrics.serializeMetrics());
+  metrics.clearMetrics();
+  return Buffer.byteLength(line) + prices.cloudWatchLogs.eventOverheadBytes;
 }
 
 export function measuredInputs(results: BenchResults, target: Target): MeasuredInputs {
@@ -76,6 +127,8 @@ export function measuredInputs(results: BenchResults, target: Target): MeasuredI
     meteringBatch: writes.metering?.avgBatch ?? 0,
     markItemBytes: writes.metering?.markItemBytes ?? 0,
     emfLineBytes: target === 'baseline' ? 0 : results.cpu.emfLineBytes,
+    meteringEmfLineBytes:
+      target === 'baseline' || !writes.metering ? 0 : meteringEmfLineBytes(writes.metering.avgBatch),
   };
 }
 
@@ -132,11 +185,14 @@ export function costAt(
     invocations * (Math.max(1, Math.ceil(ms)) / 1000) * (memoryMb / 1024) * prices.lambda.perGbSecond[arch];
   const lcu = prices.alb.lcu;
   const shards = kinesisShards(rps, prices, assumptions);
-  const logBytes = (invocations: number, emfBytes: number) =>
+  /** Billed bytes per invocation: Lambda's platform lines where they are ingested, plus the EMF bytes. */
+  const logBytes = (invocations: number, platformLogLines: boolean, emfBilledBytes: number) =>
     invocations *
-    (assumptions.lambdaPlatformLogBytes +
-      assumptions.lambdaPlatformLogEvents * prices.cloudWatchLogs.eventOverheadBytes +
-      (emfBytes > 0 ? emfBytes + prices.cloudWatchLogs.eventOverheadBytes : 0));
+    ((platformLogLines
+      ? assumptions.lambdaPlatformLogBytes +
+        assumptions.lambdaPlatformLogEvents * prices.cloudWatchLogs.eventOverheadBytes
+      : 0) +
+      emfBilledBytes);
 
   const rows: CostRow[] = [
     {
@@ -209,8 +265,13 @@ export function costAt(
     {
       component: 'CloudWatch Logs: Lambda lines + EMF',
       cost: per((m) => {
-        const keyCheck = logBytes(requests, m.emfLineBytes);
-        const metering = logBytes(requests * m.meteringInvocationsPerRequest, m.emfLineBytes);
+        const { platformLogLines } = m.target === 'baseline' ? DEPLOYMENT.baseline : DEPLOYMENT.tollgate;
+        const keyCheck = logBytes(requests, platformLogLines, m.emfLineBytes);
+        const metering = logBytes(
+          requests * m.meteringInvocationsPerRequest,
+          platformLogLines,
+          m.meteringEmfLineBytes,
+        );
         return ((keyCheck + metering) / 1e9) * prices.cloudWatchLogs.perGbIngested;
       }),
     },
@@ -342,7 +403,14 @@ export function inputsMarkdown(inputs: Record<Target, MeasuredInputs>): string {
     ],
     ['metering handler, mean ms per batch', (m) => (m.target === 'baseline' ? '—' : f(m.meteringMs, 1))],
     ['dedupe mark item, bytes', (m) => (m.target === 'baseline' ? '—' : f(m.markItemBytes, 0))],
-    ['EMF metrics line per invocation, bytes', (m) => (m.target === 'baseline' ? '—' : f(m.emfLineBytes, 0))],
+    [
+      'key check EMF metrics per invocation, billed bytes (amortized)',
+      (m) => (m.target === 'baseline' ? '—' : f(m.emfLineBytes, 1)),
+    ],
+    [
+      'metering EMF line per batch, billed bytes',
+      (m) => (m.target === 'baseline' ? '—' : f(m.meteringEmfLineBytes, 0)),
+    ],
   ];
   return [
     '| measured input | baseline (article) | Tollgate, SQS | Tollgate, Kinesis |',
@@ -358,7 +426,7 @@ export function assumptionsMarkdown(assumptions: Assumptions = ASSUMPTIONS, pric
     `- ALB LCUs: the larger of new connections (clients keep connections alive for ${assumptions.requestsPerConnection} requests) and processed bytes (measured bytes per request, Lambda targets: ${prices.alb.lcu.lambdaProcessedGbPerHour} GB per LCU-hour); one rule, within the free ones.`,
     `- Kinesis: provisioned shards sized to ${Math.round(assumptions.kinesisShardUtilisation * 100)}% of the 1,000 records/s write limit of a shard; reading (GetRecords) is included in shard-hours.`,
     `- Dedupe marks are stored ${assumptions.markTtlHours} h (late window + a day), priced with PITR; TTL deletion itself is free (and can lag, so this is a floor).`,
-    `- CloudWatch Logs: ${assumptions.lambdaPlatformLogBytes} bytes of START/END/REPORT per invocation plus Tollgate's EMF line, ingestion only. It is avoidable (Lambda's system log level, fewer metric flushes), and is shown because at volume it is not small.`,
+    `- CloudWatch Logs, ingestion only, every log event billed with ${prices.cloudWatchLogs.eventOverheadBytes} bytes of overhead. The baseline (text logs) pays ${assumptions.lambdaPlatformLogBytes} bytes of START/END/REPORT per invocation; Tollgate's functions log JSON at system log level WARN (infra/cdk), so Lambda does not send those lines. Tollgate's key checks add their EMF metrics, measured in bytes per invocation amortized over the flushes: the real handler with its buffered metrics (counts summed into one line per ${DEFAULT_METRICS_FLUSH_MS / 1000} s, publish latencies of ${EMF_SIMULATION.publishMs.min}-${EMF_SIMULATION.publishMs.max} ms in lines of 100, failures written at once), every request accepted, ${EMF_SIMULATION.requestsPerSecondPerContainer} req/s per warm container for ${EMF_SIMULATION.seconds} s of simulated time; fewer requests per container mean more count lines per request. Metering writes one EMF line per batch (rebuilt with Powertools from its metric names).`,
     "- Lambda durations are the handlers' own times measured by the benchmark (key check: one request at a time; metering: per batch under load) against the local engines on a shared machine; in-region AWS calls take a few milliseconds, so treat the GB-s part as indicative.",
     '- The per-request write, read and batch figures were measured at the benchmark load (full batches). At low rates the batches on AWS are smaller (batching window 1 s), so metering invocations and counter writes per request are higher than this model says.',
   ].join('\n');

@@ -67,7 +67,7 @@ export interface CpuRow {
 
 export interface CpuResults {
   readonly rows: CpuRow[];
-  /** Size of the EMF metrics line key-api writes per invocation on Lambda. */
+  /** CloudWatch-billed bytes of key-api's metrics per invocation on Lambda, amortized over its buffered flushes. */
   readonly emfLineBytes: number;
 }
 

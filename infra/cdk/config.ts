@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RemovalPolicy } from 'aws-cdk-lib';
+import { ApplicationLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
@@ -58,6 +59,17 @@ const contextSchema = z
       .int()
       .refine((days) => retentionDays.has(days), 'one of the retention periods CloudWatch Logs offers')
       .default(RetentionDays.ONE_MONTH),
+    // Not WARN or above: the functions' metrics are log lines Lambda files as INFO
+    // (constructs/tollgate-function.ts, FunctionLogLevel).
+    logLevel: z
+      .string()
+      .toUpperCase()
+      .pipe(
+        z.enum([ApplicationLogLevel.TRACE, ApplicationLogLevel.DEBUG, ApplicationLogLevel.INFO], {
+          error: 'TRACE, DEBUG or INFO (a higher level would also drop the metrics, which are INFO lines)',
+        }),
+      )
+      .default(ApplicationLogLevel.INFO),
     retainData: z
       .union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')])
       .default(true),
@@ -96,6 +108,7 @@ export function readDeploymentContext(
     webCertificateArn: raw('webCertificateArn'),
     allowedOrigins: raw('allowedOrigins'),
     logRetentionDays: raw('logRetentionDays'),
+    logLevel: raw('logLevel'),
     retainData: raw('retainData'),
     alarmEmail: raw('alarmEmail'),
   };
@@ -131,6 +144,7 @@ export function stackPropsFromContext(
     webCertificateArn: context.webCertificateArn,
     allowedOrigins: context.allowedOrigins,
     logRetention: context.logRetentionDays as RetentionDays,
+    applicationLogLevel: context.logLevel,
     dataRemovalPolicy: context.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     alarmEmail: context.alarmEmail,
     webAssetsPath,

@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { ApplicationLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { SERVICE_NAMES } from '../../services/shared/metric-names';
@@ -8,7 +9,11 @@ import { DataTables } from './constructs/data-tables';
 import { KeyApiEndpoint } from './constructs/key-api-endpoint';
 import { LogBucket } from './constructs/log-bucket';
 import { OperationsDashboard } from './constructs/operations-dashboard';
-import { TollgateFunction } from './constructs/tollgate-function';
+import {
+  type FunctionLogLevel,
+  jsonLogsForEveryFunction,
+  TollgateFunction,
+} from './constructs/tollgate-function';
 import { UsageTransport } from './constructs/usage-transport';
 import { UserApiGateway } from './constructs/user-api-gateway';
 import { UserDirectory } from './constructs/user-directory';
@@ -58,6 +63,12 @@ export interface TollgateStackProps extends StackProps {
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
   /**
+   * Lowest level of the functions' own logs sent to CloudWatch Logs (Lambda's platform lines are
+   * always filtered to WARN).
+   * @default ApplicationLogLevel.INFO
+   */
+  readonly applicationLogLevel?: FunctionLogLevel;
+  /**
    * Fate of the tables and the user pool when the stack is deleted.
    * @default RemovalPolicy.RETAIN
    */
@@ -99,6 +110,7 @@ export class TollgateStack extends Stack {
     const stage = props.stage ?? 'prod';
     this.transport = props.transport ?? 'sqs';
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const applicationLogLevel = props.applicationLogLevel ?? ApplicationLogLevel.INFO;
     const keyData = { TOLLGATE_KEY_PREFIX: props.keyPrefix ?? 'tg' };
 
     const logs = new LogBucket(this, 'AccessLogs');
@@ -106,7 +118,14 @@ export class TollgateStack extends Stack {
     this.usageTransport = new UsageTransport(this, 'UsageTransport', { stage, transport: this.transport });
 
     const fn = (id: string, service: TollgateFunction['service'], description: string, extra = {}) =>
-      new TollgateFunction(this, id, { stage, service, description, logRetention, ...extra });
+      new TollgateFunction(this, id, {
+        stage,
+        service,
+        description,
+        logRetention,
+        applicationLogLevel,
+        ...extra,
+      });
     this.functions = {
       keyApi: fn(
         'KeyApi',
@@ -135,6 +154,8 @@ export class TollgateStack extends Stack {
       ),
     };
     const { keyApi, metering, userApi, authTriggers } = this.functions;
+    // The same log format and platform-line filter for the handlers aws-cdk-lib adds itself.
+    jsonLogsForEveryFunction(this);
 
     // Each grant also sets the variables the function's config schema reads for that resource.
     this.tables.allowKeyLookup(keyApi);

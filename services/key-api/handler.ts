@@ -2,12 +2,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { z } from 'zod';
+import { BufferedMetrics, DEFAULT_METRICS_FLUSH_MS } from '../shared/buffered-metrics';
 import { systemClock } from '../shared/clock';
 import { keyDataEnv, loadConfig } from '../shared/config';
 import { createDocumentClient } from '../shared/dynamodb';
 import { originListSchema } from '../shared/http';
 import { KeyStore } from '../shared/key-store';
-import { METRICS_NAMESPACE, SERVICE_NAMES } from '../shared/metric-names';
+import { KEY_API_FAILURE_METRICS, METRICS_NAMESPACE, SERVICE_NAMES } from '../shared/metric-names';
 import { UsageStore } from '../shared/usage-store';
 import { createKeyApiHandler } from './app';
 import { DEFAULT_WINDOWS, KeyCache } from './key-cache';
@@ -39,6 +40,7 @@ const config = loadConfig(
         .nonnegative()
         .default(DEFAULT_WINDOWS.negativeMs),
       TOLLGATE_KEY_CACHE_MAX_ENTRIES: z.coerce.number().int().positive().default(DEFAULT_WINDOWS.maxEntries),
+      TOLLGATE_METRICS_FLUSH_MS: z.coerce.number().int().nonnegative().default(DEFAULT_METRICS_FLUSH_MS),
     })
     .refine(
       (c) => (c.TOLLGATE_TRANSPORT === 'sqs' ? !!c.TOLLGATE_USAGE_QUEUE_URL : !!c.TOLLGATE_USAGE_STREAM_NAME),
@@ -50,7 +52,14 @@ const config = loadConfig(
 );
 
 const logger = new Logger({ serviceName: SERVICE_NAMES.keyApi });
-const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.keyApi });
+// Routine counts are summed across warm invocations and written at most once per flush interval;
+// failures are written at the end of their invocation (see BufferedMetrics for the trade-off).
+const metrics = new BufferedMetrics({
+  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.keyApi }),
+  flushIntervalMs: config.TOLLGATE_METRICS_FLUSH_MS,
+  flushAtOnce: KEY_API_FAILURE_METRICS,
+  clock: systemClock,
+});
 // Bounded like the publisher's: a hung DynamoDB must end in a stale answer or a 503, not a hang.
 const dynamo = createDocumentClient(callerWaitingClientConfig);
 const store = new KeyStore({
@@ -95,6 +104,6 @@ export async function handler(event: ALBEvent): Promise<ALBResult> {
   try {
     return await handleEvent(event);
   } finally {
-    metrics.publishStoredMetrics();
+    metrics.publishIfDue();
   }
 }

@@ -25,6 +25,17 @@ export const KeyApiMetric = {
   unmetered: 'UnmeteredRequests',
 } as const;
 
+/**
+ * key-api metrics that say something is failing. key-api buffers its routine metrics across
+ * invocations (services/shared/buffered-metrics.ts); these are written at the end of the invocation
+ * that recorded them, so a dashboard or alarm reading them is never a flush interval behind.
+ */
+export const KEY_API_FAILURE_METRICS: readonly string[] = [
+  KeyApiMetric.publishFailures,
+  KeyApiMetric.unmetered,
+  KeyApiMetric.checks.unavailable,
+];
+
 export const MeteringMetric = {
   batchSize: 'ConsumerBatchSize',
   eventsCounted: 'EventsCounted',

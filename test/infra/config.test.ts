@@ -28,6 +28,7 @@ describe('deployment context', () => {
       certificateArn: undefined,
       allowedOrigins: [],
       logRetention: RetentionDays.ONE_MONTH,
+      applicationLogLevel: 'INFO',
       dataRemovalPolicy: RemovalPolicy.RETAIN,
     });
     expect(props.env?.account).toBeUndefined();
@@ -51,6 +52,7 @@ describe('deployment context', () => {
       stage: 'dev',
       allowedOrigins: 'http://localhost:5173, https://admin.example.com',
       logRetentionDays: '90',
+      logLevel: 'debug',
       retainData: 'false',
       webDomainNames: 'app.example.com',
       webCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/x',
@@ -59,6 +61,7 @@ describe('deployment context', () => {
       stage: 'dev',
       allowedOrigins: ['http://localhost:5173', 'https://admin.example.com'],
       logRetentionDays: 90,
+      logLevel: 'DEBUG',
       retainData: false,
       webDomainNames: ['app.example.com'],
     });
@@ -69,6 +72,8 @@ describe('deployment context', () => {
     expect(() => contextOf({ transport: 'kafka' })).toThrow(DeploymentConfigError);
     expect(() => contextOf({ transport: 'kafka' })).toThrow(/transport/);
     expect(() => contextOf({ logRetentionDays: '31' })).toThrow(/logRetentionDays/);
+    // WARN would also drop the metrics: EMF lines have no level, so Lambda files them as INFO.
+    expect(() => contextOf({ logLevel: 'WARN' })).toThrow(/logLevel: TRACE, DEBUG or INFO/);
     expect(() => contextOf({ allowedOrigins: 'not a url' })).toThrow(/allowedOrigins/);
     expect(() => contextOf({ webDomainNames: 'app.example.com' })).toThrow(/webCertificateArn/);
   });

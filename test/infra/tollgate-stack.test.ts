@@ -153,6 +153,25 @@ describe.each([
       }
     });
 
+    it("log JSON without Lambda's START/END/REPORT lines, every function of the stack", () => {
+      const functions = Object.entries(resourcesOf(t(), 'AWS::Lambda::Function'));
+      // Ours, plus the deploy-time handlers aws-cdk-lib adds (the default security group's
+      // restriction; the bucket deployment's when the page is deployed).
+      expect(functions.length).toBeGreaterThan(Object.keys(fnIds).length);
+      for (const [id, fn] of functions) {
+        // System level WARN: platform lines at INFO (START, END, REPORT per invocation) are not sent.
+        expect(fn.Properties?.LoggingConfig, id).toMatchObject({ LogFormat: 'JSON', SystemLogLevel: 'WARN' });
+      }
+      for (const [service, id] of Object.entries(fnIds)) {
+        const logging = json().Resources[id]?.Properties.LoggingConfig;
+        // Not above INFO: the EMF metric lines carry no level and count as INFO.
+        expect(logging.ApplicationLogLevel, service).toBe('INFO');
+        expect(logging.LogGroup, service).toBeDefined();
+        // Lambda hands Powertools the level as AWS_LAMBDA_LOG_LEVEL; a second knob could only disagree.
+        expect(json().Resources[id]?.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBeUndefined();
+      }
+    });
+
     it('get exactly the variables their config schemas read', () => {
       for (const [service, expected] of Object.entries(EXPECTED_ENV)) {
         const variables = json().Resources[fnIds[service] as string]?.Properties.Environment.Variables;

@@ -1,14 +1,36 @@
 import { join } from 'node:path';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aspects, CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import {
+  ApplicationLogLevel,
+  Architecture,
+  CfnFunction,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+} from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type CfnLogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import { METRICS_NAMESPACE, type SERVICE_NAMES } from '../../../services/shared/metric-names';
 import { REPO_ROOT } from '../config';
 
 export type ServiceName = (typeof SERVICE_NAMES)[keyof typeof SERVICE_NAMES];
+
+/** Every function's logs: JSON, so that Lambda can filter them by level. */
+const FUNCTION_LOG_FORMAT = LoggingFormat.JSON;
+/** Lambda's own lines from WARN up: not the START, END and REPORT lines of every invocation. */
+const FUNCTION_SYSTEM_LOG_LEVEL = SystemLogLevel.WARN;
+
+/**
+ * The application log levels a Tollgate function may run at: INFO or more detailed. Powertools'
+ * EMF metric lines carry no level, so Lambda files them as INFO; at WARN or above it would drop
+ * every metric with the INFO logs.
+ */
+export type FunctionLogLevel =
+  | ApplicationLogLevel.TRACE
+  | ApplicationLogLevel.DEBUG
+  | ApplicationLogLevel.INFO;
 
 export interface TollgateFunctionProps {
   /** Part of the function and log group names (`tollgate-<stage>-<service>`). */
@@ -26,6 +48,11 @@ export interface TollgateFunctionProps {
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
   /**
+   * Lowest level of the function's own logs that Lambda sends to CloudWatch Logs.
+   * @default ApplicationLogLevel.INFO
+   */
+  readonly applicationLogLevel?: FunctionLogLevel;
+  /**
    * Variables that belong to no resource. Resource names, URLs and ARNs are set by the helper
    * that grants access to the resource (e.g. `DataTables.allowKeyLookup`), never here.
    * @default - none
@@ -35,9 +62,9 @@ export interface TollgateFunctionProps {
 
 /**
  * One Tollgate Lambda function with the defaults every deployable shares: Node.js 22 on arm64,
- * an ESM bundle built by the local esbuild (never Docker), source maps, Powertools settings and a
- * log group with a retention. Its role starts with nothing but writing to that log group; every
- * other permission is granted by the construct that owns the resource.
+ * an ESM bundle built by the local esbuild (never Docker), source maps, Powertools settings, JSON
+ * logs filtered by level and a log group with a retention. Its role starts with nothing but writing
+ * to that log group; every other permission is granted by the construct that owns the resource.
  */
 export class TollgateFunction extends Construct {
   readonly function: NodejsFunction;
@@ -90,6 +117,17 @@ export class TollgateFunction extends Construct {
       timeout: props.timeout ?? Duration.seconds(10),
       role,
       logGroup: this.logGroup,
+      // JSON logs let Lambda filter by level. System level WARN keeps the START, END and REPORT
+      // lines of every invocation (about 270 bytes each time) out of CloudWatch Logs: durations,
+      // errors, throttles and concurrency stay in Lambda's own metrics; switch a function to INFO
+      // when its per-invocation REPORT lines (init duration, memory used) are needed.
+      // Lambda passes the application level to the function as AWS_LAMBDA_LOG_LEVEL, which
+      // Powertools Logger adopts over POWERTOOLS_LOG_LEVEL; so no POWERTOOLS_LOG_LEVEL is set here.
+      // Powertools already writes one JSON object per line with the `level` and `timestamp` keys
+      // Lambda's filter reads.
+      loggingFormat: FUNCTION_LOG_FORMAT,
+      systemLogLevelV2: FUNCTION_SYSTEM_LOG_LEVEL,
+      applicationLogLevelV2: props.applicationLogLevel ?? ApplicationLogLevel.INFO,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.service,
@@ -122,4 +160,22 @@ export class TollgateFunction extends Construct {
         'one the local stack and tests are run against; moving to a newer runtime is a deliberate change.',
     });
   }
+}
+
+/**
+ * Gives the functions aws-cdk-lib adds on the stack's behalf (custom-resource handlers such as the
+ * bucket deployment's) the log format and system log level of a TollgateFunction. They only run
+ * during deployments, so this is about consistency rather than cost: "every function logs JSON,
+ * without platform lines below WARN" then holds with no list of exceptions to keep up to date.
+ * A function whose construct configured its logging (every TollgateFunction) is left as it is.
+ */
+export function jsonLogsForEveryFunction(scope: IConstruct): void {
+  Aspects.of(scope).add({
+    visit(node) {
+      if (!(node instanceof CfnResource) || node.cfnResourceType !== 'AWS::Lambda::Function') return;
+      if (node instanceof CfnFunction && node.loggingConfig !== undefined) return;
+      node.addPropertyOverride('LoggingConfig.LogFormat', FUNCTION_LOG_FORMAT);
+      node.addPropertyOverride('LoggingConfig.SystemLogLevel', FUNCTION_SYSTEM_LOG_LEVEL);
+    },
+  });
 }
