@@ -13,8 +13,8 @@ export type Transport = 'sqs' | 'kinesis';
  * For the AWS clients of key-api, where a caller is waiting: at most 2 attempts of at most 1 s each,
  * so a key lookup and a publish that both hang still answer (503) within the function's 5 s
  * timeout instead of ending in the ALB's 502. A retry after a timeout may store a second copy of an
- * event, which the consumer drops by event id (SQS: its dedupe mark; Kinesis: see below). `throwOnRequestTimeout`: without it the SDK only
- * logs a warning when `requestTimeout` passes and keeps waiting for an answer that never comes.
+ * event, which the consumer drops by event id (SQS: its dedupe mark; Kinesis: see below).
+ * `throwOnRequestTimeout`: without it the SDK only logs a warning when `requestTimeout` passes and keeps waiting for an answer that never comes.
  */
 export const callerWaitingClientConfig = {
   requestHandler: { connectionTimeout: 1000, requestTimeout: 1000, throwOnRequestTimeout: true },

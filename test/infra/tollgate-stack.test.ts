@@ -576,12 +576,12 @@ describe.each([
       expect(expected.filter((name) => !names.has(name))).toEqual([]);
     });
 
-    it('alarms on dead letters, backlog age, consumer errors, key-api 5xx and usage lag', () => {
+    it('alarms on dead letters, backlog age, consumer errors, key-api 5xx, usage lag and publish failures', () => {
       const alarms = Object.values(resourcesOf(t(), 'AWS::CloudWatch::Alarm')).map(
         (a) => a.Properties as CfnProperties,
       );
       const byName = (suffix: string) => alarms.find((a) => a.AlarmName === `tollgate-${STAGE}-${suffix}`);
-      expect(alarms).toHaveLength(5);
+      expect(alarms).toHaveLength(6);
       expect(alarmMetric(byName('usage-dead-letters'))).toEqual({
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -611,6 +611,12 @@ describe.each([
         MetricName: MeteringMetric.usageLag,
         Dimensions: [{ Name: 'service', Value: SERVICE_NAMES.metering }],
       });
+      expect(alarmMetric(byName('usage-publish-failures'))).toEqual({
+        Namespace: METRICS_NAMESPACE,
+        MetricName: KeyApiMetric.publishFailures,
+        Dimensions: [{ Name: 'service', Value: SERVICE_NAMES.keyApi }],
+      });
+      expect(byName('usage-publish-failures').Threshold).toBe(1);
       for (const alarm of alarms) expect(alarm.AlarmActions).toHaveLength(1);
     });
   });

@@ -82,6 +82,7 @@ export class OperationsDashboard extends Construct {
     readonly consumerErrors: cw.Alarm;
     readonly keyApi5xx: cw.Alarm;
     readonly usageLag: cw.Alarm;
+    readonly publishFailures: cw.Alarm;
   };
 
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
@@ -347,6 +348,18 @@ export class OperationsDashboard extends Construct {
         threshold: maxUsageLag.toMilliseconds(),
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 3,
+      }),
+      // key-api writes this metric at the end of the failing invocation, never buffered, so the
+      // alarm is as prompt as the others. In fail-open mode it is the only sign of lost billing.
+      publishFailures: alarm('PublishFailuresAlarm', {
+        alarmName: `${prefix}-usage-publish-failures`,
+        alarmDescription:
+          'key-api could not hand usage events to the transport: callers got 503 (fail closed) or the ' +
+          'requests went through unmetered (fail open, see UnmeteredRequests).',
+        metric: keyApiMetric(KeyApiMetric.publishFailures, { period: PERIOD, statistic: cw.Stats.SUM }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
       }),
     };
   }
