@@ -1,5 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -7,21 +5,15 @@ import {
   SendMessageBatchCommand,
 } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { type SqsBatchHandler, SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { SqsUsagePublisher } from '../../services/key-api/publisher';
-import { DEFAULT_WINDOW } from '../../services/metering/batch';
-import { consumeBatch } from '../../services/metering/consumer';
-import { SqsDeadLetterSink } from '../../services/metering/dead-letter';
-import { inboundRecords } from '../../services/metering/records';
-import { systemClock } from '../../services/shared/clock';
 import { newUsageEvent, type UsageEvent, utcDay } from '../../services/shared/usage-event';
-import { UsageStore } from '../../services/shared/usage-store';
+import type { UsageStore } from '../../services/shared/usage-store';
 import { awsError, injectFaults, localClients } from './aws-clients';
 import { endpoints, eventually } from './helpers';
+import { meteringConsumer, testEvents } from './metering-support';
 
-const logger = new Logger({ serviceName: 'metering-test', logLevel: 'SILENT' });
-const metrics = new Metrics({ namespace: 'test', serviceName: 'metering-test' });
 const pollers: SqsPoller[] = [];
 
 afterEach(async () => {
@@ -53,26 +45,7 @@ async function testQueue(sqs = localClients().sqs) {
   };
 }
 
-/** The metering consumer over real DynamoDB Local, with a client the test may inject faults into. */
-function consumer(dlqUrl: string) {
-  const clients = localClients();
-  const usage = new UsageStore({ client: clients.doc, table: inject('env').TOLLGATE_USAGE_TABLE ?? '' });
-  const deadLetters = new SqsDeadLetterSink({ sqs: clients.sqs, queueUrl: dlqUrl, transport: 'sqs' });
-  const seenBatches: string[][] = [];
-  const handler = async (event: SQSEvent) => {
-    seenBatches.push(event.Records.map((r) => r.messageId));
-    const outcome = await consumeBatch(inboundRecords(event), {
-      usage,
-      deadLetters,
-      clock: systemClock,
-      logger,
-      metrics,
-      window: DEFAULT_WINDOW,
-    });
-    return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };
-  };
-  return { clients, usage, handler, seenBatches };
-}
+const consumer = (dlqUrl: string) => meteringConsumer('sqs', dlqUrl);
 
 function poll(queueUrl: string, queueArn: string, handler: SqsBatchHandler) {
   const poller = new SqsPoller({
@@ -101,12 +74,7 @@ async function send(queueUrl: string, bodies: string[]) {
   }
 }
 
-let keys = 0;
-function events(count: number, keyId = `key_fault_${process.pid}_${Date.now()}_${keys++}`): UsageEvent[] {
-  return Array.from({ length: count }, () =>
-    newUsageEvent({ keyId, accountId: `acc_${keyId}`, now: new Date() }),
-  );
-}
+const events = testEvents;
 
 async function todayCount(usage: UsageStore, keyId: string) {
   return usage.keyDayCount(keyId, utcDay(Date.now()));
@@ -136,7 +104,7 @@ describe('exactly once under failure (real SQS emulator and DynamoDB Local, faul
     );
     expect(await settled(c.usage, batch[0]?.keyId ?? '', 60)).toBe(60);
     expect(crashes).toBeGreaterThan(2);
-    expect(c.seenBatches.flat().length).toBeGreaterThan(60); // records really came twice
+    expect(c.batches.flat().length).toBeGreaterThan(60); // records really came twice
   });
 
   it('the same event delivered twice, in different batches, counts once', async () => {
@@ -150,12 +118,12 @@ describe('exactly once under failure (real SQS emulator and DynamoDB Local, faul
       batch.map((e) => JSON.stringify(e)),
     );
     await eventually(async () => (await todayCount(c.usage, keyId)) === 20, 10_000);
-    const batchesBefore = c.seenBatches.length;
+    const batchesBefore = c.batches.length;
     await send(
       q.queueUrl,
       batch.slice(0, 12).map((e) => JSON.stringify(e)),
     );
-    await eventually(async () => c.seenBatches.length > batchesBefore, 10_000);
+    await eventually(async () => c.batches.length > batchesBefore, 10_000);
     expect(await settled(c.usage, keyId, 20)).toBe(20);
   });
 

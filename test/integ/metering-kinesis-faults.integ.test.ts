@@ -1,8 +1,6 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -10,27 +8,19 @@ import {
   PutRecordCommand,
 } from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
-import type { KinesisStreamEvent } from 'aws-lambda';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { type KinesisBatchHandler, KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { KinesisUsagePublisher } from '../../services/key-api/publisher';
-import { DEFAULT_WINDOW } from '../../services/metering/batch';
-import { consumeBatch } from '../../services/metering/consumer';
-import { SqsDeadLetterSink } from '../../services/metering/dead-letter';
-import { KinesisLookBack } from '../../services/metering/look-back';
-import { inboundRecords } from '../../services/metering/records';
-import { systemClock } from '../../services/shared/clock';
-import { newUsageEvent, type UsageEvent, utcDay } from '../../services/shared/usage-event';
-import { UsageStore } from '../../services/shared/usage-store';
+import { type UsageEvent, utcDay } from '../../services/shared/usage-event';
+import type { UsageStore } from '../../services/shared/usage-store';
 import { awsError, countRequests, injectFaults, localClients } from './aws-clients';
 import { endpoints, eventually } from './helpers';
+import { meteringConsumer, testEvents } from './metering-support';
 
 // Exactness on the Kinesis path, where counters are guarded by sequence numbers instead of
 // per-event marks: every way the event source or key-api can deliver an event again, on the real
 // Kinesis emulator and DynamoDB Local, with faults injected into real clients.
 
-const logger = new Logger({ serviceName: 'metering-test', logLevel: 'SILENT' });
-const metrics = new Metrics({ namespace: 'test', serviceName: 'metering-test' });
 const pollers: KinesisPoller[] = [];
 
 afterEach(async () => {
@@ -52,28 +42,8 @@ async function testStream() {
   return { name, arn, dlqUrl: dlq.QueueUrl as string };
 }
 
-/** The metering consumer on real clients; `lookBackKinesis` is the client its look-back reads with. */
-function consumer(dlqUrl: string, lookBackKinesis: KinesisClient = localClients().kinesis) {
-  const clients = localClients();
-  const usage = new UsageStore({ client: clients.doc, table: inject('env').TOLLGATE_USAGE_TABLE ?? '' });
-  const deadLetters = new SqsDeadLetterSink({ sqs: clients.sqs, queueUrl: dlqUrl, transport: 'kinesis' });
-  const lookBack = new KinesisLookBack({ kinesis: lookBackKinesis });
-  const batches: string[][] = [];
-  const handler = async (event: KinesisStreamEvent) => {
-    batches.push(event.Records.map((r) => r.kinesis.sequenceNumber));
-    const outcome = await consumeBatch(inboundRecords(event), {
-      usage,
-      deadLetters,
-      clock: systemClock,
-      logger,
-      metrics,
-      window: DEFAULT_WINDOW,
-      lookBack,
-    });
-    return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };
-  };
-  return { clients, usage, handler, batches };
-}
+const consumer = (dlqUrl: string, lookBackKinesis?: KinesisClient) =>
+  meteringConsumer('kinesis', dlqUrl, lookBackKinesis);
 
 async function poll(stream: { name: string; arn: string }, handler: KinesisBatchHandler, batchSize = 25) {
   const poller = new KinesisPoller({
@@ -105,12 +75,7 @@ async function put(streamName: string, events: readonly UsageEvent[]) {
   }
 }
 
-let keys = 0;
-function events(count: number, keyId = `key_kfault_${process.pid}_${Date.now()}_${keys++}`): UsageEvent[] {
-  return Array.from({ length: count }, () =>
-    newUsageEvent({ keyId, accountId: `acc_${keyId}`, now: new Date() }),
-  );
-}
+const events = testEvents;
 
 const today = () => utcDay(Date.now());
 
