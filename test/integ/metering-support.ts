@@ -18,7 +18,7 @@ const metrics = new Metrics({ namespace: 'test', serviceName: 'metering-test' })
 
 /**
  * The metering consumer over real DynamoDB Local, on clients the test may inject faults into, with
- * the record ids of every batch it was handed. `lookBackKinesis` is the client its Kinesis
+ * the record ids of every batch it was handed and how many events it counted. `lookBackKinesis` is the client its Kinesis
  * look-back reads the shard with.
  */
 export function meteringConsumer(
@@ -38,13 +38,17 @@ export function meteringConsumer(
     lookBack: new KinesisLookBack({ kinesis: lookBackKinesis }),
   };
   const batches: string[][] = [];
+  let counted = 0;
   const handler = async (event: SQSEvent | KinesisStreamEvent) => {
     const records = inboundRecords(event);
     batches.push(records.map((r) => r.recordId));
     const outcome = await consumeBatch(records, deps);
+    counted += outcome.counted;
     return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };
   };
-  return { clients, usage, handler, batches };
+  /** Events counted so far, duplicates not included. */
+  const countedSoFar = () => counted;
+  return { clients, usage, handler, batches, countedSoFar };
 }
 
 let keys = 0;

@@ -1,8 +1,6 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -14,15 +12,12 @@ import { describe, expect, inject, it } from 'vitest';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { DEFAULT_WINDOW, prepareBatch } from '../../services/metering/batch';
-import { consumeBatch } from '../../services/metering/consumer';
-import { SqsDeadLetterSink } from '../../services/metering/dead-letter';
-import { KinesisLookBack } from '../../services/metering/look-back';
 import { inboundRecords } from '../../services/metering/records';
-import { systemClock } from '../../services/shared/clock';
 import { newUsageEvent, type UsageEvent, utcDay } from '../../services/shared/usage-event';
-import { MAX_EVENTS_PER_TRANSACTION, UsageStore } from '../../services/shared/usage-store';
-import { countRequests, localClients } from './aws-clients';
+import { MAX_EVENTS_PER_TRANSACTION } from '../../services/shared/usage-store';
+import { countRequests } from './aws-clients';
 import { endpoints, eventually } from './helpers';
+import { meteringConsumer } from './metering-support';
 
 const EVENTS = 20_000;
 const KEYS = 100;
@@ -56,25 +51,12 @@ function zipfEvents() {
   return { run, events, perKey };
 }
 
-const quietDeps = () => {
-  const clients = localClients();
-  return {
-    clients,
-    usage: new UsageStore({ client: clients.doc, table: inject('env').TOLLGATE_USAGE_TABLE ?? '' }),
-    deadLetters: (transport: 'sqs' | 'kinesis') =>
-      new SqsDeadLetterSink({
-        sqs: clients.sqs,
-        queueUrl: inject('env').TOLLGATE_USAGE_DLQ_URL ?? '',
-        transport,
-      }),
-    logger: new Logger({ serviceName: 'amp', logLevel: 'SILENT' }),
-    metrics: new Metrics({ namespace: 'test', serviceName: 'amp' }),
-  };
-};
+const consumerOnTheStackDlq = (transport: 'sqs' | 'kinesis') =>
+  meteringConsumer(transport, inject('env').TOLLGATE_USAGE_DLQ_URL ?? '');
 
 describe('write amplification', () => {
   it(`${EVENTS} events over ${KEYS} keys cost one transaction per (key, day) per batch, counted at the client`, async () => {
-    const { clients, usage, deadLetters, logger, metrics } = quietDeps();
+    const { clients, usage, handler, countedSoFar } = consumerOnTheStackDlq('sqs');
     const writes = countRequests(clients.dynamo);
     const { run, events, perKey } = zipfEvents();
     const bodies = events.map((e) => JSON.stringify(e));
@@ -98,16 +80,7 @@ describe('write amplification', () => {
       );
     }
 
-    const deps = {
-      usage,
-      deadLetters: deadLetters('sqs'),
-      clock: systemClock,
-      logger,
-      metrics,
-      window: DEFAULT_WINDOW,
-    };
     let expectedTransactions = 0;
-    let consumed = 0;
     const poller = new SqsPoller({
       sqs: clients.sqs,
       queueUrl,
@@ -122,14 +95,12 @@ describe('write amplification', () => {
         for (const { aggregate } of prepareBatch(records, new Date(), DEFAULT_WINDOW).aggregates) {
           expectedTransactions += Math.ceil(aggregate.events.length / MAX_EVENTS_PER_TRANSACTION);
         }
-        const outcome = await consumeBatch(records, deps);
-        consumed += outcome.counted;
-        return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };
+        return handler(event);
       },
     });
     poller.start();
     try {
-      await eventually(async () => consumed >= EVENTS, 240_000, 200);
+      await eventually(async () => countedSoFar() >= EVENTS, 240_000, 200);
     } finally {
       await poller.stop();
     }
@@ -138,7 +109,7 @@ describe('write amplification', () => {
     const otherWrites = [...writes.entries()].filter(
       ([name]) => /Put|Update|Delete|BatchWrite/.test(name) && name !== 'TransactWriteItemsCommand',
     );
-    expect(consumed).toBe(EVENTS);
+    expect(countedSoFar()).toBe(EVENTS);
     expect(otherWrites).toEqual([]);
     expect(transactions).toBe(expectedTransactions);
     // Aggregation is real: far fewer write requests than events.
@@ -152,7 +123,7 @@ describe('write amplification', () => {
   }, 300_000);
 
   it(`Kinesis: ${EVENTS} events cost one plain UpdateItem per counter per batch and no per-event write`, async () => {
-    const { clients, usage, deadLetters, logger, metrics } = quietDeps();
+    const { clients, usage, handler, countedSoFar } = consumerOnTheStackDlq('kinesis');
     const writes = countRequests(clients.dynamo);
     const { run, events, perKey } = zipfEvents();
     const streamName = `amp-${run}`;
@@ -176,17 +147,7 @@ describe('write amplification', () => {
         }),
       );
     }
-    const deps = {
-      usage,
-      deadLetters: deadLetters('kinesis'),
-      clock: systemClock,
-      logger,
-      metrics,
-      window: DEFAULT_WINDOW,
-      lookBack: new KinesisLookBack({ kinesis: clients.kinesis }),
-    };
     let expectedUpdates = 0;
-    let consumed = 0;
     const poller = new KinesisPoller({
       kinesis: clients.kinesis,
       streamName,
@@ -203,14 +164,12 @@ describe('write amplification', () => {
           counters.add(`k${e.keyId}${day}`).add(`t${e.keyId}`).add(`a${e.accountId}${day}`);
         }
         expectedUpdates += counters.size;
-        const outcome = await consumeBatch(records, deps);
-        consumed += outcome.counted;
-        return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };
+        return handler(event);
       },
     });
     await poller.start();
     try {
-      await eventually(async () => consumed >= EVENTS, 240_000, 200);
+      await eventually(async () => countedSoFar() >= EVENTS, 240_000, 200);
     } finally {
       await poller.stop();
     }
@@ -219,7 +178,7 @@ describe('write amplification', () => {
     const otherWrites = [...writes.entries()].filter(
       ([name]) => /Put|Update|Delete|BatchWrite|Transact/.test(name) && name !== 'UpdateItemCommand',
     );
-    expect(consumed).toBe(EVENTS);
+    expect(countedSoFar()).toBe(EVENTS);
     expect(otherWrites).toEqual([]);
     expect(updates).toBe(expectedUpdates);
     // A batch of 1,000 touches at most 2 × 100 key counters + 10 account counters: about 0.2
