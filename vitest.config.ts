@@ -28,8 +28,9 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'reliability',
-          include: ['test/reliability/**/*.test.ts'],
-          // The same local stack as integ: soak, faults, bad input, auth attacks (RELIABILITY.md).
+          include: ['test/reliability/**/*.integ.test.ts'],
+          // Integration tests too (the same shared local stack as integ), kept apart because they
+          // are long: soak, faults, bad input, auth attacks, key guessing, revocation (RELIABILITY.md).
           globalSetup: ['test/setup/global-setup.ts'],
           testTimeout: 120_000,
         },

@@ -1,7 +1,7 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DEFAULT_METRICS_FLUSH_MS } from '../contracts/config';
+import { METRICS_NAMESPACE, MeteringMetric, SERVICE_NAMES } from '../contracts/metric-names';
 import { DEFAULT_WINDOW } from '../services/metering/batch';
-import { DEFAULT_METRICS_FLUSH_MS } from '../services/shared/buffered-metrics';
-import { METRICS_NAMESPACE, MeteringMetric, SERVICE_NAMES } from '../services/shared/metric-names';
 import type { BenchResults, Target } from './lib/types';
 import { PRICES, type Prices, type Tier } from './prices';
 
@@ -53,7 +53,7 @@ export const ASSUMPTIONS = {
    */
   lambdaPlatformLogBytes: 270,
   lambdaPlatformLogEvents: 3,
-  /** Dedupe marks live the late window plus a day (services/metering/handler.ts), then TTL removes them. */
+  /** Dedupe marks live the late window plus a day (services/metering/compose.ts), then TTL removes them. */
   markTtlHours: DEFAULT_WINDOW.lateMs / 3_600_000 + 24,
 } as const;
 

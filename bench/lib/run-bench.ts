@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { usageQueue, usageStream } from '../../contracts/resources';
+import { utcDay } from '../../contracts/usage-event';
 import { findFreePorts } from '../../infra/local/ports';
-import { usageQueue, usageStream } from '../../infra/resources';
-import { utcDay } from '../../services/shared/usage-event';
 import { createBaselineTable, seedBaselineUsers, totalBaselineCount } from '../baseline/table';
 import { type IssuedKey, type Owner, UserApi } from './accounts';
 import { type Child, startChild } from './ipc';
@@ -359,7 +359,7 @@ async function setUp(
   const run = `${Date.now().toString(36)}${process.pid.toString(36)}`;
   const firstDay = utcDay(Date.now());
 
-  // The benchmark's own queue and stream, set up like the stack's (infra/resources.ts), so that only
+  // The benchmark's own queue and stream, set up like the stack's (contracts/resources.ts), so that only
   // the benchmark's metering consumer reads them. Refused records go to the stack's dead-letter queue.
   log('setup: queue, stream, baseline table, accounts and keys');
   const dlqUrl = stack.env.TOLLGATE_USAGE_DLQ_URL as string;
@@ -423,32 +423,39 @@ async function setUp(
   };
 
   // --- the parts under test ------------------------------------------------------------------
+  // Each child composes its handler from the stack's settings; its SDK clients find the stack's
+  // engines through the AWS_* variables.
+  const childEnv = { ...stack.env, ...stack.awsEnv, ...CHILD_ENV };
   const ports = await findFreePorts();
   const [sqsMetering, kinesisMetering, sqsServer, kinesisServer, baselineServer] = await Promise.all([
     startChild<unknown>(SCRIPTS.metering, {
       args: ['sqs'],
-      env: { ...stack.env, ...CHILD_ENV, BENCH_QUEUE_URL: queueUrl, BENCH_QUEUE_ARN: queueArn },
+      env: { ...childEnv, TOLLGATE_TRANSPORT: 'sqs', BENCH_QUEUE_URL: queueUrl, BENCH_QUEUE_ARN: queueArn },
     }),
     startChild<unknown>(SCRIPTS.metering, {
       args: ['kinesis'],
-      env: { ...stack.env, ...CHILD_ENV, BENCH_STREAM_NAME: streamName, BENCH_STREAM_ARN: streamArn },
+      env: {
+        ...childEnv,
+        TOLLGATE_TRANSPORT: 'kinesis',
+        BENCH_STREAM_NAME: streamName,
+        BENCH_STREAM_ARN: streamArn,
+      },
     }),
     startChild<{ endpoint: string }>(SCRIPTS.server, {
       args: ['tollgate', String(ports.keyApi)],
-      env: { ...stack.env, ...CHILD_ENV, TOLLGATE_TRANSPORT: 'sqs', TOLLGATE_USAGE_QUEUE_URL: queueUrl },
+      env: { ...childEnv, TOLLGATE_TRANSPORT: 'sqs', TOLLGATE_USAGE_QUEUE_URL: queueUrl },
     }),
     startChild<{ endpoint: string }>(SCRIPTS.server, {
       args: ['tollgate', String(ports.userApi)],
       env: {
-        ...stack.env,
-        ...CHILD_ENV,
+        ...childEnv,
         TOLLGATE_TRANSPORT: 'kinesis',
         TOLLGATE_USAGE_STREAM_NAME: streamName,
       },
     }),
     startChild<{ endpoint: string }>(SCRIPTS.server, {
       args: ['baseline', String(ports.web)],
-      env: { ...stack.env, ...CHILD_ENV, BENCH_BASELINE_TABLE: baselineTable },
+      env: { ...childEnv, BENCH_BASELINE_TABLE: baselineTable },
     }),
   ]);
   children.push(sqsMetering, kinesisMetering, sqsServer, kinesisServer, baselineServer);

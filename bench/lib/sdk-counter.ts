@@ -8,8 +8,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
  * the code meant to send. It sits in the deserialize step, inside the SDK's retry loop, so each
  * attempt counts (AWS bills attempts), outside the deserializer so it sees the parsed answer.
  *
- * The handlers under test build their clients inside their own modules, out of reach; so instead of
- * wrapping given clients (as test/integ/aws-clients.ts does), this patches `send` on the SDK's shared
+ * The handlers under test build their clients inside their compose functions, out of reach; so
+ * instead of wrapping given clients (as test/support/aws.ts does), this patches `send` on the SDK's shared
  * client base class to add the middleware to every client on its first request. Benchmark-only.
  *
  * It also asks DynamoDB for the capacity each request consumed (ReturnConsumedCapacity INDEXES, added

@@ -15,7 +15,10 @@ export const TARGET_LABELS: Readonly<Record<Target, string>> = {
 
 export interface StackInfo {
   readonly endpoints: Endpoints;
+  /** The handlers' settings (TOLLGATE_*), by the names of contracts/config.ts. */
   readonly env: Record<string, string>;
+  /** The AWS SDK's variables (region, credentials, AWS_ENDPOINT_URL_*) that point a child's clients at the stack. */
+  readonly awsEnv: Record<string, string>;
   readonly dataDir: string;
 }
 

@@ -2,19 +2,15 @@ import { createHash } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { ALBEvent } from 'aws-lambda';
-import { createKeyApiHandler } from '../../services/key-api/app';
-import { KeyCache } from '../../services/key-api/key-cache';
+import { DEFAULT_METRICS_FLUSH_MS, ENV } from '../../contracts/config';
+import { KEY_API_FAILURE_METRICS, METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
+import { BufferedMetrics } from '../../services/key-api/buffered-metrics';
+import { composeKeyApi } from '../../services/key-api/compose';
+import { loadKeyApiConfig } from '../../services/key-api/config';
 import { KeyVerifier } from '../../services/key-api/key-verifier';
 import type { UsagePublisher } from '../../services/key-api/publisher';
-import { UsageSnapshots } from '../../services/key-api/usage-snapshots';
 import { generateApiKey, isWellFormedApiKey } from '../../services/shared/api-key';
-import { BufferedMetrics, DEFAULT_METRICS_FLUSH_MS } from '../../services/shared/buffered-metrics';
 import { type Clock, systemClock } from '../../services/shared/clock';
-import {
-  KEY_API_FAILURE_METRICS,
-  METRICS_NAMESPACE,
-  SERVICE_NAMES,
-} from '../../services/shared/metric-names';
 import { EMF_SIMULATION } from '../cost-model';
 import { serveParent } from '../lib/ipc';
 import { median } from '../lib/stats';
@@ -23,7 +19,7 @@ import { PRICES } from '../prices';
 
 /**
  * Child process: what one key check costs in CPU, in process, with a warm cache and a publisher that
- * does nothing: the real createKeyApiHandler, KeyVerifier and KeyCache, no network. Next to it, one
+ * does nothing: key-api composed by composeKeyApi (the real app, KeyVerifier and KeyCache), no network. Next to it, one
  * SHA-256 of a key, the floor (a check cannot do less than hash the key it looks up).
  *
  * Each row first runs `minIterations` operations unmeasured (the JIT settles, and the time per
@@ -93,9 +89,22 @@ async function time(run: () => unknown | Promise<unknown>, isAsync: boolean) {
 }
 
 /**
- * key-api as handler.ts composes it, minus the network: the real app, verifier and cache, a
- * publisher that resolves at once, and the same buffered metrics (BufferedMetrics over Powertools,
- * the default flush interval, failures at once), asked after every invocation whether to write.
+ * key-api's configuration as a deployment would set it; the tables and the queue are never reached
+ * (the lookup, the usage figure and the publisher below replace everything that would).
+ */
+const CONFIG = loadKeyApiConfig({
+  [ENV.accountsTable]: 'bench-accounts',
+  [ENV.keysTable]: 'bench-keys',
+  [ENV.usageTable]: 'bench-usage',
+  [ENV.keyPrefix]: PREFIX,
+  [ENV.usageQueueUrl]: 'http://127.0.0.1:9/000000000000/bench-never-sent',
+});
+
+/**
+ * key-api as handler.ts composes it (composeKeyApi), minus the network: the real app, verifier and
+ * cache over an in-memory lookup, a publisher that resolves at once, and the same buffered metrics
+ * (BufferedMetrics over Powertools, the default flush interval, failures at once), asked after every
+ * invocation whether to write. `clock` is the metrics' clock only (the simulation's).
  */
 function handlerWith(
   powertools: Metrics,
@@ -109,27 +118,16 @@ function handlerWith(
     clock,
   });
   const record = { accountId: 'acc_bench', keyId: 'key_bench', status: 'active' as const };
-  const cache = new KeyCache({ load: async () => ({ found: true, record }) });
-  const verifier = new KeyVerifier({ cache, keyPrefix: PREFIX, clock: systemClock });
-  const publisher: UsagePublisher = { publish };
-  const handleEvent = createKeyApiHandler({
-    verifier,
-    publisher,
+  const { handler, cache } = composeKeyApi(CONFIG, {
+    lookup: async () => ({ found: true, record }),
+    publisher: { publish },
     // The key's "usage today" figure, read at most once a second per key (as in production).
-    usage: new UsageSnapshots({ read: async () => 0, now: systemClock.now }),
-    clock: systemClock,
+    readKeyDayCount: async () => 0,
     logger: new Logger({ serviceName: 'bench', logLevel: 'SILENT' }),
     metrics,
-    publishFailureMode: 'closed',
-    allowedOrigins: [],
   });
-  const handler = async (event: ALBEvent) => {
-    try {
-      return await handleEvent(event);
-    } finally {
-      metrics.publishIfDue();
-    }
-  };
+  // The verifier alone (its own row), over the container's cache, as the handler holds it.
+  const verifier = new KeyVerifier({ cache, keyPrefix: CONFIG[ENV.keyPrefix], clock: systemClock });
   return { handler, verifier, metrics };
 }
 

@@ -1,10 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
+import { composeMetering } from '../../services/metering/compose';
+import { loadMeteringConfig } from '../../services/metering/config';
+import { discardMetrics } from '../../services/shared/metrics';
 import { serveParent } from '../lib/ipc';
 import { installSdkCounter, snapshotCounts } from '../lib/sdk-counter';
 import { summarize } from '../lib/stats';
@@ -12,8 +17,9 @@ import type { ConsumerSnapshot, Transport } from '../lib/types';
 
 /**
  * Child process: the metering function and its event source mapping for one transport, as the local
- * stack runs them (the real handler module, fed by the local SQS or Kinesis poller with the stack's
- * default settings), on the benchmark's own queue or stream so nothing else competes for the
+ * stack runs them (composed by composeMetering from this process's environment, quiet, no metrics
+ * written; fed by the local SQS or Kinesis poller with the stack's default settings; the SDK's
+ * AWS_* variables point its clients at the stack), on the benchmark's own queue or stream so nothing else competes for the
  * records. One process per transport, so each one's requests are counted apart even when both run
  * at once. Every AWS SDK request (the handler's DynamoDB transactions, the poller's receives and
  * deletes) is counted at the client; each invocation is timed, and each counted event's lag (event
@@ -40,9 +46,10 @@ serveParent(async () => {
     if (!value) throw new Error(`${name} is not set`);
     return value;
   };
-  const { handler } = (await import('../../services/metering/handler')) as {
-    handler: (event: unknown) => Promise<{ batchItemFailures: Array<{ itemIdentifier: string }> }>;
-  };
+  const { handler } = composeMetering(loadMeteringConfig(process.env), {
+    logger: new Logger({ serviceName: SERVICE_NAMES.metering, logLevel: 'WARN' }),
+    metrics: discardMetrics,
+  });
 
   const s: TransportStats = { invocations: 0, records: 0, failed: 0, durationsMs: [], lagMs: [] };
   type Item = { id: string; body: string };

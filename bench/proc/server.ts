@@ -1,7 +1,12 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
+import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { startAlbAdapter } from '../../infra/local/alb-adapter';
+import { composeKeyApi } from '../../services/key-api/compose';
+import { loadKeyApiConfig } from '../../services/key-api/config';
+import { discardMetrics } from '../../services/shared/metrics';
 import { createBaselineHandler } from '../baseline/handler';
 import { serveParent } from '../lib/ipc';
 import { installSdkCounter, snapshotCounts } from '../lib/sdk-counter';
@@ -10,9 +15,11 @@ import type { ServerSnapshot } from '../lib/types';
 
 /**
  * Child process: one key-check service behind the local ALB adapter, as one Lambda function would
- * run behind an ALB. `tollgate` imports the real key-api handler module, whose configuration
- * (TOLLGATE_TRANSPORT, queue, stream, tables) comes from this process's environment; `baseline`
- * serves the article's handler (comparison only). Every AWS SDK request is counted at the client.
+ * run behind an ALB. `tollgate` is key-api composed as its handler.ts composes it, from this
+ * process's environment (TOLLGATE_TRANSPORT, queue, stream, tables; the SDK's AWS_* variables point
+ * its clients at the local stack), with the local stack's quiet logging and no metrics written (no
+ * CloudWatch here); `baseline` serves the article's handler (comparison only). Every AWS SDK
+ * request is counted at the client.
  *
  * argv: <tollgate|baseline> <port>
  */
@@ -25,7 +32,10 @@ serveParent(async () => {
 
   let handler: (event: ALBEvent) => Promise<ALBResult>;
   if (kind === 'tollgate') {
-    handler = (await import('../../services/key-api/handler')).handler;
+    handler = composeKeyApi(loadKeyApiConfig(process.env), {
+      logger: new Logger({ serviceName: SERVICE_NAMES.keyApi, logLevel: 'WARN' }),
+      metrics: discardMetrics,
+    }).handler;
   } else if (kind === 'baseline') {
     const tableName = process.env.BENCH_BASELINE_TABLE;
     if (!tableName) throw new Error('BENCH_BASELINE_TABLE is not set');

@@ -12,8 +12,6 @@ import type { StackInfo } from '../lib/types';
  * parts under test run in processes of their own and reach it over loopback.
  */
 serveParent(async () => {
-  // The stack's handlers read TOLLGATE_TRANSPORT; whatever the caller's shell had must not leak in.
-  delete process.env.TOLLGATE_TRANSPORT;
   const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
   const stack = await startLocalStack({ dataDir, ports: await findFreePorts(), quiet: true }).catch(
     async (error: unknown) => {
@@ -21,7 +19,12 @@ serveParent(async () => {
       throw error;
     },
   );
-  const ready: StackInfo = { endpoints: stack.endpoints, env: { ...stack.env }, dataDir };
+  const ready: StackInfo = {
+    endpoints: stack.endpoints,
+    env: { ...stack.env },
+    awsEnv: { ...stack.awsEnv },
+    dataDir,
+  };
   return {
     ready,
     handlers: {},

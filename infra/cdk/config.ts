@@ -1,33 +1,17 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { ApplicationLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import type { TollgateStackProps } from './tollgate-stack';
-
-/** The repository root: where package-lock.json, services/ and web/ live. */
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Where the web page's build lands (issue 5); deployed only if it exists at synth time. */
-export const WEB_DIST = join(REPO_ROOT, 'web', 'dist');
-
-export type Transport = 'sqs' | 'kinesis';
+import { commaListSchema, ENV, originListSchema } from '../../contracts/config';
+import { DEFAULT_TRANSPORT, TRANSPORTS } from '../../contracts/transport';
+import { WEB_DIST } from './paths';
+import type { TollgateStackProps } from './stack-props';
 
 /** Region used when neither context, the CDK CLI nor the AWS environment names one. */
 export const FALLBACK_REGION = 'us-east-1';
-
-const list = z
-  .string()
-  .default('')
-  .transform((value) =>
-    value
-      .split(',')
-      .map((item) => item.trim())
-      .filter((item) => item.length > 0),
-  );
 
 const retentionDays = new Set<number>(
   Object.values(RetentionDays).filter((value): value is number => typeof value === 'number'),
@@ -44,16 +28,16 @@ const contextSchema = z
       .string()
       .regex(/^[a-z][a-z0-9-]{0,19}$/, 'lowercase letters, digits and dashes, starting with a letter')
       .default('prod'),
-    transport: z.enum(['sqs', 'kinesis']).default('sqs'),
+    transport: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
     region: z
       .string()
       .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1')
       .optional(),
     certificateArn: z.string().startsWith('arn:').optional(),
     keyApiDomainName: z.string().min(3).optional(),
-    webDomainNames: list,
+    webDomainNames: commaListSchema,
     webCertificateArn: z.string().startsWith('arn:').optional(),
-    allowedOrigins: list.pipe(z.array(z.url({ protocol: /^https?$/ }))),
+    allowedOrigins: originListSchema,
     logRetentionDays: z.coerce
       .number()
       .int()
@@ -100,7 +84,7 @@ export function readDeploymentContext(
   };
   const input = {
     stage: raw('stage'),
-    transport: raw('transport') ?? env.TOLLGATE_TRANSPORT,
+    transport: raw('transport') ?? env[ENV.transport],
     region: raw('region') ?? env.CDK_DEFAULT_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
     certificateArn: raw('certificateArn'),
     keyApiDomainName: raw('keyApiDomainName'),

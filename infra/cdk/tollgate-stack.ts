@@ -1,93 +1,27 @@
-import { CfnOutput, Duration, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import { ApplicationLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { SERVICE_NAMES } from '../../services/shared/metric-names';
-import { userPool } from '../resources';
-import type { Transport } from './config';
+import { DEFAULT_KEY_PREFIX, ENV } from '../../contracts/config';
+import { SERVICE_NAMES } from '../../contracts/metric-names';
+import { userPool } from '../../contracts/resources';
+import { DEFAULT_TRANSPORT, type Transport } from '../../contracts/transport';
 import { DataTables } from './constructs/data-tables';
 import { KeyApiEndpoint } from './constructs/key-api-endpoint';
 import { LogBucket } from './constructs/log-bucket';
 import { OperationsDashboard } from './constructs/operations-dashboard';
-import {
-  type FunctionLogLevel,
-  jsonLogsForEveryFunction,
-  TollgateFunction,
-} from './constructs/tollgate-function';
+import { jsonLogsForEveryFunction, TollgateFunction } from './constructs/tollgate-function';
 import { UsageTransport } from './constructs/usage-transport';
 import { UserApiGateway } from './constructs/user-api-gateway';
 import { UserDirectory } from './constructs/user-directory';
 import { WebHosting } from './constructs/web-hosting';
+import type { TollgateStackProps } from './stack-props';
 
-export interface TollgateStackProps extends StackProps {
-  /**
-   * Part of every resource name (`tollgate-<stage>-…`), like the local stack's `local`.
-   * @default 'prod'
-   */
-  readonly stage?: string;
-  /**
-   * How usage events travel from key-api to metering.
-   * @default 'sqs'
-   */
-  readonly transport?: Transport;
-  /**
-   * ACM certificate for the key API's HTTPS listener.
-   * @default - plain HTTP on port 80
-   */
-  readonly certificateArn?: string;
-  /**
-   * The key API's DNS name (pointed at the ALB by you), for the reported URL.
-   * @default - the ALB's DNS name
-   */
-  readonly keyApiDomainName?: string;
-  /**
-   * Custom domain names for the web page.
-   * @default - the CloudFront domain only
-   */
-  readonly webDomainNames?: readonly string[];
-  /**
-   * ACM certificate in us-east-1 for `webDomainNames`.
-   * @default - CloudFront's default certificate
-   */
-  readonly webCertificateArn?: string;
-  /**
-   * Browser origins allowed to call the APIs besides the web page's own (e.g. a local dev server).
-   * @default - none
-   */
-  readonly allowedOrigins?: readonly string[];
-  /**
-   * Prefix of every minted API key.
-   * @default 'tg'
-   */
-  readonly keyPrefix?: string;
-  /** @default RetentionDays.ONE_MONTH */
-  readonly logRetention?: RetentionDays;
-  /**
-   * Lowest level of the functions' own logs sent to CloudWatch Logs (Lambda's platform lines are
-   * always filtered to WARN).
-   * @default ApplicationLogLevel.INFO
-   */
-  readonly applicationLogLevel?: FunctionLogLevel;
-  /**
-   * Fate of the tables and the user pool when the stack is deleted.
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly dataRemovalPolicy?: RemovalPolicy;
-  /**
-   * Subscribed to the alarm topic.
-   * @default - no subscription
-   */
-  readonly alarmEmail?: string;
-  /**
-   * Built web page to upload (a directory with index.html).
-   * @default - the bucket and distribution are created empty
-   */
-  readonly webAssetsPath?: string;
-}
+export type { TollgateStackProps } from './stack-props';
 
 /**
  * Tollgate on AWS: the same handlers as the local stack, wired to the resources of
- * infra/resources.ts. See docs/deploy.md.
+ * contracts/resources.ts. See docs/deploy.md.
  */
 export class TollgateStack extends Stack {
   readonly transport: Transport;
@@ -108,10 +42,10 @@ export class TollgateStack extends Stack {
   constructor(scope: Construct, id: string, props: TollgateStackProps = {}) {
     super(scope, id, props);
     const stage = props.stage ?? 'prod';
-    this.transport = props.transport ?? 'sqs';
+    this.transport = props.transport ?? DEFAULT_TRANSPORT;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const applicationLogLevel = props.applicationLogLevel ?? ApplicationLogLevel.INFO;
-    const keyData = { TOLLGATE_KEY_PREFIX: props.keyPrefix ?? 'tg' };
+    const keyData = { [ENV.keyPrefix]: props.keyPrefix ?? DEFAULT_KEY_PREFIX };
 
     const logs = new LogBucket(this, 'AccessLogs');
     this.tables = new DataTables(this, 'Tables', { stage, removalPolicy: props.dataRemovalPolicy });
@@ -185,8 +119,8 @@ export class TollgateStack extends Stack {
     // The page's own origin first: API Gateway's own error answers can name only one.
     const allowedOrigins = [...this.web.origins, ...(props.allowedOrigins ?? [])];
     const origins = allowedOrigins.join(',');
-    keyApi.function.addEnvironment('TOLLGATE_ALLOWED_ORIGINS', origins);
-    userApi.function.addEnvironment('TOLLGATE_ALLOWED_ORIGINS', origins);
+    keyApi.function.addEnvironment(ENV.allowedOrigins, origins);
+    userApi.function.addEnvironment(ENV.allowedOrigins, origins);
 
     this.keyApiEndpoint = new KeyApiEndpoint(this, 'KeyApiEndpoint', {
       keyApi,

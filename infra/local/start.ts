@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ENV } from '../../contracts/config';
+import { TRANSPORTS, type Transport } from '../../contracts/transport';
 import { ensureWebBuilt } from '../../web/server/build';
 import { LocalStackError } from './errors';
 import { resolvePorts } from './ports';
@@ -17,7 +19,13 @@ async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dataDir = resolve(repoRoot, process.env.TOLLGATE_DATA_DIR ?? '.local');
   const ports = resolvePorts(process.env);
-  const allowedOrigins = process.env.TOLLGATE_ALLOWED_ORIGINS?.split(',')
+  const transport = process.env[ENV.transport];
+  if (transport !== undefined && !TRANSPORTS.includes(transport as Transport)) {
+    throw new LocalStackError(`${ENV.transport} must be one of ${TRANSPORTS.join(', ')}, not "${transport}"`);
+  }
+  const logLevel = process.env.POWERTOOLS_LOG_LEVEL?.toUpperCase();
+  const allowedOrigins = process.env[ENV.allowedOrigins]
+    ?.split(',')
     .map((origin) => origin.trim())
     .filter((origin) => origin !== '');
 
@@ -56,8 +64,40 @@ async function main(): Promise<void> {
   }
 
   process.stdout.write(`Starting the Tollgate local stack (data in ${dataDir})...\n`);
-  stack = await startLocalStack({ dataDir, ports, ...(allowedOrigins?.length ? { allowedOrigins } : {}) });
+  stack = await startLocalStack({
+    dataDir,
+    ports,
+    settings: tunedSettings(process.env),
+    ...(transport ? { transport: transport as Transport } : {}),
+    ...(logLevel === 'DEBUG' || logLevel === 'INFO' || logLevel === 'WARN' || logLevel === 'ERROR'
+      ? { logLevel }
+      : {}),
+    ...(allowedOrigins?.length ? { allowedOrigins } : {}),
+  });
   process.stdout.write(`${describe(stack, dataDir)}\n`);
+}
+
+/**
+ * The handler settings of contracts/config.ts that a developer may tune for `npm start` (the README
+ * names them), taken from this shell; the stack sets resource names and endpoints itself.
+ */
+const TUNABLE = [
+  ENV.keyPrefix,
+  ENV.publishFailureMode,
+  ENV.keyCacheFreshMs,
+  ENV.keyCacheStaleMs,
+  ENV.keyCacheNegativeMs,
+  ENV.keyCacheMaxEntries,
+  ENV.metricsFlushMs,
+  ENV.lateWindowMs,
+  ENV.futureWindowMs,
+  ENV.rollGraceMs,
+] as const;
+
+function tunedSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    TUNABLE.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name] as string]])),
+  );
 }
 
 function describe(stack: LocalStack, dataDir: string): string {
@@ -73,8 +113,9 @@ function describe(stack: LocalStack, dataDir: string): string {
     ['SQS', e.sqs],
     ['Kinesis', e.kinesis],
     ['Lambda invoke', e.lambda],
-    ['usage queue', env.TOLLGATE_USAGE_QUEUE_URL ?? ''],
-    ['usage stream', env.TOLLGATE_USAGE_STREAM_NAME ?? ''],
+    ['usage queue', env[ENV.usageQueueUrl] ?? ''],
+    ['usage stream', env[ENV.usageStreamName] ?? ''],
+    ['transport', `key-api publishes to ${env[ENV.transport]}`],
     ['metering', 'consuming the usage queue and stream'],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));

@@ -1,11 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import type { MetricsRecorder } from '../shared/buffered-metrics';
+import { KeyApiMetric } from '../../contracts/metric-names';
+import { newUsageEvent } from '../../contracts/usage-event';
 import type { Clock } from '../shared/clock';
 import { DependencyError, type ErrorCode, errorBody } from '../shared/errors';
-import { KeyApiMetric } from '../shared/metric-names';
-import { newUsageEvent } from '../shared/usage-event';
+import type { MetricsRecorder } from '../shared/metrics';
 import { extractKey } from './extract-key';
 import type { KeyCheck, KeyVerifier } from './key-verifier';
 import type { UsagePublisher } from './publisher';
@@ -24,7 +24,7 @@ export interface KeyApiDeps {
   usage: UsageSnapshots;
   clock: Clock;
   logger: Logger;
-  /** On Lambda a `BufferedMetrics` (handler.ts); any Powertools `Metrics` works too. */
+  /** On Lambda a `BufferedMetrics` (compose.ts). */
   metrics: MetricsRecorder;
   publishFailureMode: PublishFailureMode;
   /** Browser origins allowed to call the key API (the web page's "try your key"). */
@@ -159,6 +159,10 @@ export function createKeyApiHandler(deps: KeyApiDeps): KeyApiHandler {
         deps.logger.warn('key check unavailable', { error });
         return unavailable('Key checks are briefly unavailable; retry shortly', cors);
       }
+      // Not an outage (those are DependencyErrors): a bug or a bad deploy, e.g. a DynamoDB
+      // ValidationException. Logged with its cause, counted (a failure metric: written at once,
+      // alarmed), and answered 500 without internals: "retry shortly" would be a lie.
+      count(KeyApiMetric.internalErrors);
       deps.logger.error('key check failed', { error });
       return json(500, errorBody('internal_error', 'The key API failed'), cors);
     }

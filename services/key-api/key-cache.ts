@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { DEFAULT_KEY_CACHE_WINDOWS } from '../../contracts/config';
 import type { KeyLookupRecord } from '../shared/key-store';
 
 export interface KeyCacheWindows {
@@ -15,17 +16,8 @@ export interface KeyCacheWindows {
   maxEntries: number;
 }
 
-/**
- * Defaults, documented in the README: a revoked key stops working at most `freshMs` (10 s) after
- * its revocation while DynamoDB answers; during a DynamoDB outage a known key keeps its last
- * answer for up to `freshMs + staleMs` (10 s + 5 min).
- */
-export const DEFAULT_WINDOWS: KeyCacheWindows = {
-  freshMs: 10_000,
-  staleMs: 300_000,
-  negativeMs: 3_000,
-  maxEntries: 50_000,
-};
+/** Defaults, documented in the README (contracts/config.ts). */
+export const DEFAULT_WINDOWS: KeyCacheWindows = DEFAULT_KEY_CACHE_WINDOWS;
 
 export type CachedLookup = { found: true; record: KeyLookupRecord } | { found: false };
 

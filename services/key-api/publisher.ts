@@ -1,13 +1,11 @@
-import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { UsageEvent } from '../shared/usage-event';
+import { type KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { UsageEvent } from '../../contracts/usage-event';
 
 /** Hands a usage event to the transport. Resolves only once the transport has stored it durably. */
 export interface UsagePublisher {
   publish(event: UsageEvent): Promise<void>;
 }
-
-export type Transport = 'sqs' | 'kinesis';
 
 /**
  * For the AWS clients of key-api, where a caller is waiting: at most 2 attempts of at most 1 s each,
@@ -25,8 +23,8 @@ export class SqsUsagePublisher implements UsagePublisher {
   readonly #sqs: SQSClient;
   readonly #queueUrl: string;
 
-  constructor(options: { queueUrl: string; client?: SQSClient }) {
-    this.#sqs = options.client ?? new SQSClient(callerWaitingClientConfig);
+  constructor(options: { queueUrl: string; client: SQSClient }) {
+    this.#sqs = options.client;
     this.#queueUrl = options.queueUrl;
   }
 
@@ -67,9 +65,9 @@ export class KinesisUsagePublisher implements UsagePublisher {
   readonly #streamName: string;
   #singleAttemptChecked = false;
 
-  /** `client`, if given, must be configured with `maxAttempts: 1` (checked on the first publish). */
-  constructor(options: { streamName: string; client?: KinesisClient }) {
-    this.#kinesis = options.client ?? new KinesisClient({ ...callerWaitingClientConfig, maxAttempts: 1 });
+  /** `client` must be configured with `maxAttempts: 1` (checked on the first publish). */
+  constructor(options: { streamName: string; client: KinesisClient }) {
+    this.#kinesis = options.client;
     this.#streamName = options.streamName;
   }
 

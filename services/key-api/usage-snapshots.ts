@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { utcDay } from '../shared/usage-event';
+import { utcDay } from '../../contracts/usage-event';
 
 export interface UsageSnapshot {
   /** The key's counted requests today (UTC), as of `asOf`. */

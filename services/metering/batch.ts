@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { type UsageEvent, usageEventSchema, utcDay } from '../shared/usage-event';
-import type { Aggregate } from '../shared/usage-store';
+import { DEFAULT_ACCEPTANCE_WINDOW } from '../../contracts/config';
+import { type UsageEvent, usageEventSchema, utcDay } from '../../contracts/usage-event';
+import type { Aggregate } from './usage-store';
 
 /** Where a record sits in an ordered stream (Kinesis): its shard and sequence number. */
 export interface StreamPosition {
@@ -44,7 +45,7 @@ export interface AcceptanceWindow {
   futureMs: number;
 }
 
-export const DEFAULT_WINDOW: AcceptanceWindow = { lateMs: 48 * 3600_000, futureMs: 5 * 60_000 };
+export const DEFAULT_WINDOW: AcceptanceWindow = DEFAULT_ACCEPTANCE_WINDOW;
 
 /**
  * Validates every record and groups the valid ones per (key, UTC day): one aggregate is one set

@@ -1,20 +1,21 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MeteringMetric } from '../../contracts/metric-names';
 import type { Clock } from '../shared/clock';
-import { eachWithConcurrency } from '../shared/concurrency';
-import { MeteringMetric } from '../shared/metric-names';
-import type { UsageStore } from '../shared/usage-store';
+import type { MetricsRecorder } from '../shared/metrics';
 import { type AcceptanceWindow, type InboundRecord, type PreparedAggregate, prepareBatch } from './batch';
+import { eachWithConcurrency } from './concurrency';
 import type { DeadLetterSink } from './dead-letter';
 import type { LookBack } from './look-back';
 import { applyOrdered } from './ordered';
+import type { UsageStore } from './usage-store';
 
 export interface ConsumerDeps {
   usage: UsageStore;
   deadLetters: DeadLetterSink;
   clock: Clock;
   logger: Logger;
-  metrics: Metrics;
+  metrics: MetricsRecorder;
   window: AcceptanceWindow;
   /** Kinesis batches: finds the first copy of a resent event in its shard. */
   lookBack?: LookBack;

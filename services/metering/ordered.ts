@@ -1,8 +1,9 @@
-import { eachWithConcurrency } from '../shared/concurrency';
-import { utcDay } from '../shared/usage-event';
-import { counterKeys, type OrderedIncrement, type UsageStore } from '../shared/usage-store';
+import { utcDay } from '../../contracts/usage-event';
 import type { AcceptedRecord, StreamPosition } from './batch';
+import { eachWithConcurrency } from './concurrency';
+import { counterKeys } from './counter-keys';
 import type { LookBack } from './look-back';
+import type { OrderedIncrement, UsageStore } from './usage-store';
 
 export interface OrderedDeps {
   usage: UsageStore;

@@ -1,14 +1,15 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ConfigError } from './errors';
 
 /**
- * Parses a service's environment once, at cold start. A bad or missing variable stops the
- * service with one message naming every problem, instead of failing on the first request.
+ * Parses a deployable's environment once, at cold start, with its schema from contracts/config.ts.
+ * A bad or missing variable stops the service with one message naming every problem, instead of
+ * failing on the first request.
  */
 export function loadConfig<S extends z.ZodType>(
   service: string,
   schema: S,
-  env: Record<string, string | undefined> = process.env,
+  env: Readonly<Record<string, string | undefined>>,
 ): z.infer<S> {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
@@ -17,17 +18,3 @@ export function loadConfig<S extends z.ZodType>(
   }
   return parsed.data;
 }
-
-const milliseconds = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
-
-/** Variables every service that touches key data reads. */
-export const keyDataEnv = z.object({
-  TOLLGATE_ACCOUNTS_TABLE: z.string().min(3),
-  TOLLGATE_KEYS_TABLE: z.string().min(3),
-  TOLLGATE_KEY_PREFIX: z
-    .string()
-    .regex(/^[a-z][a-z0-9]{1,15}$/, 'lowercase letters and digits, 2-16 characters')
-    .default('tg'),
-});
-
-export const env = { milliseconds };

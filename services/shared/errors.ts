@@ -25,7 +25,13 @@ export function errorBody(code: ErrorCode, message: string, details?: unknown): 
   return details === undefined ? { error: { code, message } } : { error: { code, message, details } };
 }
 
-/** A dependency (DynamoDB, a queue) failed or timed out; callers answer 503, not 500. */
+/**
+ * A dependency (DynamoDB, a queue) could not answer now: throttled, a 5xx, a timeout, no
+ * connection. Callers answer 503 with `retry-after`: retrying later is the right thing to do.
+ * Only unavailability becomes this error; a request the dependency refused as wrong (a
+ * ValidationException, a missing table) is a bug and stays what it is, so it is answered 500,
+ * logged and alarmed instead of looking like an outage (services/shared/dynamodb.ts).
+ */
 export class DependencyError extends Error {
   override readonly name = 'DependencyError';
   constructor(
@@ -33,6 +39,20 @@ export class DependencyError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`${dependency} is unavailable`, options);
+  }
+}
+
+/**
+ * A write lost to concurrent writes of the same items (DynamoDB TransactionConflict) on every one
+ * of its retries. Nothing was written; callers answer 409 `conflict`.
+ */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError';
+  constructor(
+    readonly dependency: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${dependency} write kept conflicting with concurrent writes`, options);
   }
 }
 

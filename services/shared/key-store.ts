@@ -1,4 +1,3 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
@@ -6,10 +5,15 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { KEY_LOOKUP_INDEX } from '../../infra/resources';
+import { KEY_LOOKUP_INDEX } from '../../contracts/resources';
 import { generateApiKey, type NewApiKey } from './api-key';
-import { callDynamo, queryAll } from './dynamodb';
-import { DependencyError } from './errors';
+import {
+  CONFLICT_RETRY,
+  type ConflictRetryPolicy,
+  callDynamo,
+  isConditionFailure,
+  queryAll,
+} from './dynamodb';
 
 /**
  * Stored status of a key.
@@ -76,6 +80,12 @@ export interface KeyStoreOptions {
   keysTable: string;
   keyPrefix: string;
   newId?: () => string;
+  /**
+   * How writes that lose to concurrent writes of the same items (TransactionConflict) are retried
+   * before they fail with a ConflictError (409).
+   * @default CONFLICT_RETRY
+   */
+  conflictRetry?: ConflictRetryPolicy;
 }
 
 export const FIRST_KEY_NAME = 'default';
@@ -89,16 +99,14 @@ export function firstKeyId(accountId: string): string {
   return `key_first_${accountId.replaceAll(/[^A-Za-z0-9]/g, '')}`;
 }
 
-function isConditionFailure(error: unknown): boolean {
-  if (error instanceof TransactionCanceledException) {
-    return (error.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
-  }
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
-}
-
 /**
  * Accounts and keys in DynamoDB. Every owner-facing operation is keyed by (accountId, keyId), so a
  * caller can never reach another account's key: a foreign id simply does not exist for them.
+ *
+ * Failures come by class (services/shared/dynamodb.ts): DynamoDB unavailable → DependencyError;
+ * a write that keeps losing to concurrent writes (retried first, under `conflictRetry`) →
+ * ConflictError; a failed condition → the operation's own result (`not_found`, `conflict`);
+ * anything else (a bug) → the error itself.
  */
 export class KeyStore {
   readonly #db: DynamoDBDocumentClient;
@@ -106,6 +114,7 @@ export class KeyStore {
   readonly #keys: string;
   readonly #prefix: string;
   readonly #newId: () => string;
+  readonly #conflictRetry: ConflictRetryPolicy;
 
   constructor(options: KeyStoreOptions) {
     this.#db = options.client;
@@ -113,6 +122,15 @@ export class KeyStore {
     this.#keys = options.keysTable;
     this.#prefix = options.keyPrefix;
     this.#newId = options.newId ?? randomId;
+    this.#conflictRetry = options.conflictRetry ?? CONFLICT_RETRY;
+  }
+
+  /**
+   * Sends one write, retrying it while concurrent writes cancel it. Safe to send again as it is: a
+   * cancelled transaction (or a write refused for a transaction in progress) wrote nothing.
+   */
+  #write<T>(send: () => Promise<T>): Promise<T> {
+    return callDynamo(send, { conflicts: this.#conflictRetry });
   }
 
   /**
@@ -141,31 +159,34 @@ export class KeyStore {
       createdAt,
     };
     try {
-      await this.#db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.#accounts,
-                Item: account,
-                ConditionExpression: 'attribute_not_exists(accountId)',
+      await this.#write(() =>
+        this.#db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.#accounts,
+                  Item: account,
+                  ConditionExpression: 'attribute_not_exists(accountId)',
+                },
               },
-            },
-            {
-              Put: {
-                TableName: this.#keys,
-                Item: key,
-                ConditionExpression: 'attribute_not_exists(keyId)',
+              {
+                Put: {
+                  TableName: this.#keys,
+                  Item: key,
+                  ConditionExpression: 'attribute_not_exists(keyId)',
+                },
               },
-            },
-          ],
-        }),
+            ],
+          }),
+        ),
       );
       return { created: true, account };
     } catch (error) {
-      if (!isConditionFailure(error)) throw new DependencyError('DynamoDB', { cause: error });
+      if (!isConditionFailure(error)) throw error;
       const existing = await this.getAccount(input.accountId);
-      if (!existing) throw new DependencyError('DynamoDB', { cause: error });
+      // The first key exists without its account: no code path writes one without the other.
+      if (!existing) throw new Error(`account ${input.accountId} half provisioned`, { cause: error });
       return { created: false, account: existing };
     }
   }
@@ -212,29 +233,31 @@ export class KeyStore {
       createdAt: input.now.toISOString(),
     };
     try {
-      await this.#db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            // The account must exist: a token for a user whose sign-up trigger never ran gets 404.
-            {
-              ConditionCheck: {
-                TableName: this.#accounts,
-                Key: { accountId: input.accountId },
-                ConditionExpression: 'attribute_exists(accountId)',
+      await this.#write(() =>
+        this.#db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              // The account must exist: a token for a user whose sign-up trigger never ran gets 404.
+              {
+                ConditionCheck: {
+                  TableName: this.#accounts,
+                  Key: { accountId: input.accountId },
+                  ConditionExpression: 'attribute_exists(accountId)',
+                },
               },
-            },
-            {
-              Put: {
-                TableName: this.#keys,
-                Item: record,
-                ConditionExpression: 'attribute_not_exists(keyId)',
+              {
+                Put: {
+                  TableName: this.#keys,
+                  Item: record,
+                  ConditionExpression: 'attribute_not_exists(keyId)',
+                },
               },
-            },
-          ],
-        }),
+            ],
+          }),
+        ),
       );
     } catch (error) {
-      if (!isConditionFailure(error)) throw new DependencyError('DynamoDB', { cause: error });
+      if (!isConditionFailure(error)) throw error;
       return { ok: false, reason: 'not_found' };
     }
     return { ok: true, value: { record, secret } };
@@ -251,25 +274,27 @@ export class KeyStore {
   }): Promise<KeyMutationResult<{ record: KeyRecord; secret: NewApiKey }>> {
     const secret = generateApiKey(this.#prefix);
     try {
-      const out = await this.#db.send(
-        new UpdateCommand({
-          TableName: this.#keys,
-          Key: { accountId: input.accountId, keyId: input.keyId },
-          UpdateExpression: 'SET #status = :active, keyHash = :hash, #start = :start',
-          ConditionExpression: '#status = :pending AND attribute_not_exists(keyHash)',
-          ExpressionAttributeNames: { '#status': 'status', '#start': 'start' },
-          ExpressionAttributeValues: {
-            ':active': 'active',
-            ':pending': 'pending',
-            ':hash': secret.keyHash,
-            ':start': secret.start,
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
+      const out = await this.#write(() =>
+        this.#db.send(
+          new UpdateCommand({
+            TableName: this.#keys,
+            Key: { accountId: input.accountId, keyId: input.keyId },
+            UpdateExpression: 'SET #status = :active, keyHash = :hash, #start = :start',
+            ConditionExpression: '#status = :pending AND attribute_not_exists(keyHash)',
+            ExpressionAttributeNames: { '#status': 'status', '#start': 'start' },
+            ExpressionAttributeValues: {
+              ':active': 'active',
+              ':pending': 'pending',
+              ':hash': secret.keyHash,
+              ':start': secret.start,
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
       );
       return { ok: true, value: { record: out.Attributes as KeyRecord, secret } };
     } catch (error) {
-      if (!isConditionFailure(error)) throw new DependencyError('DynamoDB', { cause: error });
+      if (!isConditionFailure(error)) throw error;
       return this.#explainConflict(input.accountId, input.keyId, input.now);
     }
   }
@@ -302,36 +327,38 @@ export class KeyStore {
       createdAt: input.now.toISOString(),
     };
     try {
-      await this.#db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.#keys,
-                Key: { accountId: input.accountId, keyId: input.keyId },
-                UpdateExpression: 'SET #status = :expiring, expiresAt = :expiresAt, replacedBy = :next',
-                ConditionExpression: '#status = :active',
-                ExpressionAttributeNames: { '#status': 'status' },
-                ExpressionAttributeValues: {
-                  ':expiring': 'expiring',
-                  ':active': 'active',
-                  ':expiresAt': expiresAt,
-                  ':next': record.keyId,
+      await this.#write(() =>
+        this.#db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Update: {
+                  TableName: this.#keys,
+                  Key: { accountId: input.accountId, keyId: input.keyId },
+                  UpdateExpression: 'SET #status = :expiring, expiresAt = :expiresAt, replacedBy = :next',
+                  ConditionExpression: '#status = :active',
+                  ExpressionAttributeNames: { '#status': 'status' },
+                  ExpressionAttributeValues: {
+                    ':expiring': 'expiring',
+                    ':active': 'active',
+                    ':expiresAt': expiresAt,
+                    ':next': record.keyId,
+                  },
                 },
               },
-            },
-            {
-              Put: {
-                TableName: this.#keys,
-                Item: record,
-                ConditionExpression: 'attribute_not_exists(keyId)',
+              {
+                Put: {
+                  TableName: this.#keys,
+                  Item: record,
+                  ConditionExpression: 'attribute_not_exists(keyId)',
+                },
               },
-            },
-          ],
-        }),
+            ],
+          }),
+        ),
       );
     } catch (error) {
-      if (!isConditionFailure(error)) throw new DependencyError('DynamoDB', { cause: error });
+      if (!isConditionFailure(error)) throw error;
       return this.#explainConflict(input.accountId, input.keyId, input.now);
     }
     return {
@@ -351,20 +378,22 @@ export class KeyStore {
     now: Date;
   }): Promise<KeyMutationResult<KeyRecord>> {
     try {
-      const out = await this.#db.send(
-        new UpdateCommand({
-          TableName: this.#keys,
-          Key: { accountId: input.accountId, keyId: input.keyId },
-          UpdateExpression: 'SET #status = :revoked, revokedAt = if_not_exists(revokedAt, :now)',
-          ConditionExpression: 'attribute_exists(keyId)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':revoked': 'revoked', ':now': input.now.toISOString() },
-          ReturnValues: 'ALL_NEW',
-        }),
+      const out = await this.#write(() =>
+        this.#db.send(
+          new UpdateCommand({
+            TableName: this.#keys,
+            Key: { accountId: input.accountId, keyId: input.keyId },
+            UpdateExpression: 'SET #status = :revoked, revokedAt = if_not_exists(revokedAt, :now)',
+            ConditionExpression: 'attribute_exists(keyId)',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':revoked': 'revoked', ':now': input.now.toISOString() },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
       );
       return { ok: true, value: out.Attributes as KeyRecord };
     } catch (error) {
-      if (!isConditionFailure(error)) throw new DependencyError('DynamoDB', { cause: error });
+      if (!isConditionFailure(error)) throw error;
       return { ok: false, reason: 'not_found' };
     }
   }

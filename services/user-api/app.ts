@@ -38,7 +38,7 @@ export function createApp(deps: UserApiDeps) {
   app.use('/keys', requireUser(deps.verifier));
   app.use('/usage', requireUser(deps.verifier));
   app.notFound((c) => c.json(errorBody('not_found', 'No such route'), 404));
-  app.onError((error, c) => onError(error, c, deps.logger));
+  app.onError((error, c) => onError(error, c, deps.logger, deps.metrics));
   return app.route('/me', meRoutes(deps)).route('/keys', keyRoutes(deps)).route('/usage', usageRoutes(deps));
 }
 

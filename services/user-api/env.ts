@@ -1,12 +1,29 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { UsageReader } from '../metering/usage-reader';
 import type { Clock } from '../shared/clock';
 import type { KeyStore } from '../shared/key-store';
-import type { UsageStore } from '../shared/usage-store';
+import type { MetricsRecorder } from '../shared/metrics';
 import type { AuthenticatedUser, TokenVerifier } from './token-verifier';
 
+/** What the routes do with accounts and keys (KeyStore in every deployment). */
+export type UserApiKeyStore = Pick<
+  KeyStore,
+  | 'getAccount'
+  | 'provisionAccount'
+  | 'listKeys'
+  | 'getKey'
+  | 'createKey'
+  | 'revealKey'
+  | 'rollKey'
+  | 'revokeKey'
+>;
+
+/** What the routes read of metering's counters (UsageReader in every deployment). */
+export type UserApiUsageReader = Pick<UsageReader, 'keyTotals' | 'dailyCounts'>;
+
 export interface UserApiDeps {
-  store: KeyStore;
-  usage: UsageStore;
+  store: UserApiKeyStore;
+  usage: UserApiUsageReader;
   verifier: TokenVerifier;
   clock: Clock;
   logger: Logger;
@@ -14,6 +31,12 @@ export interface UserApiDeps {
   allowedOrigins: readonly string[];
   /** How long a rolled key keeps working unless the request asks for less. */
   rollGraceMs: number;
+  /**
+   * Where failures are counted (UserApiMetric): only failures are recorded, so a recorder that
+   * writes each one at once costs nothing on the routine path (compose.ts).
+   * @default - nothing is recorded
+   */
+  metrics?: MetricsRecorder;
 }
 
 export interface UserApiEnv {

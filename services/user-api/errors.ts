@@ -1,10 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 
-import { DependencyError, type ErrorCode, errorBody } from '../shared/errors';
+import { UserApiMetric } from '../../contracts/metric-names';
+import { ConflictError, DependencyError, type ErrorCode, errorBody } from '../shared/errors';
+import type { MetricsRecorder } from '../shared/metrics';
 import type { UserApiEnv } from './env';
 
 const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
@@ -32,8 +35,20 @@ export function notFound(what = 'key'): ApiError {
   return new ApiError(404, 'not_found', `No such ${what}`);
 }
 
-/** The single place where errors become HTTP: one body shape, and no internals in any 5xx. */
-export function onError(error: Error, c: Context<UserApiEnv>, logger: Logger): Response {
+const noMetrics: MetricsRecorder = { addMetric: () => undefined };
+
+/**
+ * The single place where errors become HTTP: one body shape, and no internals in any 5xx. Errors
+ * by class: a dependency unavailable → 503 + `retry-after`; a write that kept conflicting (after
+ * its retries, services/shared/dynamodb.ts) → 409; anything else is a bug → 500, logged with its
+ * cause and counted (UserApiMetric.internalErrors, alarmed), never "retry shortly".
+ */
+export function onError(
+  error: Error,
+  c: Context<UserApiEnv>,
+  logger: Logger,
+  metrics: MetricsRecorder = noMetrics,
+): Response {
   if (error instanceof ApiError) {
     return c.json(errorBody(error.code, error.message, error.details), error.status);
   }
@@ -49,7 +64,20 @@ export function onError(error: Error, c: Context<UserApiEnv>, logger: Logger): R
     c.header('retry-after', '1');
     return c.json(errorBody('service_unavailable', 'The service is briefly unavailable; retry shortly'), 503);
   }
+  if (error instanceof ConflictError) {
+    logger.warn('write conflicted with concurrent writes after its retries', { error });
+    return c.json(
+      errorBody('conflict', 'The change collided with another change made at the same moment; try again'),
+      409,
+    );
+  }
   logger.error('unhandled error', { error });
+  try {
+    metrics.addMetric(UserApiMetric.internalErrors, MetricUnit.Count, 1);
+  } catch (failure) {
+    // Metrics must not turn a 500 into something else; the log line above still tells.
+    logger.error('internal error not counted', { error: failure });
+  }
   return c.json(errorBody('internal_error', 'Something went wrong on our side'), 500);
 }
 

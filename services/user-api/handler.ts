@@ -1,4 +1,6 @@
 import { handle } from 'hono/aws-lambda';
-import { app } from './main';
+import { composeUserApi } from './compose';
+import { loadUserApiConfig } from './config';
 
-export const handler = handle(app);
+// Cold start: configuration from the function's environment, the app built once per container.
+export const handler = handle(composeUserApi(loadUserApiConfig(process.env)));

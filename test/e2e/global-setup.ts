@@ -14,9 +14,8 @@ const STOP_TIMEOUT_MS = 20_000;
 
 /**
  * The browser tests get Tollgate the way a person does: the page is built if it is missing or
- * stale, then `npm start`'s entry point runs in a child process, in a fresh data dir on free ports.
- * A process of its own, because the integration tests' stack lives in this process and a stack's
- * handlers read their configuration once per process.
+ * stale, then `npm start`'s entry point runs in a child process, in a fresh data dir on free ports:
+ * the same command, environment handling and shutdown a person gets.
  */
 // What is provided (endpoints, dataDir) is declared in test/setup/global-setup.ts, as for integ.
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

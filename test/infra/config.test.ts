@@ -5,6 +5,7 @@ import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { ENV } from '../../contracts/config';
 import { addComplianceChecks } from '../../infra/cdk/compliance';
 import {
   DeploymentConfigError,
@@ -34,9 +35,9 @@ describe('deployment context', () => {
     expect(props.env?.account).toBeUndefined();
   });
 
-  it('takes the transport from TOLLGATE_TRANSPORT unless context names one', () => {
-    expect(contextOf({}, { TOLLGATE_TRANSPORT: 'kinesis' }).transport).toBe('kinesis');
-    expect(contextOf({ transport: 'sqs' }, { TOLLGATE_TRANSPORT: 'kinesis' }).transport).toBe('sqs');
+  it(`takes the transport from ${ENV.transport} unless context names one`, () => {
+    expect(contextOf({}, { [ENV.transport]: 'kinesis' }).transport).toBe('kinesis');
+    expect(contextOf({ transport: 'sqs' }, { [ENV.transport]: 'kinesis' }).transport).toBe('sqs');
   });
 
   it('takes the region from context, then the CDK CLI, then the AWS environment', () => {

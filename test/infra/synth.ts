@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { expect } from 'vitest';
+import { ENV } from '../../contracts/config';
 import { addComplianceChecks } from '../../infra/cdk/compliance';
 import { readDeploymentContext, stackPropsFromContext } from '../../infra/cdk/config';
 import { TollgateStack } from '../../infra/cdk/tollgate-stack';
@@ -47,7 +48,7 @@ export function synthesize(
     writeFileSync(join(webAssetsPath, 'index.html'), '<!doctype html><title>Tollgate</title>\n');
   }
   // No AWS variables leak in from the machine running the tests.
-  const env = { TOLLGATE_TRANSPORT: undefined, CDK_DEFAULT_REGION: undefined, AWS_REGION: undefined };
+  const env = { [ENV.transport]: undefined, CDK_DEFAULT_REGION: undefined, AWS_REGION: undefined };
   const app = new App({ outdir, context: { ...cdkJsonContext, ...context } });
   const deployment = readDeploymentContext(app.node, env);
   const stack = new TollgateStack(

@@ -1,5 +1,13 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_SCHEMAS, ENV, requiredVariables } from '../../contracts/config';
+import {
+  KeyApiMetric,
+  METRICS_NAMESPACE,
+  MeteringMetric,
+  SERVICE_NAMES,
+  UserApiMetric,
+} from '../../contracts/metric-names';
 import {
   KEY_LOOKUP_INDEX,
   keysTable,
@@ -9,13 +17,7 @@ import {
   usageQueue,
   usageStream,
   userPool,
-} from '../../infra/resources';
-import {
-  KeyApiMetric,
-  METRICS_NAMESPACE,
-  MeteringMetric,
-  SERVICE_NAMES,
-} from '../../services/shared/metric-names';
+} from '../../contracts/resources';
 import {
   logicalIdOf,
   type Permission,
@@ -32,45 +34,7 @@ type CfnProperties = any;
 const CERTIFICATE = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 const STAGE = 'test';
 
-/** What each handler's config schema reads (services/*\/handler.ts, services/user-api/main.ts). */
-const EXPECTED_ENV: Record<string, { common: string[]; sqs: string[]; kinesis: string[] }> = {
-  [SERVICE_NAMES.keyApi]: {
-    common: [
-      'TOLLGATE_ACCOUNTS_TABLE',
-      'TOLLGATE_KEYS_TABLE',
-      'TOLLGATE_KEY_PREFIX',
-      'TOLLGATE_USAGE_TABLE',
-      'TOLLGATE_TRANSPORT',
-      'TOLLGATE_ALLOWED_ORIGINS',
-    ],
-    sqs: ['TOLLGATE_USAGE_QUEUE_URL'],
-    kinesis: ['TOLLGATE_USAGE_STREAM_NAME'],
-  },
-  [SERVICE_NAMES.metering]: {
-    common: ['TOLLGATE_USAGE_TABLE', 'TOLLGATE_USAGE_DLQ_URL', 'TOLLGATE_TRANSPORT'],
-    sqs: [],
-    kinesis: [],
-  },
-  [SERVICE_NAMES.userApi]: {
-    common: [
-      'TOLLGATE_ACCOUNTS_TABLE',
-      'TOLLGATE_KEYS_TABLE',
-      'TOLLGATE_KEY_PREFIX',
-      'TOLLGATE_USAGE_TABLE',
-      'TOLLGATE_JWT_ISSUER',
-      'TOLLGATE_JWKS_URI',
-      'TOLLGATE_USER_POOL_CLIENT_ID',
-      'TOLLGATE_ALLOWED_ORIGINS',
-    ],
-    sqs: [],
-    kinesis: [],
-  },
-  [SERVICE_NAMES.authTriggers]: {
-    common: ['TOLLGATE_ACCOUNTS_TABLE', 'TOLLGATE_KEYS_TABLE', 'TOLLGATE_KEY_PREFIX'],
-    sqs: [],
-    kinesis: [],
-  },
-};
+/** Set on every function by TollgateFunction for the runtime and Powertools, not by a config schema. */
 const RUNTIME_ENV = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'];
 
 const WRITE_ACTIONS = [
@@ -82,10 +46,14 @@ const WRITE_ACTIONS = [
   'dynamodb:ConditionCheckItem',
 ];
 
-/** Every custom metric name the services publish (metric-names.ts, nested groups included). */
+/** Every custom metric name the services publish (contracts/metric-names.ts, nested groups included). */
 const namesIn = (value: unknown): string[] =>
   typeof value === 'string' ? [value] : Object.values(value as object).flatMap(namesIn);
-const SERVICE_METRIC_NAMES = new Set([...namesIn(KeyApiMetric), ...namesIn(MeteringMetric)]);
+const SERVICE_METRIC_NAMES = new Set([
+  ...namesIn(KeyApiMetric),
+  ...namesIn(MeteringMetric),
+  ...namesIn(UserApiMetric),
+]);
 
 describe.each([
   // SQS with HTTPS and a web page to deploy; Kinesis with plain HTTP and no page.
@@ -103,6 +71,26 @@ describe.each([
   const permissions = (service: string): Permission[] => permissionsOf(t(), fnIds[service] as string);
   const mentions = (permission: Permission, logicalId: string) =>
     permission.resource.includes(`"${logicalId}"`);
+  /**
+   * A variable's value as CloudFormation would resolve it, in shape: a queue's Ref is its URL
+   * (what `queueUrl` is), other Refs and attributes are names or ids, joins are joined.
+   */
+  const resolved = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const token = value as {
+      Ref?: string;
+      'Fn::GetAtt'?: [string, string];
+      'Fn::Join'?: [string, unknown[]];
+    };
+    if (token['Fn::Join']) return token['Fn::Join'][1].map(resolved).join(token['Fn::Join'][0]);
+    if (token.Ref === 'AWS::URLSuffix') return 'amazonaws.com';
+    if (token.Ref !== undefined && json().Resources[token.Ref]?.Type === 'AWS::SQS::Queue') {
+      return `https://sqs.eu-west-1.amazonaws.com/123456789012/${token.Ref.toLowerCase()}`;
+    }
+    if (token.Ref !== undefined) return token.Ref.toLowerCase();
+    if (token['Fn::GetAtt']) return token['Fn::GetAtt'].join('-').toLowerCase();
+    throw new Error(`unexpected value in a function's environment: ${JSON.stringify(value)}`);
+  };
 
   beforeAll(() => {
     synth = synthesize({ stage: STAGE, transport, region: 'eu-west-1', ...context }, { webAssets });
@@ -173,13 +161,30 @@ describe.each([
     });
 
     it('get exactly the variables their config schemas read', () => {
-      for (const [service, expected] of Object.entries(EXPECTED_ENV)) {
+      for (const service of Object.values(SERVICE_NAMES)) {
+        const schema = CONFIG_SCHEMAS[service];
         const variables = json().Resources[fnIds[service] as string]?.Properties.Environment.Variables;
-        expect(Object.keys(variables).sort(), service).toEqual(
-          [...RUNTIME_ENV, ...expected.common, ...expected[transport]].sort(),
+        const set = Object.keys(variables);
+        // Nothing the schema does not declare, and everything it requires (no default, not optional).
+        const declared = new Set([...RUNTIME_ENV, ...Object.keys(schema.shape)]);
+        expect(
+          set.filter((name) => !declared.has(name)),
+          `${service} sets variables its schema does not read`,
+        ).toEqual([]);
+        expect(
+          [...RUNTIME_ENV, ...requiredVariables(schema)].filter((name) => !set.includes(name)),
+          `${service} lacks variables its schema requires`,
+        ).toEqual([]);
+        // And the environment as deployed passes the schema, refinements included (key-api needs
+        // the queue URL over SQS and the stream name over Kinesis), once CloudFormation's references
+        // are replaced by values of the shape they resolve to.
+        const deployed = Object.fromEntries(
+          set.filter((name) => !RUNTIME_ENV.includes(name)).map((name) => [name, resolved(variables[name])]),
         );
+        const parsed = schema.safeParse(deployed);
+        expect(parsed.error?.issues ?? [], `${service}: ${JSON.stringify(deployed)}`).toEqual([]);
         expect(variables.POWERTOOLS_SERVICE_NAME).toBe(service);
-        if ('TOLLGATE_TRANSPORT' in variables) expect(variables.TOLLGATE_TRANSPORT).toBe(transport);
+        if (ENV.transport in variables) expect(variables[ENV.transport]).toBe(transport);
       }
     });
 
@@ -277,7 +282,7 @@ describe.each([
       }
     });
 
-    it.runIf(transport === 'kinesis')('uses an encrypted stream sized from infra/resources.ts', () => {
+    it.runIf(transport === 'kinesis')('uses an encrypted stream sized from contracts/resources.ts', () => {
       t().hasResourceProperties('AWS::Kinesis::Stream', {
         ShardCount: usageStream.shardCount,
         RetentionPeriodHours: usageStream.retentionHours,
@@ -292,7 +297,7 @@ describe.each([
   });
 
   describe('tables', () => {
-    it('are on demand, with point-in-time recovery, retained, as infra/resources.ts defines them', () => {
+    it('are on demand, with point-in-time recovery, retained, as contracts/resources.ts defines them', () => {
       const all = resourcesOf(t(), 'AWS::DynamoDB::Table');
       expect(Object.keys(all)).toHaveLength(tables.length);
       for (const table of tables) {
@@ -441,7 +446,7 @@ describe.each([
       });
     });
 
-    it('signs users up by email with the password policy of infra/resources.ts', () => {
+    it('signs users up by email with the password policy of contracts/resources.ts', () => {
       const policy = userPool.passwordPolicy;
       t().hasResourceProperties('AWS::Cognito::UserPool', {
         UsernameAttributes: ['email'],
@@ -548,11 +553,16 @@ describe.each([
       const names = new Set(custom.map((row) => row[1] as string));
       expect([...names].filter((name) => !SERVICE_METRIC_NAMES.has(name))).toEqual([]);
       expect([...SERVICE_METRIC_NAMES].filter((name) => !names.has(name))).toEqual([]);
-      const metering = new Set<string>(Object.values(MeteringMetric));
-      // Powertools publishes with one dimension, `service`: the service that emits the metric.
+      // Powertools publishes with one dimension, `service`: the service that emits the metric (one
+      // name, InternalErrors, is published by key-api and user-api alike).
+      const publishers = (name: string) => [
+        ...(namesIn(KeyApiMetric).includes(name) ? [SERVICE_NAMES.keyApi] : []),
+        ...(namesIn(MeteringMetric).includes(name) ? [SERVICE_NAMES.metering] : []),
+        ...(namesIn(UserApiMetric).includes(name) ? [SERVICE_NAMES.userApi] : []),
+      ];
       for (const row of custom) {
-        const service = metering.has(row[1] as string) ? SERVICE_NAMES.metering : SERVICE_NAMES.keyApi;
-        expect(row.slice(2, 4), String(row[1])).toEqual(['service', service]);
+        expect(row[2], String(row[1])).toBe('service');
+        expect(publishers(row[1] as string), String(row[1])).toContain(row[3]);
       }
     });
 
@@ -576,12 +586,12 @@ describe.each([
       expect(expected.filter((name) => !names.has(name))).toEqual([]);
     });
 
-    it('alarms on dead letters, backlog age, consumer errors, key-api 5xx, usage lag and publish failures', () => {
+    it('alarms on dead letters, backlog age, consumer errors, key-api 5xx, usage lag, publish failures and internal errors', () => {
       const alarms = Object.values(resourcesOf(t(), 'AWS::CloudWatch::Alarm')).map(
         (a) => a.Properties as CfnProperties,
       );
       const byName = (suffix: string) => alarms.find((a) => a.AlarmName === `tollgate-${STAGE}-${suffix}`);
-      expect(alarms).toHaveLength(6);
+      expect(alarms).toHaveLength(8);
       expect(alarmMetric(byName('usage-dead-letters'))).toEqual({
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',

@@ -18,16 +18,16 @@ import {
 import { DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, inject, it } from 'vitest';
-import { latestCode, outboxPath, readCapturedCodes } from '../../infra/local/mailbox';
-import { findFreePorts } from '../../infra/local/ports';
-import { startLocalStack } from '../../infra/local/stack';
 import {
   KEY_LOOKUP_INDEX,
   usageQueue,
   userPool,
   userPoolClientName,
   userPoolName,
-} from '../../infra/resources';
+} from '../../contracts/resources';
+import { latestCode, outboxPath, readCapturedCodes } from '../../infra/local/mailbox';
+import { findFreePorts } from '../../infra/local/ports';
+import { startLocalStack } from '../../infra/local/stack';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const endpoints = inject('endpoints');
@@ -62,7 +62,7 @@ describe('the local stack', () => {
     });
   });
 
-  it('creates the tables of infra/resources.ts, with the KeyLookup index', async () => {
+  it('creates the tables of contracts/resources.ts, with the KeyLookup index', async () => {
     const client = dynamodb();
     const keys = (await client.send(new DescribeTableCommand({ TableName: env.TOLLGATE_KEYS_TABLE }))).Table;
     expect(keys?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
@@ -188,7 +188,7 @@ describe('the local stack', () => {
 describe('a restarted local stack', () => {
   it('keeps its user pool, app client and table data', async () => {
     const ownDataDir = await mkdtemp(join(tmpdir(), 'tollgate-restart-'));
-    // The same ports for both runs: the handlers, loaded once per process, keep their endpoints.
+    // The same ports for both runs, as a developer's second `npm start` has them.
     const ports = await findFreePorts();
     try {
       const first = await startLocalStack({ dataDir: ownDataDir, ports, quiet: true });

@@ -1,6 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../../services/shared/api-key';
-import { endpoints, type JsonResponse, keyApi, signUpAndSignIn, type TestUser, userApi } from './helpers';
+import {
+  endpoints,
+  type JsonResponse,
+  keyApi,
+  signUpAndSignIn,
+  type TestUser,
+  userApi,
+} from '../support/local-stack';
 
 const STACK_TRACE = /\n\s+at |node_modules|\.ts:\d+|TypeError|ReferenceError|SyntaxError|Exception|DynamoDB/;
 

@@ -1,18 +1,15 @@
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-} from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
+import { newUsageEvent, type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type SqsBatchHandler, SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { SqsUsagePublisher } from '../../services/key-api/publisher';
-import { newUsageEvent, type UsageEvent, utcDay } from '../../services/shared/usage-event';
-import type { UsageStore } from '../../services/shared/usage-store';
-import { awsError, injectFaults, localClients } from './aws-clients';
-import { endpoints, eventually } from './helpers';
-import { meteringConsumer, testEvents } from './metering-support';
+import type { UsageReader } from '../../services/metering/usage-reader';
+import { awsError, injectFaults } from '../support/aws';
+import { endpoints, localClients } from '../support/local-stack';
+import { meteringConsumer, testEvents } from '../support/metering-consumer';
+import { createTestQueue, sendBodies } from '../support/queues';
+import { eventually } from '../support/wait';
 
 const pollers: SqsPoller[] = [];
 
@@ -20,30 +17,9 @@ afterEach(async () => {
   await Promise.all(pollers.splice(0).map((p) => p.stop()));
 });
 
-let queues = 0;
 /** A queue and DLQ of this test's own, with a short visibility timeout so redeliveries come fast. */
-async function testQueue(sqs = localClients().sqs) {
-  const name = `fault-${process.pid}-${Date.now()}-${queues++}`;
-  const arnOf = async (url: string | undefined) =>
-    (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] })))
-      .Attributes?.QueueArn as string;
-  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
-  const dlqArn = await arnOf(dlq.QueueUrl);
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: name,
-      Attributes: {
-        VisibilityTimeout: '2',
-        RedrivePolicy: JSON.stringify({ maxReceiveCount: 5, deadLetterTargetArn: dlqArn }),
-      },
-    }),
-  );
-  return {
-    queueUrl: queue.QueueUrl as string,
-    dlqUrl: dlq.QueueUrl as string,
-    queueArn: await arnOf(queue.QueueUrl),
-  };
-}
+const testQueue = () =>
+  createTestQueue(localClients().sqs, 'fault', { visibilityTimeoutSeconds: 2, maxReceiveCount: 5 });
 
 const consumer = (dlqUrl: string) => meteringConsumer('sqs', dlqUrl);
 
@@ -62,25 +38,15 @@ function poll(queueUrl: string, queueArn: string, handler: SqsBatchHandler) {
   return poller;
 }
 
-async function send(queueUrl: string, bodies: string[]) {
-  const { sqs } = localClients();
-  for (let i = 0; i < bodies.length; i += 10) {
-    await sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: bodies.slice(i, i + 10).map((body, n) => ({ Id: `m${n}`, MessageBody: body })),
-      }),
-    );
-  }
-}
+const send = (queueUrl: string, bodies: string[]) => sendBodies(localClients().sqs, queueUrl, bodies);
 
 const events = testEvents;
 
-async function todayCount(usage: UsageStore, keyId: string) {
+async function todayCount(usage: UsageReader, keyId: string) {
   return usage.keyDayCount(keyId, utcDay(Date.now()));
 }
 
-async function settled(usage: UsageStore, keyId: string, expected: number) {
+async function settled(usage: UsageReader, keyId: string, expected: number) {
   await eventually(async () => (await todayCount(usage, keyId)) >= expected, 20_000, 100);
   await new Promise((resolve) => setTimeout(resolve, 2500)); // longer than a visibility timeout
   return todayCount(usage, keyId);

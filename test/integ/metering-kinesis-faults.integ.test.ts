@@ -9,13 +9,14 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type KinesisBatchHandler, KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { KinesisUsagePublisher } from '../../services/key-api/publisher';
-import { type UsageEvent, utcDay } from '../../services/shared/usage-event';
-import type { UsageStore } from '../../services/shared/usage-store';
-import { awsError, countRequests, injectFaults, localClients } from './aws-clients';
-import { endpoints, eventually } from './helpers';
-import { meteringConsumer, testEvents } from './metering-support';
+import type { UsageReader } from '../../services/metering/usage-reader';
+import { awsError, countRequests, injectFaults, LOCAL_CREDENTIALS } from '../support/aws';
+import { endpoints, localClients } from '../support/local-stack';
+import { meteringConsumer, testEvents } from '../support/metering-consumer';
+import { eventually } from '../support/wait';
 
 // Exactness on the Kinesis path, where counters are guarded by sequence numbers instead of
 // per-event marks: every way the event source or key-api can deliver an event again, on the real
@@ -80,13 +81,13 @@ const events = testEvents;
 const today = () => utcDay(Date.now());
 
 /** Waits for `expected`, then a while longer, so a late double count would show. */
-async function settled(usage: UsageStore, keyId: string, expected: number) {
+async function settled(usage: UsageReader, keyId: string, expected: number) {
   await eventually(async () => (await usage.keyDayCount(keyId, today())) >= expected, 20_000, 100);
   await new Promise((resolve) => setTimeout(resolve, 1500));
   return usage.keyDayCount(keyId, today());
 }
 
-async function accountCount(usage: UsageStore, accountId: string) {
+async function accountCount(usage: UsageReader, accountId: string) {
   const days = await usage.dailyCounts({ accountId }, today(), today());
   return days[0]?.count ?? 0;
 }
@@ -242,6 +243,6 @@ function clientBase() {
   return {
     region: e.region,
     endpoint: e.kinesis,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    credentials: LOCAL_CREDENTIALS,
   };
 }

@@ -1,7 +1,13 @@
-import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { utcDay } from '../../services/shared/usage-event';
-import { eventually, keyApi, signUpAndSignIn, type TestUser, userApi } from './helpers';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ENV } from '../../contracts/config';
+import { SERVICE_NAMES } from '../../contracts/metric-names';
+import { utcDay } from '../../contracts/usage-event';
+import { composeKeyApi } from '../../services/key-api/compose';
+import { loadKeyApiConfig } from '../../services/key-api/config';
+import { discardMetrics } from '../../services/shared/metrics';
+import { keyApi, signUpAndSignIn, stackAws, stackEnv, type TestUser, userApi } from '../support/local-stack';
+import { eventually } from '../support/wait';
 
 interface Usage {
   from: string;
@@ -111,11 +117,13 @@ describe('metering over Kinesis', () => {
   it('N accepted requests show as exactly N with TOLLGATE_TRANSPORT=kinesis', async () => {
     const user = await signUpAndSignIn('kinesis');
     const key = await newKey(user, 'stream');
-    // The same key-api handler module, loaded in this process with the Kinesis transport selected.
-    Object.assign(process.env, inject('env'), { TOLLGATE_TRANSPORT: 'kinesis', POWERTOOLS_DEV: 'true' });
-    const { handler } = (await import('../../services/key-api/handler')) as {
-      handler: (event: ALBEvent) => Promise<ALBResult>;
-    };
+    // key-api composed in this process as the stack composes its own, with the Kinesis transport
+    // selected: the stream it publishes to is the one the stack's metering consumer reads.
+    const { handler } = composeKeyApi(loadKeyApiConfig({ ...stackEnv(), [ENV.transport]: 'kinesis' }), {
+      aws: stackAws(),
+      logger: new Logger({ serviceName: SERVICE_NAMES.keyApi, logLevel: 'WARN' }),
+      metrics: discardMetrics,
+    });
     const N = 41;
     const results = await Promise.all(
       Array.from({ length: N }, () =>

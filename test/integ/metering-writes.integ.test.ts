@@ -8,16 +8,18 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { KinesisStreamEvent, SQSEvent } from 'aws-lambda';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { ENV } from '../../contracts/config';
+import { newUsageEvent, type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { DEFAULT_WINDOW, prepareBatch } from '../../services/metering/batch';
 import { inboundRecords } from '../../services/metering/records';
-import { newUsageEvent, type UsageEvent, utcDay } from '../../services/shared/usage-event';
-import { MAX_EVENTS_PER_TRANSACTION } from '../../services/shared/usage-store';
-import { countRequests } from './aws-clients';
-import { endpoints, eventually } from './helpers';
-import { meteringConsumer } from './metering-support';
+import { MAX_EVENTS_PER_TRANSACTION } from '../../services/metering/usage-store';
+import { countRequests } from '../support/aws';
+import { endpoints, stackEnv } from '../support/local-stack';
+import { meteringConsumer } from '../support/metering-consumer';
+import { eventually } from '../support/wait';
 
 const EVENTS = 20_000;
 const KEYS = 100;
@@ -52,7 +54,7 @@ function zipfEvents() {
 }
 
 const consumerOnTheStackDlq = (transport: 'sqs' | 'kinesis') =>
-  meteringConsumer(transport, inject('env').TOLLGATE_USAGE_DLQ_URL ?? '');
+  meteringConsumer(transport, stackEnv()[ENV.usageDlqUrl] ?? '');
 
 describe('write amplification', () => {
   it(`${EVENTS} events over ${KEYS} keys cost one transaction per (key, day) per batch, counted at the client`, async () => {

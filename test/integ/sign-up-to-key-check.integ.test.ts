@@ -3,7 +3,16 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_WINDOWS } from '../../services/key-api/key-cache';
 import { generateApiKey, hashApiKey } from '../../services/shared/api-key';
 import { createDocumentClient } from '../../services/shared/dynamodb';
-import { endpoints, errorCode, eventually, keyApi, signUpAndSignIn, type TestUser, userApi } from './helpers';
+import { LOCAL_CREDENTIALS } from '../support/aws';
+import {
+  endpoints,
+  errorCode,
+  keyApi,
+  signUpAndSignIn,
+  type TestUser,
+  userApi,
+} from '../support/local-stack';
+import { eventually } from '../support/wait';
 
 interface KeyView {
   id: string;
@@ -27,11 +36,7 @@ const keys = async (user: TestUser) =>
 
 function dynamo() {
   const { dynamodb, region } = endpoints();
-  return createDocumentClient({
-    endpoint: dynamodb,
-    region,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  return createDocumentClient({ endpoint: dynamodb, region, credentials: LOCAL_CREDENTIALS });
 }
 
 describe('sign-up to key check, against the local stack', () => {

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findFreePorts } from '../../infra/local/ports';
 import { startLocalStack } from '../../infra/local/stack';
-import { recordFigures } from './support/engines';
-import { EXPECTED_POISON_REASONS, runSoak } from './support/soak-run';
+import { recordFigures } from '../support/figures';
+import { EXPECTED_POISON_REASONS, runSoak } from '../support/soak-run';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const seconds = Number(process.env.SOAK_SECONDS ?? 60);

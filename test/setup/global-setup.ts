@@ -4,13 +4,19 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { findFreePorts } from '../../infra/local/ports';
 import { type Endpoints, type LocalStack, startLocalStack } from '../../infra/local/stack';
+import type { AwsOptions } from '../../services/shared/aws-clients';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** The shared local stack's endpoints (what `<dataDir>/endpoints.json` holds). */
     endpoints: Endpoints;
-    /** The variables the stack's handlers run with (table names, queue URLs, issuer, ...). */
+    /**
+     * The settings the stack composed its handlers with, by the names of contracts/config.ts
+     * (table names, queue URLs, issuer, ...): what a test parses its own handler's config from.
+     */
     env: Record<string, string>;
+    /** Where the stack's engines are, for SDK clients (and composed handlers) in a test. */
+    aws: AwsOptions;
     /** The shared stack's data dir, e.g. for reading captured verification codes. */
     dataDir: string;
   }
@@ -21,10 +27,10 @@ interface SharedStack {
   users: number;
 }
 
-// Several projects (integ, reliability) name this setup. Handlers read their configuration once
-// per process, so two stacks in vitest's main process would overwrite each other's settings: the
-// projects share one stack, started by the first and stopped by the last. globalThis, because
-// each project may load this module afresh.
+// Several projects (integ, reliability) name this setup. Each stack composes its handlers from its
+// own settings, so two could run side by side; they share one because starting a stack (DynamoDB
+// Local's JVM, the emulators, bootstrap) costs about 20 s: started by the first project, stopped by
+// the last. globalThis, because each project may load this module afresh.
 const KEY = Symbol.for('tollgate.test.sharedStack');
 const registry = globalThis as { [KEY]?: SharedStack };
 
@@ -51,6 +57,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const { stack, dataDir } = await shared.started;
   project.provide('endpoints', stack.endpoints);
   project.provide('env', { ...stack.env });
+  project.provide('aws', stack.aws);
   project.provide('dataDir', dataDir);
   return async () => {
     if (--shared.users > 0) return;

@@ -2,13 +2,12 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { ALBEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createKeyApiHandler } from '../../services/key-api/app';
-import { KeyCache } from '../../services/key-api/key-cache';
-import { KeyVerifier } from '../../services/key-api/key-verifier';
-import { UsageSnapshots } from '../../services/key-api/usage-snapshots';
+import { ENV } from '../../contracts/config';
+import { KEY_API_FAILURE_METRICS, KeyApiMetric } from '../../contracts/metric-names';
+import { BufferedMetrics } from '../../services/key-api/buffered-metrics';
+import { composeKeyApi } from '../../services/key-api/compose';
+import { loadKeyApiConfig } from '../../services/key-api/config';
 import { generateApiKey } from '../../services/shared/api-key';
-import { BufferedMetrics } from '../../services/shared/buffered-metrics';
-import { KEY_API_FAILURE_METRICS, KeyApiMetric } from '../../services/shared/metric-names';
 
 /** One EMF line as CloudWatch reads it: the `_aws` envelope plus one key per metric and dimension. */
 interface EmfLine {
@@ -160,32 +159,36 @@ describe('BufferedMetrics', () => {
   });
 });
 
-describe('key-api with buffered metrics (as services/key-api/handler.ts wires them)', () => {
+describe('key-api with buffered metrics (composed by composeKeyApi, as handler.ts does)', () => {
   function keyApi() {
     const h = harness();
     const { key, keyHash } = generateApiKey('tg');
     let publishFails = false;
-    const cache = new KeyCache({
-      load: async (hash) =>
-        hash === keyHash
-          ? { found: true, record: { accountId: 'acc_1', keyId: 'key_1', status: 'active' } }
-          : { found: false },
-    });
     const now = () => new Date(T0);
-    const handle = createKeyApiHandler({
-      verifier: new KeyVerifier({ cache, keyPrefix: 'tg', clock: { now } }),
-      publisher: {
-        publish: async () => {
-          if (publishFails) throw new Error('queue down');
+    const { handler: handle } = composeKeyApi(
+      loadKeyApiConfig({
+        [ENV.accountsTable]: 'accounts',
+        [ENV.keysTable]: 'keys',
+        [ENV.usageTable]: 'usage',
+        [ENV.usageQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/usage',
+      }),
+      {
+        lookup: async (hash) =>
+          hash === keyHash
+            ? { found: true, record: { accountId: 'acc_1', keyId: 'key_1', status: 'active' } }
+            : { found: false },
+        publisher: {
+          publish: async () => {
+            if (publishFails) throw new Error('queue down');
+          },
         },
+        readKeyDayCount: async () => 0,
+        clock: { now },
+        logger: new Logger({ serviceName: 'key-api-test', logLevel: 'SILENT' }),
+        // Asked at the end of every invocation whether to write (endInvocation → publishIfDue).
+        metrics: h.metrics,
       },
-      usage: new UsageSnapshots({ read: async () => 0, now }),
-      clock: { now },
-      logger: new Logger({ serviceName: 'key-api-test', logLevel: 'SILENT' }),
-      metrics: h.metrics,
-      publishFailureMode: 'closed',
-      allowedOrigins: [],
-    });
+    );
     const event: ALBEvent = {
       requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:local:0:targetgroup/k/0' } },
       httpMethod: 'GET',
@@ -194,13 +197,7 @@ describe('key-api with buffered metrics (as services/key-api/handler.ts wires th
       body: null,
       isBase64Encoded: false,
     };
-    const handler = async () => {
-      try {
-        return await handle(event);
-      } finally {
-        h.metrics.publishIfDue();
-      }
-    };
+    const handler = () => handle(event);
     return {
       ...h,
       handler,

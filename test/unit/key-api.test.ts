@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { ALBEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { type UsageEvent, usageEventSchema } from '../../contracts/usage-event';
 import { createKeyApiHandler, type PublishFailureMode } from '../../services/key-api/app';
 import { KeyCache } from '../../services/key-api/key-cache';
 import { KeyVerifier } from '../../services/key-api/key-verifier';
@@ -9,7 +10,6 @@ import { UsageSnapshots } from '../../services/key-api/usage-snapshots';
 import { generateApiKey } from '../../services/shared/api-key';
 import { DependencyError } from '../../services/shared/errors';
 import type { KeyLookupRecord } from '../../services/shared/key-store';
-import { type UsageEvent, usageEventSchema } from '../../services/shared/usage-event';
 
 const NOW = new Date('2026-11-21T12:00:00Z');
 

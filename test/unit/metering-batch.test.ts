@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { newUsageEvent } from '../../contracts/usage-event';
 import { DEFAULT_WINDOW, type InboundRecord, prepareBatch } from '../../services/metering/batch';
 import { inboundRecords } from '../../services/metering/records';
+import { sequenceOrderKey } from '../../services/metering/usage-store';
 import { InvalidEventError } from '../../services/shared/errors';
-import { newUsageEvent } from '../../services/shared/usage-event';
-import { sequenceOrderKey } from '../../services/shared/usage-store';
 
 const NOW = new Date('2026-11-21T00:00:30Z');
 let n = 0;

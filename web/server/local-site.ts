@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
-import type { WebConfig } from '../src/config';
+import type { WebConfig } from '../../contracts/web-config';
 
 /** Where `npm run web:build` puts the page. */
 export const WEB_DIST_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../dist');

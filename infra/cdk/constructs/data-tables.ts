@@ -2,6 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { ENV } from '../../../contracts/config';
 import {
   type IndexDefinition,
   KEY_LOOKUP_INDEX,
@@ -9,7 +10,8 @@ import {
   type TableDefinition,
   tableName,
   tables,
-} from '../../resources';
+} from '../../../contracts/resources';
+import type { Transport } from '../../../contracts/transport';
 import type { TollgateFunction } from './tollgate-function';
 
 export interface DataTablesProps {
@@ -47,7 +49,7 @@ const transactionsOnly = {
 };
 
 /**
- * The accounts, keys and usage tables of infra/resources.ts (the same definitions the local stack
+ * The accounts, keys and usage tables of contracts/resources.ts (the same definitions the local stack
  * creates): on demand, with point-in-time recovery.
  *
  * Access is granted per use case, by methods named after what the caller does. Each grants the
@@ -148,7 +150,7 @@ export class DataTables extends Construct {
    * is one conditional UpdateItem guarded by the shard's sequence numbers, and it may read a
    * counter's watermark back (GetItem) when DynamoDB does not return it with a failed condition.
    */
-  allowUsageCounting(fn: TollgateFunction, transport: 'sqs' | 'kinesis'): void {
+  allowUsageCounting(fn: TollgateFunction, transport: Transport): void {
     if (transport === 'sqs') {
       this.#allow(fn, ['dynamodb:PutItem', 'dynamodb:UpdateItem'], [this.usage.tableArn], transactionsOnly);
     } else {
@@ -169,11 +171,11 @@ export class DataTables extends Construct {
   }
 
   #setKeyDataEnv(fn: TollgateFunction): void {
-    fn.function.addEnvironment('TOLLGATE_ACCOUNTS_TABLE', this.accounts.tableName);
-    fn.function.addEnvironment('TOLLGATE_KEYS_TABLE', this.keys.tableName);
+    fn.function.addEnvironment(ENV.accountsTable, this.accounts.tableName);
+    fn.function.addEnvironment(ENV.keysTable, this.keys.tableName);
   }
 
   #setUsageEnv(fn: TollgateFunction): void {
-    fn.function.addEnvironment('TOLLGATE_USAGE_TABLE', this.usage.tableName);
+    fn.function.addEnvironment(ENV.usageTable, this.usage.tableName);
   }
 }

@@ -10,7 +10,8 @@ import {
   METRICS_NAMESPACE,
   MeteringMetric,
   SERVICE_NAMES,
-} from '../../../services/shared/metric-names';
+  UserApiMetric,
+} from '../../../contracts/metric-names';
 import type { DataTables } from './data-tables';
 import type { KeyApiEndpoint } from './key-api-endpoint';
 import type { TollgateFunction } from './tollgate-function';
@@ -66,12 +67,15 @@ const keyApiMetric = (name: string, options?: cw.MetricOptions) =>
   tollgateMetric(SERVICE_NAMES.keyApi, name, options);
 const meteringMetric = (name: string, options?: cw.MetricOptions) =>
   tollgateMetric(SERVICE_NAMES.metering, name, options);
+const userApiMetric = (name: string, options?: cw.MetricOptions) =>
+  tollgateMetric(SERVICE_NAMES.userApi, name, options);
 
 /**
  * The operator's view: one dashboard from key checks to counted usage, and the alarms that say
- * usage is not being counted (dead letters, a backlog, a failing consumer, lag) or clients are
- * failed (5xx). Custom metric names come from services/shared/metric-names.ts, the module the
- * services publish with, so a renamed metric cannot leave a widget silently empty.
+ * usage is not being counted (dead letters, a backlog, a failing consumer, lag), clients are
+ * failed (5xx), or the code is failing (internal errors: bugs, not outages). Custom metric names
+ * come from contracts/metric-names.ts, the module the services publish with, so a renamed metric
+ * cannot leave a widget silently empty.
  */
 export class OperationsDashboard extends Construct {
   readonly dashboard: cw.Dashboard;
@@ -83,6 +87,8 @@ export class OperationsDashboard extends Construct {
     readonly keyApi5xx: cw.Alarm;
     readonly usageLag: cw.Alarm;
     readonly publishFailures: cw.Alarm;
+    readonly keyApiInternalErrors: cw.Alarm;
+    readonly userApiInternalErrors: cw.Alarm;
   };
 
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
@@ -166,6 +172,10 @@ export class OperationsDashboard extends Construct {
         });
     const usageLag = (statistic: string) =>
       meteringMetric(MeteringMetric.usageLag, { statistic, label: `usage lag ${statistic} (ms)` });
+    // Errors by class: 500s are bugs or a bad deploy (alarmed below); 503s are a dependency that
+    // could not answer, which clients are told to retry.
+    const keyApiInternalErrors = keyApiMetric(KeyApiMetric.internalErrors, { label: 'key-api 500' });
+    const userApiInternalErrors = userApiMetric(UserApiMetric.internalErrors, { label: 'user-api 500' });
 
     // --- dashboard -----------------------------------------------------------------------------
     const graph = (title: string, left: cw.IMetric[], right: cw.IMetric[] = [], width = 8) =>
@@ -279,13 +289,19 @@ export class OperationsDashboard extends Construct {
     );
     this.dashboard.addWidgets(
       graph(
+        'Internal errors (500: bugs, not outages) and key checks unavailable (503)',
+        [keyApiInternalErrors, userApiInternalErrors],
+        [keyApiMetric(KeyApiMetric.checks.unavailable, { label: 'key-api 503 (dependency unavailable)' })],
+        8,
+      ),
+      graph(
         'DynamoDB throttled requests',
         [props.tables.accounts, props.tables.keys, props.tables.usage].flatMap((table) => [
           table.metric('ReadThrottleEvents', { period: PERIOD, statistic: cw.Stats.SUM }),
           table.metric('WriteThrottleEvents', { period: PERIOD, statistic: cw.Stats.SUM }),
         ]),
         [],
-        24,
+        16,
       ),
     );
 
@@ -357,6 +373,30 @@ export class OperationsDashboard extends Construct {
           'key-api could not hand usage events to the transport: callers got 503 (fail closed) or the ' +
           'requests went through unmetered (fail open, see UnmeteredRequests).',
         metric: keyApiMetric(KeyApiMetric.publishFailures, { period: PERIOD, statistic: cw.Stats.SUM }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      // Any 500 at all: a DynamoDB ValidationException, a missing table or index, a thrown bug. It
+      // is no outage and will not pass by itself. key-api writes the metric at the end of the
+      // failing invocation (KEY_API_FAILURE_METRICS), user-api as it happens.
+      keyApiInternalErrors: alarm('KeyApiInternalErrorsAlarm', {
+        alarmName: `${prefix}-key-api-internal-errors`,
+        alarmDescription:
+          'key-api answered 500: a bug or a bad deploy (e.g. a DynamoDB ValidationException or a missing ' +
+          'index), not an outage. Its log lines "key check failed" carry the cause.',
+        // Unlabelled: a label would make CloudFormation's alarm a metric-math query.
+        metric: keyApiMetric(KeyApiMetric.internalErrors),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      userApiInternalErrors: alarm('UserApiInternalErrorsAlarm', {
+        alarmName: `${prefix}-user-api-internal-errors`,
+        alarmDescription:
+          'user-api answered 500: a bug or a bad deploy, not an outage. Its log lines "unhandled error" ' +
+          'carry the cause.',
+        metric: userApiMetric(UserApiMetric.internalErrors),
         threshold: 1,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,

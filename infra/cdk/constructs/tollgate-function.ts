@@ -12,8 +12,9 @@ import {
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type CfnLogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct, type IConstruct } from 'constructs';
-import { METRICS_NAMESPACE, type SERVICE_NAMES } from '../../../services/shared/metric-names';
-import { REPO_ROOT } from '../config';
+import type { EnvName } from '../../../contracts/config';
+import { METRICS_NAMESPACE, type SERVICE_NAMES } from '../../../contracts/metric-names';
+import { REPO_ROOT } from '../paths';
 
 export type ServiceName = (typeof SERVICE_NAMES)[keyof typeof SERVICE_NAMES];
 
@@ -53,11 +54,12 @@ export interface TollgateFunctionProps {
    */
   readonly applicationLogLevel?: FunctionLogLevel;
   /**
-   * Variables that belong to no resource. Resource names, URLs and ARNs are set by the helper
-   * that grants access to the resource (e.g. `DataTables.allowKeyLookup`), never here.
+   * Variables that belong to no resource, by their names in contracts/config.ts (`ENV`). Resource
+   * names, URLs and ARNs are set by the helper that grants access to the resource (e.g.
+   * `DataTables.allowKeyLookup`), never here.
    * @default - none
    */
-  readonly environment?: Readonly<Record<string, string>>;
+  readonly environment?: Readonly<Partial<Record<EnvName, string>>>;
 }
 
 /**
@@ -156,7 +158,7 @@ export class TollgateFunction extends Construct {
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
       reason:
-        'Node.js 22 is the runtime the design fixes for every handler (docs: DESIGN.md, AWS section) and the ' +
+        'Node.js 22 is the runtime every handler is built for (README, Development: Lambda runs Node.js 22.x) and the ' +
         'one the local stack and tests are run against; moving to a newer runtime is a deliberate change.',
     });
   }

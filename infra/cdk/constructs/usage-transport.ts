@@ -4,8 +4,9 @@ import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { queueName, streamName, usageQueue, usageStream } from '../../resources';
-import type { Transport } from '../config';
+import { ENV } from '../../../contracts/config';
+import { queueName, streamName, usageQueue, usageStream } from '../../../contracts/resources';
+import type { Transport } from '../../../contracts/transport';
 import type { TollgateFunction } from './tollgate-function';
 
 export interface UsageTransportProps {
@@ -26,7 +27,7 @@ export interface UsageTransportProps {
   readonly maxBatchingWindow?: Duration;
   /**
    * Kinesis only: retries of a failing batch before it is given up and its description sent to
-   * the dead-letter queue. (SQS retries are the queue's `maxReceiveCount` in infra/resources.ts.)
+   * the dead-letter queue. (SQS retries are the queue's `maxReceiveCount` in contracts/resources.ts.)
    * @default 10
    */
   readonly retryAttempts?: number;
@@ -34,7 +35,7 @@ export interface UsageTransportProps {
 
 /**
  * How usage events travel from key-api to metering: an SQS queue (default) or a Kinesis stream,
- * always with an SQS dead-letter queue. Settings come from infra/resources.ts, as in the local
+ * always with an SQS dead-letter queue. Settings come from contracts/resources.ts, as in the local
  * stack. Both queues are encrypted (SSE-SQS) and refuse plain-HTTP access.
  */
 export class UsageTransport extends Construct {
@@ -101,14 +102,14 @@ export class UsageTransport extends Construct {
 
   /** key-api: publishes one event per accepted request (SendMessage or PutRecord, nothing else). */
   allowPublish(fn: TollgateFunction): void {
-    fn.function.addEnvironment('TOLLGATE_TRANSPORT', this.transport);
+    fn.function.addEnvironment(ENV.transport, this.transport);
     if (this.queue) {
       this.queue.grant(fn.function, 'sqs:SendMessage');
-      fn.function.addEnvironment('TOLLGATE_USAGE_QUEUE_URL', this.queue.queueUrl);
+      fn.function.addEnvironment(ENV.usageQueueUrl, this.queue.queueUrl);
     }
     if (this.stream) {
       this.stream.grant(fn.function, 'kinesis:PutRecord');
-      fn.function.addEnvironment('TOLLGATE_USAGE_STREAM_NAME', this.stream.streamName);
+      fn.function.addEnvironment(ENV.usageStreamName, this.stream.streamName);
     }
   }
 
@@ -119,8 +120,8 @@ export class UsageTransport extends Construct {
   attachConsumer(fn: TollgateFunction): void {
     const batchSize = this.#props.batchSize ?? 100;
     const maxBatchingWindow = this.#props.maxBatchingWindow ?? Duration.seconds(1);
-    fn.function.addEnvironment('TOLLGATE_TRANSPORT', this.transport);
-    fn.function.addEnvironment('TOLLGATE_USAGE_DLQ_URL', this.deadLetterQueue.queueUrl);
+    fn.function.addEnvironment(ENV.transport, this.transport);
+    fn.function.addEnvironment(ENV.usageDlqUrl, this.deadLetterQueue.queueUrl);
     this.deadLetterQueue.grant(fn.function, 'sqs:SendMessage');
     if (this.queue) {
       fn.function.addEventSource(

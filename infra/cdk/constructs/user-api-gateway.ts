@@ -3,6 +3,7 @@ import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as cognito from 'aws-cdk-lib/aws-cognito';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { SERVICE_NAMES } from '../../../contracts/metric-names';
 import type { TollgateFunction } from './tollgate-function';
 
 export interface UserApiGatewayProps {
@@ -54,7 +55,7 @@ export class UserApiGateway extends Construct {
     });
 
     this.api = new apigw.RestApi(this, 'Api', {
-      restApiName: `tollgate-${props.stage}-user-api`,
+      restApiName: `tollgate-${props.stage}-${SERVICE_NAMES.userApi}`,
       description: 'Tollgate user API: account owners manage their keys and read their usage',
       endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
       // API Gateway writes logs through one role per account and region; a fresh account has none.

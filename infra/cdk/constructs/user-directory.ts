@@ -1,7 +1,12 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import { Construct } from 'constructs';
-import { userPoolClientName, userPool as userPoolDefinition, userPoolName } from '../../resources';
+import { ENV } from '../../../contracts/config';
+import {
+  userPoolClientName,
+  userPool as userPoolDefinition,
+  userPoolName,
+} from '../../../contracts/resources';
 import type { TollgateFunction } from './tollgate-function';
 
 export interface UserDirectoryProps {
@@ -19,7 +24,7 @@ export interface UserDirectoryProps {
 
 /**
  * Account owners: a Cognito user pool (email sign-up and verification, password policy from
- * infra/resources.ts), the web page's app client and the PostConfirmation trigger.
+ * contracts/resources.ts), the web page's app client and the PostConfirmation trigger.
  */
 export class UserDirectory extends Construct {
   readonly userPool: cognito.UserPool;
@@ -59,7 +64,7 @@ export class UserDirectory extends Construct {
       {
         id: 'AwsSolutions-COG1',
         reason:
-          'The password policy is the one of infra/resources.ts, shared with the local stack: 10+ characters ' +
+          'The password policy is the one of contracts/resources.ts, shared with the local stack: 10+ characters ' +
           'with mixed case and digits. Symbols are not required, as NIST SP 800-63B advises against ' +
           'composition rules beyond length.',
       },
@@ -102,8 +107,8 @@ export class UserDirectory extends Construct {
 
   /** user-api: verifies ID tokens itself (issuer, JWKS, audience = the web client). */
   allowTokenVerification(fn: TollgateFunction): void {
-    fn.function.addEnvironment('TOLLGATE_JWT_ISSUER', this.issuer);
-    fn.function.addEnvironment('TOLLGATE_JWKS_URI', `${this.issuer}/.well-known/jwks.json`);
-    fn.function.addEnvironment('TOLLGATE_USER_POOL_CLIENT_ID', this.webClient.userPoolClientId);
+    fn.function.addEnvironment(ENV.jwtIssuer, this.issuer);
+    fn.function.addEnvironment(ENV.jwksUri, `${this.issuer}/.well-known/jwks.json`);
+    fn.function.addEnvironment(ENV.userPoolClientId, this.webClient.userPoolClientId);
   }
 }

@@ -5,7 +5,7 @@ import { S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
-import type { WebConfig } from '../../../web/src/config';
+import type { WebConfig } from '../../../contracts/web-config';
 import { acknowledgeThirdPartyFindings } from '../compliance';
 
 export interface WebHostingProps {
@@ -108,7 +108,7 @@ export class WebHosting extends Construct {
 
   /**
    * Uploads the built page plus `/config.json` (the stack's endpoints, in the shape the page's own
-   * schema in web/src/config.ts checks), and invalidates the cache.
+   * schema in contracts/web-config.ts checks), and invalidates the cache.
    * @param assetsPath a directory with index.html (the web build's output)
    */
   deploy(assetsPath: string, config: WebConfig): BucketDeployment {

@@ -21,8 +21,13 @@ export interface KinesisPollerOptions {
   handler: KinesisBatchHandler;
   /** Where each shard's last processed sequence number is kept, so a restart resumes there. */
   checkpointFile: string;
-  /** @default 100 */
+  /** Most records per invocation (BatchSize; GetRecords takes up to 10,000). @default 100 */
   batchSize?: number;
+  /**
+   * How long to keep reading the shard once records arrived, to fill the batch
+   * (MaximumBatchingWindowInSeconds). 0 hands over whatever one read returned. @default 0
+   */
+  batchingWindowMs?: number;
   /** How long an empty shard is left before it is read again. @default 100 */
   idleMs?: number;
   onError?: (error: unknown) => void;
@@ -113,14 +118,33 @@ export class KinesisPoller {
       try {
         iterator ??= await this.#iterator(shardId);
         if (!iterator) return;
-        const out = await this.#options.kinesis.send(
-          new GetRecordsCommand({ ShardIterator: iterator, Limit: this.#options.batchSize ?? 100 }),
+        const batchSize = this.#options.batchSize ?? 100;
+        let out = await this.#options.kinesis.send(
+          new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }),
         );
-        const records = out.Records ?? [];
+        const records = [...(out.Records ?? [])];
         if (records.length === 0) {
           iterator = out.NextShardIterator;
           await new Promise((resolve) => setTimeout(resolve, idleMs));
           continue;
+        }
+        const deadline = Date.now() + (this.#options.batchingWindowMs ?? 0);
+        while (
+          records.length < batchSize &&
+          Date.now() < deadline &&
+          out.NextShardIterator &&
+          this.#running
+        ) {
+          await new Promise((resolve) =>
+            setTimeout(resolve, Math.min(20, Math.max(0, deadline - Date.now()))),
+          );
+          out = await this.#options.kinesis.send(
+            new GetRecordsCommand({
+              ShardIterator: out.NextShardIterator,
+              Limit: batchSize - records.length,
+            }),
+          );
+          records.push(...(out.Records ?? []));
         }
         const retryFrom = await this.#invoke(shardId, records);
         if (retryFrom === undefined) {

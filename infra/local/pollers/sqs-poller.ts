@@ -14,10 +14,20 @@ export interface SqsPollerOptions {
   queueArn: string;
   region: string;
   handler: SqsBatchHandler;
-  /** Records per invocation, as the event source mapping's BatchSize. @default 100 */
+  /** Most records per invocation, as the event source mapping's BatchSize (up to 10,000). @default 100 */
   batchSize?: number;
-  /** How long to gather a batch once the first message arrived (MaximumBatchingWindowInSeconds). @default 200 */
+  /**
+   * How long to gather a batch once the first message arrived (MaximumBatchingWindowInSeconds): a
+   * batch is handed over when it is full or this has passed. @default 200
+   */
   batchingWindowMs?: number;
+  /**
+   * ReceiveMessage calls in flight while a batch fills (each takes at most 10 messages), as the
+   * event source mapping's pollers do: a batch of thousands is not gathered ten at a time. @default 8
+   */
+  parallelReceives?: number;
+  /** How long an empty queue is left before it is asked again. @default 50 */
+  idleMs?: number;
   onError?: (error: unknown) => void;
 }
 
@@ -42,8 +52,9 @@ function toRecord(message: Message, options: SqsPollerOptions): SQSRecord {
 }
 
 /**
- * Feeds an SQS queue to a handler the way Lambda's event source mapping does: long-polls, gathers
- * up to `batchSize` records within the batching window, invokes, then deletes every record except
+ * Feeds an SQS queue to a handler the way Lambda's event source mapping does: polls, gathers up to
+ * `batchSize` records within the batching window (several receives at once, so a large batch fills
+ * under a backlog), invokes, then deletes every record except
  * the reported `batchItemFailures`. A thrown error deletes nothing. What is not deleted becomes
  * visible again after the queue's visibility timeout, and the queue's redrive policy moves it to
  * the dead-letter queue after maxReceiveCount receives: the engine does that, not this poller.
@@ -71,12 +82,15 @@ export class SqsPoller {
     await this.#loop;
   }
 
-  async #receive(max: number, waitSeconds: number): Promise<Message[]> {
+  async #receive(max: number): Promise<Message[]> {
+    // Short polls: the local emulator's long poll answers only once 10 messages are there or its
+    // wait ends, which would hold a lone message for the whole wait. Lambda's pollers get a message
+    // as soon as it is there; polling an empty queue every idleMs does the same here.
     const out = await this.#options.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: this.#options.queueUrl,
         MaxNumberOfMessages: Math.min(10, max),
-        WaitTimeSeconds: waitSeconds,
+        WaitTimeSeconds: 0,
         MessageSystemAttributeNames: ['All'],
       }),
       { abortSignal: this.#abort.signal },
@@ -87,21 +101,32 @@ export class SqsPoller {
   async #run(): Promise<void> {
     const batchSize = this.#options.batchSize ?? 100;
     const windowMs = this.#options.batchingWindowMs ?? 200;
+    const parallel = this.#options.parallelReceives ?? 8;
+    const idleMs = this.#options.idleMs ?? 50;
     while (this.#running) {
       try {
-        const messages = await this.#receive(batchSize, 1);
-        if (messages.length === 0) continue;
+        const messages = await this.#receive(batchSize);
+        if (messages.length === 0) {
+          await sleep(idleMs);
+          continue;
+        }
         const deadline = Date.now() + windowMs;
         while (messages.length < batchSize && Date.now() < deadline && this.#running) {
-          const more = await this.#receive(batchSize - messages.length, 0);
-          if (more.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+          const wanted = batchSize - messages.length;
+          const calls = Math.min(parallel, Math.ceil(wanted / 10));
+          const rounds = await Promise.all(
+            Array.from({ length: calls }, (_, i) => this.#receive(Math.min(10, wanted - i * 10))),
+          );
+          const more = rounds.flat();
+          // More than asked for cannot come back (each call is capped), so the batch never overflows.
           messages.push(...more);
+          if (more.length === 0) await sleep(Math.min(20, Math.max(0, deadline - Date.now())));
         }
         await this.#invoke(messages);
       } catch (error) {
         if (!this.#running) return;
         this.#options.onError?.(error);
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await sleep(500);
       }
     }
   }
@@ -117,13 +142,24 @@ export class SqsPoller {
       return;
     }
     const done = records.filter((r) => !failed.has(r.messageId));
-    for (let i = 0; i < done.length; i += 10) {
-      await this.#options.sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: this.#options.queueUrl,
-          Entries: done.slice(i, i + 10).map((r, n) => ({ Id: `d${n}`, ReceiptHandle: r.receiptHandle })),
-        }),
+    const chunks: SQSRecord[][] = [];
+    for (let i = 0; i < done.length; i += 10) chunks.push(done.slice(i, i + 10));
+    const parallel = this.#options.parallelReceives ?? 8;
+    for (let i = 0; i < chunks.length; i += parallel) {
+      await Promise.all(
+        chunks.slice(i, i + parallel).map((chunk) =>
+          this.#options.sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: this.#options.queueUrl,
+              Entries: chunk.map((r, n) => ({ Id: `d${n}`, ReceiptHandle: r.receiptHandle })),
+            }),
+          ),
+        ),
       );
     }
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,7 +1,7 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { DAY_PATTERN, utcDay } from '../../shared/usage-event';
+import { DAY_PATTERN, utcDay } from '../../../contracts/usage-event';
 import type { UserApiDeps, UserApiEnv } from '../env';
 import { ApiError, notFound, validationHook } from '../errors';
 

@@ -1,47 +1,37 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ListMessageMoveTasksCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { KeyApiMetric, MeteringMetric } from '../../contracts/metric-names';
+import { newUsageEvent, type UsageEvent, utcDay } from '../../contracts/usage-event';
 import {
   callerWaitingClientConfig,
   KinesisUsagePublisher,
   SqsUsagePublisher,
 } from '../../services/key-api/publisher';
+import { UsageReader } from '../../services/metering/usage-reader';
 import { generateApiKey } from '../../services/shared/api-key';
-import { KeyApiMetric, MeteringMetric } from '../../services/shared/metric-names';
-import { newUsageEvent, type UsageEvent, utcDay } from '../../services/shared/usage-event';
-import { UsageStore } from '../../services/shared/usage-store';
-import { awsError, injectFaults } from '../integ/aws-clients';
-import { ConsumerProcess, newTally } from './support/consumer';
+import { albEvent, behindAlb, resultJson } from '../support/alb';
+import { awsError, engineClients, injectFaults } from '../support/aws';
+import { ConsumerProcess, newTally } from '../support/consumer-process';
+import { recordFigures } from '../support/figures';
+import { buildKeyApi, type KeyApiUnderTest, keyStore, tablesFrom } from '../support/key-api';
+import { freePort, startPartitionProxy } from '../support/net';
 import {
   createTestQueue,
-  engineClients,
-  freePort,
   queueCounts,
   queueDepth,
   receiveAll,
-  recordFigures,
   sendBodies,
-  sleep,
-  startPartitionProxy,
   type TestQueue,
-  waitFor,
-} from './support/engines';
-import {
-  albEvent,
-  behindAlb,
-  buildKeyApi,
-  type KeyApiUnderTest,
-  keyStore,
-  resultJson,
-  tablesFrom,
-} from './support/key-api';
+} from '../support/queues';
+import { eventually, sleep } from '../support/wait';
 
 const endpoints = inject('endpoints');
 const env = inject('env');
 const tables = tablesFrom(env);
 const admin = engineClients(endpoints);
 const store = keyStore(admin.dynamo, tables);
-const usage = new UsageStore({ client: admin.doc, table: tables.usage });
+const usage = new UsageReader({ client: admin.doc, table: tables.usage });
 
 let accounts = 0;
 /** An account with one active key, written by the real KeyStore. */
@@ -390,7 +380,7 @@ describe('(3) DynamoDB throttling in the consumer', () => {
     const today = utcDay(Date.now());
     const total = async () =>
       (await Promise.all(keys.map((k) => usage.keyDayCount(k.keyId, today)))).reduce((a, b) => a + b, 0);
-    const settleMs = await waitFor(
+    const settleMs = await eventually(
       async () => (await queueDepth(admin.sqs, queue.queueUrl)) === 0,
       60_000,
       200,
@@ -456,9 +446,9 @@ describe('(4) redrive from the dead-letter queue after a fix', () => {
     const today = utcDay(Date.now());
     const count = (keyId: string) => usage.keyDayCount(keyId, today);
 
-    await waitFor(async () => (await count(healthy.keyId)) === 10, 20_000);
+    await eventually(async () => (await count(healthy.keyId)) === 10, 20_000);
     // After maxReceiveCount deliveries the SQS engine itself moves them to the DLQ.
-    const movedMs = await waitFor(
+    const movedMs = await eventually(
       async () => (await queueDepth(admin.sqs, queue.dlqUrl)) === 10,
       30_000,
       200,
@@ -481,18 +471,18 @@ describe('(4) redrive from the dead-letter queue after a fix', () => {
       queue.queueUrl,
       dead.map((m) => m.Body ?? ''),
     );
-    const firstRedriveMs = await waitFor(async () => (await count(broken.keyId)) === 10, 20_000);
+    const firstRedriveMs = await eventually(async () => (await count(broken.keyId)) === 10, 20_000);
 
     // Redrive 2: the same messages, still in the DLQ, moved back with SQS's own redrive.
-    await waitFor(async () => (await queueCounts(admin.sqs, queue.dlqUrl)).visible === 10, 10_000);
+    await eventually(async () => (await queueCounts(admin.sqs, queue.dlqUrl)).visible === 10, 10_000);
     await admin.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: queue.dlqArn }));
-    await waitFor(async () => {
+    await eventually(async () => {
       const tasks = await admin.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: queue.dlqArn }));
       return tasks.Results?.[0]?.Status === 'COMPLETED';
     }, 20_000);
     const tasks = await admin.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: queue.dlqArn }));
     expect(tasks.Results?.[0]).toMatchObject({ Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 10 });
-    await waitFor(
+    await eventually(
       async () =>
         (await queueDepth(admin.sqs, queue.queueUrl)) === 0 &&
         (await queueDepth(admin.sqs, queue.dlqUrl)) === 0,

@@ -1,19 +1,7 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { type Clock, systemClock } from './clock';
-
-/** A unit Powertools accepts, e.g. `MetricUnit.Count`. */
-export type MetricUnitName = (typeof MetricUnit)[keyof typeof MetricUnit];
-
-/**
- * What services record metrics through. Powertools `Metrics` has this method as well, so a handler
- * takes either: `BufferedMetrics` on Lambda, a plain `Metrics` where a test reads every invocation.
- */
-export interface MetricsRecorder {
-  addMetric(name: string, unit: MetricUnitName, value: number): unknown;
-}
-
-/** How long routine metrics may wait before they are written, unless configured: one CloudWatch minute. */
-export const DEFAULT_METRICS_FLUSH_MS = 60_000;
+import { DEFAULT_METRICS_FLUSH_MS } from '../../contracts/config';
+import { type Clock, systemClock } from '../shared/clock';
+import type { InvocationMetrics, MetricUnitName } from '../shared/metrics';
 
 /** EMF takes at most 100 values of one metric in one line; Powertools starts a new line past that. */
 const MAX_VALUES_PER_LINE = 100;
@@ -62,7 +50,7 @@ export interface BufferedMetricsOptions {
  * metric it holds (so a window written late, after the container sat idle, still lands in its own
  * minute), or with the time of the failure when a failure metric forced it out.
  */
-export class BufferedMetrics implements MetricsRecorder {
+export class BufferedMetrics implements InvocationMetrics {
   readonly #metrics: Metrics;
   readonly #intervalMs: number;
   readonly #flushAtOnce: ReadonlySet<string>;
@@ -108,6 +96,10 @@ export class BufferedMetrics implements MetricsRecorder {
     }
     if (this.#flushAtOnce.has(name)) this.#failureAt ??= now;
     return this;
+  }
+
+  endInvocation(): void {
+    this.publishIfDue();
   }
 
   /**

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { endpoints, signUpAndSignIn, type TestUser, userApi } from '../integ/helpers';
-import { recordFigures } from './support/engines';
-import { attackerKey, cognitoLocalKeys, decodeClaims, signJwt } from './support/jwt';
+import { recordFigures } from '../support/figures';
+import { attackerKey, cognitoLocalKeys, decodeClaims, signJwt } from '../support/jwt';
+import { endpoints, signUpAndSignIn, type TestUser, userApi } from '../support/local-stack';
 
 /** The one answer to every bad token: same status, same body, whatever was wrong with it. */
 const BAD_TOKEN = {

@@ -1,19 +1,17 @@
-import type { Endpoints } from '../../../infra/local/stack';
-import { callerWaitingClientConfig, SqsUsagePublisher } from '../../../services/key-api/publisher';
-import { generateApiKey } from '../../../services/shared/api-key';
-import { newUsageEvent, utcDay } from '../../../services/shared/usage-event';
-import { UsageStore } from '../../../services/shared/usage-store';
-import { ConsumerProcess, newTally } from './consumer';
-import {
-  createTestQueue,
-  engineClients,
-  quantile,
-  queueDepth,
-  receiveAll,
-  sendBodies,
-  sleep,
-} from './engines';
-import { behindAlb, buildKeyApi, keyStore, tablesFrom } from './key-api';
+import { newUsageEvent, utcDay } from '../../contracts/usage-event';
+import type { Endpoints } from '../../infra/local/stack';
+import { callerWaitingClientConfig, SqsUsagePublisher } from '../../services/key-api/publisher';
+import { UsageReader } from '../../services/metering/usage-reader';
+import { generateApiKey } from '../../services/shared/api-key';
+import { behindAlb } from './alb';
+import { engineClients } from './aws';
+import { ConsumerProcess, newTally } from './consumer-process';
+import { quantile } from './figures';
+import { buildKeyApi, keyStore, tablesFrom } from './key-api';
+import { createTestQueue, queueDepth, receiveAll, sendBodies } from './queues';
+import { sleep } from './wait';
+
+// No vitest here: `npm run soak` (test/reliability/soak.ts) runs this outside the test runner.
 
 export interface SoakOptions {
   endpoints: Endpoints;
@@ -215,7 +213,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
   // Settled: the queue is empty and the counters add up; then one more visibility timeout, so a
   // late redelivery would have had its chance to double-count.
-  const usage = new UsageStore({ client: admin.doc, table: tables.usage });
+  const usage = new UsageReader({ client: admin.doc, table: tables.usage });
   const keyIds = issued.map((k) => k.keyId);
   const countedNow = async () => {
     const totals = await usage.keyTotals(keyIds);

@@ -1,6 +1,6 @@
 import { describe, expect, inject, it } from 'vitest';
-import { recordFigures } from './support/engines';
-import { EXPECTED_POISON_REASONS, runSoak } from './support/soak-run';
+import { recordFigures } from '../support/figures';
+import { EXPECTED_POISON_REASONS, runSoak } from '../support/soak-run';
 
 // CI runs a short soak; `npm run soak` runs the full minute (SOAK_SECONDS=60) and prints the figures.
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 15);

@@ -1,18 +1,24 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { callDynamo, queryAll } from './dynamodb';
-import { DependencyError } from './errors';
+import { type ConflictRetryPolicy, callDynamo, classified } from '../shared/dynamodb';
+import { ConflictError } from '../shared/errors';
+import { type CounterKey, counterKeys, eventMark } from './counter-keys';
 
 /** TransactWriteItems takes 100 actions; three go to the counters, the rest to dedupe marks. */
 export const MAX_EVENTS_PER_TRANSACTION = 97;
-const MAX_CONFLICT_RETRIES = 5;
+
+/**
+ * Metering's conflict retries: its transactions share the account's day counter, so concurrent
+ * consumers of one account can cancel each other. No caller is waiting and a batch has minutes, so
+ * it retries more and longer than the APIs (CONFLICT_RETRY): five retries, waiting 620 to 1,240 ms
+ * in all, as it always has. A conflict that outlasts them fails the aggregate: redelivered.
+ */
+export const METERING_CONFLICT_RETRY: ConflictRetryPolicy = { retries: 5, baseDelayMs: 40, maxDelayMs: 640 };
 
 export interface AggregateEvent {
   id: string;
@@ -37,28 +43,6 @@ export interface ApplyResult {
   /** TransactWriteItems requests sent, including ones cancelled for duplicates or conflicts. */
   writeRequests: number;
 }
-
-export interface DayCount {
-  date: string;
-  count: number;
-}
-
-export interface KeyTotals {
-  count: number;
-  lastUsedAt?: string;
-}
-
-/** A counter item's key. A type alias, not an interface, so it stays assignable to `Record<string, string>`. */
-export type CounterKey = { pk: string; sk: string };
-
-const keyDay = (keyId: string, day: string): CounterKey => ({ pk: `KEY#${keyId}`, sk: `DAY#${day}` });
-const keyTotal = (keyId: string): CounterKey => ({ pk: `KEY#${keyId}`, sk: 'TOTAL' });
-const accountDay = (accountId: string, day: string): CounterKey => ({
-  pk: `ACCOUNT#${accountId}`,
-  sk: `DAY#${day}`,
-});
-/** The counters every event adds to: its key's day and all-time totals, its account's day. */
-export const counterKeys = { keyDay, keyTotal, accountDay };
 
 /** What one shard's batch adds to one counter, its entries in ascending sequence order. */
 export interface OrderedIncrement {
@@ -88,14 +72,8 @@ export function sequenceOrderKey(sequenceNumber: string): string {
 
 const watermarkAttribute = (shardId: string) => `seq#${shardId}`;
 
-const eventMark = (id: string) => ({ pk: `EVENT#${id}`, sk: 'EVENT' });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
- * Usage counters in DynamoDB. Writes are exact: each event's dedupe mark commits in the same
+ * Metering's writes to the usage counters (reads: usage-reader.ts). Writes are exact: each event's dedupe mark commits in the same
  * transaction as the counter increments it feeds, so a crash, a retry or a second delivery can
  * neither lose an event nor count it twice.
  */
@@ -105,11 +83,19 @@ export class UsageStore {
   /** How long a dedupe mark outlives its event: longer than any event can still be accepted. */
   readonly #markTtlMs: number;
 
-  /** `markTtlMs` matters only to the writer (the metering consumer); readers may leave it out. */
-  constructor(options: { client: DynamoDBDocumentClient; table: string; markTtlMs?: number }) {
+  readonly #conflictRetry: ConflictRetryPolicy;
+
+  constructor(options: {
+    client: DynamoDBDocumentClient;
+    table: string;
+    markTtlMs?: number;
+    /** @default METERING_CONFLICT_RETRY */
+    conflictRetry?: ConflictRetryPolicy;
+  }) {
     this.#db = options.client;
     this.#table = options.table;
     this.#markTtlMs = options.markTtlMs ?? 72 * 3600_000;
+    this.#conflictRetry = options.conflictRetry ?? METERING_CONFLICT_RETRY;
   }
 
   /**
@@ -118,8 +104,13 @@ export class UsageStore {
    * When some marks already exist the transaction is cancelled as a whole, those events are
    * dropped as duplicates and the rest is tried again.
    *
-   * @throws DependencyError when DynamoDB refuses for another reason (throttling, outage); nothing
-   * of the failed transaction was written, so the whole aggregate may be retried.
+   * A transaction cancelled by a concurrent writer (TransactionConflict) is sent again under
+   * `conflictRetry` (the shared helper, services/shared/dynamodb.ts); a cancelled transaction wrote
+   * nothing, so sending it again cannot count twice.
+   *
+   * @throws DependencyError when DynamoDB is unavailable (throttling, outage), ConflictError when
+   * the conflicts outlast the retries, or the error itself for anything else (a bug). In every case
+   * nothing of the failed transaction was written, so the whole aggregate may be delivered again.
    */
   async applyAggregate(aggregate: Aggregate, now: Date): Promise<ApplyResult> {
     const result: ApplyResult = { counted: 0, duplicates: 0, units: 0, writeRequests: 0 };
@@ -134,32 +125,30 @@ export class UsageStore {
     }
     for (let start = 0; start < unique.length; start += MAX_EVENTS_PER_TRANSACTION) {
       let chunk = unique.slice(start, start + MAX_EVENTS_PER_TRANSACTION);
-      let conflicts = 0;
       while (chunk.length > 0) {
+        const events = chunk;
         try {
-          result.writeRequests++;
-          await this.#db.send(this.#transaction(aggregate, chunk, now));
-          result.counted += chunk.length;
-          result.units += chunk.reduce((sum, e) => sum + e.units, 0);
+          // TransactionConflict (another writer touched the same counter) is retried in here.
+          await callDynamo(
+            () => {
+              result.writeRequests++;
+              return this.#db.send(this.#transaction(aggregate, events, now));
+            },
+            { conflicts: this.#conflictRetry },
+          );
+          result.counted += events.length;
+          result.units += events.reduce((sum, e) => sum + e.units, 0);
           break;
         } catch (error) {
-          if (!(error instanceof TransactionCanceledException))
-            throw new DependencyError('DynamoDB', { cause: error });
-          const reasons = error.CancellationReasons ?? [];
+          // Marks that exist: those events were counted before. Drop them, send the rest.
+          const reasons =
+            error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
           const counted = new Set(
-            chunk.filter((_, i) => reasons[i]?.Code === 'ConditionalCheckFailed').map((e) => e.id),
+            events.filter((_, i) => reasons[i]?.Code === 'ConditionalCheckFailed').map((e) => e.id),
           );
-          if (counted.size > 0) {
-            result.duplicates += counted.size;
-            chunk = chunk.filter((e) => !counted.has(e.id));
-            continue;
-          }
-          // TransactionConflict: another writer touched the same counter; back off and try again.
-          if (reasons.some((r) => r.Code === 'TransactionConflict') && conflicts++ < MAX_CONFLICT_RETRIES) {
-            await sleep(20 * 2 ** conflicts + Math.random() * 20);
-            continue;
-          }
-          throw new DependencyError('DynamoDB', { cause: error });
+          if (counted.size === 0) throw error;
+          result.duplicates += counted.size;
+          chunk = events.filter((e) => !counted.has(e.id));
         }
       }
     }
@@ -199,11 +188,11 @@ export class UsageStore {
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         })),
-        counter(keyDay(aggregate.keyId, aggregate.day)),
+        counter(counterKeys.keyDay(aggregate.keyId, aggregate.day)),
         // lastUsedAt is the newest event of the latest counted batch; with an unordered queue it
         // can trail the true last use by the pipeline's reordering, never by more.
-        counter(keyTotal(aggregate.keyId), ', lastUsedAt = :last'),
-        counter(accountDay(aggregate.accountId, aggregate.day)),
+        counter(counterKeys.keyTotal(aggregate.keyId), ', lastUsedAt = :last'),
+        counter(counterKeys.accountDay(aggregate.accountId, aggregate.day)),
       ],
     });
   }
@@ -217,7 +206,8 @@ export class UsageStore {
    * again. Exact only if the entries of one counter and shard arrive in sequence order, which a
    * Kinesis event source mapping with ParallelizationFactor 1 guarantees.
    *
-   * @throws DependencyError when DynamoDB refuses for another reason; nothing was added.
+   * @throws DependencyError when DynamoDB is unavailable, ConflictError when a second condition
+   * fails (another writer on this shard), or the error itself for anything else; nothing was added.
    */
   async applyInOrder(increment: OrderedIncrement, now: Date): Promise<OrderedResult> {
     const result: OrderedResult = { applied: 0, skipped: 0, writeRequests: 0 };
@@ -254,11 +244,14 @@ export class UsageStore {
         result.applied += entries.length;
         return result;
       } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw classified(error);
         // A second failed condition would mean another writer on this shard: not ours to resolve.
-        if (!(error instanceof ConditionalCheckFailedException) || attempt > 0)
-          throw new DependencyError('DynamoDB', { cause: error });
+        if (attempt > 0) throw new ConflictError('DynamoDB', { cause: error });
         const watermark = error.Item?.[attribute]?.S ?? (await this.#watermark(increment.counter, attribute));
-        if (watermark === undefined) throw new DependencyError('DynamoDB', { cause: error });
+        // The condition failed, so a watermark exists; not finding it is no outage but a bug.
+        if (watermark === undefined) {
+          throw new Error(`counter refused the entries but has no ${attribute}`, { cause: error });
+        }
         const fresh = entries.filter((e) => sequenceOrderKey(e.sequenceNumber) > watermark);
         result.skipped += entries.length - fresh.length;
         entries = fresh;
@@ -281,64 +274,5 @@ export class UsageStore {
       ),
     );
     return out.Item?.[attribute] as string | undefined;
-  }
-
-  /** A key's count for one day; eventually consistent is enough for key-api's informative figure. */
-  async keyDayCount(keyId: string, day: string): Promise<number> {
-    const out = await callDynamo(() =>
-      this.#db.send(new GetCommand({ TableName: this.#table, Key: keyDay(keyId, day) })),
-    );
-    return (out.Item?.requests as number | undefined) ?? 0;
-  }
-
-  /** Daily counts in [from, to] for a key or an account; days without usage are absent. */
-  async dailyCounts(
-    scope: { keyId: string } | { accountId: string },
-    from: string,
-    to: string,
-  ): Promise<DayCount[]> {
-    const pk = 'keyId' in scope ? `KEY#${scope.keyId}` : `ACCOUNT#${scope.accountId}`;
-    const items = await queryAll(this.#db, {
-      TableName: this.#table,
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-      ExpressionAttributeValues: { ':pk': pk, ':from': `DAY#${from}`, ':to': `DAY#${to}` },
-      ProjectionExpression: 'sk, requests',
-      ConsistentRead: true,
-    });
-    const days: DayCount[] = items.map((item) => ({
-      date: (item.sk as string).slice(4),
-      count: (item.requests as number | undefined) ?? 0,
-    }));
-    return days;
-  }
-
-  /** All-time totals for several keys (BatchGetItem, 100 keys a request). */
-  async keyTotals(keyIds: readonly string[]): Promise<Map<string, KeyTotals>> {
-    const totals = new Map<string, KeyTotals>();
-    for (let i = 0; i < keyIds.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = keyIds.slice(i, i + 100).map(keyTotal);
-      for (let attempt = 0; keys && keys.length > 0; attempt++) {
-        const batch: Record<string, unknown>[] = keys;
-        const out: BatchGetCommandOutput = await callDynamo(() =>
-          this.#db.send(
-            new BatchGetCommand({
-              RequestItems: { [this.#table]: { Keys: batch, ConsistentRead: true } },
-            }),
-          ),
-        );
-        for (const item of out.Responses?.[this.#table] ?? []) {
-          totals.set((item.pk as string).slice(4), {
-            count: (item.requests as number | undefined) ?? 0,
-            ...(typeof item.lastUsedAt === 'string' ? { lastUsedAt: item.lastUsedAt } : {}),
-          });
-        }
-        keys = out.UnprocessedKeys?.[this.#table]?.Keys;
-        if (keys?.length) {
-          if (attempt >= 5) throw new DependencyError('DynamoDB');
-          await sleep(50 * 2 ** attempt);
-        }
-      }
-    }
-    return totals;
   }
 }

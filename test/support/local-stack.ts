@@ -6,15 +6,26 @@ import {
 } from '@aws-sdk/client-cognito-identity-provider';
 import { inject } from 'vitest';
 import { latestCode } from '../../infra/local/mailbox';
+import { engineClients, LOCAL_CREDENTIALS } from './aws';
+
+// The shared local stack of test/setup/global-setup.ts, as a test file sees it. This file (and
+// metering-consumer.ts) read vitest's provided context; the rest of test/support does not.
 
 export const endpoints = () => inject('endpoints');
+/** The settings the stack composed its handlers with, by the names of contracts/config.ts. */
+export const stackEnv = () => inject('env');
+/** Where the stack's engines are, for handlers a test composes itself. */
+export const stackAws = () => inject('aws');
+
+/** Real SDK clients of this test's own, pointed at the shared stack's engines. */
+export const localClients = () => engineClients(endpoints());
 
 export function cognitoClient(): CognitoIdentityProviderClient {
   const { cognito, region } = endpoints();
   return new CognitoIdentityProviderClient({
     region,
     endpoint: cognito.endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    credentials: LOCAL_CREDENTIALS,
   });
 }
 
@@ -109,18 +120,4 @@ export async function keyApi(
 
 export function errorCode(response: JsonResponse): string | undefined {
   return (response.body as { error?: { code?: string } } | undefined)?.error?.code;
-}
-
-/** Polls until `check` passes or `timeoutMs` runs out; returns how long it took. */
-export async function eventually(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  intervalMs = 100,
-): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started <= timeoutMs) {
-    if (await check()) return Date.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
 }

@@ -1,27 +1,18 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SQSEvent } from 'aws-lambda';
-import { SqsPoller } from '../../../infra/local/pollers/sqs-poller';
-import type { Endpoints } from '../../../infra/local/stack';
-import { DEFAULT_WINDOW } from '../../../services/metering/batch';
-import { consumeBatch } from '../../../services/metering/consumer';
-import { SqsDeadLetterSink } from '../../../services/metering/dead-letter';
-import { inboundRecords } from '../../../services/metering/records';
-import { systemClock } from '../../../services/shared/clock';
-import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../../services/shared/metric-names';
-import { UsageStore } from '../../../services/shared/usage-store';
-import {
-  aroundRequests,
-  drainMetrics,
-  type EngineClients,
-  engineClients,
-  type MetricTotals,
-  sleep,
-  type TestQueue,
-} from './engines';
-import { documentClient, type Tables } from './key-api';
+import { ENV } from '../../contracts/config';
+import { SERVICE_NAMES } from '../../contracts/metric-names';
+import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
+import type { Endpoints } from '../../infra/local/stack';
+import { composeMetering } from '../../services/metering/compose';
+import { loadMeteringConfig } from '../../services/metering/config';
+import { aroundRequests, documentClient, type EngineClients, engineClients } from './aws';
+import type { Tables } from './key-api';
+import { drainingMetrics, type MetricTotals } from './metrics';
+import type { TestQueue } from './queues';
+import { sleep } from './wait';
 
-/** What every consumer process sharing it has done (outcomes as consumeBatch reported them). */
+/** What every consumer process sharing it has done (outcomes as the consumer reported them). */
 export interface ConsumerTally {
   batches: number;
   counted: number;
@@ -38,10 +29,10 @@ export function newTally(): ConsumerTally {
 }
 
 /**
- * One metering consumer "process" (a Lambda container): its own SDK clients, fed by its own poller
- * that behaves like the SQS event source mapping. `kill()` makes it die the way a crashed Lambda
- * does: right after its next counter write commits, every further call it makes fails, the batch
- * in hand is never acknowledged, and the process is gone.
+ * One metering consumer "process" (a Lambda container): composed by composeMetering over SDK
+ * clients of its own, fed by its own poller that behaves like the SQS event source mapping.
+ * `kill()` makes it die the way a crashed Lambda does: right after its next counter write commits,
+ * every further call it makes fails, the batch in hand is never acknowledged, and the process is gone.
  */
 export class ConsumerProcess {
   /** Its real SDK clients; a test may add faults to them before `start()`. */
@@ -70,18 +61,22 @@ export class ConsumerProcess {
         return answer;
       });
     }
-    const deps = {
-      usage: new UsageStore({ client: documentClient(this.clients.dynamo), table: options.tables.usage }),
-      deadLetters: new SqsDeadLetterSink({
-        sqs: this.clients.sqs,
-        queueUrl: options.queue.dlqUrl,
-        transport: 'sqs',
+    const metering = composeMetering(
+      loadMeteringConfig({
+        [ENV.usageTable]: options.tables.usage,
+        [ENV.usageDlqUrl]: options.queue.dlqUrl,
+        [ENV.transport]: 'sqs',
       }),
-      clock: systemClock,
-      logger: new Logger({ serviceName: SERVICE_NAMES.metering, logLevel: 'SILENT' }),
-      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.metering }),
-      window: DEFAULT_WINDOW,
-    };
+      {
+        clients: {
+          dynamo: documentClient(this.clients.dynamo),
+          sqs: this.clients.sqs,
+          kinesis: this.clients.kinesis,
+        },
+        logger: new Logger({ serviceName: SERVICE_NAMES.metering, logLevel: 'SILENT' }),
+        metrics: drainingMetrics(SERVICE_NAMES.metering, tally.metrics),
+      },
+    );
     this.#poller = new SqsPoller({
       sqs: this.clients.sqs,
       queueUrl: options.queue.queueUrl,
@@ -90,8 +85,7 @@ export class ConsumerProcess {
       batchSize: options.batchSize ?? 100,
       batchingWindowMs: options.batchingWindowMs ?? 200,
       handler: async (event: SQSEvent) => {
-        const outcome = await consumeBatch(inboundRecords(event), deps);
-        drainMetrics(deps.metrics, tally.metrics);
+        const { response, outcome } = await metering.handleBatch(event);
         tally.batches++;
         tally.counted += outcome.counted;
         tally.duplicates += outcome.duplicates;
@@ -100,7 +94,7 @@ export class ConsumerProcess {
           tally.crashedBatches++;
           throw new Error('consumer died mid-batch');
         }
-        return { batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })) };
+        return response;
       },
       onError: () => {},
     });

@@ -1,20 +1,16 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { KeyApiMetric } from '../../contracts/metric-names';
 import { DEFAULT_WINDOWS } from '../../services/key-api/key-cache';
 import { SqsUsagePublisher } from '../../services/key-api/publisher';
 import { generateApiKey, isWellFormedApiKey } from '../../services/shared/api-key';
-import { KeyApiMetric } from '../../services/shared/metric-names';
-import { countRequests } from '../integ/aws-clients';
-import { createTestQueue, engineClients, queueDepth, recordFigures, sleep } from './support/engines';
-import {
-  albEvent,
-  behindAlb,
-  buildKeyApi,
-  type KeyApiUnderTest,
-  resultJson,
-  tablesFrom,
-} from './support/key-api';
+import { albEvent, behindAlb, resultJson } from '../support/alb';
+import { countRequests, engineClients } from '../support/aws';
+import { recordFigures } from '../support/figures';
+import { buildKeyApi, type KeyApiUnderTest, tablesFrom } from '../support/key-api';
+import { createTestQueue, queueDepth } from '../support/queues';
+import { sleep } from '../support/wait';
 
 const GUESSES = 10_000;
 const WORKERS = 16;

@@ -23,18 +23,27 @@ export const KeyApiMetric = {
   publishFailures: 'UsagePublishFailures',
   /** Requests let through without a usage event because publishing failed in fail-open mode. */
   unmetered: 'UnmeteredRequests',
+  /** 500 answers: a bug or a bad deploy (e.g. a DynamoDB ValidationException), never an outage. */
+  internalErrors: 'InternalErrors',
 } as const;
 
 /**
  * key-api metrics that say something is failing. key-api buffers its routine metrics across
- * invocations (services/shared/buffered-metrics.ts); these are written at the end of the invocation
+ * invocations (services/key-api/buffered-metrics.ts); these are written at the end of the invocation
  * that recorded them, so a dashboard or alarm reading them is never a flush interval behind.
  */
 export const KEY_API_FAILURE_METRICS: readonly string[] = [
   KeyApiMetric.publishFailures,
   KeyApiMetric.unmetered,
   KeyApiMetric.checks.unavailable,
+  KeyApiMetric.internalErrors,
 ];
+
+/** user-api records failures only, each written as it happens (services/user-api/compose.ts). */
+export const UserApiMetric = {
+  /** 500 answers: a bug or a bad deploy, never an outage (those are 503s). */
+  internalErrors: 'InternalErrors',
+} as const;
 
 export const MeteringMetric = {
   batchSize: 'ConsumerBatchSize',

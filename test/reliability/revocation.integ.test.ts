@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_WINDOWS } from '../../services/key-api/key-cache';
-import { errorCode, keyApi, signUpAndSignIn, type TestUser, userApi } from '../integ/helpers';
-import { recordFigures, sleep } from './support/engines';
+import { recordFigures } from '../support/figures';
+import { errorCode, keyApi, signUpAndSignIn, type TestUser, userApi } from '../support/local-stack';
+import { sleep } from '../support/wait';
 
 interface Issued {
   id: string;

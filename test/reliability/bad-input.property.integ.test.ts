@@ -2,9 +2,11 @@ import type { ALBEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SqsUsagePublisher } from '../../services/key-api/publisher';
-import { endpoints, signUpAndSignIn, type TestUser } from '../integ/helpers';
-import { createTestQueue, engineClients, recordFigures } from './support/engines';
-import { buildKeyApi, type KeyApiUnderTest, tablesFrom } from './support/key-api';
+import { engineClients } from '../support/aws';
+import { recordFigures } from '../support/figures';
+import { buildKeyApi, type KeyApiUnderTest, tablesFrom } from '../support/key-api';
+import { endpoints, signUpAndSignIn, type TestUser } from '../support/local-stack';
+import { createTestQueue } from '../support/queues';
 
 // Bounded so the suite fits CI: each property runs this many random cases, from a fixed seed
 // (FC_SEED and FC_RUNS override them to explore; a failure prints the seed and path to reproduce).

@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { SERVICE_NAMES } from './metric-names';
+import { DEFAULT_TRANSPORT, TRANSPORTS } from './transport';
+
+/**
+ * The env contract: every variable a deployable reads, by name, with its schema. The services
+ * parse their environment with these schemas at cold start; the CDK grant helpers set variables by
+ * these names; the local stack builds its handlers' configuration from them; the infra tests derive
+ * the environment each function must have from them. A variable is named here or nowhere.
+ */
+export const ENV = {
+  accountsTable: 'TOLLGATE_ACCOUNTS_TABLE',
+  keysTable: 'TOLLGATE_KEYS_TABLE',
+  usageTable: 'TOLLGATE_USAGE_TABLE',
+  keyPrefix: 'TOLLGATE_KEY_PREFIX',
+  transport: 'TOLLGATE_TRANSPORT',
+  usageQueueUrl: 'TOLLGATE_USAGE_QUEUE_URL',
+  usageStreamName: 'TOLLGATE_USAGE_STREAM_NAME',
+  usageDlqUrl: 'TOLLGATE_USAGE_DLQ_URL',
+  publishFailureMode: 'TOLLGATE_PUBLISH_FAILURE_MODE',
+  allowedOrigins: 'TOLLGATE_ALLOWED_ORIGINS',
+  keyCacheFreshMs: 'TOLLGATE_KEY_CACHE_FRESH_MS',
+  keyCacheStaleMs: 'TOLLGATE_KEY_CACHE_STALE_MS',
+  keyCacheNegativeMs: 'TOLLGATE_KEY_CACHE_NEGATIVE_MS',
+  keyCacheMaxEntries: 'TOLLGATE_KEY_CACHE_MAX_ENTRIES',
+  metricsFlushMs: 'TOLLGATE_METRICS_FLUSH_MS',
+  lateWindowMs: 'TOLLGATE_LATE_WINDOW_MS',
+  futureWindowMs: 'TOLLGATE_FUTURE_WINDOW_MS',
+  jwtIssuer: 'TOLLGATE_JWT_ISSUER',
+  jwksUri: 'TOLLGATE_JWKS_URI',
+  userPoolClientId: 'TOLLGATE_USER_POOL_CLIENT_ID',
+  rollGraceMs: 'TOLLGATE_ROLL_GRACE_MS',
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/**
+ * key-api's cache windows, documented in the README: a revoked key stops working at most `freshMs`
+ * (10 s) after its revocation while DynamoDB answers; during a DynamoDB outage a known key keeps its
+ * last answer for up to `freshMs + staleMs` (10 s + 5 min).
+ */
+export const DEFAULT_KEY_CACHE_WINDOWS = {
+  freshMs: 10_000,
+  staleMs: 300_000,
+  negativeMs: 3_000,
+  maxEntries: 50_000,
+} as const;
+
+/**
+ * Metering's acceptance window: events older than `lateMs` (their day is closed) or dated further
+ * ahead than `futureMs` (clock skew allowance) are dead-lettered, never counted.
+ */
+export const DEFAULT_ACCEPTANCE_WINDOW = { lateMs: 48 * 3600_000, futureMs: 5 * 60_000 } as const;
+
+/** How long routine metrics may wait before they are written, unless configured: one CloudWatch minute. */
+export const DEFAULT_METRICS_FLUSH_MS = 60_000;
+
+/** How long a rolled key keeps working unless a roll asks for less. */
+export const DEFAULT_ROLL_GRACE_MS = 24 * 3600_000;
+
+export const DEFAULT_KEY_PREFIX = 'tg';
+
+/** A comma-separated list, items trimmed, empty ones dropped; '' or unset is the empty list. */
+export const commaListSchema = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  );
+
+/** Comma-separated origins, e.g. `https://app.example.com,http://localhost:5173`. */
+export const originListSchema = commaListSchema.pipe(z.array(z.url({ protocol: /^https?$/ })));
+
+const tableName = z.string().min(3);
+const int = (min: 0 | 1, fallback: number) =>
+  (min === 0 ? z.coerce.number().int().nonnegative() : z.coerce.number().int().positive()).default(fallback);
+
+/** Variables every deployable that touches key data reads. */
+const keyData = {
+  [ENV.accountsTable]: tableName,
+  [ENV.keysTable]: tableName,
+  [ENV.keyPrefix]: z
+    .string()
+    .regex(/^[a-z][a-z0-9]{1,15}$/, 'lowercase letters and digits, 2-16 characters')
+    .default(DEFAULT_KEY_PREFIX),
+};
+
+export const authTriggersConfigSchema = z.object(keyData);
+
+export const keyApiConfigSchema = z
+  .object({
+    ...keyData,
+    [ENV.usageTable]: tableName,
+    [ENV.transport]: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
+    [ENV.usageQueueUrl]: z.url().optional(),
+    [ENV.usageStreamName]: z.string().min(1).optional(),
+    /** closed: answer 503 when usage cannot be recorded; open: let it through as unmetered. */
+    [ENV.publishFailureMode]: z.enum(['closed', 'open']).default('closed'),
+    [ENV.allowedOrigins]: originListSchema,
+    [ENV.keyCacheFreshMs]: int(1, DEFAULT_KEY_CACHE_WINDOWS.freshMs),
+    [ENV.keyCacheStaleMs]: int(0, DEFAULT_KEY_CACHE_WINDOWS.staleMs),
+    [ENV.keyCacheNegativeMs]: int(0, DEFAULT_KEY_CACHE_WINDOWS.negativeMs),
+    [ENV.keyCacheMaxEntries]: int(1, DEFAULT_KEY_CACHE_WINDOWS.maxEntries),
+    [ENV.metricsFlushMs]: int(0, DEFAULT_METRICS_FLUSH_MS),
+  })
+  .refine((c) => (c[ENV.transport] === 'sqs' ? !!c[ENV.usageQueueUrl] : !!c[ENV.usageStreamName]), {
+    message: `${ENV.usageQueueUrl} (sqs) or ${ENV.usageStreamName} (kinesis) is required for the transport`,
+  });
+
+export const meteringConfigSchema = z.object({
+  [ENV.usageTable]: tableName,
+  [ENV.usageDlqUrl]: z.url(),
+  [ENV.transport]: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
+  [ENV.lateWindowMs]: int(1, DEFAULT_ACCEPTANCE_WINDOW.lateMs),
+  [ENV.futureWindowMs]: int(0, DEFAULT_ACCEPTANCE_WINDOW.futureMs),
+});
+
+export const userApiConfigSchema = z.object({
+  ...keyData,
+  [ENV.usageTable]: tableName,
+  [ENV.jwtIssuer]: z.url(),
+  [ENV.jwksUri]: z.url(),
+  [ENV.userPoolClientId]: z.string().min(1),
+  [ENV.allowedOrigins]: originListSchema,
+  [ENV.rollGraceMs]: int(0, DEFAULT_ROLL_GRACE_MS),
+});
+
+export type AuthTriggersConfig = z.infer<typeof authTriggersConfigSchema>;
+export type KeyApiConfig = z.infer<typeof keyApiConfigSchema>;
+export type MeteringConfig = z.infer<typeof meteringConfigSchema>;
+export type UserApiConfig = z.infer<typeof userApiConfigSchema>;
+
+/** Each deployable's schema, by the service name its functions and logs carry. */
+export const CONFIG_SCHEMAS = {
+  [SERVICE_NAMES.authTriggers]: authTriggersConfigSchema,
+  [SERVICE_NAMES.keyApi]: keyApiConfigSchema,
+  [SERVICE_NAMES.metering]: meteringConfigSchema,
+  [SERVICE_NAMES.userApi]: userApiConfigSchema,
+} as const;
+
+/**
+ * The variables a deployable's schema requires (no default, not optional): what its deployment
+ * must set. The infra tests check every function's environment against this.
+ */
+export function requiredVariables(schema: z.ZodObject): string[] {
+  return Object.entries(schema.shape)
+    .filter(([, field]) => !(field as z.ZodType).safeParse(undefined).success)
+    .map(([name]) => name);
+}

@@ -1,0 +1,121 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { ENV } from '../../contracts/config';
+import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
+import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../shared/aws-clients';
+import { type Clock, systemClock } from '../shared/clock';
+import { type InvocationMetrics, perInvocationMetrics } from '../shared/metrics';
+import type { AcceptanceWindow } from './batch';
+import type { MeteringConfig } from './config';
+import { type BatchOutcome, consumeBatch } from './consumer';
+import { SqsDeadLetterSink } from './dead-letter';
+import { KinesisLookBack, type LookBack } from './look-back';
+import { inboundRecords } from './records';
+import { UsageStore } from './usage-store';
+
+/** What a caller may provide instead of what metering builds from its configuration. */
+export interface MeteringOverrides {
+  /** Where the clients built here point; ignored for clients given in `clients`. */
+  readonly aws?: AwsOptions;
+  readonly clients?: {
+    /** Counter writes. */
+    readonly dynamo?: DynamoDBDocumentClient;
+    /** Dead letters. */
+    readonly sqs?: SQSClient;
+    /** The Kinesis look-back's reads of a shard. */
+    readonly kinesis?: KinesisClient;
+  };
+  readonly logger?: Logger;
+  /** @default one EMF line per invocation (Powertools) */
+  readonly metrics?: InvocationMetrics;
+  readonly clock?: Clock;
+  readonly lookBack?: LookBack;
+  /** Counter writes in flight at once. */
+  readonly concurrency?: number;
+}
+
+/** One batch's event-source answer and what the consumer did with it. */
+export interface MeteringBatchResult {
+  readonly response: SQSBatchResponse;
+  readonly outcome: BatchOutcome;
+}
+
+export interface Metering {
+  /** The Lambda handler: an SQS or Kinesis event in, a partial batch response out. */
+  readonly handler: (event: unknown) => Promise<SQSBatchResponse>;
+  /** The same, with the consumer's outcome (for harnesses that tally it). */
+  readonly handleBatch: (event: unknown) => Promise<MeteringBatchResult>;
+}
+
+/**
+ * The metering consumer: its configuration and clients → the handler the event source mappings
+ * (or the local pollers) call. Lambda's handler.ts, the local stack, tests and bench all build it
+ * here.
+ */
+export function composeMetering(config: MeteringConfig, overrides: MeteringOverrides = {}): Metering {
+  const aws = overrides.aws ?? {};
+  const logger = overrides.logger ?? new Logger({ serviceName: SERVICE_NAMES.metering });
+  const metrics =
+    overrides.metrics ??
+    perInvocationMetrics(new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.metering }));
+  const clock = overrides.clock ?? systemClock;
+  const window: AcceptanceWindow = {
+    lateMs: config[ENV.lateWindowMs],
+    futureMs: config[ENV.futureWindowMs],
+  };
+  const usage = new UsageStore({
+    client: overrides.clients?.dynamo ?? documentClient(aws),
+    table: config[ENV.usageTable],
+    // A mark must outlive every copy of its event that could still be accepted: the late window,
+    // plus a day of margin for clock skew and slow redrives.
+    markTtlMs: window.lateMs + 24 * 3600_000,
+  });
+  const deadLetters = new SqsDeadLetterSink({
+    sqs: overrides.clients?.sqs ?? sqsClient(aws),
+    queueUrl: config[ENV.usageDlqUrl],
+    transport: config[ENV.transport],
+  });
+  // Built whatever the transport (it makes no call until a Kinesis batch has a resent copy): the
+  // local stack feeds one consumer from both transports.
+  const lookBack =
+    overrides.lookBack ??
+    new KinesisLookBack({
+      kinesis: overrides.clients?.kinesis ?? kinesisClient(aws),
+      onGiveUp: (query) =>
+        logger.warn('first copy of a resent event not reached; counting the copy', { ...query }),
+    });
+  const deps = {
+    usage,
+    deadLetters,
+    clock,
+    logger,
+    metrics,
+    window,
+    lookBack,
+    ...(overrides.concurrency ? { concurrency: overrides.concurrency } : {}),
+  };
+
+  /**
+   * Throwing would fail the whole batch; only a batch that is not an SQS or Kinesis event at all
+   * does that. (The event source mapping must have ReportBatchItemFailures.)
+   */
+  async function handleBatch(event: unknown): Promise<MeteringBatchResult> {
+    try {
+      const outcome = await consumeBatch(inboundRecords(event), deps);
+      logger.debug('batch consumed', { ...outcome, failed: outcome.failedRecordIds.length });
+      return {
+        outcome,
+        response: {
+          batchItemFailures: outcome.failedRecordIds.map((itemIdentifier) => ({ itemIdentifier })),
+        },
+      };
+    } finally {
+      metrics.endInvocation();
+    }
+  }
+  return { handler: async (event) => (await handleBatch(event)).response, handleBatch };
+}

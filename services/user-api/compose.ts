@@ -1,0 +1,74 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ENV } from '../../contracts/config';
+import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
+import { UsageReader } from '../metering/usage-reader';
+import { type AwsOptions, documentClient } from '../shared/aws-clients';
+import { type Clock, systemClock } from '../shared/clock';
+import { KeyStore } from '../shared/key-store';
+import type { MetricsRecorder } from '../shared/metrics';
+import { createApp } from './app';
+import type { UserApiConfig } from './config';
+import { createCognitoIdTokenVerifier, type TokenVerifier } from './token-verifier';
+
+/** What a caller may provide instead of what user-api builds from its configuration. */
+export interface UserApiOverrides {
+  /** Where the DynamoDB client built here points; ignored when `clients.dynamo` is given. */
+  readonly aws?: AwsOptions;
+  readonly clients?: { readonly dynamo?: DynamoDBDocumentClient };
+  /** Replaces the Cognito ID-token verifier built from the issuer and JWKS of the config. */
+  readonly verifier?: TokenVerifier;
+  readonly logger?: Logger;
+  /**
+   * Where failures (UserApiMetric) are counted.
+   * @default Powertools Metrics (namespace METRICS_NAMESPACE, service user-api), each written at once
+   */
+  readonly metrics?: MetricsRecorder;
+  readonly clock?: Clock;
+}
+
+/**
+ * user-api records only failures, so each is written as its own EMF line the moment it is counted:
+ * nothing to flush per request on the routine path, nothing lost if the container is shut down,
+ * and an alarm on it is never a flush behind.
+ */
+export function writeAtOnce(metrics: Metrics): MetricsRecorder {
+  return {
+    addMetric(name, unit, value) {
+      metrics.addMetric(name, unit, value);
+      metrics.publishStoredMetrics();
+    },
+  };
+}
+
+/**
+ * user-api: its configuration and clients → the Hono app. Lambda (`handle`), the local server
+ * (`serve`) and tests (`app.request`) run the app this returns.
+ */
+export function composeUserApi(config: UserApiConfig, overrides: UserApiOverrides = {}) {
+  const dynamo = overrides.clients?.dynamo ?? documentClient(overrides.aws ?? {});
+  return createApp({
+    usage: new UsageReader({ client: dynamo, table: config[ENV.usageTable] }),
+    store: new KeyStore({
+      client: dynamo,
+      accountsTable: config[ENV.accountsTable],
+      keysTable: config[ENV.keysTable],
+      keyPrefix: config[ENV.keyPrefix],
+    }),
+    verifier:
+      overrides.verifier ??
+      createCognitoIdTokenVerifier({
+        issuer: config[ENV.jwtIssuer],
+        jwksUri: config[ENV.jwksUri],
+        clientId: config[ENV.userPoolClientId],
+      }),
+    clock: overrides.clock ?? systemClock,
+    logger: overrides.logger ?? new Logger({ serviceName: SERVICE_NAMES.userApi }),
+    metrics:
+      overrides.metrics ??
+      writeAtOnce(new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.userApi })),
+    allowedOrigins: config[ENV.allowedOrigins],
+    rollGraceMs: config[ENV.rollGraceMs],
+  });
+}

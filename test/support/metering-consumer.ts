@@ -1,0 +1,58 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KinesisStreamEvent, SQSEvent } from 'aws-lambda';
+import { ENV } from '../../contracts/config';
+import { newUsageEvent, type UsageEvent } from '../../contracts/usage-event';
+import { composeMetering } from '../../services/metering/compose';
+import { loadMeteringConfig } from '../../services/metering/config';
+import { inboundRecords } from '../../services/metering/records';
+import { UsageReader } from '../../services/metering/usage-reader';
+import { discardMetrics } from '../../services/shared/metrics';
+import { localClients, stackEnv } from './local-stack';
+
+/**
+ * The metering consumer, composed by composeMetering over the shared stack's usage table, on clients
+ * the test may inject faults into; with a reader of its counters, the record ids of every batch it
+ * was handed and how many events it counted. `lookBackKinesis` is the client its Kinesis look-back
+ * reads the shard with.
+ */
+export function meteringConsumer(
+  transport: 'sqs' | 'kinesis',
+  dlqUrl: string,
+  lookBackKinesis: KinesisClient = localClients().kinesis,
+) {
+  const clients = localClients();
+  const config = loadMeteringConfig({
+    [ENV.usageTable]: stackEnv()[ENV.usageTable],
+    [ENV.usageDlqUrl]: dlqUrl,
+    [ENV.transport]: transport,
+  });
+  const metering = composeMetering(config, {
+    clients: { dynamo: clients.doc, sqs: clients.sqs, kinesis: lookBackKinesis },
+    logger: new Logger({ serviceName: 'metering-test', logLevel: 'SILENT' }),
+    metrics: discardMetrics,
+  });
+  const usage = new UsageReader({ client: clients.doc, table: config[ENV.usageTable] });
+  const batches: string[][] = [];
+  let counted = 0;
+  const handler = async (event: SQSEvent | KinesisStreamEvent) => {
+    batches.push(inboundRecords(event).map((r) => r.recordId));
+    const { response, outcome } = await metering.handleBatch(event);
+    counted += outcome.counted;
+    return response;
+  };
+  /** Events counted so far, duplicates not included. */
+  const countedSoFar = () => counted;
+  return { clients, usage, handler, batches, countedSoFar };
+}
+
+let keys = 0;
+/** `count` new usage events of one key (a fresh one unless given), its account `acc_<keyId>`. */
+export function testEvents(
+  count: number,
+  keyId = `key_fault_${process.pid}_${Date.now()}_${keys++}`,
+): UsageEvent[] {
+  return Array.from({ length: count }, () =>
+    newUsageEvent({ keyId, accountId: `acc_${keyId}`, now: new Date() }),
+  );
+}

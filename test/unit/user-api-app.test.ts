@@ -1,0 +1,317 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { DayCount, KeyTotals } from '../../services/metering/usage-reader';
+import { generateApiKey, isWellFormedApiKey } from '../../services/shared/api-key';
+import type { AccountRecord, KeyRecord } from '../../services/shared/key-store';
+import { createApp } from '../../services/user-api/app';
+import type { UserApiKeyStore, UserApiUsageReader } from '../../services/user-api/env';
+import type { AuthenticatedUser, TokenVerifier } from '../../services/user-api/token-verifier';
+
+// user-api as a caller sees it, through createApp(deps).request(): no network, no environment. The
+// token verifier and the stores are in-memory fakes; what is asserted is what an owner would get.
+
+const NOW = new Date('2026-11-21T12:00:00Z');
+const ALICE: AuthenticatedUser = { userId: 'acc_alice', email: 'alice@example.com', userName: 'alice' };
+const NEWCOMER: AuthenticatedUser = { userId: 'acc_new', email: 'new@example.com', userName: 'new' };
+const TOKENS: Record<string, AuthenticatedUser> = { 'token-alice': ALICE, 'token-newcomer': NEWCOMER };
+
+const verifier: TokenVerifier = {
+  async verify(token) {
+    const user = TOKENS[token];
+    if (!user) throw new Error('invalid signature');
+    return user;
+  },
+};
+
+/** Accounts and keys in memory, with KeyStore's answers for the operations the routes use. */
+function memoryStore() {
+  const accounts = new Map<string, AccountRecord>();
+  const keys: KeyRecord[] = [];
+  let ids = 0;
+  const store: UserApiKeyStore = {
+    async getAccount(accountId) {
+      return accounts.get(accountId);
+    },
+    async provisionAccount(input) {
+      const existing = accounts.get(input.accountId);
+      if (existing) return { created: false, account: existing };
+      const account: AccountRecord = {
+        accountId: input.accountId,
+        email: input.email,
+        userName: input.userName,
+        createdAt: input.now.toISOString(),
+        firstKeyId: `key_first_${input.accountId}`,
+      };
+      accounts.set(account.accountId, account);
+      return { created: true, account };
+    },
+    async listKeys(accountId) {
+      return keys.filter((k) => k.accountId === accountId);
+    },
+    async getKey(accountId, keyId) {
+      return keys.find((k) => k.accountId === accountId && k.keyId === keyId);
+    },
+    async createKey(input) {
+      if (!accounts.has(input.accountId)) return { ok: false, reason: 'not_found' };
+      const secret = generateApiKey('tg');
+      const record: KeyRecord = {
+        accountId: input.accountId,
+        keyId: `key_${ids++}`,
+        name: input.name,
+        start: secret.start,
+        keyHash: secret.keyHash,
+        status: 'active',
+        createdAt: input.now.toISOString(),
+      };
+      keys.push(record);
+      return { ok: true, value: { record, secret } };
+    },
+    async revealKey() {
+      return { ok: false, reason: 'not_found' };
+    },
+    async rollKey() {
+      return { ok: false, reason: 'not_found' };
+    },
+    async revokeKey() {
+      return { ok: false, reason: 'not_found' };
+    },
+  };
+  return { store, accounts, keys };
+}
+
+/** Metering's counters in memory: day counts per key and per account, totals per key. */
+function memoryUsage() {
+  const byScope = new Map<string, DayCount[]>();
+  const totals = new Map<string, KeyTotals>();
+  const usage: UserApiUsageReader = {
+    async dailyCounts(scope, from, to) {
+      const id = 'keyId' in scope ? `key:${scope.keyId}` : `account:${scope.accountId}`;
+      return (byScope.get(id) ?? []).filter((d) => d.date >= from && d.date <= to);
+    },
+    async keyTotals(keyIds) {
+      return new Map(keyIds.flatMap((id) => (totals.has(id) ? [[id, totals.get(id) as KeyTotals]] : [])));
+    },
+  };
+  return { usage, byScope, totals };
+}
+
+let memory: ReturnType<typeof memoryStore>;
+let counters: ReturnType<typeof memoryUsage>;
+let app: ReturnType<typeof createApp>;
+
+beforeEach(async () => {
+  memory = memoryStore();
+  counters = memoryUsage();
+  await memory.store.provisionAccount({ ...ALICE, accountId: ALICE.userId, now: new Date('2026-11-01') });
+  app = createApp({
+    store: memory.store,
+    usage: counters.usage,
+    verifier,
+    clock: { now: () => NOW },
+    logger: new Logger({ serviceName: 'user-api-test', logLevel: 'SILENT' }),
+    allowedOrigins: [],
+    rollGraceMs: 24 * 3600_000,
+  });
+});
+
+const call = (path: string, init: { token?: string; method?: string; body?: unknown } = {}) =>
+  app.request(path, {
+    method: init.method ?? 'GET',
+    headers: {
+      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+  });
+
+const ROUTES = [
+  ['GET', '/me'],
+  ['GET', '/keys'],
+  ['POST', '/keys'],
+  ['GET', '/usage'],
+  ['DELETE', '/keys/key_0'],
+] as const;
+
+describe('user-api: authentication', () => {
+  it.each(ROUTES)('%s %s without a token: 401 in the one error shape', async (method, path) => {
+    const response = await call(path, { method });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await response.json()).toEqual({
+      error: { code: 'unauthorized', message: expect.stringContaining('Authorization: Bearer') },
+    });
+  });
+
+  it('answers every bad token on every route with the same 401 and the same body', async () => {
+    const bodies = new Set<string>();
+    for (const [method, path] of ROUTES) {
+      for (const authorization of ['Bearer not-a-token', 'Bearer token-mallory', 'bearer  x.y.z ']) {
+        const response = await app.request(path, { method, headers: { authorization } });
+        expect(response.status, `${method} ${path} ${authorization}`).toBe(401);
+        bodies.add(await response.text());
+      }
+    }
+    expect([...bodies].map((b) => JSON.parse(b))).toEqual([
+      { error: { code: 'unauthorized', message: 'The token is invalid or has expired; sign in again' } },
+    ]);
+  });
+
+  it('a malformed Authorization header counts as no token', async () => {
+    for (const authorization of ['token-alice', 'Basic dG9rZW4tYWxpY2U=', 'Bearer']) {
+      const response = await app.request('/me', { headers: { authorization } });
+      expect(response.status, authorization).toBe(401);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toContain(
+        'Sign in first',
+      );
+    }
+  });
+});
+
+describe('user-api: GET /me', () => {
+  it('answers the signed-in owner with their account', async () => {
+    const response = await call('/me', { token: 'token-alice' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      userId: ALICE.userId,
+      email: ALICE.email,
+      createdAt: '2026-11-01T00:00:00.000Z',
+    });
+  });
+
+  it('finishes the provisioning of a signed-in user whose sign-up trigger never ran', async () => {
+    expect(memory.accounts.has(NEWCOMER.userId)).toBe(false);
+    const response = await call('/me', { token: 'token-newcomer' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      userId: NEWCOMER.userId,
+      email: NEWCOMER.email,
+      createdAt: NOW.toISOString(),
+    });
+    expect(memory.accounts.get(NEWCOMER.userId)?.email).toBe(NEWCOMER.email);
+  });
+});
+
+describe('user-api: keys', () => {
+  it('POST /keys answers 201 with the secret, once; GET /keys lists the key without it', async () => {
+    const response = await call('/keys', { token: 'token-alice', method: 'POST', body: { name: 'ci' } });
+    expect(response.status).toBe(201);
+    const issued = (await response.json()) as Record<string, string>;
+    expect(Object.keys(issued).sort()).toEqual(['createdAt', 'id', 'key', 'name', 'start']);
+    expect(issued).toMatchObject({ name: 'ci', createdAt: NOW.toISOString() });
+    expect(isWellFormedApiKey(issued.key ?? '', 'tg')).toBe(true);
+    expect(issued.key?.startsWith(issued.start ?? '-')).toBe(true);
+
+    counters.totals.set(issued.id ?? '', { count: 12, lastUsedAt: '2026-11-21T11:59:00.000Z' });
+    const listed = await call('/keys', { token: 'token-alice' });
+    expect(listed.status).toBe(200);
+    const text = await listed.text();
+    expect(text).not.toContain(issued.key);
+    expect(JSON.parse(text)).toEqual({
+      keys: [
+        {
+          id: issued.id,
+          name: 'ci',
+          start: issued.start,
+          status: 'active',
+          createdAt: NOW.toISOString(),
+          count: 12,
+          lastUsedAt: '2026-11-21T11:59:00.000Z',
+        },
+      ],
+    });
+  });
+
+  it('POST /keys without a name gets the default name; a bad body is a 400 naming the field', async () => {
+    const unnamed = await call('/keys', { token: 'token-alice', method: 'POST', body: {} });
+    expect(unnamed.status).toBe(201);
+    expect(((await unnamed.json()) as { name: string }).name).toBe('API key');
+
+    for (const body of [{ name: '' }, { name: 'x'.repeat(65) }, { name: 'ok', admin: true }]) {
+      const response = await call('/keys', { token: 'token-alice', method: 'POST', body });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      const answer = (await response.json()) as { error: { code: string; details: unknown[] } };
+      expect(answer.error.code).toBe('invalid_request');
+      expect(answer.error.details.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('keys of other accounts do not exist for the caller', async () => {
+    const created = await call('/keys', { token: 'token-alice', method: 'POST', body: { name: 'mine' } });
+    const { id } = (await created.json()) as { id: string };
+    await call('/me', { token: 'token-newcomer' });
+    expect(await (await call('/keys', { token: 'token-newcomer' })).json()).toEqual({ keys: [] });
+    expect((await call(`/usage?keyId=${id}`, { token: 'token-newcomer' })).status).toBe(404);
+  });
+});
+
+describe('user-api: GET /usage', () => {
+  interface Usage {
+    from: string;
+    to: string;
+    keyId?: string;
+    days: DayCount[];
+    total: number;
+    asOf: string;
+  }
+
+  it('answers every day of the range, zeros included, with the total and asOf', async () => {
+    counters.byScope.set(`account:${ALICE.userId}`, [
+      { date: '2026-01-31', count: 5 },
+      { date: '2026-02-02', count: 7 },
+      { date: '2026-02-03', count: 100 }, // outside the range
+    ]);
+    const response = await call('/usage?from=2026-01-30&to=2026-02-02', { token: 'token-alice' });
+    expect(response.status).toBe(200);
+    expect((await response.json()) as Usage).toEqual({
+      from: '2026-01-30',
+      to: '2026-02-02',
+      days: [
+        { date: '2026-01-30', count: 0 },
+        { date: '2026-01-31', count: 5 },
+        { date: '2026-02-01', count: 0 },
+        { date: '2026-02-02', count: 7 },
+      ],
+      total: 12,
+      asOf: NOW.toISOString(),
+    });
+  });
+
+  it('defaults to the last 30 days, ending today (UTC); a key of the caller narrows it to that key', async () => {
+    const created = await call('/keys', { token: 'token-alice', method: 'POST', body: { name: 'k' } });
+    const { id } = (await created.json()) as { id: string };
+    counters.byScope.set(`key:${id}`, [{ date: '2026-11-21', count: 3 }]);
+
+    const all = (await (await call('/usage', { token: 'token-alice' })).json()) as Usage;
+    expect(all.days).toHaveLength(30);
+    expect(all.from).toBe('2026-10-23');
+    expect(all.to).toBe('2026-11-21');
+    expect(all.total).toBe(0);
+
+    const one = (await (await call(`/usage?keyId=${id}`, { token: 'token-alice' })).json()) as Usage;
+    expect(one.keyId).toBe(id);
+    expect(one.days.at(-1)).toEqual({ date: '2026-11-21', count: 3 });
+    expect(one.total).toBe(3);
+    expect((await call('/usage?keyId=key_unknown', { token: 'token-alice' })).status).toBe(404);
+  });
+
+  it.each([
+    ['a day that does not exist', '?from=2026-02-30&to=2026-03-01'],
+    ['from after to', '?from=2026-03-02&to=2026-03-01'],
+    ['more than 366 days', '?from=2024-01-01&to=2025-12-31'],
+    ['not a date', '?from=yesterday'],
+    ['an empty keyId', '?keyId='],
+    ['an unknown parameter', '?unknown=1'],
+  ])('refuses %s with 400 invalid_request', async (_, query) => {
+    const response = await call(`/usage${query}`, { token: 'token-alice' });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
+  });
+});
+
+describe('user-api: routes', () => {
+  it('an unknown route is a 404 in the one error shape', async () => {
+    const response = await app.request('/nope');
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({ error: { code: 'not_found', message: 'No such route' } });
+  });
+});
