@@ -1,3 +1,5 @@
+import { DEFAULT_ACCEPTANCE_WINDOW } from './config';
+
 /**
  * The one description of Tollgate's stateful resources. The local stack turns it into
  * CreateTable / CreateQueue / CreateUserPool calls and the CDK app into constructs, so the two
@@ -74,8 +76,22 @@ export function tableName(stage: string, table: TableDefinition): string {
   return `tollgate-${stage}-${table.id}`;
 }
 
+/**
+ * How the event source (Lambda's event source mapping on AWS, the local pollers in npm start) hands
+ * usage records to metering. Large batches are what make aggregation pay: a counter is written once
+ * per (key, day) per batch, so the writes per event fall as batches fill. Under a backlog a batch
+ * fills at once; when traffic is light the batching window bounds how long a record waits.
+ */
+export interface EventSourceDefinition {
+  /** Most records in one invocation (10,000 is the most either event source takes). */
+  readonly batchSize: number;
+  /** Longest a record waits for its batch to fill; on AWS SQS needs ≥ 1 s for batches over 10. */
+  readonly maxBatchingWindowSeconds: number;
+}
+
 export interface QueueDefinition {
   readonly id: 'usage';
+  readonly eventSource: EventSourceDefinition;
   /** Longer than the consumer's timeout, so a batch in flight is not handed to a second consumer. */
   readonly visibilityTimeoutSeconds: number;
   readonly retentionSeconds: number;
@@ -86,7 +102,10 @@ export interface QueueDefinition {
 
 export const usageQueue: QueueDefinition = {
   id: 'usage',
-  visibilityTimeoutSeconds: 60,
+  eventSource: { batchSize: 10_000, maxBatchingWindowSeconds: 1 },
+  // Six times the metering function's 30 s timeout (infra/cdk), as AWS advises: a batch of 10,000
+  // takes about 5 s against DynamoDB Local, well under a second against DynamoDB.
+  visibilityTimeoutSeconds: 180,
   retentionSeconds: 4 * 24 * 3600,
   maxReceiveCount: 5,
   deadLetterRetentionSeconds: 14 * 24 * 3600,
@@ -98,11 +117,22 @@ export function queueName(stage: string, queue: QueueDefinition, deadLetter = fa
 
 export interface StreamDefinition {
   readonly id: 'usage';
+  readonly eventSource: EventSourceDefinition;
+  /** Shards when the stream is provisioned (CDK context `kinesisShards`, or on demand). */
   readonly shardCount: number;
+  /**
+   * At least the late window plus a day: a batch metering could not count (DynamoDB down for
+   * long) can still be read back and counted while its events are within the late window.
+   */
   readonly retentionHours: number;
 }
 
-export const usageStream: StreamDefinition = { id: 'usage', shardCount: 1, retentionHours: 24 };
+export const usageStream: StreamDefinition = {
+  id: 'usage',
+  eventSource: { batchSize: 10_000, maxBatchingWindowSeconds: 1 },
+  shardCount: 1,
+  retentionHours: DEFAULT_ACCEPTANCE_WINDOW.lateMs / 3_600_000 + 24,
+};
 
 export function streamName(stage: string, stream: StreamDefinition): string {
   return `tollgate-${stage}-${stream.id}-stream`;

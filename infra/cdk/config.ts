@@ -6,6 +6,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
 import { commaListSchema, ENV, originListSchema } from '../../contracts/config';
+import { usageStream } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, TRANSPORTS } from '../../contracts/transport';
 import { WEB_DIST } from './paths';
 import type { TollgateStackProps } from './stack-props';
@@ -29,6 +30,11 @@ const contextSchema = z
       .regex(/^[a-z][a-z0-9-]{0,19}$/, 'lowercase letters, digits and dashes, starting with a letter')
       .default('prod'),
     transport: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
+    // Kinesis only: a number of provisioned shards, or `on-demand` (the stream scales itself and
+    // bills per GB instead of per shard-hour).
+    kinesisShards: z
+      .union([z.literal('on-demand'), z.coerce.number().int().min(1).max(500)])
+      .default(usageStream.shardCount),
     region: z
       .string()
       .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1')
@@ -85,6 +91,7 @@ export function readDeploymentContext(
   const input = {
     stage: raw('stage'),
     transport: raw('transport') ?? env[ENV.transport],
+    kinesisShards: raw('kinesisShards'),
     region: raw('region') ?? env.CDK_DEFAULT_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
     certificateArn: raw('certificateArn'),
     keyApiDomainName: raw('keyApiDomainName'),
@@ -122,6 +129,7 @@ export function stackPropsFromContext(
     description: `Tollgate (${context.stage}): API keys and usage metering`,
     stage: context.stage,
     transport: context.transport,
+    kinesisShards: context.kinesisShards,
     certificateArn: context.certificateArn,
     keyApiDomainName: context.keyApiDomainName,
     webDomainNames: context.webDomainNames,

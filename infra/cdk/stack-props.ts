@@ -19,6 +19,12 @@ export interface TollgateStackProps extends StackProps {
    */
   readonly transport?: Transport;
   /**
+   * Kinesis only: provisioned shards, or `on-demand`. Each shard is read by one metering batch at
+   * a time (ParallelizationFactor 1), so shards are how the Kinesis consumer scales.
+   * @default usageStream.shardCount (1)
+   */
+  readonly kinesisShards?: number | 'on-demand';
+  /**
    * ACM certificate for the key API's HTTPS listener.
    * @default - plain HTTP on port 80
    */

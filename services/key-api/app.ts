@@ -84,7 +84,7 @@ export function createKeyApiHandler(deps: KeyApiDeps): KeyApiHandler {
           return false;
         },
       ),
-      deps.usage.get(check.keyId),
+      deps.usage.get(check.accountId, check.keyId),
     ]);
     // Tenths of a millisecond: finer adds only digits to every value in the EMF line.
     const latencyMs = Math.round((performance.now() - started) * 10) / 10;

@@ -42,7 +42,7 @@ export interface KeyApiOverrides {
   /** Replaces the KeyLookup read behind the cache (e.g. an in-memory table). */
   readonly lookup?: (keyHash: string) => Promise<CachedLookup>;
   /** Replaces the day-count read behind the usage figure. */
-  readonly readKeyDayCount?: (keyId: string, day: string) => Promise<number>;
+  readonly readKeyDayCount?: (accountId: string, keyId: string, day: string) => Promise<number>;
   readonly logger?: Logger;
   /** @default BufferedMetrics over Powertools, flushed per TOLLGATE_METRICS_FLUSH_MS */
   readonly metrics?: InvocationMetrics;
@@ -101,7 +101,8 @@ export function composeKeyApi(config: KeyApiConfig, overrides: KeyApiOverrides =
     verifier: new KeyVerifier({ cache, keyPrefix: config[ENV.keyPrefix], clock }),
     publisher: overrides.publisher ?? publisherFor(config, aws, overrides.clients),
     usage: new UsageSnapshots({
-      read: overrides.readKeyDayCount ?? ((keyId, day) => reader.keyDayCount(keyId, day)),
+      read:
+        overrides.readKeyDayCount ?? ((accountId, keyId, day) => reader.keyDayCount(accountId, keyId, day)),
       now: () => clock.now(),
     }),
     clock,

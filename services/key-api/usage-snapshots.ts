@@ -14,11 +14,11 @@ export interface UsageSnapshot {
  */
 export class UsageSnapshots {
   readonly #cache: LRUCache<string, UsageSnapshot>;
-  readonly #read: (keyId: string, day: string) => Promise<number>;
+  readonly #read: (accountId: string, keyId: string, day: string) => Promise<number>;
   readonly #now: () => Date;
 
   constructor(options: {
-    read: (keyId: string, day: string) => Promise<number>;
+    read: (accountId: string, keyId: string, day: string) => Promise<number>;
     now: () => Date;
     maxAgeMs?: number;
     maxEntries?: number;
@@ -33,12 +33,15 @@ export class UsageSnapshots {
     });
   }
 
-  async get(keyId: string): Promise<UsageSnapshot | null> {
+  async get(accountId: string, keyId: string): Promise<UsageSnapshot | null> {
     const cached = this.#cache.get(keyId, { allowStale: false });
     if (cached) return cached;
     const now = this.#now();
     try {
-      const snapshot = { today: await this.#read(keyId, utcDay(now.getTime())), asOf: now.toISOString() };
+      const snapshot = {
+        today: await this.#read(accountId, keyId, utcDay(now.getTime())),
+        asOf: now.toISOString(),
+      };
       this.#cache.set(keyId, snapshot);
       return snapshot;
     } catch {

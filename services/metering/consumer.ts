@@ -2,13 +2,17 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { MeteringMetric } from '../../contracts/metric-names';
 import type { Clock } from '../shared/clock';
+import { DependencyError } from '../shared/errors';
 import type { MetricsRecorder } from '../shared/metrics';
 import { type AcceptanceWindow, type InboundRecord, type PreparedAggregate, prepareBatch } from './batch';
-import { eachWithConcurrency } from './concurrency';
 import type { DeadLetterSink } from './dead-letter';
 import type { LookBack } from './look-back';
 import { applyOrdered } from './ordered';
-import type { UsageStore } from './usage-store';
+import { planTransactions, runExclusive } from './transactions';
+import type { TransactionPart, UsageStore } from './usage-store';
+
+/** Writes in flight at once within one batch. */
+export const DEFAULT_CONCURRENCY = 8;
 
 export interface ConsumerDeps {
   usage: UsageStore;
@@ -19,7 +23,7 @@ export interface ConsumerDeps {
   window: AcceptanceWindow;
   /** Kinesis batches: finds the first copy of a resent event in its shard. */
   lookBack?: LookBack;
-  /** Counter writes at once; more overlaps DynamoDB round trips, too many invites throttling. */
+  /** Counter writes at once; more overlaps DynamoDB round trips, too many invites throttling. @default 8 */
   concurrency?: number;
 }
 
@@ -34,7 +38,7 @@ export interface BatchOutcome {
 /**
  * Counts one batch: validate, send refused records to the dead letter with a reason, and add the
  * rest to their counters exactly once. SQS batches (unordered, at-least-once) are aggregated per
- * (key, day) and guarded by per-event dedupe marks in the same transaction as the counters; Kinesis
+ * (key, day) and guarded by per-event dedupe marks in the same transaction as the counter; Kinesis
  * batches (ordered per shard) by the shard's sequence numbers on each counter (ordered.ts), which
  * needs no per-event writes. A failed write fails only the records that fed it; the rest of the
  * batch is counted and acknowledged.
@@ -68,7 +72,7 @@ export async function consumeBatch(
       usage: deps.usage,
       lookBack: deps.lookBack,
       now,
-      concurrency: deps.concurrency ?? 8,
+      concurrency: deps.concurrency ?? DEFAULT_CONCURRENCY,
       onCounterFailed: (error, increment) => {
         deps.logger.error('counter update failed; its records will be delivered again', {
           error,
@@ -112,7 +116,12 @@ export async function consumeBatch(
   return outcome;
 }
 
-/** The SQS path: one transaction per aggregate (and per 97 of its events), marks and counters together. */
+/**
+ * The SQS path: the batch's aggregates packed into transactions (marks and counters together,
+ * planTransactions), written concurrently — but never two at once that add to one counter, which
+ * would only cancel each other (TransactionConflict) — and each failing alone: a transaction that
+ * fails reports exactly the records whose events it marks.
+ */
 async function applyAggregates(
   aggregates: readonly PreparedAggregate[],
   deps: ConsumerDeps,
@@ -120,34 +129,38 @@ async function applyAggregates(
   now: Date,
 ): Promise<number> {
   let writes = 0;
-  const apply = async ({ aggregate, recordIds }: PreparedAggregate) => {
-    try {
-      const applied = await deps.usage.applyAggregate(aggregate, now);
-      outcome.counted += applied.counted;
-      outcome.duplicates += applied.duplicates;
-      writes += applied.writeRequests;
-    } catch (error) {
-      deps.logger.error('aggregate failed; its records will be delivered again', {
-        error,
-        keyId: aggregate.keyId,
-        day: aggregate.day,
-        events: aggregate.events.length,
-      });
-      deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
-      outcome.failedRecordIds.push(...recordIds);
-    }
-  };
-  // Every aggregate of an account also adds to the account's day counter; written concurrently
-  // they would cancel each other's transactions (TransactionConflict). Accounts run in parallel,
-  // each account's aggregates one after another.
-  const byAccount = new Map<string, PreparedAggregate[]>();
-  for (const prepared of aggregates) {
-    const list = byAccount.get(prepared.aggregate.accountId) ?? [];
-    list.push(prepared);
-    byAccount.set(prepared.aggregate.accountId, list);
-  }
-  await eachWithConcurrency([...byAccount.values()], deps.concurrency ?? 4, async (list) => {
-    for (const prepared of list) await apply(prepared);
-  });
+  const { transactions, duplicates } = planTransactions(aggregates);
+  outcome.duplicates += duplicates;
+  await runExclusive(
+    transactions,
+    (transaction) => transaction.counters,
+    deps.concurrency ?? DEFAULT_CONCURRENCY,
+    async ({ parts }) => {
+      const apply = async (some: readonly TransactionPart[]) => {
+        const applied = await deps.usage.applyTransaction(some, now);
+        outcome.counted += applied.counted;
+        outcome.duplicates += applied.duplicates;
+        writes += applied.writeRequests;
+      };
+      const failed = (error: unknown, some: readonly TransactionPart[]) => {
+        deps.logger.error('transaction failed; its records will be delivered again', {
+          error,
+          counters: some.length,
+          events: some.reduce((sum, part) => sum + part.events.length, 0),
+        });
+        deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
+        for (const part of some) outcome.failedRecordIds.push(...part.recordIds);
+      };
+      try {
+        await apply(parts);
+      } catch (error) {
+        // Unavailable (throttling, an outage): everything comes again later, and more requests
+        // now would only add to the throttling. Anything else may be one aggregate's own problem
+        // (a bug, an item DynamoDB refuses): each part alone, so it cannot hold the others back.
+        if (error instanceof DependencyError || parts.length === 1) return failed(error, parts);
+        for (const part of parts) await apply([part]).catch((alone: unknown) => failed(alone, [part]));
+      }
+    },
+  );
   return writes;
 }

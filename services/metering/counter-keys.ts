@@ -1,46 +1,50 @@
 /**
  * The usage table's key layout, owned by metering and used by everything that reads counters
- * (usage-reader.ts), so no one rebuilds `KEY#…` or slices a prefix off by hand:
- *  - `KEY#<keyId>` / `DAY#<yyyy-mm-dd>`: a key's requests that day
- *  - `KEY#<keyId>` / `TOTAL`: a key's all-time requests and last use
- *  - `ACCOUNT#<accountId>` / `DAY#<yyyy-mm-dd>`: an account's requests that day
- *  - `EVENT#<eventId>` / `EVENT`: "this event is counted", written in the same transaction as the
- *    counters it fed, and expired by TTL once the event could no longer be accepted anyway.
+ * (usage-reader.ts), so no one rebuilds `ACCOUNT#…` or slices a prefix off by hand.
+ *
+ * One counter per key and UTC day, in its account's partition:
+ *  - `ACCOUNT#<accountId>` / `DAY#<yyyy-mm-dd>#KEY#<keyId>`: a key's requests and units that day,
+ *    and its last use (`lastUsedAt`).
+ *  - `EVENT#<eventId>` / `EVENT`: "this event is counted" (SQS only), written in the same
+ *    transaction as the counter it fed, and expired by TTL once the event could no longer be
+ *    accepted anyway.
+ *
+ * An event adds to one item, whatever is read from it: an account's day is the sum of its keys'
+ * items for that day, a key's all-time total and last use are derived from its day items. All of
+ * an account's counters share its partition, so each of those is one strongly consistent Query.
  */
 
 /** A counter item's key. A type alias, not an interface, so it stays assignable to `Record<string, string>`. */
 export type CounterKey = { pk: string; sk: string };
 
-const KEY = 'KEY#';
 const ACCOUNT = 'ACCOUNT#';
 const DAY = 'DAY#';
-const TOTAL = 'TOTAL';
+const KEY = '#KEY#';
+/** Sorts after `#`: `DAY#<day>$` is past every `DAY#<day>#KEY#…` of that day. */
+const END_OF_DAY = '$';
 
-export const keyPartition = (keyId: string): string => `${KEY}${keyId}`;
 export const accountPartition = (accountId: string): string => `${ACCOUNT}${accountId}`;
-export const daySortKey = (day: string): string => `${DAY}${day}`;
 
-const keyDay = (keyId: string, day: string): CounterKey => ({ pk: keyPartition(keyId), sk: daySortKey(day) });
-const keyTotal = (keyId: string): CounterKey => ({ pk: keyPartition(keyId), sk: TOTAL });
-const accountDay = (accountId: string, day: string): CounterKey => ({
+/** The counter every event of one key on one UTC day adds to. */
+export const keyDayCounter = (accountId: string, keyId: string, day: string): CounterKey => ({
   pk: accountPartition(accountId),
-  sk: daySortKey(day),
+  sk: `${DAY}${day}${KEY}${keyId}`,
 });
 
-/** The counters every event adds to: its key's day and all-time totals, its account's day. */
-export const counterKeys = { keyDay, keyTotal, accountDay };
+/** Sort-key bounds (inclusive) of every counter of the days `from` to `to`. */
+export function dayRange(from: string, to: string): { from: string; to: string } {
+  return { from: `${DAY}${from}`, to: `${DAY}${to}${END_OF_DAY}` };
+}
+
+/** Every counter item's sort key starts with this. */
+export const COUNTER_PREFIX = DAY;
+
+/** The day and key of a counter's sort key. */
+export function parseCounterSortKey(sortKey: string): { day: string; keyId: string } {
+  const at = sortKey.indexOf(KEY);
+  if (!sortKey.startsWith(DAY) || at < 0) throw new Error(`not a key-day counter: ${sortKey}`);
+  return { day: sortKey.slice(DAY.length, at), keyId: sortKey.slice(at + KEY.length) };
+}
 
 /** The dedupe mark of one event (SQS path). */
 export const eventMark = (eventId: string): CounterKey => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' });
-
-/** The day of a `DAY#<yyyy-mm-dd>` sort key. */
-export function dayOf(sortKey: string): string {
-  if (!sortKey.startsWith(DAY)) throw new Error(`not a day counter: ${sortKey}`);
-  return sortKey.slice(DAY.length);
-}
-
-/** The key id of a `KEY#<keyId>` partition key. */
-export function keyIdOf(partitionKey: string): string {
-  if (!partitionKey.startsWith(KEY)) throw new Error(`not a key counter: ${partitionKey}`);
-  return partitionKey.slice(KEY.length);
-}

@@ -1,7 +1,7 @@
 import { utcDay } from '../../contracts/usage-event';
 import type { AcceptedRecord, StreamPosition } from './batch';
 import { eachWithConcurrency } from './concurrency';
-import { counterKeys } from './counter-keys';
+import { keyDayCounter } from './counter-keys';
 import type { LookBack } from './look-back';
 import type { OrderedIncrement, UsageStore } from './usage-store';
 
@@ -49,7 +49,7 @@ export async function applyOrdered(
     shards.set(byShard(position), list);
   }
 
-  const increments: { increment: OrderedIncrement; recordIds: string[]; countsEvents: boolean }[] = [];
+  const increments: { increment: OrderedIncrement; recordIds: string[] }[] = [];
   for (const records of shards.values()) {
     const ordered = [...records].sort((a, b) => {
       const x = BigInt(a.record.position?.sequenceNumber ?? 0);
@@ -58,25 +58,21 @@ export async function applyOrdered(
     });
     const kept = await keepFirstCopies(ordered, deps, outcome);
     const byCounter = new Map<string, (typeof increments)[number]>();
-    const add = (
-      counter: OrderedIncrement['counter'],
-      item: AcceptedRecord,
-      countsEvents: boolean,
-      tracksLastUse = false,
-    ) => {
+    // One counter per (key, day): each event adds to exactly one, so every counter write counts
+    // its entries as events.
+    const add = (item: AcceptedRecord) => {
+      const counter = keyDayCounter(item.event.accountId, item.event.keyId, utcDay(item.event.ts));
       const id = `${counter.pk}\u0000${counter.sk}`;
       let entry = byCounter.get(id);
       if (!entry) {
         entry = {
           increment: {
             counter,
-            accountId: item.event.accountId,
+            keyId: item.event.keyId,
             shardId: item.record.position?.shardId ?? '',
             entries: [],
-            tracksLastUse,
           },
           recordIds: [],
-          countsEvents,
         };
         byCounter.set(id, entry);
       }
@@ -87,24 +83,17 @@ export async function applyOrdered(
       });
       entry.recordIds.push(item.record.recordId);
     };
-    for (const item of kept) {
-      const day = utcDay(item.event.ts);
-      add(counterKeys.keyDay(item.event.keyId, day), item, true);
-      add(counterKeys.keyTotal(item.event.keyId), item, false, true);
-      add(counterKeys.accountDay(item.event.accountId, day), item, false);
-    }
+    for (const item of kept) add(item);
     increments.push(...byCounter.values());
   }
 
   const failed = new Set(outcome.failedRecordIds);
-  await eachWithConcurrency(increments, deps.concurrency, async ({ increment, recordIds, countsEvents }) => {
+  await eachWithConcurrency(increments, deps.concurrency, async ({ increment, recordIds }) => {
     try {
       const result = await deps.usage.applyInOrder(increment, deps.now);
       outcome.writeRequests += result.writeRequests;
-      if (countsEvents) {
-        outcome.counted += result.applied;
-        outcome.duplicates += result.skipped;
-      }
+      outcome.counted += result.applied;
+      outcome.duplicates += result.skipped;
     } catch (error) {
       deps.onCounterFailed(error, increment);
       for (const id of recordIds) failed.add(id);

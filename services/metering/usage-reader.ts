@@ -1,12 +1,12 @@
-import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
-  type DynamoDBDocumentClient,
-  GetCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { callDynamo, queryAll } from '../shared/dynamodb';
-import { DependencyError } from '../shared/errors';
-import { accountPartition, counterKeys, dayOf, daySortKey, keyIdOf, keyPartition } from './counter-keys';
+import {
+  accountPartition,
+  COUNTER_PREFIX,
+  dayRange,
+  keyDayCounter,
+  parseCounterSortKey,
+} from './counter-keys';
 
 export interface DayCount {
   date: string;
@@ -18,13 +18,10 @@ export interface KeyTotals {
   lastUsedAt?: string;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * The one way other services read what metering counted (key-api's usage figure, user-api's
- * series and totals), over metering's own key layout (counter-keys.ts).
+ * series and totals), over metering's own key layout (counter-keys.ts). Everything an owner sees
+ * is read strongly consistent.
  */
 export class UsageReader {
   readonly #db: DynamoDBDocumentClient;
@@ -36,59 +33,65 @@ export class UsageReader {
   }
 
   /** A key's count for one day; eventually consistent is enough for key-api's informative figure. */
-  async keyDayCount(keyId: string, day: string): Promise<number> {
+  async keyDayCount(accountId: string, keyId: string, day: string): Promise<number> {
     const out = await callDynamo(() =>
-      this.#db.send(new GetCommand({ TableName: this.#table, Key: counterKeys.keyDay(keyId, day) })),
+      this.#db.send(new GetCommand({ TableName: this.#table, Key: keyDayCounter(accountId, keyId, day) })),
     );
     return (out.Item?.requests as number | undefined) ?? 0;
   }
 
-  /** Daily counts in [from, to] for a key or an account; days without usage are absent. */
+  /**
+   * Daily counts in [from, to] for an account (all its keys, revoked ones included) or one of its
+   * keys; days without usage are absent. One Query of the account's partition.
+   */
   async dailyCounts(
-    scope: { keyId: string } | { accountId: string },
+    scope: { accountId: string; keyId?: string },
     from: string,
     to: string,
   ): Promise<DayCount[]> {
-    const pk = 'keyId' in scope ? keyPartition(scope.keyId) : accountPartition(scope.accountId);
+    const range = dayRange(from, to);
     const items = await queryAll(this.#db, {
       TableName: this.#table,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-      ExpressionAttributeValues: { ':pk': pk, ':from': daySortKey(from), ':to': daySortKey(to) },
+      ExpressionAttributeValues: {
+        ':pk': accountPartition(scope.accountId),
+        ':from': range.from,
+        ':to': range.to,
+      },
       ProjectionExpression: 'sk, requests',
       ConsistentRead: true,
     });
-    return items.map((item) => ({
-      date: dayOf(item.sk as string),
-      count: (item.requests as number | undefined) ?? 0,
-    }));
+    const byDay = new Map<string, number>();
+    for (const item of items) {
+      const { day, keyId } = parseCounterSortKey(item.sk as string);
+      if (scope.keyId !== undefined && keyId !== scope.keyId) continue;
+      byDay.set(day, (byDay.get(day) ?? 0) + ((item.requests as number | undefined) ?? 0));
+    }
+    return [...byDay].map(([date, count]) => ({ date, count }));
   }
 
-  /** All-time totals for several keys (BatchGetItem, 100 keys a request). */
-  async keyTotals(keyIds: readonly string[]): Promise<Map<string, KeyTotals>> {
+  /**
+   * Every key's all-time total and last use in an account, derived from its day counters (one
+   * Query of the account's partition): metering writes no all-time item.
+   */
+  async keyTotals(accountId: string): Promise<Map<string, KeyTotals>> {
+    const items = await queryAll(this.#db, {
+      TableName: this.#table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': accountPartition(accountId), ':prefix': COUNTER_PREFIX },
+      ProjectionExpression: 'sk, requests, lastUsedAt',
+      ConsistentRead: true,
+    });
     const totals = new Map<string, KeyTotals>();
-    for (let i = 0; i < keyIds.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = keyIds.slice(i, i + 100).map(counterKeys.keyTotal);
-      for (let attempt = 0; keys && keys.length > 0; attempt++) {
-        const batch: Record<string, unknown>[] = keys;
-        const out: BatchGetCommandOutput = await callDynamo(() =>
-          this.#db.send(
-            new BatchGetCommand({
-              RequestItems: { [this.#table]: { Keys: batch, ConsistentRead: true } },
-            }),
-          ),
-        );
-        for (const item of out.Responses?.[this.#table] ?? []) {
-          totals.set(keyIdOf(item.pk as string), {
-            count: (item.requests as number | undefined) ?? 0,
-            ...(typeof item.lastUsedAt === 'string' ? { lastUsedAt: item.lastUsedAt } : {}),
-          });
-        }
-        keys = out.UnprocessedKeys?.[this.#table]?.Keys;
-        if (keys?.length) {
-          if (attempt >= 5) throw new DependencyError('DynamoDB');
-          await sleep(50 * 2 ** attempt);
-        }
+    for (const item of items) {
+      const { keyId } = parseCounterSortKey(item.sk as string);
+      const total = totals.get(keyId) ?? { count: 0 };
+      total.count += (item.requests as number | undefined) ?? 0;
+      const last = item.lastUsedAt;
+      if (typeof last === 'string' && (total.lastUsedAt === undefined || last > total.lastUsedAt)) {
+        total.lastUsedAt = last;
       }
+      totals.set(keyId, total);
     }
     return totals;
   }

@@ -7,14 +7,11 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { type ConflictRetryPolicy, callDynamo, classified } from '../shared/dynamodb';
 import { ConflictError } from '../shared/errors';
-import { type CounterKey, counterKeys, eventMark } from './counter-keys';
-
-/** TransactWriteItems takes 100 actions; three go to the counters, the rest to dedupe marks. */
-export const MAX_EVENTS_PER_TRANSACTION = 97;
+import { type CounterKey, eventMark, keyDayCounter } from './counter-keys';
 
 /**
- * Metering's conflict retries: its transactions share the account's day counter, so concurrent
- * consumers of one account can cancel each other. No caller is waiting and a batch has minutes, so
+ * Metering's conflict retries: two consumers holding events of one key on one day write the same
+ * counter, and can cancel each other's transactions. No caller is waiting and a batch has minutes, so
  * it retries more and longer than the APIs (CONFLICT_RETRY): five retries, waiting 620 to 1,240 ms
  * in all, as it always has. A conflict that outlasts them fails the aggregate: redelivered.
  */
@@ -26,12 +23,29 @@ export interface AggregateEvent {
   units: number;
 }
 
-/** Every event of one key on one UTC day in a batch: the consumer's unit of work and of failure. */
-export interface Aggregate {
+/** Whose counter an aggregate adds to: one key on one UTC day, in its account. */
+export interface CounterOwner {
   keyId: string;
   accountId: string;
   day: string;
+}
+
+/** Every event of one key on one UTC day in a batch: what one counter write adds. */
+export interface Aggregate extends CounterOwner {
   events: AggregateEvent[];
+}
+
+/** TransactWriteItems takes at most 100 actions. */
+export const MAX_TRANSACTION_ITEMS = 100;
+/** An aggregate's events in one transaction: one item is its counter, the rest are their marks. */
+export const MAX_EVENTS_PER_PART = MAX_TRANSACTION_ITEMS - 1;
+
+/** One aggregate's share of one transaction: its counter's increment and these events' marks. */
+export interface TransactionPart {
+  owner: CounterOwner;
+  events: AggregateEvent[];
+  /** The records these events came in (a record repeated in the batch rides with its first copy). */
+  recordIds: string[];
 }
 
 export interface ApplyResult {
@@ -47,11 +61,9 @@ export interface ApplyResult {
 /** What one shard's batch adds to one counter, its entries in ascending sequence order. */
 export interface OrderedIncrement {
   counter: CounterKey;
-  accountId: string;
+  keyId: string;
   shardId: string;
   entries: { sequenceNumber: string; units: number; ts: number }[];
-  /** Set `lastUsedAt` to the newest entry's event time (the key's all-time counter). */
-  tracksLastUse?: boolean;
 }
 
 export interface OrderedResult {
@@ -99,18 +111,9 @@ export class UsageStore {
   }
 
   /**
-   * Counts an aggregate's events that were not counted before. One transaction per 97 events:
-   * the marks (conditional puts) plus ADDs on the key's day, the key's total and the account's day.
-   * When some marks already exist the transaction is cancelled as a whole, those events are
-   * dropped as duplicates and the rest is tried again.
-   *
-   * A transaction cancelled by a concurrent writer (TransactionConflict) is sent again under
-   * `conflictRetry` (the shared helper, services/shared/dynamodb.ts); a cancelled transaction wrote
-   * nothing, so sending it again cannot count twice.
-   *
-   * @throws DependencyError when DynamoDB is unavailable (throttling, outage), ConflictError when
-   * the conflicts outlast the retries, or the error itself for anything else (a bug). In every case
-   * nothing of the failed transaction was written, so the whole aggregate may be delivered again.
+   * Counts an aggregate's events that were not counted before, one transaction per 99 of them, one
+   * after another (they share a counter). The consumer packs several aggregates into each
+   * transaction instead (applyTransaction); this is the same for one aggregate.
    */
   async applyAggregate(aggregate: Aggregate, now: Date): Promise<ApplyResult> {
     const result: ApplyResult = { counted: 0, duplicates: 0, units: 0, writeRequests: 0 };
@@ -123,78 +126,109 @@ export class UsageStore {
         unique.push(event);
       }
     }
-    for (let start = 0; start < unique.length; start += MAX_EVENTS_PER_TRANSACTION) {
-      let chunk = unique.slice(start, start + MAX_EVENTS_PER_TRANSACTION);
-      while (chunk.length > 0) {
-        const events = chunk;
-        try {
-          // TransactionConflict (another writer touched the same counter) is retried in here.
-          await callDynamo(
-            () => {
-              result.writeRequests++;
-              return this.#db.send(this.#transaction(aggregate, events, now));
-            },
-            { conflicts: this.#conflictRetry },
-          );
-          result.counted += events.length;
-          result.units += events.reduce((sum, e) => sum + e.units, 0);
-          break;
-        } catch (error) {
-          // Marks that exist: those events were counted before. Drop them, send the rest.
-          const reasons =
-            error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
-          const counted = new Set(
-            events.filter((_, i) => reasons[i]?.Code === 'ConditionalCheckFailed').map((e) => e.id),
-          );
-          if (counted.size === 0) throw error;
-          result.duplicates += counted.size;
-          chunk = events.filter((e) => !counted.has(e.id));
-        }
-      }
+    for (let start = 0; start < unique.length; start += MAX_EVENTS_PER_PART) {
+      const events = unique.slice(start, start + MAX_EVENTS_PER_PART);
+      const applied = await this.applyTransaction([{ owner: aggregate, events, recordIds: [] }], now);
+      result.counted += applied.counted;
+      result.duplicates += applied.duplicates;
+      result.units += applied.units;
+      result.writeRequests += applied.writeRequests;
     }
     return result;
   }
 
-  #transaction(aggregate: Aggregate, events: AggregateEvent[], now: Date): TransactWriteCommand {
-    const requests = events.length;
-    const units = events.reduce((sum, e) => sum + e.units, 0);
-    const lastTs = Math.max(...events.map((e) => e.ts));
-    const updatedAt = now.toISOString();
-    const counter = (key: Record<string, string>, extra = '') => ({
+  /**
+   * Commits one transaction: for every part, a conditional put of each event's dedupe mark and an
+   * ADD of its events to the part's counter (at most 100 items in all, planTransactions). When some
+   * marks already exist the transaction is cancelled as a whole, those events are dropped as
+   * duplicates (and a counter all of whose events were dropped is left out) and the rest is sent
+   * again: every committed transaction adds exactly the events it marks.
+   *
+   * A transaction cancelled by a concurrent writer (TransactionConflict) is sent again under
+   * `conflictRetry` (the shared helper, services/shared/dynamodb.ts); a cancelled transaction wrote
+   * nothing, so sending it again cannot count twice.
+   *
+   * @throws DependencyError when DynamoDB is unavailable (throttling, outage), ConflictError when
+   * the conflicts outlast the retries, or the error itself for anything else (a bug). In every case
+   * nothing of the failed transaction was written, so all of its events may be delivered again.
+   */
+  async applyTransaction(parts: readonly TransactionPart[], now: Date): Promise<ApplyResult> {
+    const result: ApplyResult = { counted: 0, duplicates: 0, units: 0, writeRequests: 0 };
+    let live = parts.map((part) => ({ owner: part.owner, events: [...part.events] }));
+    for (;;) {
+      live = live.filter((part) => part.events.length > 0);
+      if (live.length === 0) return result;
+      // Which event each item marks (undefined: a counter), to read cancellation reasons back.
+      const marks: (AggregateEvent | undefined)[] = [];
+      const items = live.flatMap((part) => {
+        marks.push(...part.events, undefined);
+        return [...part.events.map((event) => this.#mark(part.owner, event)), this.#counter(part, now)];
+      });
+      try {
+        await callDynamo(
+          () => {
+            result.writeRequests++;
+            return this.#db.send(new TransactWriteCommand({ TransactItems: items }));
+          },
+          { conflicts: this.#conflictRetry },
+        );
+        for (const part of live) {
+          result.counted += part.events.length;
+          result.units += part.events.reduce((sum, e) => sum + e.units, 0);
+        }
+        return result;
+      } catch (error) {
+        // Marks that exist: those events were counted before. Drop them, send the rest.
+        const reasons =
+          error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+        const counted = new Set<string>();
+        reasons.forEach((reason, i) => {
+          const event = marks[i];
+          if (reason?.Code === 'ConditionalCheckFailed' && event) counted.add(event.id);
+        });
+        if (counted.size === 0) throw error;
+        result.duplicates += counted.size;
+        live = live.map((part) => ({
+          owner: part.owner,
+          events: part.events.filter((e) => !counted.has(e.id)),
+        }));
+      }
+    }
+  }
+
+  #mark(owner: CounterOwner, event: AggregateEvent) {
+    return {
+      Put: {
+        TableName: this.#table,
+        Item: {
+          ...eventMark(event.id),
+          keyId: owner.keyId,
+          ts: event.ts,
+          expiresAt: Math.ceil((event.ts + this.#markTtlMs) / 1000),
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+  }
+
+  #counter(part: { owner: CounterOwner; events: readonly AggregateEvent[] }, now: Date) {
+    const { owner, events } = part;
+    return {
       Update: {
         TableName: this.#table,
-        Key: key,
-        UpdateExpression: `ADD requests :r, units :u SET updatedAt = :now, accountId = :a${extra}`,
-        ExpressionAttributeValues: {
-          ':r': requests,
-          ':u': units,
-          ':now': updatedAt,
-          ':a': aggregate.accountId,
-          ...(extra ? { ':last': new Date(lastTs).toISOString() } : {}),
-        },
-      },
-    });
-    return new TransactWriteCommand({
-      TransactItems: [
-        ...events.map((event) => ({
-          Put: {
-            TableName: this.#table,
-            Item: {
-              ...eventMark(event.id),
-              keyId: aggregate.keyId,
-              ts: event.ts,
-              expiresAt: Math.ceil((event.ts + this.#markTtlMs) / 1000),
-            },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        })),
-        counter(counterKeys.keyDay(aggregate.keyId, aggregate.day)),
+        Key: keyDayCounter(owner.accountId, owner.keyId, owner.day),
         // lastUsedAt is the newest event of the latest counted batch; with an unordered queue it
         // can trail the true last use by the pipeline's reordering, never by more.
-        counter(counterKeys.keyTotal(aggregate.keyId), ', lastUsedAt = :last'),
-        counter(counterKeys.accountDay(aggregate.accountId, aggregate.day)),
-      ],
-    });
+        UpdateExpression: 'ADD requests :r, units :u SET updatedAt = :now, keyId = :k, lastUsedAt = :last',
+        ExpressionAttributeValues: {
+          ':r': events.length,
+          ':u': events.reduce((sum, e) => sum + e.units, 0),
+          ':now': now.toISOString(),
+          ':k': owner.keyId,
+          ':last': new Date(Math.max(...events.map((e) => e.ts))).toISOString(),
+        },
+      },
+    };
   }
 
   /**
@@ -222,21 +256,18 @@ export class UsageStore {
           new UpdateCommand({
             TableName: this.#table,
             Key: increment.counter,
-            UpdateExpression: `ADD requests :r, units :u SET updatedAt = :now, accountId = :a, #wm = :last${
-              increment.tracksLastUse ? ', lastUsedAt = :lastUse' : ''
-            }`,
+            UpdateExpression:
+              'ADD requests :r, units :u SET updatedAt = :now, keyId = :k, #wm = :last, lastUsedAt = :lastUse',
             ConditionExpression: 'attribute_not_exists(#wm) OR #wm < :first',
             ExpressionAttributeNames: { '#wm': attribute },
             ExpressionAttributeValues: {
               ':r': entries.length,
               ':u': entries.reduce((sum, e) => sum + e.units, 0),
               ':now': now.toISOString(),
-              ':a': increment.accountId,
+              ':k': increment.keyId,
               ':first': sequenceOrderKey(first.sequenceNumber),
               ':last': sequenceOrderKey(last.sequenceNumber),
-              ...(increment.tracksLastUse
-                ? { ':lastUse': new Date(Math.max(...entries.map((e) => e.ts))).toISOString() }
-                : {}),
+              ':lastUse': new Date(Math.max(...entries.map((e) => e.ts))).toISOString(),
             },
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),

@@ -40,6 +40,15 @@ describe('deployment context', () => {
     expect(contextOf({ transport: 'sqs' }, { [ENV.transport]: 'kinesis' }).transport).toBe('sqs');
   });
 
+  it('sizes the Kinesis stream in shards or puts it on demand, from context', () => {
+    expect(contextOf({}).kinesisShards).toBe(1);
+    expect(stackPropsFromContext(contextOf({ kinesisShards: '4' }), undefined).kinesisShards).toBe(4);
+    expect(stackPropsFromContext(contextOf({ kinesisShards: 'on-demand' }), undefined).kinesisShards).toBe(
+      'on-demand',
+    );
+    expect(() => contextOf({ kinesisShards: 'lots' })).toThrow(DeploymentConfigError);
+  });
+
   it('takes the region from context, then the CDK CLI, then the AWS environment', () => {
     expect(contextOf({ region: 'eu-west-1' }, { CDK_DEFAULT_REGION: 'us-west-2' }).region).toBe('eu-west-1');
     expect(contextOf({}, { CDK_DEFAULT_REGION: 'us-west-2', AWS_REGION: 'eu-central-1' }).region).toBe(

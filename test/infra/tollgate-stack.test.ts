@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG_SCHEMAS, ENV, requiredVariables } from '../../contracts/config';
+import { CONFIG_SCHEMAS, DEFAULT_ACCEPTANCE_WINDOW, ENV, requiredVariables } from '../../contracts/config';
 import {
   KeyApiMetric,
   METRICS_NAMESPACE,
@@ -262,8 +262,14 @@ describe.each([
       const mapping = mappings[0]?.Properties as CfnProperties;
       expect(mapping.FunctionName).toEqual({ Ref: fnIds[SERVICE_NAMES.metering] });
       expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
-      expect(mapping.BatchSize).toBe(100);
-      expect(mapping.MaximumBatchingWindowInSeconds).toBe(1);
+      // Batches that grow with the backlog (up to 10,000), a short window when traffic is light:
+      // the settings the local pollers run with too.
+      const eventSource = transport === 'sqs' ? usageQueue.eventSource : usageStream.eventSource;
+      expect(mapping.BatchSize).toBe(eventSource.batchSize);
+      expect(mapping.BatchSize).toBeGreaterThanOrEqual(1000);
+      expect(mapping.MaximumBatchingWindowInSeconds).toBe(eventSource.maxBatchingWindowSeconds);
+      // SQS takes batches over 10 only with a window of at least 1 s.
+      if (transport === 'sqs') expect(mapping.MaximumBatchingWindowInSeconds).toBeGreaterThanOrEqual(1);
       if (transport === 'sqs') {
         const queueId = logicalIdOf(t(), 'AWS::SQS::Queue', { QueueName: queueName(STAGE, usageQueue) });
         expect(mapping.EventSourceArn).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
@@ -293,6 +299,19 @@ describe.each([
     it('gives metering less time than the queue hides a batch', () => {
       const timeout = json().Resources[fnIds[SERVICE_NAMES.metering] as string]?.Properties.Timeout;
       expect(timeout * 6).toBeLessThanOrEqual(usageQueue.visibilityTimeoutSeconds);
+    });
+
+    it('sizes metering for a full batch: 10,000 records take ~5 s against DynamoDB Local, so 30 s and 1 GB', () => {
+      const props = json().Resources[fnIds[SERVICE_NAMES.metering] as string]?.Properties;
+      expect(props?.Timeout).toBeGreaterThanOrEqual(30);
+      expect(props?.MemorySize).toBeGreaterThanOrEqual(1024);
+    });
+
+    it.runIf(transport === 'kinesis')('keeps the stream at least as long as the late window', () => {
+      const stream = Object.values(resourcesOf(t(), 'AWS::Kinesis::Stream'))[0]?.Properties as CfnProperties;
+      expect(stream.RetentionPeriodHours * 3_600_000).toBeGreaterThanOrEqual(
+        DEFAULT_ACCEPTANCE_WINDOW.lateMs,
+      );
     });
   });
 

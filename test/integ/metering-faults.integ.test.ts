@@ -7,7 +7,7 @@ import { SqsUsagePublisher } from '../../services/key-api/publisher';
 import type { UsageReader } from '../../services/metering/usage-reader';
 import { awsError, injectFaults } from '../support/aws';
 import { endpoints, localClients } from '../support/local-stack';
-import { meteringConsumer, testEvents } from '../support/metering-consumer';
+import { accountOf, meteringConsumer, testEvents } from '../support/metering-consumer';
 import { createTestQueue, sendBodies } from '../support/queues';
 import { eventually } from '../support/wait';
 
@@ -43,7 +43,7 @@ const send = (queueUrl: string, bodies: string[]) => sendBodies(localClients().s
 const events = testEvents;
 
 async function todayCount(usage: UsageReader, keyId: string) {
-  return usage.keyDayCount(keyId, utcDay(Date.now()));
+  return usage.keyDayCount(accountOf(keyId), keyId, utcDay(Date.now()));
 }
 
 async function settled(usage: UsageReader, keyId: string, expected: number) {

@@ -15,7 +15,7 @@ import { KinesisUsagePublisher } from '../../services/key-api/publisher';
 import type { UsageReader } from '../../services/metering/usage-reader';
 import { awsError, countRequests, injectFaults, LOCAL_CREDENTIALS } from '../support/aws';
 import { endpoints, localClients } from '../support/local-stack';
-import { meteringConsumer, testEvents } from '../support/metering-consumer';
+import { accountOf, meteringConsumer, testEvents, totalsOf } from '../support/metering-consumer';
 import { eventually } from '../support/wait';
 
 // Exactness on the Kinesis path, where counters are guarded by sequence numbers instead of
@@ -82,9 +82,13 @@ const today = () => utcDay(Date.now());
 
 /** Waits for `expected`, then a while longer, so a late double count would show. */
 async function settled(usage: UsageReader, keyId: string, expected: number) {
-  await eventually(async () => (await usage.keyDayCount(keyId, today())) >= expected, 20_000, 100);
+  await eventually(
+    async () => (await usage.keyDayCount(accountOf(keyId), keyId, today())) >= expected,
+    20_000,
+    100,
+  );
   await new Promise((resolve) => setTimeout(resolve, 1500));
-  return usage.keyDayCount(keyId, today());
+  return usage.keyDayCount(accountOf(keyId), keyId, today());
 }
 
 async function accountCount(usage: UsageReader, accountId: string) {
@@ -127,8 +131,8 @@ describe('exactly once on Kinesis (sequence-number watermarks; real Kinesis emul
     await poll(stream, again.handler, 7); // other batch boundaries, same records
     await eventually(async () => again.batches.flat().length >= 50, 20_000);
     expect(await settled(again.usage, a[0]?.keyId ?? '', 30)).toBe(30);
-    expect(await again.usage.keyDayCount(b[0]?.keyId ?? '', today())).toBe(20);
-    const totals = await again.usage.keyTotals([a[0]?.keyId ?? '', b[0]?.keyId ?? '']);
+    expect(await again.usage.keyDayCount(accountOf(b[0]?.keyId ?? ''), b[0]?.keyId ?? '', today())).toBe(20);
+    const totals = await totalsOf(again.usage, [a[0]?.keyId ?? '', b[0]?.keyId ?? '']);
     expect(totals.get(a[0]?.keyId ?? '')?.count).toBe(30);
     expect(totals.get(b[0]?.keyId ?? '')?.count).toBe(20);
   });
@@ -161,7 +165,7 @@ describe('exactly once on Kinesis (sequence-number watermarks; real Kinesis emul
     await poll(stream, c.handler);
     expect(await settled(c.usage, throttled[0]?.keyId ?? '', 15)).toBe(15);
     expect(await settled(c.usage, calm[0]?.keyId ?? '', 15)).toBe(15);
-    const totals = await c.usage.keyTotals([throttled[0]?.keyId ?? '', calm[0]?.keyId ?? '']);
+    const totals = await totalsOf(c.usage, [throttled[0]?.keyId ?? '', calm[0]?.keyId ?? '']);
     expect(totals.get(throttled[0]?.keyId ?? '')?.count).toBe(15);
     expect(totals.get(calm[0]?.keyId ?? '')?.count).toBe(15);
     expect(throttles).toBe(3);

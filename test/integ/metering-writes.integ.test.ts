@@ -1,6 +1,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -13,9 +14,7 @@ import { ENV } from '../../contracts/config';
 import { newUsageEvent, type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
-import { DEFAULT_WINDOW, prepareBatch } from '../../services/metering/batch';
 import { inboundRecords } from '../../services/metering/records';
-import { MAX_EVENTS_PER_TRANSACTION } from '../../services/metering/usage-store';
 import { countRequests } from '../support/aws';
 import { endpoints, stackEnv } from '../support/local-stack';
 import { meteringConsumer } from '../support/metering-consumer';
@@ -44,23 +43,41 @@ function zipfEvents() {
   const keyIds = Array.from({ length: KEYS }, (_, i) => `key_amp_${run}_${i}`);
   const sample = zipfSampler(KEYS);
   const perKey = new Map<string, number>();
+  const accountOfKey = new Map<string, string>();
   const events: UsageEvent[] = Array.from({ length: EVENTS }, () => {
     const i = sample();
     const keyId = keyIds[i] as string;
     perKey.set(keyId, (perKey.get(keyId) ?? 0) + 1);
-    return newUsageEvent({ keyId, accountId: `acc_amp_${run}_${i % ACCOUNTS}`, now: new Date() });
+    accountOfKey.set(keyId, `acc_amp_${run}_${i % ACCOUNTS}`);
+    return newUsageEvent({ keyId, accountId: accountOfKey.get(keyId) as string, now: new Date() });
   });
-  return { run, events, perKey };
+  return { run, events, perKey, accountOfKey };
+}
+
+/** Items of the TransactWriteItems requests a client sends (each billed 2 write units on AWS). */
+function transactionItems(client: DynamoDBClient): { count: number } {
+  const tally = { count: 0 };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'TransactWriteItemsCommand') {
+        tally.count += ((args.input as { TransactItems?: unknown[] }).TransactItems ?? []).length;
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'transactionItems' },
+  );
+  return tally;
 }
 
 const consumerOnTheStackDlq = (transport: 'sqs' | 'kinesis') =>
   meteringConsumer(transport, stackEnv()[ENV.usageDlqUrl] ?? '');
 
 describe('write amplification', () => {
-  it(`${EVENTS} events over ${KEYS} keys cost one transaction per (key, day) per batch, counted at the client`, async () => {
+  it(`${EVENTS} events over ${KEYS} keys cost one mark each and one counter write per (key, day) per batch, packed into full transactions, counted at the client`, async () => {
     const { clients, usage, handler, countedSoFar } = consumerOnTheStackDlq('sqs');
     const writes = countRequests(clients.dynamo);
-    const { run, events, perKey } = zipfEvents();
+    const items = transactionItems(clients.dynamo);
+    const { run, events, perKey, accountOfKey } = zipfEvents();
     const bodies = events.map((e) => JSON.stringify(e));
 
     const queueName = `amp-${run}`;
@@ -82,7 +99,9 @@ describe('write amplification', () => {
       );
     }
 
-    let expectedTransactions = 0;
+    // Counter writes the batches should cost, worked out from the records alone: one per (key, day)
+    // per batch, and one more per 99 further events of it (a transaction holds 100 items).
+    let expectedCounterItems = 0;
     const poller = new SqsPoller({
       sqs: clients.sqs,
       queueUrl,
@@ -93,10 +112,13 @@ describe('write amplification', () => {
       batchingWindowMs: 3000,
       handler: async (event: SQSEvent) => {
         const records = inboundRecords(event);
-        // What the batch should cost: one transaction per aggregate, per 97 of its events.
-        for (const { aggregate } of prepareBatch(records, new Date(), DEFAULT_WINDOW).aggregates) {
-          expectedTransactions += Math.ceil(aggregate.events.length / MAX_EVENTS_PER_TRANSACTION);
+        const idsByKeyDay = new Map<string, Set<string>>();
+        for (const record of records) {
+          const e = JSON.parse(record.body) as UsageEvent;
+          const id = `${e.accountId}/${e.keyId}/${utcDay(e.ts)}`;
+          idsByKeyDay.set(id, (idsByKeyDay.get(id) ?? new Set()).add(e.id));
         }
+        for (const ids of idsByKeyDay.values()) expectedCounterItems += Math.ceil(ids.size / 99);
         return handler(event);
       },
     });
@@ -113,21 +135,24 @@ describe('write amplification', () => {
     );
     expect(countedSoFar()).toBe(EVENTS);
     expect(otherWrites).toEqual([]);
-    expect(transactions).toBe(expectedTransactions);
-    // Aggregation is real: far fewer write requests than events.
-    expect(transactions).toBeLessThan(EVENTS / 5);
+    // Every event's mark plus the counter writes, and nothing else.
+    expect(items.count).toBe(EVENTS + expectedCounterItems);
+    // Packed: the transactions are (nearly) full, not one per aggregate.
+    expect(transactions).toBeLessThanOrEqual(Math.ceil(items.count / 90));
+    const units = (2 * items.count) / EVENTS;
     console.info(
-      `write amplification: ${EVENTS} events -> ${transactions} TransactWriteItems (${(transactions / EVENTS).toFixed(3)} per event)`,
+      `write amplification: ${EVENTS} events -> ${transactions} TransactWriteItems, ${items.count} items (${units.toFixed(3)} write units per event)`,
     );
 
     const day = utcDay(Date.now());
-    for (const [keyId, count] of perKey) expect(await usage.keyDayCount(keyId, day), keyId).toBe(count);
+    for (const [keyId, count] of perKey)
+      expect(await usage.keyDayCount(accountOfKey.get(keyId) as string, keyId, day), keyId).toBe(count);
   }, 300_000);
 
-  it(`Kinesis: ${EVENTS} events cost one plain UpdateItem per counter per batch and no per-event write`, async () => {
+  it(`Kinesis: ${EVENTS} events cost one plain UpdateItem per (key, day) per batch and no per-event write`, async () => {
     const { clients, usage, handler, countedSoFar } = consumerOnTheStackDlq('kinesis');
     const writes = countRequests(clients.dynamo);
-    const { run, events, perKey } = zipfEvents();
+    const { run, events, perKey, accountOfKey } = zipfEvents();
     const streamName = `amp-${run}`;
     await clients.kinesis.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: 1 }));
     let streamArn = '';
@@ -159,11 +184,11 @@ describe('write amplification', () => {
       checkpointFile: join(await mkdtemp(join(tmpdir(), 'amp-')), 'checkpoints.json'),
       handler: async (event: KinesisStreamEvent) => {
         const records = inboundRecords(event);
-        // What the batch should cost: one update per counter it touches (key day, key total, account day).
+        // What the batch should cost, from the records alone: one update per (key, day) in it.
         const counters = new Set<string>();
-        for (const { event: e } of prepareBatch(records, new Date(), DEFAULT_WINDOW).accepted) {
-          const day = utcDay(e.ts);
-          counters.add(`k${e.keyId}${day}`).add(`t${e.keyId}`).add(`a${e.accountId}${day}`);
+        for (const record of records) {
+          const e = JSON.parse(record.body) as UsageEvent;
+          counters.add(`${e.accountId}/${e.keyId}/${utcDay(e.ts)}`);
         }
         expectedUpdates += counters.size;
         return handler(event);
@@ -183,13 +208,14 @@ describe('write amplification', () => {
     expect(countedSoFar()).toBe(EVENTS);
     expect(otherWrites).toEqual([]);
     expect(updates).toBe(expectedUpdates);
-    // A batch of 1,000 touches at most 2 × 100 key counters + 10 account counters: about 0.2
-    // write units per event, where marks alone would cost 2 (and the article's design 2).
-    expect(updates).toBeLessThan(EVENTS / 4);
+    // A batch of 1,000 touches at most its 100 keys' day counters: about 0.1 write units per event
+    // or less, where marks alone would cost 2 (and the article's design 2).
+    expect(updates).toBeLessThan(EVENTS / 8);
     console.info(
       `write amplification (Kinesis): ${EVENTS} events -> ${updates} UpdateItem (${(updates / EVENTS).toFixed(3)} per event, 1 write unit each)`,
     );
     const day = utcDay(Date.now());
-    for (const [keyId, count] of perKey) expect(await usage.keyDayCount(keyId, day), keyId).toBe(count);
+    for (const [keyId, count] of perKey)
+      expect(await usage.keyDayCount(accountOfKey.get(keyId) as string, keyId, day), keyId).toBe(count);
   }, 300_000);
 });

@@ -348,7 +348,9 @@ describe('(3) DynamoDB throttling in the consumer', () => {
         queue,
         tables,
         tally,
-        batchSize: 25,
+        // Small batches: the consumer packs a batch's aggregates into one transaction, so this
+        // gives the 20 throttled transactions enough transactions to fall on.
+        batchSize: 5,
         batchingWindowMs: 100,
       });
       injectFaults(consumer.clients.dynamo, (command) => {
@@ -379,7 +381,10 @@ describe('(3) DynamoDB throttling in the consumer', () => {
     );
     const today = utcDay(Date.now());
     const total = async () =>
-      (await Promise.all(keys.map((k) => usage.keyDayCount(k.keyId, today)))).reduce((a, b) => a + b, 0);
+      (await Promise.all(keys.map((k) => usage.keyDayCount(k.accountId, k.keyId, today)))).reduce(
+        (a, b) => a + b,
+        0,
+      );
     const settleMs = await eventually(
       async () => (await queueDepth(admin.sqs, queue.queueUrl)) === 0,
       60_000,
@@ -388,7 +393,7 @@ describe('(3) DynamoDB throttling in the consumer', () => {
     await sleep(2500);
     await Promise.all(consumers.map((c) => c.stop()));
 
-    for (const k of keys) expect(await usage.keyDayCount(k.keyId, today), k.keyId).toBe(30);
+    for (const k of keys) expect(await usage.keyDayCount(k.accountId, k.keyId, today), k.keyId).toBe(30);
     expect(await total()).toBe(300);
     const accountTotal = async (accountId: string) =>
       (await usage.dailyCounts({ accountId }, today, today)).reduce((a, d) => a + d.count, 0);
@@ -444,7 +449,7 @@ describe('(4) redrive from the dead-letter queue after a fix', () => {
       brokenEvents.flatMap((e, i) => [JSON.stringify(e), JSON.stringify(healthyEvents[i])]),
     );
     const today = utcDay(Date.now());
-    const count = (keyId: string) => usage.keyDayCount(keyId, today);
+    const count = (keyId: string) => usage.keyDayCount(healthy.accountId, keyId, today);
 
     await eventually(async () => (await count(healthy.keyId)) === 10, 20_000);
     // After maxReceiveCount deliveries the SQS engine itself moves them to the DLQ.

@@ -5,8 +5,9 @@ import { ENV } from '../../contracts/config';
 import { newUsageEvent, type UsageEvent } from '../../contracts/usage-event';
 import { composeMetering } from '../../services/metering/compose';
 import { loadMeteringConfig } from '../../services/metering/config';
+import type { BatchOutcome } from '../../services/metering/consumer';
 import { inboundRecords } from '../../services/metering/records';
-import { UsageReader } from '../../services/metering/usage-reader';
+import { type KeyTotals, UsageReader } from '../../services/metering/usage-reader';
 import { discardMetrics } from '../../services/shared/metrics';
 import { localClients, stackEnv } from './local-stack';
 
@@ -34,16 +35,19 @@ export function meteringConsumer(
   });
   const usage = new UsageReader({ client: clients.doc, table: config[ENV.usageTable] });
   const batches: string[][] = [];
+  /** What the consumer reported for each batch, in order. */
+  const outcomes: BatchOutcome[] = [];
   let counted = 0;
   const handler = async (event: SQSEvent | KinesisStreamEvent) => {
     batches.push(inboundRecords(event).map((r) => r.recordId));
     const { response, outcome } = await metering.handleBatch(event);
+    outcomes.push(outcome);
     counted += outcome.counted;
     return response;
   };
   /** Events counted so far, duplicates not included. */
   const countedSoFar = () => counted;
-  return { clients, usage, handler, batches, countedSoFar };
+  return { clients, usage, handler, batches, outcomes, countedSoFar };
 }
 
 let keys = 0;
@@ -53,6 +57,22 @@ export function testEvents(
   keyId = `key_fault_${process.pid}_${Date.now()}_${keys++}`,
 ): UsageEvent[] {
   return Array.from({ length: count }, () =>
-    newUsageEvent({ keyId, accountId: `acc_${keyId}`, now: new Date() }),
+    newUsageEvent({ keyId, accountId: accountOf(keyId), now: new Date() }),
   );
+}
+
+/** The account testEvents puts a key's events in. */
+export const accountOf = (keyId: string): string => `acc_${keyId}`;
+
+/** All-time totals of keys made by testEvents (each in an account of its own), by key id. */
+export async function totalsOf(
+  usage: UsageReader,
+  keyIds: readonly string[],
+): Promise<Map<string, KeyTotals>> {
+  const totals = new Map<string, KeyTotals>();
+  for (const keyId of keyIds) {
+    const total = (await usage.keyTotals(accountOf(keyId))).get(keyId);
+    if (total) totals.set(keyId, total);
+  }
+  return totals;
 }

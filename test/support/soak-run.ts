@@ -1,7 +1,7 @@
 import { newUsageEvent, utcDay } from '../../contracts/usage-event';
 import type { Endpoints } from '../../infra/local/stack';
 import { callerWaitingClientConfig, SqsUsagePublisher } from '../../services/key-api/publisher';
-import { UsageReader } from '../../services/metering/usage-reader';
+import { type KeyTotals, UsageReader } from '../../services/metering/usage-reader';
 import { generateApiKey } from '../../services/shared/api-key';
 import { behindAlb } from './alb';
 import { engineClients } from './aws';
@@ -215,8 +215,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   // late redelivery would have had its chance to double-count.
   const usage = new UsageReader({ client: admin.doc, table: tables.usage });
   const keyIds = issued.map((k) => k.keyId);
+  const totalsOfIssued = async () => {
+    const totals = new Map<string, KeyTotals>();
+    for (const accountId of new Set(issued.map((k) => k.accountId))) {
+      for (const [keyId, total] of await usage.keyTotals(accountId))
+        if (keyIds.includes(keyId)) totals.set(keyId, total);
+    }
+    return totals;
+  };
   const countedNow = async () => {
-    const totals = await usage.keyTotals(keyIds);
+    const totals = await totalsOfIssued();
     return [...totals.values()].reduce((sum, t) => sum + t.count, 0);
   };
   let settleMs = -1;
@@ -231,7 +239,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   await consumer.stop();
   await alb.close();
 
-  const totals = await usage.keyTotals(keyIds);
+  const totals = await totalsOfIssued();
   const mismatchedKeys = issued
     .map(({ keyId }) => ({
       keyId,

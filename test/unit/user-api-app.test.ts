@@ -85,11 +85,11 @@ function memoryUsage() {
   const totals = new Map<string, KeyTotals>();
   const usage: UserApiUsageReader = {
     async dailyCounts(scope, from, to) {
-      const id = 'keyId' in scope ? `key:${scope.keyId}` : `account:${scope.accountId}`;
+      const id = scope.keyId !== undefined ? `key:${scope.keyId}` : `account:${scope.accountId}`;
       return (byScope.get(id) ?? []).filter((d) => d.date >= from && d.date <= to);
     },
-    async keyTotals(keyIds) {
-      return new Map(keyIds.flatMap((id) => (totals.has(id) ? [[id, totals.get(id) as KeyTotals]] : [])));
+    async keyTotals() {
+      return new Map(totals);
     },
   };
   return { usage, byScope, totals };

@@ -16,15 +16,20 @@ export interface UsageTransportProps {
   readonly transport: Transport;
   /**
    * Most records handed to one metering invocation: larger batches mean bigger aggregates and so
-   * fewer counter writes per event (docs/metering.md).
-   * @default 100
+   * fewer counter writes per event (docs/metering.md). The local pollers use the same setting.
+   * @default the transport's eventSource.batchSize in contracts/resources.ts (10,000)
    */
   readonly batchSize?: number;
   /**
    * How long the event source gathers records before invoking metering: adds to usage lag.
-   * @default Duration.seconds(1)
+   * @default the transport's eventSource.maxBatchingWindowSeconds (1 s)
    */
   readonly maxBatchingWindow?: Duration;
+  /**
+   * Kinesis only: provisioned shards, or `on-demand`.
+   * @default usageStream.shardCount
+   */
+  readonly kinesisShards?: number | 'on-demand';
   /**
    * Kinesis only: retries of a failing batch before it is given up and its description sent to
    * the dead-letter queue. (SQS retries are the queue's `maxReceiveCount` in contracts/resources.ts.)
@@ -80,8 +85,12 @@ export class UsageTransport extends Construct {
     } else {
       this.stream = new kinesis.Stream(this, 'Stream', {
         streamName: streamName(props.stage, usageStream),
-        streamMode: kinesis.StreamMode.PROVISIONED,
-        shardCount: usageStream.shardCount,
+        ...(props.kinesisShards === 'on-demand'
+          ? { streamMode: kinesis.StreamMode.ON_DEMAND }
+          : {
+              streamMode: kinesis.StreamMode.PROVISIONED,
+              shardCount: props.kinesisShards ?? usageStream.shardCount,
+            }),
         retentionPeriod: Duration.hours(usageStream.retentionHours),
         // The AWS-managed key (aws/kinesis): encrypted at rest with no key to pay for or grant.
         encryption: kinesis.StreamEncryption.MANAGED,
@@ -90,6 +99,9 @@ export class UsageTransport extends Construct {
       });
     }
   }
+
+  /** Memory of the metering function, sized for a full batch (see consumerTimeout). */
+  static readonly CONSUMER_MEMORY_MB = 1024;
 
   /**
    * The longest a metering invocation may run: SQS hides a received batch for the queue's
@@ -118,8 +130,10 @@ export class UsageTransport extends Construct {
    * records itself (SendMessageBatch, authorised as sqs:SendMessage).
    */
   attachConsumer(fn: TollgateFunction): void {
-    const batchSize = this.#props.batchSize ?? 100;
-    const maxBatchingWindow = this.#props.maxBatchingWindow ?? Duration.seconds(1);
+    const eventSource = this.queue ? usageQueue.eventSource : usageStream.eventSource;
+    const batchSize = this.#props.batchSize ?? eventSource.batchSize;
+    const maxBatchingWindow =
+      this.#props.maxBatchingWindow ?? Duration.seconds(eventSource.maxBatchingWindowSeconds);
     fn.function.addEnvironment(ENV.transport, this.transport);
     fn.function.addEnvironment(ENV.usageDlqUrl, this.deadLetterQueue.queueUrl);
     this.deadLetterQueue.grant(fn.function, 'sqs:SendMessage');

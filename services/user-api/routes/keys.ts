@@ -54,8 +54,11 @@ export function keyRoutes(deps: UserApiDeps) {
   return new Hono<UserApiEnv>()
     .get('/', async (c) => {
       const now = deps.clock.now();
-      const keys = await deps.store.listKeys(c.get('user').userId);
-      const totals = await deps.usage.keyTotals(keys.map((key) => key.keyId));
+      const accountId = c.get('user').userId;
+      const [keys, totals] = await Promise.all([
+        deps.store.listKeys(accountId),
+        deps.usage.keyTotals(accountId),
+      ]);
       return c.json({
         keys: keys.map((key) => {
           const usage = totals.get(key.keyId);

@@ -48,7 +48,7 @@ export function usageRoutes(deps: UserApiDeps) {
     const accountId = c.get('user').userId;
     if (query.keyId && !(await deps.store.getKey(accountId, query.keyId))) throw notFound();
     const counted = await deps.usage.dailyCounts(
-      query.keyId ? { keyId: query.keyId } : { accountId },
+      query.keyId ? { accountId, keyId: query.keyId } : { accountId },
       from,
       to,
     );
