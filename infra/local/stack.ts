@@ -341,6 +341,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       // The event source mapping's settings in CDK, from the same definition.
       batchSize: usageQueue.eventSource.batchSize,
       batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
+      // Two batches at once: one fills (receives) while the other is written. Measured with 20,000
+      // queued events: 770 events/s counted with one, 1,050 with two, 1,150 with three.
+      concurrency: 2,
       onError: pollerError('SQS'),
     });
     sqsPoller.start();

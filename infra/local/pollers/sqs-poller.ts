@@ -26,6 +26,11 @@ export interface SqsPollerOptions {
    * event source mapping's pollers do: a batch of thousands is not gathered ten at a time. @default 8
    */
   parallelReceives?: number;
+  /**
+   * Batches in flight at once, as the event source mapping scales its pollers with the backlog:
+   * while one batch is written the next one fills. @default 1
+   */
+  concurrency?: number;
   /** How long an empty queue is left before it is asked again. @default 50 */
   idleMs?: number;
   onError?: (error: unknown) => void;
@@ -62,7 +67,7 @@ function toRecord(message: Message, options: SqsPollerOptions): SQSRecord {
 export class SqsPoller {
   readonly #options: SqsPollerOptions;
   #running = false;
-  #loop: Promise<void> | undefined;
+  #loops: Promise<void>[] = [];
   #abort = new AbortController();
 
   constructor(options: SqsPollerOptions) {
@@ -73,13 +78,13 @@ export class SqsPoller {
     if (this.#running) return;
     this.#running = true;
     this.#abort = new AbortController();
-    this.#loop = this.#run();
+    this.#loops = Array.from({ length: this.#options.concurrency ?? 1 }, () => this.#run());
   }
 
   async stop(): Promise<void> {
     this.#running = false;
     this.#abort.abort();
-    await this.#loop;
+    await Promise.all(this.#loops);
   }
 
   async #receive(max: number): Promise<Message[]> {
