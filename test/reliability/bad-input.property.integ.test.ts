@@ -8,11 +8,24 @@ import { buildKeyApi, type KeyApiUnderTest, tablesFrom } from '../support/key-ap
 import { endpoints, signUpAndSignIn, type TestUser } from '../support/local-stack';
 import { createTestQueue } from '../support/queues';
 
-// Bounded so the suite fits CI: each property runs this many random cases, from a fixed seed
-// (FC_SEED and FC_RUNS override them to explore; a failure prints the seed and path to reproduce).
-const RUNS = Number(process.env.FC_RUNS ?? 250);
-const SEED = Number(process.env.FC_SEED ?? 20_251_122);
-const params = { numRuns: RUNS, seed: SEED, endOnFailure: true };
+// Bounded so the suite fits CI: each property runs this many random cases, from a seed drawn anew
+// every run and printed, so each CI run explores other inputs (FC_SEED and FC_RUNS replay or widen
+// a run). A failure is shrunk, and fast-check prints the seed, path and shrunk input to reproduce.
+const RUNS = runCount(process.env.FC_RUNS);
+const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31);
+if (!Number.isSafeInteger(SEED)) throw new Error(`FC_SEED must be an integer, not "${process.env.FC_SEED}"`);
+process.stdout.write(`[fast-check] seed ${SEED}, ${RUNS} runs per property (FC_SEED=${SEED} replays it)\n`);
+const params = { numRuns: RUNS, seed: SEED };
+
+/** FC_RUNS, or 250; a run count that would run nothing is refused rather than passed. */
+function runCount(value: string | undefined): number {
+  if (value === undefined) return 250;
+  const runs = Number(value);
+  if (value.trim() === '' || !Number.isInteger(runs) || runs < 1) {
+    throw new Error(`FC_RUNS must be a whole number of runs ≥ 1, not "${value}"`);
+  }
+  return runs;
+}
 
 const INTERNALS =
   /\n\s+at |node_modules|\.ts:\d+|\.js:\d+|TypeError|ReferenceError|SyntaxError|RangeError|Exception|DynamoDB|ZodError|stack/;
