@@ -30,6 +30,12 @@ async function newKey(user: TestUser, name: string) {
   return created.body as { id: string; key: string };
 }
 
+/**
+ * The freshness bound docs/metering.md states for the local stack: the pollers' 1 s batching window
+ * (contracts/resources.ts), one transaction, and the slack of a shared test machine.
+ */
+const FRESHNESS_BOUND_MS = 3_000;
+
 /** Waits until the count is `expected`, then makes sure it stays there (no late double count). */
 async function expectSettledAt(read: () => Promise<number>, expected: number) {
   const tookMs = await eventually(async () => (await read()) >= expected, 10_000, 100);
@@ -44,7 +50,7 @@ describe('metering over SQS (the default transport), through the local ALB', () 
     user = await signUpAndSignIn('meter');
   });
 
-  it('N accepted requests show as exactly N in GET /usage within about two seconds', async () => {
+  it('N accepted requests show as exactly N in GET /usage within the freshness bound', async () => {
     const a = await newKey(user, 'a');
     const b = await newKey(user, 'b');
     const N = 37;
@@ -60,7 +66,9 @@ describe('metering over SQS (the default transport), through the local ALB', () 
 
     const tookMs = await expectSettledAt(async () => (await usage(user, `?keyId=${a.id}`)).total, N);
     expect(Date.now() - started).toBeLessThan(15_000);
-    expect(tookMs).toBeLessThan(10_000);
+    // The wait above gives up only at 10 s, so this bound is the assertion.
+    console.info(`visible in usage after ${tookMs} ms`);
+    expect(tookMs).toBeLessThanOrEqual(FRESHNESS_BOUND_MS);
 
     const all = await usage(user);
     expect(all.total).toBe(N + 5);
