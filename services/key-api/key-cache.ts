@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { DEFAULT_KEY_CACHE_WINDOWS } from '../../contracts/config';
+import { DependencyError } from '../shared/errors';
 import type { KeyLookupRecord } from '../shared/key-store';
 
 export interface KeyCacheWindows {
@@ -68,7 +69,13 @@ export class KeyCache {
     try {
       return { lookup: await this.#reload(keyHash), source: 'loaded' };
     } catch (error) {
-      if (entry?.lookup.found && now - entry.loadedAt < this.#windows.freshMs + this.#windows.staleMs) {
+      // Only when DynamoDB cannot answer: a bug or a refused request must not keep a revoked key
+      // working for the stale window.
+      if (
+        error instanceof DependencyError &&
+        entry?.lookup.found &&
+        now - entry.loadedAt < this.#windows.freshMs + this.#windows.staleMs
+      ) {
         return { lookup: entry.lookup, source: 'stale' };
       }
       throw error;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type CachedLookup, KeyCache } from '../../services/key-api/key-cache';
+import { DependencyError } from '../../services/shared/errors';
 
 const active: CachedLookup = { found: true, record: { accountId: 'acc', keyId: 'key_1', status: 'active' } };
 const revoked: CachedLookup = {
@@ -54,11 +55,19 @@ describe('KeyCache', () => {
   it('keeps a known key working within the stale window when the store fails, and not after', async () => {
     const h = harness();
     await h.cache.get('h');
-    h.answer(new Error('DynamoDB down'));
+    h.answer(new DependencyError('DynamoDB'));
     h.advance(5999);
     expect(await h.cache.get('h')).toEqual({ lookup: active, source: 'stale' });
     h.advance(1);
-    await expect(h.cache.get('h')).rejects.toThrow('DynamoDB down');
+    await expect(h.cache.get('h')).rejects.toThrow('DynamoDB is unavailable');
+  });
+
+  it('serves no stale answer when the read fails for any other reason (a bug, a refused request)', async () => {
+    const h = harness();
+    await h.cache.get('h');
+    h.advance(1001);
+    h.answer(new Error('ValidationException: the index does not exist'));
+    await expect(h.cache.get('h')).rejects.toThrow('ValidationException');
   });
 
   it('remembers unknown keys for the negative window only, and never serves them stale', async () => {

@@ -221,6 +221,13 @@ describe('user-api: keys', () => {
     });
   });
 
+  it('no answer of /keys, secrets included, may be stored by a cache', async () => {
+    const created = await call('/keys', { token: 'token-alice', method: 'POST', body: { name: 'secret' } });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('cache-control')).toBe('no-store');
+    expect((await call('/keys', { token: 'token-alice' })).headers.get('cache-control')).toBe('no-store');
+  });
+
   it('POST /keys without a name gets the default name; a bad body is a 400 naming the field', async () => {
     const unnamed = await call('/keys', { token: 'token-alice', method: 'POST', body: {} });
     expect(unnamed.status).toBe(201);

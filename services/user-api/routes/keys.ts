@@ -52,6 +52,12 @@ export function keyRoutes(deps: UserApiDeps) {
     if (!result.success) throw notFound();
   });
   return new Hono<UserApiEnv>()
+    .use(async (c, next) => {
+      // Key answers carry secrets (create, reveal, roll) or what an owner manages them by: never
+      // kept by a browser or proxy cache.
+      await next();
+      c.header('cache-control', 'no-store');
+    })
     .get('/', async (c) => {
       const now = deps.clock.now();
       const accountId = c.get('user').userId;
