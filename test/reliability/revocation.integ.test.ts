@@ -1,8 +1,9 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_WINDOWS } from '../../services/key-api/key-cache';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { ENV } from '../../contracts/config';
+import { loadKeyApiConfig } from '../../services/key-api/config';
 import { recordFigures } from '../support/figures';
 import { errorCode, keyApi, signUpAndSignIn, type TestUser, userApi } from '../support/local-stack';
-import { sleep } from '../support/wait';
+import { eventually, sleep } from '../support/wait';
 
 interface Issued {
   id: string;
@@ -11,8 +12,18 @@ interface Issued {
 
 /** How often the test asks key-api whether a revoked key still works. */
 const POLL_MS = 100;
+/**
+ * Measuring slack for when the refusal is *seen*: after the window ends, the next poll starts up to
+ * POLL_MS plus one request round trip later (an accepted request through the local ALB on the
+ * shared 2-core machine: ~20-300 ms). It is not part of the bound itself: that every request sent
+ * from the fresh window's end on is refused is asserted with no slack at all.
+ */
+const ROUND_TRIP_SLACK_MS = 400;
 
-describe('revocation bound: a revoked key stops working within the fresh window (10 s)', () => {
+/** The fresh window of the key-api under test: the stack's own, as it composed it from its settings. */
+const FRESH_MS = loadKeyApiConfig(inject('env'))[ENV.keyCacheFreshMs];
+
+describe(`revocation bound: a revoked key stops working within the fresh window (${FRESH_MS / 1000} s)`, () => {
   let owner: TestUser;
   beforeAll(async () => {
     owner = await signUpAndSignIn('revoker');
@@ -23,27 +34,39 @@ describe('revocation bound: a revoked key stops working within the fresh window 
     expect(response.status).toBe(201);
     return response.body as Issued;
   };
-  const check = async (key: string) => keyApi({ method: 'GET', headers: { 'x-api-key': key } });
+  /** Every 200 each key was given, before and after its revocation: each must be billed. */
+  const accepted = new Map<string, number>();
+  /** Per key, when the last accepted request after its revocation was sent (ms after the DELETE). */
+  const lastAcceptedSentAfter = new Map<string, number>();
+  const revokedAt = new Map<string, number>();
+  const check = async (issued: Issued) => {
+    const sentAt = Date.now();
+    const response = await keyApi({ method: 'GET', headers: { 'x-api-key': issued.key } });
+    if (response.status === 200) {
+      accepted.set(issued.id, (accepted.get(issued.id) ?? 0) + 1);
+      const since = revokedAt.get(issued.id);
+      if (since !== undefined) lastAcceptedSentAfter.set(issued.id, sentAt - since);
+    }
+    return { response, sentAt };
+  };
 
   it('measures, through user-api and the local ALB, how long each revoked key keeps working', async () => {
+    expect(FRESH_MS).toBe(10_000); // the README's "within 10 s": the stack runs the shipped window
     const [warmedEarly, warmedLast, hot, neverChecked] = await Promise.all(
       ['warmed 5 s before', 'warmed just before', 'hot', 'never checked'].map(create),
     );
     if (!warmedEarly || !warmedLast || !hot || !neverChecked) throw new Error('keys missing');
 
-    expect((await check(warmedEarly.key)).status).toBe(200);
+    expect((await check(warmedEarly)).response.status).toBe(200);
     await sleep(5000);
-    expect((await check(warmedLast.key)).status).toBe(200);
-    expect((await check(hot.key)).status).toBe(200);
+    expect((await check(warmedLast)).response.status).toBe(200);
+    expect((await check(hot)).response.status).toBe(200);
 
     // The hot key is used without pause throughout; its 200s after revocation are billable.
     let hotting = true;
-    let hotAcceptedAfterRevoke = 0;
-    let revokedAt = Number.POSITIVE_INFINITY;
     const hotTraffic = (async () => {
       while (hotting) {
-        const response = await check(hot.key);
-        if (response.status === 200 && Date.now() > revokedAt) hotAcceptedAfterRevoke++;
+        await check(hot);
         await sleep(20);
       }
     })();
@@ -54,17 +77,22 @@ describe('revocation bound: a revoked key stops working within the fresh window 
       expect(revoked.status).toBe(200);
       expect((revoked.body as { status: string }).status).toBe('revoked');
       const since = Date.now();
-      revokedAt = Math.min(revokedAt, since);
-      let accepted = 0;
-      while (Date.now() - since < DEFAULT_WINDOWS.freshMs + 5000) {
-        const response = await check(issued.key);
-        if (errorCode(response) === 'revoked_key')
-          return { refusedAfterMs: Date.now() - since, acceptedAfter: accepted };
+      revokedAt.set(issued.id, since);
+      let acceptedAfter = 0;
+      while (Date.now() - since < FRESH_MS + 5000) {
+        const { response, sentAt } = await check(issued);
+        if (errorCode(response) === 'revoked_key') {
+          return {
+            refusedAfterMs: Date.now() - since,
+            refusingRequestSentAfterMs: sentAt - since,
+            acceptedAfter,
+          };
+        }
         expect(response.status, `${issued.id} answered ${response.status}`).toBe(200);
-        accepted++;
+        acceptedAfter++;
         await sleep(POLL_MS);
       }
-      throw new Error(`${issued.id} still works ${DEFAULT_WINDOWS.freshMs + 5000} ms after revocation`);
+      throw new Error(`${issued.id} still works ${FRESH_MS + 5000} ms after revocation`);
     };
     const [early, last, hotResult, never] = await Promise.all(
       [warmedEarly, warmedLast, hot, neverChecked].map(measure),
@@ -73,19 +101,39 @@ describe('revocation bound: a revoked key stops working within the fresh window 
     await hotTraffic;
     if (!early || !last || !hotResult || !never) throw new Error('no measurement');
 
-    // The bound: the fresh window, plus one poll and one round trip of slack for the measuring.
-    const bound = DEFAULT_WINDOWS.freshMs + POLL_MS + 400;
-    for (const r of [early, last, hotResult, never]) expect(r.refusedAfterMs).toBeLessThanOrEqual(bound);
+    // The bound, with no slack: every cached answer was read before its DELETE, so no request sent
+    // once the fresh window has passed since the DELETE's answer is accepted.
+    for (const key of [warmedEarly, warmedLast, hot, neverChecked]) {
+      expect(lastAcceptedSentAfter.get(key.id) ?? -1, key.id).toBeLessThan(FRESH_MS);
+    }
+    // And the refusal is seen within the window plus the measuring slack.
+    const seenBound = FRESH_MS + POLL_MS + ROUND_TRIP_SLACK_MS;
+    for (const r of [early, last, hotResult, never]) expect(r.refusedAfterMs).toBeLessThanOrEqual(seenBound);
     expect(never.refusedAfterMs).toBeLessThan(500); // nothing cached: refused at once
     expect(early.refusedAfterMs).toBeLessThan(last.refusedAfterMs); // its cached answer was older
+    expect(hotResult.acceptedAfter + last.acceptedAfter).toBeGreaterThan(0); // some 200s after a DELETE
+
+    // All billable: every 200 a key was given, before and after its revocation, is counted.
+    const billed = async (issued: Issued) =>
+      ((await userApi(owner.idToken, 'GET', `/usage?keyId=${issued.id}`)).body as { total: number }).total;
+    const keys = [warmedEarly, warmedLast, hot, neverChecked];
+    await eventually(
+      async () =>
+        (await Promise.all(keys.map(billed))).every((n, i) => n >= (accepted.get(keys[i]?.id ?? '') ?? 0)),
+      15_000,
+      200,
+    );
+    for (const key of keys) expect(await billed(key), key.id).toBe(accepted.get(key.id) ?? 0);
 
     await recordFigures('revocation', {
-      freshWindowMs: DEFAULT_WINDOWS.freshMs,
-      assertedBoundMs: bound,
+      freshWindowMs: FRESH_MS,
+      assertedBoundMs: FRESH_MS,
+      refusalSeenBoundMs: seenBound,
       warmed5sBefore: early,
       warmedJustBefore: last,
-      hotKey: { ...hotResult, acceptedAfterRevokeByHotTraffic: hotAcceptedAfterRevoke },
+      hotKey: { ...hotResult, lastAcceptedSentAfterMs: lastAcceptedSentAfter.get(hot.id) },
       neverChecked: never,
+      acceptedAllBilled: Object.fromEntries(accepted),
     });
-  }, 60_000);
+  }, 90_000);
 });

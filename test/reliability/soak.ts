@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { findFreePorts } from '../../infra/local/ports';
 import { startLocalStack } from '../../infra/local/stack';
 import { recordFigures } from '../support/figures';
-import { EXPECTED_POISON_REASONS, runSoak } from '../support/soak-run';
+import { runSoak, soakProblems } from '../support/soak-run';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const seconds = Number(process.env.SOAK_SECONDS ?? 60);
@@ -21,16 +21,7 @@ try {
   try {
     const report = await runSoak({ endpoints: stack.endpoints, env: stack.env, seconds, log });
     await recordFigures(`soak-${seconds}s`, { ...report });
-    const problems = [
-      report.counted !== report.accepted && `counted ${report.counted} != accepted ${report.accepted}`,
-      report.countedByAccounts !== report.accepted &&
-        `account counters ${report.countedByAccounts} != accepted ${report.accepted}`,
-      report.mismatchedKeys.length > 0 && `${report.mismatchedKeys.length} keys off`,
-      report.deadLetteredDistinct !== report.poisonInjected &&
-        `dead-lettered ${report.deadLetteredDistinct} distinct records, ${report.poisonInjected} poison sent`,
-      Object.keys(report.deadLettered).sort().join() !== Object.keys(EXPECTED_POISON_REASONS).sort().join() &&
-        `dead-letter reasons ${JSON.stringify(report.deadLettered)}`,
-    ].filter(Boolean);
+    const problems = soakProblems(report);
     log(JSON.stringify(report, null, 2));
     if (problems.length > 0) {
       failed = true;

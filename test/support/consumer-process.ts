@@ -20,12 +20,22 @@ export interface ConsumerTally {
   deadLettered: number;
   /** Batches whose process died after some writes and before acknowledging. */
   crashedBatches: number;
+  /** `kill()`s that landed mid-batch: the process died right after a counter write committed. */
+  killsLanded: number;
   /** The consumers' Powertools metrics, summed by name. */
   metrics: MetricTotals;
 }
 
 export function newTally(): ConsumerTally {
-  return { batches: 0, counted: 0, duplicates: 0, deadLettered: 0, crashedBatches: 0, metrics: new Map() };
+  return {
+    batches: 0,
+    counted: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    crashedBatches: 0,
+    killsLanded: 0,
+    metrics: new Map(),
+  };
 }
 
 /**
@@ -38,6 +48,7 @@ export class ConsumerProcess {
   /** Its real SDK clients; a test may add faults to them before `start()`. */
   readonly clients: EngineClients;
   readonly #poller: SqsPoller;
+  readonly #tally: ConsumerTally;
   #dead = false;
   #dieAfterNextWrite = false;
 
@@ -52,6 +63,7 @@ export class ConsumerProcess {
     batchingWindowMs?: number;
   }) {
     const { tally } = options;
+    this.#tally = tally;
     this.clients = engineClients(options.endpoints);
     for (const client of [this.clients.dynamo, this.clients.sqs]) {
       aroundRequests(client, async (command, send) => {
@@ -85,7 +97,15 @@ export class ConsumerProcess {
       batchSize: options.batchSize ?? 100,
       batchingWindowMs: options.batchingWindowMs ?? 200,
       handler: async (event: SQSEvent) => {
-        const { response, outcome } = await metering.handleBatch(event);
+        let result: Awaited<ReturnType<typeof metering.handleBatch>>;
+        try {
+          result = await metering.handleBatch(event);
+        } catch (error) {
+          // A batch whose calls failed once the process died: crashed all the same.
+          if (this.#dead) tally.crashedBatches++;
+          throw error;
+        }
+        const { response, outcome } = result;
         tally.batches++;
         tally.counted += outcome.counted;
         tally.duplicates += outcome.duplicates;
@@ -111,6 +131,7 @@ export class ConsumerProcess {
     const deadline = Date.now() + 3000;
     while (!this.#dead && Date.now() < deadline) await sleep(5);
     const midBatch = this.#dead;
+    if (midBatch) this.#tally.killsLanded++;
     this.#dead = true;
     await this.stop();
     return { midBatch };

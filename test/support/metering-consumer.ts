@@ -1,37 +1,56 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamEvent, SQSEvent } from 'aws-lambda';
 import { ENV } from '../../contracts/config';
 import { newUsageEvent, type UsageEvent } from '../../contracts/usage-event';
 import { composeMetering } from '../../services/metering/compose';
 import { loadMeteringConfig } from '../../services/metering/config';
 import type { BatchOutcome } from '../../services/metering/consumer';
+import { type EarlierCopyQuery, KinesisLookBack } from '../../services/metering/look-back';
 import { inboundRecords } from '../../services/metering/records';
 import { type KeyTotals, UsageReader } from '../../services/metering/usage-reader';
-import { discardMetrics } from '../../services/shared/metrics';
+import { discardMetrics, type InvocationMetrics } from '../../services/shared/metrics';
 import { localClients, stackEnv } from './local-stack';
+
+export interface MeteringConsumerOptions {
+  /** The client its counter writes go through (e.g. one with faults injected). @default its own */
+  dynamo?: DynamoDBDocumentClient;
+  /** @default discarded */
+  metrics?: InvocationMetrics;
+}
 
 /**
  * The metering consumer, composed by composeMetering over the shared stack's usage table, on clients
  * the test may inject faults into; with a reader of its counters, the record ids of every batch it
  * was handed and how many events it counted. `lookBackKinesis` is the client its Kinesis look-back
- * reads the shard with.
+ * (the real KinesisLookBack) reads the shard with; `lookBackQueries` records every question the
+ * consumer asked it.
  */
 export function meteringConsumer(
   transport: 'sqs' | 'kinesis',
   dlqUrl: string,
   lookBackKinesis: KinesisClient = localClients().kinesis,
+  options: MeteringConsumerOptions = {},
 ) {
   const clients = localClients();
+  const realLookBack = new KinesisLookBack({ kinesis: lookBackKinesis });
+  const lookBackQueries: EarlierCopyQuery[] = [];
   const config = loadMeteringConfig({
     [ENV.usageTable]: stackEnv()[ENV.usageTable],
     [ENV.usageDlqUrl]: dlqUrl,
     [ENV.transport]: transport,
   });
   const metering = composeMetering(config, {
-    clients: { dynamo: clients.doc, sqs: clients.sqs, kinesis: lookBackKinesis },
+    clients: { dynamo: options.dynamo ?? clients.doc, sqs: clients.sqs, kinesis: lookBackKinesis },
     logger: new Logger({ serviceName: 'metering-test', logLevel: 'SILENT' }),
-    metrics: discardMetrics,
+    metrics: options.metrics ?? discardMetrics,
+    lookBack: {
+      earlierCopyExists: (query) => {
+        lookBackQueries.push(query);
+        return realLookBack.earlierCopyExists(query);
+      },
+    },
   });
   const usage = new UsageReader({ client: clients.doc, table: config[ENV.usageTable] });
   const batches: string[][] = [];
@@ -47,7 +66,7 @@ export function meteringConsumer(
   };
   /** Events counted so far, duplicates not included. */
   const countedSoFar = () => counted;
-  return { clients, usage, handler, batches, outcomes, countedSoFar };
+  return { clients, usage, handler, batches, outcomes, countedSoFar, lookBackQueries };
 }
 
 let keys = 0;

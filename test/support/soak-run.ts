@@ -47,7 +47,14 @@ export interface SoakReport {
   countedByAccounts: number;
   /** Keys whose counter differs from the 200s they were given (must be empty). */
   mismatchedKeys: Array<{ keyId: string; accepted: number; counted: number }>;
+  /** Each account's 200s and the sum of its day counters over the run's days. */
+  byAccount: Array<{ accountId: string; accepted: number; counted: number }>;
+  /** Accounts whose day counters differ from the 200s their keys were given (must be empty). */
+  mismatchedAccounts: Array<{ accountId: string; accepted: number; counted: number }>;
+  /** One entry per kill attempted; `midBatch` as the consumer process reported it. */
   consumerKills: Array<{ atSecond: number; midBatch: boolean; restartedAtSecond: number }>;
+  /** Kills that landed mid-batch, as counted by the consumer processes themselves. */
+  killsLanded: number;
   /** Batches whose consumer died after some writes and before acknowledging. */
   crashedBatches: number;
   /** Events met again after a crash or redelivery and dropped by their dedupe mark. */
@@ -57,6 +64,10 @@ export interface SoakReport {
   deadLettered: Record<string, number>;
   /** Distinct source records among them (a crash can dead-letter one record twice). */
   deadLetteredDistinct: number;
+  /** Distinct source records by their `reason` attribute: must equal `poisonReasons`. */
+  deadLetteredDistinctByReason: Record<string, number>;
+  /** The reasons the injected poison must be dead-lettered with, and how many of each. */
+  poisonReasons: Record<string, number>;
   /** Messages still queued when the traffic stopped (the consumer's backlog). */
   backlogAtTrafficEnd: number;
   /** From the end of traffic until every accepted request was counted. */
@@ -137,6 +148,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   let consumer = newConsumer();
 
   const acceptedByKey = new Map<string, number>();
+  const acceptedByAccount = new Map<string, number>();
   const refused: Record<string, number> = {};
   const latencies: number[] = [];
   let sent = 0;
@@ -171,6 +183,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         throw new Error('a key was accepted for another');
       accepted++;
       acceptedByKey.set(target.keyId, (acceptedByKey.get(target.keyId) ?? 0) + 1);
+      acceptedByAccount.set(target.accountId, (acceptedByAccount.get(target.accountId) ?? 0) + 1);
     } else {
       const label = `${response.status} ${body.error?.code ?? '?'}`;
       refused[label] = (refused[label] ?? 0) + 1;
@@ -250,10 +263,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const counted = [...totals.values()].reduce((sum, t) => sum + t.count, 0);
   const from = utcDay(started);
   const to = utcDay(Date.now());
-  let countedByAccounts = 0;
+  const byAccount: SoakReport['byAccount'] = [];
   for (const accountId of new Set(issued.map((k) => k.accountId))) {
-    for (const day of await usage.dailyCounts({ accountId }, from, to)) countedByAccounts += day.count;
+    let accountCounted = 0;
+    for (const day of await usage.dailyCounts({ accountId }, from, to)) accountCounted += day.count;
+    byAccount.push({ accountId, accepted: acceptedByAccount.get(accountId) ?? 0, counted: accountCounted });
   }
+  const countedByAccounts = byAccount.reduce((sum, a) => sum + a.counted, 0);
 
   const dead = await receiveAll(admin.sqs, queue.dlqUrl, { remove: true });
   const deadLettered: Record<string, number> = {};
@@ -261,9 +277,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const reason = message.MessageAttributes?.reason?.StringValue ?? 'moved_by_sqs';
     deadLettered[reason] = (deadLettered[reason] ?? 0) + 1;
   }
-  const deadLetteredDistinct = new Set(
-    dead.map((m) => m.MessageAttributes?.sourceRecordId?.StringValue ?? m.MessageId),
-  ).size;
+  const sourceOf = (m: (typeof dead)[number]) =>
+    m.MessageAttributes?.sourceRecordId?.StringValue ?? m.MessageId;
+  const deadLetteredDistinct = new Set(dead.map(sourceOf)).size;
+  const sourcesByReason = new Map<string, Set<string | undefined>>();
+  for (const message of dead) {
+    const reason = message.MessageAttributes?.reason?.StringValue ?? 'moved_by_sqs';
+    sourcesByReason.set(reason, (sourcesByReason.get(reason) ?? new Set()).add(sourceOf(message)));
+  }
+  const deadLetteredDistinctByReason = Object.fromEntries(
+    [...sourcesByReason].map(([reason, sources]) => [reason, sources.size]),
+  );
 
   for (const client of [admin.dynamo, admin.sqs, admin.kinesis, keyApiClients.dynamo, keyApiClients.sqs]) {
     client.destroy();
@@ -286,12 +310,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     counted,
     countedByAccounts,
     mismatchedKeys,
+    byAccount,
+    mismatchedAccounts: byAccount.filter((a) => a.accepted !== a.counted),
     consumerKills: kills,
+    killsLanded: tally.killsLanded,
     crashedBatches: tally.crashedBatches,
     duplicatesDropped: tally.duplicates,
     poisonInjected: poison.bodies.length,
     deadLettered,
     deadLetteredDistinct,
+    deadLetteredDistinctByReason,
+    poisonReasons: poison.reasons,
     backlogAtTrafficEnd,
     settleMs,
   };
@@ -299,3 +328,31 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
 /** The dead-letter reasons a soak's poison batch must produce, exactly. */
 export const EXPECTED_POISON_REASONS = poisonBodies('k', 'a').reasons;
+
+/**
+ * What must hold of a soak, as sentences (empty when it passed): exact per key and per account,
+ * the chaos happened (every kill landed mid-batch, that many batches crashed after writing, their
+ * redelivered events were dropped as duplicates) and the poison was dead-lettered, per reason.
+ */
+export function soakProblems(report: SoakReport): string[] {
+  const landed = report.consumerKills.filter((k) => k.midBatch).length;
+  const same = (a: Record<string, number>, b: Record<string, number>) =>
+    JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+  return [
+    report.counted !== report.accepted && `counted ${report.counted} != accepted ${report.accepted}`,
+    report.mismatchedKeys.length > 0 && `${report.mismatchedKeys.length} keys off`,
+    report.mismatchedAccounts.length > 0 && `accounts off: ${JSON.stringify(report.mismatchedAccounts)}`,
+    report.countedByAccounts !== report.accepted &&
+      `account counters ${report.countedByAccounts} != accepted ${report.accepted}`,
+    landed !== report.consumerKills.length &&
+      `${report.consumerKills.length - landed} of ${report.consumerKills.length} kills not mid-batch`,
+    report.killsLanded !== landed && `consumers counted ${report.killsLanded} kills landed, not ${landed}`,
+    (report.crashedBatches === 0 || report.crashedBatches !== landed) &&
+      `${report.crashedBatches} batches crashed after writing for ${landed} kills landed`,
+    report.duplicatesDropped === 0 && 'no duplicates dropped after the crashes',
+    report.deadLetteredDistinct !== report.poisonInjected &&
+      `dead-lettered ${report.deadLetteredDistinct} distinct records, ${report.poisonInjected} poison sent`,
+    !same(report.deadLetteredDistinctByReason, report.poisonReasons) &&
+      `dead letters by reason ${JSON.stringify(report.deadLetteredDistinctByReason)}, injected ${JSON.stringify(report.poisonReasons)}`,
+  ].filter((p): p is string => typeof p === 'string');
+}
