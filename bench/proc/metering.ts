@@ -5,6 +5,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
+import { usageQueue, usageStream } from '../../contracts/resources';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { composeMetering } from '../../services/metering/compose';
@@ -82,7 +83,7 @@ serveParent(async () => {
   const workDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-metering-'));
   const onError = (error: unknown) =>
     process.stderr.write(`[bench metering] ${transport} batch failed: ${String(error)}\n`);
-  // Default batch size and batching window, as infra/local/stack.ts runs them.
+  // The event source settings infra/local/stack.ts runs with (contracts/resources.ts).
   let stopPoller: () => Promise<void>;
   if (transport === 'sqs') {
     const sqs = new SQSClient({});
@@ -94,6 +95,9 @@ serveParent(async () => {
       handler: measured((event: { Records: Array<{ messageId: string; body: string }> }) =>
         event.Records.map((r) => ({ id: r.messageId, body: r.body })),
       ),
+      batchSize: usageQueue.eventSource.batchSize,
+      batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
+      concurrency: 2,
       onError,
     });
     poller.start();
@@ -109,6 +113,8 @@ serveParent(async () => {
       streamArn: env('BENCH_STREAM_ARN'),
       region,
       checkpointFile: join(workDir, 'kinesis-checkpoints.json'),
+      batchSize: usageStream.eventSource.batchSize,
+      batchingWindowMs: usageStream.eventSource.maxBatchingWindowSeconds * 1000,
       handler: measured((event: { Records: Array<{ kinesis: { sequenceNumber: string; data: string } }> }) =>
         event.Records.map((r) => ({
           id: r.kinesis.sequenceNumber,
