@@ -42,10 +42,27 @@ export async function startAlbAdapter(options: AlbAdapterOptions): Promise<AlbAd
   return { endpoint: `http://127.0.0.1:${options.port}`, close: () => closeServer(server) };
 }
 
+function drain(req: IncomingMessage, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (req.readableEnded) return resolve();
+    const timer = setTimeout(resolve, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    req.once('end', done).once('error', done).once('close', done);
+    req.resume();
+  });
+}
+
 async function handle(options: AlbAdapterOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const declaredLength = Number(req.headers['content-length'] ?? 0);
   const body = declaredLength > ALB_MAX_BODY_BYTES ? undefined : await readBody(req, ALB_MAX_BODY_BYTES);
   if (body === undefined) {
+    // Read the rest of the body (discarding it) before answering, as a real server does: a client
+    // still writing when the connection closes sees EPIPE instead of the 413. Bounded in time, so
+    // a client that never stops sending still gets its answer.
+    await drain(req, 2_000);
     sendError(
       res,
       413,
