@@ -7,8 +7,12 @@ import {
   costAt,
   costTableMarkdown,
   crossovers,
+  inputsAt,
   inputsMarkdown,
   measuredInputs,
+  meteringOverhead,
+  meteringPointsMarkdown,
+  overheadMarkdown,
   rate,
 } from './cost-model';
 import type { BenchResults, Target } from './lib/types';
@@ -62,7 +66,7 @@ const inputs = {
   sqs: measuredInputs(results, 'sqs'),
   kinesis: measuredInputs(results, 'kinesis'),
 } satisfies Record<Target, unknown>;
-const cross = crossovers(inputs, assumptions);
+const cross = crossovers((rps) => inputsAt(results, rps), assumptions);
 
 const out = [
   `Monthly AWS cost, from ${path}`,
@@ -70,7 +74,26 @@ const out = [
   '',
   inputsMarkdown(inputs),
   '',
-  ...rates.flatMap((rps) => [costTableMarkdown(costAt(inputs, rps, undefined, assumptions)), '']),
+  ...(results.paced
+    ? [
+        'Metering at a steady rate (measured; the costs at each rate use these, interpolated between rates):',
+        '',
+        meteringPointsMarkdown(results),
+        '',
+      ]
+    : []),
+  ...rates.flatMap((rps) => [
+    costTableMarkdown(costAt(inputsAt(results, rps), rps, undefined, assumptions)),
+    '',
+  ]),
+  ...(results.paced
+    ? [
+        "Metering overhead per million requests (DynamoDB writes + transport requests + metering Lambda + its logs), beside the article's:",
+        '',
+        overheadMarkdown(rates.map((rps) => meteringOverhead(results, rps, undefined, assumptions))),
+        '',
+      ]
+    : ['(these results have no paced runs: run `npm run bench` again for the metering overhead)', '']),
   `Kinesis costs less than SQS from:          ${rate(cross.kinesisOverSqs)}`,
   `ALB costs less than API Gateway REST from: ${rate(cross.albOverRestApi)} (the baseline; the article says about 2)`,
   `ALB costs less than API Gateway HTTP from: ${rate(cross.albOverHttpApi)}`,

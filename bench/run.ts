@@ -10,7 +10,7 @@ import { PROFILES, runBench } from './lib/run-bench';
  * benchmark against it in one process tree, prints the side-by-side table, and writes
  * bench/results.json (what `npm run cost` reads) and BENCHMARKS.md.
  *
- *   npm run bench                       the full run (about 5 minutes)
+ *   npm run bench                       the full run (about 12 minutes)
  *   npm run bench -- --profile smoke    a few seconds of load each, for a quick look (writes nothing
  *                                       unless --out-json / --out-md are given)
  */

@@ -87,6 +87,11 @@ export class UserApi {
     return JSON.parse(text) as T;
   }
 
+  /** The owner's account id (`GET /me`): their Cognito user id. */
+  async accountId(owner: Owner): Promise<string> {
+    return (await this.request<{ userId: string }>(owner, 'GET', '/me')).userId;
+  }
+
   createKey(owner: Owner, name: string): Promise<IssuedKey> {
     return this.request<IssuedKey>(owner, 'POST', '/keys', { name });
   }

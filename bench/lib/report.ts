@@ -3,14 +3,38 @@ import {
   costAt,
   costTableMarkdown,
   crossovers,
+  inputsAt,
   inputsMarkdown,
   measuredInputs,
+  meteringOverhead,
+  meteringPointsMarkdown,
+  overheadMarkdown,
   rate,
   usd,
+  usdPerMillion,
 } from '../cost-model';
-import { type BenchResults, TARGET_LABELS, TARGETS, type Target } from './types';
+import {
+  type BenchResults,
+  type PacedRun,
+  TARGET_LABELS,
+  TARGETS,
+  type Target,
+  TRANSPORTS,
+  type Transport,
+} from './types';
 
 export const COST_RATES = [10, 100, 1000] as const;
+/** The paced rate the headline's write units per event are given at. */
+export const PACED_HEADLINE_RATE = 1_000;
+
+/** The paced run of a transport at `rate` (default: the headline's), if the results have one. */
+export function pacedAt(
+  r: BenchResults,
+  t: Transport,
+  rate: number = PACED_HEADLINE_RATE,
+): PacedRun | undefined {
+  return r.paced?.[t]?.find((p) => p.rate === rate);
+}
 
 const ms = (v: number | undefined, digits = 1) =>
   v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits);
@@ -27,11 +51,8 @@ function table(header: string[], rows: string[][], align?: string[]): string {
 
 /** The side-by-side summary: printed by `npm run bench` and at the top of BENCHMARKS.md. */
 export function headlineTable(r: BenchResults): string {
-  const inputs = Object.fromEntries(TARGETS.map((t) => [t, measuredInputs(r, t)])) as Record<
-    Target,
-    ReturnType<typeof measuredInputs>
-  >;
-  const costs = COST_RATES.map((rps) => costAt(inputs, rps));
+  const costs = COST_RATES.map((rps) => costAt(inputsAt(r, rps), rps));
+  const overhead = COST_RATES.map((rps) => meteringOverhead(r, rps));
   const handler = r.cpu.rows.find((row) => row.name === 'handler');
   const sha = r.cpu.rows.find((row) => row.name === 'sha256');
   const per = (f: (t: Target) => string) => TARGETS.map(f);
@@ -52,8 +73,56 @@ export function headlineTable(r: BenchResults): string {
       `${int(handler?.nsPerOp ?? Number.NaN)} (${int(handler?.cpuNsPerOp ?? Number.NaN)}): ${ms(handler?.ratioToSha256, 1)}× one SHA-256 of a key, ${int(sha?.nsPerOp ?? Number.NaN)} (${int(sha?.cpuNsPerOp ?? Number.NaN)})`,
       'same code',
     ],
-    ['DynamoDB write requests / request', ...per((t) => r.writes[t].perEvent.writeRequests.toFixed(3))],
-    ['DynamoDB write units / request', ...per((t) => r.writes[t].perEvent.writeUnits.toFixed(2))],
+    [
+      'DynamoDB write requests / request (a backlog: full batches)',
+      ...per((t) => r.writes[t].perEvent.writeRequests.toFixed(3)),
+    ],
+    [
+      'DynamoDB write units / request (a backlog: full batches)',
+      ...per((t) => r.writes[t].perEvent.writeUnits.toFixed(2)),
+    ],
+    [
+      `DynamoDB write units / event at ${PACED_HEADLINE_RATE.toLocaleString('en-US')} events/s (${r.settings.paced.keys} Zipf keys)`,
+      r.writes.baseline.perEvent.writeUnits.toFixed(2),
+      ...TRANSPORTS.map((t) => {
+        const p = pacedAt(r, t);
+        return p ? `${p.perEvent.writeUnits.toFixed(3)} (batches of ${ms(p.metering.avgBatch, 0)})` : '—';
+      }),
+    ],
+    [
+      `sustained load: accepted req/s (wrk, ${r.settings.sustained.connections} connections, ${r.settings.sustained.durationSec} s)`,
+      '—',
+      ...TRANSPORTS.map((t) => int(r.sustained[t].acceptedPerSec)),
+    ],
+    [
+      'usage lag p50 / p95 during the load, ms',
+      'synchronous',
+      ...TRANSPORTS.map(
+        (t) => `${ms(r.sustained[t].lagDuringMs.p50, 0)} / ${ms(r.sustained[t].lagDuringMs.p95, 0)}`,
+      ),
+    ],
+    [
+      'backlog at the end of the load, events',
+      '—',
+      ...TRANSPORTS.map((t) => int(r.sustained[t].backlogAtEnd)),
+    ],
+    [
+      'drained after the load, ms',
+      '—',
+      ...TRANSPORTS.map((t) =>
+        Number.isFinite(r.sustained[t].drainMs) ? int(r.sustained[t].drainMs) : 'not drained',
+      ),
+    ],
+    [
+      'Kinesis publish: bare PutRecord / key-api over HTTP, req/s (same in flight)',
+      '—',
+      '—',
+      `${int(r.publishCheck.bare.reqPerSec)} / ${int(r.publishCheck.keyApi.acceptedPerSec)}`,
+    ],
+    [
+      `metering overhead per million requests at ${COST_RATES.map((c) => c.toLocaleString('en-US')).join(' / ')} req/s`,
+      ...per((t) => overhead.map((o) => usdPerMillion(o.perMillion[t])).join(' / ')),
+    ],
     [
       'visible in usage, p50 / p95 ms',
       'in the answer (synchronous)',
@@ -72,8 +141,8 @@ export function headlineTable(r: BenchResults): string {
           ? r.exactChecks.every((c) => c.ok)
             ? 'yes'
             : 'NO'
-          : r.writes[t].exact.ok && r.writes[t].perKeyExact !== false && r.exact
-            ? 'yes (per key too)'
+          : r.exactByTransport?.[t]
+            ? 'yes (per key and account, every phase)'
             : 'NO',
       ),
     ],
@@ -88,7 +157,7 @@ export function renderBenchmarks(r: BenchResults): string {
     Target,
     ReturnType<typeof measuredInputs>
   >;
-  const cross = crossovers(inputs);
+  const cross = crossovers((rps) => inputsAt(r, rps));
   const sections: string[] = [];
   const add = (...lines: string[]) => sections.push(lines.join('\n'));
 
@@ -152,9 +221,10 @@ export function renderBenchmarks(r: BenchResults): string {
     '  batching window (1 s in infra/cdk) does.',
     '- **Cost** multiplies the measured counts by list prices (bench/prices.ts; check them). Assumptions',
     '  are listed under the cost tables.',
-    '- **Exact**: after every load run the benchmark waits for the pipeline and checks that the usage',
-    '  owners see equals the 200s the key APIs answered, and after the write runs, that every key moved by',
-    '  exactly its 200s. The baseline is checked the same way (its Count total).',
+    '- **Exact**: after every phase the benchmark waits for each pipeline and checks each transport on its',
+    "  own (its own owners and keys): every key's total and every account's daily counts against the 200s",
+    '  its key API answered for them, so a double count on one transport cannot cancel a loss on the other.',
+    '  The baseline is checked the same way (its Count total).',
   );
 
   add(
@@ -285,14 +355,153 @@ export function renderBenchmarks(r: BenchResults): string {
     ),
   );
 
+  if (r.sustained) {
+    const ss = s.sustained;
+    add(
+      '## 5. Sustained load, per transport',
+      '',
+      `wrk (bench/wrk/keys.lua) against each transport's key API, one transport after the other: ${ss.connections} connections, ${ss.threads} threads, ${ss.durationSec} s; a random key per request from ${ss.keys} keys in ${ss.accounts} accounts of that transport alone, plus ${Math.round(ss.bogusShare * 100)}% of requests on ${ss.bogusKeys} well-formed unknown keys (401). wrk counts its 200s per keyId from the body (per thread, added up in done()). The metering process records each counted event's lag (event time → its batch committed); "during" keeps the events committed before wrk ended. Backlog: accepted − counted the moment the load ended; drain: from then until counted == accepted. Exact: every key and every account of the phase against key-api's 200s.`,
+      '',
+      table(
+        ['', ...TRANSPORTS.map((t) => TARGET_LABELS[t])],
+        [
+          ['requests / s (all answers)', ...TRANSPORTS.map((t) => int(r.sustained[t].reqPerSec))],
+          ['accepted (200) / s', ...TRANSPORTS.map((t) => int(r.sustained[t].acceptedPerSec))],
+          [
+            'statuses',
+            ...TRANSPORTS.map((t) =>
+              Object.entries(r.sustained[t].wrk.statuses)
+                .map(([k, v]) => `${k}: ${int(v)}`)
+                .join(', '),
+            ),
+          ],
+          [
+            'wrk latency p50 / p99 ms',
+            ...TRANSPORTS.map(
+              (t) => `${ms(r.sustained[t].wrk.latencyMs.p50)} / ${ms(r.sustained[t].wrk.latencyMs.p99)}`,
+            ),
+          ],
+          [
+            'usage lag during the load, p50 / p95 / max ms',
+            ...TRANSPORTS.map((t) => {
+              const l = r.sustained[t].lagDuringMs;
+              return `${ms(l.p50, 0)} / ${ms(l.p95, 0)} / ${ms(l.max, 0)} (${int(l.count)} events)`;
+            }),
+          ],
+          [
+            'usage lag after the load (the backlog), p50 / p95 ms',
+            ...TRANSPORTS.map((t) => {
+              const l = r.sustained[t].lagAfterMs;
+              return `${ms(l.p50, 0)} / ${ms(l.p95, 0)} (${int(l.count)} events)`;
+            }),
+          ],
+          [
+            'accepted / counted at the end of the load',
+            ...TRANSPORTS.map(
+              (t) => `${int(r.sustained[t].acceptedAtEnd)} / ${int(r.sustained[t].countedAtEnd)}`,
+            ),
+          ],
+          ['backlog at the end of the load', ...TRANSPORTS.map((t) => int(r.sustained[t].backlogAtEnd))],
+          ['time to drain after the load, ms', ...TRANSPORTS.map((t) => ms(r.sustained[t].drainMs, 0))],
+          [
+            'metering batches (avg size), duplicates dropped',
+            ...TRANSPORTS.map(
+              (t) =>
+                `${int(r.sustained[t].consumer.invocations)} (${ms(r.sustained[t].consumer.avgBatch, 1)}), ${int(r.sustained[t].consumer.duplicates)}`,
+            ),
+          ],
+          [
+            "wrk's 200s per key within key-api's (gap)",
+            ...TRANSPORTS.map(
+              (t) => `${r.sustained[t].client.agrees ? 'yes' : 'NO'} (${int(r.sustained[t].client.gap)})`,
+            ),
+          ],
+          [
+            'exact: keys wrong, accounts wrong',
+            ...TRANSPORTS.map((t) => {
+              const e = r.sustained[t].exact;
+              return `${e.ok ? 'yes' : 'NO'}: ${e.keysWrong} of ${e.keys}, ${e.accountsWrong} of ${e.accounts}`;
+            }),
+          ],
+        ],
+        ['---', '---:', '---:'],
+      ),
+    );
+  }
+
+  if (r.paced) {
+    const p = s.paced;
+    add(
+      '## 6. Write units per event at steady rates, per transport',
+      '',
+      `Events (\`newUsageEvent\`, partition key keyId) published straight to the benchmark's queue (SendMessageBatch) or stream (PutRecords) at a paced rate, keys Zipf(${p.zipfS}) over ${p.keys} keys in ${p.accounts} accounts of that run alone, consumed by the metering process with the stack's event source settings (contracts/resources.ts). Write units as AWS bills them (2 per transactional item), counted at the consumer's DynamoDB client; exact per key and per account.`,
+      '',
+      table(
+        [
+          'transport',
+          'rate / s (achieved)',
+          'events',
+          'write units / event',
+          'write requests / event',
+          'avg batch',
+          'consumer SQS requests / event',
+          'lag p50 / p95 ms',
+          'drain ms',
+          'exact',
+        ],
+        TRANSPORTS.flatMap((t) =>
+          r.paced[t].map((run) => [
+            TARGET_LABELS[t],
+            `${int(run.rate)} (${int(run.achievedPerSec)})`,
+            int(run.events),
+            run.perEvent.writeUnits.toFixed(3),
+            run.perEvent.writeRequests.toFixed(3),
+            ms(run.metering.avgBatch, 1),
+            t === 'sqs' ? run.perEvent.consumerTransportRequests.toFixed(4) : '—',
+            `${ms(run.metering.lagMs.p50, 0)} / ${ms(run.metering.lagMs.p95, 0)}`,
+            ms(run.drainMs, 0),
+            run.exact.ok ? 'yes' : `NO (${run.exact.mismatches.slice(0, 2).join('; ')})`,
+          ]),
+        ),
+        ['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
+      ),
+    );
+  }
+
+  if (r.publishCheck) {
+    const pc = r.publishCheck;
+    add(
+      '## 7. Kinesis publish check',
+      '',
+      `A bare \`PutRecord\` loop (key-api's Kinesis client settings, ${pc.connections} in flight, ${pc.durationSec} s, to a stream no one reads) against key-api over HTTP on Kinesis (the sustained phase, same number of connections): how much of the Kinesis key API's ceiling is the local Kinesis emulator's.`,
+      '',
+      table(
+        ['', 'req/s', 'p50 ms'],
+        [
+          ['bare PutRecord', int(pc.bare.reqPerSec), ms(pc.bare.latencyMs.p50)],
+          ['key-api over HTTP (Kinesis), accepted', int(pc.keyApi.acceptedPerSec), ms(pc.keyApi.p50Ms)],
+          ['bare ÷ key-api', ratio(pc.ratio), ''],
+        ],
+      ),
+      '',
+      `Bare loop errors: ${int(pc.bare.errors)} of ${int(pc.bare.requests)}.`,
+    );
+  }
+
   add(
-    '## 5. Cost model',
+    '## 8. Cost model',
     '',
-    '`npm run cost -- --rps 10,100,1000` prints these from bench/results.json; the inputs are the measured figures above.',
+    "`npm run cost -- --rps 10,100,1000` prints these from bench/results.json; the inputs are the measured figures above: the key check's from §1-3, metering's at each rate from §6 (the table below), since they depend on how full the batches are.",
     '',
     inputsMarkdown(inputs),
     '',
-    ...COST_RATES.flatMap((rps) => [costTableMarkdown(costAt(inputs, rps)), '']),
+    meteringPointsMarkdown(r),
+    '',
+    ...COST_RATES.flatMap((rps) => [costTableMarkdown(costAt(inputsAt(r, rps), rps)), '']),
+    '**Metering overhead per million requests**: what counting the requests costs, apart from checking the keys (the components are listed under Assumptions), at each rate with the metering figures measured at that rate (§6; "≈" marks a rate between measured ones, interpolated).',
+    '',
+    overheadMarkdown(COST_RATES.map((rps) => meteringOverhead(r, rps))),
+    '',
     `- **Kinesis costs less than SQS from ${rate(cross.kinesisOverSqs)}** (one shard's hours against SQS's per-request price).`,
     `- The ALB costs less than API Gateway REST in front of the baseline from ${rate(cross.albOverRestApi)} (the article says about 2), and less than an HTTP API from ${rate(cross.albOverHttpApi)}.`,
     '',
@@ -304,19 +513,32 @@ export function renderBenchmarks(r: BenchResults): string {
   add(
     '## Exactness checks',
     '',
-    `${r.exactChecks.filter((c) => c.ok).length} of ${r.exactChecks.length} passed. Counted usage against 200s answered, cumulative since the start (Tollgate's key APIs plus the baseline):`,
+    `${r.exactChecks.filter((c) => c.ok).length} of ${r.exactChecks.length} passed. Each transport alone, cumulative since the start: the usage metering wrote for that transport's own accounts (UsageReader: keyTotals per key, dailyCounts per account) against the 200s its key API answered; the baseline's Count total against its 200s:`,
     '',
     table(
-      ['after', 'answered 200', 'counted', 'settled after ms', 'exact'],
+      [
+        'after',
+        ...TRANSPORTS.map((t) => `${TARGET_LABELS[t]}: counted / answered (keys, accounts wrong)`),
+        'baseline',
+        'settled after ms',
+        'exact',
+      ],
       r.exactChecks.map((c) => [
         c.phase,
-        int(c.answered200),
-        int(c.counted),
+        ...TRANSPORTS.map((t) => {
+          const e = c.transports?.[t];
+          return e
+            ? `${int(e.counted)} / ${int(e.answered)} (${e.keysWrong}, ${e.accountsWrong})${e.ok ? '' : ' NO'}`
+            : '—';
+        }),
+        c.baseline ? `${int(c.baseline.counted)} / ${int(c.baseline.answered)}` : '—',
         int(c.settledMs),
         c.ok ? 'yes' : 'NO',
       ]),
-      ['---', '---:', '---:', '---:', '---'],
+      ['---', '---:', '---:', '---:', '---:', '---'],
     ),
+    '',
+    `Per transport, over every check and phase (sustained and paced included): ${TRANSPORTS.map((t) => `${TARGET_LABELS[t]} ${r.exactByTransport?.[t] ? 'exact' : 'NOT exact'}`).join(', ')}.`,
   );
   return `${sections.join('\n\n')}\n`;
 }

@@ -71,6 +71,22 @@ function recordInput(service: string, op: string, input: Record<string, unknown>
   if (service === 'SQS' && (op === 'SendMessageBatch' || op === 'DeleteMessageBatch')) {
     add(`${key}.entries`, ((input.Entries as unknown[]) ?? []).length);
   }
+  if (service === 'SQS' && op === 'SendMessageBatch') {
+    const entries = (input.Entries as Array<{ MessageBody?: string }>) ?? [];
+    const bytes = entries.reduce((sum, e) => sum + Buffer.byteLength(String(e.MessageBody ?? '')), 0);
+    add(`${key}.bytes`, bytes);
+    // A batch is one request per 64 KB of its total payload.
+    add(`${key}.billedRequests`, Math.max(1, Math.ceil(bytes / 65_536)));
+  }
+  if (service === 'Kinesis' && op === 'PutRecords') {
+    const records = (input.Records as Array<{ Data?: Uint8Array; PartitionKey?: string }>) ?? [];
+    add(`${key}.records`, records.length);
+    for (const record of records) {
+      const bytes = (record.Data?.byteLength ?? 0) + Buffer.byteLength(String(record.PartitionKey ?? ''));
+      add(`${key}.bytes`, bytes);
+      add(`${key}.payloadUnits`, Math.max(1, Math.ceil(bytes / 25_600)));
+    }
+  }
   if (service === 'Kinesis' && op === 'PutRecord') {
     const data = input.Data as Uint8Array | undefined;
     const bytes = (data?.byteLength ?? 0) + Buffer.byteLength(String(input.PartitionKey ?? ''));

@@ -25,6 +25,8 @@ export interface StackInfo {
 export interface ServerSnapshot {
   readonly invocations: number;
   readonly statuses: Record<string, number>;
+  /** 200s answered per key id (read from each 200's body): Tollgate only, cumulative since start. */
+  readonly ok200ByKey: Record<string, number>;
   readonly sdk: Counts;
 }
 
@@ -37,6 +39,15 @@ export interface ConsumerSnapshot {
   readonly durationMs: Summary;
   /** Event time (minted by key-api) to its batch committed, per counted event, since resetSamples. */
   readonly lagMs: Summary;
+  /** Events the consumer added to counters, and copies it dropped as already counted (cumulative). */
+  readonly counted: number;
+  readonly duplicates: number;
+}
+
+/** Lags since resetSamples, split by when the event was counted: up to `splitAt`, and after it. */
+export interface LagSplit {
+  readonly until: Summary;
+  readonly after: Summary;
 }
 
 export interface LoadResult {
@@ -85,14 +96,41 @@ export interface MachineInfo {
   readonly dirty: boolean;
 }
 
-/** "Every 200 is counted once": the counted usage against the 200s the services answered. */
+/**
+ * One transport's side of "every accepted request is counted once", checked on its own: its own
+ * accounts and keys, so a double count on one transport cannot hide a loss on the other. Answered
+ * is what its key API answered 200 to (or what the paced producer stored); counted is what
+ * metering wrote, read from DynamoDB with UsageReader (strongly consistent).
+ */
+export interface TransportExact {
+  readonly transport: Transport;
+  readonly answered: number;
+  readonly counted: number;
+  /** Keys checked, and how many of them counted other than they were answered. */
+  readonly keys: number;
+  readonly keysWrong: number;
+  /** Accounts checked (their daily counts over the run's days), and how many are off. */
+  readonly accounts: number;
+  readonly accountsWrong: number;
+  /** Total, every key and every account. */
+  readonly ok: boolean;
+  /** How long after the check began the totals matched. */
+  readonly settledMs: number;
+  /** The first few mismatches, for the report. */
+  readonly mismatches: string[];
+}
+
+/** "Every 200 is counted once", after a phase: each transport alone, and the baseline. */
 export interface ExactCheck {
   readonly phase: string;
+  /** Sums over the transports and the baseline (for a glance; `ok` is the conjunction of the parts). */
   readonly answered200: number;
   readonly counted: number;
   readonly ok: boolean;
-  /** How long after the load stopped the counts matched. */
+  /** How long after the load stopped the counts matched (the slowest part). */
   readonly settledMs: number;
+  readonly transports: Partial<Record<Transport, TransportExact>>;
+  readonly baseline?: { readonly answered: number; readonly counted: number; readonly ok: boolean };
 }
 
 export interface HttpTargetResult {
@@ -140,8 +178,130 @@ export interface WriteRun {
     readonly markItemBytes: number;
   };
   readonly exact: ExactCheck;
-  /** Every key's own count moved by exactly its 200s (GET /keys); not applicable to the baseline. */
+  /** This transport's every key and account counted exactly its 200s; not applicable to the baseline. */
   readonly perKeyExact: boolean | null;
+}
+
+/** What wrk (bench/wrk/keys.lua) reports: one JSON line from its done(). */
+export interface WrkResult {
+  readonly durationSec: number;
+  readonly requests: number;
+  readonly statuses: Record<string, number>;
+  /** 200s per key id, from each 200's body, summed over wrk's threads. */
+  readonly ok200ByKey: Record<string, number>;
+  /** 200s whose body had no key id (should be 0). */
+  readonly unparsed200: number;
+  readonly errors: {
+    readonly connect: number;
+    readonly read: number;
+    readonly write: number;
+    readonly status: number;
+    readonly timeout: number;
+  };
+  readonly latencyMs: {
+    readonly p50: number;
+    readonly p90: number;
+    readonly p99: number;
+    readonly max: number;
+  };
+}
+
+/** The sustained load phase on one transport: wrk against key-api, then the pipeline draining. */
+export interface SustainedRun {
+  readonly transport: Transport;
+  readonly connections: number;
+  readonly threads: number;
+  readonly durationSec: number;
+  readonly keys: number;
+  readonly accounts: number;
+  readonly bogusKeys: number;
+  readonly bogusShare: number;
+  readonly wrk: WrkResult;
+  /** All answers a second, and 200s a second (what was accepted, by key-api's own count). */
+  readonly reqPerSec: number;
+  readonly acceptedPerSec: number;
+  /** 200s key-api answered during the phase, by the time the load ended and in all. */
+  readonly acceptedAtEnd: number;
+  readonly accepted: number;
+  /** Counted (DynamoDB) the moment the load ended, and the difference: the backlog. */
+  readonly countedAtEnd: number;
+  readonly backlogAtEnd: number;
+  /** From the end of the load to counted == accepted. */
+  readonly drainMs: number;
+  /** Usage lag (event time → counted) of the events counted during the load, and after it. */
+  readonly lagDuringMs: Summary;
+  readonly lagAfterMs: Summary;
+  readonly consumer: {
+    readonly invocations: number;
+    readonly records: number;
+    readonly avgBatch: number;
+    readonly duplicates: number;
+  };
+  /** wrk's own 200s per key against key-api's: no key above key-api's count, the gap within what was in flight. */
+  readonly client: { readonly ok200: number; readonly gap: number; readonly agrees: boolean };
+  readonly exact: TransportExact;
+}
+
+/** Events published straight to one transport at a steady rate, consumed by the bench's metering process. */
+export interface PacedRun {
+  readonly transport: Transport;
+  /** Events a second asked for, and got (stored ÷ the producer's time). */
+  readonly rate: number;
+  readonly achievedPerSec: number;
+  readonly durationSec: number;
+  readonly events: number;
+  readonly keys: number;
+  readonly accounts: number;
+  readonly zipfS: number;
+  readonly producer: PacedProducerStats;
+  /** The consumer's DynamoDB requests and its transport requests, by operation (sdk-counter keys). */
+  readonly dynamodb: Counts;
+  readonly transportCounts: Counts;
+  readonly perEvent: {
+    readonly writeRequests: number;
+    /** As AWS bills them: 2 per transactional item, engine-reported units otherwise. */
+    readonly writeUnits: number;
+    readonly engineWriteUnits: number;
+    /** SQS: the consumer's billed receives (empty ones left out) and deletes; Kinesis: 0. */
+    readonly consumerTransportRequests: number;
+    readonly meteringInvocations: number;
+  };
+  readonly metering: {
+    readonly invocations: number;
+    readonly records: number;
+    readonly avgBatch: number;
+    readonly durationMs: Summary;
+    readonly lagMs: Summary;
+    readonly duplicates: number;
+  };
+  /** From the producer's last event to counted == stored. */
+  readonly drainMs: number;
+  readonly exact: TransportExact;
+}
+
+export interface PacedProducerStats {
+  readonly calls: number;
+  readonly entries: number;
+  /** Entries sent again: refused in a batch answer (not stored), or after a call whose outcome was unknown. */
+  readonly resentEntries: number;
+  readonly failedCalls: number;
+}
+
+/** Bare PutRecord calls (key-api's client settings, no HTTP, no handler) next to key-api over HTTP. */
+export interface PublishCheck {
+  readonly connections: number;
+  readonly durationSec: number;
+  readonly bare: {
+    readonly requests: number;
+    readonly ok: number;
+    readonly errors: number;
+    readonly reqPerSec: number;
+    readonly latencyMs: Summary;
+  };
+  /** The sustained Kinesis phase: 200s a second and wrk's p50 at the same number of connections. */
+  readonly keyApi: { readonly acceptedPerSec: number; readonly p50Ms: number };
+  /** bare ÷ key-api. */
+  readonly ratio: number;
 }
 
 export interface FreshnessResult {
@@ -172,10 +332,31 @@ export interface BenchSettings {
   readonly cpuRoundMs: number;
   readonly cpuMinIterations: number;
   readonly cpuRounds: number;
+  /** The sustained load phase, per transport, one after the other (wrk). */
+  readonly sustained: {
+    readonly durationSec: number;
+    readonly connections: number;
+    readonly threads: number;
+    readonly keys: number;
+    readonly accounts: number;
+    /** Well-formed keys (valid checksum) that exist nowhere: key-api answers 401 unknown_key. */
+    readonly bogusKeys: number;
+    readonly bogusShare: number;
+    readonly timeoutSec: number;
+  };
+  /** Events published straight to each transport at these rates (events a second, for so long). */
+  readonly paced: {
+    readonly keys: number;
+    readonly accounts: number;
+    readonly zipfS: number;
+    readonly runs: ReadonlyArray<{ readonly rate: number; readonly durationSec: number }>;
+  };
+  /** The bare PutRecord loop's length (its concurrency is the sustained phase's connections). */
+  readonly publishCheckSec: number;
 }
 
 export interface BenchResults {
-  readonly version: 1;
+  readonly version: 2;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationSec: number;
@@ -185,8 +366,14 @@ export interface BenchResults {
   readonly http: Record<Target, HttpTargetResult>;
   readonly writes: Record<Target, WriteRun>;
   readonly freshness: Record<Transport, FreshnessResult>;
+  readonly sustained: Record<Transport, SustainedRun>;
+  /** Per transport, one run per rate, lowest rate first. */
+  readonly paced: Record<Transport, PacedRun[]>;
+  readonly publishCheck: PublishCheck;
   readonly exactChecks: ExactCheck[];
-  /** Every exactness check passed. */
+  /** Every exactness check passed, and every phase's own (sustained, paced). */
   readonly exact: boolean;
+  /** Per transport: every check of it passed, per key and per account, in every phase. */
+  readonly exactByTransport: Record<Transport, boolean>;
   readonly loadAverageAtEnd: number[];
 }

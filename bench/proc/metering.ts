@@ -14,12 +14,13 @@ import { discardMetrics } from '../../services/shared/metrics';
 import { serveParent } from '../lib/ipc';
 import { installSdkCounter, snapshotCounts } from '../lib/sdk-counter';
 import { summarize } from '../lib/stats';
-import type { ConsumerSnapshot, Transport } from '../lib/types';
+import type { ConsumerSnapshot, LagSplit, Transport } from '../lib/types';
 
 /**
  * Child process: the metering function and its event source mapping for one transport, as the local
  * stack runs them (composed by composeMetering from this process's environment, quiet, no metrics
- * written; fed by the local SQS or Kinesis poller with the stack's default settings; the SDK's
+ * written; fed by the local SQS or Kinesis poller with the stack's settings: batch size and batching
+ * window from contracts/resources.ts, SQS batches in flight as infra/local/stack.ts; the SDK's
  * AWS_* variables point its clients at the stack), on the benchmark's own queue or stream so nothing else competes for the
  * records. One process per transport, so each one's requests are counted apart even when both run
  * at once. Every AWS SDK request (the handler's DynamoDB transactions, the poller's receives and
@@ -33,9 +34,19 @@ interface TransportStats {
   invocations: number;
   records: number;
   failed: number;
+  counted: number;
+  duplicates: number;
   durationsMs: number[];
   lagMs: number[];
+  /** When each lag sample's batch was committed (epoch ms), index for index. */
+  lagAt: number[];
 }
+
+/**
+ * SQS batches in flight at once: what infra/local/stack.ts gives its SQS poller (a literal there, not
+ * in contracts/resources.ts; keep the two equal). The Kinesis poller has one batch per shard at a time.
+ */
+const SQS_POLLER_CONCURRENCY = 2;
 
 const transport = process.argv[2] as Transport;
 
@@ -47,21 +58,32 @@ serveParent(async () => {
     if (!value) throw new Error(`${name} is not set`);
     return value;
   };
-  const { handler } = composeMetering(loadMeteringConfig(process.env), {
+  const { handleBatch } = composeMetering(loadMeteringConfig(process.env), {
     logger: new Logger({ serviceName: SERVICE_NAMES.metering, logLevel: 'WARN' }),
     metrics: discardMetrics,
   });
 
-  const s: TransportStats = { invocations: 0, records: 0, failed: 0, durationsMs: [], lagMs: [] };
+  const s: TransportStats = {
+    invocations: 0,
+    records: 0,
+    failed: 0,
+    counted: 0,
+    duplicates: 0,
+    durationsMs: [],
+    lagMs: [],
+    lagAt: [],
+  };
   type Item = { id: string; body: string };
   const measured =
     <E>(items: (event: E) => Item[]) =>
     async (event: E) => {
       const started = process.hrtime.bigint();
-      const response = await handler(event);
+      const { response, outcome } = await handleBatch(event);
       const done = Date.now();
       s.durationsMs.push(Number(process.hrtime.bigint() - started) / 1e6);
       s.invocations++;
+      s.counted += outcome.counted;
+      s.duplicates += outcome.duplicates;
       const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
       for (const item of items(event)) {
         s.records++;
@@ -71,7 +93,10 @@ serveParent(async () => {
         }
         try {
           const ts = (JSON.parse(item.body) as { ts?: unknown }).ts;
-          if (typeof ts === 'number') s.lagMs.push(done - ts);
+          if (typeof ts === 'number') {
+            s.lagMs.push(done - ts);
+            s.lagAt.push(done);
+          }
         } catch {
           // Not an event (a benchmark never sends one): the consumer dead-letters it.
         }
@@ -92,12 +117,12 @@ serveParent(async () => {
       queueUrl: env('BENCH_QUEUE_URL'),
       queueArn: env('BENCH_QUEUE_ARN'),
       region,
+      batchSize: usageQueue.eventSource.batchSize,
+      batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
+      concurrency: SQS_POLLER_CONCURRENCY,
       handler: measured((event: { Records: Array<{ messageId: string; body: string }> }) =>
         event.Records.map((r) => ({ id: r.messageId, body: r.body })),
       ),
-      batchSize: usageQueue.eventSource.batchSize,
-      batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
-      concurrency: 2,
       onError,
     });
     poller.start();
@@ -140,11 +165,23 @@ serveParent(async () => {
         failed: s.failed,
         durationMs: summarize(s.durationsMs),
         lagMs: summarize(s.lagMs),
+        counted: s.counted,
+        duplicates: s.duplicates,
       }),
+      /** The lags since resetSamples of the events counted up to `splitAt` (epoch ms), and after. */
+      lags: ({ splitAt }: { splitAt: number }): LagSplit => {
+        const until: number[] = [];
+        const after: number[] = [];
+        s.lagMs.forEach((lag, i) => {
+          ((s.lagAt[i] as number) <= splitAt ? until : after).push(lag);
+        });
+        return { until: summarize(until), after: summarize(after) };
+      },
       /** Forgets durations and lags so far (counts keep running; the parent subtracts snapshots). */
       resetSamples: () => {
         s.durationsMs = [];
         s.lagMs = [];
+        s.lagAt = [];
       },
     },
     cleanUp: async () => {

@@ -50,6 +50,9 @@ serveParent(async () => {
   // What this "function" answered, and (while recording) how long each invocation took: the
   // Lambda duration the cost model bills.
   const statuses: Record<string, number> = {};
+  // Every 200 by the key it accepted (its body's keyId): the ledger the exactness checks compare
+  // each key's and each account's counted usage with.
+  const ok200ByKey: Record<string, number> = {};
   let invocations = 0;
   let recording: number[] | undefined;
   const measured = async (event: ALBEvent): Promise<ALBResult> => {
@@ -58,6 +61,15 @@ serveParent(async () => {
     if (recording) recording.push(Number(process.hrtime.bigint() - started) / 1e6);
     invocations++;
     statuses[result.statusCode] = (statuses[result.statusCode] ?? 0) + 1;
+    if (kind === 'tollgate' && result.statusCode === 200) {
+      let keyId = '?';
+      try {
+        keyId = String((JSON.parse(result.body ?? '') as { keyId?: unknown }).keyId ?? '?');
+      } catch {
+        // A 200 without a JSON body would be a bug: it is counted under '?' and fails the checks.
+      }
+      ok200ByKey[keyId] = (ok200ByKey[keyId] ?? 0) + 1;
+    }
     return result;
   };
 
@@ -71,7 +83,12 @@ serveParent(async () => {
   return {
     ready: { endpoint: adapter.endpoint },
     handlers: {
-      snapshot: (): ServerSnapshot => ({ invocations, statuses: { ...statuses }, sdk: snapshotCounts() }),
+      snapshot: (): ServerSnapshot => ({
+        invocations,
+        statuses: { ...statuses },
+        ok200ByKey: { ...ok200ByKey },
+        sdk: snapshotCounts(),
+      }),
       startDurations: () => {
         recording = [];
       },

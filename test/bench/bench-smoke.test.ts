@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { costAt, crossovers, measuredInputs } from '../../bench/cost-model';
+import { costAt, crossovers, inputsAt, measuredInputs, meteringOverhead } from '../../bench/cost-model';
 import { headlineTable, renderBenchmarks } from '../../bench/lib/report';
 import { eventsFor, PROFILES, runBench } from '../../bench/lib/run-bench';
 import { type BenchResults, TARGETS, type Target, TRANSPORTS } from '../../bench/lib/types';
@@ -23,6 +23,22 @@ describe('benchmarks (smoke)', () => {
     expect(results.exactChecks.length).toBeGreaterThanOrEqual(6);
     expect(results.exactChecks.filter((c) => !c.ok)).toEqual([]);
     expect(results.exact).toBe(true);
+    // Each transport on its own (its own owners and keys), per key and per account, after every
+    // phase: a double count on one cannot cancel a loss on the other.
+    for (const transport of TRANSPORTS) {
+      expect(results.exactByTransport[transport], transport).toBe(true);
+      for (const check of results.exactChecks) {
+        const own = check.transports[transport];
+        expect(own, `${check.phase}: ${transport}`).toBeDefined();
+        expect(own?.ok, `${check.phase}: ${transport} (${own?.mismatches.join('; ')})`).toBe(true);
+        expect(own?.keysWrong, `${check.phase}: ${transport} keys`).toBe(0);
+        expect(own?.accountsWrong, `${check.phase}: ${transport} accounts`).toBe(0);
+        expect(own?.counted, `${check.phase}: ${transport}`).toBe(own?.answered);
+        expect(own?.keys, transport).toBeGreaterThan(0);
+        expect(own?.accounts, transport).toBeGreaterThan(0);
+      }
+      expect(results.exactChecks.at(-1)?.transports[transport]?.answered, transport).toBeGreaterThan(0);
+    }
 
     // HTTP: every design answered, with 200s only.
     for (const target of TARGETS) {
@@ -77,6 +93,49 @@ describe('benchmarks (smoke)', () => {
       expect(results.freshness[transport].samples).toBe(PROFILES.smoke.freshnessSamples);
     }
 
+    // Sustained load (wrk), each transport alone: accepted, some 401s on the bogus keys, drained,
+    // exact per key and per account, and wrk's own per-key tally within key-api's.
+    for (const transport of TRANSPORTS) {
+      const run = results.sustained[transport];
+      expect(run.wrk.statuses['200'] ?? 0, transport).toBeGreaterThan(0);
+      expect(run.wrk.statuses['401'] ?? 0, `${transport} bogus keys`).toBeGreaterThan(0);
+      expect(
+        Object.keys(run.wrk.statuses).filter((s) => s !== '200' && s !== '401'),
+        transport,
+      ).toEqual([]);
+      expect(run.wrk.unparsed200, transport).toBe(0);
+      expect(run.client.agrees, transport).toBe(true);
+      expect(run.acceptedPerSec, transport).toBeGreaterThan(0);
+      expect(run.backlogAtEnd, transport).toBeGreaterThanOrEqual(0);
+      expect(Number.isFinite(run.drainMs), `${transport} drained`).toBe(true);
+      expect(run.lagDuringMs.count + run.lagAfterMs.count, transport).toBeGreaterThan(0);
+      expect(run.exact.ok, `${transport}: ${run.exact.mismatches.join('; ')}`).toBe(true);
+      expect(run.exact.keys, transport).toBe(PROFILES.smoke.sustained.keys);
+      expect(run.exact.accounts, transport).toBe(PROFILES.smoke.sustained.accounts);
+      // The phase's keys were each used once before the load (cache and JIT warm), then counted.
+      expect(run.exact.counted, transport).toBe(run.accepted + run.keys);
+    }
+
+    // Events straight to each transport at steady rates: every one counted exactly, write units measured.
+    for (const transport of TRANSPORTS) {
+      const runs = results.paced[transport];
+      expect(
+        runs.map((p) => p.rate),
+        transport,
+      ).toEqual(PROFILES.smoke.paced.runs.map((p) => p.rate));
+      for (const run of runs) {
+        expect(run.events, `${transport} @ ${run.rate}`).toBeGreaterThan(0);
+        expect(run.exact.ok, `${transport} @ ${run.rate}: ${run.exact.mismatches.join('; ')}`).toBe(true);
+        expect(run.exact.counted, `${transport} @ ${run.rate}`).toBe(run.events);
+        expect(run.perEvent.writeUnits, `${transport} @ ${run.rate}`).toBeGreaterThan(0);
+        expect(run.metering.avgBatch, `${transport} @ ${run.rate}`).toBeGreaterThanOrEqual(1);
+      }
+    }
+
+    // The Kinesis publish check ran both sides.
+    expect(results.publishCheck.bare.ok).toBeGreaterThan(0);
+    expect(results.publishCheck.keyApi.acceptedPerSec).toBeGreaterThan(0);
+
     // The cost model and the report take these results as they are.
     const inputs = Object.fromEntries(TARGETS.map((t) => [t, measuredInputs(results, t)])) as Record<
       Target,
@@ -87,8 +146,18 @@ describe('benchmarks (smoke)', () => {
       for (const target of TARGETS)
         expect(Number.isFinite(table.total[target]), `${target} @ ${rps}`).toBe(true);
     }
-    expect(crossovers(inputs).albOverRestApi).toBeGreaterThan(0);
+    expect(crossovers((rps) => inputsAt(results, rps)).albOverRestApi).toBeGreaterThan(0);
+    // Metering overhead per million requests, per transport beside the article's, at each rate.
+    for (const rps of [10, 100, 1000]) {
+      const overhead = meteringOverhead(results, rps);
+      for (const target of TARGETS) {
+        expect(overhead.perMillion[target], `${target} @ ${rps}`).toBeGreaterThan(0);
+        expect(Number.isFinite(overhead.perMillion[target]), `${target} @ ${rps}`).toBe(true);
+      }
+      for (const transport of TRANSPORTS) expect(overhead.measured[transport]?.rate, transport).toBe(rps);
+    }
+    expect(renderBenchmarks(results)).toContain('metering overhead per million requests');
     expect(headlineTable(results)).toContain('Tollgate, Kinesis');
-    expect(renderBenchmarks(results)).toContain('## 5. Cost model');
+    expect(renderBenchmarks(results)).toContain('## 8. Cost model');
   }, 600_000);
 });
