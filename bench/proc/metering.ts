@@ -7,7 +7,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { usageQueue, usageStream } from '../../contracts/resources';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
-import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
+import { LOCAL_SQS_BATCHES_IN_FLIGHT, SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { composeMetering } from '../../services/metering/compose';
 import { loadMeteringConfig } from '../../services/metering/config';
 import { discardMetrics } from '../../services/shared/metrics';
@@ -41,12 +41,6 @@ interface TransportStats {
   /** When each lag sample's batch was committed (epoch ms), index for index. */
   lagAt: number[];
 }
-
-/**
- * SQS batches in flight at once: what infra/local/stack.ts gives its SQS poller (a literal there, not
- * in contracts/resources.ts; keep the two equal). The Kinesis poller has one batch per shard at a time.
- */
-const SQS_POLLER_CONCURRENCY = 2;
 
 const transport = process.argv[2] as Transport;
 
@@ -119,7 +113,8 @@ serveParent(async () => {
       region,
       batchSize: usageQueue.eventSource.batchSize,
       batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
-      concurrency: SQS_POLLER_CONCURRENCY,
+      // As infra/local/stack.ts runs it; the Kinesis poller has one batch per shard at a time.
+      concurrency: LOCAL_SQS_BATCHES_IN_FLIGHT,
       handler: measured((event: { Records: Array<{ messageId: string; body: string }> }) =>
         event.Records.map((r) => ({ id: r.messageId, body: r.body })),
       ),

@@ -111,33 +111,6 @@ export class UsageStore {
   }
 
   /**
-   * Counts an aggregate's events that were not counted before, one transaction per 99 of them, one
-   * after another (they share a counter). The consumer packs several aggregates into each
-   * transaction instead (applyTransaction); this is the same for one aggregate.
-   */
-  async applyAggregate(aggregate: Aggregate, now: Date): Promise<ApplyResult> {
-    const result: ApplyResult = { counted: 0, duplicates: 0, units: 0, writeRequests: 0 };
-    const seen = new Set<string>();
-    const unique: AggregateEvent[] = [];
-    for (const event of aggregate.events) {
-      if (seen.has(event.id)) result.duplicates++;
-      else {
-        seen.add(event.id);
-        unique.push(event);
-      }
-    }
-    for (let start = 0; start < unique.length; start += MAX_EVENTS_PER_PART) {
-      const events = unique.slice(start, start + MAX_EVENTS_PER_PART);
-      const applied = await this.applyTransaction([{ owner: aggregate, events, recordIds: [] }], now);
-      result.counted += applied.counted;
-      result.duplicates += applied.duplicates;
-      result.units += applied.units;
-      result.writeRequests += applied.writeRequests;
-    }
-    return result;
-  }
-
-  /**
    * Commits one transaction: for every part, a conditional put of each event's dedupe mark and an
    * ADD of its events to the part's counter (at most 100 items in all, planTransactions). When some
    * marks already exist the transaction is cancelled as a whole, those events are dropped as

@@ -1,16 +1,5 @@
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, DependencyError } from './errors';
-
-/**
- * One document client per process. Endpoints come from the SDK's own variables
- * (`AWS_ENDPOINT_URL_DYNAMODB` locally), so the same code runs against DynamoDB Local and AWS.
- */
-export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient(config), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
-}
 
 // --- errors by class -----------------------------------------------------------------------------
 

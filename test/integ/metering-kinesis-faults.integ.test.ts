@@ -1,13 +1,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CreateStreamCommand,
-  DescribeStreamSummaryCommand,
-  KinesisClient,
-  PutRecordCommand,
-} from '@aws-sdk/client-kinesis';
-import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type KinesisBatchHandler, KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
@@ -16,6 +10,7 @@ import type { UsageReader } from '../../services/metering/usage-reader';
 import { awsError, countRequests, injectFaults, LOCAL_CREDENTIALS } from '../support/aws';
 import { endpoints, localClients } from '../support/local-stack';
 import { accountOf, meteringConsumer, testEvents, totalsOf } from '../support/metering-consumer';
+import { createTestStream } from '../support/queues';
 import { eventually } from '../support/wait';
 
 // Exactness on the Kinesis path, where counters are guarded by sequence numbers instead of
@@ -28,19 +23,9 @@ afterEach(async () => {
   await Promise.all(pollers.splice(0).map((p) => p.stop()));
 });
 
-let streams = 0;
 async function testStream() {
   const { kinesis, sqs } = localClients();
-  const name = `kfault-${process.pid}-${Date.now()}-${streams++}`;
-  await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: 1 }));
-  let arn = '';
-  await eventually(async () => {
-    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }));
-    arn = summary.StreamDescriptionSummary?.StreamARN ?? '';
-    return summary.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
-  }, 10_000);
-  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
-  return { name, arn, dlqUrl: dlq.QueueUrl as string };
+  return createTestStream(kinesis, sqs, 'kfault');
 }
 
 const consumer = (dlqUrl: string, lookBackKinesis?: KinesisClient) =>

@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { CreateStreamCommand, DescribeStreamSummaryCommand, PutRecordCommand } from '@aws-sdk/client-kinesis';
+import { PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { aroundRequests, documentClient, engineClients } from '../support/aws';
 import { endpoints, localClients } from '../support/local-stack';
 import { accountOf, meteringConsumer, testEvents } from '../support/metering-consumer';
 import { drainingMetrics, type MetricTotals } from '../support/metrics';
+import { createTestStream } from '../support/queues';
 import { eventually } from '../support/wait';
 
 // Documented mechanisms of the metering consumer, asserted on the mechanism itself (the write
@@ -111,15 +112,8 @@ describe('metering over Kinesis: a resent copy whose twin is in the same batch',
   });
 
   it('is dropped as a duplicate within the batch, without reading the shard back', async () => {
-    const { kinesis } = localClients();
-    const name = `mech-${process.pid}-${Date.now()}`;
-    await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: 1 }));
-    let arn = '';
-    await eventually(async () => {
-      const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }));
-      arn = summary.StreamDescriptionSummary?.StreamARN ?? '';
-      return summary.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
-    }, 10_000);
+    const { kinesis, sqs } = localClients();
+    const { name, arn } = await createTestStream(kinesis, sqs, 'mech');
     const c = meteringConsumer('kinesis', await testDlq());
     const events = testEvents(5);
     const [first] = events;

@@ -1,12 +1,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CreateStreamCommand,
-  DescribeStreamSummaryCommand,
-  PutRecordsCommand,
-} from '@aws-sdk/client-kinesis';
-import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type KinesisBatchHandler, KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
@@ -14,7 +9,7 @@ import { type SqsBatchHandler, SqsPoller } from '../../infra/local/pollers/sqs-p
 import { injectFaults } from '../support/aws';
 import { endpoints, localClients } from '../support/local-stack';
 import { accountOf, meteringConsumer, testEvents } from '../support/metering-consumer';
-import { createTestQueue, sendBodies } from '../support/queues';
+import { createTestQueue, createTestStream, sendBodies } from '../support/queues';
 import { eventually } from '../support/wait';
 
 /**
@@ -132,15 +127,7 @@ describe('metering at volume (real SQS and Kinesis emulators, DynamoDB Local)', 
 
   it('Kinesis: a full batch of 5,000 records read again after its writes adds nothing', async () => {
     const { kinesis, sqs } = localClients();
-    const name = `kvolume-${process.pid}-${Date.now()}`;
-    await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: 1 }));
-    let arn = '';
-    await eventually(async () => {
-      const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }));
-      arn = summary.StreamDescriptionSummary?.StreamARN ?? '';
-      return summary.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
-    }, 10_000);
-    const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }))).QueueUrl as string;
+    const { name, arn, dlqUrl } = await createTestStream(kinesis, sqs, 'kvolume');
     const c = meteringConsumer('kinesis', dlqUrl);
     const events = manyKeys(100, 50);
     for (let i = 0; i < events.length; i += 500) {

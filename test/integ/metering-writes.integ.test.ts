@@ -2,11 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  CreateStreamCommand,
-  DescribeStreamSummaryCommand,
-  PutRecordsCommand,
-} from '@aws-sdk/client-kinesis';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { KinesisStreamEvent, SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +14,7 @@ import { inboundRecords } from '../../services/metering/records';
 import { countRequests } from '../support/aws';
 import { endpoints, stackEnv } from '../support/local-stack';
 import { meteringConsumer } from '../support/metering-consumer';
+import { createTestStream } from '../support/queues';
 import { eventually } from '../support/wait';
 
 const EVENTS = 20_000;
@@ -153,16 +150,11 @@ describe('write amplification', () => {
     const { clients, usage, handler, countedSoFar } = consumerOnTheStackDlq('kinesis');
     const writes = countRequests(clients.dynamo);
     const { run, events, perKey, accountOfKey } = zipfEvents();
-    const streamName = `amp-${run}`;
-    await clients.kinesis.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: 1 }));
-    let streamArn = '';
-    await eventually(async () => {
-      const summary = await clients.kinesis.send(
-        new DescribeStreamSummaryCommand({ StreamName: streamName }),
-      );
-      streamArn = summary.StreamDescriptionSummary?.StreamARN ?? '';
-      return summary.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
-    }, 10_000);
+    const { name: streamName, arn: streamArn } = await createTestStream(
+      clients.kinesis,
+      clients.sqs,
+      `amp-${run}`,
+    );
     for (let i = 0; i < events.length; i += 500) {
       await clients.kinesis.send(
         new PutRecordsCommand({

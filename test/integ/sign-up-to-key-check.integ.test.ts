@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENV } from '../../contracts/config';
 import { loadKeyApiConfig } from '../../services/key-api/config';
 import { generateApiKey, hashApiKey } from '../../services/shared/api-key';
-import { createDocumentClient } from '../../services/shared/dynamodb';
+import { documentClient } from '../../services/shared/aws-clients';
 import { LOCAL_CREDENTIALS } from '../support/aws';
 import {
   endpoints,
@@ -48,7 +48,7 @@ const keys = async (user: TestUser) =>
 
 function dynamo() {
   const { dynamodb, region } = endpoints();
-  return createDocumentClient({ endpoint: dynamodb, region, credentials: LOCAL_CREDENTIALS });
+  return documentClient({ region, credentials: LOCAL_CREDENTIALS, endpoints: { dynamodb } });
 }
 
 describe('sign-up to key check, against the local stack', () => {

@@ -1,4 +1,9 @@
 import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
@@ -7,7 +12,7 @@ import {
   SendMessageBatchCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { sleep } from './wait';
+import { eventually, sleep } from './wait';
 
 export interface TestQueue {
   queueUrl: string;
@@ -131,4 +136,24 @@ export async function receiveAll(
     }
   }
   return all;
+}
+
+let streamCount = 0;
+
+/** A one-shard Kinesis stream of one test's own, active, with an SQS queue for its dead letters. */
+export async function createTestStream(
+  kinesis: KinesisClient,
+  sqs: SQSClient,
+  label: string,
+): Promise<{ name: string; arn: string; dlqUrl: string }> {
+  const name = `${label}-${process.pid}-${Date.now()}-${streamCount++}`;
+  await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: 1 }));
+  let arn = '';
+  await eventually(async () => {
+    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }));
+    arn = summary.StreamDescriptionSummary?.StreamARN ?? '';
+    return summary.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
+  }, 10_000);
+  const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }))).QueueUrl as string;
+  return { name, arn, dlqUrl };
 }

@@ -316,7 +316,7 @@ describe('KeyStore writes under conflicts', () => {
   );
 });
 
-describe('UsageStore.applyAggregate under conflicts (the same helper, its exactness unchanged)', () => {
+describe('UsageStore.applyTransaction under conflicts (the same helper, its exactness unchanged)', () => {
   const now = new Date('2026-11-21T12:00:00Z');
   const aggregate = {
     keyId: 'key_1',
@@ -328,6 +328,8 @@ describe('UsageStore.applyAggregate under conflicts (the same helper, its exactn
       { id: 'e3', ts: now.getTime(), units: 1 },
     ],
   };
+  // The aggregate as the consumer hands it over: one part of one transaction.
+  const parts = [{ owner: aggregate, events: aggregate.events, recordIds: [] }];
 
   /** Answers each TransactWriteItems with the next scripted error, or success once they run out. */
   function scripted(script: Array<() => Error>) {
@@ -361,7 +363,7 @@ describe('UsageStore.applyAggregate under conflicts (the same helper, its exactn
 
   it('retries a conflicting transaction and counts every event once', async () => {
     const { store, sent, sleeps } = scripted([conflictOnCounter, conflictOnCounter]);
-    const result = await store.applyAggregate(aggregate, now);
+    const result = await store.applyTransaction(parts, now);
     expect(result).toEqual({ counted: 3, duplicates: 0, units: 3, writeRequests: 3 });
     expect(sent).toEqual([4, 4, 4]);
     expect(sleeps).toHaveLength(2);
@@ -373,23 +375,23 @@ describe('UsageStore.applyAggregate under conflicts (the same helper, its exactn
       () => cancelled('None', 'ConditionalCheckFailed', 'None', 'None'),
       conflictOnCounter,
     ]);
-    const result = await store.applyAggregate(aggregate, now);
+    const result = await store.applyTransaction(parts, now);
     expect(result).toEqual({ counted: 2, duplicates: 1, units: 2, writeRequests: 4 });
     expect(sent).toEqual([4, 4, 3, 3]);
   });
 
   it('fails the aggregate (for redelivery) with a ConflictError when conflicts outlast the retries', async () => {
     const { store, sent } = scripted(Array.from({ length: 50 }, () => conflictOnCounter));
-    const error = await store.applyAggregate(aggregate, now).catch((e: unknown) => e);
+    const error = await store.applyTransaction(parts, now).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConflictError);
     expect(sent).toHaveLength(METERING_CONFLICT_RETRY.retries + 1);
   });
 
   it('fails with a DependencyError when throttled, and lets a ValidationException through as a bug', async () => {
     const throttled = scripted([() => cancelled('None', 'None', 'None', 'ThrottlingError')]);
-    await expect(throttled.store.applyAggregate(aggregate, now)).rejects.toBeInstanceOf(DependencyError);
+    await expect(throttled.store.applyTransaction(parts, now)).rejects.toBeInstanceOf(DependencyError);
     const invalid = serviceError('ValidationException', 400);
     const buggy = scripted([() => invalid]);
-    await expect(buggy.store.applyAggregate(aggregate, now)).rejects.toBe(invalid);
+    await expect(buggy.store.applyTransaction(parts, now)).rejects.toBe(invalid);
   });
 });

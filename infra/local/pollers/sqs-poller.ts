@@ -6,6 +6,13 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
+/**
+ * SQS batches the local stack keeps in flight at once: one fills (receives) while the other is
+ * written. Measured with 20,000 queued events: 770 events/s counted with one, 1,050 with two, 1,150
+ * with three. (On AWS the event source mapping scales its pollers itself.)
+ */
+export const LOCAL_SQS_BATCHES_IN_FLIGHT = 2;
+
 export type SqsBatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
 
 export interface SqsPollerOptions {
