@@ -1,18 +1,19 @@
 /**
  * The layering of the code, checked by `npm run layering` (part of `npm test`):
  *
- *   contracts  ←  services (config, compose, handler)  ←  infra (cdk, local), web  ←  bench, test
+ *   contracts  ←  services (config, compose, handler)  ←  examples  ←  infra (cdk, local), web  ←  bench, test
  *
  * Every arrow points down: contracts import nothing of ours, services never reach up into infra,
- * web, bench or tests, and a deployable uses another one only through services/shared/ or the
- * metering read module. Type-only imports count like any other (they are still a dependency the
+ * web, bench or tests, and a deployable uses another one only through services/shared/, the gate
+ * library (services/gate/) or the metering read module. Type-only imports count like any other (they are still a dependency the
  * type checker follows) except where a rule says otherwise. Each rule's comment says why.
  */
 
-/** A deployable's own folder, the code they share, and metering's read module. */
+/** A deployable's own folder, the code they share, the gate library, and metering's read module. */
 const SERVICES_A_SERVICE_MAY_USE = [
   '^services/$1/',
   '^services/shared/',
+  '^services/gate/',
   '^services/metering/usage-reader[.]ts$',
 ];
 
@@ -62,7 +63,7 @@ module.exports = {
       name: 'deployables-only-through-shared-and-usage-reader',
       severity: 'error',
       comment:
-        "A deployable uses another's code only through services/shared/ and metering's read module " +
+        "A deployable uses another's code only through services/shared/, services/gate/ and metering's read module " +
         '(services/metering/usage-reader.ts): key-api, user-api and auth-triggers never import ' +
         "metering's internals, and metering never imports key-api, user-api or auth-triggers.",
       from: { path: '^services/([^/]+)/', pathNot: '^services/shared/' },
@@ -76,6 +77,24 @@ module.exports = {
         'services code; of ours it imports only contracts/.',
       from: { path: '^infra/cdk/' },
       to: { dependencyTypes: ['local'], pathNot: ['^infra/cdk/', '^contracts/'] },
+    },
+    {
+      name: 'gate-is-a-library',
+      severity: 'error',
+      comment:
+        'services/gate/ is what key-api and owners\' functions are built on: it uses only ' +
+        'services/shared/ and contracts/, never a deployable (key-api builds on it, not the reverse).',
+      from: { path: '^services/gate/' },
+      to: { path: '^services/', pathNot: ['^services/gate/', '^services/shared/'] },
+    },
+    {
+      name: 'examples-use-the-gate-entry',
+      severity: 'error',
+      comment:
+        "examples/ is an owner's code: of ours it imports the gate's entry (services/gate/index.ts) " +
+        'and contracts/, as an owner importing the package would, and nothing above it.',
+      from: { path: '^examples/' },
+      to: { dependencyTypes: ['local'], pathNot: ['^examples/', '^contracts/', '^services/gate/index[.]ts$'] },
     },
     {
       name: 'local-stack-composes-through-compose-and-config',
@@ -92,6 +111,7 @@ module.exports = {
           '^contracts/',
           '^services/(?!shared/)[^/]+/(compose|config)[.]ts$',
           '^services/shared/(aws-clients|metrics)[.]ts$',
+          '^examples/[^/]+/compose[.]ts$',
           '^web/server/',
         ],
       },

@@ -90,25 +90,40 @@ const keyData = {
 
 export const authTriggersConfigSchema = z.object(keyData);
 
-export const keyApiConfigSchema = z
-  .object({
-    ...keyData,
-    [ENV.usageTable]: tableName,
-    [ENV.transport]: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
-    [ENV.usageQueueUrl]: z.url().optional(),
-    [ENV.usageStreamName]: z.string().min(1).optional(),
-    /** closed: answer 503 when usage cannot be recorded; open: let it through as unmetered. */
-    [ENV.publishFailureMode]: z.enum(['closed', 'open']).default('closed'),
-    [ENV.allowedOrigins]: originListSchema,
-    [ENV.keyCacheFreshMs]: int(1, DEFAULT_KEY_CACHE_WINDOWS.freshMs),
-    [ENV.keyCacheStaleMs]: int(0, DEFAULT_KEY_CACHE_WINDOWS.staleMs),
-    [ENV.keyCacheNegativeMs]: int(0, DEFAULT_KEY_CACHE_WINDOWS.negativeMs),
-    [ENV.keyCacheMaxEntries]: int(1, DEFAULT_KEY_CACHE_WINDOWS.maxEntries),
-    [ENV.metricsFlushMs]: int(0, DEFAULT_METRICS_FLUSH_MS),
-  })
-  .refine((c) => (c[ENV.transport] === 'sqs' ? !!c[ENV.usageQueueUrl] : !!c[ENV.usageStreamName]), {
-    message: `${ENV.usageQueueUrl} (sqs) or ${ENV.usageStreamName} (kinesis) is required for the transport`,
-  });
+/**
+ * What every gate reads: key-api's own and the gate an owner's handler runs behind (services/gate):
+ * where keys are looked up, where usage events go, the cache windows.
+ */
+const gateShape = {
+  ...keyData,
+  [ENV.usageTable]: tableName,
+  [ENV.transport]: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
+  [ENV.usageQueueUrl]: z.url().optional(),
+  [ENV.usageStreamName]: z.string().min(1).optional(),
+  /** closed: answer 503 when usage cannot be recorded; open: let it through as unmetered. */
+  [ENV.publishFailureMode]: z.enum(['closed', 'open']).default('closed'),
+  [ENV.keyCacheFreshMs]: int(1, DEFAULT_KEY_CACHE_WINDOWS.freshMs),
+  [ENV.keyCacheStaleMs]: int(0, DEFAULT_KEY_CACHE_WINDOWS.staleMs),
+  [ENV.keyCacheNegativeMs]: int(0, DEFAULT_KEY_CACHE_WINDOWS.negativeMs),
+  [ENV.keyCacheMaxEntries]: int(1, DEFAULT_KEY_CACHE_WINDOWS.maxEntries),
+  [ENV.metricsFlushMs]: int(0, DEFAULT_METRICS_FLUSH_MS),
+};
+
+const transportTarget = <T extends z.ZodObject>(schema: T) =>
+  schema.refine(
+    (c: Record<string, unknown>) =>
+      c[ENV.transport] === 'sqs' ? !!c[ENV.usageQueueUrl] : !!c[ENV.usageStreamName],
+    {
+      message: `${ENV.usageQueueUrl} (sqs) or ${ENV.usageStreamName} (kinesis) is required for the transport`,
+    },
+  );
+
+/** A gate in an owner's function (the example API's, or yours): services/gate/compose.ts. */
+export const gateConfigSchema = transportTarget(z.object(gateShape));
+
+export const keyApiConfigSchema = transportTarget(
+  z.object({ ...gateShape, [ENV.allowedOrigins]: originListSchema }),
+);
 
 export const meteringConfigSchema = z.object({
   [ENV.usageTable]: tableName,
@@ -130,6 +145,7 @@ export const userApiConfigSchema = z.object({
 
 export type AuthTriggersConfig = z.infer<typeof authTriggersConfigSchema>;
 export type KeyApiConfig = z.infer<typeof keyApiConfigSchema>;
+export type GateConfig = z.infer<typeof gateConfigSchema>;
 export type MeteringConfig = z.infer<typeof meteringConfigSchema>;
 export type UserApiConfig = z.infer<typeof userApiConfigSchema>;
 
@@ -139,6 +155,7 @@ export const CONFIG_SCHEMAS = {
   [SERVICE_NAMES.keyApi]: keyApiConfigSchema,
   [SERVICE_NAMES.metering]: meteringConfigSchema,
   [SERVICE_NAMES.userApi]: userApiConfigSchema,
+  [SERVICE_NAMES.exampleApi]: gateConfigSchema,
 } as const;
 
 /**

@@ -21,6 +21,8 @@ export const KeyApiMetric = {
   cacheStaleServed: 'KeyCacheStaleServed',
   publishLatency: 'UsagePublishLatency',
   publishFailures: 'UsagePublishFailures',
+  /** Admitted requests whose answer the owner's billing policy does not bill (the gate). */
+  notBilled: 'ResponsesNotBilled',
   /** Requests let through without a usage event because publishing failed in fail-open mode. */
   unmetered: 'UnmeteredRequests',
   /** 500 answers: a bug or a bad deploy (e.g. a DynamoDB ValidationException), never an outage. */
@@ -29,7 +31,7 @@ export const KeyApiMetric = {
 
 /**
  * key-api metrics that say something is failing. key-api buffers its routine metrics across
- * invocations (services/key-api/buffered-metrics.ts); these are written at the end of the invocation
+ * invocations (services/gate/buffered-metrics.ts); these are written at the end of the invocation
  * that recorded them, so a dashboard or alarm reading them is never a flush interval behind.
  */
 export const KEY_API_FAILURE_METRICS: readonly string[] = [
@@ -62,4 +64,6 @@ export const SERVICE_NAMES = {
   metering: 'metering',
   userApi: 'user-api',
   authTriggers: 'auth-triggers',
+  /** The example owner API behind the gate (examples/rates-api). */
+  exampleApi: 'example-api',
 } as const;

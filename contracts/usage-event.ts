@@ -1,7 +1,35 @@
 import { z } from 'zod';
 
 /**
- * The usage event: one per request key-api accepted. Producer (key-api) and consumer (metering)
+ * A route template as the owner declares it, in Hono's path syntax (`/v1/rates/:currency`), never a
+ * raw path: what usage is split by, so its cardinality is the owner's route table, not the traffic.
+ * `*` is every request not matched to a declared route (and key-api's own key check).
+ */
+export const routeTemplateSchema = z
+  .string()
+  .regex(
+    /^(\*|\/[\x21-\x7e]{0,199})$/,
+    'a route template: `*` or a printable path of at most 200 characters',
+  );
+
+/** HTTP methods as they come, upper case (`GET`, `POST`, ...). */
+export const methodSchema = z.string().regex(/^[A-Z]{1,16}$/, 'an upper-case HTTP method');
+
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+export type StatusClass = (typeof STATUS_CLASSES)[number];
+
+export function statusClass(status: number): StatusClass {
+  const hundreds = Math.floor(status / 100);
+  return STATUS_CLASSES[Math.min(Math.max(hundreds, 1), 5) - 1] as StatusClass;
+}
+
+/** The route of requests without one: key-api's key check, unmatched paths, events from before routes. */
+export const ANY_ROUTE = '*';
+/** The method recorded for events from before routes were recorded. */
+export const ANY_METHOD = '*';
+
+/**
+ * The usage event: one per billable answer (key-api's accepted checks, the gate's billed responses). Producer (key-api) and consumer (metering)
  * both import this schema. `id` is minted by key-api and is the idempotency key end to end: every
  * copy of an event (producer retry, redelivery) carries the same id and is counted once.
  */
@@ -20,6 +48,13 @@ export const usageEventSchema = z.strictObject({
    * which records may have an earlier copy in their shard and where to look for it.
    */
   resent: z.number().int().positive().optional(),
+  /**
+   * What was called (the gate): the declared route template, the method and the answer's status
+   * class. Absent on events from before routes were recorded: they count under `*` / `*`.
+   */
+  route: routeTemplateSchema.optional(),
+  method: methodSchema.optional(),
+  status: z.enum(STATUS_CLASSES).optional(),
 });
 
 export type UsageEvent = z.infer<typeof usageEventSchema>;
@@ -29,6 +64,9 @@ export function newUsageEvent(input: {
   accountId: string;
   now: Date;
   units?: number;
+  route?: string;
+  method?: string;
+  status?: StatusClass;
 }): UsageEvent {
   return {
     v: 1,
@@ -37,6 +75,9 @@ export function newUsageEvent(input: {
     accountId: input.accountId,
     ts: input.now.getTime(),
     units: input.units ?? 1,
+    ...(input.route === undefined ? {} : { route: input.route }),
+    ...(input.method === undefined ? {} : { method: input.method }),
+    ...(input.status === undefined ? {} : { status: input.status }),
   };
 }
 

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { newUsageEvent, type UsageEvent } from '../../contracts/usage-event';
-import { callerWaitingClientConfig, outcomeUnknown } from '../../services/key-api/publisher';
+import { callerWaitingClientConfig, outcomeUnknown } from '../../services/gate/publisher';
 import { kinesisClient, sqsClient } from '../../services/shared/aws-clients';
 import { serveParent } from '../lib/ipc';
 import { installSdkCounter, snapshotCounts } from '../lib/sdk-counter';

@@ -9,6 +9,8 @@ export interface LocalPorts {
   readonly lambda: number;
   readonly keyApi: number;
   readonly userApi: number;
+  /** The example owner API behind the gate (examples/rates-api), behind its own ALB stand-in. */
+  readonly exampleApi: number;
   /** The account owner's web page (web/dist) and its generated /config.json. */
   readonly web: number;
 }
@@ -23,6 +25,7 @@ export const DEFAULT_PORTS: LocalPorts = {
   lambda: 9001,
   keyApi: 3000,
   userApi: 3001,
+  exampleApi: 3002,
   web: 5173,
 };
 
@@ -34,6 +37,7 @@ export const PORT_ENV: Readonly<Record<PortName, string>> = {
   lambda: 'TOLLGATE_PORT_LAMBDA',
   keyApi: 'TOLLGATE_PORT_KEY_API',
   userApi: 'TOLLGATE_PORT_USER_API',
+  exampleApi: 'TOLLGATE_PORT_EXAMPLE_API',
   web: 'TOLLGATE_PORT_WEB',
 };
 
@@ -46,6 +50,7 @@ export const PORT_LABELS: Readonly<Record<PortName, string>> = {
   lambda: 'Lambda invoke',
   keyApi: 'key-api',
   userApi: 'user-api',
+  exampleApi: 'example API',
   web: 'web page',
 };
 

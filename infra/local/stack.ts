@@ -16,8 +16,10 @@ import { ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { usageQueue, usageStream, userPool } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, type Transport } from '../../contracts/transport';
+import { composeRatesApi } from '../../examples/rates-api/compose';
 import { composeAuthTriggers } from '../../services/auth-triggers/compose';
 import { loadAuthTriggersConfig } from '../../services/auth-triggers/config';
+import { loadGateConfig } from '../../services/gate/config';
 import { composeKeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
 import { composeMetering } from '../../services/metering/compose';
@@ -83,6 +85,8 @@ export interface Endpoints {
   readonly cognito: { readonly endpoint: string; readonly userPoolId: string; readonly clientId: string };
   readonly userApi: string;
   readonly keyApi: string;
+  /** The example owner API behind the gate (examples/rates-api); its document is `<exampleApi>/openapi.json`. */
+  readonly exampleApi: string;
   readonly dynamodb: string;
   readonly sqs: string;
   readonly kinesis: string;
@@ -294,6 +298,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     cleanups.push({ what: 'key-api', run: () => keyApi.close() });
 
+    // The example owner API: its Lambda handler (Hono's ALB adapter) behind an ALB stand-in of
+    // its own; on AWS the same ALB forwards /v1/* and /openapi.json to it (listener rules).
+    const exampleApiHandler = composeRatesApi(loadGateConfig(env, SERVICE_NAMES.exampleApi), {
+      aws,
+      logger: logger(SERVICE_NAMES.exampleApi),
+      metrics: discardMetrics,
+    }).handler;
+    const exampleApi = await explainListenError(ports, 'exampleApi', () =>
+      startAlbAdapter({
+        port: ports.exampleApi,
+        handler: exampleApiHandler,
+        targetGroupArn: `arn:aws:elasticloadbalancing:${LOCAL_REGION}:000000000000:targetgroup/tollgate-${stage}-example-api/0000000000000000`,
+        onHandlerError: (error) =>
+          process.stderr.write(
+            `[example-api] handler failed (answered 502): ${(error as Error)?.stack ?? error}\n`,
+          ),
+      }),
+    );
+    cleanups.push({ what: 'example API', run: () => exampleApi.close() });
+
     const userApp = composeUserApi(loadUserApiConfig(env), {
       aws,
       logger: logger(SERVICE_NAMES.userApi),
@@ -384,6 +408,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       },
       userApi: url(ports.userApi),
       keyApi: keyApi.endpoint,
+      exampleApi: exampleApi.endpoint,
       dynamodb: url(ports.dynamodb),
       sqs: url(ports.sqs),
       kinesis: url(ports.kinesis),

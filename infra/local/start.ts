@@ -106,6 +106,7 @@ function describe(stack: LocalStack, dataDir: string): string {
     ['web page', e.web],
     ['key-api (ALB)', e.keyApi],
     ['user-api', e.userApi],
+    ['example API (gated)', `${e.exampleApi}  (its document: ${e.exampleApi}/openapi.json)`],
     ['Cognito', e.cognito.endpoint],
     ['  user pool', e.cognito.userPoolId],
     ['  app client', e.cognito.clientId],

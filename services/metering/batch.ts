@@ -101,7 +101,13 @@ export function prepareBatch(
       };
       byKeyDay.set(id, prepared);
     }
-    prepared.aggregate.events.push({ id: event.id, ts: event.ts, units: event.units });
+    prepared.aggregate.events.push({
+      id: event.id,
+      ts: event.ts,
+      units: event.units,
+      ...(event.route === undefined ? {} : { route: event.route }),
+      ...(event.method === undefined ? {} : { method: event.method }),
+    });
     prepared.recordIds.push(record.recordId);
   }
   return { aggregates: [...byKeyDay.values()], rejected, accepted };

@@ -5,6 +5,8 @@
  * One counter per key and UTC day, in its account's partition:
  *  - `ACCOUNT#<accountId>` / `DAY#<yyyy-mm-dd>#KEY#<keyId>`: a key's requests and units that day,
  *    and its last use (`lastUsedAt`).
+ *    Each route an event of that key and day called adds to one more attribute of the same item,
+ *    `route#<METHOD> <template>` (routeAttribute): the split by route costs no extra write.
  *  - `EVENT#<eventId>` / `EVENT`: "this event is counted" (SQS only), written in the same
  *    transaction as the counter it fed, and expired by TTL once the event could no longer be
  *    accepted anyway.
@@ -48,3 +50,20 @@ export function parseCounterSortKey(sortKey: string): { day: string; keyId: stri
 
 /** The dedupe mark of one event (SQS path). */
 export const eventMark = (eventId: string): CounterKey => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' });
+
+const ROUTE = 'route#';
+
+/**
+ * The counter item's attribute holding one route's requests. A template may hold any printable
+ * character but never a space (contracts/usage-event.ts), and a method none either, so the first
+ * space after the method splits them again.
+ */
+export const routeAttribute = (method: string, route: string): string => `${ROUTE}${method} ${route}`;
+
+/** The method and route of a counter item's attribute name, or undefined for any other attribute. */
+export function parseRouteAttribute(name: string): { method: string; route: string } | undefined {
+  if (!name.startsWith(ROUTE)) return undefined;
+  const space = name.indexOf(' ', ROUTE.length);
+  if (space < 0) return undefined;
+  return { method: name.slice(ROUTE.length, space), route: name.slice(space + 1) };
+}

@@ -80,6 +80,8 @@ export async function applyOrdered(
         sequenceNumber: item.record.position?.sequenceNumber ?? '',
         units: item.event.units,
         ts: item.event.ts,
+        ...(item.event.route === undefined ? {} : { route: item.event.route }),
+        ...(item.event.method === undefined ? {} : { method: item.event.method }),
       });
       entry.recordIds.push(item.record.recordId);
     };

@@ -1,4 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { ANY_METHOD, ANY_ROUTE } from '../../contracts/usage-event';
 import { callDynamo, queryAll } from '../shared/dynamodb';
 import {
   accountPartition,
@@ -6,9 +7,18 @@ import {
   dayRange,
   keyDayCounter,
   parseCounterSortKey,
+  parseRouteAttribute,
 } from './counter-keys';
 
 export interface DayCount {
+  date: string;
+  count: number;
+}
+
+/** One route's requests on one day: what `GET /usage?groupBy=route` is made of. */
+export interface RouteDayCount {
+  route: string;
+  method: string;
   date: string;
   count: number;
 }
@@ -68,6 +78,52 @@ export class UsageReader {
       byDay.set(day, (byDay.get(day) ?? 0) + ((item.requests as number | undefined) ?? 0));
     }
     return [...byDay].map(([date, count]) => ({ date, count }));
+  }
+
+  /**
+   * Daily counts in [from, to] per route and method, for an account or one of its keys; only days
+   * and routes with usage are present. The same Query as dailyCounts, whole items (each route is an
+   * attribute of its key's day counter). Requests a counter holds without a route attribute (counted
+   * before routes were recorded) are reported under `*` / `*`, so the routes always add up to the
+   * day's total.
+   */
+  async routeDailyCounts(
+    scope: { accountId: string; keyId?: string },
+    from: string,
+    to: string,
+  ): Promise<RouteDayCount[]> {
+    const range = dayRange(from, to);
+    const items = await queryAll(this.#db, {
+      TableName: this.#table,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': accountPartition(scope.accountId),
+        ':from': range.from,
+        ':to': range.to,
+      },
+      ConsistentRead: true,
+    });
+    const counts = new Map<string, RouteDayCount>();
+    const add = (method: string, route: string, date: string, count: number) => {
+      const id = `${method} ${route}\u0000${date}`;
+      const entry = counts.get(id) ?? { route, method, date, count: 0 };
+      entry.count += count;
+      counts.set(id, entry);
+    };
+    for (const item of items) {
+      const { day, keyId } = parseCounterSortKey(item.sk as string);
+      if (scope.keyId !== undefined && keyId !== scope.keyId) continue;
+      let routed = 0;
+      for (const [name, value] of Object.entries(item)) {
+        const route = parseRouteAttribute(name);
+        if (!route || typeof value !== 'number') continue;
+        add(route.method, route.route, day, value);
+        routed += value;
+      }
+      const rest = ((item.requests as number | undefined) ?? 0) - routed;
+      if (rest > 0) add(ANY_METHOD, ANY_ROUTE, day, rest);
+    }
+    return [...counts.values()];
   }
 
   /**

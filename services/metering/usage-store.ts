@@ -5,9 +5,10 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { ANY_METHOD, ANY_ROUTE } from '../../contracts/usage-event';
 import { type ConflictRetryPolicy, callDynamo, classified } from '../shared/dynamodb';
 import { ConflictError } from '../shared/errors';
-import { type CounterKey, eventMark, keyDayCounter } from './counter-keys';
+import { type CounterKey, eventMark, keyDayCounter, routeAttribute } from './counter-keys';
 
 /**
  * Metering's conflict retries: two consumers holding events of one key on one day write the same
@@ -21,6 +22,33 @@ export interface AggregateEvent {
   id: string;
   ts: number;
   units: number;
+  /** The route template and method it called; `*` / `*` when absent (contracts/usage-event.ts). */
+  route?: string;
+  method?: string;
+}
+
+/**
+ * The per-route part of a counter update: one `ADD` of each route's request count to its attribute
+ * of the (key, day) counter (counter-keys.ts routeAttribute), in the same UpdateItem as the totals.
+ */
+export function routeIncrements(events: readonly { route?: string; method?: string }[]): {
+  adds: string;
+  names: Record<string, string>;
+  values: Record<string, number>;
+} {
+  const byRoute = new Map<string, number>();
+  for (const event of events) {
+    const name = routeAttribute(event.method ?? ANY_METHOD, event.route ?? ANY_ROUTE);
+    byRoute.set(name, (byRoute.get(name) ?? 0) + 1);
+  }
+  const names: Record<string, string> = {};
+  const values: Record<string, number> = {};
+  const adds = [...byRoute].map(([name, count], i) => {
+    names[`#rt${i}`] = name;
+    values[`:rt${i}`] = count;
+    return `#rt${i} :rt${i}`;
+  });
+  return { adds: adds.map((add) => `, ${add}`).join(''), names, values };
 }
 
 /** Whose counter an aggregate adds to: one key on one UTC day, in its account. */
@@ -63,7 +91,7 @@ export interface OrderedIncrement {
   counter: CounterKey;
   keyId: string;
   shardId: string;
-  entries: { sequenceNumber: string; units: number; ts: number }[];
+  entries: { sequenceNumber: string; units: number; ts: number; route?: string; method?: string }[];
 }
 
 export interface OrderedResult {
@@ -186,14 +214,17 @@ export class UsageStore {
 
   #counter(part: { owner: CounterOwner; events: readonly AggregateEvent[] }, now: Date) {
     const { owner, events } = part;
+    const routes = routeIncrements(events);
     return {
       Update: {
         TableName: this.#table,
         Key: keyDayCounter(owner.accountId, owner.keyId, owner.day),
         // lastUsedAt is the newest event of the latest counted batch; with an unordered queue it
         // can trail the true last use by the pipeline's reordering, never by more.
-        UpdateExpression: 'ADD requests :r, units :u SET updatedAt = :now, keyId = :k, lastUsedAt = :last',
+        UpdateExpression: `ADD requests :r, units :u${routes.adds} SET updatedAt = :now, keyId = :k, lastUsedAt = :last`,
+        ExpressionAttributeNames: routes.names,
         ExpressionAttributeValues: {
+          ...routes.values,
           ':r': events.length,
           ':u': events.reduce((sum, e) => sum + e.units, 0),
           ':now': now.toISOString(),
@@ -223,17 +254,18 @@ export class UsageStore {
     for (let attempt = 0; entries.length > 0; attempt++) {
       const first = entries[0] as (typeof entries)[number];
       const last = entries[entries.length - 1] as (typeof entries)[number];
+      const routes = routeIncrements(entries);
       try {
         result.writeRequests++;
         await this.#db.send(
           new UpdateCommand({
             TableName: this.#table,
             Key: increment.counter,
-            UpdateExpression:
-              'ADD requests :r, units :u SET updatedAt = :now, keyId = :k, #wm = :last, lastUsedAt = :lastUse',
+            UpdateExpression: `ADD requests :r, units :u${routes.adds} SET updatedAt = :now, keyId = :k, #wm = :last, lastUsedAt = :lastUse`,
             ConditionExpression: 'attribute_not_exists(#wm) OR #wm < :first',
-            ExpressionAttributeNames: { '#wm': attribute },
+            ExpressionAttributeNames: { '#wm': attribute, ...routes.names },
             ExpressionAttributeValues: {
+              ...routes.values,
               ':r': entries.length,
               ':u': entries.reduce((sum, e) => sum + e.units, 0),
               ':now': now.toISOString(),

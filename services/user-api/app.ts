@@ -1,11 +1,11 @@
-import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
 import { errorBody } from '../shared/errors';
 import { requireUser } from './auth';
-import type { UserApiDeps, UserApiEnv } from './env';
+import type { UserApiDeps } from './env';
 import { onError } from './errors';
+import { API_VERSION, ID_TOKEN_SCHEME, router } from './openapi';
 import { keyRoutes } from './routes/keys';
 import { meRoutes } from './routes/me';
 import { usageRoutes } from './routes/usage';
@@ -14,10 +14,11 @@ const MAX_BODY_BYTES = 16 * 1024;
 
 /**
  * The user API: account owners manage their keys. Built from its dependencies so Lambda (`handle`),
- * the local server (`serve`) and tests (`app.request`) run the very same app.
+ * the local server (`serve`) and tests (`app.request`) run the very same app. Its OpenAPI document,
+ * generated from the schemas that validate the requests, is served at `GET /openapi.json`.
  */
 export function createApp(deps: UserApiDeps) {
-  const app = new Hono<UserApiEnv>();
+  const app = router();
   app.use(
     secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }),
     cors({
@@ -39,6 +40,28 @@ export function createApp(deps: UserApiDeps) {
   app.use('/usage', requireUser(deps.verifier));
   app.notFound((c) => c.json(errorBody('not_found', 'No such route'), 404));
   app.onError((error, c) => onError(error, c, deps.logger, deps.metrics));
+  app.openAPIRegistry.registerComponent('securitySchemes', ID_TOKEN_SCHEME, {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: "A Cognito ID token of the user pool's web client (`Authorization: Bearer <id token>`)",
+  });
+
+  // Built on the first request, once every router is mounted, and kept: the routes never change.
+  // Not `app.doc31`, which would answer a generation failure with the error itself, internals and all.
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  app.get('/openapi.json', (c) => {
+    document ??= app.getOpenAPI31Document({
+      openapi: '3.1.0',
+      info: {
+        title: 'Tollgate user API',
+        version: API_VERSION,
+        description: 'Account owners manage their API keys and read their usage.',
+      },
+    });
+    return c.json(document);
+  });
+
   return app.route('/me', meRoutes(deps)).route('/keys', keyRoutes(deps)).route('/usage', usageRoutes(deps));
 }
 

@@ -19,7 +19,7 @@ export type UserApiKeyStore = Pick<
 >;
 
 /** What the routes read of metering's counters (UsageReader in every deployment). */
-export type UserApiUsageReader = Pick<UsageReader, 'keyTotals' | 'dailyCounts'>;
+export type UserApiUsageReader = Pick<UsageReader, 'keyTotals' | 'dailyCounts' | 'routeDailyCounts'>;
 
 export interface UserApiDeps {
   store: UserApiKeyStore;

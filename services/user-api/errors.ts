@@ -81,16 +81,25 @@ export function onError(
   return c.json(errorBody('internal_error', 'Something went wrong on our side'), 500);
 }
 
-/** zod-validator hook: a failed validation becomes a 400 that says which field and why. */
+/** A request that failed its schema: a 400 that says which field and why. */
+export function invalidRequest(error: z.core.$ZodError): ApiError {
+  const details = error.issues.map((issue) => ({
+    path: issue.path.join('.') || '(body)',
+    message: issue.message,
+  }));
+  const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
+  return new ApiError(400, 'invalid_request', `Invalid request: ${summary}`, details);
+}
+
+/**
+ * The validation hook of every route (OpenAPIHono's `defaultHook`, services/user-api/openapi.ts):
+ * a failed validation becomes the 400 of `invalidRequest`, answered as onError answers an ApiError.
+ */
 export function validationHook(
   result: { success: true } | { success: false; error: z.core.$ZodError },
   c: Context,
 ): Response | undefined {
   if (result.success) return undefined;
-  const details = result.error.issues.map((issue) => ({
-    path: issue.path.join('.') || '(body)',
-    message: issue.message,
-  }));
-  const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
-  return c.json(errorBody('invalid_request', `Invalid request: ${summary}`, details), 400);
+  const invalid = invalidRequest(result.error);
+  return c.json(errorBody(invalid.code, invalid.message, invalid.details), invalid.status);
 }

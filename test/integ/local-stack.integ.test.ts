@@ -54,6 +54,7 @@ describe('the local stack', () => {
       cognito: { endpoint: url, userPoolId: expect.any(String), clientId: expect.any(String) },
       userApi: url,
       keyApi: url,
+      exampleApi: url,
       dynamodb: url,
       sqs: url,
       kinesis: url,

@@ -3,7 +3,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newUsageEvent, type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type SqsBatchHandler, SqsPoller } from '../../infra/local/pollers/sqs-poller';
-import { SqsUsagePublisher } from '../../services/key-api/publisher';
+import { SqsUsagePublisher } from '../../services/gate/publisher';
 import type { UsageReader } from '../../services/metering/usage-reader';
 import { awsError, injectFaults } from '../support/aws';
 import { endpoints, localClients } from '../support/local-stack';

@@ -5,7 +5,7 @@ import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type KinesisBatchHandler, KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
-import { KinesisUsagePublisher } from '../../services/key-api/publisher';
+import { KinesisUsagePublisher } from '../../services/gate/publisher';
 import type { UsageReader } from '../../services/metering/usage-reader';
 import { awsError, countRequests, injectFaults, LOCAL_CREDENTIALS } from '../support/aws';
 import { endpoints, localClients } from '../support/local-stack';

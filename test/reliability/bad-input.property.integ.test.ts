@@ -1,7 +1,7 @@
 import type { ALBEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { SqsUsagePublisher } from '../../services/key-api/publisher';
+import { SqsUsagePublisher } from '../../services/gate/publisher';
 import { engineClients } from '../support/aws';
 import { recordFigures } from '../support/figures';
 import { buildKeyApi, type KeyApiUnderTest, tablesFrom } from '../support/key-api';

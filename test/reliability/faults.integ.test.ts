@@ -7,7 +7,7 @@ import {
   callerWaitingClientConfig,
   KinesisUsagePublisher,
   SqsUsagePublisher,
-} from '../../services/key-api/publisher';
+} from '../../services/gate/publisher';
 import { UsageReader } from '../../services/metering/usage-reader';
 import { generateApiKey } from '../../services/shared/api-key';
 import { albEvent, behindAlb, resultJson } from '../support/alb';

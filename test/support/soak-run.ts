@@ -1,6 +1,6 @@
 import { newUsageEvent, utcDay } from '../../contracts/usage-event';
 import type { Endpoints } from '../../infra/local/stack';
-import { callerWaitingClientConfig, SqsUsagePublisher } from '../../services/key-api/publisher';
+import { callerWaitingClientConfig, SqsUsagePublisher } from '../../services/gate/publisher';
 import { type KeyTotals, UsageReader } from '../../services/metering/usage-reader';
 import { generateApiKey } from '../../services/shared/api-key';
 import { behindAlb } from './alb';

@@ -4,7 +4,7 @@ import type { ALBEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ENV } from '../../contracts/config';
 import { KEY_API_FAILURE_METRICS, KeyApiMetric } from '../../contracts/metric-names';
-import { BufferedMetrics } from '../../services/key-api/buffered-metrics';
+import { BufferedMetrics } from '../../services/gate/buffered-metrics';
 import { composeKeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
 import { generateApiKey } from '../../services/shared/api-key';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CachedLookup, KeyCache } from '../../services/key-api/key-cache';
+import { type CachedLookup, KeyCache } from '../../services/gate/key-cache';
 import { DependencyError } from '../../services/shared/errors';
 
 const active: CachedLookup = { found: true, record: { accountId: 'acc', keyId: 'key_1', status: 'active' } };

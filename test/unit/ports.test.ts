@@ -12,6 +12,7 @@ describe('resolvePorts', () => {
       lambda: 9001,
       keyApi: 3000,
       userApi: 3001,
+      exampleApi: 3002,
       web: 5173,
     });
   });
@@ -25,6 +26,7 @@ describe('resolvePorts', () => {
       TOLLGATE_PORT_LAMBDA: '19001',
       TOLLGATE_PORT_KEY_API: '13000',
       TOLLGATE_PORT_USER_API: ' 13001 ',
+      TOLLGATE_PORT_EXAMPLE_API: '13002',
       TOLLGATE_PORT_WEB: '15173',
     });
     expect(ports).toEqual({
@@ -35,6 +37,7 @@ describe('resolvePorts', () => {
       lambda: 19001,
       keyApi: 13000,
       userApi: 13001,
+      exampleApi: 13002,
       web: 15173,
     });
   });
@@ -66,8 +69,8 @@ describe('resolvePorts', () => {
 describe('findFreePorts', () => {
   it('picks distinct free ports', async () => {
     const ports = Object.values(await findFreePorts());
-    expect(ports).toHaveLength(8);
-    expect(new Set(ports).size).toBe(8);
+    expect(ports).toHaveLength(9);
+    expect(new Set(ports).size).toBe(9);
     for (const port of ports) expect(port).toBeGreaterThan(0);
   });
 });

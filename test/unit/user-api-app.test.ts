@@ -91,6 +91,10 @@ function memoryUsage() {
     async keyTotals() {
       return new Map(totals);
     },
+    // Per-route usage has its own tests (user-api-openapi.test.ts); here no counter has routes.
+    async routeDailyCounts() {
+      return [];
+    },
   };
   return { usage, byScope, totals };
 }

@@ -1,24 +1,151 @@
-import { zValidator } from '@hono/zod-validator';
-import { Hono } from 'hono';
-import { z } from 'zod';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { ValidationTargets } from 'hono';
 import { effectiveStatus, type KeyMutationResult, type KeyRecord } from '../../shared/key-store';
-import type { UserApiDeps, UserApiEnv } from '../env';
-import { ApiError, notFound, validationHook } from '../errors';
+import type { UserApiDeps } from '../env';
+import { ApiError, invalidRequest, notFound } from '../errors';
+import { errorResponses, json, requiresIdToken, router, timestamp } from '../openapi';
 
 const MAX_GRACE_SECONDS = 30 * 24 * 3600;
 const DEFAULT_KEY_NAME = 'API key';
 
-const createKeyBody = z.strictObject({
-  name: z.string().trim().min(1, 'must not be empty').max(64, 'at most 64 characters').optional(),
-});
+const createKeyBody = z
+  .strictObject({
+    name: z.string().trim().min(1, 'must not be empty').max(64, 'at most 64 characters').optional(),
+  })
+  .openapi('CreateKeyRequest');
 
-const rollKeyBody = z.strictObject({
-  /** Overrides the default grace period for this roll; 0 ends the old key now. */
-  gracePeriodSeconds: z.number().int().min(0).max(MAX_GRACE_SECONDS).optional(),
-});
+const rollKeyBody = z
+  .strictObject({
+    /** Overrides the default grace period for this roll; 0 ends the old key now. */
+    gracePeriodSeconds: z.number().int().min(0).max(MAX_GRACE_SECONDS).optional().openapi({
+      description:
+        "How long the old key keeps working; 0 ends it now. Default: the deployment's grace period",
+    }),
+  })
+  .openapi('RollKeyRequest');
 
 // Ids Tollgate mints; anything else cannot exist, so it is answered like an unknown id.
-const keyIdParam = z.object({ id: z.string().regex(/^key_[A-Za-z0-9_]{1,100}$/) });
+const keyIdParam = z.object({
+  id: z
+    .string()
+    .regex(/^key_[A-Za-z0-9_]{1,100}$/)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'key_2x8Qm4' }),
+});
+
+const keyStatus = z.enum(['pending', 'active', 'expiring', 'expired', 'revoked']).openapi('KeyStatus');
+
+/** A key as its owner sees it: never the hash, never the secret. */
+const keyView = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    start: z.string().nullable().openapi({ description: 'The first characters of the key, for display' }),
+    status: keyStatus,
+    createdAt: timestamp,
+    expiresAt: timestamp.optional(),
+    revokedAt: timestamp.optional(),
+    replacedBy: z.string().optional().openapi({ description: 'The key that replaced it in a roll' }),
+  })
+  .openapi('Key');
+
+const keyList = z
+  .object({
+    keys: z.array(
+      keyView.extend({
+        count: z.number().int().openapi({ description: 'Requests counted, all time' }),
+        lastUsedAt: timestamp.nullable(),
+      }),
+    ),
+  })
+  .openapi('KeyList');
+
+/** The one answer that carries a secret: on create, reveal and roll. */
+const issuedKey = z
+  .object({
+    id: z.string(),
+    key: z.string().openapi({ description: 'The secret: shown this once, never stored by Tollgate' }),
+    name: z.string(),
+    start: z.string().nullable(),
+    createdAt: timestamp,
+  })
+  .openapi('IssuedKey');
+
+const rolledKey = issuedKey
+  .extend({
+    previous: z.object({ id: z.string(), status: z.literal('expiring'), expiresAt: timestamp }),
+  })
+  .openapi('RolledKey');
+
+const tags = ['Keys'];
+
+const listKeys = createRoute({
+  method: 'get',
+  path: '/',
+  tags,
+  summary: "The account's keys, with their usage",
+  security: requiresIdToken,
+  responses: { 200: json(keyList, 'Every key of the account'), ...errorResponses() },
+});
+
+const createKey = createRoute({
+  method: 'post',
+  path: '/',
+  tags,
+  summary: 'Create a key',
+  security: requiresIdToken,
+  request: { body: { content: { 'application/json': { schema: createKeyBody } } } },
+  responses: {
+    201: json(issuedKey, 'The new key, its secret shown this once'),
+    ...errorResponses(400, 404, 409, 413, 415),
+  },
+});
+
+const revealKey = createRoute({
+  method: 'post',
+  path: '/{id}/reveal',
+  tags,
+  summary: 'Reveal the key made at sign-up',
+  description: 'Mints the secret of a `pending` key, once; any other key is a 409.',
+  security: requiresIdToken,
+  request: { params: keyIdParam },
+  responses: { 201: json(issuedKey, 'The key, its secret shown this once'), ...errorResponses(404, 409) },
+});
+
+const rollKey = createRoute({
+  method: 'post',
+  path: '/{id}/roll',
+  tags,
+  summary: 'Replace a key by a new one',
+  description: 'The old key becomes `expiring` and keeps working until `previous.expiresAt`.',
+  security: requiresIdToken,
+  request: { params: keyIdParam, body: { content: { 'application/json': { schema: rollKeyBody } } } },
+  responses: {
+    201: json(rolledKey, 'The new key, its secret shown this once, and the old one'),
+    ...errorResponses(400, 404, 409, 413, 415),
+  },
+});
+
+const revokeKey = createRoute({
+  method: 'delete',
+  path: '/{id}',
+  tags,
+  summary: 'Revoke a key',
+  security: requiresIdToken,
+  request: { params: keyIdParam },
+  responses: { 200: json(keyView, 'The key, now `revoked`'), ...errorResponses(404, 409) },
+});
+
+/**
+ * The hook of the routes with a key id: an id that fails its schema cannot exist, so it is an
+ * unknown key (404); any other failure is the 400 that `validationHook` answers, thrown to onError,
+ * which answers it with the same status and body.
+ */
+function keyHook(
+  result: { target: keyof ValidationTargets } & ({ success: true } | { success: false; error: z.ZodError }),
+): undefined {
+  if (result.success) return undefined;
+  throw result.target === 'param' ? notFound() : invalidRequest(result.error);
+}
 
 function unwrap<T>(result: KeyMutationResult<T>, action: string): T {
   if (result.ok) return result.value;
@@ -28,7 +155,6 @@ function unwrap<T>(result: KeyMutationResult<T>, action: string): T {
   });
 }
 
-/** A key as its owner sees it: never the hash, never the secret. */
 function view(key: KeyRecord, now: Date) {
   return {
     id: key.keyId,
@@ -42,37 +168,37 @@ function view(key: KeyRecord, now: Date) {
   };
 }
 
-/** The one answer that carries a secret: on create, reveal and roll. */
 function issued(key: KeyRecord, secret: string) {
   return { id: key.keyId, key: secret, name: key.name, start: key.start ?? null, createdAt: key.createdAt };
 }
 
 export function keyRoutes(deps: UserApiDeps) {
-  const param = zValidator('param', keyIdParam, (result) => {
-    if (!result.success) throw notFound();
+  const app = router();
+  app.use(async (c, next) => {
+    // Key answers carry secrets (create, reveal, roll) or what an owner manages them by: never
+    // kept by a browser or proxy cache.
+    await next();
+    c.header('cache-control', 'no-store');
   });
-  return new Hono<UserApiEnv>()
-    .use(async (c, next) => {
-      // Key answers carry secrets (create, reveal, roll) or what an owner manages them by: never
-      // kept by a browser or proxy cache.
-      await next();
-      c.header('cache-control', 'no-store');
-    })
-    .get('/', async (c) => {
+  return app
+    .openapi(listKeys, async (c) => {
       const now = deps.clock.now();
       const accountId = c.get('user').userId;
       const [keys, totals] = await Promise.all([
         deps.store.listKeys(accountId),
         deps.usage.keyTotals(accountId),
       ]);
-      return c.json({
-        keys: keys.map((key) => {
-          const usage = totals.get(key.keyId);
-          return { ...view(key, now), count: usage?.count ?? 0, lastUsedAt: usage?.lastUsedAt ?? null };
-        }),
-      });
+      return c.json(
+        {
+          keys: keys.map((key) => {
+            const usage = totals.get(key.keyId);
+            return { ...view(key, now), count: usage?.count ?? 0, lastUsedAt: usage?.lastUsedAt ?? null };
+          }),
+        },
+        200,
+      );
     })
-    .post('/', zValidator('json', createKeyBody, validationHook), async (c) => {
+    .openapi(createKey, async (c) => {
       const { name } = c.req.valid('json');
       const created = await deps.store.createKey({
         accountId: c.get('user').userId,
@@ -82,46 +208,61 @@ export function keyRoutes(deps: UserApiDeps) {
       if (!created.ok) throw notFound('account');
       return c.json(issued(created.value.record, created.value.secret.key), 201);
     })
-    .post('/:id/reveal', param, async (c) => {
-      const revealed = unwrap(
-        await deps.store.revealKey({
-          accountId: c.get('user').userId,
-          keyId: c.req.valid('param').id,
-          now: deps.clock.now(),
-        }),
-        'reveal',
-      );
-      return c.json(issued(revealed.record, revealed.secret.key), 201);
-    })
-    .post('/:id/roll', param, zValidator('json', rollKeyBody, validationHook), async (c) => {
-      const { gracePeriodSeconds } = c.req.valid('json');
-      const rolled = unwrap(
-        await deps.store.rollKey({
-          accountId: c.get('user').userId,
-          keyId: c.req.valid('param').id,
-          graceMs: gracePeriodSeconds === undefined ? deps.rollGraceMs : gracePeriodSeconds * 1000,
-          now: deps.clock.now(),
-        }),
-        'roll',
-      );
-      return c.json(
-        {
-          ...issued(rolled.record, rolled.secret.key),
-          previous: {
-            id: rolled.previous.keyId,
-            status: 'expiring' as const,
-            expiresAt: rolled.previous.expiresAt,
+    .openapi(
+      revealKey,
+      async (c) => {
+        const revealed = unwrap(
+          await deps.store.revealKey({
+            accountId: c.get('user').userId,
+            keyId: c.req.valid('param').id,
+            now: deps.clock.now(),
+          }),
+          'reveal',
+        );
+        return c.json(issued(revealed.record, revealed.secret.key), 201);
+      },
+      keyHook,
+    )
+    .openapi(
+      rollKey,
+      async (c) => {
+        const { gracePeriodSeconds } = c.req.valid('json');
+        const rolled = unwrap(
+          await deps.store.rollKey({
+            accountId: c.get('user').userId,
+            keyId: c.req.valid('param').id,
+            graceMs: gracePeriodSeconds === undefined ? deps.rollGraceMs : gracePeriodSeconds * 1000,
+            now: deps.clock.now(),
+          }),
+          'roll',
+        );
+        const { previous } = rolled;
+        // KeyStore sets the expiry of every key it rolls; KeyRecord has it optional for the others.
+        if (previous.expiresAt === undefined) throw new Error(`rolled key ${previous.keyId} has no expiry`);
+        return c.json(
+          {
+            ...issued(rolled.record, rolled.secret.key),
+            previous: { id: previous.keyId, status: 'expiring' as const, expiresAt: previous.expiresAt },
           },
-        },
-        201,
-      );
-    })
-    .delete('/:id', param, async (c) => {
-      const now = deps.clock.now();
-      const revoked = unwrap(
-        await deps.store.revokeKey({ accountId: c.get('user').userId, keyId: c.req.valid('param').id, now }),
-        'revoke',
-      );
-      return c.json(view(revoked, now));
-    });
+          201,
+        );
+      },
+      keyHook,
+    )
+    .openapi(
+      revokeKey,
+      async (c) => {
+        const now = deps.clock.now();
+        const revoked = unwrap(
+          await deps.store.revokeKey({
+            accountId: c.get('user').userId,
+            keyId: c.req.valid('param').id,
+            now,
+          }),
+          'revoke',
+        );
+        return c.json(view(revoked, now), 200);
+      },
+      keyHook,
+    );
 }

@@ -1,8 +1,23 @@
-import { Hono } from 'hono';
-import type { UserApiDeps, UserApiEnv } from '../env';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { UserApiDeps } from '../env';
+import { errorResponses, json, requiresIdToken, router, timestamp } from '../openapi';
+
+const account = z
+  .object({ userId: z.string(), email: z.string(), createdAt: timestamp })
+  .openapi('Account', { description: "The signed-in owner's account" });
+
+const getMe = createRoute({
+  method: 'get',
+  path: '/',
+  tags: ['Account'],
+  summary: "The signed-in owner's account",
+  description: 'Provisions the account on the first visit if the sign-up trigger never ran.',
+  security: requiresIdToken,
+  responses: { 200: json(account, 'The account'), ...errorResponses(409) },
+});
 
 export function meRoutes(deps: UserApiDeps) {
-  return new Hono<UserApiEnv>().get('/', async (c) => {
+  return router().openapi(getMe, async (c) => {
     const user = c.get('user');
     let account = await deps.store.getAccount(user.userId);
     if (!account) {
@@ -18,6 +33,6 @@ export function meRoutes(deps: UserApiDeps) {
         accountId: user.userId,
       });
     }
-    return c.json({ userId: account.accountId, email: account.email, createdAt: account.createdAt });
+    return c.json({ userId: account.accountId, email: account.email, createdAt: account.createdAt }, 200);
   });
 }

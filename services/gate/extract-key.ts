@@ -28,24 +28,32 @@ export function bodyText(event: ALBEvent): string {
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /**
- * Where a caller may put its key, in order: `x-api-key`, `Authorization: Bearer`, or the article's
- * JSON body `{"key": "..."}`. The body is read only when no header carries a key, so an API whose
- * own payload happens to have a `key` field is not misread. Two different keys are refused rather
- * than picking one.
+ * A key from the request's headers: `x-api-key` or `Authorization: Bearer`. Two different keys are
+ * refused rather than picking one. `header` returns every value of a header, by lower-case name.
  */
-export function extractKey(event: ALBEvent): ExtractedKey {
+export function keyFromHeaders(header: (name: string) => readonly string[]): ExtractedKey {
   const headerKeys = new Map<string, KeySource>();
-  for (const value of headerValues(event, 'x-api-key')) {
+  for (const value of header('x-api-key')) {
     if (value.trim()) headerKeys.set(value.trim(), 'x-api-key');
   }
-  for (const value of headerValues(event, 'authorization')) {
+  for (const value of header('authorization')) {
     const bearer = BEARER.exec(value);
     if (bearer?.[1] && !headerKeys.has(bearer[1])) headerKeys.set(bearer[1], 'bearer');
   }
   if (headerKeys.size > 1) return { kind: 'invalid', message: 'The request carries more than one API key' };
   const [first] = headerKeys;
-  if (first) return { kind: 'found', key: first[0], source: first[1] };
-  return keyFromBody(bodyText(event));
+  return first ? { kind: 'found', key: first[0], source: first[1] } : { kind: 'missing' };
+}
+
+/**
+ * Where a caller of key-api may put its key, in order: `x-api-key`, `Authorization: Bearer`, or
+ * the article's JSON body `{"key": "..."}`. The body is read only when no header carries a key, so
+ * an API whose own payload happens to have a `key` field is not misread. (The gate in front of an
+ * owner's handlers reads headers only: the body is the owner's.)
+ */
+export function extractKey(event: ALBEvent): ExtractedKey {
+  const fromHeaders = keyFromHeaders((name) => headerValues(event, name));
+  return fromHeaders.kind === 'missing' ? keyFromBody(bodyText(event)) : fromHeaders;
 }
 
 function keyFromBody(text: string): ExtractedKey {

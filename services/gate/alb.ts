@@ -1,0 +1,84 @@
+import type { ALBEvent, ALBResult } from 'aws-lambda';
+import { TrieRouter } from 'hono/router/trie-router';
+import { ANY_ROUTE } from '../../contracts/usage-event';
+import { errorBody } from '../shared/errors';
+import { headerValues, keyFromHeaders } from './extract-key';
+import { type BillingPolicy, billSuccesses, type Caller, Gate, type Refusal } from './gate';
+
+/** The owner's ALB handler, behind the gate: it runs only for an admitted caller. */
+export type GatedAlbHandler = (event: ALBEvent, caller: Caller) => Promise<ALBResult>;
+
+export interface AlbGateOptions {
+  /**
+   * The routes usage is split by, `"<METHOD> <template>"` in Hono's path syntax, e.g.
+   * `"GET /v1/rates/:currency"` (`ALL` for any method). A request matching none is recorded as `*`,
+   * so the split stays as small as this list whatever paths clients send.
+   */
+  readonly routes?: readonly string[];
+  /** Which answers are billed. @default billSuccesses (2xx and 3xx) */
+  readonly bill?: BillingPolicy;
+  /** Called after every invocation (composeGate passes the metrics' flush). */
+  readonly endInvocation?: () => void;
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): ALBResult => ({
+  statusCode: status,
+  statusDescription: `${status}`,
+  isBase64Encoded: false,
+  headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+  body: JSON.stringify(body),
+});
+
+const refused = (refusal: Refusal): ALBResult => json(refusal.status, refusal.body, refusal.headers);
+
+/** Route templates → a matcher of (method, path) to the template (Hono's router, not our own). */
+export function routeMatcher(routes: readonly string[]): (method: string, path: string) => string {
+  const router = new TrieRouter<string>();
+  for (const route of routes) {
+    const [method, template, ...rest] = route.trim().split(/\s+/);
+    if (!method || !template?.startsWith('/') || rest.length > 0) {
+      throw new Error(`a route is "<METHOD> <template>", e.g. "GET /v1/rates/:currency": got "${route}"`);
+    }
+    router.add(method.toUpperCase(), template, template);
+  }
+  return (method, path) => router.match(method.toUpperCase(), path)[0][0]?.[0] ?? ANY_ROUTE;
+}
+
+/**
+ * An ALB-event Lambda handler behind the gate: the article's architecture, with the ALB's target
+ * being the owner's own function. The key check (headers only: the body is the owner's) comes
+ * first; a refusal is answered in the one error shape and the handler never runs. After the handler
+ * answered, the answer is billed if the policy says so (Gate.settle): in closed mode an answer
+ * whose usage could not be recorded is replaced by a 503. A handler that throws is answered 500
+ * (logged and counted as `InternalErrors`) and not billed.
+ */
+export function gateAlbHandler(
+  gate: Gate,
+  handler: GatedAlbHandler,
+  options: AlbGateOptions = {},
+): (event: ALBEvent) => Promise<ALBResult> {
+  const routeOf = routeMatcher(options.routes ?? []);
+  const bill = options.bill ?? billSuccesses;
+  return async (event) => {
+    try {
+      const admission = await gate.admit(keyFromHeaders((name) => headerValues(event, name)));
+      if (!admission.admitted) return refused(admission.refusal);
+      let result: ALBResult;
+      try {
+        result = await handler(event, admission.caller);
+      } catch (error) {
+        gate.failed(error, 'gated handler failed');
+        result = json(500, errorBody('internal_error', 'The request failed'));
+      }
+      const answer = {
+        route: routeOf(event.httpMethod, event.path),
+        method: event.httpMethod,
+        status: result.statusCode,
+      };
+      const settled = await gate.settle(admission, answer, bill);
+      return settled === 'unrecorded' ? refused(Gate.unrecorded) : result;
+    } finally {
+      options.endInvocation?.();
+    }
+  };
+}

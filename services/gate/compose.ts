@@ -1,0 +1,154 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ALBEvent, ALBResult } from 'aws-lambda';
+import type { MiddlewareHandler } from 'hono';
+import { ENV, type GateConfig } from '../../contracts/config';
+import { KEY_API_FAILURE_METRICS, METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
+import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../shared/aws-clients';
+import { type Clock, systemClock } from '../shared/clock';
+import { KeyStore } from '../shared/key-store';
+import type { InvocationMetrics } from '../shared/metrics';
+import { type AlbGateOptions, type GatedAlbHandler, gateAlbHandler } from './alb';
+import { BufferedMetrics } from './buffered-metrics';
+import { Gate, type GateDeps } from './gate';
+import { type GateEnv, type GateMiddlewareOptions, gateMiddleware } from './hono';
+import { type CachedLookup, KeyCache } from './key-cache';
+import { KeyVerifier } from './key-verifier';
+import {
+  callerWaitingClientConfig,
+  KinesisUsagePublisher,
+  SqsUsagePublisher,
+  type UsagePublisher,
+} from './publisher';
+
+/** What a caller may provide instead of what the gate builds from its configuration. */
+export interface GateOverrides {
+  /** Where the clients built here point; ignored for clients given in `clients`. */
+  readonly aws?: AwsOptions;
+  /**
+   * Clients to use as they are. The gate's own are bounded (callerWaitingClientConfig) because a
+   * caller is waiting; a client given here should be too. A Kinesis client must have `maxAttempts: 1`.
+   */
+  readonly clients?: {
+    readonly dynamo?: DynamoDBDocumentClient;
+    readonly sqs?: SQSClient;
+    readonly kinesis?: KinesisClient;
+  };
+  /** Replaces the transport publisher (e.g. one that does nothing, for CPU measurements). */
+  readonly publisher?: UsagePublisher;
+  /** Replaces the KeyLookup read behind the cache (e.g. an in-memory table). */
+  readonly lookup?: (keyHash: string) => Promise<CachedLookup>;
+  readonly logger?: Logger;
+  /** @default BufferedMetrics over Powertools, flushed per TOLLGATE_METRICS_FLUSH_MS */
+  readonly metrics?: InvocationMetrics;
+  readonly clock?: Clock;
+  /** The `service` dimension of metrics and logs. @default 'key-api' (whose metric names it uses) */
+  readonly serviceName?: string;
+}
+
+export interface ComposedGate {
+  readonly gate: Gate;
+  /** The parts the gate was built from (key-api builds its app around the same ones). */
+  readonly deps: GateDeps;
+  /** This container's key cache (tests read its windows and evict from it). */
+  readonly cache: KeyCache;
+  /** The DynamoDB client the key lookups use. */
+  readonly dynamo: DynamoDBDocumentClient;
+  /** Called at the end of every invocation: buffered metrics are written when due. */
+  endInvocation(): void;
+  /** Wraps an ALB-event Lambda handler: the key check before it, its answer billed after it. */
+  albHandler(handler: GatedAlbHandler, options?: AlbGateOptions): (event: ALBEvent) => Promise<ALBResult>;
+  /** Hono middleware doing the same for the routes it is used on; `c.get('caller')` in handlers. */
+  middleware(options?: GateMiddlewareOptions): MiddlewareHandler<GateEnv>;
+}
+
+/**
+ * A gate: its configuration and clients → the key check (checksum → cache → KeyLookup) and the
+ * usage publisher, ready to wrap an owner's ALB handler or to guard a Hono app. Built once per
+ * container (at cold start, like every handler here) and reused by warm invocations.
+ *
+ * ```ts
+ * const tollgate = composeGate(loadGateConfig(process.env));
+ * export const handler = tollgate.albHandler(async (event, caller) => ({ statusCode: 200, body: caller.keyId }));
+ * ```
+ */
+export function composeGate(config: GateConfig, overrides: GateOverrides = {}): ComposedGate {
+  const aws = overrides.aws ?? {};
+  const clock = overrides.clock ?? systemClock;
+  const serviceName = overrides.serviceName ?? SERVICE_NAMES.keyApi;
+  const logger = overrides.logger ?? new Logger({ serviceName });
+  // Routine counts are summed across warm invocations and written at most once per flush interval;
+  // failures are written at the end of their invocation (see BufferedMetrics for the trade-off).
+  const metrics =
+    overrides.metrics ??
+    new BufferedMetrics({
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }),
+      flushIntervalMs: config[ENV.metricsFlushMs],
+      flushAtOnce: KEY_API_FAILURE_METRICS,
+      clock,
+    });
+  // Bounded like the publisher's: a hung DynamoDB must end in a stale answer or a 503, not a hang.
+  const dynamo = overrides.clients?.dynamo ?? documentClient(aws, callerWaitingClientConfig);
+  const lookup =
+    overrides.lookup ??
+    (() => {
+      const store = new KeyStore({
+        client: dynamo,
+        accountsTable: config[ENV.accountsTable],
+        keysTable: config[ENV.keysTable],
+        keyPrefix: config[ENV.keyPrefix],
+      });
+      return async (keyHash: string): Promise<CachedLookup> => {
+        const record = await store.lookupByHash(keyHash);
+        return record ? { found: true, record } : { found: false };
+      };
+    })();
+  const cache = new KeyCache({
+    load: lookup,
+    windows: {
+      freshMs: config[ENV.keyCacheFreshMs],
+      staleMs: config[ENV.keyCacheStaleMs],
+      negativeMs: config[ENV.keyCacheNegativeMs],
+      maxEntries: config[ENV.keyCacheMaxEntries],
+    },
+  });
+  const deps: GateDeps = {
+    verifier: new KeyVerifier({ cache, keyPrefix: config[ENV.keyPrefix], clock }),
+    publisher: overrides.publisher ?? publisherFor(config, aws, overrides.clients),
+    clock,
+    logger,
+    metrics,
+    publishFailureMode: config[ENV.publishFailureMode],
+  };
+  const gate = new Gate(deps);
+  const endInvocation = () => metrics.endInvocation();
+  return {
+    gate,
+    deps,
+    cache,
+    dynamo,
+    endInvocation,
+    albHandler: (handler, options) => gateAlbHandler(gate, handler, { ...options, endInvocation }),
+    middleware: (options) => gateMiddleware(gate, { ...options, endInvocation }),
+  };
+}
+
+function publisherFor(
+  config: GateConfig,
+  aws: AwsOptions,
+  clients: GateOverrides['clients'],
+): UsagePublisher {
+  if (config[ENV.transport] === 'kinesis') {
+    return new KinesisUsagePublisher({
+      streamName: config[ENV.usageStreamName] as string,
+      client: clients?.kinesis ?? kinesisClient(aws, { ...callerWaitingClientConfig, maxAttempts: 1 }),
+    });
+  }
+  return new SqsUsagePublisher({
+    queueUrl: config[ENV.usageQueueUrl] as string,
+    client: clients?.sqs ?? sqsClient(aws, callerWaitingClientConfig),
+  });
+}

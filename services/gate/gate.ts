@@ -1,0 +1,231 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { KeyApiMetric } from '../../contracts/metric-names';
+import { newUsageEvent, statusClass } from '../../contracts/usage-event';
+import type { Clock } from '../shared/clock';
+import { DependencyError, type ErrorBody, type ErrorCode, errorBody } from '../shared/errors';
+import type { MetricsRecorder } from '../shared/metrics';
+import type { ExtractedKey } from './extract-key';
+import type { KeyCheck, KeyVerifier } from './key-verifier';
+import type { UsagePublisher } from './publisher';
+
+/**
+ * What to do with a billable answer whose usage event cannot be published.
+ *  - closed (default): withhold it and answer 503. Every billable answer a client receives is then
+ *    a counted one: usage stays exact.
+ *  - open: deliver it anyway and count it as `UnmeteredRequests`: availability over billing.
+ */
+export type PublishFailureMode = 'closed' | 'open';
+
+/** Who is calling: what the owner's handler gets once the gate let the request in. */
+export interface Caller {
+  readonly accountId: string;
+  readonly keyId: string;
+}
+
+/** What the owner's handler answered, as the billing policy sees it. */
+export interface GateAnswer {
+  /** The declared route template (`/v1/rates/:currency`), or `*` when none matched. */
+  readonly route: string;
+  readonly method: string;
+  readonly status: number;
+}
+
+/** Decides which answers are billed (published as usage). */
+export type BillingPolicy = (answer: GateAnswer) => boolean;
+
+/** The default: what did the work, 2xx and 3xx. A refusal of the gate itself is never billed. */
+export const billSuccesses: BillingPolicy = (answer) => answer.status >= 200 && answer.status < 400;
+
+/** An answer of the gate itself, in the one error shape; adapters render it. */
+export interface Refusal {
+  readonly status: 400 | 401 | 500 | 503;
+  readonly body: ErrorBody;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export type Admission =
+  | { readonly admitted: true; readonly caller: Caller; readonly at: Date }
+  | { readonly admitted: false; readonly refusal: Refusal };
+
+/**
+ * How an admitted request ended for billing:
+ *  - billed: its usage event is stored by the transport;
+ *  - not_billed: the policy does not bill this answer; nothing was published;
+ *  - unmetered: billable, publishing failed, delivered anyway (open mode);
+ *  - unrecorded: billable, publishing failed, so the answer must be withheld (closed mode):
+ *    the adapter sends `Gate.unrecorded` instead.
+ */
+export type Settlement = 'billed' | 'not_billed' | 'unmetered' | 'unrecorded';
+
+export interface GateDeps {
+  verifier: KeyVerifier;
+  publisher: UsagePublisher;
+  clock: Clock;
+  logger: Logger;
+  metrics: MetricsRecorder;
+  publishFailureMode: PublishFailureMode;
+}
+
+const HEADER_PLACES = 'in the x-api-key header or as a Bearer token';
+
+const REFUSALS: Record<Exclude<KeyCheck['outcome'], 'accepted'>, { code: ErrorCode; message: string }> = {
+  malformed: { code: 'malformed_key', message: 'The API key is not a well-formed Tollgate key' },
+  unknown: { code: 'unknown_key', message: 'The API key does not exist' },
+  revoked: { code: 'revoked_key', message: 'The API key has been revoked' },
+  expired: { code: 'expired_key', message: 'The API key was rolled and its grace period has ended' },
+};
+
+const NO_STORE = { 'cache-control': 'no-store' } as const;
+
+const refusal = (
+  status: Refusal['status'],
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string> = {},
+): Refusal => ({ status, body: errorBody(code, message), headers: { ...NO_STORE, ...headers } });
+
+const unavailable = (message: string) => refusal(503, 'service_unavailable', message, { 'retry-after': '1' });
+
+/**
+ * The key check and the usage it bills, whatever serves the request: key-api's own ALB handler,
+ * the ALB wrapper around an owner's handler (alb.ts) and the Hono middleware (hono.ts) all admit
+ * through `admit` and bill through `settle`, over one verifier (checksum → cache → KeyLookup) and
+ * one publisher per container.
+ *
+ * When usage is published: after the owner's handler answered, because the policy bills by its
+ * status. The event is dated when the request was admitted. A request that is refused, or whose
+ * key cannot be checked (503), never reaches the handler and is never billed.
+ */
+export class Gate {
+  readonly #deps: GateDeps;
+  readonly #count: (name: string) => void;
+  readonly #keyPlaces: string;
+
+  /**
+   * @param deps read as the gate goes (not copied), so a setting may be a getter
+   * @param options.keyPlaces where a caller may put its key, for the `missing_key` answer
+   */
+  constructor(deps: GateDeps, options: { keyPlaces?: string } = {}) {
+    this.#deps = deps;
+    this.#keyPlaces = options.keyPlaces ?? HEADER_PLACES;
+    this.#count = (name) => deps.metrics.addMetric(name, MetricUnit.Count, 1);
+  }
+
+  /** Answered instead of a billable answer whose usage could not be recorded (closed mode). */
+  static readonly unrecorded: Refusal = unavailable(
+    'Usage could not be recorded, so the request was not accepted; retry shortly',
+  );
+
+  /**
+   * Checks the presented key. Never throws: an unavailable DynamoDB is a 503 refusal, anything
+   * else that fails (a bug, a bad deploy) a 500 refusal, logged and counted as `InternalErrors`.
+   */
+  async admit(extracted: ExtractedKey): Promise<Admission> {
+    const count = this.#count;
+    if (extracted.kind === 'invalid') {
+      count(KeyApiMetric.checks.invalid);
+      return { admitted: false, refusal: refusal(400, 'invalid_request', extracted.message) };
+    }
+    if (extracted.kind === 'missing') {
+      count(KeyApiMetric.checks.missing);
+      return {
+        admitted: false,
+        refusal: refusal(401, 'missing_key', `Send an API key ${this.#keyPlaces}`, {
+          'www-authenticate': 'Bearer realm="tollgate"',
+        }),
+      };
+    }
+    try {
+      const check = await this.#deps.verifier.verify(extracted.key);
+      if (check.outcome !== 'malformed') {
+        count(
+          check.cache === 'fresh'
+            ? KeyApiMetric.cacheHits
+            : check.cache === 'stale'
+              ? KeyApiMetric.cacheStaleServed
+              : KeyApiMetric.cacheMisses,
+        );
+      }
+      if (check.outcome === 'accepted') {
+        return {
+          admitted: true,
+          caller: { accountId: check.accountId, keyId: check.keyId },
+          at: this.#deps.clock.now(),
+        };
+      }
+      count(KeyApiMetric.checks[check.outcome]);
+      const { code, message } = REFUSALS[check.outcome];
+      return {
+        admitted: false,
+        refusal: refusal(401, code, message, {
+          'www-authenticate': 'Bearer realm="tollgate", error="invalid_token"',
+        }),
+      };
+    } catch (error) {
+      if (error instanceof DependencyError) {
+        count(KeyApiMetric.checks.unavailable);
+        this.#deps.logger.warn('key check unavailable', { error });
+        return { admitted: false, refusal: unavailable('Key checks are briefly unavailable; retry shortly') };
+      }
+      // Not an outage (those are DependencyErrors): a bug or a bad deploy, e.g. a DynamoDB
+      // ValidationException. Logged with its cause, counted (a failure metric: written at once,
+      // alarmed), and answered 500 without internals: "retry shortly" would be a lie.
+      this.failed(error, 'key check failed');
+      return { admitted: false, refusal: refusal(500, 'internal_error', 'The key check failed') };
+    }
+  }
+
+  /**
+   * Bills an admitted request's answer if `policy` says so: publishes its usage event (route,
+   * method, status class), and says what the adapter must do with the answer. Never throws.
+   */
+  async settle(
+    admission: Extract<Admission, { admitted: true }>,
+    answer: GateAnswer,
+    policy: BillingPolicy = billSuccesses,
+  ): Promise<Settlement> {
+    if (!policy(answer)) {
+      this.#count(KeyApiMetric.checks.accepted);
+      // Gated but free: counted so the dashboard can tell "not billed" from "not called".
+      this.#count(KeyApiMetric.notBilled);
+      return 'not_billed';
+    }
+    const event = newUsageEvent({
+      keyId: admission.caller.keyId,
+      accountId: admission.caller.accountId,
+      now: admission.at,
+      route: answer.route,
+      method: answer.method,
+      status: statusClass(answer.status),
+    });
+    const started = performance.now();
+    let published = true;
+    try {
+      await this.#deps.publisher.publish(event);
+    } catch (error) {
+      published = false;
+      this.#deps.logger.error('usage event not published', {
+        error,
+        keyId: event.keyId,
+        mode: this.#deps.publishFailureMode,
+      });
+    }
+    // Tenths of a millisecond: finer adds only digits to every value in the EMF line.
+    const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+    this.#deps.metrics.addMetric(KeyApiMetric.publishLatency, MetricUnit.Milliseconds, latencyMs);
+    if (!published) {
+      this.#count(KeyApiMetric.publishFailures);
+      if (this.#deps.publishFailureMode === 'closed') return 'unrecorded';
+      this.#count(KeyApiMetric.unmetered);
+    }
+    this.#count(KeyApiMetric.checks.accepted);
+    return published ? 'billed' : 'unmetered';
+  }
+
+  /** A failure that is a bug (the gate's or the owner's handler's): logged, counted, alarmed. */
+  failed(error: unknown, message: string): void {
+    this.#count(KeyApiMetric.internalErrors);
+    this.#deps.logger.error(message, { error });
+  }
+}

@@ -1,0 +1,59 @@
+import type { MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
+import { ANY_ROUTE } from '../../contracts/usage-event';
+import { keyFromHeaders } from './extract-key';
+import { type BillingPolicy, billSuccesses, type Caller, Gate, type Refusal } from './gate';
+
+/** What gated Hono handlers see: `c.get('caller')`. */
+export interface GateEnv {
+  Variables: { caller: Caller };
+}
+
+export interface GateMiddlewareOptions {
+  /** Which answers are billed. @default billSuccesses (2xx and 3xx) */
+  readonly bill?: BillingPolicy;
+  /** Called after every request (composeGate passes the metrics' flush). */
+  readonly endInvocation?: () => void;
+}
+
+const refusalResponse = (refusal: Refusal): Response =>
+  new Response(JSON.stringify(refusal.body), {
+    status: refusal.status,
+    headers: { 'content-type': 'application/json', ...refusal.headers },
+  });
+
+/**
+ * The gate as Hono middleware, for Node servers and Hono on Lambda alike. The key comes from the
+ * headers only; a refusal is answered in the one error shape and no handler runs. After the handler
+ * answered, its route template is the path Hono matched it by (`/v1/rates/:currency`, never the raw
+ * path; `*` when only middleware matched) and the answer is billed if the policy says so
+ * (Gate.settle). In closed mode an answer whose usage could not be recorded is replaced by a 503.
+ */
+export function gateMiddleware(gate: Gate, options: GateMiddlewareOptions = {}): MiddlewareHandler<GateEnv> {
+  const bill = options.bill ?? billSuccesses;
+  return async (c, next) => {
+    try {
+      const admission = await gate.admit(
+        keyFromHeaders((name) => (c.req.header(name) ?? '').split(/,\s*/).filter(Boolean)),
+      );
+      if (!admission.admitted) return refusalResponse(admission.refusal);
+      c.set('caller', admission.caller);
+      const here = c.req.routeIndex;
+      await next();
+      // After next(), routeIndex is the handler that answered; ours again if nothing else matched.
+      const route = c.req.routeIndex === here ? ANY_ROUTE : routePath(c) || ANY_ROUTE;
+      const settled = await gate.settle(
+        admission,
+        { route, method: c.req.method, status: c.res.status },
+        bill,
+      );
+      if (settled === 'unrecorded') {
+        // Cleared first: Hono would otherwise copy the withheld answer's headers onto the 503.
+        c.res = undefined;
+        c.res = refusalResponse(Gate.unrecorded);
+      }
+    } finally {
+      options.endInvocation?.();
+    }
+  };
+}

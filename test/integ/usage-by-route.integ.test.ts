@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { ENV } from '../../contracts/config';
+import { type AggregateEvent, type TransactionPart, UsageStore } from '../../services/metering/usage-store';
+import { documentClient } from '../../services/shared/aws-clients';
+import { KeyStore } from '../../services/shared/key-store';
+import { composeUserApi } from '../../services/user-api/compose';
+import { loadUserApiConfig } from '../../services/user-api/config';
+
+// `GET /usage?groupBy=route` end to end on DynamoDB Local: counters written the way metering writes
+// them (UsageStore.applyTransaction, events carrying route and method), read back through the
+// user-api app composed as the local stack composes it, with only the token verifier replaced.
+
+const env = inject('env');
+const aws = inject('aws');
+const dynamo = documentClient(aws);
+const keys = new KeyStore({
+  client: dynamo,
+  accountsTable: env[ENV.accountsTable] as string,
+  keysTable: env[ENV.keysTable] as string,
+  keyPrefix: env[ENV.keyPrefix] ?? 'tg',
+});
+const counters = new UsageStore({ client: dynamo, table: env[ENV.usageTable] as string });
+
+const app = composeUserApi(loadUserApiConfig(env), {
+  aws,
+  // The bearer token is the account id: what is under test is the read, not Cognito.
+  verifier: { verify: async (token) => ({ userId: token, email: `${token}@example.com`, userName: token }) },
+  logger: new Logger({ serviceName: 'user-api-test', logLevel: 'SILENT' }),
+});
+
+const usage = async (accountId: string, query: string) => {
+  const response = await app.request(`/usage?${query}`, {
+    headers: { authorization: `Bearer ${accountId}` },
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+};
+
+async function account(label: string, keyCount: number): Promise<{ accountId: string; keyIds: string[] }> {
+  const accountId = `byroute-${label}-${randomUUID()}`;
+  const now = new Date();
+  await keys.provisionAccount({ accountId, email: `${accountId}@example.com`, userName: accountId, now });
+  const keyIds: string[] = [];
+  for (let i = 0; i < keyCount; i++) {
+    const created = await keys.createKey({ accountId, name: `k${i}`, now });
+    if (!created.ok) throw new Error('createKey failed');
+    keyIds.push(created.value.record.keyId);
+  }
+  return { accountId, keyIds };
+}
+
+/** `n` events of one route on `day` (no route: counted under `*` / `*`). */
+const events = (n: number, day: string, call?: { method: string; route: string }): AggregateEvent[] =>
+  Array.from({ length: n }, (_, i) => ({
+    id: randomUUID(),
+    ts: Date.parse(`${day}T10:00:00Z`) + i,
+    units: 1,
+    ...(call ?? {}),
+  }));
+
+const part = (accountId: string, keyId: string, day: string, list: AggregateEvent[]): TransactionPart => ({
+  owner: { accountId, keyId, day },
+  events: list,
+  recordIds: list.map((e) => e.id),
+});
+
+const RATES = { method: 'GET', route: '/v1/rates/:currency' };
+const CONVERT = { method: 'POST', route: '/v1/convert' };
+
+describe('GET /usage?groupBy=route (DynamoDB Local)', () => {
+  let alice: { accountId: string; keyIds: string[] };
+  let bob: { accountId: string; keyIds: string[] };
+
+  beforeAll(async () => {
+    alice = await account('alice', 2);
+    bob = await account('bob', 1);
+    const [a1, a2] = alice.keyIds as [string, string];
+    const [b1] = bob.keyIds as [string];
+    const now = new Date();
+    await counters.applyTransaction(
+      [
+        part(alice.accountId, a1, '2026-03-10', [
+          ...events(3, '2026-03-10', RATES),
+          ...events(1, '2026-03-10', CONVERT),
+          ...events(2, '2026-03-10'),
+        ]),
+        part(alice.accountId, a2, '2026-03-12', events(2, '2026-03-12', RATES)),
+        part(alice.accountId, a1, '2026-03-13', events(9, '2026-03-13', CONVERT)), // after the range
+      ],
+      now,
+    );
+    // A second batch adds to the same counter's route attributes.
+    await counters.applyTransaction(
+      [part(alice.accountId, a1, '2026-03-10', events(1, '2026-03-10', CONVERT))],
+      now,
+    );
+    await counters.applyTransaction(
+      [part(bob.accountId, b1, '2026-03-10', events(50, '2026-03-10', RATES))],
+      now,
+    );
+  });
+
+  const RANGE = 'from=2026-03-09&to=2026-03-12';
+  const series = (counts: Record<string, number>) =>
+    ['2026-03-09', '2026-03-10', '2026-03-11', '2026-03-12'].map((date) => ({
+      date,
+      count: counts[date] ?? 0,
+    }));
+
+  it("answers the account's routes, every day of the range, largest first; the routes add up to the daily total", async () => {
+    const byRoute = await usage(alice.accountId, `${RANGE}&groupBy=route`);
+    expect(byRoute.status).toBe(200);
+    expect(byRoute.body).toEqual({
+      from: '2026-03-09',
+      to: '2026-03-12',
+      asOf: expect.any(String),
+      total: 9,
+      routes: [
+        { ...RATES, total: 5, days: series({ '2026-03-10': 3, '2026-03-12': 2 }) },
+        { method: '*', route: '*', total: 2, days: series({ '2026-03-10': 2 }) },
+        { ...CONVERT, total: 2, days: series({ '2026-03-10': 2 }) },
+      ],
+    });
+
+    const daily = await usage(alice.accountId, RANGE);
+    expect(daily.body).toMatchObject({ total: 9, days: series({ '2026-03-10': 6 + 1, '2026-03-12': 2 }) });
+    expect(daily.body).not.toHaveProperty('routes');
+  });
+
+  it("narrows to one of the caller's keys; another account's key is a 404", async () => {
+    const [, a2] = alice.keyIds as [string, string];
+    const one = await usage(alice.accountId, `${RANGE}&groupBy=route&keyId=${a2}`);
+    expect(one.body).toMatchObject({
+      keyId: a2,
+      total: 2,
+      routes: [{ ...RATES, total: 2, days: series({ '2026-03-12': 2 }) }],
+    });
+
+    const theirs = await usage(alice.accountId, `${RANGE}&groupBy=route&keyId=${bob.keyIds[0]}`);
+    expect(theirs).toEqual({ status: 404, body: { error: { code: 'not_found', message: 'No such key' } } });
+  });
+});
