@@ -96,7 +96,6 @@ export const authTriggersConfigSchema = z.object(keyData);
  */
 const gateShape = {
   ...keyData,
-  [ENV.usageTable]: tableName,
   [ENV.transport]: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
   [ENV.usageQueueUrl]: z.url().optional(),
   [ENV.usageStreamName]: z.string().min(1).optional(),
@@ -122,7 +121,7 @@ const transportTarget = <T extends z.ZodObject>(schema: T) =>
 export const gateConfigSchema = transportTarget(z.object(gateShape));
 
 export const keyApiConfigSchema = transportTarget(
-  z.object({ ...gateShape, [ENV.allowedOrigins]: originListSchema }),
+  z.object({ ...gateShape, [ENV.usageTable]: tableName, [ENV.allowedOrigins]: originListSchema }),
 );
 
 export const meteringConfigSchema = z.object({

@@ -153,6 +153,11 @@ export function createRatesApp(gate: MiddlewareHandler<GateEnv>) {
   });
   app.use('/v1/*', gate);
   app.notFound((c) => c.json(notFound('No such route'), 404));
+  // The one error shape for a failing handler too (Hono's default is a plain-text 500); the gate
+  // has already counted it as an internal error.
+  app.onError((_error, c) =>
+    c.json({ error: { code: 'internal_error', message: 'The request failed' } }, 500),
+  );
   return app
     .openapi(currencies, (c) => c.json({ currencies: [...SUPPORTED_CURRENCIES], asOf: RATES_AS_OF }, 200))
     .openapi(rates, (c) => {

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { ApplicationLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -8,11 +8,32 @@ import { z } from 'zod';
 import { commaListSchema, ENV, originListSchema } from '../../contracts/config';
 import { usageStream } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, TRANSPORTS } from '../../contracts/transport';
-import { WEB_DIST } from './paths';
+import { EXAMPLE_API_ENTRY, EXAMPLE_API_PATHS, REPO_ROOT, WEB_DIST } from './paths';
 import type { TollgateStackProps } from './stack-props';
 
 /** Region used when neither context, the CDK CLI nor the AWS environment names one. */
 export const FALLBACK_REGION = 'us-east-1';
+
+/** Listener rules (one per pattern) the owner API may take of the 100 an ALB holds. */
+const MAX_OWNER_API_PATHS = 50;
+
+/** A file inside the repository (esbuild bundles from its root), given from that root. */
+const isRepositoryFile = (path: string): boolean => {
+  const absolute = resolve(REPO_ROOT, path);
+  const fromRoot = relative(REPO_ROOT, absolute);
+  if (fromRoot === '' || fromRoot === '..' || fromRoot.startsWith(`..${sep}`) || isAbsolute(fromRoot))
+    return false;
+  return existsSync(absolute) && statSync(absolute).isFile();
+};
+
+/**
+ * An ALB path pattern: up to 128 characters of those ALB accepts, `*` and `?` as wildcards,
+ * matched case-sensitively against the path alone (no query string).
+ */
+const pathPatternSchema = z
+  .string()
+  .max(128)
+  .regex(/^\/[A-Za-z0-9_\-.$/~"'@:+&*?]*$/, 'a path pattern such as /v1/* (starts with /)');
 
 const retentionDays = new Set<number>(
   Object.values(RetentionDays).filter((value): value is number => typeof value === 'number'),
@@ -64,6 +85,18 @@ const contextSchema = z
       .union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')])
       .default(true),
     alarmEmail: z.email().optional(),
+    // The owner API behind the gate: its handler file and the paths the ALB sends it.
+    ownerApiEntry: z
+      .string()
+      .default(EXAMPLE_API_ENTRY)
+      .refine(isRepositoryFile, 'a handler file inside the repository, as a path from its root'),
+    ownerApiPaths: commaListSchema
+      .transform((patterns) => (patterns.length > 0 ? patterns : [...EXAMPLE_API_PATHS]))
+      .pipe(
+        z
+          .array(pathPatternSchema)
+          .max(MAX_OWNER_API_PATHS, `at most ${MAX_OWNER_API_PATHS} path patterns (one listener rule each)`),
+      ),
   })
   .refine((c) => c.webDomainNames.length === 0 || c.webCertificateArn !== undefined, {
     message: 'webDomainNames needs webCertificateArn (an ACM certificate in us-east-1)',
@@ -102,6 +135,8 @@ export function readDeploymentContext(
     logLevel: raw('logLevel'),
     retainData: raw('retainData'),
     alarmEmail: raw('alarmEmail'),
+    ownerApiEntry: raw('ownerApiEntry'),
+    ownerApiPaths: raw('ownerApiPaths'),
   };
   const parsed = contextSchema.safeParse(input);
   if (!parsed.success) {
@@ -139,6 +174,8 @@ export function stackPropsFromContext(
     applicationLogLevel: context.logLevel,
     dataRemovalPolicy: context.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     alarmEmail: context.alarmEmail,
+    ownerApiEntry: context.ownerApiEntry,
+    ownerApiPaths: context.ownerApiPaths,
     webAssetsPath,
   };
 }

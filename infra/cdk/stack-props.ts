@@ -73,6 +73,18 @@ export interface TollgateStackProps extends StackProps {
    */
   readonly alarmEmail?: string;
   /**
+   * The owner API behind the gate: its handler file (export `handler`, answering ALB events), as a
+   * path from the repository root, inside it.
+   * @default EXAMPLE_API_ENTRY ('examples/rates-api/handler.ts')
+   */
+  readonly ownerApiEntry?: string;
+  /**
+   * ALB path patterns the load balancer forwards to the owner API, first match first; key-api
+   * answers every other request.
+   * @default EXAMPLE_API_PATHS (['/v1/*', '/openapi.json'])
+   */
+  readonly ownerApiPaths?: readonly string[];
+  /**
    * Built web page to upload (a directory with index.html).
    * @default - the bucket and distribution are created empty
    */

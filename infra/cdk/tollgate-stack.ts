@@ -15,6 +15,7 @@ import { UsageTransport } from './constructs/usage-transport';
 import { UserApiGateway } from './constructs/user-api-gateway';
 import { UserDirectory } from './constructs/user-directory';
 import { WebHosting } from './constructs/web-hosting';
+import { EXAMPLE_API_ENTRY, EXAMPLE_API_PATHS } from './paths';
 import type { TollgateStackProps } from './stack-props';
 
 export type { TollgateStackProps } from './stack-props';
@@ -30,6 +31,8 @@ export class TollgateStack extends Stack {
     readonly metering: TollgateFunction;
     readonly userApi: TollgateFunction;
     readonly authTriggers: TollgateFunction;
+    /** The owner API behind the gate (the example API unless `ownerApiEntry` names another). */
+    readonly ownerApi: TollgateFunction;
   };
   readonly tables: DataTables;
   readonly usageTransport: UsageTransport;
@@ -93,8 +96,19 @@ export class TollgateStack extends Stack {
           environment: keyData,
         },
       ),
+      ownerApi: fn(
+        'OwnerApi',
+        SERVICE_NAMES.exampleApi,
+        'The owner API behind the ALB: checks API keys itself (the gate) and publishes usage events',
+        {
+          entry: props.ownerApiEntry ?? EXAMPLE_API_ENTRY,
+          environment: keyData,
+          // Like key-api: the gate's key cache lives in the container, and hashing wants CPU.
+          memorySize: 512,
+        },
+      ),
     };
-    const { keyApi, metering, userApi, authTriggers } = this.functions;
+    const { keyApi, metering, userApi, authTriggers, ownerApi } = this.functions;
     // The same log format and platform-line filter for the handlers aws-cdk-lib adds itself.
     jsonLogsForEveryFunction(this);
 
@@ -102,6 +116,10 @@ export class TollgateStack extends Stack {
     this.tables.allowKeyLookup(keyApi);
     this.tables.allowKeyDayCountRead(keyApi);
     this.usageTransport.allowPublish(keyApi);
+
+    // The gate reads what key-api's key check reads, and publishes the same events; no usage reads.
+    this.tables.allowGateKeyCheck(ownerApi);
+    this.usageTransport.allowPublish(ownerApi);
 
     this.usageTransport.attachConsumer(metering);
     this.tables.allowUsageCounting(metering, this.transport);
@@ -131,6 +149,7 @@ export class TollgateStack extends Stack {
 
     this.keyApiEndpoint = new KeyApiEndpoint(this, 'KeyApiEndpoint', {
       keyApi,
+      ownerApi: { handler: ownerApi, pathPatterns: props.ownerApiPaths ?? EXAMPLE_API_PATHS },
       logBucket: logs.bucket,
       certificateArn: props.certificateArn,
       domainName: props.keyApiDomainName,
@@ -162,6 +181,7 @@ export class TollgateStack extends Stack {
       metering,
       userApi,
       authTriggers,
+      ownerApi,
       usageTransport: this.usageTransport,
       endpoint: this.keyApiEndpoint,
       tables: this.tables,
@@ -171,7 +191,11 @@ export class TollgateStack extends Stack {
     // What the web page and the operator need; `cdk deploy --outputs-file` collects them.
     const outputs: Record<string, { value: string; description: string }> = {
       Region: { value: this.region, description: 'AWS region of the stack' },
-      KeyApiUrl: { value: this.keyApiEndpoint.url, description: 'Key API (ALB): send API keys here' },
+      KeyApiUrl: {
+        value: this.keyApiEndpoint.url,
+        description:
+          'Key API (ALB): send API keys here; the owner API answers its paths (ownerApiPaths) on it too',
+      },
       UserApiUrl: { value: this.userApiGateway.url, description: 'User API (API Gateway), for the web page' },
       UserPoolId: { value: this.userDirectory.userPool.userPoolId, description: 'Cognito user pool id' },
       UserPoolClientId: {

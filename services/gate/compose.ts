@@ -6,7 +6,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import type { MiddlewareHandler } from 'hono';
 import { ENV, type GateConfig } from '../../contracts/config';
-import { KEY_API_FAILURE_METRICS, METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
+import { KEY_API_FAILURE_METRICS, METRICS_NAMESPACE } from '../../contracts/metric-names';
 import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../shared/aws-clients';
 import { type Clock, systemClock } from '../shared/clock';
 import { KeyStore } from '../shared/key-store';
@@ -45,7 +45,10 @@ export interface GateOverrides {
   /** @default BufferedMetrics over Powertools, flushed per TOLLGATE_METRICS_FLUSH_MS */
   readonly metrics?: InvocationMetrics;
   readonly clock?: Clock;
-  /** The `service` dimension of metrics and logs. @default 'key-api' (whose metric names it uses) */
+  /**
+   * The `service` dimension of metrics and logs.
+   * @default Powertools' own: POWERTOOLS_SERVICE_NAME, which CDK sets to each function's service
+   */
   readonly serviceName?: string;
 }
 
@@ -78,7 +81,7 @@ export interface ComposedGate {
 export function composeGate(config: GateConfig, overrides: GateOverrides = {}): ComposedGate {
   const aws = overrides.aws ?? {};
   const clock = overrides.clock ?? systemClock;
-  const serviceName = overrides.serviceName ?? SERVICE_NAMES.keyApi;
+  const serviceName = overrides.serviceName;
   const logger = overrides.logger ?? new Logger({ serviceName });
   // Routine counts are summed across warm invocations and written at most once per flush interval;
   // failures are written at the end of their invocation (see BufferedMetrics for the trade-off).

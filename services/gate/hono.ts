@@ -40,6 +40,9 @@ export function gateMiddleware(gate: Gate, options: GateMiddlewareOptions = {}):
       c.set('caller', admission.caller);
       const here = c.req.routeIndex;
       await next();
+      // A handler that threw was answered by the app's onError (Hono's default: a 500): a bug of the
+      // owner's, counted and alarmed like the gate's own.
+      if (c.error) gate.failed(c.error, 'gated handler failed');
       // After next(), routeIndex is the handler that answered; ours again if nothing else matched.
       const route = c.req.routeIndex === here ? ANY_ROUTE : routePath(c) || ANY_ROUTE;
       const settled = await gate.settle(

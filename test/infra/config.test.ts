@@ -13,6 +13,7 @@ import {
   readDeploymentContext,
   stackPropsFromContext,
 } from '../../infra/cdk/config';
+import { EXAMPLE_API_ENTRY, EXAMPLE_API_PATHS } from '../../infra/cdk/paths';
 
 const noEnv = {};
 const contextOf = (context: Record<string, unknown>, env: Record<string, string | undefined> = noEnv) =>
@@ -76,6 +77,30 @@ describe('deployment context', () => {
       webDomainNames: ['app.example.com'],
     });
     expect(stackPropsFromContext(context, undefined).dataRemovalPolicy).toBe(RemovalPolicy.DESTROY);
+  });
+
+  it('puts the example API behind the gate unless told of another handler and its paths', () => {
+    expect(stackPropsFromContext(contextOf({}), undefined)).toMatchObject({
+      ownerApiEntry: EXAMPLE_API_ENTRY,
+      ownerApiPaths: EXAMPLE_API_PATHS,
+    });
+    const props = stackPropsFromContext(
+      contextOf({ ownerApiEntry: 'services/key-api/handler.ts', ownerApiPaths: '/api/*, /docs/*,/health' }),
+      undefined,
+    );
+    expect(props.ownerApiEntry).toBe('services/key-api/handler.ts');
+    expect(props.ownerApiPaths).toEqual(['/api/*', '/docs/*', '/health']);
+  });
+
+  it('refuses an owner API handler outside the repository or missing, and malformed path patterns', () => {
+    expect(() => contextOf({ ownerApiEntry: 'examples/none/handler.ts' })).toThrow(/ownerApiEntry/);
+    expect(() => contextOf({ ownerApiEntry: '../elsewhere/handler.ts' })).toThrow(/ownerApiEntry/);
+    expect(() => contextOf({ ownerApiEntry: 'examples/rates-api' })).toThrow(/ownerApiEntry/);
+    expect(() => contextOf({ ownerApiPaths: 'v1/*' })).toThrow(/ownerApiPaths/);
+    expect(() => contextOf({ ownerApiPaths: '/v1/rates?base=EUR#x' })).toThrow(/ownerApiPaths/);
+    expect(() => contextOf({ ownerApiPaths: `/${'a'.repeat(128)}` })).toThrow(/ownerApiPaths/);
+    const many = Array.from({ length: 51 }, (_, i) => `/p${i}`).join(',');
+    expect(() => contextOf({ ownerApiPaths: many })).toThrow(/ownerApiPaths: at most 50/);
   });
 
   it('refuses a bad setting before anything is built, naming it', () => {

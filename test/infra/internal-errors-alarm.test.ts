@@ -9,8 +9,8 @@ import {
 import { logicalIdOf, resourcesOf, type Synthesized, synthesize } from './synth';
 
 // Errors by class: a 500 is a bug or a bad deploy, never an outage, so any one of them alarms.
-// The alarms watch the metrics key-api and user-api count on their 500 path, and notify the topic
-// every other alarm notifies.
+// The alarms watch the metrics key-api, user-api and the owner API's gate count on their 500 path,
+// and notify the topic every other alarm notifies.
 
 const STAGE = 'test';
 
@@ -39,6 +39,8 @@ describe('internal-error alarms', () => {
   it.each([
     ['key-api-internal-errors', SERVICE_NAMES.keyApi, KeyApiMetric.internalErrors],
     ['user-api-internal-errors', SERVICE_NAMES.userApi, UserApiMetric.internalErrors],
+    // The gate counts with key-api's metric names, under the service name of the function it runs in.
+    ['example-api-internal-errors', SERVICE_NAMES.exampleApi, KeyApiMetric.internalErrors],
   ])('%s fires on any 500 of %s in a period and notifies the alarm topic', (suffix, service, metricName) => {
     const alarm = alarmNamed(suffix);
     expect(alarm).toMatchObject({
@@ -66,7 +68,7 @@ describe('internal-error alarms', () => {
     expect(KEY_API_FAILURE_METRICS).toContain(KeyApiMetric.internalErrors);
   });
 
-  it('charts internal errors of both services on the dashboard', () => {
+  it('charts internal errors of key-api, user-api and the owner API on the dashboard', () => {
     const dashboards = Object.values(resourcesOf(synth.template, 'AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
     const body = JSON.stringify(dashboards[0]?.Properties?.DashboardBody);
@@ -74,5 +76,43 @@ describe('internal-error alarms', () => {
       JSON.stringify([METRICS_NAMESPACE, name, 'service', service]).slice(1, -1).replaceAll('"', '\\"');
     expect(body).toContain(widget(SERVICE_NAMES.keyApi, KeyApiMetric.internalErrors));
     expect(body).toContain(widget(SERVICE_NAMES.userApi, UserApiMetric.internalErrors));
+    expect(body).toContain(widget(SERVICE_NAMES.exampleApi, KeyApiMetric.internalErrors));
+  });
+
+  it("charts the owner API's Lambda errors and its target group's 5xx beside key-api's", () => {
+    const dashboard = Object.values(resourcesOf(synth.template, 'AWS::CloudWatch::Dashboard'))[0];
+    // The body with each reference written as `ref:<logical id>`, parsed: its widgets' metric rows.
+    const flatten = (value: unknown): string => {
+      if (typeof value === 'string') return value;
+      const token = value as { 'Fn::Join'?: [string, unknown[]]; Ref?: string; 'Fn::GetAtt'?: string[] };
+      if (token['Fn::Join']) return token['Fn::Join'][1].map(flatten).join(token['Fn::Join'][0]);
+      return `ref:${token.Ref ?? token['Fn::GetAtt']?.[0] ?? 'other'}`;
+    };
+    const body: { widgets: Array<{ properties: { metrics?: unknown[][] } }> } = JSON.parse(
+      flatten(dashboard?.Properties?.DashboardBody),
+    );
+    const rows = body.widgets.flatMap((widget) => widget.properties.metrics ?? []);
+    const ownerApi = logicalIdOf(synth.template, 'AWS::Lambda::Function', {
+      FunctionName: `tollgate-${STAGE}-${SERVICE_NAMES.exampleApi}`,
+    });
+    expect(rows).toContainEqual([
+      'AWS/Lambda',
+      'Errors',
+      'FunctionName',
+      `ref:${ownerApi}`,
+      expect.anything(),
+    ]);
+    const targetGroup = logicalIdOf(synth.template, 'AWS::ElasticLoadBalancingV2::TargetGroup', {
+      Targets: [{ Id: { 'Fn::GetAtt': [ownerApi, 'Arn'] } }],
+    });
+    expect(rows).toContainEqual([
+      'AWS/ApplicationELB',
+      'HTTPCode_Target_5XX_Count',
+      'LoadBalancer',
+      expect.any(String),
+      'TargetGroup',
+      `ref:${targetGroup}`,
+      expect.objectContaining({ label: `${SERVICE_NAMES.exampleApi} 5xx` }),
+    ]);
   });
 });

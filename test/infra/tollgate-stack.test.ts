@@ -18,6 +18,7 @@ import {
   usageStream,
   userPool,
 } from '../../contracts/resources';
+import { EXAMPLE_API_PATHS } from '../../infra/cdk/paths';
 import {
   logicalIdOf,
   type Permission,
@@ -58,7 +59,12 @@ const SERVICE_METRIC_NAMES = new Set([
 describe.each([
   // SQS with HTTPS and a web page to deploy; Kinesis with plain HTTP and no page.
   { transport: 'sqs', context: { certificateArn: CERTIFICATE } as Record<string, string>, webAssets: true },
-  { transport: 'kinesis', context: {} as Record<string, string>, webAssets: false },
+  // The Kinesis variant also routes paths of its own to the owner API (ownerApiPaths).
+  {
+    transport: 'kinesis',
+    context: { ownerApiPaths: '/v1/*,/openapi.json,/docs/*' } as Record<string, string>,
+    webAssets: false,
+  },
 ] as const)('TollgateStack with transport=$transport', ({ transport, context, webAssets }) => {
   let synth: Synthesized;
   let fnIds: Record<string, string>;
@@ -71,6 +77,23 @@ describe.each([
   const permissions = (service: string): Permission[] => permissionsOf(t(), fnIds[service] as string);
   const mentions = (permission: Permission, logicalId: string) =>
     permission.resource.includes(`"${logicalId}"`);
+  /** What publishing a usage event takes on this transport: [action, resource]. */
+  const publishGrant = (): [string, string] => {
+    const [action, id] =
+      transport === 'sqs'
+        ? [
+            'sqs:SendMessage',
+            logicalIdOf(t(), 'AWS::SQS::Queue', { QueueName: queueName(STAGE, usageQueue) }),
+          ]
+        : ['kinesis:PutRecord', Object.keys(resourcesOf(t(), 'AWS::Kinesis::Stream'))[0] as string];
+    return [action, JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] })];
+  };
+  const keyLookupGrant = (): [string, string] => [
+    'dynamodb:Query',
+    JSON.stringify({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [tableIds.keys, 'Arn'] }, `/index/${KEY_LOOKUP_INDEX}`]],
+    }),
+  ];
   /**
    * A variable's value as CloudFormation would resolve it, in shape: a queue's Ref is its URL
    * (what `queueUrl` is), other Refs and attributes are names or ids, joins are joined.
@@ -205,6 +228,7 @@ describe.each([
       const listeners = Object.values(resourcesOf(t(), 'AWS::ElasticLoadBalancingV2::Listener'));
       expect(listeners).toHaveLength(1);
       const listener = listeners[0]?.Properties as CfnProperties;
+      expect(listener.DefaultActions).toHaveLength(1);
       const targetGroupId = listener.DefaultActions[0].TargetGroupArn.Ref;
       const targetGroup = json().Resources[targetGroupId]?.Properties;
       expect(targetGroup.TargetType).toBe('lambda');
@@ -218,6 +242,45 @@ describe.each([
       } else {
         expect(listener).toMatchObject({ Port: 80, Protocol: 'HTTP' });
       }
+    });
+
+    it('forwards the owner API paths, one rule each in order, to a target group whose only target is the owner API', () => {
+      const listenerId = Object.keys(resourcesOf(t(), 'AWS::ElasticLoadBalancingV2::Listener'))[0] as string;
+      const listener: CfnProperties = json().Resources[listenerId]?.Properties;
+      const keyApiTargetGroupId = listener.DefaultActions[0].TargetGroupArn.Ref;
+      const rules = Object.values(resourcesOf(t(), 'AWS::ElasticLoadBalancingV2::ListenerRule'))
+        .map((rule) => rule.Properties as CfnProperties)
+        .sort((a, b) => a.Priority - b.Priority);
+      expect(rules.map((rule) => [rule.Priority, rule.Conditions])).toEqual(
+        (context.ownerApiPaths?.split(',') ?? EXAMPLE_API_PATHS).map((pattern, index) => [
+          10 * (index + 1),
+          [{ Field: 'path-pattern', PathPatternConfig: { Values: [pattern] } }],
+        ]),
+      );
+      const ownerTargetGroupId = rules[0]?.Actions[0].TargetGroupArn.Ref;
+      expect(ownerTargetGroupId).not.toBe(keyApiTargetGroupId);
+      for (const rule of rules) {
+        expect(rule.ListenerArn).toEqual({ Ref: listenerId });
+        expect(rule.Actions).toEqual([{ Type: 'forward', TargetGroupArn: { Ref: ownerTargetGroupId } }]);
+      }
+      const ownerApiArn = { 'Fn::GetAtt': [fnIds[SERVICE_NAMES.exampleApi], 'Arn'] };
+      const targetGroup = json().Resources[ownerTargetGroupId]?.Properties;
+      expect(targetGroup).toMatchObject({ TargetType: 'lambda', HealthCheckEnabled: false });
+      expect(targetGroup.Targets).toEqual([{ Id: ownerApiArn }]);
+      // Registered only once the load balancer may invoke it (aws-cdk-lib's LambdaTarget).
+      const permission = logicalIdOf(t(), 'AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: ownerApiArn,
+        Principal: 'elasticloadbalancing.amazonaws.com',
+      });
+      expect(json().Resources[ownerTargetGroupId]).toMatchObject({ DependsOn: [permission] });
+    });
+
+    it('bundles the owner API (the example API by default) apart from the services', () => {
+      const props = json().Resources[fnIds[SERVICE_NAMES.exampleApi] as string]?.Properties;
+      expect(props.Environment.Variables.POWERTOOLS_SERVICE_NAME).toBe(SERVICE_NAMES.exampleApi);
+      const asset = (service: string) => json().Resources[fnIds[service] as string]?.Properties.Code.S3Key;
+      expect(asset(SERVICE_NAMES.exampleApi)).not.toEqual(asset(SERVICE_NAMES.keyApi));
     });
 
     it('sits in a VPC of two public subnets without NAT gateways', () => {
@@ -355,27 +418,25 @@ describe.each([
       const granted = permissions(SERVICE_NAMES.keyApi).filter((p) => !p.action.startsWith('logs:'));
       expect(granted.some((p) => WRITE_ACTIONS.includes(p.action))).toBe(false);
       expect(granted.some((p) => mentions(p, tableIds.accounts as string))).toBe(false);
-      const publish =
-        transport === 'sqs'
-          ? {
-              action: 'sqs:SendMessage',
-              id: logicalIdOf(t(), 'AWS::SQS::Queue', { QueueName: queueName(STAGE, usageQueue) }),
-            }
-          : {
-              action: 'kinesis:PutRecord',
-              id: Object.keys(resourcesOf(t(), 'AWS::Kinesis::Stream'))[0] as string,
-            };
       expect(granted.map((p) => [p.action, p.resource]).sort()).toEqual(
         [
-          [
-            'dynamodb:Query',
-            JSON.stringify({
-              'Fn::Join': ['', [{ 'Fn::GetAtt': [tableIds.keys, 'Arn'] }, `/index/${KEY_LOOKUP_INDEX}`]],
-            }),
-          ],
+          keyLookupGrant(),
           ['dynamodb:GetItem', JSON.stringify({ 'Fn::GetAtt': [tableIds.usage, 'Arn'] })],
-          [publish.action, JSON.stringify({ 'Fn::GetAtt': [publish.id, 'Arn'] })],
+          publishGrant(),
         ].sort(),
+      );
+    });
+
+    it('lets the owner API query the KeyLookup index and publish, and nothing else: no writes, no usage reads', () => {
+      const granted = permissions(SERVICE_NAMES.exampleApi).filter((p) => !p.action.startsWith('logs:'));
+      expect(granted.some((p) => WRITE_ACTIONS.includes(p.action))).toBe(false);
+      expect(
+        granted.some(
+          (p) => mentions(p, tableIds.accounts as string) || mentions(p, tableIds.usage as string),
+        ),
+      ).toBe(false);
+      expect(granted.map((p) => [p.action, p.resource]).sort()).toEqual(
+        [keyLookupGrant(), publishGrant()].sort(),
       );
     });
 
@@ -573,9 +634,10 @@ describe.each([
       expect([...names].filter((name) => !SERVICE_METRIC_NAMES.has(name))).toEqual([]);
       expect([...SERVICE_METRIC_NAMES].filter((name) => !names.has(name))).toEqual([]);
       // Powertools publishes with one dimension, `service`: the service that emits the metric (one
-      // name, InternalErrors, is published by key-api and user-api alike).
+      // name, InternalErrors, is published by key-api and user-api alike). The owner API's gate
+      // publishes key-api's names under its own service name.
       const publishers = (name: string) => [
-        ...(namesIn(KeyApiMetric).includes(name) ? [SERVICE_NAMES.keyApi] : []),
+        ...(namesIn(KeyApiMetric).includes(name) ? [SERVICE_NAMES.keyApi, SERVICE_NAMES.exampleApi] : []),
         ...(namesIn(MeteringMetric).includes(name) ? [SERVICE_NAMES.metering] : []),
         ...(namesIn(UserApiMetric).includes(name) ? [SERVICE_NAMES.userApi] : []),
       ];
@@ -610,7 +672,7 @@ describe.each([
         (a) => a.Properties as CfnProperties,
       );
       const byName = (suffix: string) => alarms.find((a) => a.AlarmName === `tollgate-${STAGE}-${suffix}`);
-      expect(alarms).toHaveLength(8);
+      expect(alarms).toHaveLength(9);
       expect(alarmMetric(byName('usage-dead-letters'))).toEqual({
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',

@@ -172,6 +172,9 @@ describe('the Hono middleware (composeGate().middleware)', () => {
     hono.get('/v1/items/:id', (c) => c.json({ id: c.req.param('id'), caller: c.get('caller') }));
     hono.post('/v1/items', (c) => c.json({ created: true }, 201));
     hono.get('/v1/free', (c) => c.json({ free: true }));
+    hono.get('/v1/boom', () => {
+      throw new Error('owner bug');
+    });
     hono.get('/open', (c) => c.text('no key needed'));
     return { ...g, hono };
   }
@@ -208,6 +211,15 @@ describe('the Hono middleware (composeGate().middleware)', () => {
       'POST /v1/items 2xx',
     ]);
     expect(a.invocations()).toBe(4);
+  });
+
+  it('counts a handler that throws as an internal error and does not bill its 500', async () => {
+    const a = app();
+    const key = a.addKey({ keyId: 'key_h', accountId: 'acc_2' });
+    const response = await a.hono.request('/v1/boom', { headers: { 'x-api-key': key } });
+    expect(response.status).toBe(500);
+    expect(a.published).toEqual([]);
+    expect(a.recorded.filter((name) => name === KeyApiMetric.internalErrors)).toHaveLength(1);
   });
 
   it('answers 503 instead of a billable answer whose usage cannot be recorded, without its headers', async () => {

@@ -96,6 +96,11 @@ export class DataTables extends Construct {
     this.#setKeyDataEnv(fn);
   }
 
+  /** An owner's API behind the gate (services/gate): the key check of allowKeyLookup, nothing else. */
+  allowGateKeyCheck(fn: TollgateFunction): void {
+    this.allowKeyLookup(fn);
+  }
+
   /** key-api: reads a key's day counter for the `usage` figure of its answers. */
   allowKeyDayCountRead(fn: TollgateFunction): void {
     this.#allow(fn, ['dynamodb:GetItem'], [this.usage.tableArn]);

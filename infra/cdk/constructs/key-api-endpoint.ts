@@ -6,9 +6,25 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { TollgateFunction } from './tollgate-function';
 
+/** An owner's API behind the gate, served by the same load balancer as key-api. */
+export interface OwnerApiRoute {
+  /** The owner's function: an ALB-event handler that checks keys itself (services/gate). */
+  readonly handler: TollgateFunction;
+  /**
+   * ALB path patterns (`/v1/*`, `/openapi.json`; case-sensitive, `*` and `?` wildcards) forwarded
+   * to it, one listener rule each, evaluated in this order before the default action.
+   */
+  readonly pathPatterns: readonly string[];
+}
+
 export interface KeyApiEndpointProps {
-  /** The function that answers every request. */
+  /** The function that answers every request no listener rule claims (the default action). */
   readonly keyApi: TollgateFunction;
+  /**
+   * An API whose paths the listener forwards to its own target group instead of key-api.
+   * @default - none: key-api answers every request
+   */
+  readonly ownerApi?: OwnerApiRoute;
   /** Receives the ALB access logs (prefix `alb`) and the VPC flow logs (prefix `vpc-flow-logs`). */
   readonly logBucket: s3.IBucket;
   /**
@@ -34,13 +50,17 @@ export interface KeyApiEndpointProps {
 /**
  * The key API's front door: an internet-facing Application Load Balancer in a VPC of two public
  * subnets (no NAT gateways: nothing in the VPC initiates outbound traffic; Lambda runs outside
- * it), forwarding every request to key-api.
+ * it), forwarding the owner API's paths (if any) to the owner API and every other request to
+ * key-api.
  */
 export class KeyApiEndpoint extends Construct {
   readonly vpc: ec2.Vpc;
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
   readonly listener: elbv2.ApplicationListener;
+  /** key-api's: the listener's default action. */
   readonly targetGroup: elbv2.ApplicationTargetGroup;
+  /** The owner API's, when there is one. */
+  readonly ownerApiTargetGroup?: elbv2.ApplicationTargetGroup;
   /** Where clients send requests, e.g. `https://api.example.com`. */
   readonly url: string;
 
@@ -98,7 +118,33 @@ export class KeyApiEndpoint extends Construct {
       healthCheck: { enabled: false },
     });
 
+    if (props.ownerApi) this.ownerApiTargetGroup = this.#route(props.ownerApi);
+
     const scheme = https ? 'https' : 'http';
     this.url = `${scheme}://${props.domainName ?? this.loadBalancer.loadBalancerDnsName}`;
+  }
+
+  /** Spacing between rule priorities, so a rule of your own can go between two of these. */
+  static readonly RULE_PRIORITY_STEP = 10;
+
+  /**
+   * One rule per path pattern, at priorities 10, 20, … in the order given: the patterns may
+   * overlap, and the first listed wins. (An ALB holds 100 rules besides the default actions.)
+   */
+  #route(ownerApi: OwnerApiRoute): elbv2.ApplicationTargetGroup {
+    const targetGroup = new elbv2.ApplicationTargetGroup(this, 'OwnerApiTargets', {
+      targets: [new LambdaTarget(ownerApi.handler.function)],
+      // As key-api's: a health check would only invoke the function without a key.
+      healthCheck: { enabled: false },
+    });
+    ownerApi.pathPatterns.forEach((pattern, index) => {
+      new elbv2.ApplicationListenerRule(this, `OwnerApiRule${index + 1}`, {
+        listener: this.listener,
+        priority: (index + 1) * KeyApiEndpoint.RULE_PRIORITY_STEP,
+        conditions: [elbv2.ListenerCondition.pathPatterns([pattern])],
+        action: elbv2.ListenerAction.forward([targetGroup]),
+      });
+    });
+    return targetGroup;
   }
 }

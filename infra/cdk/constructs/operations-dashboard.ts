@@ -24,6 +24,12 @@ export interface OperationsDashboardProps {
   readonly metering: TollgateFunction;
   readonly userApi: TollgateFunction;
   readonly authTriggers: TollgateFunction;
+  /**
+   * The owner API behind the gate: its Lambda errors and throttles are charted with the others, its
+   * target group's 4xx/5xx with the load balancer's answers, and its gate's 500s (`InternalErrors`
+   * under its own service name) charted and alarmed like key-api's.
+   */
+  readonly ownerApi: TollgateFunction;
   readonly usageTransport: UsageTransport;
   readonly endpoint: KeyApiEndpoint;
   readonly tables: DataTables;
@@ -89,13 +95,14 @@ export class OperationsDashboard extends Construct {
     readonly publishFailures: cw.Alarm;
     readonly keyApiInternalErrors: cw.Alarm;
     readonly userApiInternalErrors: cw.Alarm;
+    readonly ownerApiInternalErrors: cw.Alarm;
   };
 
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
     super(scope, id);
     const prefix = `tollgate-${props.stage}`;
     const transport = props.usageTransport;
-    const functions = [props.keyApi, props.metering, props.userApi, props.authTriggers];
+    const functions = [props.keyApi, props.metering, props.userApi, props.authTriggers, props.ownerApi];
     const alb = props.endpoint.loadBalancer;
     const targetGroup = props.endpoint.targetGroup;
 
@@ -137,6 +144,20 @@ export class OperationsDashboard extends Construct {
     const target4xx = targetGroup.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_4XX_COUNT, {
       period: PERIOD,
     });
+    // Answers of the owner API's own handler too, which the gate does not see fail.
+    const ownerTargetGroup = props.endpoint.ownerApiTargetGroup;
+    const ownerTargetAnswers = ownerTargetGroup
+      ? [
+          ownerTargetGroup.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_4XX_COUNT, {
+            period: PERIOD,
+            label: `${props.ownerApi.service} 4xx`,
+          }),
+          ownerTargetGroup.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, {
+            period: PERIOD,
+            label: `${props.ownerApi.service} 5xx`,
+          }),
+        ]
+      : [];
     const fiveXxRate = new cw.MathExpression({
       expression: 'IF(requests > 0, 100 * (elb5xx + target5xx) / requests, 0)',
       usingMetrics: { requests, elb5xx, target5xx },
@@ -176,6 +197,10 @@ export class OperationsDashboard extends Construct {
     // could not answer, which clients are told to retry.
     const keyApiInternalErrors = keyApiMetric(KeyApiMetric.internalErrors, { label: 'key-api 500' });
     const userApiInternalErrors = userApiMetric(UserApiMetric.internalErrors, { label: 'user-api 500' });
+    // The gate counts under the service name of the function it runs in, with key-api's metric names.
+    const ownerApiService = props.ownerApi.service;
+    const ownerApiMetric = (name: string, options?: cw.MetricOptions) =>
+      tollgateMetric(ownerApiService, name, options);
 
     // --- dashboard -----------------------------------------------------------------------------
     const graph = (title: string, left: cw.IMetric[], right: cw.IMetric[] = [], width = 8) =>
@@ -220,6 +245,10 @@ export class OperationsDashboard extends Construct {
         [
           keyApiMetric(KeyApiMetric.publishFailures, { label: 'publish failures' }),
           keyApiMetric(KeyApiMetric.unmetered, { label: 'unmetered requests (fail-open)' }),
+          ownerApiMetric(KeyApiMetric.publishFailures, { label: `${ownerApiService} publish failures` }),
+          ownerApiMetric(KeyApiMetric.unmetered, { label: `${ownerApiService} unmetered (fail-open)` }),
+          // Gated answers the owner's billing policy leaves free (key-api bills every check).
+          ownerApiMetric(KeyApiMetric.notBilled, { label: `${ownerApiService} not billed (policy)` }),
         ],
         [
           keyApiMetric(KeyApiMetric.publishLatency, { statistic: cw.Stats.p(50), label: 'publish p50 (ms)' }),
@@ -283,6 +312,7 @@ export class OperationsDashboard extends Construct {
           elb5xx.with({ label: 'ALB 5xx' }),
           target4xx.with({ label: 'key-api 4xx' }),
           target5xx.with({ label: 'key-api 5xx' }),
+          ...ownerTargetAnswers,
         ],
         [requests.with({ label: 'requests' })],
       ),
@@ -290,7 +320,11 @@ export class OperationsDashboard extends Construct {
     this.dashboard.addWidgets(
       graph(
         'Internal errors (500: bugs, not outages) and key checks unavailable (503)',
-        [keyApiInternalErrors, userApiInternalErrors],
+        [
+          keyApiInternalErrors,
+          userApiInternalErrors,
+          ownerApiMetric(KeyApiMetric.internalErrors, { label: `${ownerApiService} 500` }),
+        ],
         [keyApiMetric(KeyApiMetric.checks.unavailable, { label: 'key-api 503 (dependency unavailable)' })],
         8,
       ),
@@ -397,6 +431,18 @@ export class OperationsDashboard extends Construct {
           'user-api answered 500: a bug or a bad deploy, not an outage. Its log lines "unhandled error" ' +
           'carry the cause.',
         metric: userApiMetric(UserApiMetric.internalErrors),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      ownerApiInternalErrors: alarm('OwnerApiInternalErrorsAlarm', {
+        alarmName: `${prefix}-${ownerApiService}-internal-errors`,
+        alarmDescription:
+          `The gate in ${ownerApiService} (the owner API) answered 500: a bug or a bad deploy (e.g. a ` +
+          'missing index), not an outage. Its log lines "key check failed" (or, behind the ALB wrapper, ' +
+          '"gated handler failed") carry the cause.',
+        // Unlabelled, as key-api's: a label would make it a metric-math query.
+        metric: ownerApiMetric(KeyApiMetric.internalErrors),
         threshold: 1,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Aspects, CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import {
@@ -37,10 +37,18 @@ export interface TollgateFunctionProps {
   /** Part of the function and log group names (`tollgate-<stage>-<service>`). */
   readonly stage: string;
   /**
-   * The deployable: its handler is `services/<service>/handler.ts` (export `handler`), and it is
-   * the Powertools service name, i.e. the `service` dimension of its metrics.
+   * The deployable: its handler is `services/<service>/handler.ts` (export `handler`) unless
+   * `entry` says otherwise, and it is the Powertools service name, i.e. the `service` dimension of
+   * its metrics.
    */
   readonly service: ServiceName;
+  /**
+   * The handler file (export `handler`), absolute or from the repository root, for a deployable
+   * that lives outside services/ (an owner's API behind the gate). It must lie inside the
+   * repository: the bundle is built from there, with its lock file.
+   * @default - `services/<service>/handler.ts`
+   */
+  readonly entry?: string;
   readonly description: string;
   /** @default 256 */
   readonly memorySize?: number;
@@ -109,7 +117,7 @@ export class TollgateFunction extends Construct {
     this.function = new NodejsFunction(this, 'Function', {
       functionName,
       description: props.description,
-      entry: join(REPO_ROOT, 'services', props.service, 'handler.ts'),
+      entry: resolve(REPO_ROOT, props.entry ?? join('services', props.service, 'handler.ts')),
       handler: 'handler',
       projectRoot: REPO_ROOT,
       depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),

@@ -112,7 +112,10 @@ export class UsageTransport extends Construct {
     return Duration.seconds(Math.floor(usageQueue.visibilityTimeoutSeconds / 6));
   }
 
-  /** key-api: publishes one event per accepted request (SendMessage or PutRecord, nothing else). */
+  /**
+   * key-api and every gate (services/gate): publishes one event per accepted request (SendMessage or
+   * PutRecord, nothing else).
+   */
   allowPublish(fn: TollgateFunction): void {
     fn.function.addEnvironment(ENV.transport, this.transport);
     if (this.queue) {
