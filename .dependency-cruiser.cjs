@@ -82,10 +82,14 @@ module.exports = {
       name: 'gate-is-a-library',
       severity: 'error',
       comment:
-        'services/gate/ is what key-api and owners\' functions are built on: it uses only ' +
-        'services/shared/ and contracts/, never a deployable (key-api builds on it, not the reverse).',
+        "services/gate/ is what key-api and owners' functions are built on: it uses only " +
+        "services/shared/, metering's read module (quotas) and contracts/, never a deployable " +
+        '(key-api builds on it, not the reverse).',
       from: { path: '^services/gate/' },
-      to: { path: '^services/', pathNot: ['^services/gate/', '^services/shared/'] },
+      to: {
+        path: '^services/',
+        pathNot: ['^services/gate/', '^services/shared/', '^services/metering/usage-reader[.]ts$'],
+      },
     },
     {
       name: 'examples-use-the-gate-entry',
@@ -94,7 +98,10 @@ module.exports = {
         "examples/ is an owner's code: of ours it imports the gate's entry (services/gate/index.ts) " +
         'and contracts/, as an owner importing the package would, and nothing above it.',
       from: { path: '^examples/' },
-      to: { dependencyTypes: ['local'], pathNot: ['^examples/', '^contracts/', '^services/gate/index[.]ts$'] },
+      to: {
+        dependencyTypes: ['local'],
+        pathNot: ['^examples/', '^contracts/', '^services/gate/index[.]ts$'],
+      },
     },
     {
       name: 'local-stack-composes-through-compose-and-config',

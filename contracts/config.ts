@@ -12,6 +12,7 @@ export const ENV = {
   accountsTable: 'TOLLGATE_ACCOUNTS_TABLE',
   keysTable: 'TOLLGATE_KEYS_TABLE',
   usageTable: 'TOLLGATE_USAGE_TABLE',
+  plansTable: 'TOLLGATE_PLANS_TABLE',
   keyPrefix: 'TOLLGATE_KEY_PREFIX',
   transport: 'TOLLGATE_TRANSPORT',
   usageQueueUrl: 'TOLLGATE_USAGE_QUEUE_URL',
@@ -24,6 +25,7 @@ export const ENV = {
   keyCacheNegativeMs: 'TOLLGATE_KEY_CACHE_NEGATIVE_MS',
   keyCacheMaxEntries: 'TOLLGATE_KEY_CACHE_MAX_ENTRIES',
   metricsFlushMs: 'TOLLGATE_METRICS_FLUSH_MS',
+  quotaReadIntervalMs: 'TOLLGATE_QUOTA_READ_INTERVAL_MS',
   lateWindowMs: 'TOLLGATE_LATE_WINDOW_MS',
   futureWindowMs: 'TOLLGATE_FUTURE_WINDOW_MS',
   jwtIssuer: 'TOLLGATE_JWT_ISSUER',
@@ -51,6 +53,9 @@ export const DEFAULT_KEY_CACHE_WINDOWS = {
  * ahead than `futureMs` (clock skew allowance) are dead-lettered, never counted.
  */
 export const DEFAULT_ACCEPTANCE_WINDOW = { lateMs: 48 * 3600_000, futureMs: 5 * 60_000 } as const;
+
+/** The gate re-reads an account's counted usage for its quota at most this often (per container). */
+export const DEFAULT_QUOTA_READ_INTERVAL_MS = 1000;
 
 /** How long routine metrics may wait before they are written, unless configured: one CloudWatch minute. */
 export const DEFAULT_METRICS_FLUSH_MS = 60_000;
@@ -96,6 +101,9 @@ export const authTriggersConfigSchema = z.object(keyData);
  */
 const gateShape = {
   ...keyData,
+  /** Plans and account standing (suspension) are enforced by the gate; quotas read the usage counters. */
+  [ENV.plansTable]: tableName,
+  [ENV.usageTable]: tableName,
   [ENV.transport]: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
   [ENV.usageQueueUrl]: z.url().optional(),
   [ENV.usageStreamName]: z.string().min(1).optional(),
@@ -106,6 +114,8 @@ const gateShape = {
   [ENV.keyCacheNegativeMs]: int(0, DEFAULT_KEY_CACHE_WINDOWS.negativeMs),
   [ENV.keyCacheMaxEntries]: int(1, DEFAULT_KEY_CACHE_WINDOWS.maxEntries),
   [ENV.metricsFlushMs]: int(0, DEFAULT_METRICS_FLUSH_MS),
+  /** How long a quota's counted usage is reused per account and container (the overshoot bound's I). */
+  [ENV.quotaReadIntervalMs]: int(1, DEFAULT_QUOTA_READ_INTERVAL_MS),
 };
 
 const transportTarget = <T extends z.ZodObject>(schema: T) =>
@@ -121,7 +131,7 @@ const transportTarget = <T extends z.ZodObject>(schema: T) =>
 export const gateConfigSchema = transportTarget(z.object(gateShape));
 
 export const keyApiConfigSchema = transportTarget(
-  z.object({ ...gateShape, [ENV.usageTable]: tableName, [ENV.allowedOrigins]: originListSchema }),
+  z.object({ ...gateShape, [ENV.allowedOrigins]: originListSchema }),
 );
 
 export const meteringConfigSchema = z.object({
@@ -135,6 +145,7 @@ export const meteringConfigSchema = z.object({
 export const userApiConfigSchema = z.object({
   ...keyData,
   [ENV.usageTable]: tableName,
+  [ENV.plansTable]: tableName,
   [ENV.jwtIssuer]: z.url(),
   [ENV.jwksUri]: z.url(),
   [ENV.userPoolClientId]: z.string().min(1),

@@ -15,6 +15,10 @@ export const KeyApiMetric = {
     expired: 'KeyChecksExpired',
     invalid: 'KeyChecksInvalid',
     unavailable: 'KeyChecksUnavailable',
+    /** Refused by the plan (services/gate/limits.ts): never billed. */
+    suspended: 'RequestsRefusedSuspended',
+    rateLimited: 'RequestsRateLimited',
+    quotaExceeded: 'RequestsQuotaExceeded',
   },
   cacheHits: 'KeyCacheHits',
   cacheMisses: 'KeyCacheMisses',

@@ -23,7 +23,7 @@ export interface IndexDefinition {
 
 export interface TableDefinition {
   /** Logical id, also the suffix of the physical name (`tollgate-<stage>-<id>`). */
-  readonly id: 'accounts' | 'keys' | 'usage';
+  readonly id: 'accounts' | 'keys' | 'usage' | 'plans';
   readonly partitionKey: KeyAttribute;
   readonly sortKey?: KeyAttribute;
   readonly globalSecondaryIndexes: readonly IndexDefinition[];
@@ -55,12 +55,12 @@ export const keysTable: TableDefinition = {
 };
 
 /**
- * Counters, daily rollups and the dedupe marks that make them exact (see docs/metering.md):
- *  - `KEY#<keyId>` / `DAY#<yyyy-mm-dd>`: a key's requests that day
- *  - `KEY#<keyId>` / `TOTAL`: a key's all-time requests and last use
- *  - `ACCOUNT#<accountId>` / `DAY#<yyyy-mm-dd>`: an account's requests that day
- *  - `EVENT#<eventId>` / `EVENT`: "this event is counted", written in the same transaction as the
- *    counters it fed, and expired by TTL once the event could no longer be accepted anyway.
+ * Usage counters and the dedupe marks that make them exact (services/metering/counter-keys.ts is
+ * the layout, docs/metering.md the design):
+ *  - `ACCOUNT#<accountId>` / `DAY#<yyyy-mm-dd>#KEY#<keyId>`: a key's requests and units that day,
+ *    its last use, and one attribute per route it was called on (`route#<METHOD> <template>`)
+ *  - `EVENT#<eventId>` / `EVENT`: "this event is counted" (SQS), written in the same transaction
+ *    as the counter it fed, and expired by TTL once the event could no longer be accepted anyway.
  */
 export const usageTable: TableDefinition = {
   id: 'usage',
@@ -70,7 +70,14 @@ export const usageTable: TableDefinition = {
   timeToLiveAttribute: 'expiresAt',
 };
 
-export const tables = [accountsTable, keysTable, usageTable] as const;
+/** The owner's plans (contracts/plans.ts), by id; few items, read through the gate's cache. */
+export const plansTable: TableDefinition = {
+  id: 'plans',
+  partitionKey: { name: 'planId', type: 'S' },
+  globalSecondaryIndexes: [],
+};
+
+export const tables = [accountsTable, keysTable, usageTable, plansTable] as const;
 
 export function tableName(stage: string, table: TableDefinition): string {
   return `tollgate-${stage}-${table.id}`;

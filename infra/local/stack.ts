@@ -243,6 +243,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       [ENV.accountsTable]: resources.tables.accounts,
       [ENV.keysTable]: resources.tables.keys,
       [ENV.usageTable]: resources.tables.usage,
+      [ENV.plansTable]: resources.tables.plans,
       [ENV.keyPrefix]: 'tg',
       [ENV.transport]: options.transport ?? DEFAULT_TRANSPORT,
       [ENV.usageQueueUrl]: resources.usageQueueUrl,

@@ -76,7 +76,10 @@ export function gateAlbHandler(
         status: result.statusCode,
       };
       const settled = await gate.settle(admission, answer, bill);
-      return settled === 'unrecorded' ? refused(Gate.unrecorded) : result;
+      if (settled === 'unrecorded') return refused(Gate.unrecorded);
+      return Object.keys(admission.headers).length === 0
+        ? result
+        : { ...result, headers: { ...result.headers, ...admission.headers } };
     } finally {
       options.endInvocation?.();
     }

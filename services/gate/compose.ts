@@ -7,16 +7,19 @@ import type { ALBEvent, ALBResult } from 'aws-lambda';
 import type { MiddlewareHandler } from 'hono';
 import { ENV, type GateConfig } from '../../contracts/config';
 import { KEY_API_FAILURE_METRICS, METRICS_NAMESPACE } from '../../contracts/metric-names';
+import { UsageReader } from '../metering/usage-reader';
 import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../shared/aws-clients';
 import { type Clock, systemClock } from '../shared/clock';
 import { KeyStore } from '../shared/key-store';
 import type { InvocationMetrics } from '../shared/metrics';
+import { PlanStore } from '../shared/plan-store';
 import { type AlbGateOptions, type GatedAlbHandler, gateAlbHandler } from './alb';
 import { BufferedMetrics } from './buffered-metrics';
 import { Gate, type GateDeps } from './gate';
 import { type GateEnv, type GateMiddlewareOptions, gateMiddleware } from './hono';
 import { type CachedLookup, KeyCache } from './key-cache';
 import { KeyVerifier } from './key-verifier';
+import { type AccountTerms, PlanLimits } from './limits';
 import {
   callerWaitingClientConfig,
   KinesisUsagePublisher,
@@ -41,6 +44,13 @@ export interface GateOverrides {
   readonly publisher?: UsagePublisher;
   /** Replaces the KeyLookup read behind the cache (e.g. an in-memory table). */
   readonly lookup?: (keyHash: string) => Promise<CachedLookup>;
+  /**
+   * Replaces the read of an account's terms (standing and plan: accounts and plans tables) behind
+   * their cache; `() => ({ found: false })` enforces no plan at all.
+   */
+  readonly terms?: (accountId: string) => Promise<CachedLookup<AccountTerms>>;
+  /** Replaces the read of an account's counted requests for its quota (UsageReader.total). */
+  readonly readUsage?: (accountId: string, fromDay: string, toDay: string) => Promise<number>;
   readonly logger?: Logger;
   /** @default BufferedMetrics over Powertools, flushed per TOLLGATE_METRICS_FLUSH_MS */
   readonly metrics?: InvocationMetrics;
@@ -109,14 +119,31 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
         return record ? { found: true, record } : { found: false };
       };
     })();
-  const cache = new KeyCache({
-    load: lookup,
-    windows: {
-      freshMs: config[ENV.keyCacheFreshMs],
-      staleMs: config[ENV.keyCacheStaleMs],
-      negativeMs: config[ENV.keyCacheNegativeMs],
-      maxEntries: config[ENV.keyCacheMaxEntries],
-    },
+  const cacheNow = () => clock.now().getTime();
+  const windows = {
+    freshMs: config[ENV.keyCacheFreshMs],
+    staleMs: config[ENV.keyCacheStaleMs],
+    negativeMs: config[ENV.keyCacheNegativeMs],
+    maxEntries: config[ENV.keyCacheMaxEntries],
+  };
+  const cache = new KeyCache({ now: cacheNow, load: lookup, windows });
+  const plans = new PlanStore({
+    client: dynamo,
+    plansTable: config[ENV.plansTable],
+    accountsTable: config[ENV.accountsTable],
+  });
+  const usage = new UsageReader({ client: dynamo, table: config[ENV.usageTable] });
+  const limits = new PlanLimits({
+    // A suspension or a plan change takes effect within the fresh window, like a revocation.
+    terms: new KeyCache<AccountTerms>({
+      load: overrides.terms ?? ((id) => loadTerms(plans, id)),
+      windows,
+      now: cacheNow,
+    }),
+    readUsage:
+      overrides.readUsage ?? ((accountId, fromDay, toDay) => usage.total({ accountId }, fromDay, toDay)),
+    usageReadIntervalMs: config[ENV.quotaReadIntervalMs],
+    now: () => clock.now().getTime(),
   });
   const deps: GateDeps = {
     verifier: new KeyVerifier({ cache, keyPrefix: config[ENV.keyPrefix], clock }),
@@ -125,6 +152,7 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
     logger,
     metrics,
     publishFailureMode: config[ENV.publishFailureMode],
+    limits,
   };
   const gate = new Gate(deps);
   const endInvocation = () => metrics.endInvocation();
@@ -137,6 +165,14 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
     albHandler: (handler, options) => gateAlbHandler(gate, handler, { ...options, endInvocation }),
     middleware: (options) => gateMiddleware(gate, { ...options, endInvocation }),
   };
+}
+
+/** An account's terms: its standing, and its plan (the default plan's item, if the owner made one). */
+async function loadTerms(plans: PlanStore, accountId: string): Promise<CachedLookup<AccountTerms>> {
+  const standing = await plans.standing(accountId);
+  if (!standing) return { found: false };
+  const plan = await plans.getPlan(standing.planId);
+  return { found: true, record: { status: standing.status, ...(plan ? { plan } : {}) } };
 }
 
 function publisherFor(

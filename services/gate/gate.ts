@@ -7,6 +7,7 @@ import { DependencyError, type ErrorBody, type ErrorCode, errorBody } from '../s
 import type { MetricsRecorder } from '../shared/metrics';
 import type { ExtractedKey } from './extract-key';
 import type { KeyCheck, KeyVerifier } from './key-verifier';
+import type { PlanLimits } from './limits';
 import type { UsagePublisher } from './publisher';
 
 /**
@@ -39,13 +40,19 @@ export const billSuccesses: BillingPolicy = (answer) => answer.status >= 200 && 
 
 /** An answer of the gate itself, in the one error shape; adapters render it. */
 export interface Refusal {
-  readonly status: 400 | 401 | 500 | 503;
+  readonly status: 400 | 401 | 403 | 429 | 500 | 503;
   readonly body: ErrorBody;
   readonly headers: Readonly<Record<string, string>>;
 }
 
 export type Admission =
-  | { readonly admitted: true; readonly caller: Caller; readonly at: Date }
+  | {
+      readonly admitted: true;
+      readonly caller: Caller;
+      readonly at: Date;
+      /** The plan's RateLimit-Policy / RateLimit headers: adapters add them to the answer. */
+      readonly headers: Readonly<Record<string, string>>;
+    }
   | { readonly admitted: false; readonly refusal: Refusal };
 
 /**
@@ -65,7 +72,15 @@ export interface GateDeps {
   logger: Logger;
   metrics: MetricsRecorder;
   publishFailureMode: PublishFailureMode;
+  /** The plans' limits; without them every admitted key is unlimited. */
+  limits?: PlanLimits;
 }
+
+const LIMIT_REFUSALS = {
+  account_suspended: { status: 403, metric: KeyApiMetric.checks.suspended },
+  rate_limited: { status: 429, metric: KeyApiMetric.checks.rateLimited },
+  quota_exceeded: { status: 429, metric: KeyApiMetric.checks.quotaExceeded },
+} as const;
 
 const HEADER_PLACES = 'in the x-api-key header or as a Bearer token';
 
@@ -148,11 +163,21 @@ export class Gate {
         );
       }
       if (check.outcome === 'accepted') {
-        return {
-          admitted: true,
-          caller: { accountId: check.accountId, keyId: check.keyId },
-          at: this.#deps.clock.now(),
-        };
+        const caller = { accountId: check.accountId, keyId: check.keyId };
+        const decision = this.#deps.limits ? await this.#deps.limits.check(caller) : undefined;
+        if (decision && !decision.allowed) {
+          const refused = LIMIT_REFUSALS[decision.reason];
+          count(refused.metric);
+          const retry = decision.retryAfterSeconds;
+          return {
+            admitted: false,
+            refusal: refusal(refused.status, decision.reason, decision.message, {
+              ...decision.headers,
+              ...(retry === undefined ? {} : { 'retry-after': String(retry) }),
+            }),
+          };
+        }
+        return { admitted: true, caller, at: this.#deps.clock.now(), headers: decision?.headers ?? {} };
       }
       count(KeyApiMetric.checks[check.outcome]);
       const { code, message } = REFUSALS[check.outcome];

@@ -54,7 +54,9 @@ export function gateMiddleware(gate: Gate, options: GateMiddlewareOptions = {}):
         // Cleared first: Hono would otherwise copy the withheld answer's headers onto the 503.
         c.res = undefined;
         c.res = refusalResponse(Gate.unrecorded);
+        return;
       }
+      for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
     } finally {
       options.endInvocation?.();
     }

@@ -20,35 +20,38 @@ export interface KeyCacheWindows {
 /** Defaults, documented in the README (contracts/config.ts). */
 export const DEFAULT_WINDOWS: KeyCacheWindows = DEFAULT_KEY_CACHE_WINDOWS;
 
-export type CachedLookup = { found: true; record: KeyLookupRecord } | { found: false };
+export type CachedLookup<R = KeyLookupRecord> = { found: true; record: R } | { found: false };
 
-export interface CacheOutcome {
-  lookup: CachedLookup;
+export interface CacheOutcome<R = KeyLookupRecord> {
+  lookup: CachedLookup<R>;
   source: 'fresh' | 'loaded' | 'stale';
 }
 
-interface Entry {
-  lookup: CachedLookup;
+interface Entry<R> {
+  lookup: CachedLookup<R>;
   loadedAt: number;
 }
 
 /**
- * Key-hash → lookup cache with named fresh, stale and negative windows.
+ * Key-hash → lookup cache with named fresh, stale and negative windows. The gate keeps accounts'
+ * terms (standing and plan) in one too (`KeyCache<AccountTerms>`, by account id), so a suspension
+ * or a plan change takes effect within the same fresh window as a revocation.
  *
  * lru-cache's own `fetch` serves stale values while it revalidates in the background; that would
  * let a revoked key keep working for fresh + stale time. Here a stale entry is only used when the
  * reload itself fails, so revocation takes effect within the fresh window. lru-cache still bounds
  * the size; concurrent misses for one key share a single read.
  */
-export class KeyCache {
-  readonly #entries: LRUCache<string, Entry>;
-  readonly #inFlight = new Map<string, Promise<CachedLookup>>();
+export class KeyCache<R = KeyLookupRecord> {
+  readonly #entries: LRUCache<string, Entry<R>>;
+  readonly #inFlight = new Map<string, Promise<CachedLookup<R>>>();
   readonly #windows: KeyCacheWindows;
-  readonly #load: (keyHash: string) => Promise<CachedLookup>;
+  readonly #load: (keyHash: string) => Promise<CachedLookup<R>>;
   readonly #now: () => number;
 
   constructor(options: {
-    load: (keyHash: string) => Promise<CachedLookup>;
+    // NoInfer: R is what the cache is declared with (KeyLookupRecord unless given), not guessed from load.
+    load: (keyHash: string) => Promise<CachedLookup<NoInfer<R>>>;
     windows?: Partial<KeyCacheWindows>;
     now?: () => number;
   }) {
@@ -62,7 +65,7 @@ export class KeyCache {
     return this.#windows;
   }
 
-  async get(keyHash: string): Promise<CacheOutcome> {
+  async get(keyHash: string): Promise<CacheOutcome<R>> {
     const entry = this.#entries.get(keyHash);
     const now = this.#now();
     if (entry && now - entry.loadedAt < this.#ttl(entry)) return { lookup: entry.lookup, source: 'fresh' };
@@ -87,11 +90,11 @@ export class KeyCache {
     this.#entries.delete(keyHash);
   }
 
-  #ttl(entry: Entry): number {
+  #ttl(entry: Entry<R>): number {
     return entry.lookup.found ? this.#windows.freshMs : this.#windows.negativeMs;
   }
 
-  #reload(keyHash: string): Promise<CachedLookup> {
+  #reload(keyHash: string): Promise<CachedLookup<R>> {
     const pending = this.#inFlight.get(keyHash);
     if (pending) return pending;
     // Age counts from when the read was sent: the answer is no newer than that.

@@ -74,6 +74,6 @@ export function createKeyApiHandler(deps: KeyApiDeps): KeyApiHandler {
       deps.usage.get(accountId, keyId),
     ]);
     if (settled === 'unrecorded') return refused(Gate.unrecorded, cors);
-    return json(200, { ok: true, keyId, usage }, cors);
+    return json(200, { ok: true, keyId, usage }, { ...admission.headers, ...cors });
   };
 }

@@ -127,6 +127,15 @@ export class UsageReader {
   }
 
   /**
+   * An account's (or one key's) requests from day `from` to day `to`, inclusive: what a quota
+   * counts. One strongly consistent Query of the account's partition, projected to the counts.
+   */
+  async total(scope: { accountId: string; keyId?: string }, from: string, to: string): Promise<number> {
+    const days = await this.dailyCounts(scope, from, to);
+    return days.reduce((sum, day) => sum + day.count, 0);
+  }
+
+  /**
    * Every key's all-time total and last use in an account, derived from its day counters (one
    * Query of the account's partition): metering writes no all-time item.
    */

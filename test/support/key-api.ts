@@ -15,6 +15,7 @@ export interface Tables {
   accounts: string;
   keys: string;
   usage: string;
+  plans: string;
 }
 
 /** Table names from the settings the local stack's handlers are composed with. */
@@ -28,6 +29,7 @@ export function tablesFrom(env: Record<string, string | undefined>): Tables {
     accounts: need(ENV.accountsTable),
     keys: need(ENV.keysTable),
     usage: need(ENV.usageTable),
+    plans: need(ENV.plansTable),
   };
 }
 
@@ -73,6 +75,7 @@ export function buildKeyApi(options: {
     [ENV.accountsTable]: options.tables.accounts,
     [ENV.keysTable]: options.tables.keys,
     [ENV.usageTable]: options.tables.usage,
+    [ENV.plansTable]: options.tables.plans,
     [ENV.keyPrefix]: 'tg',
     [ENV.usageQueueUrl]: PUBLISHER_GIVEN_BY_THE_TEST,
     [ENV.publishFailureMode]: options.publishFailureMode ?? 'closed',

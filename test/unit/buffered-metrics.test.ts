@@ -170,6 +170,7 @@ describe('key-api with buffered metrics (composed by composeKeyApi, as handler.t
         [ENV.accountsTable]: 'accounts',
         [ENV.keysTable]: 'keys',
         [ENV.usageTable]: 'usage',
+        [ENV.plansTable]: 'plans',
         [ENV.usageQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/usage',
       }),
       {
@@ -183,6 +184,7 @@ describe('key-api with buffered metrics (composed by composeKeyApi, as handler.t
           },
         },
         readKeyDayCount: async () => 0,
+        terms: async () => ({ found: false }),
         clock: { now },
         logger: new Logger({ serviceName: 'key-api-test', logLevel: 'SILENT' }),
         // Asked at the end of every invocation whether to write (endInvocation → publishIfDue).

@@ -83,6 +83,7 @@ describe('key-api: a DynamoDB failure during a key check, by class', () => {
     TOLLGATE_ACCOUNTS_TABLE: 'tollgate-accounts',
     TOLLGATE_KEYS_TABLE: 'tollgate-keys',
     TOLLGATE_USAGE_TABLE: 'tollgate-usage',
+    TOLLGATE_PLANS_TABLE: 'tollgate-plans',
     TOLLGATE_TRANSPORT: 'sqs',
     TOLLGATE_USAGE_QUEUE_URL: 'http://127.0.0.1:9/000000000000/usage',
   };
@@ -151,6 +152,7 @@ describe('user-api: DynamoDB failures, by class', () => {
     TOLLGATE_ACCOUNTS_TABLE: 'tollgate-accounts',
     TOLLGATE_KEYS_TABLE: 'tollgate-keys',
     TOLLGATE_USAGE_TABLE: 'tollgate-usage',
+    TOLLGATE_PLANS_TABLE: 'tollgate-plans',
     TOLLGATE_JWT_ISSUER: 'http://127.0.0.1:9/local_pool',
     TOLLGATE_JWKS_URI: 'http://127.0.0.1:9/local_pool/.well-known/jwks.json',
     TOLLGATE_USER_POOL_CLIENT_ID: 'client',

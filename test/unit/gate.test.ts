@@ -5,6 +5,7 @@ import { ENV } from '../../contracts/config';
 import { KeyApiMetric } from '../../contracts/metric-names';
 import { type UsageEvent, usageEventSchema } from '../../contracts/usage-event';
 import { composeGate, type GateEnv, loadGateConfig } from '../../services/gate/index';
+import type { AccountTerms } from '../../services/gate/limits';
 import { generateApiKey } from '../../services/shared/api-key';
 import type { KeyLookupRecord } from '../../services/shared/key-store';
 import { albEvent, resultJson } from '../support/alb';
@@ -17,10 +18,13 @@ const CONFIG = loadGateConfig({
   [ENV.accountsTable]: 'tollgate-test-accounts',
   [ENV.keysTable]: 'tollgate-test-keys',
   [ENV.usageTable]: 'tollgate-test-usage',
+  [ENV.plansTable]: 'tollgate-test-plans',
   [ENV.usageQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tollgate-test-usage',
 });
 
-function gated(settings: { publishFails?: boolean; mode?: 'open' | 'closed' } = {}) {
+function gated(
+  settings: { publishFails?: boolean; mode?: 'open' | 'closed'; terms?: Map<string, AccountTerms> } = {},
+) {
   const byHash = new Map<string, KeyLookupRecord>();
   const published: UsageEvent[] = [];
   const recorded: string[] = [];
@@ -30,6 +34,10 @@ function gated(settings: { publishFails?: boolean; mode?: 'open' | 'closed' } = 
     {
       lookup: async (keyHash) => {
         const record = byHash.get(keyHash);
+        return record ? { found: true, record } : { found: false };
+      },
+      terms: async (accountId) => {
+        const record = settings.terms?.get(accountId);
         return record ? { found: true, record } : { found: false };
       },
       publisher: {

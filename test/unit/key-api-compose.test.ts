@@ -19,6 +19,7 @@ const SETTINGS = {
   [ENV.accountsTable]: 'tollgate-test-accounts',
   [ENV.keysTable]: 'tollgate-test-keys',
   [ENV.usageTable]: 'tollgate-test-usage',
+  [ENV.plansTable]: 'tollgate-test-plans',
   [ENV.usageQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tollgate-test-usage',
 };
 
@@ -48,6 +49,8 @@ function composed(settings: Record<string, string> = {}) {
       },
     },
     readKeyDayCount: async () => 41,
+    // No account has a plan here (plans have their own tests, gate-limits.test.ts).
+    terms: async () => ({ found: false }),
     logger: new Logger({ serviceName: 'key-api-test', logLevel: 'SILENT' }),
     metrics,
   });

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+
+/**
+ * Plans: how a SaaS owner sells tiers. The admin API writes them (user-api `PUT /admin/plans/{id}`),
+ * the gate enforces them where keys are checked, metering's quota alerts read them. One schema for
+ * all three, so what the owner saves is exactly what is enforced.
+ */
+
+export const PLAN_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const planIdSchema = z
+  .string()
+  .regex(PLAN_ID_PATTERN, 'lowercase letters, digits and dashes, at most 63');
+
+/** The plan of accounts that have none assigned (every new sign-up): the owner edits it like any other. */
+export const DEFAULT_PLAN_ID = 'default';
+
+/** A fixed-window rate limit: at most `requests` per `perSeconds`, per key or per account. */
+export const rateLimitSchema = z.strictObject({
+  requests: z.number().int().positive().max(1_000_000),
+  perSeconds: z.number().int().positive().max(86_400),
+  /** @default 'key' */
+  scope: z.enum(['key', 'account']).default('key'),
+});
+
+export const QUOTA_PERIODS = ['day', 'month'] as const;
+export type QuotaPeriod = (typeof QUOTA_PERIODS)[number];
+
+/** At most `requests` counted requests per UTC day or calendar month, for the whole account. */
+export const quotaSchema = z.strictObject({
+  requests: z.number().int().positive().max(1_000_000_000),
+  period: z.enum(QUOTA_PERIODS),
+});
+
+export const planBodySchema = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  rateLimit: rateLimitSchema.optional(),
+  quota: quotaSchema.optional(),
+  /** Live keys (active, pending or expiring) an account may hold at once. */
+  maxKeys: z.number().int().positive().max(10_000).optional(),
+});
+
+export type PlanBody = z.infer<typeof planBodySchema>;
+export type RateLimit = z.infer<typeof rateLimitSchema>;
+export type Quota = z.infer<typeof quotaSchema>;
+
+export interface Plan extends PlanBody {
+  planId: string;
+  updatedAt: string;
+}
+
+export const ACCOUNT_STATUSES = ['active', 'suspended'] as const;
+export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];
+
+/** The Cognito group whose members are the SaaS owner's admins (`cognito:groups` in their ID token). */
+export const ADMIN_GROUP = 'admins';
+
+/**
+ * When a period that contains `at` began and when it ends (the next begins), UTC: a day is a
+ * calendar day, a month a calendar month.
+ */
+export function periodBounds(period: QuotaPeriod, at: Date): { start: Date; end: Date } {
+  const y = at.getUTCFullYear();
+  const m = at.getUTCMonth();
+  const d = at.getUTCDate();
+  if (period === 'day') return { start: new Date(Date.UTC(y, m, d)), end: new Date(Date.UTC(y, m, d + 1)) };
+  return { start: new Date(Date.UTC(y, m, 1)), end: new Date(Date.UTC(y, m + 1, 1)) };
+}

@@ -1,0 +1,157 @@
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { type AccountStatus, DEFAULT_PLAN_ID, type Plan, type PlanBody } from '../../contracts/plans';
+import { callDynamo, isConditionFailure } from './dynamodb';
+import type { AccountRecord } from './key-store';
+
+/** What the gate needs of an account: whether it may call, and under which plan. */
+export interface AccountStanding {
+  accountId: string;
+  status: AccountStatus;
+  /** The assigned plan, or DEFAULT_PLAN_ID when none is. */
+  planId: string;
+}
+
+/** An account as the admin API lists it. */
+export interface AdminAccount extends AccountRecord, AccountStanding {}
+
+/**
+ * The owner's plans (plans table) and each account's plan and status (attributes of its item in the
+ * accounts table: `planId`, absent for the default plan, and `status`, absent for active).
+ * Failures come by class as in KeyStore (services/shared/dynamodb.ts).
+ */
+export class PlanStore {
+  readonly #db: DynamoDBDocumentClient;
+  readonly #plans: string;
+  readonly #accounts: string;
+
+  constructor(options: { client: DynamoDBDocumentClient; plansTable: string; accountsTable: string }) {
+    this.#db = options.client;
+    this.#plans = options.plansTable;
+    this.#accounts = options.accountsTable;
+  }
+
+  async getPlan(planId: string): Promise<Plan | undefined> {
+    const out = await callDynamo(() =>
+      this.#db.send(new GetCommand({ TableName: this.#plans, Key: { planId }, ConsistentRead: true })),
+    );
+    return out.Item as Plan | undefined;
+  }
+
+  /** Every plan, by id. Plans are few (an owner's price list), so one paginated Scan. */
+  async listPlans(): Promise<Plan[]> {
+    const plans: Plan[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await callDynamo(() =>
+        this.#db.send(
+          new ScanCommand({ TableName: this.#plans, ExclusiveStartKey: start, ConsistentRead: true }),
+        ),
+      );
+      plans.push(...((page.Items ?? []) as Plan[]));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return plans.sort((a, b) => a.planId.localeCompare(b.planId));
+  }
+
+  /** Creates or replaces a plan as a whole (a PUT): what is not in `body` is no longer in the plan. */
+  async putPlan(planId: string, body: PlanBody, now: Date): Promise<{ created: boolean; plan: Plan }> {
+    const plan: Plan = { ...body, planId, updatedAt: now.toISOString() };
+    const out = await callDynamo(() =>
+      this.#db.send(new PutCommand({ TableName: this.#plans, Item: plan, ReturnValues: 'ALL_OLD' })),
+    );
+    return { created: out.Attributes === undefined, plan };
+  }
+
+  /** @returns undefined when there is no such account */
+  async standing(accountId: string): Promise<AccountStanding | undefined> {
+    const out = await callDynamo(() =>
+      this.#db.send(
+        new GetCommand({
+          TableName: this.#accounts,
+          Key: { accountId },
+          ProjectionExpression: 'accountId, planId, #status',
+          ExpressionAttributeNames: { '#status': 'status' },
+        }),
+      ),
+    );
+    return out.Item ? standingOf(out.Item) : undefined;
+  }
+
+  /** Assigns a plan (DEFAULT_PLAN_ID clears the assignment). @returns false when there is no such account */
+  async assignPlan(accountId: string, planId: string): Promise<boolean> {
+    return this.#updateAccount(
+      accountId,
+      planId === DEFAULT_PLAN_ID
+        ? { UpdateExpression: 'REMOVE planId' }
+        : { UpdateExpression: 'SET planId = :p', ExpressionAttributeValues: { ':p': planId } },
+    );
+  }
+
+  /** Suspends or resumes an account. Its keys and usage are untouched. @returns false when there is no such account */
+  async setStatus(accountId: string, status: AccountStatus, now: Date): Promise<boolean> {
+    return this.#updateAccount(accountId, {
+      UpdateExpression: 'SET #status = :s, statusChangedAt = :now',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':s': status, ':now': now.toISOString() },
+    });
+  }
+
+  /** One page of accounts, in the table's order; `cursor` is the previous page's `next`. */
+  async listAccounts(options: { limit: number; cursor?: string }): Promise<{
+    accounts: AdminAccount[];
+    next?: string;
+  }> {
+    const page = await callDynamo(() =>
+      this.#db.send(
+        new ScanCommand({
+          TableName: this.#accounts,
+          Limit: options.limit,
+          ExclusiveStartKey: options.cursor ? { accountId: options.cursor } : undefined,
+        }),
+      ),
+    );
+    const accounts = (page.Items ?? []).map((item) => ({ ...(item as AccountRecord), ...standingOf(item) }));
+    const last = page.LastEvaluatedKey?.accountId;
+    return typeof last === 'string' ? { accounts, next: last } : { accounts };
+  }
+
+  async #updateAccount(
+    accountId: string,
+    update: {
+      UpdateExpression: string;
+      ExpressionAttributeNames?: Record<string, string>;
+      ExpressionAttributeValues?: Record<string, unknown>;
+    },
+  ): Promise<boolean> {
+    try {
+      await callDynamo(() =>
+        this.#db.send(
+          new UpdateCommand({
+            TableName: this.#accounts,
+            Key: { accountId },
+            ConditionExpression: 'attribute_exists(accountId)',
+            ...update,
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+}
+
+function standingOf(item: Record<string, unknown>): AccountStanding {
+  return {
+    accountId: item.accountId as string,
+    status: item.status === 'suspended' ? 'suspended' : 'active',
+    planId: typeof item.planId === 'string' ? item.planId : DEFAULT_PLAN_ID,
+  };
+}
