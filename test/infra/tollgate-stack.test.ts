@@ -88,6 +88,11 @@ describe.each([
         : ['kinesis:PutRecord', Object.keys(resourcesOf(t(), 'AWS::Kinesis::Stream'))[0] as string];
     return [action, JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] })];
   };
+  /** Logical id of the target group the load balancer forwards to a service's function. */
+  const targetGroupOf = (service: string): string =>
+    logicalIdOf(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup', {
+      Targets: [{ Id: { 'Fn::GetAtt': [fnIds[service], 'Arn'] } }],
+    });
   const keyLookupGrant = (): [string, string] => [
     'dynamodb:Query',
     JSON.stringify({
@@ -549,13 +554,40 @@ describe.each([
       });
     });
 
-    it('puts every user API route behind the Cognito authorizer, except CORS preflights', () => {
-      const authorizerId = Object.keys(resourcesOf(t(), 'AWS::ApiGateway::Authorizer'))[0];
-      t().hasResourceProperties('AWS::ApiGateway::Authorizer', { Type: 'COGNITO_USER_POOLS' });
+    /** The user API's methods, and the one resource served without a token (its OpenAPI document). */
+    const userApiMethods = () => {
       const methods = Object.values(resourcesOf(t(), 'AWS::ApiGateway::Method')).map(
         (m) => m.Properties as CfnProperties,
       );
-      const routes = methods.filter((m) => m.HttpMethod !== 'OPTIONS');
+      const openApiResource = logicalIdOf(t(), 'AWS::ApiGateway::Resource', { PathPart: 'openapi.json' });
+      const isOpenApi = (m: CfnProperties) =>
+        m.HttpMethod !== 'OPTIONS' && m.ResourceId?.Ref === openApiResource;
+      return { methods, openApi: methods.filter(isOpenApi), others: methods.filter((m) => !isOpenApi(m)) };
+    };
+
+    it('serves GET /openapi.json without a token, straight from user-api', () => {
+      const { openApi } = userApiMethods();
+      expect(openApi).toHaveLength(1);
+      const [method] = openApi;
+      expect(method.HttpMethod).toBe('GET');
+      expect(method.AuthorizationType).toBe('NONE');
+      expect(method.AuthorizerId).toBeUndefined();
+      expect(method.Integration.Type).toBe('AWS_PROXY');
+      expect(JSON.stringify(method.Integration.Uri)).toContain(fnIds[SERVICE_NAMES.userApi]);
+      // A direct child of the root: `<UserApiUrl>openapi.json`.
+      const resource = Object.values(resourcesOf(t(), 'AWS::ApiGateway::Resource')).find(
+        (r) => r.Properties?.PathPart === 'openapi.json',
+      );
+      expect(resource?.Properties?.ParentId).toEqual({
+        'Fn::GetAtt': [Object.keys(resourcesOf(t(), 'AWS::ApiGateway::RestApi'))[0], 'RootResourceId'],
+      });
+    });
+
+    it('puts every other user API route behind the Cognito authorizer, except CORS preflights', () => {
+      const authorizerId = Object.keys(resourcesOf(t(), 'AWS::ApiGateway::Authorizer'))[0];
+      t().hasResourceProperties('AWS::ApiGateway::Authorizer', { Type: 'COGNITO_USER_POOLS' });
+      const { methods, others } = userApiMethods();
+      const routes = others.filter((m) => m.HttpMethod !== 'OPTIONS');
       expect(routes).toHaveLength(7);
       for (const method of routes) {
         expect(method.AuthorizationType).toBe('COGNITO_USER_POOLS');
@@ -667,12 +699,12 @@ describe.each([
       expect(expected.filter((name) => !names.has(name))).toEqual([]);
     });
 
-    it('alarms on dead letters, backlog age, consumer errors, key-api 5xx, usage lag, publish failures and internal errors', () => {
+    it("alarms on dead letters, backlog age, consumer errors, each API's 5xx rate, usage lag, publish failures, unmetered requests and internal errors", () => {
       const alarms = Object.values(resourcesOf(t(), 'AWS::CloudWatch::Alarm')).map(
         (a) => a.Properties as CfnProperties,
       );
       const byName = (suffix: string) => alarms.find((a) => a.AlarmName === `tollgate-${STAGE}-${suffix}`);
-      expect(alarms).toHaveLength(9);
+      expect(alarms).toHaveLength(12);
       expect(alarmMetric(byName('usage-dead-letters'))).toEqual({
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -693,9 +725,35 @@ describe.each([
         MetricName: 'Errors',
         Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnIds[SERVICE_NAMES.metering] } }],
       });
-      const fiveXx = JSON.stringify(byName('key-api-5xx')?.Metrics);
-      for (const name of ['RequestCount', 'HTTPCode_ELB_5XX_Count', 'HTTPCode_Target_5XX_Count']) {
-        expect(fiveXx).toContain(`"${name}"`);
+      // Each API's 5xx rate from its own target group only, numerator and denominator: the owner
+      // API's requests neither dilute nor inflate key-api's.
+      for (const service of [SERVICE_NAMES.keyApi, SERVICE_NAMES.exampleApi]) {
+        const fiveXx = byName(`${service}-5xx`);
+        expect(fiveXx, service).toMatchObject({
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanThreshold',
+          EvaluationPeriods: 2,
+          TreatMissingData: 'notBreaching',
+        });
+        const queries: CfnProperties[] = fiveXx.Metrics;
+        expect(queries.filter((q) => q.ReturnData !== false).map((q) => q.Expression)).toEqual([
+          'IF(requests > 0, 100 * (target5xx + userErrors + internalErrors) / requests, 0)',
+        ]);
+        const stats = queries.filter((q) => q.MetricStat).map((q) => q.MetricStat);
+        expect(Object.fromEntries(stats.map((stat) => [stat.Metric.MetricName, stat.Stat]))).toEqual({
+          RequestCount: 'Sum',
+          HTTPCode_Target_5XX_Count: 'Sum',
+          LambdaUserError: 'Sum',
+          LambdaInternalError: 'Sum',
+        });
+        for (const stat of stats) {
+          expect(stat.Period, service).toBe(300);
+          expect(stat.Metric.Namespace).toBe('AWS/ApplicationELB');
+          expect(stat.Metric.Dimensions, `${service} ${stat.Metric.MetricName}`).toContainEqual({
+            Name: 'TargetGroup',
+            Value: { 'Fn::GetAtt': [targetGroupOf(service), 'TargetGroupFullName'] },
+          });
+        }
       }
       expect(alarmMetric(byName('usage-lag'))).toEqual({
         Namespace: METRICS_NAMESPACE,
@@ -708,6 +766,28 @@ describe.each([
         Dimensions: [{ Name: 'service', Value: SERVICE_NAMES.keyApi }],
       });
       expect(byName('usage-publish-failures').Threshold).toBe(1);
+      // The owner API's gate: the same failure metrics under its own service name, alarmed as key-api's.
+      for (const [suffix, metricName] of [
+        ['usage-publish-failures', KeyApiMetric.publishFailures],
+        ['unmetered-requests', KeyApiMetric.unmetered],
+      ]) {
+        const alarm = byName(`${SERVICE_NAMES.exampleApi}-${suffix}`);
+        expect(alarmMetric(alarm)).toEqual({
+          Namespace: METRICS_NAMESPACE,
+          MetricName: metricName,
+          Dimensions: [{ Name: 'service', Value: SERVICE_NAMES.exampleApi }],
+        });
+        expect(alarm).toMatchObject({
+          Statistic: 'Sum',
+          Period: 300,
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          EvaluationPeriods: 1,
+          TreatMissingData: 'notBreaching',
+          AlarmActions: byName('usage-publish-failures').AlarmActions,
+          OKActions: byName('usage-publish-failures').OKActions,
+        });
+      }
       for (const alarm of alarms) expect(alarm.AlarmActions).toHaveLength(1);
     });
   });

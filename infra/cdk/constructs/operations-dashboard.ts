@@ -26,8 +26,9 @@ export interface OperationsDashboardProps {
   readonly authTriggers: TollgateFunction;
   /**
    * The owner API behind the gate: its Lambda errors and throttles are charted with the others, its
-   * target group's 4xx/5xx with the load balancer's answers, and its gate's 500s (`InternalErrors`
-   * under its own service name) charted and alarmed like key-api's.
+   * target group's 4xx/5xx with the load balancer's answers and its 5xx rate alarmed like key-api's,
+   * and its gate's failure metrics (`InternalErrors`, `UsagePublishFailures`, `UnmeteredRequests`,
+   * under its own service name) charted and alarmed.
    */
   readonly ownerApi: TollgateFunction;
   readonly usageTransport: UsageTransport;
@@ -44,7 +45,8 @@ export interface OperationsDashboardProps {
    */
   readonly maxEventAge?: Duration;
   /**
-   * Share of key-api answers that are 5xx (load balancer's or key-api's own) before alarming.
+   * Share of a target group's answers that are 5xx (key-api's, and the owner API's: the function's
+   * own or the load balancer's for a failed invocation) before alarming.
    * @default 1 (percent)
    */
   readonly max5xxPercent?: number;
@@ -91,8 +93,12 @@ export class OperationsDashboard extends Construct {
     readonly eventAge: cw.Alarm;
     readonly consumerErrors: cw.Alarm;
     readonly keyApi5xx: cw.Alarm;
+    /** When the endpoint routes paths to the owner API. */
+    readonly ownerApi5xx?: cw.Alarm;
     readonly usageLag: cw.Alarm;
     readonly publishFailures: cw.Alarm;
+    readonly ownerApiPublishFailures: cw.Alarm;
+    readonly ownerApiUnmetered: cw.Alarm;
     readonly keyApiInternalErrors: cw.Alarm;
     readonly userApiInternalErrors: cw.Alarm;
     readonly ownerApiInternalErrors: cw.Alarm;
@@ -158,12 +164,25 @@ export class OperationsDashboard extends Construct {
           }),
         ]
       : [];
-    const fiveXxRate = new cw.MathExpression({
-      expression: 'IF(requests > 0, 100 * (elb5xx + target5xx) / requests, 0)',
-      usingMetrics: { requests, elb5xx, target5xx },
-      label: 'key-api 5xx (%)',
-      period: PERIOD,
-    });
+    // Per target group, so the owner API's traffic neither dilutes nor inflates key-api's rate. The
+    // load balancer's own 5xx (HTTPCode_ELB_5XX_Count) exist only per load balancer; what of them a
+    // Lambda target causes (a failed or malformed invocation: 502) is LambdaUserError or
+    // LambdaInternalError, per target group.
+    const fiveXxRate = (group: elbv2.ApplicationTargetGroup, service: string) =>
+      new cw.MathExpression({
+        expression: 'IF(requests > 0, 100 * (target5xx + userErrors + internalErrors) / requests, 0)',
+        usingMetrics: {
+          requests: group.metrics.requestCount({ period: PERIOD, statistic: cw.Stats.SUM }),
+          target5xx: group.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { period: PERIOD }),
+          userErrors: group.metrics.custom('LambdaUserError', { period: PERIOD, statistic: cw.Stats.SUM }),
+          internalErrors: group.metrics.custom('LambdaInternalError', {
+            period: PERIOD,
+            statistic: cw.Stats.SUM,
+          }),
+        },
+        label: `${service} 5xx (%)`,
+        period: PERIOD,
+      });
     const dlqDepth = transport.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
       period: PERIOD,
       statistic: cw.Stats.MAXIMUM,
@@ -351,6 +370,7 @@ export class OperationsDashboard extends Construct {
     };
     const maxEventAge = props.maxEventAge ?? Duration.minutes(5);
     const maxUsageLag = props.maxUsageLag ?? Duration.minutes(2);
+    const max5xxPercent = props.max5xxPercent ?? 1;
 
     this.alarms = {
       deadLetters: alarm('DeadLettersAlarm', {
@@ -385,12 +405,29 @@ export class OperationsDashboard extends Construct {
       }),
       keyApi5xx: alarm('KeyApi5xxAlarm', {
         alarmName: `${prefix}-key-api-5xx`,
-        alarmDescription: 'API clients get 5xx answers from the key API (load balancer or key-api itself).',
-        metric: fiveXxRate,
-        threshold: props.max5xxPercent ?? 1,
+        alarmDescription:
+          "API clients get 5xx answers from key-api (its own, or the load balancer's for a failed " +
+          "invocation), as a share of the requests key-api's target group received.",
+        metric: fiveXxRate(targetGroup, props.keyApi.service),
+        threshold: max5xxPercent,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 2,
       }),
+      ...(ownerTargetGroup
+        ? {
+            ownerApi5xx: alarm('OwnerApi5xxAlarm', {
+              alarmName: `${prefix}-${ownerApiService}-5xx`,
+              alarmDescription:
+                `API clients get 5xx answers from ${ownerApiService} (the owner API: its handler's, its ` +
+                "gate's, or the load balancer's for a failed invocation), as a share of the requests its " +
+                'target group received.',
+              metric: fiveXxRate(ownerTargetGroup, ownerApiService),
+              threshold: max5xxPercent,
+              comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+              evaluationPeriods: 2,
+            }),
+          }
+        : {}),
       usageLag: alarm('UsageLagAlarm', {
         alarmName: `${prefix}-usage-lag`,
         alarmDescription: 'Usage shown to account owners trails traffic by more than the allowed lag (p99).',
@@ -407,6 +444,30 @@ export class OperationsDashboard extends Construct {
           'key-api could not hand usage events to the transport: callers got 503 (fail closed) or the ' +
           'requests went through unmetered (fail open, see UnmeteredRequests).',
         metric: keyApiMetric(KeyApiMetric.publishFailures, { period: PERIOD, statistic: cw.Stats.SUM }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      // The owner API's gate writes the same failure metrics, as promptly, under its own service.
+      ownerApiPublishFailures: alarm('OwnerApiPublishFailuresAlarm', {
+        alarmName: `${prefix}-${ownerApiService}-usage-publish-failures`,
+        alarmDescription:
+          `The gate in ${ownerApiService} (the owner API) could not hand usage events to the transport: ` +
+          'callers got 503 (fail closed) or the requests went through unmetered (fail open, see ' +
+          'UnmeteredRequests).',
+        metric: ownerApiMetric(KeyApiMetric.publishFailures),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      // Fail open only, and always with a publish failure: this one says the answers were delivered
+      // and billing lost, not refused.
+      ownerApiUnmetered: alarm('OwnerApiUnmeteredAlarm', {
+        alarmName: `${prefix}-${ownerApiService}-unmetered-requests`,
+        alarmDescription:
+          `${ownerApiService} (the owner API, in fail-open mode) delivered billable answers without a usage ` +
+          'event: that usage is lost to billing. Its log lines "usage event not published" carry the cause.',
+        metric: ownerApiMetric(KeyApiMetric.unmetered),
         threshold: 1,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,

@@ -39,10 +39,15 @@ const ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
   { path: 'usage', methods: ['GET'] },
 ];
 
+/** user-api's OpenAPI document: public and static, so served without a token (services/user-api/app.ts). */
+const PUBLIC_ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
+  { path: 'openapi.json', methods: ['GET'] },
+];
+
 /**
- * API Gateway (REST) in front of user-api: every route needs a Cognito ID token, checked by a
- * user pool authorizer before Lambda is invoked (user-api verifies it again, as it does locally).
- * Routes are listed explicitly, so unknown paths are refused without an invocation.
+ * API Gateway (REST) in front of user-api: every route but the OpenAPI document needs a Cognito ID
+ * token, checked by a user pool authorizer before Lambda is invoked (user-api verifies it again, as
+ * it does locally). Routes are listed explicitly, so unknown paths are refused without an invocation.
  */
 export class UserApiGateway extends Construct {
   readonly api: apigw.RestApi;
@@ -109,8 +114,24 @@ export class UserApiGateway extends Construct {
         });
       }
     }
+    for (const route of PUBLIC_ROUTES) {
+      const resource = this.api.root.resourceForPath(route.path);
+      for (const method of route.methods) {
+        const added = resource.addMethod(method, integration, {
+          authorizationType: apigw.AuthorizationType.NONE,
+        });
+        for (const rule of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
+          Validations.of(added).acknowledge({
+            id: rule,
+            reason:
+              "user-api's OpenAPI document: a public, static description of the API (no account data), " +
+              'meant to be read before signing in. The stage throttling applies to it as to every route.',
+          });
+        }
+      }
+    }
 
-    // Only the CORS preflights go without the authorizer, so only they are acknowledged.
+    // Besides the OpenAPI document, only the CORS preflights go without the authorizer.
     for (const method of this.api.methods.filter((m) => m.httpMethod === 'OPTIONS')) {
       for (const rule of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
         Validations.of(method).acknowledge({
@@ -132,8 +153,9 @@ export class UserApiGateway extends Construct {
       {
         id: 'AwsSolutions-APIG3',
         reason:
-          'No WAF web ACL: requests need a Cognito token and the stage is throttled. A web ACL costs a ' +
-          'monthly fee per ACL and rule; attach one to the stage when abuse warrants it.',
+          'No WAF web ACL: every request but the static OpenAPI document needs a Cognito token, and the ' +
+          'stage is throttled. A web ACL costs a monthly fee per ACL and rule; attach one to the stage ' +
+          'when abuse warrants it.',
       },
       {
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
