@@ -32,6 +32,7 @@ export const ENV = {
   jwksUri: 'TOLLGATE_JWKS_URI',
   userPoolClientId: 'TOLLGATE_USER_POOL_CLIENT_ID',
   rollGraceMs: 'TOLLGATE_ROLL_GRACE_MS',
+  alertFromAddress: 'TOLLGATE_ALERT_FROM_ADDRESS',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -62,6 +63,9 @@ export const DEFAULT_METRICS_FLUSH_MS = 60_000;
 
 /** How long a rolled key keeps working unless a roll asks for less. */
 export const DEFAULT_ROLL_GRACE_MS = 24 * 3600_000;
+
+/** The longest grace period a roll may give the old key, configured or asked for: 7 days. */
+export const MAX_ROLL_GRACE_MS = 7 * 24 * 3600_000;
 
 export const DEFAULT_KEY_PREFIX = 'tg';
 
@@ -136,6 +140,11 @@ export const keyApiConfigSchema = transportTarget(
 
 export const meteringConfigSchema = z.object({
   [ENV.usageTable]: tableName,
+  /** Quota alerts read accounts and their plans; without both tables no alerts are sent. */
+  [ENV.accountsTable]: tableName.optional(),
+  [ENV.plansTable]: tableName.optional(),
+  /** SES sender of quota alerts (a verified identity); unset on AWS: no alerts are emailed. */
+  [ENV.alertFromAddress]: z.email().optional(),
   [ENV.usageDlqUrl]: z.url(),
   [ENV.transport]: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
   [ENV.lateWindowMs]: int(1, DEFAULT_ACCEPTANCE_WINDOW.lateMs),
@@ -150,7 +159,12 @@ export const userApiConfigSchema = z.object({
   [ENV.jwksUri]: z.url(),
   [ENV.userPoolClientId]: z.string().min(1),
   [ENV.allowedOrigins]: originListSchema,
-  [ENV.rollGraceMs]: int(0, DEFAULT_ROLL_GRACE_MS),
+  [ENV.rollGraceMs]: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .max(MAX_ROLL_GRACE_MS)
+    .default(DEFAULT_ROLL_GRACE_MS),
 });
 
 export type AuthTriggersConfig = z.infer<typeof authTriggersConfigSchema>;

@@ -59,6 +59,8 @@ export const MeteringMetric = {
   aggregatesFailed: 'AggregatesFailed',
   counterWriteRequests: 'CounterWriteRequests',
   eventsPerWrite: 'EventsPerWrite',
+  /** Emails sent to owners whose account crossed 80 % or 100 % of its quota. */
+  quotaAlertsSent: 'QuotaAlertsSent',
   /** Event time → counted, milliseconds: how far usage lags behind traffic. */
   usageLag: 'UsageLag',
 } as const;

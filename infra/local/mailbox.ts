@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 export interface CapturedMessage {
   /** ISO time of delivery. */
   readonly at: string;
+  /** A verification code (cognito-local; the default) or a quota alert (metering). */
+  readonly kind?: 'code' | 'quota_alert';
   /** Cognito user name (a UUID when users sign in with their email). */
   readonly username: string;
   /** The email address (or phone number) the code was for. */
@@ -54,7 +56,9 @@ export async function latestCode(dataDir: string, email: string): Promise<string
   const messages = await readCapturedCodes(dataDir);
   for (let i = messages.length - 1; i >= 0; i--) {
     const message = messages[i];
-    if (message && message.destination.toLowerCase() === wanted) return message.code;
+    if (message && message.kind !== 'quota_alert' && message.destination.toLowerCase() === wanted) {
+      return message.code;
+    }
   }
   return undefined;
 }

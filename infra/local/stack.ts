@@ -38,6 +38,7 @@ import {
   kinesisClient,
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
+  type LocalAdmin,
   poll,
   sqsClient,
 } from './bootstrap';
@@ -46,6 +47,7 @@ import { LocalStackError } from './errors';
 import { closeServer, listen } from './http-util';
 import { createKinesisServer } from './kinesis';
 import { type InvokeHandler, startLambdaInvokeServer } from './lambda-invoke';
+import { appendCapturedMessage } from './mailbox';
 import { KinesisPoller } from './pollers/kinesis-poller';
 import { LOCAL_SQS_BATCHES_IN_FLIGHT, SqsPoller } from './pollers/sqs-poller';
 import { type LocalPorts, PORT_ENV, PORT_LABELS, PORT_NAMES, portProblem } from './ports';
@@ -111,6 +113,8 @@ export interface LocalStack {
   readonly awsEnv: Readonly<Record<string, string>>;
   /** Where this stack's engines are, for SDK clients built in this process. */
   readonly aws: AwsOptions;
+  /** The local admin's sign-in (group `admins`: the user API's /admin routes), as in `<dataDir>/admin.json`. */
+  readonly admin: LocalAdmin;
   /** Stops every server and DynamoDB Local, and releases the data dir. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -353,6 +357,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       aws,
       logger: logger(SERVICE_NAMES.metering),
       metrics: discardMetrics,
+      // Quota alerts go where the verification codes go: the captured outbox (SES on AWS).
+      alerts: {
+        send: async (alert) => {
+          await appendCapturedMessage(dataDir, {
+            at: new Date().toISOString(),
+            kind: 'quota_alert',
+            username: '',
+            destination: alert.to,
+            code: '',
+            subject: alert.subject,
+            message: alert.text,
+          });
+          notice(`[mail] quota alert for ${alert.to}: ${alert.subject}`);
+        },
+      },
     }).handler;
     const pollerError = (source: string) => (error: unknown) =>
       notice(`[metering] ${source} batch failed: ${(error as Error)?.message ?? error}`);
@@ -429,6 +448,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       env,
       awsEnv,
       aws,
+      admin: resources.admin,
       stop: () => {
         stopping ??= cleanUp();
         return stopping;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { ENV } from '../../contracts/config';
 import { TRANSPORTS, type Transport } from '../../contracts/transport';
 import { ensureWebBuilt } from '../../web/server/build';
+import { ADMIN_FILE } from './bootstrap';
 import { LocalStackError } from './errors';
 import { resolvePorts } from './ports';
 import { type LocalStack, startLocalStack } from './stack';
@@ -126,6 +127,8 @@ function describe(stack: LocalStack, dataDir: string): string {
     ...rows.map(([name, value]) => `  ${name.padEnd(width)}  ${value}`),
     '',
     `Open ${e.web} to sign up and manage your keys.`,
+    `Admin (the /admin routes of the user API): sign in as ${stack.admin.email} with password ${stack.admin.password}`,
+    `  (kept in ${resolve(dataDir, ADMIN_FILE)}, the same on every start)`,
     `Endpoints: ${resolve(dataDir, 'endpoints.json')}`,
     `Verification codes are printed here and kept in ${resolve(dataDir, 'mail/outbox.jsonl')}.`,
     'Press Ctrl-C to stop.',

@@ -9,13 +9,40 @@ import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
 import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../shared/aws-clients';
 import { type Clock, systemClock } from '../shared/clock';
 import { type InvocationMetrics, perInvocationMetrics } from '../shared/metrics';
+import { PlanStore } from '../shared/plan-store';
 import type { AcceptanceWindow } from './batch';
 import type { MeteringConfig } from './config';
 import { type BatchOutcome, consumeBatch } from './consumer';
 import { SqsDeadLetterSink } from './dead-letter';
 import { KinesisLookBack, type LookBack } from './look-back';
+import { type AlertSender, QuotaAlerts } from './quota-alerts';
 import { inboundRecords } from './records';
+import { SesAlertSender } from './ses-sender';
+import { UsageReader } from './usage-reader';
 import { UsageStore } from './usage-store';
+
+/** Quota alerts when the tables they read and a way to send them are configured. */
+function quotaAlerts(
+  config: MeteringConfig,
+  dynamo: DynamoDBDocumentClient,
+  logger: Logger,
+  sender: AlertSender | undefined,
+): QuotaAlerts | undefined {
+  const accountsTable = config[ENV.accountsTable];
+  const plansTable = config[ENV.plansTable];
+  const from = config[ENV.alertFromAddress];
+  const delivery = sender ?? (from ? new SesAlertSender({ from }) : undefined);
+  if (!accountsTable || !plansTable || !delivery) return undefined;
+  return new QuotaAlerts({
+    client: dynamo,
+    usageTable: config[ENV.usageTable],
+    accountsTable,
+    plans: new PlanStore({ client: dynamo, plansTable, accountsTable }),
+    reader: new UsageReader({ client: dynamo, table: config[ENV.usageTable] }),
+    sender: delivery,
+    logger,
+  });
+}
 
 /** What a caller may provide instead of what metering builds from its configuration. */
 export interface MeteringOverrides {
@@ -36,6 +63,11 @@ export interface MeteringOverrides {
   readonly lookBack?: LookBack;
   /** Counter writes in flight at once. */
   readonly concurrency?: number;
+  /**
+   * Delivers quota alerts (the local stack's captured outbox).
+   * @default Amazon SES from TOLLGATE_ALERT_FROM_ADDRESS, when it is set
+   */
+  readonly alerts?: AlertSender;
 }
 
 /** One batch's event-source answer and what the consumer did with it. */
@@ -67,8 +99,9 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
     lateMs: config[ENV.lateWindowMs],
     futureMs: config[ENV.futureWindowMs],
   };
+  const dynamo = overrides.clients?.dynamo ?? documentClient(aws);
   const usage = new UsageStore({
-    client: overrides.clients?.dynamo ?? documentClient(aws),
+    client: dynamo,
     table: config[ENV.usageTable],
     // A mark must outlive every copy of its event that could still be accepted: the late window,
     // plus a day of margin for clock skew and slow redrives.
@@ -88,8 +121,10 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
       onGiveUp: (query) =>
         logger.warn('first copy of a resent event not reached; counting the copy', { ...query }),
     });
+  const alerts = quotaAlerts(config, dynamo, logger, overrides.alerts);
   const deps = {
     usage,
+    ...(alerts ? { alerts } : {}),
     deadLetters,
     clock,
     logger,

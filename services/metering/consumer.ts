@@ -8,6 +8,7 @@ import { type AcceptanceWindow, type InboundRecord, type PreparedAggregate, prep
 import type { DeadLetterSink } from './dead-letter';
 import type { LookBack } from './look-back';
 import { applyOrdered } from './ordered';
+import type { QuotaAlerts } from './quota-alerts';
 import { planTransactions, runExclusive } from './transactions';
 import type { TransactionPart, UsageStore } from './usage-store';
 
@@ -25,6 +26,8 @@ export interface ConsumerDeps {
   lookBack?: LookBack;
   /** Counter writes at once; more overlaps DynamoDB round trips, too many invites throttling. @default 8 */
   concurrency?: number;
+  /** Quota alerts for the accounts a batch counted events for (none: no alerts). */
+  alerts?: QuotaAlerts;
 }
 
 export interface BatchOutcome {
@@ -96,6 +99,14 @@ export async function consumeBatch(
     writes = ordered.writeRequests;
   } else {
     writes = await applyAggregates(aggregates, deps, outcome, now);
+  }
+
+  if (deps.alerts && outcome.counted > 0) {
+    const alerted = await deps.alerts.afterBatch(
+      accepted.map((a) => a.event.accountId),
+      deps.clock.now(),
+    );
+    if (alerted > 0) deps.metrics.addMetric(MeteringMetric.quotaAlertsSent, MetricUnit.Count, alerted);
   }
 
   const m = deps.metrics;

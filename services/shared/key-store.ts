@@ -11,9 +11,11 @@ import {
   CONFLICT_RETRY,
   type ConflictRetryPolicy,
   callDynamo,
+  conflictBackoffMs,
   isConditionFailure,
   queryAll,
 } from './dynamodb';
+import { ConflictError } from './errors';
 
 /**
  * Stored status of a key.
@@ -40,6 +42,8 @@ export interface KeyRecord {
   revokedAt?: string;
   /** Set on a rolled key: the key that replaced it. */
   replacedBy?: string;
+  /** Set on a key made by a roll: the key it replaced (whose grace a further roll ends). */
+  replaces?: string;
 }
 
 export interface AccountRecord {
@@ -48,6 +52,12 @@ export interface AccountRecord {
   userName: string;
   createdAt: string;
   firstKeyId: string;
+  /**
+   * Bumped by every write that adds a live key (a creation, a roll), under a condition on its
+   * previous value when the account's plan limits its keys: the optimistic lock that makes the
+   * limit exact under concurrent writes. Absent until the first such write.
+   */
+  keysVersion?: number;
 }
 
 /** The part of a key record key-api needs, as the KeyLookup index projects it. */
@@ -69,10 +79,24 @@ export function effectiveStatus(key: Pick<KeyRecord, 'status' | 'expiresAt'>, no
   return key.status;
 }
 
+/**
+ * Live keys are the ones that work or will: active, pending, and expiring within their grace.
+ * What a plan's `maxKeys` counts.
+ */
+export function isLiveKey(key: Pick<KeyRecord, 'status' | 'expiresAt'>, now: Date): boolean {
+  const status = effectiveStatus(key, now);
+  return status === 'active' || status === 'pending' || status === 'expiring';
+}
+
 export type KeyMutationResult<T> =
   | { ok: true; value: T }
   | { ok: false; reason: 'not_found' }
-  | { ok: false; reason: 'conflict'; status: KeyStatus };
+  | { ok: false; reason: 'conflict'; status: KeyStatus }
+  /** The write would take the account past `limit` live keys; it holds `live` now. */
+  | { ok: false; reason: 'key_limit'; limit: number; live: number };
+
+/** What an optimistic attempt answers when a concurrent write moved the account's keysVersion. */
+const LOST_RACE = Symbol('lost race');
 
 export interface KeyStoreOptions {
   client: DynamoDBDocumentClient;
@@ -217,10 +241,17 @@ export class KeyStore {
     return out.Item as KeyRecord | undefined;
   }
 
+  /**
+   * Creates an active key. With `maxKeys` (the account's plan limit) the account may hold at most
+   * that many live keys afterwards, exactly, under any number of concurrent writers: the live keys
+   * are counted at a read `keysVersion` of the account, and the creation commits only if that
+   * version is still current (every creation and roll bumps it), else it is counted again.
+   */
   async createKey(input: {
     accountId: string;
     name: string;
     now: Date;
+    maxKeys?: number;
   }): Promise<KeyMutationResult<{ record: KeyRecord; secret: NewApiKey }>> {
     const secret = generateApiKey(this.#prefix);
     const record: KeyRecord = {
@@ -232,35 +263,41 @@ export class KeyStore {
       status: 'active',
       createdAt: input.now.toISOString(),
     };
-    try {
-      await this.#write(() =>
-        this.#db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              // The account must exist: a token for a user whose sign-up trigger never ran gets 404.
-              {
-                ConditionCheck: {
-                  TableName: this.#accounts,
-                  Key: { accountId: input.accountId },
-                  ConditionExpression: 'attribute_exists(accountId)',
-                },
-              },
-              {
-                Put: {
-                  TableName: this.#keys,
-                  Item: record,
-                  ConditionExpression: 'attribute_not_exists(keyId)',
-                },
-              },
-            ],
-          }),
-        ),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      return { ok: false, reason: 'not_found' };
+    const put = {
+      Put: { TableName: this.#keys, Item: record, ConditionExpression: 'attribute_not_exists(keyId)' },
+    };
+    const { maxKeys } = input;
+    if (maxKeys === undefined) {
+      try {
+        // The account must exist: a token for a user whose sign-up trigger never ran gets 404.
+        await this.#write(() =>
+          this.#db.send(
+            new TransactWriteCommand({ TransactItems: [this.#keysChanged(input.accountId, 'any'), put] }),
+          ),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        return { ok: false, reason: 'not_found' };
+      }
+      return { ok: true, value: { record, secret } };
     }
-    return { ok: true, value: { record, secret } };
+    return this.#optimistic(async () => {
+      const version = await this.#keysVersion(input.accountId);
+      if (version === null) return { ok: false, reason: 'not_found' };
+      const live = (await this.listKeys(input.accountId)).filter((key) => isLiveKey(key, input.now)).length;
+      if (live + 1 > maxKeys) return { ok: false, reason: 'key_limit', limit: maxKeys, live };
+      try {
+        await this.#write(() =>
+          this.#db.send(
+            new TransactWriteCommand({ TransactItems: [this.#keysChanged(input.accountId, version), put] }),
+          ),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        return LOST_RACE;
+      }
+      return { ok: true, value: { record, secret } };
+    });
   }
 
   /**
@@ -301,74 +338,113 @@ export class KeyStore {
 
   /**
    * Replaces an active key with a new one; the old key keeps working until `now + graceMs`.
-   * Both writes commit together, so there is never a moment with neither key or with two
-   * replacements for one key.
+   * All writes commit together, so there is never a moment with neither key or with two
+   * replacements for one key. A key keeps at most one expiring predecessor: if the rolled key was
+   * itself made by a roll and its predecessor is still in its grace, that grace ends now.
+   * With `maxKeys` the new key counts against the limit as in createKey (the old key and a
+   * predecessor whose grace ends here no longer count once they stop working at `now`).
    */
   async rollKey(input: {
     accountId: string;
     keyId: string;
     graceMs: number;
     now: Date;
+    maxKeys?: number;
   }): Promise<KeyMutationResult<{ record: KeyRecord; secret: NewApiKey; previous: KeyRecord }>> {
-    const old = await this.getKey(input.accountId, input.keyId);
-    if (!old) return { ok: false, reason: 'not_found' };
-    if (old.status !== 'active') {
-      return { ok: false, reason: 'conflict', status: effectiveStatus(old, input.now) };
-    }
+    const { accountId, now, maxKeys } = input;
     const secret = generateApiKey(this.#prefix);
-    const expiresAt = new Date(input.now.getTime() + input.graceMs).toISOString();
-    const record: KeyRecord = {
-      accountId: input.accountId,
-      keyId: this.#newId(),
-      name: old.name,
-      start: secret.start,
-      keyHash: secret.keyHash,
-      status: 'active',
-      createdAt: input.now.toISOString(),
-    };
-    try {
-      await this.#write(() =>
-        this.#db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Update: {
-                  TableName: this.#keys,
-                  Key: { accountId: input.accountId, keyId: input.keyId },
-                  UpdateExpression: 'SET #status = :expiring, expiresAt = :expiresAt, replacedBy = :next',
-                  ConditionExpression: '#status = :active',
-                  ExpressionAttributeNames: { '#status': 'status' },
-                  ExpressionAttributeValues: {
-                    ':expiring': 'expiring',
-                    ':active': 'active',
-                    ':expiresAt': expiresAt,
-                    ':next': record.keyId,
+    const expiresAt = new Date(now.getTime() + input.graceMs).toISOString();
+    return this.#optimistic(async () => {
+      const old = await this.getKey(accountId, input.keyId);
+      if (!old) return { ok: false, reason: 'not_found' };
+      if (old.status !== 'active')
+        return { ok: false, reason: 'conflict', status: effectiveStatus(old, now) };
+      const predecessor = old.replaces ? await this.getKey(accountId, old.replaces) : undefined;
+      const ending =
+        predecessor && effectiveStatus(predecessor, now) === 'expiring' ? predecessor : undefined;
+      const version = await this.#keysVersion(accountId);
+      if (version === null) return { ok: false, reason: 'not_found' };
+      if (maxKeys !== undefined) {
+        const live = (await this.listKeys(accountId)).filter((key) => isLiveKey(key, now)).length;
+        const after = live + 1 - (input.graceMs === 0 ? 1 : 0) - (ending ? 1 : 0);
+        if (after > maxKeys) return { ok: false, reason: 'key_limit', limit: maxKeys, live };
+      }
+      const record: KeyRecord = {
+        accountId,
+        keyId: this.#newId(),
+        name: old.name,
+        start: secret.start,
+        keyHash: secret.keyHash,
+        status: 'active',
+        createdAt: now.toISOString(),
+        replaces: old.keyId,
+      };
+      try {
+        await this.#write(() =>
+          this.#db.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                {
+                  Update: {
+                    TableName: this.#keys,
+                    Key: { accountId, keyId: old.keyId },
+                    UpdateExpression: 'SET #status = :expiring, expiresAt = :expiresAt, replacedBy = :next',
+                    ConditionExpression: '#status = :active',
+                    ExpressionAttributeNames: { '#status': 'status' },
+                    ExpressionAttributeValues: {
+                      ':expiring': 'expiring',
+                      ':active': 'active',
+                      ':expiresAt': expiresAt,
+                      ':next': record.keyId,
+                    },
                   },
                 },
-              },
-              {
-                Put: {
-                  TableName: this.#keys,
-                  Item: record,
-                  ConditionExpression: 'attribute_not_exists(keyId)',
+                {
+                  Put: {
+                    TableName: this.#keys,
+                    Item: record,
+                    ConditionExpression: 'attribute_not_exists(keyId)',
+                  },
                 },
-              },
-            ],
-          }),
-        ),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      return this.#explainConflict(input.accountId, input.keyId, input.now);
-    }
-    return {
-      ok: true,
-      value: {
-        record,
-        secret,
-        previous: { ...old, status: 'expiring', expiresAt, replacedBy: record.keyId },
-      },
-    };
+                ...(ending
+                  ? [
+                      {
+                        // Its grace ends now (it reads as expired from here on), unless it was
+                        // revoked or changed since it was read: then this attempt is retried.
+                        Update: {
+                          TableName: this.#keys,
+                          Key: { accountId, keyId: ending.keyId },
+                          UpdateExpression: 'SET expiresAt = :now',
+                          ConditionExpression: '#status = :expiring AND expiresAt = :was',
+                          ExpressionAttributeNames: { '#status': 'status' },
+                          ExpressionAttributeValues: {
+                            ':expiring': 'expiring',
+                            ':was': ending.expiresAt,
+                            ':now': now.toISOString(),
+                          },
+                        },
+                      },
+                    ]
+                  : []),
+                this.#keysChanged(accountId, version),
+              ],
+            }),
+          ),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        // The next attempt reads the key afresh: revoked or rolled meanwhile is its answer.
+        return LOST_RACE;
+      }
+      return {
+        ok: true,
+        value: {
+          record,
+          secret,
+          previous: { ...old, status: 'expiring', expiresAt, replacedBy: record.keyId },
+        },
+      };
+    });
   }
 
   /** Revokes a key. Revoking a revoked key is not an error and keeps the first `revokedAt`. */
@@ -419,6 +495,63 @@ export class KeyStore {
       status: item.status as StoredKeyStatus,
       ...(typeof item.expiresAt === 'string' ? { expiresAt: item.expiresAt } : {}),
     };
+  }
+
+  /** The account's keysVersion (undefined before the first write that bumps it); null: no such account. */
+  async #keysVersion(accountId: string): Promise<number | undefined | null> {
+    const out = await callDynamo(() =>
+      this.#db.send(
+        new GetCommand({
+          TableName: this.#accounts,
+          Key: { accountId },
+          ProjectionExpression: 'accountId, keysVersion',
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    if (!out.Item) return null;
+    return typeof out.Item.keysVersion === 'number' ? out.Item.keysVersion : undefined;
+  }
+
+  /**
+   * The transaction item that bumps the account's keysVersion: on the condition that it is still
+   * `version` (what the write's count was read at), or with 'any' only that the account exists.
+   */
+  #keysChanged(accountId: string, version: number | undefined | 'any') {
+    const condition =
+      version === 'any'
+        ? { ConditionExpression: 'attribute_exists(accountId)' }
+        : version === undefined
+          ? { ConditionExpression: 'attribute_exists(accountId) AND attribute_not_exists(keysVersion)' }
+          : {
+              ConditionExpression: 'keysVersion = :version',
+              ExpressionAttributeValues: { ':version': version },
+            };
+    return {
+      Update: {
+        TableName: this.#accounts,
+        Key: { accountId },
+        UpdateExpression: 'ADD keysVersion :one',
+        ...condition,
+        ExpressionAttributeValues: { ':one': 1, ...condition.ExpressionAttributeValues },
+      },
+    };
+  }
+
+  /**
+   * Runs an optimistic attempt again while it loses its race (another write moved the account's
+   * keysVersion between its read and its commit), with the jittered backoff of conflicts; one
+   * that keeps losing is a ConflictError (409), as a write that keeps conflicting is.
+   */
+  async #optimistic<T>(attempt: () => Promise<T | typeof LOST_RACE>): Promise<T> {
+    const policy = this.#conflictRetry;
+    for (let retry = 0; ; retry++) {
+      const result = await attempt();
+      if (result !== LOST_RACE) return result;
+      if (retry >= policy.retries) throw new ConflictError('DynamoDB');
+      const wait = conflictBackoffMs(retry, policy);
+      await (policy.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))))(wait);
+    }
   }
 
   async #explainConflict(accountId: string, keyId: string, now: Date): Promise<KeyMutationResult<never>> {

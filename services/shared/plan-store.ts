@@ -68,8 +68,15 @@ export class PlanStore {
     return { created: out.Attributes === undefined, plan };
   }
 
-  /** @returns undefined when there is no such account */
-  async standing(accountId: string): Promise<AccountStanding | undefined> {
+  /**
+   * @param options.consistent read strongly consistent (what an admin is answered after a change);
+   *   eventually consistent by default, as the gate reads it
+   * @returns undefined when there is no such account
+   */
+  async standing(
+    accountId: string,
+    options: { consistent?: boolean } = {},
+  ): Promise<AccountStanding | undefined> {
     const out = await callDynamo(() =>
       this.#db.send(
         new GetCommand({
@@ -77,10 +84,22 @@ export class PlanStore {
           Key: { accountId },
           ProjectionExpression: 'accountId, planId, #status',
           ExpressionAttributeNames: { '#status': 'status' },
+          ...(options.consistent ? { ConsistentRead: true } : {}),
         }),
       ),
     );
     return out.Item ? standingOf(out.Item) : undefined;
+  }
+
+  /**
+   * An account's standing and the plan it is on: undefined when there is no such account; `plan`
+   * undefined when it is on the default plan and the owner never saved one (no limits).
+   */
+  async accountPlan(accountId: string): Promise<{ standing: AccountStanding; plan?: Plan } | undefined> {
+    const standing = await this.standing(accountId);
+    if (!standing) return undefined;
+    const plan = await this.getPlan(standing.planId);
+    return plan ? { standing, plan } : { standing };
   }
 
   /** Assigns a plan (DEFAULT_PLAN_ID clears the assignment). @returns false when there is no such account */

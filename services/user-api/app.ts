@@ -2,10 +2,11 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
 import { errorBody } from '../shared/errors';
-import { requireUser } from './auth';
+import { requireAdmin, requireUser } from './auth';
 import type { UserApiDeps } from './env';
 import { onError } from './errors';
 import { API_VERSION, ID_TOKEN_SCHEME, router } from './openapi';
+import { adminRoutes } from './routes/admin';
 import { keyRoutes } from './routes/keys';
 import { meRoutes } from './routes/me';
 import { usageRoutes } from './routes/usage';
@@ -13,7 +14,7 @@ import { usageRoutes } from './routes/usage';
 const MAX_BODY_BYTES = 16 * 1024;
 
 /**
- * The user API: account owners manage their keys. Built from its dependencies so Lambda (`handle`),
+ * The user API: account owners manage their keys; the SaaS owner's admins manage plans and accounts. Built from its dependencies so Lambda (`handle`),
  * the local server (`serve`) and tests (`app.request`) run the very same app. Its OpenAPI document,
  * generated from the schemas that validate the requests, is served at `GET /openapi.json`.
  */
@@ -23,7 +24,7 @@ export function createApp(deps: UserApiDeps) {
     secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }),
     cors({
       origin: (origin) => (deps.allowedOrigins.includes(origin) ? origin : null),
-      allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+      allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
       allowHeaders: ['authorization', 'content-type'],
       maxAge: 600,
     }),
@@ -38,6 +39,9 @@ export function createApp(deps: UserApiDeps) {
   app.use('/keys/*', requireUser(deps.verifier));
   app.use('/keys', requireUser(deps.verifier));
   app.use('/usage', requireUser(deps.verifier));
+  // Everything under /admin, unknown routes included, is for the owner's admins only.
+  app.use('/admin/*', requireAdmin(deps.verifier));
+  app.use('/admin', requireAdmin(deps.verifier));
   app.notFound((c) => c.json(errorBody('not_found', 'No such route'), 404));
   app.onError((error, c) => onError(error, c, deps.logger, deps.metrics));
   app.openAPIRegistry.registerComponent('securitySchemes', ID_TOKEN_SCHEME, {
@@ -56,13 +60,18 @@ export function createApp(deps: UserApiDeps) {
       info: {
         title: 'Tollgate user API',
         version: API_VERSION,
-        description: 'Account owners manage their API keys and read their usage.',
+        description:
+          "Account owners manage their API keys and read their usage; the owner's admins (Cognito group `admins`) manage plans and accounts under `/admin`.",
       },
     });
     return c.json(document);
   });
 
-  return app.route('/me', meRoutes(deps)).route('/keys', keyRoutes(deps)).route('/usage', usageRoutes(deps));
+  return app
+    .route('/me', meRoutes(deps))
+    .route('/keys', keyRoutes(deps))
+    .route('/usage', usageRoutes(deps))
+    .route('/admin', adminRoutes(deps));
 }
 
 /** The API's type, for the web page's typed client (`hc<AppType>`). */

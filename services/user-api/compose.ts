@@ -8,6 +8,7 @@ import { type AwsOptions, documentClient } from '../shared/aws-clients';
 import { type Clock, systemClock } from '../shared/clock';
 import { KeyStore } from '../shared/key-store';
 import type { MetricsRecorder } from '../shared/metrics';
+import { PlanStore } from '../shared/plan-store';
 import { createApp } from './app';
 import type { UserApiConfig } from './config';
 import { createCognitoIdTokenVerifier, type TokenVerifier } from './token-verifier';
@@ -55,6 +56,11 @@ export function composeUserApi(config: UserApiConfig, overrides: UserApiOverride
       accountsTable: config[ENV.accountsTable],
       keysTable: config[ENV.keysTable],
       keyPrefix: config[ENV.keyPrefix],
+    }),
+    plans: new PlanStore({
+      client: dynamo,
+      plansTable: config[ENV.plansTable],
+      accountsTable: config[ENV.accountsTable],
     }),
     verifier:
       overrides.verifier ??

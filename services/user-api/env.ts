@@ -3,6 +3,7 @@ import type { UsageReader } from '../metering/usage-reader';
 import type { Clock } from '../shared/clock';
 import type { KeyStore } from '../shared/key-store';
 import type { MetricsRecorder } from '../shared/metrics';
+import type { PlanStore } from '../shared/plan-store';
 import type { AuthenticatedUser, TokenVerifier } from './token-verifier';
 
 /** What the routes do with accounts and keys (KeyStore in every deployment). */
@@ -19,11 +20,28 @@ export type UserApiKeyStore = Pick<
 >;
 
 /** What the routes read of metering's counters (UsageReader in every deployment). */
-export type UserApiUsageReader = Pick<UsageReader, 'keyTotals' | 'dailyCounts' | 'routeDailyCounts'>;
+export type UserApiUsageReader = Pick<
+  UsageReader,
+  'keyTotals' | 'dailyCounts' | 'routeDailyCounts' | 'total'
+>;
+
+/** Plans and each account's plan and status: the admin routes, and the key limit (PlanStore). */
+export type UserApiPlanStore = Pick<
+  PlanStore,
+  | 'getPlan'
+  | 'listPlans'
+  | 'putPlan'
+  | 'standing'
+  | 'accountPlan'
+  | 'assignPlan'
+  | 'setStatus'
+  | 'listAccounts'
+>;
 
 export interface UserApiDeps {
   store: UserApiKeyStore;
   usage: UserApiUsageReader;
+  plans: UserApiPlanStore;
   verifier: TokenVerifier;
   clock: Clock;
   logger: Logger;

@@ -4,7 +4,7 @@ import type { UserApiEnv } from './env';
 import { validationHook } from './errors';
 
 /** The version of the API the document describes (`info.version`); bump it when the contract changes. */
-export const API_VERSION = '1.1.0';
+export const API_VERSION = '1.2.0';
 
 /** The name of the security scheme every authenticated operation requires. */
 export const ID_TOKEN_SCHEME = 'cognitoIdToken';
@@ -24,8 +24,10 @@ export function router() {
 const USER_API_ERROR_CODES = [
   'invalid_request',
   'unauthorized',
+  'forbidden',
   'not_found',
   'conflict',
+  'key_limit_reached',
   'method_not_allowed',
   'payload_too_large',
   'service_unavailable',
@@ -48,8 +50,9 @@ export const errorSchema = z
 const ERROR_DESCRIPTIONS = {
   400: 'The request is invalid: `message` and `details` say which field and why',
   401: 'No valid Cognito ID token (`Authorization: Bearer <id token>`)',
+  403: 'The token is valid, but its user is not one of the admins (Cognito group `admins`): `forbidden`',
   404: 'No such key (or route) for this account',
-  409: 'The key is not in a state that allows this, or the change collided with a concurrent one',
+  409: "The key is not in a state that allows this (`conflict`), the account's plan allows no more live keys (`key_limit_reached`), or the change collided with a concurrent one (`conflict`)",
   413: 'The body is larger than 16 KiB',
   415: 'The body is not JSON (`content-type: application/json`)',
   500: 'Something went wrong on our side',
@@ -71,10 +74,19 @@ interface ErrorResponse {
 export function errorResponses<const S extends ErrorStatus>(
   ...statuses: S[]
 ): Record<S | 401 | 500 | 503, ErrorResponse> {
+  return describedErrorResponses({}, ...statuses);
+}
+
+/** errorResponses, with descriptions of this operation's own for some of the statuses. */
+export function describedErrorResponses<const S extends ErrorStatus>(
+  descriptions: Partial<Record<S, string>>,
+  ...statuses: S[]
+): Record<S | 401 | 500 | 503, ErrorResponse> {
+  const own: Partial<Record<ErrorStatus, string>> = descriptions;
   const responses: Partial<Record<ErrorStatus, ErrorResponse>> = {};
   for (const status of [...statuses, 401, 500, 503] as const) {
     responses[status] = {
-      description: ERROR_DESCRIPTIONS[status],
+      description: own[status] ?? ERROR_DESCRIPTIONS[status],
       content: { 'application/json': { schema: errorSchema } },
       ...(status === 503
         ? { headers: { 'retry-after': { description: 'Seconds to wait', schema: { type: 'integer' } } } }

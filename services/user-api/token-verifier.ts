@@ -8,6 +8,8 @@ export interface AuthenticatedUser {
   email: string;
   /** Cognito user name (`cognito:username`). */
   userName: string;
+  /** The user's Cognito groups (`cognito:groups`); absent or empty for a user in none. */
+  groups?: readonly string[];
 }
 
 /** Turns a bearer token into the user it was issued to, or throws. */
@@ -60,10 +62,12 @@ export function createCognitoIdTokenVerifier(options: CognitoIdTokenVerifierOpti
         throw new Error('ID token lacks sub or email');
       }
       const userName = payload['cognito:username'];
+      const groups = payload['cognito:groups'];
       return {
         userId: payload.sub,
         email: payload.email,
         userName: typeof userName === 'string' ? userName : payload.sub,
+        groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : [],
       };
     },
   };

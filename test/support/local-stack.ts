@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   CognitoIdentityProviderClient,
   ConfirmSignUpCommand,
@@ -5,6 +7,7 @@ import {
   SignUpCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import { inject } from 'vitest';
+import { ADMIN_FILE, type LocalAdmin } from '../../infra/local/bootstrap';
 import { latestCode } from '../../infra/local/mailbox';
 import { engineClients, LOCAL_CREDENTIALS } from './aws';
 
@@ -68,6 +71,32 @@ export async function signUpAndSignIn(label = 'user'): Promise<TestUser> {
   const accessToken = auth.AuthenticationResult?.AccessToken;
   if (!idToken || !accessToken) throw new Error('sign-in returned no tokens');
   return { email, password, idToken, accessToken };
+}
+
+/** Signs in with an email and password (`USER_PASSWORD_AUTH`): the tokens of that user. */
+export async function signIn(email: string, password: string): Promise<TestUser> {
+  const auth = await cognitoClient().send(
+    new InitiateAuthCommand({
+      ClientId: endpoints().cognito.clientId,
+      AuthFlow: 'USER_PASSWORD_AUTH',
+      AuthParameters: { USERNAME: email, PASSWORD: password },
+    }),
+  );
+  const idToken = auth.AuthenticationResult?.IdToken;
+  const accessToken = auth.AuthenticationResult?.AccessToken;
+  if (!idToken || !accessToken) throw new Error(`sign-in of ${email} returned no tokens`);
+  return { email, password, idToken, accessToken };
+}
+
+/** The shared stack's local admin, as bootstrap wrote it to `<dataDir>/admin.json`. */
+export async function localAdmin(): Promise<LocalAdmin> {
+  return JSON.parse(await readFile(join(inject('dataDir'), ADMIN_FILE), 'utf8')) as LocalAdmin;
+}
+
+/** Signs in as the shared stack's local admin (a member of the group `admins`). */
+export async function signInAdmin(): Promise<TestUser> {
+  const admin = await localAdmin();
+  return signIn(admin.email, admin.password);
 }
 
 export interface JsonResponse {

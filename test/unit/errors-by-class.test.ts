@@ -43,8 +43,11 @@ const conflict = () =>
     ],
   });
 
-/** A real document client whose every command fails with `fail()` before it is sent. */
-function failingClient(fail: () => Error) {
+/**
+ * A real document client whose every command fails with `fail()` before it is sent; with `item`,
+ * reads (GetItem) answer it instead, so only the writes fail.
+ */
+function failingClient(fail: () => Error, item?: Record<string, unknown>) {
   const client = DynamoDBDocumentClient.from(
     new DynamoDBClient({
       region: 'us-east-1',
@@ -57,6 +60,9 @@ function failingClient(fail: () => Error) {
   client.middlewareStack.add(
     (_next, context) => async () => {
       sent.push(context.commandName ?? '');
+      if (item && context.commandName === 'GetItemCommand') {
+        return { output: { $metadata: {}, Item: item }, response: {} } as never;
+      }
       throw fail();
     },
     { step: 'initialize', name: 'failEveryCommand' },
@@ -159,8 +165,8 @@ describe('user-api: DynamoDB failures, by class', () => {
   };
   const user = { userId: 'acct-1', email: 'owner@example.com', userName: 'owner' };
 
-  function userApiOver(fail: () => Error) {
-    const { client, sent } = failingClient(fail);
+  function userApiOver(fail: () => Error, item?: Record<string, unknown>) {
+    const { client, sent } = failingClient(fail, item);
     const metrics = recordingMetrics();
     const logger = quietLogger('user-api');
     const errors = vi.spyOn(logger, 'error');
@@ -204,12 +210,13 @@ describe('user-api: DynamoDB failures, by class', () => {
   });
 
   it('a key creation that keeps conflicting is retried, then answers 409 conflict (not 503)', async () => {
-    const api = userApiOver(conflict);
+    // The account (on the default plan, unlimited) is read first; every write conflicts.
+    const api = userApiOver(conflict, { accountId: user.userId, email: user.email });
     const response = await api.request('/keys', { method: 'POST', body: '{}' });
 
     expect(response.status).toBe(409);
     expect(await response.json()).toEqual({ error: { code: 'conflict', message: expect.any(String) } });
-    expect(api.sent).toEqual(
+    expect(api.sent.filter((command) => command !== 'GetItemCommand')).toEqual(
       Array.from({ length: CONFLICT_RETRY.retries + 1 }, () => 'TransactWriteItemsCommand'),
     );
     expect(api.metrics.added).toEqual([]);

@@ -1,10 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { ENV, MAX_ROLL_GRACE_MS } from '../../contracts/config';
 import type { DayCount, KeyTotals } from '../../services/metering/usage-reader';
 import { generateApiKey, isWellFormedApiKey } from '../../services/shared/api-key';
 import type { AccountRecord, KeyRecord } from '../../services/shared/key-store';
 import { createApp } from '../../services/user-api/app';
-import type { UserApiKeyStore, UserApiUsageReader } from '../../services/user-api/env';
+import { loadUserApiConfig } from '../../services/user-api/config';
+import type { UserApiKeyStore, UserApiPlanStore, UserApiUsageReader } from '../../services/user-api/env';
 import type { AuthenticatedUser, TokenVerifier } from '../../services/user-api/token-verifier';
 
 // user-api as a caller sees it, through createApp(deps).request(): no network, no environment. The
@@ -95,8 +97,29 @@ function memoryUsage() {
     async routeDailyCounts() {
       return [];
     },
+    async total() {
+      return 0;
+    },
   };
   return { usage, byScope, totals };
+}
+
+/** Every account on the default plan, never saved: no limits (the admin routes have their own tests). */
+function defaultPlans(accounts: ReadonlyMap<string, AccountRecord>): UserApiPlanStore {
+  const unused = async (): Promise<never> => {
+    throw new Error('not used here');
+  };
+  return {
+    accountPlan: async (accountId) =>
+      accounts.has(accountId) ? { standing: { accountId, planId: 'default', status: 'active' } } : undefined,
+    standing: unused,
+    getPlan: unused,
+    listPlans: unused,
+    putPlan: unused,
+    assignPlan: unused,
+    setStatus: unused,
+    listAccounts: unused,
+  };
 }
 
 let memory: ReturnType<typeof memoryStore>;
@@ -110,6 +133,7 @@ beforeEach(async () => {
   app = createApp({
     store: memory.store,
     usage: counters.usage,
+    plans: defaultPlans(memory.accounts),
     verifier,
     clock: { now: () => NOW },
     logger: new Logger({ serviceName: 'user-api-test', logLevel: 'SILENT' }),
@@ -246,6 +270,25 @@ describe('user-api: keys', () => {
     }
   });
 
+  it('a roll may give the old key at most 7 days of grace; a longer one is a 400', async () => {
+    const tooLong = await call('/keys/key_0/roll', {
+      token: 'token-alice',
+      method: 'POST',
+      body: { gracePeriodSeconds: 604_801 },
+    });
+    expect(tooLong.status).toBe(400);
+    const answer = (await tooLong.json()) as { error: { code: string; details: { path: string }[] } };
+    expect(answer.error.code).toBe('invalid_request');
+    expect(answer.error.details.map((d) => d.path)).toEqual(['gracePeriodSeconds']);
+    // A week passes validation (the fake store then knows no such key).
+    const week = await call('/keys/key_0/roll', {
+      token: 'token-alice',
+      method: 'POST',
+      body: { gracePeriodSeconds: 604_800 },
+    });
+    expect(week.status).toBe(404);
+  });
+
   it('keys of other accounts do not exist for the caller', async () => {
     const created = await call('/keys', { token: 'token-alice', method: 'POST', body: { name: 'mine' } });
     const { id } = (await created.json()) as { id: string };
@@ -316,6 +359,28 @@ describe('user-api: GET /usage', () => {
     const response = await call(`/usage${query}`, { token: 'token-alice' });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
+  });
+});
+
+describe('user-api: configuration', () => {
+  const env = {
+    TOLLGATE_ACCOUNTS_TABLE: 'accounts',
+    TOLLGATE_KEYS_TABLE: 'keys',
+    TOLLGATE_USAGE_TABLE: 'usage',
+    TOLLGATE_PLANS_TABLE: 'plans',
+    TOLLGATE_JWT_ISSUER: 'http://127.0.0.1:9/pool',
+    TOLLGATE_JWKS_URI: 'http://127.0.0.1:9/pool/.well-known/jwks.json',
+    TOLLGATE_USER_POOL_CLIENT_ID: 'client',
+  };
+
+  it('defaults the roll grace to 24 h and refuses more than 7 days at cold start', () => {
+    expect(loadUserApiConfig(env)[ENV.rollGraceMs]).toBe(24 * 3600_000);
+    expect(loadUserApiConfig({ ...env, [ENV.rollGraceMs]: String(MAX_ROLL_GRACE_MS) })[ENV.rollGraceMs]).toBe(
+      7 * 24 * 3600_000,
+    );
+    expect(() => loadUserApiConfig({ ...env, [ENV.rollGraceMs]: String(MAX_ROLL_GRACE_MS + 1) })).toThrow(
+      ENV.rollGraceMs,
+    );
   });
 });
 

@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { DayCount, RouteDayCount } from '../../services/metering/usage-reader';
 import type { KeyRecord } from '../../services/shared/key-store';
 import { createApp } from '../../services/user-api/app';
-import type { UserApiKeyStore, UserApiUsageReader } from '../../services/user-api/env';
+import type { UserApiKeyStore, UserApiPlanStore, UserApiUsageReader } from '../../services/user-api/env';
 import type { AuthenticatedUser, TokenVerifier } from '../../services/user-api/token-verifier';
 
 // user-api's contract as a caller sees it, through createApp(deps).request(): the OpenAPI document
@@ -83,9 +83,15 @@ function memoryUsage() {
       return [...byDay].map(([date, count]): DayCount => ({ date, count }));
     },
     keyTotals: async () => new Map(),
+    total: async () => 0,
   };
   return { usage, counts, scopes };
 }
+
+/** Only what the document and the validation cases touch: nothing reaches the plans here. */
+const noPlans = new Proxy({} as UserApiPlanStore, {
+  get: () => () => Promise.reject(new Error('not used here')),
+});
 
 let counters: ReturnType<typeof memoryUsage>;
 let app: ReturnType<typeof createApp>;
@@ -95,6 +101,7 @@ beforeEach(() => {
   app = createApp({
     store: memoryStore([key(ALICE.userId, 'key_a1'), key(ALICE.userId, 'key_a2'), key(BOB.userId, 'key_b1')]),
     usage: counters.usage,
+    plans: noPlans,
     verifier,
     clock: { now: () => NOW },
     logger: new Logger({ serviceName: 'user-api-test', logLevel: 'SILENT' }),
@@ -141,6 +148,12 @@ describe('user-api: GET /openapi.json', () => {
     expect(document.info).toMatchObject({ title: expect.any(String), version: expect.any(String) });
     expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/me', '/keys', '/usage']));
     expect(Object.keys(document.paths).sort()).toEqual([
+      '/admin/accounts',
+      '/admin/accounts/{accountId}/plan',
+      '/admin/accounts/{accountId}/resume',
+      '/admin/accounts/{accountId}/suspend',
+      '/admin/plans',
+      '/admin/plans/{planId}',
       '/keys',
       '/keys/{id}',
       '/keys/{id}/reveal',
@@ -148,6 +161,30 @@ describe('user-api: GET /openapi.json', () => {
       '/me',
       '/usage',
     ]);
+  });
+
+  it("documents the admin operations, each with the 403 of a token that is not an admin's", async () => {
+    const document = await fetchDocument();
+    const admin = Object.entries(document.paths)
+      .filter(([path]) => path.startsWith('/admin'))
+      .flatMap(([path, methods]) =>
+        Object.entries(methods).map(([method, op]) => [`${method} ${path}`, op] as const),
+      );
+    expect(admin.map(([at]) => at).sort()).toEqual([
+      'get /admin/accounts',
+      'get /admin/plans',
+      'post /admin/accounts/{accountId}/resume',
+      'post /admin/accounts/{accountId}/suspend',
+      'put /admin/accounts/{accountId}/plan',
+      'put /admin/plans/{planId}',
+    ]);
+    for (const [at, operation] of admin) {
+      expect((operation as Operation).responses['403'], at).toMatchObject({
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      });
+    }
+    const putPlan = document.paths['/admin/plans/{planId}']?.put as Operation;
+    expect(Object.keys(putPlan.responses)).toEqual(expect.arrayContaining(['200', '201', '400']));
   });
 
   it('the validator refuses a broken copy of it (so the check above is not vacuous)', async () => {
@@ -168,7 +205,7 @@ describe('user-api: GET /openapi.json', () => {
         operation: operation as Operation,
       })),
     );
-    expect(operations).toHaveLength(7);
+    expect(operations).toHaveLength(13);
     for (const { at, operation } of operations) {
       expect(operation.security, at).toEqual([{ [name as string]: [] }]);
       expect(operation.responses['401'], at).toMatchObject({

@@ -1,11 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { ValidationTargets } from 'hono';
+import { MAX_ROLL_GRACE_MS } from '../../../contracts/config';
 import { effectiveStatus, type KeyMutationResult, type KeyRecord } from '../../shared/key-store';
 import type { UserApiDeps } from '../env';
 import { ApiError, invalidRequest, notFound } from '../errors';
 import { errorResponses, json, requiresIdToken, router, timestamp } from '../openapi';
 
-const MAX_GRACE_SECONDS = 30 * 24 * 3600;
+const MAX_GRACE_SECONDS = MAX_ROLL_GRACE_MS / 1000;
 const DEFAULT_KEY_NAME = 'API key';
 
 const createKeyBody = z
@@ -17,10 +18,15 @@ const createKeyBody = z
 const rollKeyBody = z
   .strictObject({
     /** Overrides the default grace period for this roll; 0 ends the old key now. */
-    gracePeriodSeconds: z.number().int().min(0).max(MAX_GRACE_SECONDS).optional().openapi({
-      description:
-        "How long the old key keeps working; 0 ends it now. Default: the deployment's grace period",
-    }),
+    gracePeriodSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_GRACE_SECONDS)
+      .optional()
+      .openapi({
+        description: `How long the old key keeps working, at most ${MAX_GRACE_SECONDS} (7 days); 0 ends it now. Default: the deployment's grace period`,
+      }),
   })
   .openapi('RollKeyRequest');
 
@@ -92,6 +98,8 @@ const createKey = createRoute({
   path: '/',
   tags,
   summary: 'Create a key',
+  description:
+    "Refused with 409 `key_limit_reached` when the account already holds its plan's `maxKeys` live keys (active, pending or expiring).",
   security: requiresIdToken,
   request: { body: { content: { 'application/json': { schema: createKeyBody } } } },
   responses: {
@@ -116,7 +124,8 @@ const rollKey = createRoute({
   path: '/{id}/roll',
   tags,
   summary: 'Replace a key by a new one',
-  description: 'The old key becomes `expiring` and keeps working until `previous.expiresAt`.',
+  description:
+    "The old key becomes `expiring` and keeps working until `previous.expiresAt`. A key keeps at most one expiring predecessor: rolling a key whose own predecessor is still expiring ends that older key's grace now. The new key counts against the plan's `maxKeys` (409 `key_limit_reached`).",
   security: requiresIdToken,
   request: { params: keyIdParam, body: { content: { 'application/json': { schema: rollKeyBody } } } },
   responses: {
@@ -149,10 +158,25 @@ function keyHook(
 
 function unwrap<T>(result: KeyMutationResult<T>, action: string): T {
   if (result.ok) return result.value;
-  if (result.reason === 'not_found') throw notFound();
-  throw new ApiError(409, 'conflict', `Cannot ${action} a key that is ${result.status}`, {
-    status: result.status,
-  });
+  switch (result.reason) {
+    case 'not_found':
+      throw notFound();
+    case 'key_limit':
+      throw keyLimitReached(result.limit, result.live);
+    case 'conflict':
+      throw new ApiError(409, 'conflict', `Cannot ${action} a key that is ${result.status}`, {
+        status: result.status,
+      });
+  }
+}
+
+function keyLimitReached(limit: number, live: number): ApiError {
+  return new ApiError(
+    409,
+    'key_limit_reached',
+    `This account's plan allows at most ${limit} live ${limit === 1 ? 'key' : 'keys'} (active, pending or expiring) and it holds ${live}: revoke one first`,
+    { limit, live },
+  );
 }
 
 function view(key: KeyRecord, now: Date) {
@@ -200,12 +224,21 @@ export function keyRoutes(deps: UserApiDeps) {
     })
     .openapi(createKey, async (c) => {
       const { name } = c.req.valid('json');
+      const accountId = c.get('user').userId;
+      const terms = await deps.plans.accountPlan(accountId);
+      // A token for a user whose sign-up trigger never ran: no account yet (GET /me makes it).
+      if (!terms) throw notFound('account');
+      const maxKeys = terms.plan?.maxKeys;
       const created = await deps.store.createKey({
-        accountId: c.get('user').userId,
+        accountId,
         name: name ?? DEFAULT_KEY_NAME,
         now: deps.clock.now(),
+        ...(maxKeys === undefined ? {} : { maxKeys }),
       });
-      if (!created.ok) throw notFound('account');
+      if (!created.ok) {
+        if (created.reason === 'key_limit') throw keyLimitReached(created.limit, created.live);
+        throw notFound('account');
+      }
       return c.json(issued(created.value.record, created.value.secret.key), 201);
     })
     .openapi(
@@ -227,12 +260,15 @@ export function keyRoutes(deps: UserApiDeps) {
       rollKey,
       async (c) => {
         const { gracePeriodSeconds } = c.req.valid('json');
+        const accountId = c.get('user').userId;
+        const maxKeys = (await deps.plans.accountPlan(accountId))?.plan?.maxKeys;
         const rolled = unwrap(
           await deps.store.rollKey({
-            accountId: c.get('user').userId,
+            accountId,
             keyId: c.req.valid('param').id,
             graceMs: gracePeriodSeconds === undefined ? deps.rollGraceMs : gracePeriodSeconds * 1000,
             now: deps.clock.now(),
+            ...(maxKeys === undefined ? {} : { maxKeys }),
           }),
           'roll',
         );
