@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENV } from '../../contracts/config';
 import type { PlanBody } from '../../contracts/plans';
 import { utcDay } from '../../contracts/usage-event';
+import { readCapturedCodes } from '../../infra/local/mailbox';
 import { loadGateConfig } from '../../services/gate/index';
 import { documentClient } from '../../services/shared/aws-clients';
 import { PlanStore } from '../../services/shared/plan-store';
@@ -152,5 +153,40 @@ describe('plans, enforced by the gate on the local stack', () => {
     expect(await usage()).toBe(accepted);
     expect(await store.setStatus(suspended.accountId, 'active', new Date())).toBe(true);
     await eventually(async () => (await rates(suspended.key)).status === 200, FRESH_MS + 2000, 100);
+  });
+
+  it('emails the owner once at 80 % and once at 100 % of the quota, however many requests follow', async () => {
+    const alerted = await ownerOn({ name: 'Alerted', quota: { requests: 10, period: 'day' } }, 'alerts');
+    const alertsFor = async () =>
+      (await readCapturedCodes(inject('dataDir'))).filter(
+        (m) => m.kind === 'quota_alert' && m.destination === alerted.owner.email,
+      );
+    // 7 requests: below 80 %, nothing sent.
+    for (let i = 0; i < 7; i++) expect((await rates(alerted.key)).status).toBe(200);
+    await eventually(
+      async () =>
+        (
+          (await userApi(alerted.owner.idToken, 'GET', `/usage?from=${today()}&to=${today()}`)).body as {
+            total: number;
+          }
+        ).total === 7,
+      15_000,
+      200,
+    );
+    await sleep(1500);
+    expect(await alertsFor()).toEqual([]);
+    // The 8th crosses 80 %; one email, in its batch.
+    expect((await rates(alerted.key)).status).toBe(200);
+    await eventually(async () => (await alertsFor()).length === 1, 15_000, 200);
+    // Past 100 %, refused requests included: one more email, and no third.
+    for (let i = 0; i < 6; i++) await rates(alerted.key);
+    await eventually(async () => (await alertsFor()).length === 2, 15_000, 200);
+    await sleep(2500);
+    const alerts = await alertsFor();
+    expect(alerts.map((a) => a.subject)).toEqual([
+      "You have used 80 % of your Alerted plan's requests today",
+      'You have used all 10 requests of your Alerted plan today',
+    ]);
+    expect(alerts[1]?.message).toContain('Further requests are refused (429 quota_exceeded)');
   });
 });
