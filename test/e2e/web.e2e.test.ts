@@ -58,6 +58,28 @@ async function callKeyApi(key: string): Promise<number> {
   return response.status;
 }
 
+/** Calls the example owner API (examples/rates-api, behind the gate) with `key`, as a customer's server would. */
+async function callExampleApi(
+  key: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<number> {
+  const response = await fetch(`${endpoints.exampleApi}${path}`, {
+    method,
+    headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
+/** The route table's row for one route template (and method, unless any method will do). */
+const routeRow = (route: string, method?: string): Locator =>
+  page
+    .getByTestId('route-table')
+    .locator(`tr.route-row[data-route="${route}"]${method ? `[data-method="${method}"]` : ''}`);
+
 async function openPage(name: 'Keys' | 'Usage'): Promise<void> {
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name }).click();
   await page.getByRole('heading', { level: 1, name: name === 'Keys' ? 'API keys' : 'Usage' }).waitFor();
@@ -182,6 +204,71 @@ describe('the account owner web page', () => {
     expect(await page.locator('.stat-note').first().textContent()).toContain('ci-server');
     await page.getByLabel('Show').selectOption({ label: 'All keys' });
     await expect.poll(() => total.textContent(), POLL).toBe('6');
+  });
+
+  it("splits the usage by route of the owner's API, leaving out what it does not bill", async () => {
+    // Still on the usage page, all keys: so far only key-api's own checks, which have no route.
+    const total = page.getByTestId('usage-total');
+    await expect.poll(() => routeRow('*').getByTestId('route-count').textContent(), POLL).toBe('6');
+    expect(await page.getByTestId('route-table').locator('tbody tr').count()).toBe(1);
+
+    for (let i = 0; i < 3; i++) expect(await callExampleApi(ciKey, 'GET', '/v1/rates/EUR')).toBe(200);
+    for (let i = 0; i < 2; i++) {
+      expect(await callExampleApi(ciKey, 'POST', '/v1/convert', { from: 'USD', to: 'EUR', amount: 10 })).toBe(
+        200,
+      );
+    }
+    // Answered, never billed: it must not show up anywhere.
+    expect(await callExampleApi(ciKey, 'GET', '/v1/status')).toBe(200);
+
+    // No reload: the next refreshes count them, under their route templates, largest first.
+    await expect.poll(() => total.textContent(), POLL).toBe('11');
+    const table = page.getByRole('table', { name: /Requests by route/ });
+    await expect
+      .poll(
+        async () =>
+          (await table.locator('tbody tr').allInnerTexts()).map((row) => row.replace(/\s+/g, ' ').trim()),
+        POLL,
+      )
+      .toEqual([
+        expect.stringMatching(/^POST Without a route .* 6 54\.5%$/),
+        expect.stringMatching(/^GET \/v1\/rates\/:base 3 27\.3%$/),
+        expect.stringMatching(/^POST \/v1\/convert 2 18\.2%$/),
+      ]);
+    expect(await routeRow('/v1/rates/:base', 'GET').getByTestId('route-count').textContent()).toBe('3');
+    expect(await routeRow('/v1/convert', 'POST').getByTestId('route-count').textContent()).toBe('2');
+    expect(await routeRow('/v1/status').count()).toBe(0);
+    expect(await table.textContent()).not.toContain('/v1/status');
+    expect(await page.getByTestId('route-total').textContent()).toBe('11');
+    expect(await table.getByRole('rowheader', { name: /GET \/v1\/rates\/:base/ }).count()).toBe(1);
+
+    // Today's bar is stacked from the same numbers.
+    const today = new Date().toISOString().slice(0, 10);
+    const bar = page.locator(`.bar[data-date="${today}"]`);
+    expect(await bar.getAttribute('data-count')).toBe('11');
+    expect(await bar.locator('[data-series="GET /v1/rates/:base"]').getAttribute('data-count')).toBe('3');
+    expect(await bar.locator('[data-series="POST /v1/convert"]').getAttribute('data-count')).toBe('2');
+    expect(await bar.locator('[data-series="none"]').getAttribute('data-count')).toBe('6');
+    await bar.hover();
+    expect(await page.locator('.tooltip').textContent()).toContain('GET /v1/rates/:base');
+    await screenshot(page, 'usage-routes-desktop');
+    await page.setViewportSize(PHONE);
+    await screenshot(page, 'usage-routes-390');
+    await page.setViewportSize(DESKTOP);
+
+    // The key filter splits one key's requests: the routes were all called with "ci-server".
+    await page.getByLabel('Show').selectOption({ label: `ci-server (${ciKey.slice(0, 7)}…)` });
+    await expect.poll(() => total.textContent(), POLL).toBe('7');
+    await expect.poll(() => routeRow('*').getByTestId('route-count').textContent(), POLL).toBe('2');
+    expect(await routeRow('/v1/rates/:base', 'GET').getByTestId('route-count').textContent()).toBe('3');
+    // The first key only ever went to key-api: nothing but key checks.
+    const firstOption = page.locator('#usage-key option', { hasText: `${firstKey.slice(0, 7)}…` });
+    await page.getByLabel('Show').selectOption((await firstOption.getAttribute('value')) ?? '');
+    await expect.poll(() => total.textContent(), POLL).toBe('4');
+    await expect.poll(() => page.getByTestId('route-table').locator('tbody tr').count(), POLL).toBe(1);
+    expect(await routeRow('*').getByTestId('route-count').textContent()).toBe('4');
+    await page.getByLabel('Show').selectOption({ label: 'All keys' });
+    await expect.poll(() => total.textContent(), POLL).toBe('11');
   });
 
   it('rolls a key and says until when the old one works; revokes a key after asking', async () => {

@@ -1,4 +1,5 @@
 import { type ClientResponse, hc } from 'hono/client';
+import type { SuccessStatusCode } from 'hono/utils/http-status';
 // Type only: the client is checked against the API's routes, and no server code is bundled.
 import type { AppType } from '../../services/user-api/app';
 
@@ -27,7 +28,9 @@ export class SessionExpiredError extends Error {
   }
 }
 
-type Body<R> = R extends ClientResponse<infer B, infer _S, infer _F> ? B : never;
+/** What a call answers when it succeeds: the API also declares its error answers, which `call` throws. */
+type Body<R> =
+  R extends ClientResponse<infer B, infer S, infer _F> ? (S extends SuccessStatusCode ? B : never) : never;
 
 /** Sends one request and turns every way it can fail into one of the errors above. */
 async function call<R extends ClientResponse<unknown, number, string>>(
@@ -76,8 +79,20 @@ export function createUserApi(baseUrl: string, idToken: () => Promise<string>) {
         }),
       ),
     revokeKey: (id: string) => call(baseUrl, () => client.keys[':id'].$delete({ param: { id } })),
-    /** The last 30 days (UTC) up to today, for the account or one of its keys. */
-    usage: (keyId?: string) => call(baseUrl, () => client.usage.$get({ query: keyId ? { keyId } : {} })),
+    /**
+     * The last 30 days (UTC) up to today, for the account or one of its keys, one daily series per
+     * route and method. The routes add up to the daily totals, so the page reads only this.
+     */
+    usageByRoute: async (keyId?: string) => {
+      const answer = await call(baseUrl, () =>
+        client.usage.$get({ query: keyId ? { keyId, groupBy: 'route' } : { groupBy: 'route' } }),
+      );
+      // The route declares its two answers as one union; with `groupBy=route` it is this one.
+      if (!('routes' in answer)) {
+        throw new ApiError(200, 'unexpected_answer', 'The API answered usage without its split by route.');
+      }
+      return answer;
+    },
   };
 }
 
@@ -85,7 +100,7 @@ export type UserApi = ReturnType<typeof createUserApi>;
 export type KeyView = Awaited<ReturnType<UserApi['listKeys']>>['keys'][number];
 export type IssuedKey = Awaited<ReturnType<UserApi['createKey']>>;
 export type RolledKey = Awaited<ReturnType<UserApi['rollKey']>>;
-export type Usage = Awaited<ReturnType<UserApi['usage']>>;
+export type RouteUsage = Awaited<ReturnType<UserApi['usageByRoute']>>;
 
 /** What the key API answered to "try your key". */
 export interface KeyApiAnswer {

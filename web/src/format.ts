@@ -1,4 +1,5 @@
 const numberFormat = new Intl.NumberFormat();
+const percentFormat = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 1 });
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 const timeFormat = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
 const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
@@ -13,6 +14,10 @@ const longDayFormat = new Intl.DateTimeFormat(undefined, {
 });
 
 export const count = (n: number): string => numberFormat.format(n);
+
+/** A part of a whole (0 to 1) as "42.9%"; a part too small to round to 0.1% is not shown as none. */
+export const share = (part: number): string =>
+  part > 0 && part < 0.0005 ? `<${percentFormat.format(0.001)}` : percentFormat.format(part);
 
 export const plural = (n: number, one: string, many = `${one}s`): string =>
   `${count(n)} ${n === 1 ? one : many}`;
