@@ -85,9 +85,14 @@ export class TollgateStack extends Stack {
         memorySize: UsageTransport.CONSUMER_MEMORY_MB,
         timeout: UsageTransport.consumerTimeout(),
       }),
-      userApi: fn('UserApi', SERVICE_NAMES.userApi, 'Account owners manage keys and read usage', {
-        environment: keyData,
-      }),
+      userApi: fn(
+        'UserApi',
+        SERVICE_NAMES.userApi,
+        'Account owners manage keys and read usage; admins manage plans and accounts',
+        {
+          environment: keyData,
+        },
+      ),
       authTriggers: fn(
         'AuthTriggers',
         SERVICE_NAMES.authTriggers,
@@ -113,11 +118,12 @@ export class TollgateStack extends Stack {
     jsonLogsForEveryFunction(this);
 
     // Each grant also sets the variables the function's config schema reads for that resource.
-    this.tables.allowKeyLookup(keyApi);
+    // key-api and the owner API are both gates: the key check, the plan's limits (the account's
+    // standing, its plan, its counted usage for a quota), the usage events. No writes.
+    this.tables.allowGateKeyCheck(keyApi);
     this.tables.allowKeyDayCountRead(keyApi);
     this.usageTransport.allowPublish(keyApi);
 
-    // The gate reads what key-api's key check reads, and publishes the same events; no usage reads.
     this.tables.allowGateKeyCheck(ownerApi);
     this.usageTransport.allowPublish(ownerApi);
 
@@ -128,6 +134,8 @@ export class TollgateStack extends Stack {
 
     this.tables.allowKeyManagement(userApi);
     this.tables.allowUsageRead(userApi);
+    // The admin routes: only members of the admins group get past user-api's own check.
+    this.tables.allowPlanAdministration(userApi);
 
     this.userDirectory = new UserDirectory(this, 'Users', {
       stage,

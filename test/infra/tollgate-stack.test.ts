@@ -8,6 +8,7 @@ import {
   SERVICE_NAMES,
   UserApiMetric,
 } from '../../contracts/metric-names';
+import { ADMIN_GROUP } from '../../contracts/plans';
 import {
   KEY_LOOKUP_INDEX,
   keysTable,
@@ -384,17 +385,26 @@ describe.each([
   });
 
   describe('tables', () => {
-    it('are on demand, with point-in-time recovery, retained, as contracts/resources.ts defines them', () => {
+    it('are on demand, encrypted, with point-in-time recovery, retained, as contracts/resources.ts defines them (plans included)', () => {
       const all = resourcesOf(t(), 'AWS::DynamoDB::Table');
       expect(Object.keys(all)).toHaveLength(tables.length);
+      expect(tables.map((table) => table.id)).toContain('plans');
       for (const table of tables) {
         const resource = all[tableIds[table.id] as string];
         expect(resource?.DeletionPolicy).toBe('Retain');
-        expect(resource?.Properties).toMatchObject({
+        expect(resource?.Properties, table.id).toMatchObject({
           BillingMode: 'PAY_PER_REQUEST',
           PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: { SSEEnabled: true },
           DeletionProtectionEnabled: true,
+          KeySchema: [
+            { AttributeName: table.partitionKey.name, KeyType: 'HASH' },
+            ...(table.sortKey ? [{ AttributeName: table.sortKey.name, KeyType: 'RANGE' }] : []),
+          ],
         });
+        expect(resource?.Properties?.GlobalSecondaryIndexes ?? [], table.id).toHaveLength(
+          table.globalSecondaryIndexes.length,
+        );
         if (table.timeToLiveAttribute) {
           expect(resource?.Properties?.TimeToLiveSpecification).toEqual({
             AttributeName: table.timeToLiveAttribute,
@@ -419,30 +429,39 @@ describe.each([
   });
 
   describe('least privilege', () => {
-    it('lets key-api read the KeyLookup index and day counters, publish, and nothing else', () => {
+    /**
+     * What a gate (key-api, the owner API) may do with the data: query the KeyLookup index, read an
+     * account's standing and its plan (GetItem only: no Query or Scan of who the customers are), and
+     * query the usage counters for a quota.
+     */
+    const gateGrants = (): Array<[string, string]> => [
+      keyLookupGrant(),
+      ['dynamodb:GetItem', JSON.stringify({ 'Fn::GetAtt': [tableIds.accounts, 'Arn'] })],
+      ['dynamodb:GetItem', JSON.stringify({ 'Fn::GetAtt': [tableIds.plans, 'Arn'] })],
+      ['dynamodb:Query', JSON.stringify({ 'Fn::GetAtt': [tableIds.usage, 'Arn'] })],
+    ];
+
+    it('lets key-api check keys, enforce plans, read day counters and publish, and nothing else: no writes', () => {
       const granted = permissions(SERVICE_NAMES.keyApi).filter((p) => !p.action.startsWith('logs:'));
       expect(granted.some((p) => WRITE_ACTIONS.includes(p.action))).toBe(false);
-      expect(granted.some((p) => mentions(p, tableIds.accounts as string))).toBe(false);
       expect(granted.map((p) => [p.action, p.resource]).sort()).toEqual(
         [
-          keyLookupGrant(),
+          ...gateGrants(),
+          // Its answers' usage figure: a key's day counter.
           ['dynamodb:GetItem', JSON.stringify({ 'Fn::GetAtt': [tableIds.usage, 'Arn'] })],
           publishGrant(),
         ].sort(),
       );
+      expect(granted.every((p) => p.condition === undefined)).toBe(true);
     });
 
-    it('lets the owner API query the KeyLookup index and publish, and nothing else: no writes, no usage reads', () => {
+    it('lets the owner API check keys, enforce plans and publish, and nothing else: no writes, no key or account listing', () => {
       const granted = permissions(SERVICE_NAMES.exampleApi).filter((p) => !p.action.startsWith('logs:'));
       expect(granted.some((p) => WRITE_ACTIONS.includes(p.action))).toBe(false);
-      expect(
-        granted.some(
-          (p) => mentions(p, tableIds.accounts as string) || mentions(p, tableIds.usage as string),
-        ),
-      ).toBe(false);
       expect(granted.map((p) => [p.action, p.resource]).sort()).toEqual(
-        [keyLookupGrant(), publishGrant()].sort(),
+        [...gateGrants(), publishGrant()].sort(),
       );
+      expect(granted.every((p) => p.condition === undefined)).toBe(true);
     });
 
     it('lets auth-triggers provision accounts and first keys only, in transactions', () => {
@@ -470,22 +489,48 @@ describe.each([
       ]);
     });
 
-    it('lets user-api manage keys and read usage, but never delete or write usage', () => {
+    it('lets user-api manage keys, read usage and administer plans and accounts, but never delete or write usage', () => {
       const granted = permissions(SERVICE_NAMES.userApi).filter((p) => !p.action.startsWith('logs:'));
-      const on = (table: string) =>
+      const on = (table: string, filter: (p: Permission) => boolean = () => true) =>
         granted
-          .filter((p) => mentions(p, tableIds[table] as string))
+          .filter((p) => mentions(p, tableIds[table] as string) && filter(p))
           .map((p) => p.action)
           .sort();
+      const inTransactions = (p: Permission) => p.condition !== undefined;
+      const anyway = (p: Permission) => p.condition === undefined;
       expect(on('keys')).toEqual([
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
         'dynamodb:UpdateItem',
       ]);
-      expect(on('accounts')).toEqual(['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem']);
+      // Reads; the admin routes' listing (Scan) and plan assignment, suspension and resumption
+      // (UpdateItem); and, only inside transactions, provisioning (PutItem) and the keysVersion bump
+      // of every key it adds (UpdateItem).
+      expect(on('accounts', anyway)).toEqual(['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
+      expect(on('accounts', inTransactions)).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      for (const write of granted.filter(inTransactions)) {
+        expect(write.condition).toEqual({
+          'ForAnyValue:StringEquals': { 'dynamodb:EnclosingOperation': ['TransactWriteItems'] },
+        });
+      }
+      // The key limit and the admin routes read plans; only the admin routes list and save them.
+      expect([...new Set(on('plans'))]).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan']);
+      expect(on('plans', inTransactions)).toEqual([]);
       expect(on('usage')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query']);
+      expect(granted.some((p) => ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'].includes(p.action))).toBe(
+        false,
+      );
       expect(granted.every((p) => p.action.startsWith('dynamodb:'))).toBe(true);
+    });
+
+    it('gives the plans table to no one but the gates (GetItem) and user-api', () => {
+      const readers = Object.values(SERVICE_NAMES).filter((service) =>
+        permissions(service).some((p) => mentions(p, tableIds.plans as string)),
+      );
+      expect(readers.sort()).toEqual(
+        [SERVICE_NAMES.keyApi, SERVICE_NAMES.exampleApi, SERVICE_NAMES.userApi].sort(),
+      );
     });
 
     it('lets metering write usage (over SQS only transactionally) and dead-letter refused records', () => {
@@ -588,7 +633,7 @@ describe.each([
       t().hasResourceProperties('AWS::ApiGateway::Authorizer', { Type: 'COGNITO_USER_POOLS' });
       const { methods, others } = userApiMethods();
       const routes = others.filter((m) => m.HttpMethod !== 'OPTIONS');
-      expect(routes).toHaveLength(7);
+      expect(routes).toHaveLength(13);
       for (const method of routes) {
         expect(method.AuthorizationType).toBe('COGNITO_USER_POOLS');
         expect(method.AuthorizerId).toEqual({ Ref: authorizerId });
@@ -598,6 +643,66 @@ describe.each([
       for (const preflight of methods.filter((m) => m.HttpMethod === 'OPTIONS')) {
         expect(preflight.Integration.Type).toBe('MOCK');
       }
+    });
+
+    /** Every method's path, e.g. `PUT /admin/plans/{planId}`, from the resources' parents. */
+    const userApiRoutes = () => {
+      const resources = resourcesOf(t(), 'AWS::ApiGateway::Resource');
+      const pathOf = (id: string): string => {
+        const props = resources[id]?.Properties as CfnProperties;
+        const parent = props.ParentId.Ref as string | undefined;
+        return `${parent ? pathOf(parent) : ''}/${props.PathPart}`;
+      };
+      return userApiMethods()
+        .others.filter((m) => m.HttpMethod !== 'OPTIONS')
+        .map((m) => ({
+          route: `${m.HttpMethod} ${m.ResourceId?.Ref ? pathOf(m.ResourceId.Ref) : '/'}`,
+          method: m,
+        }));
+    };
+
+    it("routes the admin API to user-api behind the Cognito authorizer (the admins group is user-api's check)", () => {
+      const authorizerId = Object.keys(resourcesOf(t(), 'AWS::ApiGateway::Authorizer'))[0];
+      const admin = userApiRoutes().filter(({ route }) => route.includes(' /admin'));
+      // Exactly these (no `{proxy+}`, no ANY): any other /admin path is refused by API Gateway
+      // without invoking user-api.
+      expect(admin.map(({ route }) => route).sort()).toEqual(
+        [
+          'GET /admin/accounts',
+          'PUT /admin/accounts/{accountId}/plan',
+          'POST /admin/accounts/{accountId}/suspend',
+          'POST /admin/accounts/{accountId}/resume',
+          'GET /admin/plans',
+          'PUT /admin/plans/{planId}',
+        ].sort(),
+      );
+      for (const { route, method } of admin) {
+        expect(method.AuthorizationType, route).toBe('COGNITO_USER_POOLS');
+        expect(method.AuthorizerId, route).toEqual({ Ref: authorizerId });
+        expect(method.Integration.Type, route).toBe('AWS_PROXY');
+        expect(JSON.stringify(method.Integration.Uri), route).toContain(fnIds[SERVICE_NAMES.userApi]);
+      }
+    });
+
+    it('lets browsers send PUT (the admin routes) through the CORS preflight', () => {
+      const preflights = userApiMethods().methods.filter((m) => m.HttpMethod === 'OPTIONS');
+      expect(preflights.length).toBeGreaterThan(0);
+      for (const preflight of preflights) {
+        const headers = preflight.Integration.IntegrationResponses[0].ResponseParameters;
+        expect(headers['method.response.header.Access-Control-Allow-Methods']).toContain('PUT');
+      }
+    });
+
+    it(`has the group of the owner's admins, "${ADMIN_GROUP}", in the user pool, kept with it`, () => {
+      const groups = resourcesOf(t(), 'AWS::Cognito::UserPoolGroup');
+      expect(Object.keys(groups)).toHaveLength(1);
+      const poolId = Object.keys(resourcesOf(t(), 'AWS::Cognito::UserPool'))[0];
+      const [group] = Object.values(groups);
+      expect(group?.Properties).toMatchObject({ GroupName: ADMIN_GROUP, UserPoolId: { Ref: poolId } });
+      expect(String(group?.Properties?.Description)).toMatch(/admin/);
+      // No IAM role: membership only puts the group in the ID token, for user-api to check.
+      expect(group?.Properties?.RoleArn).toBeUndefined();
+      expect(group?.DeletionPolicy).toBe('Retain');
     });
   });
 

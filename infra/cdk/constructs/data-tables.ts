@@ -49,8 +49,8 @@ const transactionsOnly = {
 };
 
 /**
- * The accounts, keys and usage tables of contracts/resources.ts (the same definitions the local stack
- * creates): on demand, with point-in-time recovery.
+ * The accounts, keys, usage and plans tables of contracts/resources.ts (the same definitions the
+ * local stack creates): on demand, with point-in-time recovery, all alike.
  *
  * Access is granted per use case, by methods named after what the caller does. Each grants the
  * DynamoDB actions that use case sends (TransactWriteItems is authorised per item, as PutItem,
@@ -61,6 +61,8 @@ export class DataTables extends Construct {
   readonly accounts: dynamodb.Table;
   readonly keys: dynamodb.Table;
   readonly usage: dynamodb.Table;
+  /** The owner's plans (contracts/plans.ts), written by user-api's admin routes, read by the gates. */
+  readonly plans: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: DataTablesProps) {
     super(scope, id);
@@ -84,21 +86,23 @@ export class DataTables extends Construct {
     this.accounts = built.accounts;
     this.keys = built.keys;
     this.usage = built.usage;
+    this.plans = built.plans;
   }
 
   /**
-   * key-api: finds a presented key by its hash through the KeyLookup index, and nothing else of
-   * the key data. The accounts table name is set only because the shared key-data config requires
-   * it; key-api gets no access to that table.
+   * key-api and an owner's API behind the gate (services/gate): the key check and the plan's
+   * enforcement, and nothing else, no writes. It finds a presented key by its hash through the
+   * KeyLookup index (no other read of the keys table), reads the account's standing (GetItem of
+   * its `planId` and `status`) and its plan (GetItem), and, for a quota, the account's counted
+   * usage (a Query of its partition, UsageReader.total).
    */
-  allowKeyLookup(fn: TollgateFunction): void {
-    this.#allow(fn, ['dynamodb:Query'], [`${this.keys.tableArn}/index/${KEY_LOOKUP_INDEX}`]);
-    this.#setKeyDataEnv(fn);
-  }
-
-  /** An owner's API behind the gate (services/gate): the key check of allowKeyLookup, nothing else. */
   allowGateKeyCheck(fn: TollgateFunction): void {
-    this.allowKeyLookup(fn);
+    this.#allow(fn, ['dynamodb:Query'], [`${this.keys.tableArn}/index/${KEY_LOOKUP_INDEX}`]);
+    this.#allow(fn, ['dynamodb:GetItem'], [this.accounts.tableArn, this.plans.tableArn]);
+    this.#allow(fn, ['dynamodb:Query'], [this.usage.tableArn]);
+    this.#setKeyDataEnv(fn);
+    this.#setPlansEnv(fn);
+    this.#setUsageEnv(fn);
   }
 
   /** key-api: reads a key's day counter for the `usage` figure of its answers. */
@@ -124,8 +128,10 @@ export class DataTables extends Construct {
 
   /**
    * user-api: everything the KeyStore does for an owner: list, create, reveal, roll and revoke
-   * keys (gets, queries, puts in transactions, updates), check that the account exists, and
-   * provision an account whose sign-up trigger never ran.
+   * keys (gets, queries, puts in transactions, updates), read the account and bump its
+   * `keysVersion` with every key it adds (an update in the same transaction: the lock that keeps
+   * a plan's `maxKeys` exact), read the account's plan for that limit, and provision an account
+   * whose sign-up trigger never ran (a put in a transaction).
    */
   allowKeyManagement(fn: TollgateFunction): void {
     this.#allow(
@@ -133,17 +139,29 @@ export class DataTables extends Construct {
       ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
       [this.keys.tableArn],
     );
-    this.#allow(fn, ['dynamodb:GetItem'], [this.accounts.tableArn]);
-    this.#allow(
-      fn,
-      ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
-      [this.accounts.tableArn],
-      transactionsOnly,
-    );
+    this.#allow(fn, ['dynamodb:GetItem'], [this.accounts.tableArn, this.plans.tableArn]);
+    this.#allow(fn, ['dynamodb:PutItem', 'dynamodb:UpdateItem'], [this.accounts.tableArn], transactionsOnly);
     this.#setKeyDataEnv(fn);
+    this.#setPlansEnv(fn);
   }
 
-  /** user-api: daily series (Query), a key's totals (BatchGetItem) and single counters. */
+  /**
+   * user-api's admin routes (the owner's admins; the group check is in the app): list, read and
+   * save plans (Scan, GetItem, PutItem), list accounts (Scan), and assign a plan or suspend and
+   * resume an account (UpdateItem of its `planId` and `status`). Never a delete: plans and
+   * accounts are replaced or updated, and a suspended account keeps its keys and usage.
+   */
+  allowPlanAdministration(fn: TollgateFunction): void {
+    this.#allow(fn, ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:PutItem'], [this.plans.tableArn]);
+    this.#allow(fn, ['dynamodb:Scan', 'dynamodb:UpdateItem'], [this.accounts.tableArn]);
+    this.#setKeyDataEnv(fn);
+    this.#setPlansEnv(fn);
+  }
+
+  /**
+   * user-api: daily series (Query), a key's totals (BatchGetItem) and single counters; the admin
+   * list's usage this period is a Query too.
+   */
   allowUsageRead(fn: TollgateFunction): void {
     this.#allow(fn, ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem'], [this.usage.tableArn]);
     this.#setUsageEnv(fn);
@@ -178,6 +196,10 @@ export class DataTables extends Construct {
   #setKeyDataEnv(fn: TollgateFunction): void {
     fn.function.addEnvironment(ENV.accountsTable, this.accounts.tableName);
     fn.function.addEnvironment(ENV.keysTable, this.keys.tableName);
+  }
+
+  #setPlansEnv(fn: TollgateFunction): void {
+    fn.function.addEnvironment(ENV.plansTable, this.plans.tableName);
   }
 
   #setUsageEnv(fn: TollgateFunction): void {

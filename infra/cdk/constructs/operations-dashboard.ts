@@ -28,7 +28,7 @@ export interface OperationsDashboardProps {
    * The owner API behind the gate: its Lambda errors and throttles are charted with the others, its
    * target group's 4xx/5xx with the load balancer's answers and its 5xx rate alarmed like key-api's,
    * and its gate's failure metrics (`InternalErrors`, `UsagePublishFailures`, `UnmeteredRequests`,
-   * under its own service name) charted and alarmed.
+   * under its own service name) charted and alarmed, and the requests its plans refused charted.
    */
   readonly ownerApi: TollgateFunction;
   readonly usageTransport: UsageTransport;
@@ -258,6 +258,24 @@ export class OperationsDashboard extends Construct {
         ],
       ),
     );
+    // Requests a plan refused (403 suspended, 429 rate limited or over quota): never billed, and a
+    // SaaS owner's signal that customers are at their limits, not a fault.
+    const planRefusals = (metric: (name: string, options?: cw.MetricOptions) => cw.Metric, service: string) =>
+      new cw.GraphWidget({
+        title: `${service}: requests refused by plan (never billed)`,
+        left: [
+          metric(KeyApiMetric.checks.rateLimited, { label: 'rate limited (429)' }),
+          metric(KeyApiMetric.checks.quotaExceeded, { label: 'quota exceeded (429)' }),
+          metric(KeyApiMetric.checks.suspended, { label: 'account suspended (403)' }),
+        ],
+        stacked: true,
+        width: 12,
+        height: 6,
+      });
+    this.dashboard.addWidgets(
+      planRefusals(keyApiMetric, props.keyApi.service),
+      planRefusals(ownerApiMetric, ownerApiService),
+    );
     this.dashboard.addWidgets(
       graph(
         'Usage publishing',
@@ -307,6 +325,8 @@ export class OperationsDashboard extends Construct {
         [
           meteringMetric(MeteringMetric.counterWriteRequests, { label: 'counter write requests' }),
           meteringMetric(MeteringMetric.aggregatesFailed, { label: 'aggregates failed' }),
+          // Owners told they crossed 80 % or 100 % of their quota (only where alerts are configured).
+          meteringMetric(MeteringMetric.quotaAlertsSent, { label: 'quota alerts sent' }),
         ],
       ),
       graph('Usage lag (event time → counted)', [
@@ -349,10 +369,12 @@ export class OperationsDashboard extends Construct {
       ),
       graph(
         'DynamoDB throttled requests',
-        [props.tables.accounts, props.tables.keys, props.tables.usage].flatMap((table) => [
-          table.metric('ReadThrottleEvents', { period: PERIOD, statistic: cw.Stats.SUM }),
-          table.metric('WriteThrottleEvents', { period: PERIOD, statistic: cw.Stats.SUM }),
-        ]),
+        [props.tables.accounts, props.tables.keys, props.tables.usage, props.tables.plans].flatMap(
+          (table) => [
+            table.metric('ReadThrottleEvents', { period: PERIOD, statistic: cw.Stats.SUM }),
+            table.metric('WriteThrottleEvents', { period: PERIOD, statistic: cw.Stats.SUM }),
+          ],
+        ),
         [],
         16,
       ),

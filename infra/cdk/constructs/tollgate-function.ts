@@ -64,7 +64,7 @@ export interface TollgateFunctionProps {
   /**
    * Variables that belong to no resource, by their names in contracts/config.ts (`ENV`). Resource
    * names, URLs and ARNs are set by the helper that grants access to the resource (e.g.
-   * `DataTables.allowKeyLookup`), never here.
+   * `DataTables.allowGateKeyCheck`), never here.
    * @default - none
    */
   readonly environment?: Readonly<Partial<Record<EnvName, string>>>;

@@ -29,7 +29,10 @@ export interface UserApiGatewayProps {
   readonly throttlingBurstLimit?: number;
 }
 
-/** The user API's routes, as user-api's Hono app defines them (services/user-api/routes). */
+/**
+ * The user API's routes, as user-api's Hono app defines them (services/user-api/routes), each
+ * behind the authorizer.
+ */
 const ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
   { path: 'me', methods: ['GET'] },
   { path: 'keys', methods: ['GET', 'POST'] },
@@ -37,6 +40,14 @@ const ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
   { path: 'keys/{id}/reveal', methods: ['POST'] },
   { path: 'keys/{id}/roll', methods: ['POST'] },
   { path: 'usage', methods: ['GET'] },
+  // The owner's admins (services/user-api/routes/admin.ts). The authorizer only proves a signed-in
+  // user; membership of the admins group is checked by user-api, which answers anyone else 403.
+  { path: 'admin/accounts', methods: ['GET'] },
+  { path: 'admin/accounts/{accountId}/plan', methods: ['PUT'] },
+  { path: 'admin/accounts/{accountId}/suspend', methods: ['POST'] },
+  { path: 'admin/accounts/{accountId}/resume', methods: ['POST'] },
+  { path: 'admin/plans', methods: ['GET'] },
+  { path: 'admin/plans/{planId}', methods: ['PUT'] },
 ];
 
 /** user-api's OpenAPI document: public and static, so served without a token (services/user-api/app.ts). */
@@ -61,7 +72,8 @@ export class UserApiGateway extends Construct {
 
     this.api = new apigw.RestApi(this, 'Api', {
       restApiName: `tollgate-${props.stage}-${SERVICE_NAMES.userApi}`,
-      description: 'Tollgate user API: account owners manage their keys and read their usage',
+      description:
+        "Tollgate user API: account owners manage their keys and read their usage; the owner's admins manage plans and accounts",
       endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
       // API Gateway writes logs through one role per account and region; a fresh account has none.
       cloudWatchRole: true,
@@ -78,7 +90,7 @@ export class UserApiGateway extends Construct {
       },
       defaultCorsPreflightOptions: {
         allowOrigins: [...props.allowedOrigins],
-        allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+        allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
         allowHeaders: ['Authorization', 'Content-Type'],
         maxAge: Duration.minutes(10),
       },

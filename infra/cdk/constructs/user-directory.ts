@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import { Construct } from 'constructs';
 import { ENV } from '../../../contracts/config';
+import { ADMIN_GROUP } from '../../../contracts/plans';
 import {
   userPoolClientName,
   userPool as userPoolDefinition,
@@ -24,11 +25,17 @@ export interface UserDirectoryProps {
 
 /**
  * Account owners: a Cognito user pool (email sign-up and verification, password policy from
- * contracts/resources.ts), the web page's app client and the PostConfirmation trigger.
+ * contracts/resources.ts), the web page's app client and the PostConfirmation trigger; and the
+ * group of the SaaS owner's admins, who use user-api's admin routes.
  */
 export class UserDirectory extends Construct {
   readonly userPool: cognito.UserPool;
   readonly webClient: cognito.UserPoolClient;
+  /**
+   * The owner's admins (ADMIN_GROUP). Nobody is in it after a deploy: an operator adds users
+   * (docs/deploy.md); their ID tokens then carry it in `cognito:groups`, which user-api checks.
+   */
+  readonly adminGroup: cognito.CfnUserPoolGroup;
   /** `https://cognito-idp.<region>.amazonaws.com/<poolId>`: the `iss` of the pool's tokens. */
   readonly issuer: string;
 
@@ -100,6 +107,15 @@ export class UserDirectory extends Construct {
       preventUserExistenceErrors: true,
       enableTokenRevocation: true,
     });
+
+    this.adminGroup = new cognito.CfnUserPoolGroup(this, 'AdminGroup', {
+      userPoolId: this.userPool.userPoolId,
+      groupName: ADMIN_GROUP,
+      description:
+        "The SaaS owner's admins: user-api's /admin routes (plans, accounts, suspension) answer only them",
+    });
+    // Its members are part of the pool's data: kept (or deleted) with the pool.
+    this.adminGroup.applyRemovalPolicy(removalPolicy);
 
     const stack = Stack.of(this);
     this.issuer = `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${this.userPool.userPoolId}`;
