@@ -15,6 +15,8 @@ import {
 } from '../cost-model';
 import {
   type BenchResults,
+  type CpuResults,
+  GATE_CPU_TARGET,
   type PacedRun,
   TARGET_LABELS,
   TARGETS,
@@ -49,6 +51,18 @@ function table(header: string[], rows: string[][], align?: string[]): string {
   ].join('\n');
 }
 
+const yesNo = (met: boolean) => (met ? 'yes' : 'NO');
+
+/**
+ * The gate's CPU against the key-api check, as the headline says it; results from before the gate
+ * rows say so instead.
+ */
+function gateCpuSummary(cpu: CpuResults): string {
+  const g = cpu.gate;
+  if (!g) return 'not measured in this run';
+  return `ALB ${ratio(g.alb.cpuRatio)}: within ${g.target}×: ${yesNo(g.met)}; Hono ${ratio(g.hono.cpuRatio)} (Hono's Request/Response included; section 2)`;
+}
+
 /** The side-by-side summary: printed by `npm run bench` and at the top of BENCHMARKS.md. */
 export function headlineTable(r: BenchResults): string {
   const costs = COST_RATES.map((rps) => costAt(inputsAt(r, rps), rps));
@@ -71,6 +85,12 @@ export function headlineTable(r: BenchResults): string {
       'ns per check in process (warm cache, no-op publish; CPU time)',
       '—',
       `${int(handler?.nsPerOp ?? Number.NaN)} (${int(handler?.cpuNsPerOp ?? Number.NaN)}): ${ms(handler?.ratioToSha256, 1)}× one SHA-256 of a key, ${int(sha?.nsPerOp ?? Number.NaN)} (${int(sha?.cpuNsPerOp ?? Number.NaN)})`,
+      'same code',
+    ],
+    [
+      `gate CPU per request ÷ key-api check, in process (target: gate within ${GATE_CPU_TARGET}× of the key-api check)`,
+      '—',
+      gateCpuSummary(r.cpu),
       'same code',
     ],
     [
@@ -150,6 +170,26 @@ export function headlineTable(r: BenchResults): string {
   return table(['', ...TARGETS.map((t) => TARGET_LABELS[t])], rows, ['---', '---:', '---:', '---:']);
 }
 
+/** Section 2's verdict on the gate's speed goal, from the run's own rows. */
+function gateCpuParagraph(cpu: CpuResults): string {
+  const g = cpu.gate;
+  if (!g) {
+    return '**The gate against the key-api check:** not measured in this run (its results predate the gate rows).';
+  }
+  const own =
+    g.hono.middlewareCpuRatio === undefined
+      ? ''
+      : `; without Hono's own work (the bare Hono row subtracted) the middleware comes to ${ratio(g.hono.middlewareCpuRatio)}`;
+  return [
+    `**The gate against the key-api check** (CPU ns per op, ÷ the key-api handler row, same run). Target: gate within ${g.target}× of the key-api check: **${g.met ? 'met' : 'NOT met'}**.`,
+    `The ALB wrapper (composeGate's albHandler, the gate and its thinnest adapter; the target's verdict) is ${ratio(g.alb.cpuRatio)} (wall ${ratio(g.alb.wallRatio)}): within ${g.target}×: ${yesNo(g.alb.met)}.`,
+    `The Hono middleware through app.request is ${ratio(g.hono.cpuRatio)} (wall ${ratio(g.hono.wallRatio)}): within ${g.target}×: ${yesNo(g.hono.met)}; that includes Hono building a Request and a Response per call${own}.`,
+    g.plan
+      ? `**A plan attached** (a quota and a rate limit checked on every request, the gate-alb-plan row ÷ gate-alb): ${ratio(g.plan.cpuRatio)} (wall ${ratio(g.plan.wallRatio)}). Target: within ${g.plan.target}× of the gate without one: **${g.plan.met ? 'met' : 'NOT met'}**.`
+      : '**A plan attached:** not measured in this run (its results predate the plan row).',
+  ].join('\n');
+}
+
 export function renderBenchmarks(r: BenchResults): string {
   const s = r.settings;
   const m = r.machine;
@@ -198,7 +238,9 @@ export function renderBenchmarks(r: BenchResults): string {
     '- **CPU per check** is the key-api handler in process with a warm cache and a publisher that does',
     "  nothing: what Tollgate's own code costs per request, next to one SHA-256 of a key (the floor). The",
     '  EMF row is what handler.ts adds on Lambda: metrics summed in the container and written once a',
-    '  minute (or per 100 latencies), failures at once.',
+    '  minute (or per 100 latencies), failures at once. The gate rows are the gate an owner composes',
+    '  (composeGate) around a handler that does nothing, as an ALB handler and as Hono middleware,',
+    "  divided by the key-api check's CPU in the same run: the gate must not add cost to the hot path.",
     '- **Write requests and write units per request** are counted at the DynamoDB client of every',
     "  process. AWS bills 2 write units per item of a transaction; the baseline's update costs 2 because",
     '  its index projects ALL attributes (DynamoDB Local reports those 2 itself; its figures for',
@@ -257,22 +299,26 @@ export function renderBenchmarks(r: BenchResults): string {
       '.',
   );
 
+  const checkCpu = r.cpu.rows.find((row) => row.name === 'handler')?.cpuNsPerOp;
   add(
     '## 2. CPU per key check, in process',
     '',
     `Each row: one unmeasured round of ${int(s.cpuMinIterations)} operations (JIT warm-up, calibration), then ${s.cpuRounds} rounds of about ${s.cpuRoundMs} ms each (at least ${int(s.cpuMinIterations)} operations), timed with process.hrtime.bigint(); the median round is reported.`,
     '',
     table(
-      ['operation', 'ns per op', '× SHA-256', 'CPU ns per op', 'ops per round'],
+      ['operation', 'ns per op', '× SHA-256', 'CPU ns per op', '× key-api check (CPU)', 'ops per round'],
       r.cpu.rows.map((row) => [
         `${row.what}`,
         int(row.nsPerOp),
         row.ratioToSha256.toFixed(1),
         int(row.cpuNsPerOp),
+        checkCpu && Number.isFinite(row.cpuNsPerOp / checkCpu) ? ratio(row.cpuNsPerOp / checkCpu) : '—',
         int(row.iterations),
       ]),
-      ['---', '---:', '---:', '---:', '---:'],
+      ['---', '---:', '---:', '---:', '---:', '---:'],
     ),
+    '',
+    gateCpuParagraph(r.cpu),
   );
 
   const w = r.writes;

@@ -77,12 +77,71 @@ export interface CpuRow {
   /** This process's CPU time per operation (user + system, all threads), median round. */
   readonly cpuNsPerOp: number;
   readonly ratioToSha256: number;
+  /**
+   * Rows answering HTTP: every answer's status, the unmeasured round's included, by code (all 200
+   * in a run that finished: the child fails otherwise). Absent for the other rows and in results
+   * from before it was counted.
+   */
+  readonly statuses?: Record<string, number>;
+}
+
+/**
+ * The issue's speed goal for the gate: its CPU per request in process within this many times the
+ * key-api check's (the 'handler' row), both measured in the same run.
+ */
+export const GATE_CPU_TARGET = 1.2;
+
+/**
+ * The plans issue's goal: the gate's CPU per request with a plan attached (a quota and a rate limit
+ * enforced) within this many times the same gate without one ('gate-alb-plan' ÷ 'gate-alb').
+ */
+export const PLAN_CPU_TARGET = 1.3;
+
+/** One gate row against the key-api check ('handler'), in the same run. */
+export interface GateCpuRatio {
+  /** Its CPU ns per op ÷ the handler's: what the target is held against. */
+  readonly cpuRatio: number;
+  /** Its wall ns per op ÷ the handler's, for reference. */
+  readonly wallRatio: number;
+  /** cpuRatio ≤ the target. */
+  readonly met: boolean;
+}
+
+export interface GateCpuCheck {
+  /** GATE_CPU_TARGET when the run was made. */
+  readonly target: number;
+  /** The row the gate rows are divided by. */
+  readonly against: 'handler';
+  /** 'gate-alb': composeGate's ALB handler wrapper around a trivial owner handler. */
+  readonly alb: GateCpuRatio;
+  /** 'gate-hono': its Hono middleware on a Hono app, via app.request (Hono's Request/Response work included). */
+  readonly hono: GateCpuRatio & {
+    /**
+     * ('gate-hono' − 'hono-bare') CPU ns per op ÷ the handler's: the middleware's own share, Hono's
+     * work taken out (a difference of two medians: an indication, not a measurement of its own).
+     */
+    readonly middlewareCpuRatio?: number;
+  };
+  /** The target's verdict: the ALB wrapper (the gate and its thinnest adapter) within it. */
+  readonly met: boolean;
+  /**
+   * 'gate-alb-plan' ÷ 'gate-alb' (CPU): a plan with a quota and a rate limit against none, held
+   * against PLAN_CPU_TARGET. Absent in results from before the plan row.
+   */
+  readonly plan?: {
+    readonly target: number;
+    readonly cpuRatio: number;
+    readonly wallRatio: number;
+    readonly met: boolean;
+  };
 }
 
 export interface CpuResults {
   readonly rows: CpuRow[];
   /** CloudWatch-billed bytes of key-api's metrics per invocation on Lambda, amortized over its buffered flushes. */
   readonly emfLineBytes: number;
+  /** The gate rows against the key-api check; absent in results from before the gate rows. */
+  readonly gate?: GateCpuCheck;
 }
 
 export interface MachineInfo {

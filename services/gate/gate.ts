@@ -164,7 +164,9 @@ export class Gate {
       }
       if (check.outcome === 'accepted') {
         const caller = { accountId: check.accountId, keyId: check.keyId };
-        const decision = this.#deps.limits ? await this.#deps.limits.check(caller) : undefined;
+        const decision = this.#deps.limits
+          ? await this.#deps.limits.check(caller, { unavailable: check.cache === 'stale' })
+          : undefined;
         if (decision && !decision.allowed) {
           const refused = LIMIT_REFUSALS[decision.reason];
           count(refused.metric);

@@ -65,10 +65,21 @@ export class KeyCache<R = KeyLookupRecord> {
     return this.#windows;
   }
 
-  async get(keyHash: string): Promise<CacheOutcome<R>> {
+  /**
+   * @param options.unavailable DynamoDB was just found unavailable (a read for the same request
+   *   failed): a known entry within fresh + stale is used without trying a read that would fail too
+   */
+  async get(keyHash: string, options: { unavailable?: boolean } = {}): Promise<CacheOutcome<R>> {
     const entry = this.#entries.get(keyHash);
     const now = this.#now();
     if (entry && now - entry.loadedAt < this.#ttl(entry)) return { lookup: entry.lookup, source: 'fresh' };
+    if (
+      options.unavailable &&
+      entry?.lookup.found &&
+      now - entry.loadedAt < this.#windows.freshMs + this.#windows.staleMs
+    ) {
+      return { lookup: entry.lookup, source: 'stale' };
+    }
     try {
       return { lookup: await this.#reload(keyHash), source: 'loaded' };
     } catch (error) {

@@ -62,7 +62,10 @@ interface UsageEntry {
   /** Counted usage in the period as of the read, and when that read was sent. */
   counted: number;
   readAt: number;
+  period: Quota['period'];
   periodStart: number;
+  periodEnd: number;
+  periodSeconds: number;
   /** Requests this container let through since the read was sent: not in `counted` yet. */
   since: number;
   reading?: Promise<void>;
@@ -111,13 +114,18 @@ export class PlanLimits {
   }
 
   /**
-   * Decides whether an admitted caller may go on, and counts it against its limits if so.
+   * Decides whether an admitted caller may go on, and counts it against its limits if so. On the
+   * path every request takes (cached terms, usage read less than a read interval ago) it awaits
+   * nothing but the terms and allocates little: the key check's CPU budget (BENCHMARKS.md).
    * @throws DependencyError when the account's terms or usage cannot be read and nothing usable is cached
    */
-  async check(caller: Caller): Promise<LimitDecision> {
-    const { lookup } = await this.#terms.get(caller.accountId);
+  async check(caller: Caller, options: { unavailable?: boolean } = {}): Promise<LimitDecision> {
+    // When the key itself came from a stale entry, DynamoDB is down: each further read would only
+    // add its timeout to the answer's (the 5 s budget), so the last known terms and usage are used.
+    const { lookup } = await this.#terms.get(caller.accountId, options);
     // An account that is not there (deleted under a live key) has no terms: nothing to enforce.
-    const terms: AccountTerms = lookup.found ? lookup.record : { status: 'active' };
+    if (!lookup.found) return ALLOWED;
+    const terms = lookup.record;
     if (terms.status === 'suspended') {
       return {
         allowed: false,
@@ -127,60 +135,56 @@ export class PlanLimits {
       };
     }
     const plan = terms.plan;
-    if (!plan || (!plan.rateLimit && !plan.quota)) return { allowed: true, headers: {} };
+    if (!plan || (!plan.rateLimit && !plan.quota)) return ALLOWED;
     const now = this.#now();
-    const states: PolicyState[] = [];
 
-    let quotaEntry: UsageEntry | undefined;
+    let quota: PolicyState | undefined;
+    let entry: UsageEntry | undefined;
     if (plan.quota) {
-      quotaEntry = await this.#usageOf(caller.accountId, plan.quota, now);
-      const state = quotaState(plan.quota, quotaEntry, now);
-      if (state.remaining <= 0) {
-        return {
-          allowed: false,
-          reason: 'quota_exceeded',
-          message: `The plan's quota of ${plan.quota.requests} requests per ${plan.quota.period} is used up`,
-          retryAfterSeconds: state.resetSeconds,
-          headers: headersOf([
-            state,
-            ...(plan.rateLimit ? [this.#rateState(caller, plan.rateLimit, now)] : []),
-          ]),
-        };
-      }
-      states.push(state);
+      const pending = this.#usageOf(caller.accountId, plan.quota, now, options.unavailable ?? false);
+      entry = pending instanceof Promise ? await pending : pending;
+      quota = {
+        name: 'quota',
+        limit: plan.quota.requests,
+        windowSeconds: entry.periodSeconds,
+        remaining: plan.quota.requests - entry.counted - entry.since,
+        resetSeconds: Math.max(1, Math.ceil((entry.periodEnd - now) / 1000)),
+      };
     }
+    let rate: PolicyState | undefined;
+    let window: WindowEntry | undefined;
     if (plan.rateLimit) {
-      const state = this.#rateState(caller, plan.rateLimit, now);
-      if (state.remaining <= 0) {
-        return {
-          allowed: false,
-          reason: 'rate_limited',
-          message: `The plan allows ${plan.rateLimit.requests} requests per ${plan.rateLimit.perSeconds} s`,
-          retryAfterSeconds: state.resetSeconds,
-          headers: headersOf([...states, state]),
-        };
-      }
-      states.push(state);
+      window = this.#window(caller, plan.rateLimit, now);
+      rate = {
+        name: 'rate',
+        limit: plan.rateLimit.requests,
+        windowSeconds: plan.rateLimit.perSeconds,
+        remaining: plan.rateLimit.requests - window.count,
+        resetSeconds: Math.max(1, Math.ceil((window.start + plan.rateLimit.perSeconds * 1000 - now) / 1000)),
+      };
+    }
+    if (quota && quota.remaining <= 0) {
+      return {
+        allowed: false,
+        reason: 'quota_exceeded',
+        message: `The plan's quota of ${quota.limit} requests per ${plan.quota?.period} is used up`,
+        retryAfterSeconds: quota.resetSeconds,
+        headers: headersOf(plan, quota, rate, 0),
+      };
+    }
+    if (rate && rate.remaining <= 0) {
+      return {
+        allowed: false,
+        reason: 'rate_limited',
+        message: `The plan allows ${rate.limit} requests per ${rate.windowSeconds} s`,
+        retryAfterSeconds: rate.resetSeconds,
+        headers: headersOf(plan, quota, rate, 0),
+      };
     }
     // Let through: counted against both, and the headers say what is left after this request.
-    if (quotaEntry) quotaEntry.since++;
-    if (plan.rateLimit) {
-      const window = this.#window(caller, plan.rateLimit, now);
-      window.count++;
-    }
-    return { allowed: true, headers: headersOf(states.map((s) => ({ ...s, remaining: s.remaining - 1 }))) };
-  }
-
-  #rateState(caller: Caller, limit: RateLimit, now: number): PolicyState {
-    const window = this.#window(caller, limit, now);
-    const length = limit.perSeconds * 1000;
-    return {
-      name: 'rate',
-      limit: limit.requests,
-      windowSeconds: limit.perSeconds,
-      remaining: limit.requests - window.count,
-      resetSeconds: Math.max(1, Math.ceil((window.start + length - now) / 1000)),
-    };
+    if (entry) entry.since++;
+    if (window) window.count++;
+    return { allowed: true, headers: headersOf(plan, quota, rate, 1) };
   }
 
   /** This container's fixed window for the caller's key or account, aligned to the epoch. */
@@ -196,25 +200,41 @@ export class PlanLimits {
     return window;
   }
 
-  async #usageOf(accountId: string, quota: Quota, now: number): Promise<UsageEntry> {
-    const { start } = periodBounds(quota.period, new Date(now));
-    const periodStart = start.getTime();
+  /** The account's usage this period: at once when read within the interval, else after a read. */
+  #usageOf(
+    accountId: string,
+    quota: Quota,
+    now: number,
+    unavailable: boolean,
+  ): UsageEntry | Promise<UsageEntry> {
     let entry = this.#usage.get(accountId);
-    if (!entry || entry.periodStart !== periodStart) {
-      entry = { counted: 0, readAt: Number.NEGATIVE_INFINITY, periodStart, since: 0 };
+    if (!entry || now >= entry.periodEnd || now < entry.periodStart || entry.period !== quota.period) {
+      const { start, end } = periodBounds(quota.period, new Date(now));
+      entry = {
+        counted: 0,
+        readAt: Number.NEGATIVE_INFINITY,
+        period: quota.period,
+        periodStart: start.getTime(),
+        periodEnd: end.getTime(),
+        periodSeconds: Math.round((end.getTime() - start.getTime()) / 1000),
+        since: 0,
+      };
       this.#usage.set(accountId, entry);
     }
-    if (now - entry.readAt >= this.#readIntervalMs) {
-      const current = entry;
-      current.reading ??= this.#read(accountId, current, now).finally(() => {
-        current.reading = undefined;
-      });
-      try {
-        await current.reading;
-      } catch (error) {
-        // Last known usage when the counters cannot be read now (as a stale key answer); none yet: 503.
-        if (!(error instanceof DependencyError) || current.readAt === Number.NEGATIVE_INFINITY) throw error;
-      }
+    if (now - entry.readAt < this.#readIntervalMs) return entry;
+    if (unavailable && entry.readAt !== Number.NEGATIVE_INFINITY) return entry;
+    return this.#refresh(accountId, entry, now);
+  }
+
+  async #refresh(accountId: string, entry: UsageEntry, now: number): Promise<UsageEntry> {
+    entry.reading ??= this.#read(accountId, entry, now).finally(() => {
+      entry.reading = undefined;
+    });
+    try {
+      await entry.reading;
+    } catch (error) {
+      // Last known usage when the counters cannot be read now (as a stale key answer); none yet: 503.
+      if (!(error instanceof DependencyError) || entry.readAt === Number.NEGATIVE_INFINITY) throw error;
     }
     return entry;
   }
@@ -232,25 +252,31 @@ export class PlanLimits {
   }
 }
 
-function quotaState(quota: Quota, entry: UsageEntry, now: number): PolicyState {
-  const { start, end } = periodBounds(quota.period, new Date(now));
-  return {
-    name: 'quota',
-    limit: quota.requests,
-    windowSeconds: Math.round((end.getTime() - start.getTime()) / 1000),
-    remaining: quota.requests - entry.counted - entry.since,
-    resetSeconds: Math.max(1, Math.ceil((end.getTime() - now) / 1000)),
-  };
-}
+const ALLOWED: LimitDecision = { allowed: true, headers: {} };
+
+/** A plan's RateLimit-Policy value: the same for every request under it, so built once per plan. */
+const policyHeaders = new WeakMap<Plan, string>();
 
 /**
  * `RateLimit-Policy: "quota";q=1000;w=86400, "rate";q=10;w=1` and
- * `RateLimit: "quota";r=412;t=3600, "rate";r=9;t=1` (structured-field lists, one item per policy).
+ * `RateLimit: "quota";r=412;t=3600, "rate";r=9;t=1` (structured-field lists, one item per policy),
+ * `used` requests taken off what is left (1 for a request let through).
  */
-function headersOf(states: readonly PolicyState[]): Record<string, string> {
-  if (states.length === 0) return {};
-  return {
-    'ratelimit-policy': states.map((s) => `"${s.name}";q=${s.limit};w=${s.windowSeconds}`).join(', '),
-    ratelimit: states.map((s) => `"${s.name}";r=${Math.max(0, s.remaining)};t=${s.resetSeconds}`).join(', '),
-  };
+function headersOf(
+  plan: Plan,
+  quota: PolicyState | undefined,
+  rate: PolicyState | undefined,
+  used: number,
+): Record<string, string> {
+  let policy = policyHeaders.get(plan);
+  if (policy === undefined) {
+    policy = [quota, rate]
+      .filter((s) => s !== undefined)
+      .map((s) => `"${s.name}";q=${s.limit};w=${s.windowSeconds}`)
+      .join(', ');
+    policyHeaders.set(plan, policy);
+  }
+  const q = quota ? `"quota";r=${Math.max(0, quota.remaining - used)};t=${quota.resetSeconds}` : '';
+  const r = rate ? `"rate";r=${Math.max(0, rate.remaining - used)};t=${rate.resetSeconds}` : '';
+  return { 'ratelimit-policy': policy, ratelimit: q && r ? `${q}, ${r}` : q || r };
 }
