@@ -59,22 +59,8 @@ export class UsageReader {
     from: string,
     to: string,
   ): Promise<DayCount[]> {
-    const range = dayRange(from, to);
-    const items = await queryAll(this.#db, {
-      TableName: this.#table,
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-      ExpressionAttributeValues: {
-        ':pk': accountPartition(scope.accountId),
-        ':from': range.from,
-        ':to': range.to,
-      },
-      ProjectionExpression: 'sk, requests',
-      ConsistentRead: true,
-    });
     const byDay = new Map<string, number>();
-    for (const item of items) {
-      const { day, keyId } = parseCounterSortKey(item.sk as string);
-      if (scope.keyId !== undefined && keyId !== scope.keyId) continue;
+    for (const { item, day } of await this.#dayItems(scope, from, to, 'sk, requests')) {
       byDay.set(day, (byDay.get(day) ?? 0) + ((item.requests as number | undefined) ?? 0));
     }
     return [...byDay].map(([date, count]) => ({ date, count }));
@@ -92,17 +78,7 @@ export class UsageReader {
     from: string,
     to: string,
   ): Promise<RouteDayCount[]> {
-    const range = dayRange(from, to);
-    const items = await queryAll(this.#db, {
-      TableName: this.#table,
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-      ExpressionAttributeValues: {
-        ':pk': accountPartition(scope.accountId),
-        ':from': range.from,
-        ':to': range.to,
-      },
-      ConsistentRead: true,
-    });
+    const items = await this.#dayItems(scope, from, to);
     const counts = new Map<string, RouteDayCount>();
     const add = (method: string, route: string, date: string, count: number) => {
       const id = `${method} ${route}\u0000${date}`;
@@ -110,9 +86,7 @@ export class UsageReader {
       entry.count += count;
       counts.set(id, entry);
     };
-    for (const item of items) {
-      const { day, keyId } = parseCounterSortKey(item.sk as string);
-      if (scope.keyId !== undefined && keyId !== scope.keyId) continue;
+    for (const { item, day } of items) {
       let routed = 0;
       for (const [name, value] of Object.entries(item)) {
         const route = parseRouteAttribute(name);
@@ -124,6 +98,36 @@ export class UsageReader {
       if (rest > 0) add(ANY_METHOD, ANY_ROUTE, day, rest);
     }
     return [...counts.values()];
+  }
+
+  /**
+   * The counter items of the days `from` to `to` in the account's partition (one strongly
+   * consistent Query), with their day, only the scope's key's when it names one.
+   */
+  async #dayItems(
+    scope: { accountId: string; keyId?: string },
+    from: string,
+    to: string,
+    projection?: string,
+  ): Promise<{ item: Record<string, unknown>; day: string }[]> {
+    const range = dayRange(from, to);
+    const items = await queryAll(this.#db, {
+      TableName: this.#table,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': accountPartition(scope.accountId),
+        ':from': range.from,
+        ':to': range.to,
+      },
+      ...(projection ? { ProjectionExpression: projection } : {}),
+      ConsistentRead: true,
+    });
+    const inScope: { item: Record<string, unknown>; day: string }[] = [];
+    for (const item of items) {
+      const { day, keyId } = parseCounterSortKey(item.sk as string);
+      if (scope.keyId === undefined || keyId === scope.keyId) inScope.push({ item, day });
+    }
+    return inScope;
   }
 
   /**

@@ -1,14 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { utcDay } from '../../contracts/usage-event';
 import { generateApiKey } from '../../services/shared/api-key';
-import {
-  endpoints,
-  errorCode,
-  type JsonResponse,
-  signUpAndSignIn,
-  type TestUser,
-  userApi,
-} from '../support/local-stack';
+import { errorCode, exampleApi, signUpAndSignIn, type TestUser, userApi } from '../support/local-stack';
 import { eventually, sleep } from '../support/wait';
 
 // The example owner API (examples/rates-api) as `npm start` serves it: behind the gate, through its
@@ -28,26 +21,7 @@ interface UsageByRoute {
   routes: RouteUsage[];
 }
 
-async function example(
-  path: string,
-  init: { key?: string; method?: string; body?: unknown } = {},
-): Promise<JsonResponse> {
-  const headers: Record<string, string> = {};
-  if (init.key) headers['x-api-key'] = init.key;
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${endpoints().exampleApi}${path}`, {
-    method: init.method ?? 'GET',
-    headers,
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: text ? JSON.parse(text) : undefined,
-    text,
-  };
-}
+const example = exampleApi;
 
 async function newKey(owner: TestUser, name: string): Promise<{ id: string; key: string }> {
   const created = await userApi(owner.idToken, 'POST', '/keys', { name });

@@ -7,8 +7,8 @@ import { loadGateConfig } from '../../services/gate/index';
 import { documentClient } from '../../services/shared/aws-clients';
 import { PlanStore } from '../../services/shared/plan-store';
 import {
-  endpoints,
   errorCode,
+  exampleApi,
   type JsonResponse,
   signUpAndSignIn,
   type TestUser,
@@ -30,16 +30,7 @@ function planStore() {
   });
 }
 
-async function rates(key: string): Promise<JsonResponse> {
-  const response = await fetch(`${endpoints().exampleApi}/v1/rates/EUR`, { headers: { 'x-api-key': key } });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: text ? JSON.parse(text) : undefined,
-    text,
-  };
-}
+const rates = (key: string) => exampleApi('/v1/rates/EUR', { key });
 
 /** A new owner on a plan of its own, with one usable key. */
 async function ownerOn(

@@ -147,6 +147,22 @@ export async function keyApi(
   return toJsonResponse(response);
 }
 
+/** Calls the example owner API (examples/rates-api) behind its gate, the key in x-api-key. */
+export async function exampleApi(
+  path: string,
+  init: { key?: string; method?: string; body?: unknown } = {},
+): Promise<JsonResponse> {
+  const headers: Record<string, string> = {};
+  if (init.key) headers['x-api-key'] = init.key;
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${endpoints().exampleApi}${path}`, {
+    method: init.method ?? 'GET',
+    headers,
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  return toJsonResponse(response);
+}
+
 export function errorCode(response: JsonResponse): string | undefined {
   return (response.body as { error?: { code?: string } } | undefined)?.error?.code;
 }
