@@ -62,6 +62,12 @@ export const keysTable: TableDefinition = {
  *  - `EVENT#<eventId>` / `EVENT`: "this event is counted" (SQS), written in the same transaction
  *    as the counter it fed, and expired by TTL once the event could no longer be accepted anyway.
  */
+/**
+ * The partition prefix of metering's quota-alert marks (`ALERT#<accountId>`), the only usage items
+ * metering writes outside a counter's transaction: its IAM grant is limited to it (infra/cdk).
+ */
+export const ALERT_MARK_PREFIX = 'ALERT#';
+
 export const usageTable: TableDefinition = {
   id: 'usage',
   partitionKey: { name: 'pk', type: 'S' },

@@ -85,6 +85,9 @@ const contextSchema = z
       .union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')])
       .default(true),
     alarmEmail: z.email().optional(),
+    // Sender of the quota alerts metering emails through SES: an identity verified in the stack's
+    // region. Unset, metering is given neither the permissions nor the variables and sends none.
+    alertFromAddress: z.email().optional(),
     // The owner API behind the gate: its handler file and the paths the ALB sends it.
     ownerApiEntry: z
       .string()
@@ -135,6 +138,7 @@ export function readDeploymentContext(
     logLevel: raw('logLevel'),
     retainData: raw('retainData'),
     alarmEmail: raw('alarmEmail'),
+    alertFromAddress: raw('alertFromAddress'),
     ownerApiEntry: raw('ownerApiEntry'),
     ownerApiPaths: raw('ownerApiPaths'),
   };
@@ -174,6 +178,7 @@ export function stackPropsFromContext(
     applicationLogLevel: context.logLevel,
     dataRemovalPolicy: context.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     alarmEmail: context.alarmEmail,
+    alertFromAddress: context.alertFromAddress,
     ownerApiEntry: context.ownerApiEntry,
     ownerApiPaths: context.ownerApiPaths,
     webAssetsPath,

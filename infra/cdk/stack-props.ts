@@ -73,6 +73,14 @@ export interface TollgateStackProps extends StackProps {
    */
   readonly alarmEmail?: string;
   /**
+   * Sender of the quota alerts (80 % and 100 % of a plan's quota) metering emails to account
+   * owners through Amazon SES: an address whose identity (the address or its domain) is verified
+   * in SES in the stack's region. Setting it gives metering the reads and the send the alerts need
+   * and the variables that turn them on.
+   * @default - no quota alerts: metering gets neither the permissions nor the variables
+   */
+  readonly alertFromAddress?: string;
+  /**
    * The owner API behind the gate: its handler file (export `handler`, answering ALB events), as a
    * path from the repository root, inside it.
    * @default EXAMPLE_API_ENTRY ('examples/rates-api/handler.ts')

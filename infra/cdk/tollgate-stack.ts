@@ -6,6 +6,7 @@ import { DEFAULT_KEY_PREFIX, ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { userPool } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, type Transport } from '../../contracts/transport';
+import { allowAlertEmail } from './constructs/alert-email';
 import { DataTables } from './constructs/data-tables';
 import { KeyApiEndpoint } from './constructs/key-api-endpoint';
 import { LogBucket } from './constructs/log-bucket';
@@ -129,6 +130,12 @@ export class TollgateStack extends Stack {
 
     this.usageTransport.attachConsumer(metering);
     this.tables.allowUsageCounting(metering, this.transport);
+    // Quota alerts only with a sender: without one, metering keeps to counting (and the service,
+    // missing the variables, sends none).
+    if (props.alertFromAddress !== undefined) {
+      this.tables.allowQuotaAlerts(metering);
+      allowAlertEmail(metering, props.alertFromAddress);
+    }
 
     this.tables.allowAccountProvisioning(authTriggers);
 

@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { LRUCache } from 'lru-cache';
 import { DEFAULT_PLAN_ID, type Plan, periodBounds, type Quota } from '../../contracts/plans';
+import { ALERT_MARK_PREFIX } from '../../contracts/resources';
 import { utcDay } from '../../contracts/usage-event';
 import { callDynamo, isConditionFailure } from '../shared/dynamodb';
 import type { PlanStore } from '../shared/plan-store';
@@ -91,7 +92,10 @@ export class QuotaAlerts {
     let sent = 0;
     for (const threshold of ALERT_THRESHOLDS) {
       if (used < Math.ceil(threshold * quota.requests)) continue;
-      const mark = { pk: `ALERT#${accountId}`, sk: `${start.toISOString()}#${threshold * 100}` };
+      const mark = {
+        pk: `${ALERT_MARK_PREFIX}${accountId}`,
+        sk: `${start.toISOString()}#${threshold * 100}`,
+      };
       if (!(await this.#claim(mark, end))) continue;
       try {
         await this.#sender.send(message(subject.email, subject.plan as Plan, quota, threshold, used, end));

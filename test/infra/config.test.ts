@@ -79,6 +79,19 @@ describe('deployment context', () => {
     expect(stackPropsFromContext(context, undefined).dataRemovalPolicy).toBe(RemovalPolicy.DESTROY);
   });
 
+  it('sends quota alerts only when told a sender address, which must be an email address', () => {
+    expect(stackPropsFromContext(contextOf({}), undefined).alertFromAddress).toBeUndefined();
+    expect(
+      stackPropsFromContext(contextOf({ alertFromAddress: '' }), undefined).alertFromAddress,
+    ).toBeUndefined();
+    expect(
+      stackPropsFromContext(contextOf({ alertFromAddress: 'alerts@example.com' }), undefined)
+        .alertFromAddress,
+    ).toBe('alerts@example.com');
+    expect(() => contextOf({ alertFromAddress: 'alerts' })).toThrow(DeploymentConfigError);
+    expect(() => contextOf({ alertFromAddress: 'alerts@' })).toThrow(/alertFromAddress/);
+  });
+
   it('puts the example API behind the gate unless told of another handler and its paths', () => {
     expect(stackPropsFromContext(contextOf({}), undefined)).toMatchObject({
       ownerApiEntry: EXAMPLE_API_ENTRY,

@@ -554,6 +554,17 @@ describe.each([
       });
     });
 
+    it('sends no quota alerts without alertFromAddress: no owner or plan reads, no email, none of their variables', () => {
+      const granted = permissions(SERVICE_NAMES.metering);
+      expect(granted.some((p) => mentions(p, tableIds.plans as string))).toBe(false);
+      expect(granted.some((p) => p.action.startsWith('ses:'))).toBe(false);
+      const variables =
+        json().Resources[fnIds[SERVICE_NAMES.metering] as string]?.Properties.Environment.Variables;
+      for (const name of [ENV.accountsTable, ENV.plansTable, ENV.alertFromAddress]) {
+        expect(variables[name], name).toBeUndefined();
+      }
+    });
+
     it('scopes every function to named resources (the only wildcard: its own log streams)', () => {
       for (const service of Object.values(SERVICE_NAMES)) {
         for (const permission of permissions(service)) {

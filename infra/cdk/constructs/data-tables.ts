@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { ENV } from '../../../contracts/config';
 import {
+  ALERT_MARK_PREFIX,
   type IndexDefinition,
   KEY_LOOKUP_INDEX,
   type KeyAttribute,
@@ -179,6 +180,26 @@ export class DataTables extends Construct {
     } else {
       this.#allow(fn, ['dynamodb:UpdateItem', 'dynamodb:GetItem'], [this.usage.tableArn]);
     }
+    this.#setUsageEnv(fn);
+  }
+
+  /**
+   * metering's quota alerts (services/metering/quota-alerts.ts), after a batch is counted: the
+   * account's owner and plan (GetItem of its `email` and `planId`, GetItem of the plan; no Query
+   * or Scan of who the customers are), its usage this period (a Query of its partition), and the
+   * mark that makes each alert one email (a conditional PutItem, and a DeleteItem when the send
+   * fails). Plain puts and deletes reach only those marks: the counters and dedupe marks stay
+   * writable by the counting grant alone.
+   */
+  allowQuotaAlerts(fn: TollgateFunction): void {
+    this.#allow(fn, ['dynamodb:GetItem'], [this.accounts.tableArn, this.plans.tableArn]);
+    this.#allow(fn, ['dynamodb:Query'], [this.usage.tableArn]);
+    this.#allow(fn, ['dynamodb:PutItem', 'dynamodb:DeleteItem'], [this.usage.tableArn], {
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ALERT_MARK_PREFIX}*`] },
+    });
+    // Only the accounts table of the key data: metering reads no keys.
+    fn.function.addEnvironment(ENV.accountsTable, this.accounts.tableName);
+    this.#setPlansEnv(fn);
     this.#setUsageEnv(fn);
   }
 
