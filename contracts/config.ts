@@ -40,11 +40,13 @@ export type EnvName = (typeof ENV)[keyof typeof ENV];
 /**
  * key-api's cache windows, documented in the README: a revoked key stops working at most `freshMs`
  * (10 s) after its revocation while DynamoDB answers; during a DynamoDB outage a known key keeps its
- * last answer for up to `freshMs + staleMs` (10 s + 5 min).
+ * last answer for up to `freshMs + staleMs` (10 s + 60 s): long enough to ride out a brief outage,
+ * short enough that a revoked key cannot outlive its revocation by more than a minute even when an
+ * attacker's flood gets the table throttled.
  */
 export const DEFAULT_KEY_CACHE_WINDOWS = {
   freshMs: 10_000,
-  staleMs: 300_000,
+  staleMs: 60_000,
   negativeMs: 3_000,
   maxEntries: 50_000,
 } as const;

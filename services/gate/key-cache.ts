@@ -13,7 +13,11 @@ export interface KeyCacheWindows {
   staleMs: number;
   /** How long "no such key" is remembered, so guessed keys cost one read per window, not per request. */
   negativeMs: number;
-  /** Entries kept; the least recently used go first. */
+  /**
+   * Known keys kept; the least recently used go first. "No such key" answers are kept apart, in a
+   * cache of their own of the same size, so a flood of forged keys can only evict other forgeries,
+   * never a paying customer's entry (and with it its stale fallback).
+   */
   maxEntries: number;
 }
 
@@ -44,6 +48,7 @@ interface Entry<R> {
  */
 export class KeyCache<R = KeyLookupRecord> {
   readonly #entries: LRUCache<string, Entry<R>>;
+  readonly #negatives: LRUCache<string, Entry<R>>;
   readonly #inFlight = new Map<string, Promise<CachedLookup<R>>>();
   readonly #windows: KeyCacheWindows;
   readonly #load: (keyHash: string) => Promise<CachedLookup<R>>;
@@ -59,6 +64,7 @@ export class KeyCache<R = KeyLookupRecord> {
     this.#load = options.load;
     this.#now = options.now ?? Date.now;
     this.#entries = new LRUCache({ max: this.#windows.maxEntries });
+    this.#negatives = new LRUCache({ max: this.#windows.maxEntries });
   }
 
   get windows(): Readonly<KeyCacheWindows> {
@@ -70,7 +76,7 @@ export class KeyCache<R = KeyLookupRecord> {
    *   failed): a known entry within fresh + stale is used without trying a read that would fail too
    */
   async get(keyHash: string, options: { unavailable?: boolean } = {}): Promise<CacheOutcome<R>> {
-    const entry = this.#entries.get(keyHash);
+    const entry = this.#entries.get(keyHash) ?? this.#negatives.get(keyHash);
     const now = this.#now();
     if (entry && now - entry.loadedAt < this.#ttl(entry)) return { lookup: entry.lookup, source: 'fresh' };
     if (
@@ -99,6 +105,7 @@ export class KeyCache<R = KeyLookupRecord> {
   /** Forgets one key, e.g. after this process saw it revoked. */
   delete(keyHash: string): void {
     this.#entries.delete(keyHash);
+    this.#negatives.delete(keyHash);
   }
 
   #ttl(entry: Entry<R>): number {
@@ -112,7 +119,14 @@ export class KeyCache<R = KeyLookupRecord> {
     const sentAt = this.#now();
     const load = this.#load(keyHash)
       .then((lookup) => {
-        this.#entries.set(keyHash, { lookup, loadedAt: sentAt });
+        const entry = { lookup, loadedAt: sentAt };
+        if (lookup.found) {
+          this.#entries.set(keyHash, entry);
+          this.#negatives.delete(keyHash);
+        } else {
+          this.#negatives.set(keyHash, entry);
+          this.#entries.delete(keyHash);
+        }
         return lookup;
       })
       .finally(() => this.#inFlight.delete(keyHash));

@@ -218,7 +218,7 @@ describe('(2) DynamoDB unavailable during key checks', () => {
         ? Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8000'), { code: 'ECONNREFUSED' })
         : undefined,
     );
-    // The shipped windows scaled down (10 s fresh, 5 min stale) so the test sees both ends.
+    // The shipped windows scaled down (10 s fresh, 60 s stale) so the test sees both ends.
     const windows = { freshMs: 500, staleMs: 2000, negativeMs: 3000 };
     const api = buildKeyApi({
       dynamo,

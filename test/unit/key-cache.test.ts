@@ -94,4 +94,16 @@ describe('KeyCache', () => {
     await h.cache.get('a');
     expect(h.reads).toEqual(['a', 'b', 'c', 'd', 'a']);
   });
+
+  it('keeps unknown keys apart: a flood of forged keys cannot evict a known key', async () => {
+    const h = harness();
+    await h.cache.get('customer');
+    h.answer({ found: false });
+    for (let i = 0; i < 10; i++) await h.cache.get(`forged-${i}`);
+    h.answer(new DependencyError('DynamoDB'));
+    h.advance(1500);
+    // Past its fresh window, DynamoDB down: the customer's entry is still there to fall back on.
+    expect(await h.cache.get('customer')).toEqual({ lookup: active, source: 'stale' });
+    expect(h.reads.filter((r) => r === 'customer')).toHaveLength(2);
+  });
 });

@@ -9,9 +9,29 @@ import { errorResponses, json, requiresIdToken, router, timestamp } from '../ope
 const MAX_GRACE_SECONDS = MAX_ROLL_GRACE_MS / 1000;
 const DEFAULT_KEY_NAME = 'API key';
 
+/**
+ * Characters a key name may not hold: control characters (NUL included) and the bidirectional
+ * controls that can make a name display as another (U+200E/F, U+202A-E, U+2066-9). Lone UTF-16
+ * surrogates are no text at all (String.isWellFormed would say so, but it is ES2024 and the
+ * project's lib is ES2023).
+ */
+const UNSAFE_IN_NAMES = /[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export const keyNameSchema = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(64, 'at most 64 characters')
+  .refine((name) => !LONE_SURROGATE.test(name), 'must be well-formed text (no lone surrogates)')
+  .refine(
+    (name) => !UNSAFE_IN_NAMES.test(name),
+    'must not contain control or bidirectional-override characters',
+  );
+
 const createKeyBody = z
   .strictObject({
-    name: z.string().trim().min(1, 'must not be empty').max(64, 'at most 64 characters').optional(),
+    name: keyNameSchema.optional(),
   })
   .openapi('CreateKeyRequest');
 
