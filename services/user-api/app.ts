@@ -9,6 +9,7 @@ import { API_VERSION, ID_TOKEN_SCHEME, router } from './openapi';
 import { adminRoutes } from './routes/admin';
 import { keyRoutes } from './routes/keys';
 import { meRoutes } from './routes/me';
+import { planRoutes } from './routes/plan';
 import { usageRoutes } from './routes/usage';
 
 const MAX_BODY_BYTES = 16 * 1024;
@@ -69,6 +70,7 @@ export function createApp(deps: UserApiDeps) {
 
   return app
     .route('/me', meRoutes(deps))
+    .route('/me/plan', planRoutes(deps))
     .route('/keys', keyRoutes(deps))
     .route('/usage', usageRoutes(deps))
     .route('/admin', adminRoutes(deps));

@@ -1,12 +1,17 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ADMIN_FILE, type LocalAdmin } from '../../infra/local/bootstrap';
 import { latestCode } from '../../infra/local/mailbox';
 import { DESKTOP, launchChromium, PHONE, screenshot } from './browser';
 
 /**
  * An account owner's whole visit, in Debian's Chromium against the local stack that `npm start`
  * runs: sign up, confirm with the emailed code, reveal and create keys, use them, watch the usage
- * chart count them, roll and revoke, sign out and in, and lose the session.
+ * chart count them, roll and revoke, sign out and in, and lose the session. Then the SaaS owner's
+ * admin, signed in beside them, creates a plan, puts the owner on it, suspends and resumes them,
+ * and the owner's plan card follows: the plan's name, the quota used and left, and when it resets.
  */
 
 const endpoints = inject('endpoints');
@@ -358,5 +363,169 @@ describe('the account owner web page', () => {
 
   it('threw no errors in the page', () => {
     expect(pageErrors).toEqual([]);
+  });
+});
+
+describe("the SaaS owner's admin view, and the owner's plan", () => {
+  const PLAN_ID = 'e2e-small';
+  let adminContext: BrowserContext;
+  let adminPage: Page;
+  const adminErrors: string[] = [];
+
+  beforeAll(async () => {
+    // A browser of its own (its own storage): the admin and the owner are signed in side by side.
+    adminContext = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB', timezoneId: 'UTC' });
+    adminPage = await adminContext.newPage();
+    adminPage.setDefaultTimeout(15_000);
+    adminPage.on('pageerror', (error) => adminErrors.push(error.message));
+  });
+
+  afterAll(async () => {
+    await adminContext?.close();
+  });
+
+  const planCard = () => page.getByTestId('plan-card');
+  const accountRow = () => adminPage.locator(`tr.account-row[data-email="${email}"]`);
+
+  async function signInAs(on: Page, who: { email: string; password: string }): Promise<void> {
+    await on.getByRole('button', { name: 'Sign in' }).waitFor();
+    await on.getByLabel('Email').fill(who.email);
+    await on.getByLabel('Password', { exact: true }).fill(who.password);
+    await on.getByRole('button', { name: 'Sign in' }).click();
+    await on.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+  }
+
+  it('shows the owner, on the default plan, that their plan has no limits', async () => {
+    // The visit above ended with the session gone: the owner signs in again.
+    await signInAs(page, { email, password });
+    // An owner is no admin: no admin tab.
+    expect(
+      await page.getByRole('navigation', { name: 'Sections' }).getByRole('link').allInnerTexts(),
+    ).toEqual(['Keys', 'Usage']);
+    await openPage('Usage');
+    await expect.poll(() => planCard().getByTestId('plan-name').textContent(), POLL).toBe('Default');
+    expect(await planCard().getByTestId('plan-unlimited').textContent()).toContain('No limits');
+    expect(await planCard().locator('[data-limit="quota"] dd').textContent()).toContain('unlimited');
+  });
+
+  it('signs the local admin in, who gets the admin view with every account', async () => {
+    const admin = JSON.parse(await readFile(join(dataDir, ADMIN_FILE), 'utf8')) as LocalAdmin;
+    await adminPage.goto(endpoints.web);
+    await signInAs(adminPage, admin);
+    const adminTab = adminPage
+      .getByRole('navigation', { name: 'Sections' })
+      .getByRole('link', { name: 'Admin' });
+    await adminTab.click();
+    await adminPage.getByRole('heading', { level: 1, name: 'Admin' }).waitFor();
+    await accountRow().waitFor();
+    expect(await accountRow().getByTestId('account-status').textContent()).toContain('Active');
+    expect(await accountRow().getByLabel(`Plan of ${email}`).inputValue()).toBe('default');
+    // No quota on the default plan: this month's usage, counted.
+    expect(await accountRow().getByTestId('account-usage').textContent()).toMatch(
+      /\d+ this month · no quota/,
+    );
+  });
+
+  it('creates a plan with the form: a quota of 20 a day, 100 requests per 10 s and at most 5 live keys', async () => {
+    const form = adminPage.locator('form.plan-form');
+    await form.getByLabel('Plan id').fill(PLAN_ID);
+    await form.getByLabel('Name', { exact: true }).fill(PLAN_ID);
+    await form.getByLabel('Quota requests').fill('20');
+    await form.getByLabel('Quota period').selectOption('day');
+    await form.getByLabel('Rate limit requests').fill('100');
+    await form.getByLabel('Rate limit seconds').fill('10');
+    await form.getByLabel('Max live keys').fill('5');
+    await form.getByRole('button', { name: 'Save plan' }).click();
+    await expect
+      .poll(() => adminPage.getByTestId('admin-notice').textContent(), POLL)
+      .toContain(`Created the plan “${PLAN_ID}”`);
+    const listed = adminPage.getByTestId('plan-list').locator(`[data-plan-id="${PLAN_ID}"]`);
+    await expect
+      .poll(() => listed.textContent(), POLL)
+      .toContain('20 requests per day · 100 per 10 s per key · 5 live keys');
+  });
+
+  it("assigns it to the owner's account, then suspends and resumes it after asking", async () => {
+    const row = accountRow();
+    await row.getByLabel(`Plan of ${email}`).selectOption(PLAN_ID);
+    await row.getByRole('button', { name: 'Assign' }).click();
+    await expect
+      .poll(() => adminPage.getByTestId('admin-notice').textContent(), POLL)
+      .toContain(`${email} is on “${PLAN_ID}” now`);
+    await expect.poll(() => row.getByTestId('account-usage').textContent(), POLL).toMatch(/\d+ of 20 today/);
+
+    // Suspending asks first; cancelling changes nothing.
+    await row.getByRole('button', { name: 'Suspend' }).click();
+    const suspendDialog = adminPage.getByRole('dialog', { name: `Suspend ${email}?` });
+    expect(await suspendDialog.textContent()).toContain('account_suspended');
+    await suspendDialog.getByRole('button', { name: 'Cancel' }).click();
+    await suspendDialog.waitFor({ state: 'hidden' });
+    expect(await row.getByTestId('account-status').textContent()).toContain('Active');
+
+    await row.getByRole('button', { name: 'Suspend' }).click();
+    await suspendDialog.getByRole('button', { name: 'Suspend account' }).click();
+    await expect.poll(() => row.getByTestId('account-status').textContent(), POLL).toContain('Suspended');
+    expect(await row.getAttribute('data-status')).toBe('suspended');
+    // The owner's page says so on its next refresh, under the new plan.
+    await expect.poll(() => planCard().getAttribute('data-status'), POLL).toBe('suspended');
+    expect(await planCard().getByTestId('plan-suspended').textContent()).toContain('suspended');
+    await screenshot(adminPage, 'admin-desktop');
+    await adminPage.setViewportSize(PHONE);
+    await screenshot(adminPage, 'admin-390');
+    await adminPage.setViewportSize(DESKTOP);
+
+    await row.getByRole('button', { name: 'Resume' }).click();
+    const resumeDialog = adminPage.getByRole('dialog', { name: `Resume ${email}?` });
+    await resumeDialog.getByRole('button', { name: 'Resume account' }).click();
+    await expect.poll(() => row.getByTestId('account-status').textContent(), POLL).toContain('Active');
+    expect(await adminPage.getByTestId('admin-notice').textContent()).toContain(`Resumed ${email}`);
+    await expect.poll(() => planCard().getAttribute('data-status'), POLL).toBe('active');
+  });
+
+  it('shows the owner their plan: the quota used of 20 today, what is left and when it resets', async () => {
+    const card = planCard();
+    await expect.poll(() => card.getByTestId('plan-name').textContent(), POLL).toBe(PLAN_ID);
+    expect(await card.getByTestId('quota-limit').textContent()).toBe('20');
+    // The quota counts this UTC day, all keys: today's figure of the usage page, no more, no less.
+    const used = Number(await card.getByTestId('quota-used').textContent());
+    expect(used).toBeGreaterThan(0);
+    expect(String(used)).toBe(await page.getByTestId('usage-today').textContent());
+    expect(await card.getByTestId('quota-remaining').textContent()).toBe(String(20 - used));
+    expect(await card.getByRole('progressbar').getAttribute('aria-valuenow')).toBe(String(used));
+    const tomorrow = new Date(new Date().setUTCHours(24, 0, 0, 0));
+    const resets = new Intl.DateTimeFormat('en-GB', {
+      dateStyle: 'medium',
+      timeStyle: 'short',
+      timeZone: 'UTC',
+    });
+    expect(await card.getByTestId('quota-resets').textContent()).toContain(
+      `Resets at ${resets.format(tomorrow)}`,
+    );
+    // Live keys: the rolled key and its predecessor in its grace; the revoked one does not count.
+    expect(await card.getByTestId('keys-used').textContent()).toBe('2 of 5');
+    expect(await card.getByTestId('rate-limit').textContent()).toBe('100 requests per 10 s');
+
+    // A new key and two requests with it: the card follows, with no reload.
+    await openPage('Keys');
+    await page.getByLabel('Name (optional)').fill('quota-check');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await expect.poll(() => page.locator('#secret-title').textContent(), POLL).toContain('quota-check');
+    const key = await page.getByTestId('secret-value').inputValue();
+    expect(await callKeyApi(key)).toBe(200);
+    expect(await callKeyApi(key)).toBe(200);
+    await page.getByRole('button', { name: /I've stored it/ }).click();
+    await openPage('Usage');
+    await expect.poll(() => card.getByTestId('quota-used').textContent(), POLL).toBe(String(used + 2));
+    expect(await card.getByTestId('quota-remaining').textContent()).toBe(String(18 - used));
+    expect(await card.getByTestId('keys-used').textContent()).toBe('3 of 5');
+    await screenshot(page, 'usage-plan-desktop');
+    await page.setViewportSize(PHONE);
+    await screenshot(page, 'usage-plan-390');
+    await page.setViewportSize(DESKTOP);
+  });
+
+  it('threw no errors in either page', () => {
+    expect(pageErrors).toEqual([]);
+    expect(adminErrors).toEqual([]);
   });
 });

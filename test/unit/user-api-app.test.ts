@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ENV, MAX_ROLL_GRACE_MS } from '../../contracts/config';
+import type { AccountStatus, Plan } from '../../contracts/plans';
 import type { DayCount, KeyTotals } from '../../services/metering/usage-reader';
 import { generateApiKey, isWellFormedApiKey } from '../../services/shared/api-key';
 import type { AccountRecord, KeyRecord } from '../../services/shared/key-store';
@@ -15,7 +16,17 @@ import type { AuthenticatedUser, TokenVerifier } from '../../services/user-api/t
 const NOW = new Date('2026-11-21T12:00:00Z');
 const ALICE: AuthenticatedUser = { userId: 'acc_alice', email: 'alice@example.com', userName: 'alice' };
 const NEWCOMER: AuthenticatedUser = { userId: 'acc_new', email: 'new@example.com', userName: 'new' };
-const TOKENS: Record<string, AuthenticatedUser> = { 'token-alice': ALICE, 'token-newcomer': NEWCOMER };
+const OWNER_ADMIN: AuthenticatedUser = {
+  userId: 'acc_admin',
+  email: 'admin@example.com',
+  userName: 'admin',
+  groups: ['admins'],
+};
+const TOKENS: Record<string, AuthenticatedUser> = {
+  'token-alice': ALICE,
+  'token-newcomer': NEWCOMER,
+  'token-admin': OWNER_ADMIN,
+};
 
 const verifier: TokenVerifier = {
   async verify(token) {
@@ -85,6 +96,7 @@ function memoryStore() {
 function memoryUsage() {
   const byScope = new Map<string, DayCount[]>();
   const totals = new Map<string, KeyTotals>();
+  const totalCalls: { scope: { accountId: string; keyId?: string }; from: string; to: string }[] = [];
   const usage: UserApiUsageReader = {
     async dailyCounts(scope, from, to) {
       const id = scope.keyId !== undefined ? `key:${scope.keyId}` : `account:${scope.accountId}`;
@@ -97,21 +109,34 @@ function memoryUsage() {
     async routeDailyCounts() {
       return [];
     },
-    async total() {
-      return 0;
+    async total(scope, from, to) {
+      totalCalls.push({ scope, from, to });
+      const days = await usage.dailyCounts(scope, from, to);
+      return days.reduce((sum, d) => sum + d.count, 0);
     },
   };
-  return { usage, byScope, totals };
+  return { usage, byScope, totals, totalCalls };
 }
 
-/** Every account on the default plan, never saved: no limits (the admin routes have their own tests). */
-function defaultPlans(accounts: ReadonlyMap<string, AccountRecord>): UserApiPlanStore {
+/**
+ * Each account's plan and status, as PlanStore.accountPlan answers them: on the default plan, never
+ * saved (no limits), unless a test assigns one (the admin routes have their own tests).
+ */
+function memoryPlans(accounts: ReadonlyMap<string, AccountRecord>) {
+  const plans = new Map<string, Plan>();
+  const assigned = new Map<string, { planId: string; status: AccountStatus }>();
   const unused = async (): Promise<never> => {
     throw new Error('not used here');
   };
-  return {
-    accountPlan: async (accountId) =>
-      accounts.has(accountId) ? { standing: { accountId, planId: 'default', status: 'active' } } : undefined,
+  const store: UserApiPlanStore = {
+    accountPlan: async (accountId) => {
+      if (!accounts.has(accountId)) return undefined;
+      const { planId, status } = assigned.get(accountId) ?? { planId: 'default', status: 'active' };
+      const plan = plans.get(planId);
+      return plan
+        ? { standing: { accountId, planId, status }, plan }
+        : { standing: { accountId, planId, status } };
+    },
     standing: unused,
     getPlan: unused,
     listPlans: unused,
@@ -120,20 +145,23 @@ function defaultPlans(accounts: ReadonlyMap<string, AccountRecord>): UserApiPlan
     setStatus: unused,
     listAccounts: unused,
   };
+  return { store, plans, assigned };
 }
 
 let memory: ReturnType<typeof memoryStore>;
 let counters: ReturnType<typeof memoryUsage>;
+let terms: ReturnType<typeof memoryPlans>;
 let app: ReturnType<typeof createApp>;
 
 beforeEach(async () => {
   memory = memoryStore();
   counters = memoryUsage();
+  terms = memoryPlans(memory.accounts);
   await memory.store.provisionAccount({ ...ALICE, accountId: ALICE.userId, now: new Date('2026-11-01') });
   app = createApp({
     store: memory.store,
     usage: counters.usage,
-    plans: defaultPlans(memory.accounts),
+    plans: terms.store,
     verifier,
     clock: { now: () => NOW },
     logger: new Logger({ serviceName: 'user-api-test', logLevel: 'SILENT' }),
@@ -154,6 +182,7 @@ const call = (path: string, init: { token?: string; method?: string; body?: unkn
 
 const ROUTES = [
   ['GET', '/me'],
+  ['GET', '/me/plan'],
   ['GET', '/keys'],
   ['POST', '/keys'],
   ['GET', '/usage'],
@@ -203,7 +232,16 @@ describe('user-api: GET /me', () => {
       userId: ALICE.userId,
       email: ALICE.email,
       createdAt: '2026-11-01T00:00:00.000Z',
+      isAdmin: false,
     });
+  });
+
+  it("says whether the user is one of the owner's admins, from the token's groups", async () => {
+    const response = await call('/me', { token: 'token-admin' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ userId: OWNER_ADMIN.userId, isAdmin: true });
+    // The hint grants nothing: the admin routes decide from the token themselves.
+    expect((await call('/admin/plans', { token: 'token-alice' })).status).toBe(403);
   });
 
   it('finishes the provisioning of a signed-in user whose sign-up trigger never ran', async () => {
@@ -214,8 +252,121 @@ describe('user-api: GET /me', () => {
       userId: NEWCOMER.userId,
       email: NEWCOMER.email,
       createdAt: NOW.toISOString(),
+      isAdmin: false,
     });
     expect(memory.accounts.get(NEWCOMER.userId)?.email).toBe(NEWCOMER.email);
+  });
+});
+
+describe('user-api: GET /me/plan', () => {
+  const savedPlan = (planId: string, body: Omit<Plan, 'planId' | 'updatedAt'>): Plan => {
+    const plan = { ...body, planId, updatedAt: '2026-11-01T00:00:00.000Z' };
+    terms.plans.set(planId, plan);
+    return plan;
+  };
+  const keyWith = (keyId: string, status: KeyRecord['status'], expiresAt?: string): KeyRecord => ({
+    accountId: ALICE.userId,
+    keyId,
+    name: keyId,
+    start: 'tg_abcd',
+    keyHash: `hash-${keyId}`,
+    status,
+    createdAt: '2026-11-01T00:00:00.000Z',
+    ...(expiresAt ? { expiresAt } : {}),
+  });
+
+  it('an account without a plan is on the default plan, which has no limits while never saved', async () => {
+    const response = await call('/me/plan', { token: 'token-alice' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(await response.json()).toEqual({
+      planId: 'default',
+      name: 'Default',
+      status: 'active',
+      asOf: NOW.toISOString(),
+    });
+    // Nothing to count against: no counter is read.
+    expect(counters.totalCalls).toEqual([]);
+  });
+
+  it("answers each limit of the caller's plan with what is used and left, and when the quota resets", async () => {
+    savedPlan('small', {
+      name: 'Small',
+      quota: { requests: 20, period: 'day' },
+      rateLimit: { requests: 10, perSeconds: 1, scope: 'key' },
+      maxKeys: 5,
+    });
+    terms.assigned.set(ALICE.userId, { planId: 'small', status: 'active' });
+    counters.byScope.set(`account:${ALICE.userId}`, [
+      { date: '2026-11-20', count: 50 }, // yesterday: another period
+      { date: '2026-11-21', count: 13 },
+    ]);
+    memory.keys.push(
+      keyWith('key_active', 'active'),
+      keyWith('key_pending', 'pending'),
+      keyWith('key_grace', 'expiring', '2026-11-21T13:00:00.000Z'),
+      keyWith('key_ended', 'expiring', '2026-11-21T11:00:00.000Z'),
+      keyWith('key_revoked', 'revoked'),
+      { ...keyWith('key_bob', 'active'), accountId: 'acc_bob' },
+    );
+
+    const response = await call('/me/plan', { token: 'token-alice' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      planId: 'small',
+      name: 'Small',
+      status: 'active',
+      quota: { requests: 20, period: 'day', used: 13, remaining: 7, resetsAt: '2026-11-22T00:00:00.000Z' },
+      rateLimit: { requests: 10, perSeconds: 1, scope: 'key' },
+      // Active, pending and expiring within its grace; not the expired, the revoked or Bob's.
+      maxKeys: { limit: 5, live: 3 },
+      asOf: NOW.toISOString(),
+    });
+    // The account as a whole, over the quota's UTC day: what the gate counts.
+    expect(counters.totalCalls).toEqual([
+      { scope: { accountId: ALICE.userId }, from: '2026-11-21', to: '2026-11-21' },
+    ]);
+  });
+
+  it('a monthly quota counts the UTC calendar month and resets on the first; nothing left is 0, never less', async () => {
+    savedPlan('monthly', { name: 'Monthly', quota: { requests: 30, period: 'month' } });
+    terms.assigned.set(ALICE.userId, { planId: 'monthly', status: 'active' });
+    counters.byScope.set(`account:${ALICE.userId}`, [
+      { date: '2026-10-31', count: 100 },
+      { date: '2026-11-01', count: 30 },
+      { date: '2026-11-21', count: 5 },
+    ]);
+    const answer = await (await call('/me/plan', { token: 'token-alice' })).json();
+    expect(answer).toEqual({
+      planId: 'monthly',
+      name: 'Monthly',
+      status: 'active',
+      quota: { requests: 30, period: 'month', used: 35, remaining: 0, resetsAt: '2026-12-01T00:00:00.000Z' },
+      asOf: NOW.toISOString(),
+    });
+    expect(counters.totalCalls.map(({ from, to }) => `${from}..${to}`)).toEqual(['2026-11-01..2026-11-30']);
+  });
+
+  it("shows a suspended account as such, under the default plan's saved name", async () => {
+    savedPlan('default', { name: 'Free', rateLimit: { requests: 5, perSeconds: 60, scope: 'account' } });
+    terms.assigned.set(ALICE.userId, { planId: 'default', status: 'suspended' });
+    expect(await (await call('/me/plan', { token: 'token-alice' })).json()).toEqual({
+      planId: 'default',
+      name: 'Free',
+      status: 'suspended',
+      rateLimit: { requests: 5, perSeconds: 60, scope: 'account' },
+      asOf: NOW.toISOString(),
+    });
+  });
+
+  it('is a 404 for a user without an account yet, until GET /me provisions it', async () => {
+    const before = await call('/me/plan', { token: 'token-newcomer' });
+    expect(before.status).toBe(404);
+    expect(await before.json()).toEqual({ error: { code: 'not_found', message: 'No such account' } });
+    await call('/me', { token: 'token-newcomer' });
+    const after = await call('/me/plan', { token: 'token-newcomer' });
+    expect(after.status).toBe(200);
+    expect(await after.json()).toMatchObject({ planId: 'default', name: 'Default', status: 'active' });
   });
 });
 

@@ -159,6 +159,7 @@ describe('user-api: GET /openapi.json', () => {
       '/keys/{id}/reveal',
       '/keys/{id}/roll',
       '/me',
+      '/me/plan',
       '/usage',
     ]);
   });
@@ -187,6 +188,37 @@ describe('user-api: GET /openapi.json', () => {
     expect(Object.keys(putPlan.responses)).toEqual(expect.arrayContaining(['200', '201', '400']));
   });
 
+  it("documents the owner's own plan (GET /me/plan), each limit optional, and isAdmin on GET /me", async () => {
+    const document = (await fetchDocument()) as OpenApiDocument & {
+      components: { schemas: Record<string, { required?: string[]; properties: Record<string, unknown> }> };
+    };
+    const getPlan = document.paths['/me/plan']?.get as Operation & { tags: string[] };
+    expect(getPlan.tags).toEqual(['Account']);
+    expect(Object.keys(getPlan.responses).sort()).toEqual(['200', '401', '404', '500', '503']);
+    expect(getPlan.responses['200']).toMatchObject({
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/MyPlan' } } },
+    });
+    const myPlan = document.components.schemas.MyPlan;
+    expect(Object.keys(myPlan?.properties ?? {}).sort()).toEqual([
+      'asOf',
+      'maxKeys',
+      'name',
+      'planId',
+      'quota',
+      'rateLimit',
+      'status',
+    ]);
+    expect(myPlan?.required?.sort()).toEqual(['asOf', 'name', 'planId', 'status']);
+    expect(document.components.schemas.QuotaStanding?.required?.sort()).toEqual([
+      'period',
+      'remaining',
+      'requests',
+      'resetsAt',
+      'used',
+    ]);
+    expect(document.components.schemas.Account?.required).toContain('isAdmin');
+  });
+
   it('the validator refuses a broken copy of it (so the check above is not vacuous)', async () => {
     const broken = structuredClone(await fetchDocument());
     broken.paths['/me'] = { get: { responses: 'none' } };
@@ -205,7 +237,7 @@ describe('user-api: GET /openapi.json', () => {
         operation: operation as Operation,
       })),
     );
-    expect(operations).toHaveLength(13);
+    expect(operations).toHaveLength(14);
     for (const { at, operation } of operations) {
       expect(operation.security, at).toEqual([{ [name as string]: [] }]);
       expect(operation.responses['401'], at).toMatchObject({

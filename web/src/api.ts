@@ -1,4 +1,4 @@
-import { type ClientResponse, hc } from 'hono/client';
+import { type ClientResponse, hc, type InferRequestType } from 'hono/client';
 import type { SuccessStatusCode } from 'hono/utils/http-status';
 // Type only: the client is checked against the API's routes, and no server code is bundled.
 import type { AppType } from '../../services/user-api/app';
@@ -66,8 +66,11 @@ export function createUserApi(baseUrl: string, idToken: () => Promise<string>) {
   const client = hc<AppType>(baseUrl, {
     headers: async () => ({ authorization: `Bearer ${await idToken()}` }),
   });
+  const admin = client.admin;
   return {
     me: () => call(baseUrl, () => client.me.$get()),
+    /** The account's plan and what is used and left of each of its limits. */
+    myPlan: () => call(baseUrl, () => client.me.plan.$get()),
     listKeys: () => call(baseUrl, () => client.keys.$get()),
     createKey: (name?: string) => call(baseUrl, () => client.keys.$post({ json: name ? { name } : {} })),
     revealKey: (id: string) => call(baseUrl, () => client.keys[':id'].reveal.$post({ param: { id } })),
@@ -93,10 +96,36 @@ export function createUserApi(baseUrl: string, idToken: () => Promise<string>) {
       }
       return answer;
     },
+    /** The owner's admins only (the API answers anyone else 403). */
+    admin: {
+      /** One page of accounts; `cursor` is the previous page's `next`. */
+      listAccounts: (cursor?: string) =>
+        call(baseUrl, () => admin.accounts.$get({ query: cursor ? { cursor } : {} })),
+      listPlans: () => call(baseUrl, () => admin.plans.$get()),
+      /** Creates or replaces a plan as a whole. */
+      putPlan: (planId: string, plan: PlanRequest) =>
+        call(baseUrl, () => admin.plans[':planId'].$put({ param: { planId }, json: plan })),
+      assignPlan: (accountId: string, planId: string) =>
+        call(baseUrl, () =>
+          admin.accounts[':accountId'].plan.$put({ param: { accountId }, json: { planId } }),
+        ),
+      suspend: (accountId: string) =>
+        call(baseUrl, () => admin.accounts[':accountId'].suspend.$post({ param: { accountId } })),
+      resume: (accountId: string) =>
+        call(baseUrl, () => admin.accounts[':accountId'].resume.$post({ param: { accountId } })),
+    },
   };
 }
 
+type AdminClient = ReturnType<typeof hc<AppType>>['admin'];
+/** What `PUT /admin/plans/{planId}` takes: a plan as a whole. */
+export type PlanRequest = InferRequestType<AdminClient['plans'][':planId']['$put']>['json'];
+
 export type UserApi = ReturnType<typeof createUserApi>;
+export type Me = Awaited<ReturnType<UserApi['me']>>;
+export type MyPlan = Awaited<ReturnType<UserApi['myPlan']>>;
+export type AdminAccount = Awaited<ReturnType<UserApi['admin']['listAccounts']>>['accounts'][number];
+export type AdminPlan = Awaited<ReturnType<UserApi['admin']['listPlans']>>['plans'][number];
 export type KeyView = Awaited<ReturnType<UserApi['listKeys']>>['keys'][number];
 export type IssuedKey = Awaited<ReturnType<UserApi['createKey']>>;
 export type RolledKey = Awaited<ReturnType<UserApi['rollKey']>>;

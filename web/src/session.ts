@@ -1,15 +1,29 @@
 import { type InjectionKey, inject, onBeforeUnmount, onMounted, type Ref, ref } from 'vue';
-import { createUserApi, describeError, type KeyView, SessionExpiredError, type UserApi } from './api';
+import {
+  createUserApi,
+  describeError,
+  type KeyView,
+  type Me,
+  SessionExpiredError,
+  type UserApi,
+} from './api';
 import { currentIdToken, endSession } from './auth';
 import type { WebConfig } from './config';
 
 /** Shown above the sign-in form after a session ended on its own (expired, revoked, refused). */
 export const signInNotice = ref<string>();
 
-/** What the signed-in pages share: the API client and the account's keys. */
+/** What the signed-in pages share: the API client, the account and its keys. */
 export interface Session {
   readonly config: WebConfig;
   readonly api: UserApi;
+  /** The signed-in account (`GET /me`); undefined until first loaded. */
+  readonly me: Ref<Me | undefined>;
+  /**
+   * Loads the account once (`GET /me`, which also finishes a sign-up whose trigger never ran);
+   * every caller shares the first answer, and a failed load is tried again by the next call.
+   */
+  loadMe(): Promise<Me>;
   /** The account's keys; undefined until first loaded. */
   readonly keys: Ref<KeyView[] | undefined>;
   /** Why the last refresh of the keys failed, if it did. */
@@ -28,6 +42,8 @@ export function createSession(config: WebConfig): Session {
   const api = createUserApi(config.userApi, currentIdToken);
   const keys = ref<KeyView[]>();
   const keysError = ref<string>();
+  const me = ref<Me>();
+  let loadingMe: Promise<Me> | undefined;
   let ending = false;
 
   async function guard<T>(call: () => Promise<T>): Promise<T> {
@@ -52,7 +68,21 @@ export function createSession(config: WebConfig): Session {
     }
   }
 
-  return { config, api, keys, keysError, refreshKeys, guard };
+  function loadMe(): Promise<Me> {
+    loadingMe ??= guard(() => api.me()).then(
+      (answer) => {
+        me.value = answer;
+        return answer;
+      },
+      (error: unknown) => {
+        loadingMe = undefined;
+        throw error;
+      },
+    );
+    return loadingMe;
+  }
+
+  return { config, api, me, loadMe, keys, keysError, refreshKeys, guard };
 }
 
 export function useSession(): Session {

@@ -1,9 +1,17 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { ADMIN_GROUP } from '../../../contracts/plans';
 import type { UserApiDeps } from '../env';
 import { errorResponses, json, requiresIdToken, router, timestamp } from '../openapi';
 
 const account = z
-  .object({ userId: z.string(), email: z.string(), createdAt: timestamp })
+  .object({
+    userId: z.string(),
+    email: z.string(),
+    createdAt: timestamp,
+    isAdmin: z.boolean().openapi({
+      description: `Whether the signed-in user is one of the owner's admins (Cognito group \`${ADMIN_GROUP}\`), who may use \`/admin\``,
+    }),
+  })
   .openapi('Account', { description: "The signed-in owner's account" });
 
 const getMe = createRoute({
@@ -33,6 +41,15 @@ export function meRoutes(deps: UserApiDeps) {
         accountId: user.userId,
       });
     }
-    return c.json({ userId: account.accountId, email: account.email, createdAt: account.createdAt }, 200);
+    return c.json(
+      {
+        userId: account.accountId,
+        email: account.email,
+        createdAt: account.createdAt,
+        // From the verified token's groups, as requireAdmin decides: a hint for the page, never a grant.
+        isAdmin: user.groups?.includes(ADMIN_GROUP) ?? false,
+      },
+      200,
+    );
   });
 }
