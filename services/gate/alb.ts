@@ -77,9 +77,14 @@ export function gateAlbHandler(
       };
       const settled = await gate.settle(admission, answer, bill);
       if (settled === 'unrecorded') return refused(Gate.unrecorded);
-      return Object.keys(admission.headers).length === 0
-        ? result
-        : { ...result, headers: { ...result.headers, ...admission.headers } };
+      const headers = admission.headers;
+      if (headers['ratelimit-policy'] === undefined) return result;
+      // Added in place: the answer is the gate's to hand on by now, and a copy of it costs more.
+      const own = result.headers ?? {};
+      own['ratelimit-policy'] = headers['ratelimit-policy'];
+      own.ratelimit = headers.ratelimit as string;
+      result.headers = own;
+      return result;
     } finally {
       options.endInvocation?.();
     }
