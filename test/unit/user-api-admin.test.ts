@@ -6,6 +6,7 @@ import type { AccountStanding } from '../../services/shared/plan-store';
 import { createApp } from '../../services/user-api/app';
 import type { UserApiKeyStore, UserApiPlanStore, UserApiUsageReader } from '../../services/user-api/env';
 import type { AuthenticatedUser, TokenVerifier } from '../../services/user-api/token-verifier';
+import { requestApp } from '../support/app-request';
 
 // The admin surface of user-api through createApp(deps).request(): who gets in (a verified token
 // whose groups include `admins`), and what the routes answer. The verifier and the stores are
@@ -195,14 +196,7 @@ beforeEach(() => {
 });
 
 const call = (path: string, init: { token?: string; method?: string; body?: unknown } = {}) =>
-  app.request(path, {
-    method: init.method ?? 'GET',
-    headers: {
-      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
+  requestApp(app, path, init);
 
 const ADMIN_ROUTES: Array<[string, string, unknown?]> = [
   ['GET', '/admin/accounts'],

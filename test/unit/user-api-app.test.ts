@@ -9,6 +9,7 @@ import { createApp } from '../../services/user-api/app';
 import { loadUserApiConfig } from '../../services/user-api/config';
 import type { UserApiKeyStore, UserApiPlanStore, UserApiUsageReader } from '../../services/user-api/env';
 import type { AuthenticatedUser, TokenVerifier } from '../../services/user-api/token-verifier';
+import { requestApp } from '../support/app-request';
 
 // user-api as a caller sees it, through createApp(deps).request(): no network, no environment. The
 // token verifier and the stores are in-memory fakes; what is asserted is what an owner would get.
@@ -171,14 +172,7 @@ beforeEach(async () => {
 });
 
 const call = (path: string, init: { token?: string; method?: string; body?: unknown } = {}) =>
-  app.request(path, {
-    method: init.method ?? 'GET',
-    headers: {
-      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
+  requestApp(app, path, init);
 
 const ROUTES = [
   ['GET', '/me'],

@@ -6,6 +6,7 @@ import type { KeyRecord } from '../../services/shared/key-store';
 import { createApp } from '../../services/user-api/app';
 import type { UserApiKeyStore, UserApiPlanStore, UserApiUsageReader } from '../../services/user-api/env';
 import type { AuthenticatedUser, TokenVerifier } from '../../services/user-api/token-verifier';
+import { requestApp } from '../support/app-request';
 
 // user-api's contract as a caller sees it, through createApp(deps).request(): the OpenAPI document
 // it serves, and the answers of `GET /usage?groupBy=route`. The verifier and the stores are
@@ -111,14 +112,7 @@ beforeEach(() => {
 });
 
 const call = (path: string, init: { token?: string; method?: string; body?: unknown } = {}) =>
-  app.request(path, {
-    method: init.method ?? 'GET',
-    headers: {
-      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
+  requestApp(app, path, init);
 
 interface Operation {
   security?: Record<string, string[]>[];
