@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import {
   AdminAddUserToGroupCommand,
   AdminCreateUserCommand,
-  AdminGetUserCommand,
   AdminSetUserPasswordCommand,
   CognitoIdentityProviderClient,
   CreateGroupCommand,
@@ -13,6 +12,7 @@ import {
   ListGroupsCommand,
   ListUserPoolClientsCommand,
   ListUserPoolsCommand,
+  ListUsersCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import {
   type AttributeDefinition,
@@ -486,10 +486,12 @@ async function ensureAdmin(
     );
   }
 
-  try {
-    await client.send(new AdminGetUserCommand({ UserPoolId: userPoolId, Username: admin.email }));
-  } catch (error) {
-    if ((error as Error).name !== 'UserNotFoundException') throw error;
+  // ListUsers rather than AdminGetUser: cognito-local logs every "no such user" as an error, which
+  // would greet each first `npm start` with a stack trace.
+  const existing = await client.send(
+    new ListUsersCommand({ UserPoolId: userPoolId, Filter: `email = "${admin.email}"`, Limit: 1 }),
+  );
+  if ((existing.Users ?? []).length === 0) {
     await client.send(
       new AdminCreateUserCommand({
         UserPoolId: userPoolId,
