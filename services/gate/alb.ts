@@ -21,7 +21,8 @@ export interface AlbGateOptions {
   readonly endInvocation?: () => void;
 }
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): ALBResult => ({
+/** A JSON answer as an ALB target gives it (key-api's too). */
+export const albJson = (status: number, body: unknown, headers: Record<string, string> = {}): ALBResult => ({
   statusCode: status,
   statusDescription: `${status}`,
   isBase64Encoded: false,
@@ -29,7 +30,9 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   body: JSON.stringify(body),
 });
 
-const refused = (refusal: Refusal): ALBResult => json(refusal.status, refusal.body, refusal.headers);
+/** The gate's refusal as an ALB answer, with any further headers (key-api's CORS). */
+export const albRefusal = (refusal: Refusal, headers: Record<string, string> = {}): ALBResult =>
+  albJson(refusal.status, refusal.body, { ...refusal.headers, ...headers });
 
 /** Route templates → a matcher of (method, path) to the template (Hono's router, not our own). */
 export function routeMatcher(routes: readonly string[]): (method: string, path: string) => string {
@@ -62,13 +65,13 @@ export function gateAlbHandler(
   return async (event) => {
     try {
       const admission = await gate.admit(keyFromHeaders((name) => headerValues(event, name)));
-      if (!admission.admitted) return refused(admission.refusal);
+      if (!admission.admitted) return albRefusal(admission.refusal);
       let result: ALBResult;
       try {
         result = await handler(event, admission.caller);
       } catch (error) {
         gate.failed(error, 'gated handler failed');
-        result = json(500, errorBody('internal_error', 'The request failed'));
+        result = albJson(500, errorBody('internal_error', 'The request failed'));
       }
       const answer = {
         route: routeOf(event.httpMethod, event.path),
@@ -76,7 +79,7 @@ export function gateAlbHandler(
         status: result.statusCode,
       };
       const settled = await gate.settle(admission, answer, bill);
-      if (settled === 'unrecorded') return refused(Gate.unrecorded);
+      if (settled === 'unrecorded') return albRefusal(Gate.unrecorded);
       const headers = admission.headers;
       if (headers['ratelimit-policy'] === undefined) return result;
       // Added in place: the answer is the gate's to hand on by now, and a copy of it costs more.

@@ -1,7 +1,8 @@
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { ANY_ROUTE } from '../../contracts/usage-event';
+import { albJson, albRefusal } from '../gate/alb';
 import { extractKey } from '../gate/extract-key';
-import { Gate, type GateDeps, type Refusal } from '../gate/gate';
+import { Gate, type GateDeps } from '../gate/gate';
 import type { UsageSnapshots } from './usage-snapshots';
 
 /** key-api also takes the article's body form (extract-key.ts). */
@@ -23,20 +24,6 @@ function corsHeaders(event: ALBEvent, allowedOrigins: readonly string[]): Record
   const origin = event.headers?.origin ?? event.multiValueHeaders?.origin?.[0];
   if (!origin || !allowedOrigins.includes(origin)) return {};
   return { 'access-control-allow-origin': origin, vary: 'origin' };
-}
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): ALBResult {
-  return {
-    statusCode: status,
-    statusDescription: `${status}`,
-    isBase64Encoded: false,
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
-    body: JSON.stringify(body),
-  };
-}
-
-function refused(refusal: Refusal, cors: Record<string, string>): ALBResult {
-  return json(refusal.status, refusal.body, { ...refusal.headers, ...cors });
 }
 
 /** key-api bills every accepted check: answering it is the work. */
@@ -67,13 +54,13 @@ export function createKeyApiHandler(deps: KeyApiDeps): KeyApiHandler {
       };
     }
     const admission = await gate.admit(extractKey(event));
-    if (!admission.admitted) return refused(admission.refusal, cors);
+    if (!admission.admitted) return albRefusal(admission.refusal, cors);
     const { accountId, keyId } = admission.caller;
     const [settled, usage] = await Promise.all([
       gate.settle(admission, { route: ANY_ROUTE, method: event.httpMethod, status: 200 }, billEveryCheck),
       deps.usage.get(accountId, keyId),
     ]);
-    if (settled === 'unrecorded') return refused(Gate.unrecorded, cors);
-    return json(200, { ok: true, keyId, usage }, { ...admission.headers, ...cors });
+    if (settled === 'unrecorded') return albRefusal(Gate.unrecorded, cors);
+    return albJson(200, { ok: true, keyId, usage }, { ...admission.headers, ...cors });
   };
 }
