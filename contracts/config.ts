@@ -26,12 +26,16 @@ export const ENV = {
   keyCacheMaxEntries: 'TOLLGATE_KEY_CACHE_MAX_ENTRIES',
   metricsFlushMs: 'TOLLGATE_METRICS_FLUSH_MS',
   quotaReadIntervalMs: 'TOLLGATE_QUOTA_READ_INTERVAL_MS',
+  guessBudget: 'TOLLGATE_GUESS_BUDGET',
+  guessWindowMs: 'TOLLGATE_GUESS_WINDOW_MS',
+  guessMaxClients: 'TOLLGATE_GUESS_MAX_CLIENTS',
   lateWindowMs: 'TOLLGATE_LATE_WINDOW_MS',
   futureWindowMs: 'TOLLGATE_FUTURE_WINDOW_MS',
   jwtIssuer: 'TOLLGATE_JWT_ISSUER',
   jwksUri: 'TOLLGATE_JWKS_URI',
   userPoolClientId: 'TOLLGATE_USER_POOL_CLIENT_ID',
   rollGraceMs: 'TOLLGATE_ROLL_GRACE_MS',
+  signInMaxAgeMs: 'TOLLGATE_SIGN_IN_MAX_AGE_MS',
   alertFromAddress: 'TOLLGATE_ALERT_FROM_ADDRESS',
 } as const;
 
@@ -52,6 +56,17 @@ export const DEFAULT_KEY_CACHE_WINDOWS = {
 } as const;
 
 /**
+ * The gate's guess throttle (services/gate/guess-throttle.ts): per client address and container, at
+ * most `budget` lookups that find no key per `windowMs`. 20 a minute is what one client retrying a
+ * single wrong key flat out costs against the 3 s negative window (one read per window), so such a
+ * client is never refused with 429, and real keys are never charged; a guesser is held to one read
+ * per 3 s per address per container instead of one per request (thousands a second). `maxClients`
+ * bounds the memory (a few hundred bytes a client, some 10 MB at the bound): an address flood
+ * evicts the least recently seen.
+ */
+export const DEFAULT_GUESS_THROTTLE = { budget: 20, windowMs: 60_000, maxClients: 50_000 } as const;
+
+/**
  * Metering's acceptance window: events older than `lateMs` (their day is closed) or dated further
  * ahead than `futureMs` (clock skew allowance) are dead-lettered, never counted.
  */
@@ -68,6 +83,19 @@ export const DEFAULT_ROLL_GRACE_MS = 24 * 3600_000;
 
 /** The longest grace period a roll may give the old key, configured or asked for: 7 days. */
 export const MAX_ROLL_GRACE_MS = 7 * 24 * 3600_000;
+
+/**
+ * How recent a sign-in must be to mint a secret (create, reveal, roll): the ID token's `auth_time`
+ * no older than this. A stolen ID token works for its whole lifetime (an hour on Cognito by
+ * default) and refreshes keep their `auth_time`, so without this it could mint keys for that hour;
+ * with it, for at most 15 minutes after its owner signed in. 15 minutes covers a sitting of key
+ * management (sign in, create, copy, roll) without asking twice; past it the page asks the owner
+ * to sign in again and then finishes what they asked for. Seconds are the resolution of `auth_time`,
+ * so less than one is refused; more than a day (the longest ID token Cognito issues) would never
+ * apply.
+ */
+export const DEFAULT_SIGN_IN_MAX_AGE_MS = 15 * 60_000;
+export const MAX_SIGN_IN_MAX_AGE_MS = 24 * 3600_000;
 
 export const DEFAULT_KEY_PREFIX = 'tg';
 
@@ -122,6 +150,10 @@ const gateShape = {
   [ENV.metricsFlushMs]: int(0, DEFAULT_METRICS_FLUSH_MS),
   /** How long a quota's counted usage is reused per account and container (the overshoot bound's I). */
   [ENV.quotaReadIntervalMs]: int(1, DEFAULT_QUOTA_READ_INTERVAL_MS),
+  /** Lookups of unknown keys per client address per window and container; 0 turns the throttle off. */
+  [ENV.guessBudget]: int(0, DEFAULT_GUESS_THROTTLE.budget),
+  [ENV.guessWindowMs]: int(1, DEFAULT_GUESS_THROTTLE.windowMs),
+  [ENV.guessMaxClients]: int(1, DEFAULT_GUESS_THROTTLE.maxClients),
 };
 
 const transportTarget = <T extends z.ZodObject>(schema: T) =>
@@ -142,6 +174,11 @@ export const keyApiConfigSchema = transportTarget(
 
 export const meteringConfigSchema = z.object({
   [ENV.usageTable]: tableName,
+  /**
+   * Every event's key is checked against its account here before it is counted (provenance):
+   * required, so a consumer that could not check never starts.
+   */
+  [ENV.keysTable]: tableName,
   /** Quota alerts read accounts and their plans; without both tables no alerts are sent. */
   [ENV.accountsTable]: tableName.optional(),
   [ENV.plansTable]: tableName.optional(),
@@ -167,6 +204,13 @@ export const userApiConfigSchema = z.object({
     .nonnegative()
     .max(MAX_ROLL_GRACE_MS)
     .default(DEFAULT_ROLL_GRACE_MS),
+  /** Minting routes refuse tokens whose sign-in (`auth_time`) is older: 401 `reauthentication_required`. */
+  [ENV.signInMaxAgeMs]: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(MAX_SIGN_IN_MAX_AGE_MS)
+    .default(DEFAULT_SIGN_IN_MAX_AGE_MS),
 });
 
 export type AuthTriggersConfig = z.infer<typeof authTriggersConfigSchema>;

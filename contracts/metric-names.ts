@@ -20,6 +20,11 @@ export const KeyApiMetric = {
     rateLimited: 'RequestsRateLimited',
     quotaExceeded: 'RequestsQuotaExceeded',
   },
+  /**
+   * Key checks refused (429 `too_many_guesses`) without a lookup: their client's budget of lookups
+   * of unknown keys was spent (services/gate/guess-throttle.ts).
+   */
+  guessesThrottled: 'KeyGuessesThrottled',
   cacheHits: 'KeyCacheHits',
   cacheMisses: 'KeyCacheMisses',
   cacheStaleServed: 'KeyCacheStaleServed',
@@ -63,6 +68,25 @@ export const MeteringMetric = {
   quotaAlertsSent: 'QuotaAlertsSent',
   /** Event time → counted, milliseconds: how far usage lags behind traffic. */
   usageLag: 'UsageLag',
+  /** BatchGetItem requests of the keys table made by the provenance check (its read cost). */
+  provenanceReads: 'ProvenanceReadRequests',
+  /** Batches whose provenance could not be checked (keys table unavailable): retried, not counted. */
+  provenanceCheckFailures: 'ProvenanceCheckFailures',
+} as const;
+
+/**
+ * Metering's records dead-lettered, one metric per reason (services/metering/batch.ts
+ * RejectReason; kept apart from MeteringMetric, whose values are flat names). The provenance ones
+ * (`unknown_key`, `account_mismatch`) mean something other than the gate wrote to the queue or
+ * stream, or a redrive replayed foreign records: worth an alarm at any value.
+ */
+export const MeteringRefusedMetric = {
+  invalid_json: 'EventsRefusedInvalidJson',
+  invalid_event: 'EventsRefusedInvalidEvent',
+  too_old: 'EventsRefusedTooOld',
+  future: 'EventsRefusedFuture',
+  unknown_key: 'EventsRefusedUnknownKey',
+  account_mismatch: 'EventsRefusedAccountMismatch',
 } as const;
 
 export const SERVICE_NAMES = {

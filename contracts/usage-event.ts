@@ -29,6 +29,15 @@ export const ANY_ROUTE = '*';
 export const ANY_METHOD = '*';
 
 /**
+ * The most units one event can carry: what a producer emits. Every producer today bills one unit
+ * per billable answer (the gate's settle, key-api's accepted check: newUsageEvent's default), so
+ * the bound is 1. Consumer and producer share it through the schema: a record forged or replayed
+ * with more is refused (`invalid_event`) instead of billing a tenant up to the old 1,000,000 at
+ * once. A producer that bills more per answer raises it here, for both sides at once.
+ */
+export const MAX_EVENT_UNITS = 1;
+
+/**
  * The usage event: one per billable answer (key-api's accepted checks, the gate's billed responses). Producer (key-api) and consumer (metering)
  * both import this schema. `id` is minted by key-api and is the idempotency key end to end: every
  * copy of an event (producer retry, redelivery) carries the same id and is counted once.
@@ -40,7 +49,7 @@ export const usageEventSchema = z.strictObject({
   accountId: z.string().min(1).max(128),
   /** Event time: when key-api accepted the request, epoch milliseconds. */
   ts: z.number().int().positive(),
-  units: z.number().int().min(1).max(1_000_000),
+  units: z.number().int().min(1).max(MAX_EVENT_UNITS),
   /**
    * Set only on a copy key-api sent again after an attempt whose outcome it could not know (a
    * timeout or a server error): the time of the first attempt, epoch ms. On Kinesis, where
@@ -68,13 +77,18 @@ export function newUsageEvent(input: {
   method?: string;
   status?: StatusClass;
 }): UsageEvent {
+  const units = input.units ?? 1;
+  // The producer's side of the shared bound: an event the consumer would refuse is a bug here.
+  if (!Number.isInteger(units) || units < 1 || units > MAX_EVENT_UNITS) {
+    throw new RangeError(`units must be an integer from 1 to ${MAX_EVENT_UNITS}, not ${units}`);
+  }
   return {
     v: 1,
     id: crypto.randomUUID(),
     keyId: input.keyId,
     accountId: input.accountId,
     ts: input.now.getTime(),
-    units: input.units ?? 1,
+    units,
     ...(input.route === undefined ? {} : { route: input.route }),
     ...(input.method === undefined ? {} : { method: input.method }),
     ...(input.status === undefined ? {} : { status: input.status }),

@@ -31,3 +31,31 @@ export const webConfigSchema = z.object({
 });
 
 export type WebConfig = z.infer<typeof webConfigSchema>;
+
+/**
+ * The page's Content-Security-Policy, except the origins it calls (`connect-src`), which depend on
+ * the deployment: the local site (web/server/local-site.ts) and CloudFront's response headers
+ * policy (infra/cdk) both render it with {@link webContentSecurityPolicy}, so the two are equal by
+ * construction. No inline or remote scripts; Amplify UI sets a few inline styles.
+ */
+export const WEB_CSP_DIRECTIVES: ReadonlyArray<readonly [directive: string, sources: readonly string[]]> = [
+  ['default-src', ["'self'"]],
+  ['connect-src', ["'self'"]],
+  ['style-src', ["'self'", "'unsafe-inline'"]],
+  ['img-src', ["'self'", 'data:']],
+  ['script-src', ["'self'"]],
+  ['object-src', ["'none'"]],
+  ['frame-ancestors', ["'none'"]],
+  ['base-uri', ["'self'"]],
+];
+
+/**
+ * The Content-Security-Policy header value, with `connectOrigins` (the user API's, the key API's,
+ * Cognito's) added to `connect-src`, duplicates dropped, in the order given.
+ */
+export function webContentSecurityPolicy(connectOrigins: readonly string[]): string {
+  return WEB_CSP_DIRECTIVES.map(([directive, sources]) => {
+    const all = directive === 'connect-src' ? [...new Set([...sources, ...connectOrigins])] : sources;
+    return `${directive} ${all.join(' ')}`;
+  }).join('; ');
+}

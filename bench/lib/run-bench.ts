@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ENV } from '../../contracts/config';
 import { usageQueue, usageStream } from '../../contracts/resources';
 import { utcDay } from '../../contracts/usage-event';
@@ -535,6 +536,25 @@ async function setUp(
   const usageTable = stack.env[ENV.usageTable];
   if (!usageTable) throw new Error(`the stack gave no ${ENV.usageTable}`);
   const keyPrefix = stack.env[ENV.keyPrefix] ?? 'tg';
+  const keysTable = stack.env[ENV.keysTable];
+  if (!keysTable) throw new Error(`the stack gave no ${ENV.keysTable}`);
+  /**
+   * Key records for the paced phase's made-up keys: metering counts only events whose key its
+   * account holds (its provenance check), as a real producer guarantees. Written with the
+   * orchestrator's client, so the metering process's request counts do not include them.
+   */
+  const writeKeyRecords = async (keys: ReadonlyArray<{ keyId: string; accountId: string }>) => {
+    const createdAt = new Date().toISOString();
+    for (let i = 0; i < keys.length; i += 25) {
+      let items: Record<string, unknown>[] = keys
+        .slice(i, i + 25)
+        .map((k) => ({ PutRequest: { Item: { ...k, name: 'bench', status: 'active', createdAt } } }));
+      while (items.length > 0) {
+        const answer = await documents.send(new BatchWriteCommand({ RequestItems: { [keysTable]: items } }));
+        items = (answer.UnprocessedItems?.[keysTable] ?? []) as Record<string, unknown>[];
+      }
+    }
+  };
   const ledger = new UsageLedger({
     reader: new UsageReader({ client: documents, table: usageTable }),
     firstDay,
@@ -986,8 +1006,9 @@ async function setUp(
 
     /**
      * Events straight to the transport at `rate` a second (the producer process), for keys and
-     * accounts of this run alone (made up: metering counts whatever key an event names); the
-     * metering process's requests counted from before the first event until the last is counted.
+     * accounts of this run alone (made up, with key records written first: metering counts only
+     * an event whose key its account holds); the metering process's requests counted from before
+     * the first event until the last is counted.
      */
     async paced(transport, rate, durationSec) {
       const p = settings.paced;
@@ -997,6 +1018,7 @@ async function setUp(
         keyId: `bench-${tag}-k${i}`,
         accountId: accounts[i % p.accounts] as string,
       }));
+      await writeKeyRecords(keys);
       const consumerBefore = await consumerSnapshot(transport);
       await metering[transport].call('resetSamples');
       const answer = await producer.call<PacedAnswer>('paced', {

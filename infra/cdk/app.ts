@@ -5,11 +5,18 @@
  */
 import { Annotations, App } from 'aws-cdk-lib';
 import { addComplianceChecks } from './compliance';
-import { builtWebAssets, FALLBACK_REGION, readDeploymentContext, stackPropsFromContext } from './config';
+import {
+  builtWebAssets,
+  DeploymentConfigError,
+  type DeploymentContext,
+  FALLBACK_REGION,
+  readDeploymentContext,
+  stackPropsFromContext,
+} from './config';
 import { TollgateStack } from './tollgate-stack';
 
 const app = new App();
-const context = readDeploymentContext(app.node);
+const context = readContextOrExit(app);
 const stack = new TollgateStack(
   app,
   `Tollgate-${context.stage}`,
@@ -23,3 +30,14 @@ if (context.region === undefined) {
 }
 addComplianceChecks(app);
 app.synth();
+
+/** A bad setting stops synthesis with its one-line message, not a stack trace. */
+function readContextOrExit(app: App): DeploymentContext {
+  try {
+    return readDeploymentContext(app.node);
+  } catch (error) {
+    if (!(error instanceof DeploymentConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+}

@@ -9,7 +9,7 @@ import { commaListSchema, ENV, originListSchema } from '../../contracts/config';
 import { usageStream } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, TRANSPORTS } from '../../contracts/transport';
 import { EXAMPLE_API_ENTRY, EXAMPLE_API_PATHS, REPO_ROOT, WEB_DIST } from './paths';
-import type { TollgateStackProps } from './stack-props';
+import { DEFAULT_KEY_API_RESERVED_CONCURRENCY, type TollgateStackProps } from './stack-props';
 
 /** Region used when neither context, the CDK CLI nor the AWS environment names one. */
 export const FALLBACK_REGION = 'us-east-1';
@@ -34,6 +34,24 @@ const pathPatternSchema = z
   .string()
   .max(128)
   .regex(/^\/[A-Za-z0-9_\-.$/~"'@:+&*?]*$/, 'a path pattern such as /v1/* (starts with /)');
+
+/** The stage that refuses plain HTTP unless told otherwise: the default one. */
+export const PROD_STAGE = 'prod';
+
+/**
+ * Why a `prod` stage without a certificate does not synthesize: one line, naming both ways out.
+ * Exported for the tests and docs/deploy.md, which quote it.
+ */
+export const INSECURE_HTTP_REFUSAL =
+  `stage ${PROD_STAGE} would serve the key API over plain HTTP (API keys in clear text): ` +
+  "deploy with -c certificateArn=arn:aws:acm:... (an ACM certificate in the stack's region), " +
+  'or accept plain HTTP explicitly with -c allowInsecureHttp=true';
+
+/** `-c flag=true|false` arrives as a string, cdk.json may hold a boolean. */
+const booleanSchema = z.union([
+  z.boolean(),
+  z.enum(['true', 'false']).transform((value) => value === 'true'),
+]);
 
 const retentionDays = new Set<number>(
   Object.values(RetentionDays).filter((value): value is number => typeof value === 'number'),
@@ -61,6 +79,13 @@ const contextSchema = z
       .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1')
       .optional(),
     certificateArn: z.string().startsWith('arn:').optional(),
+    // Plain HTTP on a prod stage only when asked for by name (see INSECURE_HTTP_REFUSAL).
+    allowInsecureHttp: booleanSchema.default(false),
+    // `none` for an account whose concurrency limit is too low to reserve any (new accounts may
+    // start at 10: Lambda refuses a reservation that leaves fewer than 100 unreserved).
+    keyApiReservedConcurrency: z
+      .union([z.literal('none'), z.coerce.number().int().min(1).max(10_000)])
+      .default(DEFAULT_KEY_API_RESERVED_CONCURRENCY),
     keyApiDomainName: z.string().min(3).optional(),
     webDomainNames: commaListSchema,
     webCertificateArn: z.string().startsWith('arn:').optional(),
@@ -81,9 +106,7 @@ const contextSchema = z
         }),
       )
       .default(ApplicationLogLevel.INFO),
-    retainData: z
-      .union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')])
-      .default(true),
+    retainData: booleanSchema.default(true),
     alarmEmail: z.email().optional(),
     // Sender of the quota alerts metering emails through SES: an identity verified in the stack's
     // region. Unset, metering is given neither the permissions nor the variables and sends none.
@@ -104,6 +127,10 @@ const contextSchema = z
   .refine((c) => c.webDomainNames.length === 0 || c.webCertificateArn !== undefined, {
     message: 'webDomainNames needs webCertificateArn (an ACM certificate in us-east-1)',
     path: ['webCertificateArn'],
+  })
+  .refine((c) => c.stage !== PROD_STAGE || c.certificateArn !== undefined || c.allowInsecureHttp, {
+    message: INSECURE_HTTP_REFUSAL,
+    path: ['certificateArn'],
   });
 
 export type DeploymentContext = z.infer<typeof contextSchema>;
@@ -130,6 +157,8 @@ export function readDeploymentContext(
     kinesisShards: raw('kinesisShards'),
     region: raw('region') ?? env.CDK_DEFAULT_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
     certificateArn: raw('certificateArn'),
+    allowInsecureHttp: raw('allowInsecureHttp'),
+    keyApiReservedConcurrency: raw('keyApiReservedConcurrency'),
     keyApiDomainName: raw('keyApiDomainName'),
     webDomainNames: raw('webDomainNames'),
     webCertificateArn: raw('webCertificateArn'),
@@ -170,6 +199,7 @@ export function stackPropsFromContext(
     transport: context.transport,
     kinesisShards: context.kinesisShards,
     certificateArn: context.certificateArn,
+    keyApiReservedConcurrency: context.keyApiReservedConcurrency,
     keyApiDomainName: context.keyApiDomainName,
     webDomainNames: context.webDomainNames,
     webCertificateArn: context.webCertificateArn,

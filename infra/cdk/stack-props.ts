@@ -2,6 +2,16 @@ import type { RemovalPolicy, StackProps } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Transport } from '../../contracts/transport';
 import type { FunctionLogLevel } from './constructs/tollgate-function';
+import type { RateLimits } from './constructs/web-acls';
+
+/**
+ * Reserved concurrency of key-api, unless told otherwise. A cap and a guarantee at once: a flood of
+ * requests (forged keys included) can hold at most 100 executions, so metering, user-api and the
+ * owner API keep the rest of the account's pool (1,000 by default: 900 stay unreserved, far above
+ * the 100 Lambda requires to remain unreserved), and key-api always has its 100, which at a few
+ * milliseconds per cached check is thousands of requests per second.
+ */
+export const DEFAULT_KEY_API_RESERVED_CONCURRENCY = 100;
 
 /**
  * What a Tollgate deployment can be told, in its own module: config.ts builds these props from
@@ -25,10 +35,24 @@ export interface TollgateStackProps extends StackProps {
    */
   readonly kinesisShards?: number | 'on-demand';
   /**
-   * ACM certificate for the key API's HTTPS listener.
+   * ACM certificate for the key API's HTTPS listener (port 80 then only redirects to it). The
+   * context reader (config.ts) refuses a `prod` stage without one unless `allowInsecureHttp`.
    * @default - plain HTTP on port 80
    */
   readonly certificateArn?: string;
+  /**
+   * Executions reserved for key-api (a guarantee and a cap: see
+   * {@link DEFAULT_KEY_API_RESERVED_CONCURRENCY}), or `none` to leave it in the account's
+   * unreserved pool (for accounts whose concurrency limit is too low to reserve any).
+   * @default DEFAULT_KEY_API_RESERVED_CONCURRENCY (100)
+   */
+  readonly keyApiReservedConcurrency?: number | 'none';
+  /**
+   * Requests per source IP address per five minutes past which the WAF web ACLs block that
+   * address (each ACL's rate-based rule), per front door.
+   * @default DEFAULT_RATE_LIMITS (key API 30,000; user API 1,000; user pool 300)
+   */
+  readonly rateLimits?: Partial<RateLimits>;
   /**
    * The key API's DNS name (pointed at the ALB by you), for the reported URL.
    * @default - the ALB's DNS name

@@ -15,9 +15,10 @@ import { jsonLogsForEveryFunction, TollgateFunction } from './constructs/tollgat
 import { UsageTransport } from './constructs/usage-transport';
 import { UserApiGateway } from './constructs/user-api-gateway';
 import { UserDirectory } from './constructs/user-directory';
+import { DEFAULT_RATE_LIMITS, type RateLimits, RegionalWebAcl } from './constructs/web-acls';
 import { WebHosting } from './constructs/web-hosting';
 import { EXAMPLE_API_ENTRY, EXAMPLE_API_PATHS } from './paths';
-import type { TollgateStackProps } from './stack-props';
+import { DEFAULT_KEY_API_RESERVED_CONCURRENCY, type TollgateStackProps } from './stack-props';
 
 export type { TollgateStackProps } from './stack-props';
 
@@ -42,6 +43,12 @@ export class TollgateStack extends Stack {
   readonly userApiGateway: UserApiGateway;
   readonly web: WebHosting;
   readonly operations: OperationsDashboard;
+  /** WAF in front of each public entry point but the static page. */
+  readonly webAcls: {
+    readonly keyApi: RegionalWebAcl;
+    readonly userApi: RegionalWebAcl;
+    readonly userPool: RegionalWebAcl;
+  };
 
   constructor(scope: Construct, id: string, props: TollgateStackProps = {}) {
     super(scope, id, props);
@@ -78,6 +85,13 @@ export class TollgateStack extends Stack {
           // The key cache lives in the container; more memory also means more CPU for hashing.
           memorySize: 512,
           timeout: Duration.seconds(5),
+          // A cap on what a flood can take from the account, and a floor nothing else can take.
+          ...(props.keyApiReservedConcurrency === 'none'
+            ? {}
+            : {
+                reservedConcurrentExecutions:
+                  props.keyApiReservedConcurrency ?? DEFAULT_KEY_API_RESERVED_CONCURRENCY,
+              }),
         },
       ),
       metering: fn('Metering', SERVICE_NAMES.metering, 'Counts usage events exactly once, per key and day', {
@@ -130,6 +144,8 @@ export class TollgateStack extends Stack {
 
     this.usageTransport.attachConsumer(metering);
     this.tables.allowUsageCounting(metering, this.transport);
+    // Event provenance: a usage event is counted only for the account its key belongs to.
+    this.tables.allowProvenanceCheck(metering);
     // Quota alerts only with a sender: without one, metering keeps to counting (and the service,
     // missing the variables, sends none).
     if (props.alertFromAddress !== undefined) {
@@ -176,6 +192,15 @@ export class TollgateStack extends Stack {
       allowedOrigins,
       logRetention,
     });
+
+    // The page's CSP lets it call exactly these (contracts/web-config.ts), as the local site's does.
+    this.web.allowConnections([
+      `https://cognito-idp.${this.region}.${this.urlSuffix}`,
+      `https://${this.userApiGateway.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
+      this.keyApiEndpoint.url,
+    ]);
+
+    this.webAcls = this.#webAcls(stage, { ...DEFAULT_RATE_LIMITS, ...props.rateLimits });
 
     if (props.webAssetsPath) {
       this.web.deploy(props.webAssetsPath, {
@@ -234,5 +259,39 @@ export class TollgateStack extends Stack {
       },
     };
     for (const [name, output] of Object.entries(outputs)) new CfnOutput(this, name, output);
+  }
+
+  /**
+   * One REGIONAL web ACL per front door (their rate limits differ): the ALB, the user API's stage
+   * (a REST API: WAF attaches to REST API stages, not to HTTP APIs) and the user pool, which the
+   * page calls directly for sign-up and sign-in. CloudFront's static page has none (see web-hosting).
+   */
+  #webAcls(stage: string, limits: RateLimits): TollgateStack['webAcls'] {
+    const keyApi = new RegionalWebAcl(this, 'KeyApiWebAcl', {
+      name: `tollgate-${stage}-key-api`,
+      description: 'Tollgate key API, ALB: per-IP rate limit, AWS common and known-bad-inputs rules',
+      rateLimit: limits.keyApi,
+      // The key API's clients are programs: an owner API may take bodies over the rule's 8 KB, and
+      // an HTTP library that sends no User-Agent is not an attack. Both are counted, not blocked.
+      countOnlyCommonRules: ['SizeRestrictions_BODY', 'NoUserAgent_HEADER'],
+    });
+    keyApi.associate('LoadBalancer', this.keyApiEndpoint.loadBalancer.loadBalancerArn);
+
+    const userApi = new RegionalWebAcl(this, 'UserApiWebAcl', {
+      name: `tollgate-${stage}-user-api`,
+      description:
+        'Tollgate user API, API Gateway stage: per-IP rate limit, AWS common and known-bad-inputs rules',
+      rateLimit: limits.userApi,
+    });
+    const apiStage = this.userApiGateway.api.deploymentStage;
+    userApi.associate('Stage', apiStage.stageArn, apiStage);
+
+    const userPool = new RegionalWebAcl(this, 'UserPoolWebAcl', {
+      name: `tollgate-${stage}-user-pool`,
+      description: 'Tollgate user pool, Cognito: per-IP rate limit, AWS common and known-bad-inputs rules',
+      rateLimit: limits.userPool,
+    });
+    userPool.associate('UserPool', this.userDirectory.userPool.userPoolArn);
+    return { keyApi, userApi, userPool };
   }
 }

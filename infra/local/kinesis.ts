@@ -37,6 +37,9 @@ export function createKinesisServer(options: KinesisOptions): KinesisServer {
     createStreamMs: 0,
     deleteStreamMs: 0,
     updateStreamMs: 0,
+    // kinesalite's default is 10 shards per account; AWS accounts start at 200 or more (500 in the
+    // largest regions). The test suite's scenarios each make a stream of their own on one stack.
+    shardLimit: 200,
   });
   const handler = http1.listeners('request')[0] as RequestListener | undefined;
   if (!handler) throw new Error('kinesalite exposes no request handler');

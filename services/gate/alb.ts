@@ -2,6 +2,7 @@ import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { TrieRouter } from 'hono/router/trie-router';
 import { ANY_ROUTE } from '../../contracts/usage-event';
 import { errorBody } from '../shared/errors';
+import { albClientIp, clientKey } from './client-ip';
 import { headerValues, keyFromHeaders } from './extract-key';
 import { type BillingPolicy, billSuccesses, type Caller, Gate, type Refusal } from './gate';
 
@@ -19,6 +20,12 @@ export interface AlbGateOptions {
   readonly bill?: BillingPolicy;
   /** Called after every invocation (composeGate passes the metrics' flush). */
   readonly endInvocation?: () => void;
+  /**
+   * The client's address, whose guess budget a lookup of an unknown key is charged to
+   * (guess-throttle.ts); undefined: not throttled.
+   * @default albClientIp: the right-most `x-forwarded-for` entry, the one the ALB added
+   */
+  readonly clientIp?: (event: ALBEvent) => string | undefined;
 }
 
 /** A JSON answer as an ALB target gives it (key-api's too). */
@@ -62,9 +69,13 @@ export function gateAlbHandler(
 ): (event: ALBEvent) => Promise<ALBResult> {
   const routeOf = routeMatcher(options.routes ?? []);
   const bill = options.bill ?? billSuccesses;
+  const clientIp = options.clientIp ?? albClientIp;
   return async (event) => {
     try {
-      const admission = await gate.admit(keyFromHeaders((name) => headerValues(event, name)));
+      const admission = await gate.admit(
+        keyFromHeaders((name) => headerValues(event, name)),
+        { client: () => clientKey(clientIp(event)) },
+      );
       if (!admission.admitted) return albRefusal(admission.refusal);
       let result: ALBResult;
       try {

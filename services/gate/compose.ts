@@ -15,7 +15,9 @@ import type { InvocationMetrics } from '../shared/metrics';
 import { PlanStore } from '../shared/plan-store';
 import { type AlbGateOptions, type GatedAlbHandler, gateAlbHandler } from './alb';
 import { BufferedMetrics } from './buffered-metrics';
+import { guessThrottleSettings } from './config';
 import { Gate, type GateDeps } from './gate';
+import { GuessThrottle } from './guess-throttle';
 import { type GateEnv, type GateMiddlewareOptions, gateMiddleware } from './hono';
 import { type CachedLookup, KeyCache } from './key-cache';
 import { KeyVerifier } from './key-verifier';
@@ -68,6 +70,8 @@ export interface ComposedGate {
   readonly deps: GateDeps;
   /** This container's key cache (tests read its windows and evict from it). */
   readonly cache: KeyCache;
+  /** This container's budgets of lookups of unknown keys, per client address. */
+  readonly guesses: GuessThrottle;
   /** The DynamoDB client the key lookups use. */
   readonly dynamo: DynamoDBDocumentClient;
   /** Called at the end of every invocation: buffered metrics are written when due. */
@@ -145,6 +149,7 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
     usageReadIntervalMs: config[ENV.quotaReadIntervalMs],
     now: () => clock.now().getTime(),
   });
+  const guesses = new GuessThrottle(guessThrottleSettings(config), cacheNow);
   const deps: GateDeps = {
     verifier: new KeyVerifier({ cache, keyPrefix: config[ENV.keyPrefix], clock }),
     publisher: overrides.publisher ?? publisherFor(config, aws, overrides.clients),
@@ -153,6 +158,7 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
     metrics,
     publishFailureMode: config[ENV.publishFailureMode],
     limits,
+    guesses,
   };
   const gate = new Gate(deps);
   const endInvocation = () => metrics.endInvocation();
@@ -160,6 +166,7 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
     gate,
     deps,
     cache,
+    guesses,
     dynamo,
     endInvocation,
     albHandler: (handler, options) => gateAlbHandler(gate, handler, { ...options, endInvocation }),

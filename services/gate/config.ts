@@ -1,5 +1,6 @@
-import { type GateConfig, gateConfigSchema } from '../../contracts/config';
+import { ENV, type GateConfig, gateConfigSchema } from '../../contracts/config';
 import { loadConfig } from '../shared/config';
+import type { GuessThrottleSettings } from './guess-throttle';
 
 export type { GateConfig } from '../../contracts/config';
 
@@ -9,4 +10,13 @@ export function loadGateConfig(
   serviceName = 'gate',
 ): GateConfig {
   return loadConfig(serviceName, gateConfigSchema, env);
+}
+
+/** The guess throttle's settings in a gate's configuration (TOLLGATE_GUESS_*). */
+export function guessThrottleSettings(config: GateConfig): GuessThrottleSettings {
+  return {
+    budget: config[ENV.guessBudget],
+    windowMs: config[ENV.guessWindowMs],
+    maxClients: config[ENV.guessMaxClients],
+  };
 }

@@ -6,6 +6,7 @@ import type { Clock } from '../shared/clock';
 import { DependencyError, type ErrorBody, type ErrorCode, errorBody } from '../shared/errors';
 import type { MetricsRecorder } from '../shared/metrics';
 import type { ExtractedKey } from './extract-key';
+import type { GuessThrottle } from './guess-throttle';
 import type { KeyCheck, KeyVerifier } from './key-verifier';
 import type { PlanLimits } from './limits';
 import type { UsagePublisher } from './publisher';
@@ -74,6 +75,17 @@ export interface GateDeps {
   publishFailureMode: PublishFailureMode;
   /** The plans' limits; without them every admitted key is unlimited. */
   limits?: PlanLimits;
+  /** Lookups of unknown keys per client (guess-throttle.ts); without it guessing is not throttled. */
+  guesses?: GuessThrottle;
+}
+
+/** Where a request came from, as the adapter can tell (client-ip.ts). */
+export interface RequestOrigin {
+  /**
+   * The client's budget key (clientKey: an IPv4 address, an IPv6 /64); undefined: not throttled.
+   * A function, asked only when a key would need a read: a cached key's check parses no header.
+   */
+  readonly client?: () => string | undefined;
 }
 
 const LIMIT_REFUSALS = {
@@ -84,7 +96,10 @@ const LIMIT_REFUSALS = {
 
 const HEADER_PLACES = 'in the x-api-key header or as a Bearer token';
 
-const REFUSALS: Record<Exclude<KeyCheck['outcome'], 'accepted'>, { code: ErrorCode; message: string }> = {
+const REFUSALS: Record<
+  Exclude<KeyCheck['outcome'], 'accepted' | 'throttled'>,
+  { code: ErrorCode; message: string }
+> = {
   malformed: { code: 'malformed_key', message: 'The API key is not a well-formed Tollgate key' },
   unknown: { code: 'unknown_key', message: 'The API key does not exist' },
   revoked: { code: 'revoked_key', message: 'The API key has been revoked' },
@@ -136,7 +151,7 @@ export class Gate {
    * Checks the presented key. Never throws: an unavailable DynamoDB is a 503 refusal, anything
    * else that fails (a bug, a bad deploy) a 500 refusal, logged and counted as `InternalErrors`.
    */
-  async admit(extracted: ExtractedKey): Promise<Admission> {
+  async admit(extracted: ExtractedKey, origin: RequestOrigin = {}): Promise<Admission> {
     const count = this.#count;
     if (extracted.kind === 'invalid') {
       count(KeyApiMetric.checks.invalid);
@@ -152,7 +167,22 @@ export class Gate {
       };
     }
     try {
-      const check = await this.#deps.verifier.verify(extracted.key);
+      const check = await this.#deps.verifier.verify(extracted.key, {
+        guesses: this.#deps.guesses,
+        client: origin.client,
+      });
+      if (check.outcome === 'throttled') {
+        count(KeyApiMetric.guessesThrottled);
+        return {
+          admitted: false,
+          refusal: refusal(
+            429,
+            'too_many_guesses',
+            'Too many unknown API keys from this address; retry later',
+            { 'retry-after': String(check.retryAfterSeconds) },
+          ),
+        };
+      }
       if (check.outcome !== 'malformed') {
         count(
           check.cache === 'fresh'

@@ -1,6 +1,7 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import { ANY_ROUTE } from '../../contracts/usage-event';
+import { clientKey, honoClientIp } from './client-ip';
 import { keyFromHeaders } from './extract-key';
 import { type BillingPolicy, billSuccesses, type Caller, Gate, type Refusal } from './gate';
 
@@ -14,6 +15,12 @@ export interface GateMiddlewareOptions {
   readonly bill?: BillingPolicy;
   /** Called after every request (composeGate passes the metrics' flush). */
   readonly endInvocation?: () => void;
+  /**
+   * The client's address, whose guess budget a lookup of an unknown key is charged to
+   * (guess-throttle.ts); undefined: not throttled.
+   * @default honoClientIp: behind an ALB the right-most `x-forwarded-for` entry, on Node the connection's address
+   */
+  readonly clientIp?: (c: Context) => string | undefined;
 }
 
 const refusalResponse = (refusal: Refusal): Response =>
@@ -31,10 +38,12 @@ const refusalResponse = (refusal: Refusal): Response =>
  */
 export function gateMiddleware(gate: Gate, options: GateMiddlewareOptions = {}): MiddlewareHandler<GateEnv> {
   const bill = options.bill ?? billSuccesses;
+  const clientIp = options.clientIp ?? honoClientIp;
   return async (c, next) => {
     try {
       const admission = await gate.admit(
         keyFromHeaders((name) => (c.req.header(name) ?? '').split(/,\s*/).filter(Boolean)),
+        { client: () => clientKey(clientIp(c)) },
       );
       if (!admission.admitted) return refusalResponse(admission.refusal);
       c.set('caller', admission.caller);

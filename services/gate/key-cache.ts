@@ -102,6 +102,17 @@ export class KeyCache<R = KeyLookupRecord> {
     }
   }
 
+  /**
+   * Whether answering this key now would take a read of a key not known to exist: it has no fresh
+   * answer, no entry as a known key (a known key's refresh is not a guess), and no read on its way
+   * (which a request for it would share). What the guess throttle charges (guess-throttle.ts).
+   */
+  wouldLookUpUnknown(keyHash: string): boolean {
+    if (this.#entries.has(keyHash) || this.#inFlight.has(keyHash)) return false;
+    const negative = this.#negatives.peek(keyHash);
+    return !negative || this.#now() - negative.loadedAt >= this.#windows.negativeMs;
+  }
+
   /** Forgets one key, e.g. after this process saw it revoked. */
   delete(keyHash: string): void {
     this.#entries.delete(keyHash);

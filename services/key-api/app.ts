@@ -1,6 +1,7 @@
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { ANY_ROUTE } from '../../contracts/usage-event';
 import { albJson, albRefusal } from '../gate/alb';
+import { albClientIp, clientKey } from '../gate/client-ip';
 import { extractKey } from '../gate/extract-key';
 import { Gate, type GateDeps } from '../gate/gate';
 import type { UsageSnapshots } from './usage-snapshots';
@@ -53,7 +54,8 @@ export function createKeyApiHandler(deps: KeyApiDeps): KeyApiHandler {
         body: '',
       };
     }
-    const admission = await gate.admit(extractKey(event));
+    // Behind the ALB: the client is the right-most x-forwarded-for entry, the one the ALB added.
+    const admission = await gate.admit(extractKey(event), { client: () => clientKey(albClientIp(event)) });
     if (!admission.admitted) return albRefusal(admission.refusal, cors);
     const { accountId, keyId } = admission.caller;
     const [settled, usage] = await Promise.all([

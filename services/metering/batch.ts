@@ -25,7 +25,18 @@ export interface AcceptedRecord {
   event: UsageEvent;
 }
 
-export type RejectReason = 'invalid_json' | 'invalid_event' | 'too_old' | 'future';
+/**
+ * Why a record is refused. The first four are the record's own fault; `unknown_key` and
+ * `account_mismatch` are provenance (services/metering/provenance.ts): the event names a key its
+ * account does not hold, e.g. a record forged or replayed with another account's id.
+ */
+export type RejectReason =
+  | 'invalid_json'
+  | 'invalid_event'
+  | 'too_old'
+  | 'future'
+  | 'unknown_key'
+  | 'account_mismatch';
 
 export interface Rejected {
   record: InboundRecord;
@@ -57,7 +68,16 @@ export function prepareBatch(
   now: Date,
   window: AcceptanceWindow,
 ): { aggregates: PreparedAggregate[]; rejected: Rejected[]; accepted: AcceptedRecord[] } {
-  const byKeyDay = new Map<string, PreparedAggregate>();
+  const { rejected, accepted } = validateBatch(records, now, window);
+  return { aggregates: aggregateAccepted(accepted), rejected, accepted };
+}
+
+/** prepareBatch's first half: every record either accepted (schema, window) or rejected with a reason. */
+export function validateBatch(
+  records: readonly InboundRecord[],
+  now: Date,
+  window: AcceptanceWindow,
+): { rejected: Rejected[]; accepted: AcceptedRecord[] } {
   const rejected: Rejected[] = [];
   const accepted: AcceptedRecord[] = [];
   for (const record of records) {
@@ -91,8 +111,18 @@ export function prepareBatch(
       continue;
     }
     accepted.push({ record, event });
+  }
+  return { rejected, accepted };
+}
+
+/** Groups accepted records per (key, UTC day): one aggregate is one set of counter writes. */
+export function aggregateAccepted(accepted: readonly AcceptedRecord[]): PreparedAggregate[] {
+  const byKeyDay = new Map<string, PreparedAggregate>();
+  for (const { record, event } of accepted) {
     const day = utcDay(event.ts);
-    const id = `${event.keyId}\u0000${day}`;
+    // The account too: two claims on one key id must never share a counter (provenance refuses
+    // the false one before this, but an aggregate keyed by key alone would bill the first's account).
+    const id = `${event.accountId}\u0000${event.keyId}\u0000${day}`;
     let prepared = byKeyDay.get(id);
     if (!prepared) {
       prepared = {
@@ -110,5 +140,5 @@ export function prepareBatch(
     });
     prepared.recordIds.push(record.recordId);
   }
-  return { aggregates: [...byKeyDay.values()], rejected, accepted };
+  return [...byKeyDay.values()];
 }

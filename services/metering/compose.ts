@@ -1,11 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { ENV } from '../../contracts/config';
-import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
+import { METRICS_NAMESPACE, MeteringMetric, SERVICE_NAMES } from '../../contracts/metric-names';
 import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../shared/aws-clients';
 import { type Clock, systemClock } from '../shared/clock';
 import { type InvocationMetrics, perInvocationMetrics } from '../shared/metrics';
@@ -15,6 +15,7 @@ import type { MeteringConfig } from './config';
 import { type BatchOutcome, consumeBatch } from './consumer';
 import { SqsDeadLetterSink } from './dead-letter';
 import { KinesisLookBack, type LookBack } from './look-back';
+import { KeyProvenance, type ProvenanceCheck } from './provenance';
 import { type AlertSender, QuotaAlerts } from './quota-alerts';
 import { inboundRecords } from './records';
 import { SesAlertSender } from './ses-sender';
@@ -49,8 +50,10 @@ export interface MeteringOverrides {
   /** Where the clients built here point; ignored for clients given in `clients`. */
   readonly aws?: AwsOptions;
   readonly clients?: {
-    /** Counter writes. */
+    /** Counter writes, and the provenance check's reads of the keys table unless `keys` is given. */
     readonly dynamo?: DynamoDBDocumentClient;
+    /** The provenance check's reads of the keys table. @default `dynamo` */
+    readonly keys?: DynamoDBDocumentClient;
     /** Dead letters. */
     readonly sqs?: SQSClient;
     /** The Kinesis look-back's reads of a shard. */
@@ -61,6 +64,8 @@ export interface MeteringOverrides {
   readonly metrics?: InvocationMetrics;
   readonly clock?: Clock;
   readonly lookBack?: LookBack;
+  /** @default KeyProvenance over the keys table, through `clients.keys` */
+  readonly provenance?: ProvenanceCheck;
   /** Counter writes in flight at once. */
   readonly concurrency?: number;
   /**
@@ -121,6 +126,14 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
       onGiveUp: (query) =>
         logger.warn('first copy of a resent event not reached; counting the copy', { ...query }),
     });
+  // One per container, so its cache of key → account answers lives as long as the container.
+  const provenance =
+    overrides.provenance ??
+    new KeyProvenance({
+      client: overrides.clients?.keys ?? dynamo,
+      keysTable: config[ENV.keysTable],
+      onRead: () => metrics.addMetric(MeteringMetric.provenanceReads, MetricUnit.Count, 1),
+    });
   const alerts = quotaAlerts(config, dynamo, logger, overrides.alerts);
   const deps = {
     usage,
@@ -131,6 +144,7 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
     metrics,
     window,
     lookBack,
+    provenance,
     ...(overrides.concurrency ? { concurrency: overrides.concurrency } : {}),
   };
 

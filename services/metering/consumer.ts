@@ -1,13 +1,23 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { MeteringMetric } from '../../contracts/metric-names';
+import { MeteringMetric, MeteringRefusedMetric } from '../../contracts/metric-names';
 import type { Clock } from '../shared/clock';
 import { DependencyError } from '../shared/errors';
 import type { MetricsRecorder } from '../shared/metrics';
-import { type AcceptanceWindow, type InboundRecord, type PreparedAggregate, prepareBatch } from './batch';
+import {
+  type AcceptanceWindow,
+  type AcceptedRecord,
+  aggregateAccepted,
+  type InboundRecord,
+  type PreparedAggregate,
+  type Rejected,
+  type RejectReason,
+  validateBatch,
+} from './batch';
 import type { DeadLetterSink } from './dead-letter';
 import type { LookBack } from './look-back';
 import { applyOrdered } from './ordered';
+import { claimId, type ProvenanceCheck } from './provenance';
 import type { QuotaAlerts } from './quota-alerts';
 import { planTransactions, runExclusive } from './transactions';
 import type { TransactionPart, UsageStore } from './usage-store';
@@ -28,6 +38,11 @@ export interface ConsumerDeps {
   concurrency?: number;
   /** Quota alerts for the accounts a batch counted events for (none: no alerts). */
   alerts?: QuotaAlerts;
+  /**
+   * Key → account check of every valid event before it is counted (composeMetering always sets
+   * it; unit tests of the counting alone may leave it out).
+   */
+  provenance?: ProvenanceCheck;
 }
 
 export interface BatchOutcome {
@@ -36,6 +51,8 @@ export interface BatchOutcome {
   counted: number;
   duplicates: number;
   deadLettered: number;
+  /** Records dead-lettered, by reason; absent when none were. */
+  refused?: Partial<Record<RejectReason, number>>;
 }
 
 /**
@@ -51,15 +68,28 @@ export async function consumeBatch(
   deps: ConsumerDeps,
 ): Promise<BatchOutcome> {
   const now = deps.clock.now();
-  const { aggregates, rejected, accepted } = prepareBatch(records, now, deps.window);
+  const prepared = validateBatch(records, now, deps.window);
+  const rejected = [...prepared.rejected];
+  const outcome: BatchOutcome = {
+    failedRecordIds: [],
+    counted: 0,
+    duplicates: 0,
+    deadLettered: 0,
+  };
+  const accepted = await checkProvenance(prepared.accepted, rejected, outcome, deps);
   const events = accepted.map((a) => a.event);
-  const outcome: BatchOutcome = { failedRecordIds: [], counted: 0, duplicates: 0, deadLettered: 0 };
 
   if (rejected.length > 0) {
     const notSent = await deps.deadLetters.send(rejected);
     outcome.failedRecordIds.push(...notSent);
     outcome.deadLettered = rejected.length - notSent.length;
+    const unsent = new Set(notSent);
     for (const r of rejected) {
+      if (!unsent.has(r.record.recordId)) {
+        outcome.refused ??= {};
+        outcome.refused[r.reason] = (outcome.refused[r.reason] ?? 0) + 1;
+        deps.metrics.addMetric(MeteringRefusedMetric[r.reason], MetricUnit.Count, 1);
+      }
       deps.logger.warn('usage record dead-lettered', {
         reason: r.reason,
         detail: r.detail,
@@ -98,7 +128,7 @@ export async function consumeBatch(
     outcome.failedRecordIds.push(...ordered.failedRecordIds);
     writes = ordered.writeRequests;
   } else {
-    writes = await applyAggregates(aggregates, deps, outcome, now);
+    writes = await applyAggregates(aggregateAccepted(accepted), deps, outcome, now);
   }
 
   if (deps.alerts && outcome.counted > 0) {
@@ -125,6 +155,51 @@ export async function consumeBatch(
     );
   }
   return outcome;
+}
+
+/**
+ * Keeps the records whose event names a key its account holds (provenance.ts); the others join
+ * `rejected` with the reason. If the check cannot be made (DynamoDB unavailable, or a bug), no
+ * record of the batch is counted unchecked, and none is dead-lettered for it either: all are
+ * reported failed and come again.
+ */
+async function checkProvenance(
+  accepted: readonly AcceptedRecord[],
+  rejected: Rejected[],
+  outcome: BatchOutcome,
+  deps: ConsumerDeps,
+): Promise<readonly AcceptedRecord[]> {
+  if (!deps.provenance || accepted.length === 0) return accepted;
+  let verdicts: Awaited<ReturnType<ProvenanceCheck['verify']>>;
+  try {
+    verdicts = await deps.provenance.verify(accepted.map((a) => a.event));
+  } catch (error) {
+    const message =
+      error instanceof DependencyError
+        ? 'keys table unavailable for the provenance check; the records will be delivered again'
+        : 'provenance check failed; the records will be delivered again';
+    deps.logger.error(message, { error, records: accepted.length });
+    deps.metrics.addMetric(MeteringMetric.provenanceCheckFailures, MetricUnit.Count, 1);
+    outcome.failedRecordIds.push(...accepted.map((a) => a.record.recordId));
+    return [];
+  }
+  const trusted: AcceptedRecord[] = [];
+  for (const item of accepted) {
+    const verdict = verdicts.get(claimId(item.event)) ?? 'unknown_key';
+    if (verdict === 'valid') {
+      trusted.push(item);
+      continue;
+    }
+    rejected.push({
+      record: item.record,
+      reason: verdict,
+      detail:
+        verdict === 'account_mismatch'
+          ? `key ${item.event.keyId} belongs to another account than ${item.event.accountId}`
+          : `account ${item.event.accountId} has no key ${item.event.keyId}`,
+    });
+  }
+  return trusted;
 }
 
 /**

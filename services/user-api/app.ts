@@ -13,6 +13,7 @@ import { planRoutes } from './routes/plan';
 import { usageRoutes } from './routes/usage';
 
 const MAX_BODY_BYTES = 16 * 1024;
+const OPENAPI_PATH = '/openapi.json';
 
 /**
  * The user API: account owners manage their keys; the SaaS owner's admins manage plans and accounts. Built from its dependencies so Lambda (`handle`),
@@ -21,6 +22,15 @@ const MAX_BODY_BYTES = 16 * 1024;
  */
 export function createApp(deps: UserApiDeps) {
   const app = router();
+  // First, so it sees every answer last: routes, errors (onError), 404s, 413s and CORS preflights.
+  // Answers carry key secrets (create, reveal, roll) or what only their account may read (keys,
+  // usage, plans, accounts): no browser or shared cache may keep any of them (`no-store`). The one
+  // exception is the OpenAPI document, the same for everyone and free of any account's data: a
+  // cache may keep it, but asks every time (`no-cache`) so a deploy's new routes show at once.
+  app.use(async (c, next) => {
+    await next();
+    c.header('cache-control', c.req.path === OPENAPI_PATH && c.res.ok ? 'no-cache' : 'no-store');
+  });
   app.use(
     secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }),
     cors({
@@ -55,7 +65,7 @@ export function createApp(deps: UserApiDeps) {
   // Built on the first request, once every router is mounted, and kept: the routes never change.
   // Not `app.doc31`, which would answer a generation failure with the error itself, internals and all.
   let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
-  app.get('/openapi.json', (c) => {
+  app.get(OPENAPI_PATH, (c) => {
     document ??= app.getOpenAPI31Document({
       openapi: '3.1.0',
       info: {

@@ -55,3 +55,36 @@ export function requireAdmin(verifier: TokenVerifier) {
     await next();
   });
 }
+
+/** "15 minutes", "90 seconds": a window as the refusal's message names it. */
+function describeWindow(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds % 60 !== 0) return `${seconds} ${seconds === 1 ? 'second' : 'seconds'}`;
+  const minutes = seconds / 60;
+  return `${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`;
+}
+
+/**
+ * Minting a secret (create, reveal, roll) requires a recent sign-in: the verified ID token's
+ * `auth_time` at most `maxAgeMs` before `now`. Otherwise a 401 `reauthentication_required`, not a
+ * 403: the token is genuine, but signing in again is exactly what makes the request succeed, which
+ * is what a 401 asks for (RFC 9470, OAuth step-up: 401 with `WWW-Authenticate: Bearer
+ * error="insufficient_user_authentication", max_age=…`). Its code tells the page apart from the
+ * 401 `unauthorized` of a bad or expired token, which ends the session instead. A sign-in dated
+ * ahead of `now` (clocks a little apart) counts as recent; the check happens before anything is
+ * read or written, so a refused request mints nothing.
+ */
+export function requireRecentSignIn(c: Context<UserApiEnv>, maxAgeMs: number, now: Date): void {
+  const { authTime } = c.get('user');
+  // Only a test's stand-in verifier vouches for no sign-in time (AuthenticatedUser.authTime).
+  if (authTime === undefined || now.getTime() - authTime.getTime() <= maxAgeMs) return;
+  c.header(
+    'www-authenticate',
+    `Bearer error="insufficient_user_authentication", error_description="A more recent sign-in is required", max_age="${Math.floor(maxAgeMs / 1000)}"`,
+  );
+  throw new ApiError(
+    401,
+    'reauthentication_required',
+    `Creating, revealing or rolling a key needs a sign-in within the last ${describeWindow(maxAgeMs)}: sign in again, then retry`,
+  );
+}

@@ -76,5 +76,6 @@ export function composeUserApi(config: UserApiConfig, overrides: UserApiOverride
       writeAtOnce(new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.userApi })),
     allowedOrigins: config[ENV.allowedOrigins],
     rollGraceMs: config[ENV.rollGraceMs],
+    signInMaxAgeMs: config[ENV.signInMaxAgeMs],
   });
 }

@@ -50,6 +50,11 @@ export interface UserApiDeps {
   /** How long a rolled key keeps working unless the request asks for less. */
   rollGraceMs: number;
   /**
+   * How recent the caller's sign-in (`auth_time`) must be to mint a secret: create, reveal, roll
+   * (contracts/config.ts DEFAULT_SIGN_IN_MAX_AGE_MS says why 15 minutes).
+   */
+  signInMaxAgeMs: number;
+  /**
    * Where failures are counted (UserApiMetric): only failures are recorded, so a recorder that
    * writes each one at once costs nothing on the routine path (compose.ts).
    * @default - nothing is recorded

@@ -4,7 +4,7 @@ import type { UserApiEnv } from './env';
 import { validationHook } from './errors';
 
 /** The version of the API the document describes (`info.version`); bump it when the contract changes. */
-export const API_VERSION = '1.3.0';
+export const API_VERSION = '1.4.0';
 
 /** The name of the security scheme every authenticated operation requires. */
 export const ID_TOKEN_SCHEME = 'cognitoIdToken';
@@ -24,6 +24,7 @@ export function router() {
 const USER_API_ERROR_CODES = [
   'invalid_request',
   'unauthorized',
+  'reauthentication_required',
   'forbidden',
   'not_found',
   'conflict',
@@ -77,9 +78,9 @@ export function errorResponses<const S extends ErrorStatus>(
   return describedErrorResponses({}, ...statuses);
 }
 
-/** errorResponses, with descriptions of this operation's own for some of the statuses. */
+/** errorResponses, with descriptions of this operation's own for some of the statuses (401 included). */
 export function describedErrorResponses<const S extends ErrorStatus>(
-  descriptions: Partial<Record<S, string>>,
+  descriptions: Partial<Record<S | 401, string>>,
   ...statuses: S[]
 ): Record<S | 401 | 500 | 503, ErrorResponse> {
   const own: Partial<Record<ErrorStatus, string>> = descriptions;

@@ -10,6 +10,14 @@ export interface AuthenticatedUser {
   userName: string;
   /** The user's Cognito groups (`cognito:groups`); absent or empty for a user in none. */
   groups?: readonly string[];
+  /**
+   * When the user last signed in with their password (`auth_time`). Refreshing tokens keeps it on
+   * Cognito, so it says how long ago the person was last asked for proof, not when this token was
+   * issued; minting a secret requires it recent (services/user-api/auth.ts). The Cognito verifier
+   * always sets it (it refuses an ID token without one); only a verifier that vouches for no
+   * sign-in time, a test's stand-in for Cognito, leaves it out, and then no recency is checked.
+   */
+  authTime?: Date;
 }
 
 /** Turns a bearer token into the user it was issued to, or throws. */
@@ -61,6 +69,11 @@ export function createCognitoIdTokenVerifier(options: CognitoIdTokenVerifierOpti
       if (typeof payload.sub !== 'string' || typeof payload.email !== 'string') {
         throw new Error('ID token lacks sub or email');
       }
+      // Every Cognito ID token carries it; one without cannot say how fresh its sign-in is.
+      const authTime = payload.auth_time;
+      if (typeof authTime !== 'number' || !Number.isFinite(authTime)) {
+        throw new Error('ID token lacks auth_time');
+      }
       const userName = payload['cognito:username'];
       const groups = payload['cognito:groups'];
       return {
@@ -68,6 +81,7 @@ export function createCognitoIdTokenVerifier(options: CognitoIdTokenVerifierOpti
         email: payload.email,
         userName: typeof userName === 'string' ? userName : payload.sub,
         groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : [],
+        authTime: new Date(authTime * 1000),
       };
     },
   };

@@ -1,9 +1,19 @@
 import { readFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { serve } from '@hono/node-server';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEFAULT_KEY_CACHE_WINDOWS, ENV } from '../../contracts/config';
+import { tableName, tables } from '../../contracts/resources';
 import { ADMIN_FILE, type LocalAdmin } from '../../infra/local/bootstrap';
 import { latestCode } from '../../infra/local/mailbox';
+import { composeUserApi } from '../../services/user-api/compose';
+import { loadUserApiConfig } from '../../services/user-api/config';
+import { LOCAL_CREDENTIALS } from '../support/aws';
+import { signUpAndSignIn } from '../support/local-stack';
 import { DESKTOP, launchChromium, PHONE, screenshot } from './browser';
 
 /**
@@ -19,6 +29,15 @@ const dataDir = inject('dataDir');
 const email = `owner-${Date.now()}@example.com`;
 const password = 'Correct-Horse-42';
 const POLL = { timeout: 20_000, interval: 250 };
+
+/**
+ * The key cache's fresh window the e2e stack's key-api runs with: global-setup starts `npm start`
+ * with this process's environment, so the same variable (or the shipped default) decides it. A
+ * revoked key must be refused within it (README: "A revoked key stops working within 10 s").
+ */
+const FRESH_MS = Number(process.env[ENV.keyCacheFreshMs] ?? DEFAULT_KEY_CACHE_WINDOWS.freshMs);
+/** What the page adds to the fresh window: one try-box poll (1 s), its round trip and a render. */
+const REFUSAL_SEEN_SLACK_MS = 2_500;
 
 let browser: Browser;
 let context: BrowserContext;
@@ -303,17 +322,26 @@ describe('the account owner web page', () => {
     expect(await firstRow.getAttribute('data-status')).toBe('active');
 
     await firstRow.getByRole('button', { name: 'Revoke' }).click();
+    const revokeAnswered = page.waitForResponse(
+      (response) => response.request().method() === 'DELETE' && response.url().startsWith(endpoints.userApi),
+    );
     await revokeDialog.getByRole('button', { name: 'Revoke key' }).click();
+    expect((await revokeAnswered).status()).toBe(200);
+    const revokedAt = Date.now();
     await expect.poll(() => page.getByTestId('keys-notice').textContent(), POLL).toContain('Revoked');
     await expect
       .poll(() => page.locator('details.inactive .key-row[data-status="revoked"]').count(), POLL)
       .toBe(1);
 
-    // Within the key cache's fresh window (10 s), the try box shows the refusal.
+    // Within the key cache's fresh window, the try box shows the refusal.
     await page.getByLabel('API key', { exact: true }).fill(firstKey);
     await expect
-      .poll(async () => (await sendWithTryBox()).summary, { timeout: 20_000, interval: 1_000 })
+      .poll(async () => (await sendWithTryBox()).summary, {
+        timeout: FRESH_MS + REFUSAL_SEEN_SLACK_MS,
+        interval: 1_000,
+      })
       .toContain('Refused: The API key has been revoked');
+    expect(Date.now() - revokedAt).toBeLessThanOrEqual(FRESH_MS + REFUSAL_SEEN_SLACK_MS);
     expect(await page.getByTestId('try-answer').getAttribute('data-status')).toBe('401');
 
     await page.locator('details.inactive summary').click();
@@ -527,5 +555,114 @@ describe("the SaaS owner's admin view, and the owner's plan", () => {
   it('threw no errors in either page', () => {
     expect(pageErrors).toEqual([]);
     expect(adminErrors).toEqual([]);
+  });
+});
+
+describe('signing in again to mint a key, when the sign-in is too old', () => {
+  /** The window of this describe's user-api: short, so a real sign-in gets old within seconds. */
+  const MAX_AGE_MS = 10_000;
+  let server: Server;
+  let shortApi: string;
+  let reauthContext: BrowserContext;
+  let reauthPage: Page;
+  const reauthErrors: string[] = [];
+
+  beforeAll(async () => {
+    // The stack's user-api keeps the default window (15 minutes), which the visits above rely on.
+    // Beside it, the same compose function over the same tables and Cognito (as infra/local/stack.ts
+    // composes it, stage `local`) with a 10 s window; this page's user-API requests go to it.
+    const names = Object.fromEntries(tables.map((table) => [table.id, tableName('local', table)]));
+    const issuer = `${endpoints.cognito.endpoint}/${endpoints.cognito.userPoolId}`;
+    const app = composeUserApi(
+      loadUserApiConfig({
+        [ENV.accountsTable]: names.accounts,
+        [ENV.keysTable]: names.keys,
+        [ENV.usageTable]: names.usage,
+        [ENV.plansTable]: names.plans,
+        [ENV.jwtIssuer]: issuer,
+        [ENV.jwksUri]: `${issuer}/.well-known/jwks.json`,
+        [ENV.userPoolClientId]: endpoints.cognito.clientId,
+        [ENV.allowedOrigins]: endpoints.web,
+        [ENV.signInMaxAgeMs]: String(MAX_AGE_MS),
+      }),
+      {
+        aws: {
+          region: endpoints.region,
+          credentials: LOCAL_CREDENTIALS,
+          endpoints: { dynamodb: endpoints.dynamodb },
+        },
+        logger: new Logger({ serviceName: 'user-api-e2e', logLevel: 'SILENT' }),
+      },
+    );
+    server = await new Promise<Server>((resolveServer) => {
+      const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () =>
+        resolveServer(started as Server),
+      ) as Server;
+    });
+    shortApi = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    reauthContext = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB', timezoneId: 'UTC' });
+    // The page's CSP lets it reach only the configured user API, so its requests are forwarded.
+    await reauthContext.route(`${endpoints.userApi}/**`, async (route) => {
+      const url = route.request().url().replace(endpoints.userApi, shortApi);
+      await route.fulfill({ response: await route.fetch({ url }) });
+    });
+    reauthPage = await reauthContext.newPage();
+    reauthPage.setDefaultTimeout(15_000);
+    reauthPage.on('pageerror', (error) => reauthErrors.push(error.message));
+  });
+
+  afterAll(async () => {
+    await reauthContext?.close();
+    await new Promise((closed) => server?.close(closed));
+  });
+
+  it('asks to sign in again, with the email filled in, then creates the key with the name typed before', async () => {
+    const owner = await signUpAndSignIn('reauth');
+    const listKeys = async () => {
+      const response = await fetch(`${shortApi}/keys`, {
+        headers: { authorization: `Bearer ${owner.idToken}` },
+      });
+      return ((await response.json()) as { keys: Array<{ name: string }> }).keys.map((key) => key.name);
+    };
+    await reauthPage.goto(endpoints.web);
+    await reauthPage.getByRole('button', { name: 'Sign in' }).waitFor();
+    await reauthPage.getByLabel('Email').fill(owner.email);
+    await reauthPage.getByLabel('Password', { exact: true }).fill(owner.password);
+    const signedInAt = Date.now();
+    await reauthPage.getByRole('button', { name: 'Sign in' }).click();
+    await reauthPage.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+
+    // Later than the window allows (auth_time is whole seconds), the owner names a key and asks.
+    await new Promise((wait) => setTimeout(wait, Math.max(0, signedInAt + MAX_AGE_MS + 2_000 - Date.now())));
+    await reauthPage.getByLabel('Name (optional)').fill('after-a-while');
+    await reauthPage.getByRole('button', { name: 'Create key' }).click();
+    const dialog = reauthPage.getByRole('dialog', { name: 'Sign in again to continue' });
+    await dialog.waitFor();
+    expect(await dialog.getByTestId('reauth-message').textContent()).toContain('sign in again');
+    // Refused, so nothing was minted, and the session goes on: no sign-in form yet.
+    expect(await listKeys()).toEqual(['default']);
+    expect(await reauthPage.getByLabel('Name (optional)').inputValue()).toBe('after-a-while');
+
+    await dialog.getByRole('button', { name: 'Sign in again' }).click();
+    await reauthPage.getByRole('button', { name: 'Sign in' }).waitFor();
+    expect(await reauthPage.getByTestId('sign-in-notice').textContent()).toContain('create your key');
+    // The email is filled in and the password has the focus.
+    await expect.poll(() => reauthPage.getByLabel('Email').inputValue(), POLL).toBe(owner.email);
+    await expect
+      .poll(() => reauthPage.evaluate(() => document.activeElement?.getAttribute('name')), POLL)
+      .toBe('password');
+    await reauthPage.keyboard.type(owner.password);
+    await reauthPage.keyboard.press('Enter');
+
+    // Signed in again: the key is created, once, under the name typed before.
+    await reauthPage.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+    await expect
+      .poll(() => reauthPage.locator('#secret-title').textContent(), POLL)
+      .toContain('after-a-while');
+    expect(await reauthPage.getByTestId('secret-value').inputValue()).toMatch(/^tg_/);
+    expect((await listKeys()).sort()).toEqual(['after-a-while', 'default']);
+    expect(await reauthPage.getByLabel('Name (optional)').inputValue()).toBe('');
+    await screenshot(reauthPage, 'reauthenticated-desktop');
+    expect(reauthErrors).toEqual([]);
   });
 });

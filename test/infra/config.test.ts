@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,17 +11,67 @@ import { addComplianceChecks } from '../../infra/cdk/compliance';
 import {
   DeploymentConfigError,
   FALLBACK_REGION,
+  INSECURE_HTTP_REFUSAL,
   readDeploymentContext,
   stackPropsFromContext,
 } from '../../infra/cdk/config';
-import { EXAMPLE_API_ENTRY, EXAMPLE_API_PATHS } from '../../infra/cdk/paths';
+import { EXAMPLE_API_ENTRY, EXAMPLE_API_PATHS, REPO_ROOT } from '../../infra/cdk/paths';
+import { DEFAULT_KEY_API_RESERVED_CONCURRENCY } from '../../infra/cdk/stack-props';
+
+const CERTIFICATE = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 
 const noEnv = {};
-const contextOf = (context: Record<string, unknown>, env: Record<string, string | undefined> = noEnv) =>
+/** The context as given, nothing added: `npm run synth` with these `-c` settings. */
+const strictContextOf = (context: Record<string, unknown>, env: Record<string, string | undefined> = noEnv) =>
   readDeploymentContext(new App({ context }).node, env);
+/** The default prod stage, with plain HTTP accepted: every test but the refusal's is about something else. */
+const contextOf = (context: Record<string, unknown>, env: Record<string, string | undefined> = noEnv) =>
+  strictContextOf({ allowInsecureHttp: 'true', ...context }, env);
+
+describe('plain HTTP on the prod stage', () => {
+  it('is refused by default, in one line naming a certificate and allowInsecureHttp', () => {
+    expect(() => strictContextOf({})).toThrow(DeploymentConfigError);
+    expect(() => strictContextOf({ stage: 'prod', allowInsecureHttp: 'false' })).toThrow(
+      INSECURE_HTTP_REFUSAL,
+    );
+    expect(INSECURE_HTTP_REFUSAL).not.toContain('\n');
+    expect(INSECURE_HTTP_REFUSAL).toContain('-c certificateArn=');
+    expect(INSECURE_HTTP_REFUSAL).toContain('-c allowInsecureHttp=true');
+  });
+
+  it('is allowed when asked for by name (string from -c, or boolean from cdk.json), or not needed with a certificate', () => {
+    expect(strictContextOf({ allowInsecureHttp: 'true' }).certificateArn).toBeUndefined();
+    expect(strictContextOf({ allowInsecureHttp: true }).allowInsecureHttp).toBe(true);
+    expect(strictContextOf({ certificateArn: CERTIFICATE }).certificateArn).toBe(CERTIFICATE);
+    expect(() => strictContextOf({ allowInsecureHttp: 'yes' })).toThrow(/allowInsecureHttp/);
+  });
+
+  it('is left to the operator on other stages (a warning at synth, no refusal)', () => {
+    expect(strictContextOf({ stage: 'dev' }).stage).toBe('dev');
+  });
+
+  it('stops `cdk synth` (the app itself) with that line and no stack trace', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'tollgate-refusal-'));
+    onTestFinished(() => rmSync(outdir, { recursive: true, force: true }));
+    // What `cdk synth` runs (cdk.json's "app"), with the context the CLI would pass: none.
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'infra/cdk/app.ts'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        CDK_OUTDIR: outdir,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      `invalid deployment context: certificateArn: ${INSECURE_HTTP_REFUSAL}`,
+    ]);
+  });
+});
 
 describe('deployment context', () => {
-  it('defaults to a retained prod stage on SQS over HTTP', () => {
+  it('defaults to a retained prod stage on SQS over HTTP (when plain HTTP is allowed)', () => {
     const props = stackPropsFromContext(contextOf({}), undefined);
     expect(props).toMatchObject({
       stackName: 'tollgate-prod',
@@ -32,8 +83,19 @@ describe('deployment context', () => {
       logRetention: RetentionDays.ONE_MONTH,
       applicationLogLevel: 'INFO',
       dataRemovalPolicy: RemovalPolicy.RETAIN,
+      keyApiReservedConcurrency: DEFAULT_KEY_API_RESERVED_CONCURRENCY,
     });
     expect(props.env?.account).toBeUndefined();
+  });
+
+  it('reserves concurrency for key-api unless told a number or none', () => {
+    expect(stackPropsFromContext(contextOf({ keyApiReservedConcurrency: '50' }), undefined)).toMatchObject({
+      keyApiReservedConcurrency: 50,
+    });
+    expect(stackPropsFromContext(contextOf({ keyApiReservedConcurrency: 'none' }), undefined)).toMatchObject({
+      keyApiReservedConcurrency: 'none',
+    });
+    expect(() => contextOf({ keyApiReservedConcurrency: '0' })).toThrow(/keyApiReservedConcurrency/);
   });
 
   it(`takes the transport from ${ENV.transport} unless context names one`, () => {

@@ -70,8 +70,8 @@ describe.each(['sqs', 'kinesis'] as const)(
       expect(variables[ENV.accountsTable]).toEqual({ Ref: tableIds.accounts });
       expect(variables[ENV.plansTable]).toEqual({ Ref: tableIds.plans });
       expect(variables[ENV.alertFromAddress]).toBe(FROM);
-      // Of the key data only the accounts table: metering reads no keys.
-      expect(variables[ENV.keysTable]).toBeUndefined();
+      // The keys table is the provenance check's (BatchGetItem of key records), not the alerts'.
+      expect(variables[ENV.keysTable]).toEqual({ Ref: tableIds.keys });
       // As deployed (references replaced by values of their shape), all three are there, so
       // services/metering/compose.ts builds the alerts.
       const dlqId = logicalIdOf(synth.template, 'AWS::SQS::Queue', {
@@ -117,7 +117,10 @@ describe.each(['sqs', 'kinesis'] as const)(
         ['dynamodb:PutItem', arn('usage'), ALERT_MARKS_ONLY],
         ['dynamodb:DeleteItem', arn('usage'), ALERT_MARKS_ONLY],
       ];
-      expect(dynamo).toEqual([...counting, ...alerts].map((grant) => JSON.stringify(grant)).sort());
+      const provenance = [['dynamodb:BatchGetItem', arn('keys'), null]];
+      expect(dynamo).toEqual(
+        [...counting, ...alerts, ...provenance].map((grant) => JSON.stringify(grant)).sort(),
+      );
     });
 
     it("lets metering send email only from the sender address, through the address's or its domain's SES identity", () => {

@@ -5,6 +5,7 @@ import {
   KeyApiMetric,
   METRICS_NAMESPACE,
   MeteringMetric,
+  MeteringRefusedMetric,
   SERVICE_NAMES,
   UserApiMetric,
 } from '../../contracts/metric-names';
@@ -54,6 +55,7 @@ const namesIn = (value: unknown): string[] =>
 const SERVICE_METRIC_NAMES = new Set([
   ...namesIn(KeyApiMetric),
   ...namesIn(MeteringMetric),
+  ...namesIn(MeteringRefusedMetric),
   ...namesIn(UserApiMetric),
 ]);
 
@@ -88,6 +90,14 @@ describe.each([
           ]
         : ['kinesis:PutRecord', Object.keys(resourcesOf(t(), 'AWS::Kinesis::Stream'))[0] as string];
     return [action, JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] })];
+  };
+  /** The listener that forwards to the functions (not port 80's redirect to HTTPS). */
+  const appListenerId = (): string => {
+    const ids = Object.entries(resourcesOf(t(), 'AWS::ElasticLoadBalancingV2::Listener'))
+      .filter(([, l]) => (l.Properties as CfnProperties).DefaultActions[0].Type === 'forward')
+      .map(([id]) => id);
+    expect(ids).toHaveLength(1);
+    return ids[0] as string;
   };
   /** Logical id of the target group the load balancer forwards to a service's function. */
   const targetGroupOf = (service: string): string =>
@@ -232,8 +242,9 @@ describe.each([
   describe('key API behind the load balancer', () => {
     it('forwards the listener to a target group whose only target is key-api', () => {
       const listeners = Object.values(resourcesOf(t(), 'AWS::ElasticLoadBalancingV2::Listener'));
-      expect(listeners).toHaveLength(1);
-      const listener = listeners[0]?.Properties as CfnProperties;
+      // With a certificate, the second is port 80's redirect (hardening.test.ts).
+      expect(listeners).toHaveLength(transport === 'sqs' ? 2 : 1);
+      const listener = json().Resources[appListenerId()]?.Properties as CfnProperties;
       expect(listener.DefaultActions).toHaveLength(1);
       const targetGroupId = listener.DefaultActions[0].TargetGroupArn.Ref;
       const targetGroup = json().Resources[targetGroupId]?.Properties;
@@ -251,7 +262,7 @@ describe.each([
     });
 
     it('forwards the owner API paths, one rule each in order, to a target group whose only target is the owner API', () => {
-      const listenerId = Object.keys(resourcesOf(t(), 'AWS::ElasticLoadBalancingV2::Listener'))[0] as string;
+      const listenerId = appListenerId();
       const listener: CfnProperties = json().Resources[listenerId]?.Properties;
       const keyApiTargetGroupId = listener.DefaultActions[0].TargetGroupArn.Ref;
       const rules = Object.values(resourcesOf(t(), 'AWS::ElasticLoadBalancingV2::ListenerRule'))
@@ -533,12 +544,19 @@ describe.each([
       );
     });
 
-    it('lets metering write usage (over SQS only transactionally) and dead-letter refused records', () => {
+    it('lets metering write usage (over SQS only transactionally), check provenance and dead-letter refused records', () => {
       const granted = permissions(SERVICE_NAMES.metering).filter((p) => !p.action.startsWith('logs:'));
-      expect(
-        granted.some((p) => mentions(p, tableIds.accounts as string) || mentions(p, tableIds.keys as string)),
-      ).toBe(false);
-      const dynamo = granted.filter((p) => p.action.startsWith('dynamodb:'));
+      expect(granted.some((p) => mentions(p, tableIds.accounts as string))).toBe(false);
+      // The provenance check: each event's key record, read by its own key; no index, no listing.
+      expect(granted.filter((p) => mentions(p, tableIds.keys as string))).toEqual([
+        {
+          action: 'dynamodb:BatchGetItem',
+          resource: JSON.stringify({ 'Fn::GetAtt': [tableIds.keys, 'Arn'] }),
+        },
+      ]);
+      const dynamo = granted.filter(
+        (p) => p.action.startsWith('dynamodb:') && !mentions(p, tableIds.keys as string),
+      );
       expect(dynamo.map((p) => p.action).sort()).toEqual(
         transport === 'sqs'
           ? ['dynamodb:PutItem', 'dynamodb:UpdateItem']
@@ -644,7 +662,7 @@ describe.each([
       t().hasResourceProperties('AWS::ApiGateway::Authorizer', { Type: 'COGNITO_USER_POOLS' });
       const { methods, others } = userApiMethods();
       const routes = others.filter((m) => m.HttpMethod !== 'OPTIONS');
-      expect(routes).toHaveLength(13);
+      expect(routes).toHaveLength(14);
       for (const method of routes) {
         expect(method.AuthorizationType).toBe('COGNITO_USER_POOLS');
         expect(method.AuthorizerId).toEqual({ Ref: authorizerId });
@@ -693,6 +711,12 @@ describe.each([
         expect(method.Integration.Type, route).toBe('AWS_PROXY');
         expect(JSON.stringify(method.Integration.Uri), route).toContain(fnIds[SERVICE_NAMES.userApi]);
       }
+    });
+
+    it("routes the owner's own plan, GET /me/plan (the page's plan display), to user-api behind the authorizer", () => {
+      const plan = userApiRoutes().find(({ route }) => route === 'GET /me/plan');
+      expect(plan?.method.AuthorizationType).toBe('COGNITO_USER_POOLS');
+      expect(JSON.stringify(plan?.method.Integration.Uri)).toContain(fnIds[SERVICE_NAMES.userApi]);
     });
 
     it('lets browsers send PUT (the admin routes) through the CORS preflight', () => {
@@ -786,7 +810,9 @@ describe.each([
       // publishes key-api's names under its own service name.
       const publishers = (name: string) => [
         ...(namesIn(KeyApiMetric).includes(name) ? [SERVICE_NAMES.keyApi, SERVICE_NAMES.exampleApi] : []),
-        ...(namesIn(MeteringMetric).includes(name) ? [SERVICE_NAMES.metering] : []),
+        ...([...namesIn(MeteringMetric), ...namesIn(MeteringRefusedMetric)].includes(name)
+          ? [SERVICE_NAMES.metering]
+          : []),
         ...(namesIn(UserApiMetric).includes(name) ? [SERVICE_NAMES.userApi] : []),
       ];
       for (const row of custom) {
@@ -815,12 +841,24 @@ describe.each([
       expect(expected.filter((name) => !names.has(name))).toEqual([]);
     });
 
-    it("alarms on dead letters, backlog age, consumer errors, each API's 5xx rate, usage lag, publish failures, unmetered requests and internal errors", () => {
+    it("alarms on dead letters, backlog age, consumer errors, each API's 5xx rate, usage lag, publish failures, unmetered requests, internal errors and refused provenance", () => {
       const alarms = Object.values(resourcesOf(t(), 'AWS::CloudWatch::Alarm')).map(
         (a) => a.Properties as CfnProperties,
       );
       const byName = (suffix: string) => alarms.find((a) => a.AlarmName === `tollgate-${STAGE}-${suffix}`);
-      expect(alarms).toHaveLength(12);
+      expect(alarms).toHaveLength(13);
+      // Forged or replayed usage: any event whose key is unknown or another account's.
+      const provenance = byName('usage-provenance-refusals');
+      expect(provenance).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+      });
+      expect(
+        provenance.Metrics.filter((q: CfnProperties) => q.MetricStat).map(
+          (q: CfnProperties) => q.MetricStat.Metric.MetricName,
+        ),
+      ).toEqual([MeteringRefusedMetric.unknown_key, MeteringRefusedMetric.account_mismatch]);
       expect(alarmMetric(byName('usage-dead-letters'))).toEqual({
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',

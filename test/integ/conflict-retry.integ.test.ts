@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENV } from '../../contracts/config';
 import { documentClient } from '../../services/shared/aws-clients';
 import { CONFLICT_RETRY } from '../../services/shared/dynamodb';
 import { KeyStore } from '../../services/shared/key-store';
 import { composeUserApi } from '../../services/user-api/compose';
 import { loadUserApiConfig } from '../../services/user-api/config';
+import { recordFigures } from '../support/figures';
 
 // A write that loses to concurrent writes of the same items (TransactionConflict) is retried and
 // never surfaces as a 503: on AWS two overlapping key creations of one account conflict, as both
@@ -84,6 +85,13 @@ function userApiFor(accountId: string, conflicts: number) {
 
 describe('conflict retries on key writes (DynamoDB Local)', () => {
   let accountId: string;
+  const figures: Record<string, unknown> = {
+    parameters: { retries: CONFLICT_RETRY.retries, baseDelayMs: CONFLICT_RETRY.baseDelayMs },
+  };
+
+  afterAll(async () => {
+    await recordFigures('conflict-retry', figures);
+  });
 
   beforeAll(async () => {
     accountId = `conflict-${randomUUID()}`;
@@ -112,6 +120,11 @@ describe('conflict retries on key writes (DynamoDB Local)', () => {
     const stored = await store.getKey(accountId, issued.id);
     expect(stored).toMatchObject({ accountId, keyId: issued.id, status: 'active', name: 'after conflicts' });
     expect(api.internalErrors).toEqual([]);
+    figures.create = {
+      injected: api.counts.injected,
+      attempts: api.counts.transactWrites,
+      status: response.status,
+    };
   });
 
   it('answers 409 conflict, not 503, when the conflicts never stop, and writes nothing', async () => {
@@ -124,8 +137,15 @@ describe('conflict retries on key writes (DynamoDB Local)', () => {
     expect(response.headers.get('retry-after')).toBeNull();
     expect(await response.json()).toEqual({ error: { code: 'conflict', message: expect.any(String) } });
     expect(api.counts.transactWrites).toBe(CONFLICT_RETRY.retries + 1);
-    expect(await store.listKeys(accountId)).toEqual(before);
+    const after = await store.listKeys(accountId);
+    expect(after).toEqual(before);
     expect(api.internalErrors).toEqual([]);
+    figures.persistent = {
+      attempts: api.counts.transactWrites,
+      answer: `${response.status} conflict`,
+      keysWritten: after.length - before.length,
+      internalErrors: api.internalErrors.length,
+    };
   });
 
   it('rolls a key after a TransactionConflict on the roll transaction', async () => {
@@ -141,6 +161,11 @@ describe('conflict retries on key writes (DynamoDB Local)', () => {
     const rolled = (await response.json()) as { id: string; previous: { id: string; status: string } };
     expect(rolled.previous).toMatchObject({ id: created.value.record.keyId, status: 'expiring' });
     expect(api.counts).toEqual({ transactWrites: 2, injected: 1 });
+    figures.roll = {
+      injected: api.counts.injected,
+      attempts: api.counts.transactWrites,
+      status: response.status,
+    };
     expect(await store.getKey(accountId, created.value.record.keyId)).toMatchObject({
       status: 'expiring',
       replacedBy: rolled.id,

@@ -2,12 +2,13 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type KinesisBatchHandler, KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { KinesisUsagePublisher } from '../../services/gate/publisher';
 import type { UsageReader } from '../../services/metering/usage-reader';
 import { awsError, countRequests, injectFaults, LOCAL_CREDENTIALS } from '../support/aws';
+import { recordFigures } from '../support/figures';
 import { endpoints, localClients } from '../support/local-stack';
 import { accountOf, meteringConsumer, testEvents, totalsOf } from '../support/metering-consumer';
 import { createTestStream } from '../support/queues';
@@ -21,6 +22,13 @@ const pollers: KinesisPoller[] = [];
 
 afterEach(async () => {
   await Promise.all(pollers.splice(0).map((p) => p.stop()));
+});
+
+/** What each case measured, for RELIABILITY.md (`npm run reliability:report`); all cases or none. */
+const figures: Record<string, unknown> = {};
+const CASES = 6;
+afterAll(async () => {
+  if (Object.keys(figures).length >= CASES) await recordFigures('metering-kinesis-faults', figures);
 });
 
 async function testStream() {
@@ -94,9 +102,18 @@ describe('exactly once on Kinesis (sequence-number watermarks; real Kinesis emul
     const batch = events(40);
     await put(stream.name, batch);
     const keyId = batch[0]?.keyId ?? '';
-    expect(await settled(c.usage, keyId, 40)).toBe(40);
-    expect(await accountCount(c.usage, `acc_${keyId}`)).toBe(40);
+    const counted = await settled(c.usage, keyId, 40);
+    const accountCounted = await accountCount(c.usage, `acc_${keyId}`);
+    expect(counted).toBe(40);
+    expect(accountCounted).toBe(40);
     expect(c.batches.flat().length).toBeGreaterThan(40); // records really came again
+    figures.crashBeforeCheckpoint = {
+      parameters: { events: batch.length },
+      crashes: Math.min(crashes, 2),
+      recordsDelivered: c.batches.flat().length,
+      counted,
+      accountCounted,
+    };
   });
 
   it('a new event source reading the whole stream again from its start adds nothing', async () => {
@@ -120,6 +137,18 @@ describe('exactly once on Kinesis (sequence-number watermarks; real Kinesis emul
     const totals = await totalsOf(again.usage, [a[0]?.keyId ?? '', b[0]?.keyId ?? '']);
     expect(totals.get(a[0]?.keyId ?? '')?.count).toBe(30);
     expect(totals.get(b[0]?.keyId ?? '')?.count).toBe(20);
+    figures.readAgain = {
+      parameters: { events: { a: a.length, b: b.length }, batchSize: 7 },
+      recordsReread: again.batches.flat().length,
+      dayCounted: {
+        a: await again.usage.keyDayCount(accountOf(a[0]?.keyId ?? ''), a[0]?.keyId ?? '', today()),
+        b: await again.usage.keyDayCount(accountOf(b[0]?.keyId ?? ''), b[0]?.keyId ?? '', today()),
+      },
+      allTimeCounted: {
+        a: totals.get(a[0]?.keyId ?? '')?.count,
+        b: totals.get(b[0]?.keyId ?? '')?.count,
+      },
+    };
   });
 
   it('DynamoDB throttling one counter fails only its records; the retried batch adds each event once', async () => {
@@ -154,6 +183,12 @@ describe('exactly once on Kinesis (sequence-number watermarks; real Kinesis emul
     expect(totals.get(throttled[0]?.keyId ?? '')?.count).toBe(15);
     expect(totals.get(calm[0]?.keyId ?? '')?.count).toBe(15);
     expect(throttles).toBe(3);
+    figures.throttledCounter = {
+      parameters: { events: { throttled: throttled.length, calm: calm.length } },
+      throttles,
+      throttledCounted: totals.get(throttled[0]?.keyId ?? '')?.count,
+      calmCounted: totals.get(calm[0]?.keyId ?? '')?.count,
+    };
   });
 
   it('key-api resending an event whose first attempt was stored (its answer lost) counts once, even batches apart', async () => {
@@ -177,11 +212,19 @@ describe('exactly once on Kinesis (sequence-number watermarks; real Kinesis emul
     const [event, ...others] = events(4);
     if (!event) throw new Error('no event');
     await publisher.publish(event);
-    expect(lost).toBe(2); // sent twice
+    const attempts = lost;
+    expect(attempts).toBe(2); // sent twice
     lost = 1; // the later publishes get their answers
     for (const other of others) await publisher.publish({ ...other, keyId: event.keyId });
-    expect(await settled(c.usage, event.keyId, 4)).toBe(4);
+    const counted = await settled(c.usage, event.keyId, 4);
+    expect(counted).toBe(4);
     expect(c.batches.length).toBeGreaterThanOrEqual(5); // both copies came, each on its own
+    figures.resentAnswerLost = {
+      parameters: { events: others.length + 1 },
+      attempts,
+      recordsDelivered: c.batches.flat().length,
+      counted,
+    };
   });
 
   it('a resent event whose first attempt was not stored is counted', async () => {
@@ -199,7 +242,9 @@ describe('exactly once on Kinesis (sequence-number watermarks; real Kinesis emul
     const [event] = events(1);
     if (!event) throw new Error('no event');
     await publisher.publish(event);
-    expect(await settled(c.usage, event.keyId, 1)).toBe(1);
+    const counted = await settled(c.usage, event.keyId, 1);
+    expect(counted).toBe(1);
+    figures.resentNotStored = { attempts: failures, counted };
   });
 
   it('when the look-back cannot read the shard, the batch stops before the resent copy and it comes again', async () => {
@@ -221,9 +266,16 @@ describe('exactly once on Kinesis (sequence-number watermarks; real Kinesis emul
     await put(stream.name, [first, ...batch.slice(1, 3)]);
     await put(stream.name, [{ ...first, resent: first.ts }, ...batch.slice(3)]);
     await poll(stream, c.handler, 3);
-    expect(await settled(c.usage, first.keyId, 6)).toBe(6);
+    const counted = await settled(c.usage, first.keyId, 6);
+    expect(counted).toBe(6);
     expect(refusals).toBeGreaterThan(2);
     expect(reads.get('GetRecordsCommand')).toBeGreaterThan(0);
+    figures.lookBackRefused = {
+      parameters: { events: batch.length, refusedReads: 2 },
+      refusals: Math.min(refusals, 2),
+      lookBackReads: reads.get('GetRecordsCommand'),
+      counted,
+    };
   });
 });
 

@@ -5,13 +5,13 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { KinesisStreamEvent, SQSEvent } from 'aws-lambda';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../contracts/config';
 import { newUsageEvent, type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
-import { inboundRecords } from '../../services/metering/records';
 import { countRequests } from '../support/aws';
+import { recordFigures } from '../support/figures';
 import { endpoints, stackEnv } from '../support/local-stack';
 import { meteringConsumer } from '../support/metering-consumer';
 import { createTestStream } from '../support/queues';
@@ -20,9 +20,26 @@ import { eventually } from '../support/wait';
 const EVENTS = 20_000;
 const KEYS = 100;
 const ACCOUNTS = 10;
+/**
+ * The Zipf draw's seed: the same keys get the same traffic on every run, so docs/metering.md's
+ * figures (rendered from this test's artifact) change only with the code, or the poller's batching.
+ */
+const SEED = 20_261_202;
+const BATCH_SIZE = 1000;
+
+/** Seeded PRNG (mulberry32). */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /** Zipf(s=1) over KEYS keys: key 0 gets about a fifth of all traffic, the tail a trickle. */
-function zipfSampler(n: number, random = Math.random): () => number {
+function zipfSampler(n: number, random: () => number): () => number {
   const weights = Array.from({ length: n }, (_, i) => 1 / (i + 1));
   const total = weights.reduce((a, b) => a + b, 0);
   const cumulative: number[] = [];
@@ -38,7 +55,7 @@ function zipfSampler(n: number, random = Math.random): () => number {
 function zipfEvents() {
   const run = `${process.pid}_${Date.now()}`;
   const keyIds = Array.from({ length: KEYS }, (_, i) => `key_amp_${run}_${i}`);
-  const sample = zipfSampler(KEYS);
+  const sample = zipfSampler(KEYS, seeded(SEED));
   const perKey = new Map<string, number>();
   const accountOfKey = new Map<string, string>();
   const events: UsageEvent[] = Array.from({ length: EVENTS }, () => {
@@ -68,6 +85,35 @@ function transactionItems(client: DynamoDBClient): { count: number } {
 
 const consumerOnTheStackDlq = (transport: 'sqs' | 'kinesis') =>
   meteringConsumer(transport, stackEnv()[ENV.usageDlqUrl] ?? '');
+
+/**
+ * The (key, day) aggregates of a batch and their event ids, read from the raw Lambda event (not with
+ * the consumer's own parsing): the expectation is worked out apart from the code it checks.
+ */
+function aggregatesOf(bodies: readonly string[]): Map<string, Set<string>> {
+  const ids = new Map<string, Set<string>>();
+  for (const body of bodies) {
+    const e = JSON.parse(body) as { id: string; keyId: string; accountId: string; ts: number };
+    const aggregate = `${e.accountId}/${e.keyId}/${new Date(e.ts).toISOString().slice(0, 10)}`;
+    ids.set(aggregate, (ids.get(aggregate) ?? new Set()).add(e.id));
+  }
+  return ids;
+}
+
+/** What the two tests measured, for docs/metering.md (rendered by `npm run reliability:report`). */
+const figures: Record<string, unknown> = {
+  parameters: {
+    events: EVENTS,
+    keys: KEYS,
+    accounts: ACCOUNTS,
+    zipfExponent: 1,
+    seed: SEED,
+    batchSize: BATCH_SIZE,
+  },
+};
+afterAll(async () => {
+  if (figures.sqs && figures.kinesis) await recordFigures('metering-writes', figures);
+});
 
 describe('write amplification', () => {
   it(`${EVENTS} events over ${KEYS} keys cost one mark each and one counter write per (key, day) per batch, packed into full transactions, counted at the client`, async () => {
@@ -99,22 +145,20 @@ describe('write amplification', () => {
     // Counter writes the batches should cost, worked out from the records alone: one per (key, day)
     // per batch, and one more per 99 further events of it (a transaction holds 100 items).
     let expectedCounterItems = 0;
+    let aggregates = 0;
+    let batches = 0;
     const poller = new SqsPoller({
       sqs: clients.sqs,
       queueUrl,
       queueArn,
       region: endpoints().region,
-      batchSize: 1000,
+      batchSize: BATCH_SIZE,
       // Long enough to fill a batch: what is measured is aggregation, not the poller's timing.
       batchingWindowMs: 3000,
       handler: async (event: SQSEvent) => {
-        const records = inboundRecords(event);
-        const idsByKeyDay = new Map<string, Set<string>>();
-        for (const record of records) {
-          const e = JSON.parse(record.body) as UsageEvent;
-          const id = `${e.accountId}/${e.keyId}/${utcDay(e.ts)}`;
-          idsByKeyDay.set(id, (idsByKeyDay.get(id) ?? new Set()).add(e.id));
-        }
+        const idsByKeyDay = aggregatesOf(event.Records.map((r) => r.body));
+        batches++;
+        aggregates += idsByKeyDay.size;
         for (const ids of idsByKeyDay.values()) expectedCounterItems += Math.ceil(ids.size / 99);
         return handler(event);
       },
@@ -144,6 +188,13 @@ describe('write amplification', () => {
     const day = utcDay(Date.now());
     for (const [keyId, count] of perKey)
       expect(await usage.keyDayCount(accountOfKey.get(keyId) as string, keyId, day), keyId).toBe(count);
+    figures.sqs = {
+      batches,
+      aggregates,
+      transactions,
+      transactionItems: items.count,
+      counted: countedSoFar(),
+    };
   }, 300_000);
 
   it(`Kinesis: ${EVENTS} events cost one plain UpdateItem per (key, day) per batch and no per-event write`, async () => {
@@ -167,22 +218,19 @@ describe('write amplification', () => {
       );
     }
     let expectedUpdates = 0;
+    let batches = 0;
     const poller = new KinesisPoller({
       kinesis: clients.kinesis,
       streamName,
       streamArn,
       region: endpoints().region,
-      batchSize: 1000,
+      batchSize: BATCH_SIZE,
       checkpointFile: join(await mkdtemp(join(tmpdir(), 'amp-')), 'checkpoints.json'),
       handler: async (event: KinesisStreamEvent) => {
-        const records = inboundRecords(event);
         // What the batch should cost, from the records alone: one update per (key, day) in it.
-        const counters = new Set<string>();
-        for (const record of records) {
-          const e = JSON.parse(record.body) as UsageEvent;
-          counters.add(`${e.accountId}/${e.keyId}/${utcDay(e.ts)}`);
-        }
-        expectedUpdates += counters.size;
+        const bodies = event.Records.map((r) => Buffer.from(r.kinesis.data, 'base64').toString('utf8'));
+        batches++;
+        expectedUpdates += aggregatesOf(bodies).size;
         return handler(event);
       },
     });
@@ -209,5 +257,6 @@ describe('write amplification', () => {
     const day = utcDay(Date.now());
     for (const [keyId, count] of perKey)
       expect(await usage.keyDayCount(accountOfKey.get(keyId) as string, keyId, day), keyId).toBe(count);
+    figures.kinesis = { batches, aggregates: expectedUpdates, updates, counted: countedSoFar() };
   }, 300_000);
 });

@@ -103,36 +103,40 @@ describe('auth attacks on the user API (it takes Cognito ID tokens only)', () =>
       ).toString('base64url')}.${parts[2]}`,
     };
 
-    const outcomes: Record<string, number> = {};
+    // Every answer is tallied as it came: its status, and each distinct body.
+    const forgedAnswers: Record<string, number> = {};
+    const bodies = new Set<string>();
     for (const [attack, token] of Object.entries(attacks)) {
       for (const [method, path] of ROUTES) {
         const response = await userApi(token, method, path, method === 'POST' ? {} : undefined);
+        forgedAnswers[response.status] = (forgedAnswers[response.status] ?? 0) + 1;
+        bodies.add(response.text);
         expect(response.status, `${attack}: ${method} ${path}`).toBe(401);
         expect(response.body, `${attack}: ${method} ${path}`).toEqual(BAD_TOKEN);
       }
-      outcomes[attack] = 401;
     }
 
     // No token at all, or not as a Bearer: 401 too, saying how to send one.
-    for (const authorization of [
-      undefined,
-      '',
-      'Bearer',
-      'Bearer ',
-      `Basic ${btoa('alice:pw')}`,
-      alice.idToken,
-    ]) {
+    const withoutTokenAnswers: Record<string, number> = {};
+    const withoutToken = [undefined, '', 'Bearer', 'Bearer ', `Basic ${btoa('alice:pw')}`, alice.idToken];
+    for (const authorization of withoutToken) {
       const response = await fetch(`${endpoints().userApi}/keys`, {
         headers: authorization === undefined ? {} : { authorization },
       });
+      const code = ((await response.json()) as typeof BAD_TOKEN).error.code;
+      const label = `${response.status} ${code}`;
+      withoutTokenAnswers[label] = (withoutTokenAnswers[label] ?? 0) + 1;
       expect(response.status, String(authorization)).toBe(401);
-      expect(((await response.json()) as typeof BAD_TOKEN).error.code).toBe('unauthorized');
+      expect(code).toBe('unauthorized');
     }
-    outcomes['no token / not Bearer'] = 401;
     await recordFigures('auth-attacks', {
-      tokensTried: Object.keys(attacks).length + 6,
+      // What was sent (the test's lists), then what came back.
+      forgedTokens: Object.keys(attacks).length,
       routes: ROUTES.length,
-      outcomes,
+      withoutToken: withoutToken.length,
+      forgedAnswers,
+      distinctBodies: [...bodies],
+      withoutTokenAnswers,
     });
   });
 
@@ -161,17 +165,25 @@ describe('auth attacks on the user API (it takes Cognito ID tokens only)', () =>
       );
     const reference = await answer(nonexistent[0] as string);
     expect(reference.every((line) => line.includes('-> 404 '))).toBe(true);
-    for (const id of [...foreignIds, ...nonexistent]) expect(await answer(id), id).toEqual(reference);
+    const answerSets = new Set<string>();
+    for (const id of [...foreignIds, ...nonexistent]) {
+      const answers = await answer(id);
+      answerSets.add(JSON.stringify(answers));
+      expect(answers, id).toEqual(reference);
+    }
 
     // Nothing of Bob's changed, and Alice's list never shows it.
-    expect(await bobKeys()).toEqual(before);
+    const after = await bobKeys();
+    expect(after).toEqual(before);
     const aliceKeys = (await userApi(alice.idToken, 'GET', '/keys')).body as { keys: KeyView[] };
     expect(aliceKeys.keys.map((k) => k.id)).not.toEqual(expect.arrayContaining(foreignIds.slice(0, 1)));
     await recordFigures('auth-cross-account', {
       foreignKeyIdsProbed: foreignIds.length,
+      nonexistentIdsProbed: nonexistent.length,
       routesPerId: probes('x').length,
       answer: reference,
-      sameAnswerForForeignAndNonexistent: true,
+      distinctAnswerSets: answerSets.size,
+      bobKeysUnchanged: JSON.stringify(after) === JSON.stringify(before),
     });
   });
 });

@@ -105,6 +105,7 @@ describe('(1) publishing the usage event fails or times out in key-api', () => {
     const open = buildKeyApi({ dynamo, tables, publisher, publishFailureMode: 'open' });
 
     const refused = await closed.handler(withKey(key.key));
+    const closedMetrics = metricsOf(closed.metrics);
     expect(refused.statusCode).toBe(503);
     expect(refused.headers?.['retry-after']).toBe('1');
     expect(resultJson(refused).error?.code).toBe('service_unavailable');
@@ -114,10 +115,18 @@ describe('(1) publishing the usage event fails or times out in key-api', () => {
 
     // Through the local ALB the caller sees the same: a 503 in the one error shape.
     const alb = await behindAlb(closed.handler);
+    let throughAlb: { status: number; code: string | undefined; bodyShape: string };
     try {
       const response = await fetch(alb.endpoint, { headers: { 'x-api-key': key.key } });
+      const body = (await response.json()) as { error: { code?: string } };
+      throughAlb = {
+        status: response.status,
+        code: body.error?.code,
+        // The answer's shape: its keys, as `{ error: { code, message } }`.
+        bodyShape: `{ ${Object.keys(body).join(', ')}: { ${Object.keys(body.error ?? {}).join(', ')} } }`,
+      };
       expect(response.status).toBe(503);
-      expect(await response.json()).toEqual({
+      expect(body).toEqual({
         error: { code: 'service_unavailable', message: expect.any(String) },
       });
     } finally {
@@ -132,12 +141,28 @@ describe('(1) publishing the usage event fails or times out in key-api', () => {
       [KeyApiMetric.unmetered]: 1,
       [KeyApiMetric.checks.accepted]: 1,
     });
-    expect(await queueDepth(admin.sqs, queue.queueUrl)).toBe(0);
+    const queueDepthDuringFailure = await queueDepth(admin.sqs, queue.queueUrl);
+    expect(queueDepthDuringFailure).toBe(0);
 
     failing = false;
     expect((await closed.handler(withKey(key.key))).statusCode).toBe(200);
     expect(await queueDepth(admin.sqs, queue.queueUrl)).toBe(1);
     expect(closed.metrics.get(KeyApiMetric.publishFailures)).toBe(2); // one direct, one over HTTP; no new one
+    figures.publishRefused = {
+      ...(figures.publishRefused as object | undefined),
+      sqs: {
+        closed: {
+          status: refused.statusCode,
+          code: resultJson(refused).error?.code,
+          retryAfter: refused.headers?.['retry-after'],
+        },
+        alb: throughAlb,
+        closedMetrics,
+        open: { status: letThrough.statusCode },
+        openMetrics: metricsOf(open.metrics),
+        queueDepthDuringFailure,
+      },
+    };
     sqs.destroy();
     dynamo.destroy();
   });
@@ -160,13 +185,23 @@ describe('(1) publishing the usage event fails or times out in key-api', () => {
     const refused = await closed.handler(withKey(key.key));
     expect(refused.statusCode).toBe(503);
     expect(resultJson(refused).error?.code).toBe('service_unavailable');
-    expect((await open.handler(withKey(key.key))).statusCode).toBe(200);
+    const letThrough = await open.handler(withKey(key.key));
+    expect(letThrough.statusCode).toBe(200);
     expect(metricsOf(closed.metrics)).toMatchObject({ [KeyApiMetric.publishFailures]: 1 });
     expect(metricsOf(open.metrics)).toMatchObject({
       [KeyApiMetric.publishFailures]: 1,
       [KeyApiMetric.unmetered]: 1,
       [KeyApiMetric.checks.accepted]: 1,
     });
+    figures.publishRefused = {
+      ...(figures.publishRefused as object | undefined),
+      kinesis: {
+        closed: { status: refused.statusCode, code: resultJson(refused).error?.code },
+        closedMetrics: metricsOf(closed.metrics),
+        open: { status: letThrough.statusCode },
+        openMetrics: metricsOf(open.metrics),
+      },
+    };
     failing = false;
     expect((await closed.handler(withKey(key.key))).statusCode).toBe(200);
     kinesis.destroy();
@@ -195,7 +230,16 @@ describe('(1) publishing the usage event fails or times out in key-api', () => {
       expect(c.ms).toBeLessThan(KEY_API_FUNCTION_TIMEOUT_MS);
       proxy.heal();
       expect((await timed(closed, key.key)).answer).toBe('200 ok');
-      figures.publishHang = { closed: c, open: o, functionTimeoutMs: KEY_API_FUNCTION_TIMEOUT_MS };
+      figures.publishHang = {
+        closed: c,
+        open: o,
+        openMetrics: metricsOf(open.metrics),
+        parameters: {
+          functionTimeoutMs: KEY_API_FUNCTION_TIMEOUT_MS,
+          maxAttempts: callerWaitingClientConfig.maxAttempts,
+          requestTimeoutMs: callerWaitingClientConfig.requestHandler.requestTimeout,
+        },
+      };
     } finally {
       sqs.destroy();
       dynamo.destroy();
@@ -232,16 +276,23 @@ describe('(2) DynamoDB unavailable during key checks', () => {
       return `${result.statusCode} ${resultJson(result).error?.code ?? 'ok'}`;
     };
 
+    // Every answer is kept for the figures as it was given.
+    const answers: Record<string, string> = {};
+    const seen = async (name: string, key: string) => {
+      answers[name] = await answer(key);
+      return answers[name];
+    };
     expect(await answer(known.key)).toBe('200 ok');
     const loadedAt = Date.now();
     down = true;
-    expect(await answer(known.key)).toBe('200 ok'); // fresh
+    expect(await seen('cachedFresh', known.key)).toBe('200 ok'); // fresh
     await sleep(windows.freshMs + 100);
-    expect(await answer(known.key)).toBe('200 ok'); // stale, served because DynamoDB cannot answer
-    expect(api.metrics.get(KeyApiMetric.cacheStaleServed)).toBe(1);
-    expect(await answer(unknown)).toBe('503 service_unavailable');
-    expect(await answer(neverSeen.key)).toBe('503 service_unavailable'); // exists, but cannot be checked
-    expect(await answer('tg_typo')).toBe('401 malformed_key'); // needs no DynamoDB
+    expect(await seen('cachedStale', known.key)).toBe('200 ok'); // stale, served because DynamoDB cannot answer
+    const staleServed = api.metrics.get(KeyApiMetric.cacheStaleServed);
+    expect(staleServed).toBe(1);
+    expect(await seen('unknown', unknown)).toBe('503 service_unavailable');
+    expect(await seen('neverCached', neverSeen.key)).toBe('503 service_unavailable'); // exists, but cannot be checked
+    expect(await seen('malformed', 'tg_typo')).toBe('401 malformed_key'); // needs no DynamoDB
     const refused = await api.handler(withKey(unknown));
     expect(refused.headers?.['retry-after']).toBe('1');
     expect(resultJson(refused)).toEqual({
@@ -251,12 +302,18 @@ describe('(2) DynamoDB unavailable during key checks', () => {
 
     // Past fresh + stale, a known key cannot be vouched for either.
     await sleep(Math.max(0, loadedAt + windows.freshMs + windows.staleMs + 100 - Date.now()));
-    expect(await answer(known.key)).toBe('503 service_unavailable');
+    expect(await seen('cachedPastStale', known.key)).toBe('503 service_unavailable');
 
     down = false;
-    expect(await answer(known.key)).toBe('200 ok');
-    expect(await answer(unknown)).toBe('401 unknown_key');
-    expect(await answer(neverSeen.key)).toBe('200 ok');
+    expect(await seen('recoveredKnown', known.key)).toBe('200 ok');
+    expect(await seen('recoveredUnknown', unknown)).toBe('401 unknown_key');
+    expect(await seen('recoveredNeverCached', neverSeen.key)).toBe('200 ok');
+    figures.dynamoDbErrors = {
+      parameters: windows,
+      answers,
+      staleServed,
+      retryAfter: refused.headers?.['retry-after'],
+    };
     dynamo.destroy();
     sqs.destroy();
   });
@@ -325,7 +382,11 @@ describe('(2) DynamoDB unavailable during key checks', () => {
     const ms = Math.round(performance.now() - started);
     expect(result.statusCode).toBe(503);
     expect(resultJson(result).error?.code).toBe('service_unavailable');
-    figures.dynamoDbConnectionRefused = { status: 503, answerMs: ms };
+    figures.dynamoDbConnectionRefused = {
+      status: result.statusCode,
+      code: resultJson(result).error?.code,
+      answerMs: ms,
+    };
     dynamo.destroy();
   });
 });
@@ -401,15 +462,25 @@ describe('(3) DynamoDB throttling in the consumer', () => {
     expect(await accountTotal(`acc_thr_${run}_1`)).toBe(150);
     expect(throttles).toBe(maxThrottles);
     expect(tally.metrics.get(MeteringMetric.aggregatesFailed)).toBe(maxThrottles);
-    expect(await queueDepth(admin.sqs, queue.dlqUrl)).toBe(0);
+    const deadLettered = await queueDepth(admin.sqs, queue.dlqUrl);
+    expect(deadLettered).toBe(0);
     figures.consumerThrottling = {
-      events: 300,
-      consumers: 2,
+      parameters: { events: events.length, consumers: consumers.length, maxThrottles },
       throttledTransactions: throttles,
       aggregatesFailed: tally.metrics.get(MeteringMetric.aggregatesFailed),
       counted: await total(),
+      countedPerKey: Object.fromEntries(
+        await Promise.all(
+          keys.map(async (k) => [k.keyId, await usage.keyDayCount(k.accountId, k.keyId, today)] as const),
+        ),
+      ),
+      countedPerAccount: Object.fromEntries(
+        await Promise.all(
+          [...new Set(keys.map((k) => k.accountId))].map(async (a) => [a, await accountTotal(a)] as const),
+        ),
+      ),
       duplicatesDropped: tally.duplicates,
-      deadLettered: 0,
+      deadLettered,
       settleMs,
     };
   }, 90_000);
@@ -458,7 +529,8 @@ describe('(4) redrive from the dead-letter queue after a fix', () => {
       30_000,
       200,
     );
-    expect(await count(broken.keyId)).toBe(0);
+    const countedBeforeFix = await count(broken.keyId);
+    expect(countedBeforeFix).toBe(0);
     expect(await queueDepth(admin.sqs, queue.queueUrl)).toBe(0);
 
     bugged = false; // the fix is deployed
@@ -477,6 +549,7 @@ describe('(4) redrive from the dead-letter queue after a fix', () => {
       dead.map((m) => m.Body ?? ''),
     );
     const firstRedriveMs = await eventually(async () => (await count(broken.keyId)) === 10, 20_000);
+    const countedAfterFirstRedrive = await count(broken.keyId);
 
     // Redrive 2: the same messages, still in the DLQ, moved back with SQS's own redrive.
     await eventually(async () => (await queueCounts(admin.sqs, queue.dlqUrl)).visible === 10, 10_000);
@@ -507,10 +580,12 @@ describe('(4) redrive from the dead-letter queue after a fix', () => {
     ).toBe(20);
     expect(tally.duplicates).toBeGreaterThanOrEqual(10);
     figures.dlqRedrive = {
-      failingRecords: 10,
+      parameters: { failingRecords: brokenEvents.length, maxReceiveCount: 2 },
+      movedToDlq: dead.length,
       movedToDlqBySqsAfterMs: movedMs,
-      maxReceiveCount: 2,
-      countedAfterFirstRedrive: 10,
+      countedBeforeFix,
+      countedAfterFirstRedrive,
+      movedBySecondRedrive: tasks.Results?.[0]?.ApproximateNumberOfMessagesMoved,
       countedAfterSecondRedrive: await count(broken.keyId),
       firstRedriveCountedWithinMs: firstRedriveMs,
       duplicatesDropped: tally.duplicates,

@@ -102,10 +102,15 @@ describe(`quota overshoot: ${CONTAINERS} gate containers, one key, a quota of ${
       ratePerMs.reduce((sum, rate) => sum + rate * (READ_INTERVAL_MS + lagMs), 0) + CONTAINERS;
     const overshoot = total - QUOTA;
     await recordFigures('quota-overshoot', {
-      containers: CONTAINERS,
-      quota: QUOTA,
-      ratePerContainerPerSecond: 1000 / PACE_MS,
-      readIntervalMs: READ_INTERVAL_MS,
+      parameters: {
+        containers: CONTAINERS,
+        quota: QUOTA,
+        ratePerContainerPerSecond: 1000 / PACE_MS,
+        runMs: RUN_MS,
+        readIntervalMs: READ_INTERVAL_MS, // the stack's gate configuration
+        documentedLagMs: DOCUMENTED_LAG_MS,
+      },
+      letThrough: all.length,
       observedLagMs,
       counted: total,
       overshoot,

@@ -10,6 +10,7 @@ import { aroundRequests, documentClient, type EngineClients, engineClients } fro
 import type { Tables } from './key-api';
 import { drainingMetrics, type MetricTotals } from './metrics';
 import type { TestQueue } from './queues';
+import { keySeeder } from './seed-keys';
 import { sleep } from './wait';
 
 /** What every consumer process sharing it has done (outcomes as the consumer reported them). */
@@ -76,6 +77,7 @@ export class ConsumerProcess {
     const metering = composeMetering(
       loadMeteringConfig({
         [ENV.usageTable]: options.tables.usage,
+        [ENV.keysTable]: options.tables.keys,
         [ENV.usageDlqUrl]: options.queue.dlqUrl,
         [ENV.transport]: 'sqs',
       }),
@@ -89,6 +91,7 @@ export class ConsumerProcess {
         metrics: drainingMetrics(SERVICE_NAMES.metering, tally.metrics),
       },
     );
+    const seed = keySeeder(documentClient(engineClients(options.endpoints).dynamo), options.tables.keys);
     this.#poller = new SqsPoller({
       sqs: this.clients.sqs,
       queueUrl: options.queue.queueUrl,
@@ -97,6 +100,8 @@ export class ConsumerProcess {
       batchSize: options.batchSize ?? 100,
       batchingWindowMs: options.batchingWindowMs ?? 200,
       handler: async (event: SQSEvent) => {
+        // Keys for synthetic events, through a client the faults and the kill do not touch.
+        await seed(event.Records.map((r) => r.body));
         let result: Awaited<ReturnType<typeof metering.handleBatch>>;
         try {
           result = await metering.handleBatch(event);

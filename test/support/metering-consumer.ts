@@ -12,12 +12,21 @@ import { inboundRecords } from '../../services/metering/records';
 import { type KeyTotals, UsageReader } from '../../services/metering/usage-reader';
 import { discardMetrics, type InvocationMetrics } from '../../services/shared/metrics';
 import { localClients, stackEnv } from './local-stack';
+import { keySeeder } from './seed-keys';
 
 export interface MeteringConsumerOptions {
   /** The client its counter writes go through (e.g. one with faults injected). @default its own */
   dynamo?: DynamoDBDocumentClient;
   /** @default discarded */
   metrics?: InvocationMetrics;
+  /** The client the provenance check reads the keys table with. @default its own, fault-free */
+  keys?: DynamoDBDocumentClient;
+  /**
+   * Writes a key record for every (account, key) a batch's events name, where none is, before the
+   * consumer sees the batch: as a producer guarantees (no event without its key), so the synthetic
+   * events of the tests that predate the provenance check pass it. @default true
+   */
+  seedTestKeys?: boolean;
 }
 
 /**
@@ -38,11 +47,19 @@ export function meteringConsumer(
   const lookBackQueries: EarlierCopyQuery[] = [];
   const config = loadMeteringConfig({
     [ENV.usageTable]: stackEnv()[ENV.usageTable],
+    [ENV.keysTable]: stackEnv()[ENV.keysTable],
     [ENV.usageDlqUrl]: dlqUrl,
     [ENV.transport]: transport,
   });
   const metering = composeMetering(config, {
-    clients: { dynamo: options.dynamo ?? clients.doc, sqs: clients.sqs, kinesis: lookBackKinesis },
+    // The provenance check reads through a client of its own: faults a test injects into counter
+    // writes stay where the test put them.
+    clients: {
+      dynamo: options.dynamo ?? clients.doc,
+      keys: options.keys ?? clients.doc,
+      sqs: clients.sqs,
+      kinesis: lookBackKinesis,
+    },
     logger: new Logger({ serviceName: 'metering-test', logLevel: 'SILENT' }),
     metrics: options.metrics ?? discardMetrics,
     lookBack: {
@@ -57,8 +74,12 @@ export function meteringConsumer(
   /** What the consumer reported for each batch, in order. */
   const outcomes: BatchOutcome[] = [];
   let counted = 0;
+  // Clients of its own: a test counting the consumer's requests does not see the seeding.
+  const seed = keySeeder(localClients().doc, config[ENV.keysTable]);
   const handler = async (event: SQSEvent | KinesisStreamEvent) => {
-    batches.push(inboundRecords(event).map((r) => r.recordId));
+    const records = inboundRecords(event);
+    batches.push(records.map((r) => r.recordId));
+    if (options.seedTestKeys ?? true) await seed(records.map((r) => r.body));
     const { response, outcome } = await metering.handleBatch(event);
     outcomes.push(outcome);
     counted += outcome.counted;

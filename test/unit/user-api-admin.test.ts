@@ -17,13 +17,20 @@ const ADMIN: AuthenticatedUser = {
   userId: 'acc_admin',
   email: 'admin@example.com',
   userName: 'admin',
+  authTime: NOW,
   groups: [ADMIN_GROUP],
 };
-const OWNER: AuthenticatedUser = { userId: 'acc_owner', email: 'owner@example.com', userName: 'owner' };
+const OWNER: AuthenticatedUser = {
+  userId: 'acc_owner',
+  email: 'owner@example.com',
+  userName: 'owner',
+  authTime: NOW,
+};
 const OTHER_GROUPS: AuthenticatedUser = {
   userId: 'acc_other',
   email: 'other@example.com',
   userName: 'other',
+  authTime: NOW,
   groups: ['admins-not', 'Admins', 'support'],
 };
 const TOKENS: Record<string, AuthenticatedUser> = {
@@ -192,6 +199,7 @@ beforeEach(() => {
     logger: new Logger({ serviceName: 'user-api-test', logLevel: 'SILENT' }),
     allowedOrigins: [],
     rollGraceMs: 24 * 3600_000,
+    signInMaxAgeMs: 15 * 60_000,
   });
 });
 

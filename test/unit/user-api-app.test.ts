@@ -15,16 +15,31 @@ import { requestApp } from '../support/app-request';
 // token verifier and the stores are in-memory fakes; what is asserted is what an owner would get.
 
 const NOW = new Date('2026-11-21T12:00:00Z');
-const ALICE: AuthenticatedUser = { userId: 'acc_alice', email: 'alice@example.com', userName: 'alice' };
-const NEWCOMER: AuthenticatedUser = { userId: 'acc_new', email: 'new@example.com', userName: 'new' };
+const ALICE: AuthenticatedUser = {
+  userId: 'acc_alice',
+  email: 'alice@example.com',
+  userName: 'alice',
+  authTime: NOW,
+};
+const NEWCOMER: AuthenticatedUser = {
+  userId: 'acc_new',
+  email: 'new@example.com',
+  userName: 'new',
+  authTime: NOW,
+};
 const OWNER_ADMIN: AuthenticatedUser = {
   userId: 'acc_admin',
   email: 'admin@example.com',
   userName: 'admin',
+  authTime: NOW,
   groups: ['admins'],
 };
+/** Alice, signed in a second longer ago than the 15 minutes minting allows. */
+const ALICE_STALE: AuthenticatedUser = { ...ALICE, authTime: new Date(NOW.getTime() - 15 * 60_000 - 1000) };
 const TOKENS: Record<string, AuthenticatedUser> = {
   'token-alice': ALICE,
+  'token-alice-stale': ALICE_STALE,
+  'token-alice-edge': { ...ALICE, authTime: new Date(NOW.getTime() - 15 * 60_000) },
   'token-newcomer': NEWCOMER,
   'token-admin': OWNER_ADMIN,
 };
@@ -168,6 +183,7 @@ beforeEach(async () => {
     logger: new Logger({ serviceName: 'user-api-test', logLevel: 'SILENT' }),
     allowedOrigins: [],
     rollGraceMs: 24 * 3600_000,
+    signInMaxAgeMs: 15 * 60_000,
   });
 });
 
@@ -518,6 +534,14 @@ describe('user-api: configuration', () => {
     TOLLGATE_USER_POOL_CLIENT_ID: 'client',
   };
 
+  it('defaults the recent sign-in of minting to 15 minutes; refuses less than a second or more than a day', () => {
+    expect(loadUserApiConfig(env)[ENV.signInMaxAgeMs]).toBe(15 * 60_000);
+    expect(loadUserApiConfig({ ...env, [ENV.signInMaxAgeMs]: '5000' })[ENV.signInMaxAgeMs]).toBe(5000);
+    for (const bad of ['999', String(24 * 3600_000 + 1), 'soon']) {
+      expect(() => loadUserApiConfig({ ...env, [ENV.signInMaxAgeMs]: bad }), bad).toThrow(ENV.signInMaxAgeMs);
+    }
+  });
+
   it('defaults the roll grace to 24 h and refuses more than 7 days at cold start', () => {
     expect(loadUserApiConfig(env)[ENV.rollGraceMs]).toBe(24 * 3600_000);
     expect(loadUserApiConfig({ ...env, [ENV.rollGraceMs]: String(MAX_ROLL_GRACE_MS) })[ENV.rollGraceMs]).toBe(
@@ -526,6 +550,59 @@ describe('user-api: configuration', () => {
     expect(() => loadUserApiConfig({ ...env, [ENV.rollGraceMs]: String(MAX_ROLL_GRACE_MS + 1) })).toThrow(
       ENV.rollGraceMs,
     );
+  });
+});
+
+describe('user-api: minting needs a recent sign-in', () => {
+  it.each([
+    ['POST', '/keys', { name: 'late' }],
+    ['POST', '/keys/key_first_acc_alice/reveal', undefined],
+    ['POST', '/keys/key_0/roll', {}],
+  ] as const)(
+    '%s %s with a sign-in older than 15 minutes: 401 reauthentication_required, nothing minted',
+    async (method, path, body) => {
+      const response = await call(path, { token: 'token-alice-stale', method, body });
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe(
+        'Bearer error="insufficient_user_authentication", error_description="A more recent sign-in is required", max_age="900"',
+      );
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      expect(await response.json()).toEqual({
+        error: {
+          code: 'reauthentication_required',
+          message:
+            'Creating, revealing or rolling a key needs a sign-in within the last 15 minutes: sign in again, then retry',
+        },
+      });
+      expect(memory.keys).toEqual([]);
+    },
+  );
+
+  it('the same token still reads and revokes; a sign-in exactly 15 minutes old still mints', async () => {
+    expect((await call('/keys', { token: 'token-alice-stale' })).status).toBe(200);
+    expect((await call('/me', { token: 'token-alice-stale' })).status).toBe(200);
+    // The fake store knows no key to revoke: a 404, not a refusal for the sign-in's age.
+    expect((await call('/keys/key_9', { token: 'token-alice-stale', method: 'DELETE' })).status).toBe(404);
+    const edge = await call('/keys', { token: 'token-alice-edge', method: 'POST', body: {} });
+    expect(edge.status).toBe(201);
+  });
+});
+
+describe('user-api: caching', () => {
+  it('no answer may be stored, errors and unknown routes included; the OpenAPI document is revalidated', async () => {
+    for (const [path, token, status] of [
+      ['/keys', undefined, 401],
+      ['/keys', 'token-alice', 200],
+      ['/usage?from=2026-13-01', 'token-alice', 400],
+      ['/nope', undefined, 404],
+    ] as const) {
+      const response = await call(path, token ? { token } : {});
+      expect(response.status, path).toBe(status);
+      expect(response.headers.get('cache-control'), path).toBe('no-store');
+    }
+    const document = await app.request('/openapi.json');
+    expect(document.status).toBe(200);
+    expect(document.headers.get('cache-control')).toBe('no-cache');
   });
 });
 

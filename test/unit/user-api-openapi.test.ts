@@ -13,8 +13,18 @@ import { requestApp } from '../support/app-request';
 // in-memory fakes; no network, no environment.
 
 const NOW = new Date('2026-11-21T12:00:00Z');
-const ALICE: AuthenticatedUser = { userId: 'acc_alice', email: 'alice@example.com', userName: 'alice' };
-const BOB: AuthenticatedUser = { userId: 'acc_bob', email: 'bob@example.com', userName: 'bob' };
+const ALICE: AuthenticatedUser = {
+  userId: 'acc_alice',
+  email: 'alice@example.com',
+  userName: 'alice',
+  authTime: NOW,
+};
+const BOB: AuthenticatedUser = {
+  userId: 'acc_bob',
+  email: 'bob@example.com',
+  userName: 'bob',
+  authTime: NOW,
+};
 const TOKENS: Record<string, AuthenticatedUser> = { 'token-alice': ALICE, 'token-bob': BOB };
 
 const verifier: TokenVerifier = {
@@ -108,6 +118,7 @@ beforeEach(() => {
     logger: new Logger({ serviceName: 'user-api-test', logLevel: 'SILENT' }),
     allowedOrigins: [],
     rollGraceMs: 24 * 3600_000,
+    signInMaxAgeMs: 15 * 60_000,
   });
 });
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
-import type { WebConfig } from '../../contracts/web-config';
+import { type WebConfig, webContentSecurityPolicy } from '../../contracts/web-config';
 
 /** Where `npm run web:build` puts the page. */
 export const WEB_DIST_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../dist');
@@ -46,19 +46,14 @@ export function createLocalSiteApp(options: LocalSiteOptions): Hono {
     secureHeaders({
       // Served over plain HTTP on loopback: HSTS would mean nothing here.
       strictTransportSecurity: false,
-      contentSecurityPolicy: {
-        defaultSrc: ["'self'"],
-        connectSrc: ["'self'", ...new Set(apiOrigins)],
-        // Amplify UI sets a few inline styles; no inline or remote scripts are allowed.
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-        scriptSrc: ["'self'"],
-        objectSrc: ["'none'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'self'"],
-      },
     }),
   );
+  // The same policy CloudFront sends on AWS (contracts/web-config.ts), with this stack's origins.
+  const contentSecurityPolicy = webContentSecurityPolicy(apiOrigins);
+  app.use(async (c, next) => {
+    await next();
+    c.header('content-security-policy', contentSecurityPolicy);
+  });
   app.get('/config.json', (c) => {
     c.header('cache-control', 'no-store');
     return c.json(options.config);

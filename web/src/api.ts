@@ -5,13 +5,24 @@ import type { AppType } from '../../services/user-api/app';
 
 /** The user API answered with an error body (`{ error: { code, message } }`). */
 export class ApiError extends Error {
-  override readonly name = 'ApiError';
+  override readonly name: string = 'ApiError';
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * The token is fine, but minting a key (create, reveal, roll) needs a more recent sign-in (401
+ * `reauthentication_required`): the page asks the user to sign in again, then retries once.
+ */
+export class ReauthenticationRequiredError extends ApiError {
+  override readonly name = 'ReauthenticationRequiredError';
+  constructor(message: string) {
+    super(401, 'reauthentication_required', message);
   }
 }
 
@@ -44,7 +55,16 @@ async function call<R extends ClientResponse<unknown, number, string>>(
     if (error instanceof SessionExpiredError) throw error;
     throw new NetworkError(`Could not reach the Tollgate API at ${baseUrl}.`, { cause: error });
   }
-  if (response.status === 401) throw new SessionExpiredError();
+  if (response.status === 401) {
+    // Only this 401 keeps the session: the token is valid, just too old to mint a secret.
+    const body = (await response.json().catch(() => undefined)) as
+      | { error?: { code?: string; message?: string } }
+      | undefined;
+    if (body?.error?.code === 'reauthentication_required') {
+      throw new ReauthenticationRequiredError(body.error.message ?? 'Sign in again to continue.');
+    }
+    throw new SessionExpiredError();
+  }
   if (!response.ok) {
     const body = (await response.json().catch(() => undefined)) as
       | { error?: { code?: string; message?: string } }

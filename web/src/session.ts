@@ -13,6 +13,32 @@ import type { WebConfig } from './config';
 /** Shown above the sign-in form after a session ended on its own (expired, revoked, refused). */
 export const signInNotice = ref<string>();
 
+/** A key action the API refused for want of a recent sign-in, to finish once the user signed in again. */
+export type PendingMint =
+  | { readonly action: 'create'; readonly name: string }
+  | { readonly action: 'reveal'; readonly keyId: string }
+  | {
+      readonly action: 'roll';
+      readonly keyId: string;
+      readonly start: string | null;
+      readonly graceSeconds?: number;
+    };
+
+/**
+ * What the user asked for before signing in again, and as whom. Kept in memory only, outside the
+ * signed-in pages (which the sign-in form replaces meanwhile), so what they typed is not lost; it
+ * holds no secret. Taken once by the keys page after the sign-in (takePendingMint).
+ */
+export const reauthentication = ref<{ email: string; pending: PendingMint }>();
+
+/** The action to finish, once, if the user who signed in is the one who asked for it. */
+export function takePendingMint(email: string): PendingMint | undefined {
+  const waiting = reauthentication.value;
+  reauthentication.value = undefined;
+  if (!waiting || waiting.email.toLowerCase() !== email.toLowerCase()) return undefined;
+  return waiting.pending;
+}
+
 /** What the signed-in pages share: the API client, the account and its keys. */
 export interface Session {
   readonly config: WebConfig;
@@ -34,6 +60,11 @@ export interface Session {
    * with a notice) instead of showing an error.
    */
   guard<T>(call: () => Promise<T>): Promise<T>;
+  /**
+   * Signs out to the sign-in form, `email` filled in, saying why; after the sign-in the keys page
+   * finishes `pending` (once). Minting a key needs a recent sign-in (ReauthenticationRequiredError).
+   */
+  signInAgain(email: string, pending: PendingMint, why: string): Promise<void>;
 }
 
 export const sessionKey: InjectionKey<Session> = Symbol('session');
@@ -82,7 +113,14 @@ export function createSession(config: WebConfig): Session {
     return loadingMe;
   }
 
-  return { config, api, me, loadMe, keys, keysError, refreshKeys, guard };
+  async function signInAgain(email: string, pending: PendingMint, why: string): Promise<void> {
+    ending = true;
+    reauthentication.value = { email, pending };
+    signInNotice.value = why;
+    await endSession();
+  }
+
+  return { config, api, me, loadMe, keys, keysError, refreshKeys, guard, signInAgain };
 }
 
 export function useSession(): Session {

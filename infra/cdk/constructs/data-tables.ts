@@ -184,6 +184,17 @@ export class DataTables extends Construct {
   }
 
   /**
+   * metering's provenance check (services/metering/provenance.ts): before counting, it reads each
+   * event's key record (BatchGetItem of `accountId, keyId` by the table's own key) to check that the
+   * key belongs to the account the event bills. Reads only, of the keys table only: no index, no
+   * Query or Scan of an account's keys.
+   */
+  allowProvenanceCheck(fn: TollgateFunction): void {
+    this.#allow(fn, ['dynamodb:BatchGetItem'], [this.keys.tableArn]);
+    fn.function.addEnvironment(ENV.keysTable, this.keys.tableName);
+  }
+
+  /**
    * metering's quota alerts (services/metering/quota-alerts.ts), after a batch is counted: the
    * account's owner and plan (GetItem of its `email` and `planId`, GetItem of the plan; no Query
    * or Scan of who the customers are), its usage this period (a Query of its partition), and the
@@ -197,7 +208,7 @@ export class DataTables extends Construct {
     this.#allow(fn, ['dynamodb:PutItem', 'dynamodb:DeleteItem'], [this.usage.tableArn], {
       'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ALERT_MARK_PREFIX}*`] },
     });
-    // Only the accounts table of the key data: metering reads no keys.
+    // The accounts table (the keys table is the provenance check's).
     fn.function.addEnvironment(ENV.accountsTable, this.accounts.tableName);
     this.#setPlansEnv(fn);
     this.#setUsageEnv(fn);

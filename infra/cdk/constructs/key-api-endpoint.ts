@@ -1,4 +1,4 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { LambdaTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
@@ -28,9 +28,9 @@ export interface KeyApiEndpointProps {
   /** Receives the ALB access logs (prefix `alb`) and the VPC flow logs (prefix `vpc-flow-logs`). */
   readonly logBucket: s3.IBucket;
   /**
-   * ACM certificate (same region) for an HTTPS listener on 443. Without one the listener is plain
-   * HTTP on port 80: fine for a first look, not for real keys, which would cross the internet in
-   * clear text.
+   * ACM certificate (same region) for an HTTPS listener on 443; port 80 then only redirects to
+   * HTTPS. Without one the listener is plain HTTP on port 80: fine for a first look, not for real
+   * keys, which would cross the internet in clear text.
    * @default - HTTP only
    */
   readonly certificateArn?: string;
@@ -56,7 +56,10 @@ export interface KeyApiEndpointProps {
 export class KeyApiEndpoint extends Construct {
   readonly vpc: ec2.Vpc;
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  /** key-api's and the owner API's: HTTPS on 443 with a certificate, else plain HTTP on 80. */
   readonly listener: elbv2.ApplicationListener;
+  /** With a certificate: port 80, answering every request with a 301 to the same URL over HTTPS. */
+  readonly redirectListener?: elbv2.ApplicationListener;
   /** key-api's: the listener's default action. */
   readonly targetGroup: elbv2.ApplicationTargetGroup;
   /** The owner API's, when there is one. */
@@ -89,8 +92,6 @@ export class KeyApiEndpoint extends Construct {
     });
     this.loadBalancer.logAccessLogs(props.logBucket, 'alb');
 
-    // Only one port is open. With a certificate, no port-80 redirect: a client that sends its key
-    // over plain HTTP has already leaked it, and must fail loudly rather than be redirected.
     this.listener = https
       ? this.loadBalancer.addListener('Https', {
           port: 443,
@@ -104,11 +105,33 @@ export class KeyApiEndpoint extends Construct {
           protocol: elbv2.ApplicationProtocol.HTTP,
           open: true,
         });
+    if (https) {
+      // Port 80 serves nothing but a permanent redirect, so a browser or a client that was given an
+      // http:// URL ends up on TLS. A key sent over port 80 has still crossed the network in clear
+      // text (the redirect cannot undo that), which is why docs/deploy.md tells clients to use the
+      // https:// URL; no request on port 80 ever reaches a function.
+      this.redirectListener = this.loadBalancer.addListener('HttpRedirect', {
+        port: 80,
+        protocol: elbv2.ApplicationProtocol.HTTP,
+        open: true,
+        defaultAction: elbv2.ListenerAction.redirect({
+          protocol: elbv2.ApplicationProtocol.HTTPS,
+          port: '443',
+          permanent: true,
+        }),
+      });
+    } else {
+      Annotations.of(this).addWarningV2(
+        'tollgate:plain-http',
+        'No certificateArn: the key API listens on plain HTTP (port 80), and API keys cross the network in clear text.',
+      );
+    }
     Validations.of(this.loadBalancer).acknowledge({
       id: 'AwsSolutions-EC23',
       reason:
-        'The key API is a public API: its clients call from anywhere, so the listener port is open to ' +
-        '0.0.0.0/0 (and nothing else is). Keys are checked by key-api on every request.',
+        'The key API is a public API: its clients call from anywhere, so the listener ports (443, and 80 ' +
+        'for the redirect to it; or 80 alone without a certificate) are open to 0.0.0.0/0 and nothing else ' +
+        'is. Keys are checked by key-api on every request.',
     });
 
     // Health checks would invoke key-api without a key, to no purpose: a Lambda target is healthy

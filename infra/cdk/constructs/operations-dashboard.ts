@@ -9,6 +9,7 @@ import {
   KeyApiMetric,
   METRICS_NAMESPACE,
   MeteringMetric,
+  MeteringRefusedMetric,
   SERVICE_NAMES,
   UserApiMetric,
 } from '../../../contracts/metric-names';
@@ -102,6 +103,8 @@ export class OperationsDashboard extends Construct {
     readonly keyApiInternalErrors: cw.Alarm;
     readonly userApiInternalErrors: cw.Alarm;
     readonly ownerApiInternalErrors: cw.Alarm;
+    /** Events whose key is unknown or belongs to another account: forged or replayed usage. */
+    readonly provenanceRefusals: cw.Alarm;
   };
 
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
@@ -255,6 +258,11 @@ export class OperationsDashboard extends Construct {
           keyApiMetric(KeyApiMetric.cacheHits, { label: 'hits' }),
           keyApiMetric(KeyApiMetric.cacheStaleServed, { label: 'stale served' }),
           keyApiMetric(KeyApiMetric.cacheMisses, { label: 'misses' }),
+          // Unknown keys refused before a lookup: a client guessing keys past its budget.
+          keyApiMetric(KeyApiMetric.guessesThrottled, { label: 'guesses throttled (429)' }),
+          ownerApiMetric(KeyApiMetric.guessesThrottled, {
+            label: `${ownerApiService} guesses throttled (429)`,
+          }),
         ],
       ),
     );
@@ -327,6 +335,18 @@ export class OperationsDashboard extends Construct {
           meteringMetric(MeteringMetric.aggregatesFailed, { label: 'aggregates failed' }),
           // Owners told they crossed 80 % or 100 % of their quota (only where alerts are configured).
           meteringMetric(MeteringMetric.quotaAlertsSent, { label: 'quota alerts sent' }),
+        ],
+      ),
+      graph(
+        'Usage refused by metering (dead-lettered, by reason) and the provenance check',
+        Object.entries(MeteringRefusedMetric).map(([reason, name]) =>
+          meteringMetric(name, { label: reason }),
+        ),
+        [
+          meteringMetric(MeteringMetric.provenanceReads, { label: 'provenance reads (BatchGetItem)' }),
+          meteringMetric(MeteringMetric.provenanceCheckFailures, {
+            label: 'provenance checks failed (retried)',
+          }),
         ],
       ),
       graph('Usage lag (event time → counted)', [
@@ -466,6 +486,27 @@ export class OperationsDashboard extends Construct {
           'key-api could not hand usage events to the transport: callers got 503 (fail closed) or the ' +
           'requests went through unmetered (fail open, see UnmeteredRequests).',
         metric: keyApiMetric(KeyApiMetric.publishFailures, { period: PERIOD, statistic: cw.Stats.SUM }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      // Only something other than a gate writing to the queue or stream (or a redrive replaying
+      // foreign records) produces these: one is worth a look.
+      provenanceRefusals: alarm('ProvenanceRefusalsAlarm', {
+        alarmName: `${prefix}-usage-provenance-refusals`,
+        alarmDescription:
+          'Metering refused usage events whose key is unknown or belongs to another account than the one ' +
+          'billed: forged or replayed usage reached the transport. See the dead-letter queue for the records.',
+        metric: new cw.MathExpression({
+          expression: 'unknownKey + accountMismatch',
+          usingMetrics: {
+            unknownKey: meteringMetric(MeteringRefusedMetric.unknown_key, { statistic: cw.Stats.SUM }),
+            accountMismatch: meteringMetric(MeteringRefusedMetric.account_mismatch, {
+              statistic: cw.Stats.SUM,
+            }),
+          },
+          period: PERIOD,
+        }),
         threshold: 1,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,

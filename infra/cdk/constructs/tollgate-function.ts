@@ -57,6 +57,12 @@ export interface TollgateFunctionProps {
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
   /**
+   * Executions reserved for the function: both the most it may run at once and a share of the
+   * account's pool no other function can take.
+   * @default - none: it shares the account's unreserved pool
+   */
+  readonly reservedConcurrentExecutions?: number;
+  /**
    * Lowest level of the function's own logs that Lambda sends to CloudWatch Logs.
    * @default ApplicationLogLevel.INFO
    */
@@ -125,6 +131,9 @@ export class TollgateFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(10),
+      ...(props.reservedConcurrentExecutions !== undefined
+        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
+        : {}),
       role,
       logGroup: this.logGroup,
       // JSON logs let Lambda filter by level. System level WARN keeps the START, END and REPORT

@@ -1,4 +1,5 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -38,6 +39,12 @@ export interface UsageTransportProps {
   readonly retryAttempts?: number;
 }
 
+/** What publishing a usage event is, per transport: the only actions the resource policies restrict. */
+export const PUBLISH_ACTIONS = {
+  sqs: ['sqs:SendMessage'],
+  kinesis: ['kinesis:PutRecord', 'kinesis:PutRecords'],
+} as const satisfies Record<Transport, readonly string[]>;
+
 /**
  * How usage events travel from key-api to metering: an SQS queue (default) or a Kinesis stream,
  * always with an SQS dead-letter queue. Settings come from contracts/resources.ts, as in the local
@@ -52,6 +59,8 @@ export class UsageTransport extends Construct {
   /** Set when transport is `kinesis`. */
   readonly stream?: kinesis.Stream;
   readonly #props: UsageTransportProps;
+  /** Roles of the functions given allowPublish(): the only principals the resource policy lets publish. */
+  readonly #publishers: iam.IRole[] = [];
 
   constructor(scope: Construct, id: string, props: UsageTransportProps) {
     super(scope, id);
@@ -98,6 +107,41 @@ export class UsageTransport extends Construct {
         removalPolicy: RemovalPolicy.DESTROY,
       });
     }
+    this.#denyPublishingToOthers();
+  }
+
+  /**
+   * Event provenance: whatever IAM grants elsewhere in the account (an admin's `sqs:*`, a redrive
+   * tool, a role with `kinesis:*`), only the publishers' roles may put a usage event on the queue or
+   * stream, so no other principal can bill a tenant. An explicit Deny in the resource policy wins
+   * over every Allow, which a policy of Allows alone could not do in the same account.
+   *
+   * Why this cannot lock anyone out: it denies the publish actions only (SendMessage; PutRecord(s)),
+   * never the policy's own management (sqs:SetQueueAttributes, kinesis:PutResourcePolicy /
+   * DeleteResourcePolicy) nor reading, deleting or purging. CloudFormation, the account's
+   * administrators and the root user keep changing or removing this policy as before; metering keeps
+   * receiving (its event source mapping), and SQS's own moves to the dead-letter queue are not
+   * SendMessage calls. `aws:PrincipalArn` is the role's ARN for every session of that role (not the
+   * session's), and is absent for AWS services, for which ArnNotEquals then holds: they are denied
+   * too (nothing but our functions publishes usage). A dead-letter redrive back onto the queue is
+   * denied as well, on purpose: see docs/deploy.md.
+   */
+  #denyPublishingToOthers(): void {
+    const resource = this.queue ?? this.stream;
+    if (!resource) return;
+    const statement = new iam.PolicyStatement({
+      sid: 'OnlyTheGatesPublishUsage',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: [...PUBLISH_ACTIONS[this.transport]],
+      resources: [this.queue ? this.queue.queueArn : (this.stream as kinesis.Stream).streamArn],
+      conditions: {
+        ArnNotEquals: {
+          'aws:PrincipalArn': Lazy.list({ produce: () => this.#publishers.map((role) => role.roleArn) }),
+        },
+      },
+    });
+    resource.addToResourcePolicy(statement);
   }
 
   /** Memory of the metering function, sized for a full batch (see consumerTimeout). */
@@ -117,6 +161,8 @@ export class UsageTransport extends Construct {
    * PutRecord, nothing else).
    */
   allowPublish(fn: TollgateFunction): void {
+    if (!fn.function.role) throw new Error(`${fn.node.path} has no role to let publish`);
+    this.#publishers.push(fn.function.role);
     fn.function.addEnvironment(ENV.transport, this.transport);
     if (this.queue) {
       this.queue.grant(fn.function, 'sqs:SendMessage');

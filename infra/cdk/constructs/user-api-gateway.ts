@@ -27,7 +27,28 @@ export interface UserApiGatewayProps {
   readonly throttlingRateLimit?: number;
   /** @default 100 */
   readonly throttlingBurstLimit?: number;
+  /**
+   * Steady-state requests per second of each route that mints or shows a key secret
+   * ({@link MINTING_ROUTES}), across all account owners: far below the stage's, since nobody
+   * needs more than a few keys a second, and a stolen token or a runaway script should not be
+   * able to mint (and spend the key writes of) thousands.
+   * @default 5
+   */
+  readonly mintingThrottlingRateLimit?: number;
+  /** @default 10 */
+  readonly mintingThrottlingBurstLimit?: number;
 }
+
+/**
+ * The routes that mint a key secret or show one again (services/user-api/routes/keys.ts), each
+ * throttled apart from (and tighter than) the stage. API Gateway throttles per route and stage, not
+ * per caller: the per-caller limit is the web ACL's per-IP rate rule (tollgate-stack.ts).
+ */
+export const MINTING_ROUTES: ReadonlyArray<{ path: string; method: string }> = [
+  { path: 'keys', method: 'POST' },
+  { path: 'keys/{id}/reveal', method: 'POST' },
+  { path: 'keys/{id}/roll', method: 'POST' },
+];
 
 /**
  * The user API's routes, as user-api's Hono app defines them (services/user-api/routes), each
@@ -35,6 +56,7 @@ export interface UserApiGatewayProps {
  */
 const ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
   { path: 'me', methods: ['GET'] },
+  { path: 'me/plan', methods: ['GET'] },
   { path: 'keys', methods: ['GET', 'POST'] },
   { path: 'keys/{id}', methods: ['DELETE'] },
   { path: 'keys/{id}/reveal', methods: ['POST'] },
@@ -87,6 +109,16 @@ export class UserApiGateway extends Construct {
         metricsEnabled: true,
         throttlingRateLimit: props.throttlingRateLimit ?? 50,
         throttlingBurstLimit: props.throttlingBurstLimit ?? 100,
+        // Keyed `/<path>/<METHOD>`, as API Gateway's method settings name a route.
+        methodOptions: Object.fromEntries(
+          MINTING_ROUTES.map((route) => [
+            `/${route.path}/${route.method}`,
+            {
+              throttlingRateLimit: props.mintingThrottlingRateLimit ?? 5,
+              throttlingBurstLimit: props.mintingThrottlingBurstLimit ?? 10,
+            },
+          ]),
+        ),
       },
       defaultCorsPreflightOptions: {
         allowOrigins: [...props.allowedOrigins],
@@ -137,7 +169,7 @@ export class UserApiGateway extends Construct {
             id: rule,
             reason:
               "user-api's OpenAPI document: a public, static description of the API (no account data), " +
-              'meant to be read before signing in. The stage throttling applies to it as to every route.',
+              'meant to be read before signing in. The stage throttling and the web ACL apply to it as to every route.',
           });
         }
       }
@@ -161,13 +193,6 @@ export class UserApiGateway extends Construct {
         reason:
           'Every body and query string is validated by user-api with the zod schemas its routes share with ' +
           'the local stack and the tests; API Gateway models would be a second copy that drifts.',
-      },
-      {
-        id: 'AwsSolutions-APIG3',
-        reason:
-          'No WAF web ACL: every request but the static OpenAPI document needs a Cognito token, and the ' +
-          'stage is throttled. A web ACL costs a monthly fee per ACL and rule; attach one to the stage ' +
-          'when abuse warrants it.',
       },
       {
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',

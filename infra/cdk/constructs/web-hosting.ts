@@ -1,11 +1,11 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import { S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
-import type { WebConfig } from '../../../contracts/web-config';
+import { type WebConfig, webContentSecurityPolicy } from '../../../contracts/web-config';
 import { acknowledgeThirdPartyFindings } from '../compliance';
 
 export interface WebHostingProps {
@@ -34,6 +34,12 @@ export class WebHosting extends Construct {
   readonly origin: string;
   /** Every origin the page is served from (custom domains, then the CloudFront domain). */
   readonly origins: readonly string[];
+  /**
+   * The page's security headers: the Content-Security-Policy of contracts/web-config.ts (the local
+   * site's), HSTS, nosniff, frame denial and the referrer policy.
+   */
+  readonly responseHeadersPolicy: cloudfront.ResponseHeadersPolicy;
+  readonly #connectOrigins: string[] = [];
 
   constructor(scope: Construct, id: string, props: WebHostingProps) {
     super(scope, id);
@@ -50,6 +56,31 @@ export class WebHosting extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
+    // The APIs the page calls are built after the distribution (their CORS settings name its
+    // origin), so their origins join the policy's connect-src through allowConnections().
+    this.responseHeadersPolicy = new cloudfront.ResponseHeadersPolicy(this, 'SecurityHeaders', {
+      comment: 'Tollgate web page: CSP (as the local site), HSTS, nosniff, frame denial, referrer policy',
+      securityHeadersBehavior: {
+        contentSecurityPolicy: {
+          contentSecurityPolicy: Lazy.string({
+            produce: () => webContentSecurityPolicy(this.#connectOrigins),
+          }),
+          override: true,
+        },
+        strictTransportSecurity: {
+          accessControlMaxAge: Duration.days(365),
+          includeSubdomains: true,
+          override: true,
+        },
+        contentTypeOptions: { override: true },
+        frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true },
+        referrerPolicy: {
+          referrerPolicy: cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN,
+          override: true,
+        },
+      },
+    });
+
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: 'Tollgate web page',
       defaultRootObject: 'index.html',
@@ -57,7 +88,7 @@ export class WebHosting extends Construct {
         origin: S3BucketOrigin.withOriginAccessControl(this.bucket),
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
-        responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+        responseHeadersPolicy: this.responseHeadersPolicy,
       },
       // A single-page app: paths the bucket does not have are the page's own routes.
       errorResponses: [403, 404].map((httpStatus) => ({
@@ -104,6 +135,14 @@ export class WebHosting extends Construct {
           'CloudFront fixes; with webCertificateArn the minimum is TLSv1.2_2021.',
       });
     }
+  }
+
+  /**
+   * Lets the page call these origins (`https://host`, no path): added to the CSP's connect-src, in
+   * the order given, as the local site adds its stack's.
+   */
+  allowConnections(origins: readonly string[]): void {
+    this.#connectOrigins.push(...origins);
   }
 
   /**

@@ -215,12 +215,8 @@ function standingOut(standing: AccountStanding) {
 }
 
 export function adminRoutes(deps: UserApiDeps) {
+  // Who the customers are and what they use: `no-store`, as every answer of user-api (app.ts).
   const app = router();
-  app.use(async (c, next) => {
-    // Who the customers are and what they use: never kept by a browser or proxy cache.
-    await next();
-    c.header('cache-control', 'no-store');
-  });
 
   /** Sets the status, then answers the account's standing as it now is (404 when there is none). */
   const setStatus = async (accountId: string, status: AccountStatus) => {

@@ -2,9 +2,17 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { ValidationTargets } from 'hono';
 import { MAX_ROLL_GRACE_MS } from '../../../contracts/config';
 import { effectiveStatus, type KeyMutationResult, type KeyRecord } from '../../shared/key-store';
+import { requireRecentSignIn } from '../auth';
 import type { UserApiDeps } from '../env';
 import { ApiError, invalidRequest, notFound } from '../errors';
-import { errorResponses, json, requiresIdToken, router, timestamp } from '../openapi';
+import {
+  describedErrorResponses,
+  errorResponses,
+  json,
+  requiresIdToken,
+  router,
+  timestamp,
+} from '../openapi';
 
 const MAX_GRACE_SECONDS = MAX_ROLL_GRACE_MS / 1000;
 const DEFAULT_KEY_NAME = 'API key';
@@ -104,6 +112,13 @@ const rolledKey = issuedKey
 
 const tags = ['Keys'];
 
+/** What the minting operations (create, reveal, roll) say of their 401s. */
+const MINTING_401 = {
+  401: 'No valid Cognito ID token (`unauthorized`), or a valid one whose sign-in (`auth_time`) is older than the deployment allows for minting, 15 minutes by default (`reauthentication_required`, with `WWW-Authenticate: Bearer error="insufficient_user_authentication"`): sign in again, then retry',
+};
+const MINTING_NOTE =
+  ' Mints a secret, so it needs a recent sign-in: a token whose `auth_time` is older than the deployment allows (15 minutes by default) is refused with 401 `reauthentication_required`, and nothing is minted.';
+
 const listKeys = createRoute({
   method: 'get',
   path: '/',
@@ -118,13 +133,12 @@ const createKey = createRoute({
   path: '/',
   tags,
   summary: 'Create a key',
-  description:
-    "Refused with 409 `key_limit_reached` when the account already holds its plan's `maxKeys` live keys (active, pending or expiring).",
+  description: `Refused with 409 \`key_limit_reached\` when the account already holds its plan's \`maxKeys\` live keys (active, pending or expiring).${MINTING_NOTE}`,
   security: requiresIdToken,
   request: { body: { content: { 'application/json': { schema: createKeyBody } } } },
   responses: {
     201: json(issuedKey, 'The new key, its secret shown this once'),
-    ...errorResponses(400, 404, 409, 413, 415),
+    ...describedErrorResponses(MINTING_401, 400, 404, 409, 413, 415),
   },
 });
 
@@ -133,10 +147,13 @@ const revealKey = createRoute({
   path: '/{id}/reveal',
   tags,
   summary: 'Reveal the key made at sign-up',
-  description: 'Mints the secret of a `pending` key, once; any other key is a 409.',
+  description: `Mints the secret of a \`pending\` key, once; any other key is a 409.${MINTING_NOTE}`,
   security: requiresIdToken,
   request: { params: keyIdParam },
-  responses: { 201: json(issuedKey, 'The key, its secret shown this once'), ...errorResponses(404, 409) },
+  responses: {
+    201: json(issuedKey, 'The key, its secret shown this once'),
+    ...describedErrorResponses(MINTING_401, 404, 409),
+  },
 });
 
 const rollKey = createRoute({
@@ -144,13 +161,12 @@ const rollKey = createRoute({
   path: '/{id}/roll',
   tags,
   summary: 'Replace a key by a new one',
-  description:
-    "The old key becomes `expiring` and keeps working until `previous.expiresAt`. A key keeps at most one expiring predecessor: rolling a key whose own predecessor is still expiring ends that older key's grace now. The new key counts against the plan's `maxKeys` (409 `key_limit_reached`).",
+  description: `The old key becomes \`expiring\` and keeps working until \`previous.expiresAt\`. A key keeps at most one expiring predecessor: rolling a key whose own predecessor is still expiring ends that older key's grace now. The new key counts against the plan's \`maxKeys\` (409 \`key_limit_reached\`).${MINTING_NOTE}`,
   security: requiresIdToken,
   request: { params: keyIdParam, body: { content: { 'application/json': { schema: rollKeyBody } } } },
   responses: {
     201: json(rolledKey, 'The new key, its secret shown this once, and the old one'),
-    ...errorResponses(400, 404, 409, 413, 415),
+    ...describedErrorResponses(MINTING_401, 400, 404, 409, 413, 415),
   },
 });
 
@@ -217,14 +233,12 @@ function issued(key: KeyRecord, secret: string) {
 }
 
 export function keyRoutes(deps: UserApiDeps) {
-  const app = router();
-  app.use(async (c, next) => {
-    // Key answers carry secrets (create, reveal, roll) or what an owner manages them by: never
-    // kept by a browser or proxy cache.
-    await next();
-    c.header('cache-control', 'no-store');
-  });
-  return app
+  // Every answer is `no-store` (app.ts), the secrets of create, reveal and roll above all. Those
+  // three mint a secret, so each first requires a recent sign-in (requireRecentSignIn): a stolen
+  // token can read and revoke for its lifetime, but mint only shortly after its owner signed in.
+  const recentSignIn = (c: Parameters<typeof requireRecentSignIn>[0]) =>
+    requireRecentSignIn(c, deps.signInMaxAgeMs, deps.clock.now());
+  return router()
     .openapi(listKeys, async (c) => {
       const now = deps.clock.now();
       const accountId = c.get('user').userId;
@@ -243,6 +257,7 @@ export function keyRoutes(deps: UserApiDeps) {
       );
     })
     .openapi(createKey, async (c) => {
+      recentSignIn(c);
       const { name } = c.req.valid('json');
       const accountId = c.get('user').userId;
       const terms = await deps.plans.accountPlan(accountId);
@@ -264,6 +279,7 @@ export function keyRoutes(deps: UserApiDeps) {
     .openapi(
       revealKey,
       async (c) => {
+        recentSignIn(c);
         const revealed = unwrap(
           await deps.store.revealKey({
             accountId: c.get('user').userId,
@@ -279,6 +295,7 @@ export function keyRoutes(deps: UserApiDeps) {
     .openapi(
       rollKey,
       async (c) => {
+        recentSignIn(c);
         const { gracePeriodSeconds } = c.req.valid('json');
         const accountId = c.get('user').userId;
         const maxKeys = (await deps.plans.accountPlan(accountId))?.plan?.maxKeys;

@@ -73,13 +73,8 @@ const getMyPlan = createRoute({
 });
 
 export function planRoutes(deps: UserApiDeps) {
-  const app = router();
-  app.use(async (c, next) => {
-    // Live figures of one account: never kept by a browser or proxy cache.
-    await next();
-    c.header('cache-control', 'no-store');
-  });
-  return app.openapi(getMyPlan, async (c) => {
+  // Live figures of one account: `no-store`, as every answer of user-api (app.ts).
+  return router().openapi(getMyPlan, async (c) => {
     const accountId = c.get('user').userId;
     const asOf = deps.clock.now();
     const terms = await deps.plans.accountPlan(accountId);

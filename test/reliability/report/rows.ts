@@ -1,0 +1,659 @@
+/**
+ * RELIABILITY.md's "Figures" table: one row per claim, each rendered from the artifact its test
+ * writes (test/support/figures.ts `recordFigures`). Adding a row is one entry in SCENARIOS (the
+ * artifact and the command that writes it) and one in ROWS (its "must hold" and a function from
+ * the artifact to its "measured" cell). Every number in a "measured" cell comes from the artifact;
+ * a value the test chose itself is read from its `parameters` and said as a setting, not a result.
+ */
+import type { Figures, Provenance } from './figures-file';
+import { answer, codes, fixed, int, secs, sum, tally } from './format';
+
+export interface Scenario {
+  /** The artifact's name: test-artifacts/reliability/<name>.json. */
+  name: string;
+  /** The command that writes it. */
+  producedBy: string;
+  /**
+   * Run on its own, not by `npm test` (the full soak): its last run's figures stay in the figures
+   * file, with that run's own commit and date, until it is run again.
+   */
+  separate?: boolean;
+}
+
+const RELIABILITY = 'npx vitest run --project reliability';
+const integ = (file: string) => `npx vitest run --project integ ${file}`;
+
+/** Every artifact the report expects; one the report finds and no entry names is an error. */
+export const SCENARIOS: readonly Scenario[] = [
+  { name: 'soak-60s', producedBy: 'npm run soak', separate: true },
+  { name: 'soak', producedBy: RELIABILITY },
+  { name: 'faults', producedBy: RELIABILITY },
+  { name: 'metering-kinesis-faults', producedBy: integ('test/integ/metering-kinesis-faults.integ.test.ts') },
+  { name: 'bad-input-key-api', producedBy: RELIABILITY },
+  { name: 'bad-input-user-api', producedBy: RELIABILITY },
+  { name: 'auth-attacks', producedBy: RELIABILITY },
+  { name: 'auth-cross-account', producedBy: RELIABILITY },
+  { name: 'key-guessing-invalid', producedBy: RELIABILITY },
+  { name: 'key-guessing-unknown', producedBy: RELIABILITY },
+  { name: 'key-guessing-http', producedBy: RELIABILITY },
+  { name: 'revocation', producedBy: RELIABILITY },
+  { name: 'quota-overshoot', producedBy: RELIABILITY },
+  { name: 'event-provenance', producedBy: integ('test/integ/event-provenance.integ.test.ts') },
+  { name: 'conflict-retry', producedBy: integ('test/integ/conflict-retry.integ.test.ts') },
+  { name: 'secret-hygiene', producedBy: integ('test/integ/user-api-hygiene.integ.test.ts') },
+  { name: 'guess-throttling', producedBy: RELIABILITY },
+  { name: 'guess-throttling-http', producedBy: RELIABILITY },
+  { name: 'cdk-hardening', producedBy: 'npx vitest run --project infra test/infra/hardening.test.ts' },
+  // docs/metering.md's generated block (blocks.ts), not a table row.
+  { name: 'metering-writes', producedBy: integ('test/integ/metering-writes.integ.test.ts') },
+];
+
+export interface Row {
+  /** The artifact the row is rendered from; a row without one states no figure. */
+  scenario?: string;
+  title: string | ((f: Figures, run: Provenance) => string);
+  mustHold: string | ((f: Figures) => string);
+  measured: (f: Figures, run: Provenance) => string;
+}
+
+const kind = (f: Figures, path: string) => answer(f.str(path));
+
+// --- soak ------------------------------------------------------------------------------------
+
+function soak(f: Figures, full: boolean): string {
+  const refused = f.counts('refused');
+  const fiveXx = sum(Object.fromEntries(Object.entries(refused).filter(([label]) => label.startsWith('5'))));
+  const kills = f.list('consumerKills').map((_, i) => f.at(`consumerKills.${i}`));
+  const midBatch = kills.filter((k) => k.bool('midBatch')).length;
+  const accounts = f.list('byAccount').map((_, i) => f.at(`byAccount.${i}`));
+  const exactAccounts = accounts.filter((a) => a.num('accepted') === a.num('counted')).length;
+  const keysOff = f.list('mismatchedKeys').length;
+  const at = (name: string) => kills.map((k) => int(k.num(name))).join(' s and ');
+  const parts = [
+    `${int(f.num('requestsSent'))} requests sent over ${int(f.num('keys'))} keys of ${int(f.num('accounts'))} accounts` +
+      ` (${int(f.num('requestsPerSecond'))}/s, ${int(f.num('concurrency'))} in flight);` +
+      ` **${int(f.num('accepted'))} accepted (200), ${int(f.num('counted'))} counted** over the keys` +
+      ` (${int(keysOff)} keys off) and ${int(f.num('countedByAccounts'))} over the accounts` +
+      ` (${exactAccounts} of ${accounts.length} accounts exact);` +
+      ` ${int(sum(refused) - fiveXx)} refused (${codes(refused)}); ${int(fiveXx)} 5xx.`,
+    `Consumer killed at ${at('atSecond')} s, restarted at ${at('restartedAtSecond')} s:` +
+      ` ${midBatch} of ${kills.length} kills reported mid-batch (${int(f.num('killsLanded'))} counted by the processes),` +
+      ` ${int(f.num('crashedBatches'))} batches crashed after writing,` +
+      ` ${int(f.num('duplicatesDropped'))} redelivered events dropped by their dedupe marks.`,
+    `${int(f.num('poisonInjected'))} poison records → **${int(f.num('deadLetteredDistinct'))} dead-lettered**:` +
+      ` ${codes(f.counts('deadLetteredDistinctByReason'))}.`,
+    `Backlog at the end of traffic ${int(f.num('backlogAtTrafficEnd'))} messages, all counted ${secs(f.num('settleMs'))} later.`,
+  ];
+  if (full) {
+    parts.push(
+      `Accepted latency p50 ${fixed(f.num('acceptedLatencyMs.p50'), 0)} ms, p99 ${fixed(f.num('acceptedLatencyMs.p99'), 0)} ms.`,
+    );
+  }
+  return parts.join(' ');
+}
+
+const SOAK_HOLDS =
+  "every key's and every account's counter = the 200s it got; no 5xx; both kills landed mid-batch, as many batches crashed after writing, duplicates dropped > 0; poison dead-lettered, per reason as many as injected, only it";
+
+// --- faults ----------------------------------------------------------------------------------
+
+const metric = (f: Figures, path: string, name: string) =>
+  `\`${name}\` ${int((f.counts(path)[name] as number | undefined) ?? 0)}`;
+
+function publishRefused(f: Figures): string {
+  const sqs = f.at('publishRefused.sqs');
+  const kinesis = f.at('publishRefused.kinesis');
+  return (
+    `SQS closed: ${sqs.num('closed.status')} \`${sqs.str('closed.code')}\`, \`retry-after: ${sqs.str('closed.retryAfter')}\`` +
+    ` (through the local ALB: ${sqs.num('alb.status')} \`${sqs.str('alb.code')}\`, body \`${sqs.str('alb.bodyShape')}\`);` +
+    ` ${metric(sqs, 'closedMetrics', 'UsagePublishFailures')}, ${metric(sqs, 'closedMetrics', 'KeyChecksAccepted')};` +
+    ` open: ${sqs.num('open.status')}, ${metric(sqs, 'openMetrics', 'UsagePublishFailures')},` +
+    ` ${metric(sqs, 'openMetrics', 'UnmeteredRequests')}, ${metric(sqs, 'openMetrics', 'KeyChecksAccepted')};` +
+    ` ${int(sqs.num('queueDepthDuringFailure'))} messages reached the queue.` +
+    ` Kinesis (\`ProvisionedThroughputExceededException\`): closed ${kinesis.num('closed.status')} \`${kinesis.str('closed.code')}\`,` +
+    ` open ${kinesis.num('open.status')}, ${metric(kinesis, 'openMetrics', 'UnmeteredRequests')}.`
+  );
+}
+
+function publishHang(f: Figures): string {
+  const h = f.at('publishHang');
+  return (
+    `closed: ${kind(h, 'closed.answer')} after **${secs(h.num('closed.ms'))}**;` +
+    ` open: ${kind(h, 'open.answer')} + \`UnmeteredRequests\` ${int(h.counts('openMetrics').UnmeteredRequests ?? 0)} after ${secs(h.num('open.ms'))}` +
+    ` (settings: ${h.num('parameters.maxAttempts')} attempts × ${secs(h.num('parameters.requestTimeoutMs'))}, the shipped ones;` +
+    ` function timeout ${secs(h.num('parameters.functionTimeoutMs'), 0)}).`
+  );
+}
+
+function dynamoDbErrors(f: Figures): string {
+  const e = f.at('dynamoDbErrors');
+  const a = e.at('answers');
+  return (
+    `cached key, fresh: ${kind(a, 'cachedFresh')}; stale: ${kind(a, 'cachedStale')} (\`KeyCacheStaleServed\` ${int(e.num('staleServed'))});` +
+    ` unknown key: ${kind(a, 'unknown')}, an existing never-cached key: ${kind(a, 'neverCached')} (\`retry-after: ${e.str('retryAfter')}\`);` +
+    ` malformed key: ${kind(a, 'malformed')} (no read needed); cached key past fresh + stale: ${kind(a, 'cachedPastStale')};` +
+    ` after recovery ${kind(a, 'recoveredKnown')} / ${kind(a, 'recoveredUnknown')}.` +
+    ` Connection refused (no injection): ${f.num('dynamoDbConnectionRefused.status')} \`${f.str('dynamoDbConnectionRefused.code')}\` in ${int(f.num('dynamoDbConnectionRefused.answerMs'))} ms.`
+  );
+}
+
+function dynamoDbHang(f: Figures): string {
+  const h = f.at('dynamoDbHang');
+  return (
+    `cached key: ${kind(h, 'staleServed.answer')} from the stale entry after **${secs(h.num('staleServed.ms'))}**;` +
+    ` unknown key: ${kind(h, 'unknownKey.answer')} after **${secs(h.num('unknownKey.ms'))}**;` +
+    ` DynamoDB and SQS both hung: ${kind(h, 'dynamoDbAndSqsHung.answer')} after **${secs(h.num('dynamoDbAndSqsHung.ms'))}**.`
+  );
+}
+
+function consumerThrottling(f: Figures): string {
+  const t = f.at('consumerThrottling');
+  const perKey = t.counts('countedPerKey');
+  const perAccount = t.counts('countedPerAccount');
+  const values = (c: Record<string, number>) => [...new Set(Object.values(c))].map(int).join(', ');
+  return (
+    `${int(t.num('parameters.events'))} events over ${Object.keys(perKey).length} keys and ${Object.keys(perAccount).length} accounts,` +
+    ` **${int(t.num('parameters.consumers'))} consumers** on one queue: ${int(t.num('throttledTransactions'))} random \`TransactWriteItems\` throttled` +
+    ` → \`AggregatesFailed\` ${int(t.num('aggregatesFailed'))}, **${int(t.num('counted'))} counted** (per key ${values(perKey)}, per account ${values(perAccount)}),` +
+    ` ${int(t.num('deadLettered'))} dead-lettered, settled in ${secs(t.num('settleMs'))}.` +
+    ' The single-aggregate case is `test/integ/metering-faults.integ.test.ts`.'
+  );
+}
+
+function dlqRedrive(f: Figures): string {
+  const r = f.at('dlqRedrive');
+  return (
+    `${int(r.num('parameters.failingRecords'))} records whose aggregate fails "until fixed" → ${int(r.num('movedToDlq'))} moved to the DLQ by SQS` +
+    ` after \`maxReceiveCount\` ${int(r.num('parameters.maxReceiveCount'))} (${secs(r.num('movedToDlqBySqsAfterMs'))}), ${int(r.num('countedBeforeFix'))} counted; fix;` +
+    ` redrive 1 (a tool that sends them back and crashes before deleting) → **${int(r.num('countedAfterFirstRedrive'))} counted**;` +
+    ` redrive 2 (\`StartMessageMoveTask\` of the same ${int(r.num('movedBySecondRedrive'))}) → **still ${int(r.num('countedAfterSecondRedrive'))}**,` +
+    ` ${int(r.num('duplicatesDropped'))} duplicates dropped.`
+  );
+}
+
+// --- Kinesis ---------------------------------------------------------------------------------
+
+function kinesisFaults(f: Figures): string {
+  const crash = f.at('crashBeforeCheckpoint');
+  const again = f.at('readAgain');
+  const throttled = f.at('throttledCounter');
+  const lost = f.at('resentAnswerLost');
+  const notStored = f.at('resentNotStored');
+  const lookBack = f.at('lookBackRefused');
+  return (
+    `consumer crashed ${int(crash.num('crashes'))} times after writing, before its checkpoint (${int(crash.num('recordsDelivered'))} records delivered for ${int(crash.num('parameters.events'))})` +
+    ` → **${int(crash.num('counted'))} of ${int(crash.num('parameters.events'))}** (key; account ${int(crash.num('accountCounted'))});` +
+    ` the whole stream read again from its start by a new consumer in batches of ${int(again.num('parameters.batchSize'))} (${int(again.num('recordsReread'))} records)` +
+    ` → **${int(again.num('dayCounted.a'))} and ${int(again.num('dayCounted.b'))}, unchanged** (day; all-time ${int(again.num('allTimeCounted.a'))} and ${int(again.num('allTimeCounted.b'))});` +
+    ` one key's day counter throttled ${int(throttled.num('throttles'))} times → **${int(throttled.num('throttledCounted'))} and ${int(throttled.num('calmCounted'))}**;` +
+    ` a stored publish whose answer was lost, resent (${int(lost.num('attempts'))} attempts), its first copy counted in an earlier batch → **${int(lost.num('counted'))} of ${int(lost.num('parameters.events'))}** (found by the look-back);` +
+    ` resent after a first attempt that was not stored → **${int(notStored.num('counted'))}**;` +
+    ` look-back refused ${int(lookBack.num('refusals'))} times → batch cut before the copy, **${int(lookBack.num('counted'))} of ${int(lookBack.num('parameters.events'))}**.`
+  );
+}
+
+// --- bad input, auth -------------------------------------------------------------------------
+
+const status = (counts: Record<string, number>) => tally(counts);
+const fiveXx = (...tallies: Record<string, number>[]) =>
+  sum(Object.fromEntries(tallies.flatMap((t) => Object.entries(t)).filter(([s]) => s.startsWith('5'))));
+
+function badInputKeyApi(f: Figures): string {
+  const http = f.counts('httpStatuses');
+  const handler = f.counts('handlerStatuses');
+  return (
+    `seed ${f.num('seed')}: ${int(sum(http))} HTTP requests through the local ALB (random methods, paths, headers, bodies, bytes, content types, \`content-encoding\`): ${status(http)}.` +
+    ` ${int(sum(handler))} ALB events to the handler (any Unicode headers, multi-value, base64 or not, missing fields): ${status(handler)}.` +
+    ` ${int(fiveXx(http, handler))} 5xx (${int(f.num('runsPerProperty'))} runs per property).`
+  );
+}
+
+function badInputUserApi(f: Figures): string {
+  const signedIn = f.counts('signedInStatuses');
+  const tokens = f.counts('badTokenStatuses');
+  return (
+    `seed ${f.num('seed')}: ${int(sum(signedIn))} signed-in requests (random routes, key ids incl. invalid percent-escapes, \`/usage\` queries, JSON and non-JSON bodies up to 40 KB): ${status(signedIn)};` +
+    ` ${int(sum(tokens))} random \`Authorization\` headers: ${status(tokens)}. ${int(fiveXx(signedIn, tokens))} 5xx (${int(f.num('runsPerProperty'))} runs per property).`
+  );
+}
+
+function authAttacks(f: Figures): string {
+  const bodies = f.list('distinctBodies');
+  return (
+    `${int(f.num('forgedTokens'))} forged or malformed tokens × ${int(f.num('routes'))} routes: ${tally(f.counts('forgedAnswers'))};` +
+    ` ${int(f.num('withoutToken'))} ways of sending none: ${tally(f.counts('withoutTokenAnswers'), answer)};` +
+    ` ${bodies.length} distinct ${bodies.length === 1 ? 'body' : 'bodies'} for the forged tokens: ${bodies.map((b) => `\`${String(b)}\``).join(', ')} (see the list below).`
+  );
+}
+
+function authCrossAccount(f: Figures): string {
+  const answers = f.list('answer').map(String);
+  return (
+    `Alice's valid token on Bob's ${int(f.num('foreignKeyIdsProbed'))} key ids × ${int(f.num('routesPerId'))} routes (roll, reveal, revoke, \`GET /usage?keyId=\`):` +
+    ` ${int(f.num('distinctAnswerSets'))} distinct answer set over Bob's ids and ${int(f.num('nonexistentIdsProbed'))} nonexistent ones, e.g. \`${answers[0] ?? ''}\`;` +
+    ` Bob's keys ${f.bool('bobKeysUnchanged') ? 'unchanged' : 'CHANGED'}.`
+  );
+}
+
+// --- key guessing, revocation, quota ---------------------------------------------------------
+
+function keyGuessingInvalid(f: Figures): string {
+  return (
+    `${tally(f.counts('answers'), (code) => answer(`401 ${code}`))} of ${int(f.num('parameters.guesses'))} guesses;` +
+    ` **${int(f.num('dynamoDbRequests'))} DynamoDB requests** (counted at the client); ${fixed(f.num('msPerGuess'), 2)} ms each.`
+  );
+}
+
+function keyGuessingUnknown(f: Figures): string {
+  return (
+    `each of ${int(f.num('parameters.guesses'))} keys twice, ${int(f.num('parameters.burstKeys'))} new keys × ${int(f.num('parameters.burstConcurrency'))} concurrent requests,` +
+    ` ${int(f.num('parameters.againKeys'))} keys again after the negative window (${secs(f.num('parameters.negativeWindowMs'))}):` +
+    ` ${int(f.num('requests'))} requests, ${int(f.num('unknownKeyAnswers'))} × 401 \`unknown_key\` (each key twice), **${int(f.num('dynamoDbReads'))} reads:` +
+    ` ${fixed(f.num('readsPerKeyPerWindow'), 2)} per key per window**; ${int(f.num('otherDynamoDbRequests'))} writes or other requests, ${int(f.num('queueDepth'))} published.`
+  );
+}
+
+function keyGuessingHttp(f: Figures): string {
+  return `${tally(f.counts('answers'), answer)}; **${int(f.num('dynamoDbReads'))} DynamoDB reads**, ${int(f.num('otherDynamoDbRequests'))} other requests.`;
+}
+
+/** 10032 → "10.03 s", 3 → "3 ms". */
+const duration = (ms: number) => (ms < 1000 ? `${int(ms)} ms` : secs(ms, 2));
+
+function revocation(f: Figures): string {
+  const keys = ['warmedJustBefore', 'hotKey', 'warmed5sBefore', 'neverChecked'] as const;
+  const billed = f.at('billing');
+  const allBilled = keys.every((k) => billed.num(`${k}.accepted`) === billed.num(`${k}.billed`));
+  const acceptedTotal = keys.reduce((n, k) => n + billed.num(`${k}.accepted`), 0);
+  const billedTotal = keys.reduce((n, k) => n + billed.num(`${k}.billed`), 0);
+  return (
+    `cached just before \`DELETE\`: refused after **${duration(f.num('warmedJustBefore.refusedAfterMs'))}**;` +
+    ` in constant use: ${duration(f.num('hotKey.refusedAfterMs'))} (${int(f.num('hotKey.acceptedAfter'))} polls accepted after the \`DELETE\`, the last sent ${duration(f.num('hotKey.lastAcceptedSentAfterMs'))} after it);` +
+    ` cached 5 s before: ${duration(f.num('warmed5sBefore.refusedAfterMs'))}; never cached: ${duration(f.num('neverChecked.refusedAfterMs'))}.` +
+    ` ${int(acceptedTotal)} 200s over the four keys, ${int(billedTotal)} billed${allBilled ? ', key by key' : ' (NOT key by key)'}.`
+  );
+}
+
+function quotaOvershoot(f: Figures): string {
+  const p = f.at('parameters');
+  return (
+    `${int(p.num('containers'))} containers, ${int(p.num('ratePerContainerPerSecond'))} requests/s each, quota ${int(p.num('quota'))}/day, read interval ${secs(p.num('readIntervalMs'))}:` +
+    ` **${int(f.num('letThrough'))} let through, ${int(f.num('counted'))} counted**, overshoot **${int(f.num('overshoot'))}**;` +
+    ` the counters showed the quota reached **${secs(f.num('observedLagMs'), 2)}** after its ${int(p.num('quota'))}th request (lag);` +
+    ` bound with that lag **${int(f.num('boundWithObservedLag'))}**, with the documented ${secs(p.num('documentedLagMs'), 0)} lag **${int(f.num('boundWithDocumentedLag'))}**;` +
+    ` ${int(f.num('refused'))} refused (429 \`quota_exceeded\`).`
+  );
+}
+
+// --- raw sockets, real keys ------------------------------------------------------------------
+
+/** `{ "tollgate 401": 50, "node 400": 94 }` → the part answered by one side, without its label. */
+function side(counts: Record<string, number>, who: 'tollgate' | 'node'): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(counts)
+      .filter(([label]) => label.startsWith(`${who} `))
+      .map(([label, n]) => [label.slice(who.length + 1), n]),
+  );
+}
+
+function rawSocket(f: Figures, api: string): string {
+  const statuses = f.counts('rawSocket.statuses');
+  const tollgate = side(statuses, 'tollgate');
+  const node = side(statuses, 'node');
+  return (
+    `${api}: ${int(sum(statuses))} raw requests; Tollgate answered ${int(sum(tollgate))} (${tally(tollgate)}),` +
+    ` Node's parser ${int(sum(node))} (${tally(node)}); ${int(f.num('rawSocket.obsTextAnsweredByTollgate'))} with bytes 0x80-0xFF answered by Tollgate,` +
+    ` ${int(f.num('rawSocket.pastHeaderLimit'))} past 16 KiB of headers;` +
+    ` ${int(sum(Object.fromEntries(Object.entries(statuses).filter(([label]) => / 5\d\d$/.test(label)))))} 5xx`
+  );
+}
+
+function realKeys(f: Figures): string {
+  const byRoute = f.at('realKeys.realKeyAnswersByRoute');
+  const route = (name: string) => tally(byRoute.counts(name));
+  return (
+    `seed ${f.num('seed')}, ${int(f.num('runsPerProperty'))} runs of up to ${int(f.num('parameters.maxCallsPerRun'))} calls (plan \`maxKeys\` ${int(f.num('parameters.maxKeys'))}):` +
+    ` on real keys roll ${route('POST /keys/{id}/roll')}, reveal ${route('POST /keys/{id}/reveal')}, revoke ${route('DELETE /keys/{id}')}, \`GET /usage?keyId=\` ${route('GET /usage?keyId=')};` +
+    ` \`POST /keys\` ${tally(f.counts('realKeys.statusesByRoute.POST /keys'))}; \`GET /keys\` equal to the model after every run;` +
+    ` ${int(f.num('realKeys.keysAtEnd'))} keys at the end; the other account's keys ${f.bool('realKeys.otherAccountUnchanged') ? 'unchanged' : 'CHANGED'}.`
+  );
+}
+
+// --- provenance ------------------------------------------------------------------------------
+
+function eventProvenance(f: Figures): string {
+  const sqs = f.at('sqs');
+  const kinesis = f.at('kinesis');
+  const down = f.at('unavailable');
+  return (
+    `SQS: forged events (another account's key under Bob's id, a key id no account holds, ${int(f.num('parameters.oversizedUnits'))} units against a bound of ${int(f.num('parameters.maxEventUnits'))}):` +
+    ` **${int(sqs.num('forgedCounted'))} counted**, dead-lettered ${codes(sqs.counts('deadLetteredByReason'))};` +
+    ` Alice's usage ${int(sqs.num('aliceUsageBeforeForgeries'))} → ${int(sqs.num('aliceUsageAfter'))}, Bob's ${int(sqs.num('bobUsageBefore'))} → ${int(sqs.num('bobUsageAfter'))}` +
+    ` (${int(sqs.num('freshKeyEventsCounted'))} real event for a key created a moment before);` +
+    ` ${int(sqs.num('provenanceReadRequests'))} \`BatchGetItem\` over ${int(sqs.num('batches'))} batches.` +
+    ` Kinesis: dead-lettered ${codes(kinesis.counts('deadLetteredByReason'))}, Bob ${int(kinesis.num('bobUsageAfter'))}, Alice ${int(kinesis.num('aliceUsageAfter'))}.` +
+    ` Keys table throttled during the check: ${int(down.num('recordsFailedWhileDown'))} records reported failed, ${int(down.num('countedWhileDown'))} counted, ${int(down.num('deadLetteredWhileDown'))} dead-lettered;` +
+    ` redelivered after recovery: ${int(down.num('countedAfterRecovery'))} counted, dead-lettered ${codes(down.counts('deadLetteredAfterRecovery'))}.`
+  );
+}
+
+// --- secret hygiene --------------------------------------------------------------------------
+
+function noStore(f: Figures): string {
+  return (
+    `${int(f.num('answersWithNoStore'))} of ${int(f.num('answersChecked'))} answers over the ${int(f.num('operationsInDocument'))} operations of the OpenAPI document` +
+    ` (${tally(f.counts('answersByStatus'))}) carried \`Cache-Control: no-store\`, the ${int(f.num('secretAnswersWithNoStore'))} that carried a secret among them;` +
+    ` \`/openapi.json\` \`${f.str('openApiCacheControl')}\``
+  );
+}
+
+function recentSignIn(f: Figures): string {
+  const p = f.at('parameters');
+  const refusals = f.counts('mintingRefusals');
+  const reads = f.counts('readsWithOldSignIn');
+  const mints = f.counts('freshSignInMints');
+  return (
+    `with a window of ${secs(p.num('signInMaxAgeMs'), 0)} (a test setting; the default ${int(p.num('defaultSignInMaxAgeMs') / 60_000)} min):` +
+    ` ${Object.entries(refusals)
+      .map(([route, status]) => `\`${route}\` ${status}`)
+      .join(
+        ', ',
+      )} \`reauthentication_required\`; ${int(f.num('keysAddedByRefusedRequests'))} keys added, ${int(f.num('keysChangedByRefusedRequests'))} changed;` +
+    ` with the same token ${Object.entries(reads)
+      .map(([route, status]) => `\`${route}\` ${status}`)
+      .join(
+        ', ',
+      )}, revoke ${int(f.num('revokeWithOldSignIn'))}; after a fresh sign-in create ${mints.create}, reveal ${mints.reveal}, roll ${mints.roll}`
+  );
+}
+
+function keyNames(f: Figures): string {
+  const refused = f.at('keyNames.refused');
+  const labels = Object.keys(f.counts('keyNames.accepted'));
+  const refusedLabels = Object.keys(f.get('keyNames.refused') as Record<string, string>);
+  return (
+    `refused: ${refusedLabels.map((label) => `${label} ${answer(refused.str(label))}`).join(', ')};` +
+    ` ${int(f.num('keyNames.keysAddedByRefusedNames'))} keys added by them;` +
+    ` accepted: ${labels.map((label) => `${label} ${f.num(`keyNames.accepted.${label}`)}`).join(', ')}`
+  );
+}
+
+// --- guess throttling, CDK ---------------------------------------------------------------------
+
+function guessThrottling(f: Figures): string {
+  const p = f.at('parameters');
+  const retry = f.list('retryAfterSeconds').map(Number);
+  return (
+    `${int(p.num('guesses'))} guesses from one address (budget ${int(p.num('budget'))} per ${secs(p.num('windowMs'), 0)}): **${int(f.num('dynamoDbReadsForGuesses'))} reads**` +
+    ` (${fixed(f.num('readsPerGuess'), 3)} per guess), ${tally(f.counts('answers'), answer)}, \`Retry-After\` ${retry.join('-')} s,` +
+    ` \`KeyGuessesThrottled\` ${int(f.num('keyGuessesThrottledMetric'))}; during the flood ${tally(f.counts('duringFlood'), answer)};` +
+    ` after the window ${int(f.num('afterWindow.reads'))} reads again (${tally(f.counts('afterWindow.answers'), answer)}).`
+  );
+}
+
+function guessThrottlingHttp(f: Figures): string {
+  return (
+    `${int(f.num('parameters.guesses'))} guesses, each with another spoofed left-most \`x-forwarded-for\` entry:` +
+    ` **${int(f.num('dynamoDbReadsForGuesses'))} reads**, ${tally(f.counts('answers'), answer)}.`
+  );
+}
+
+function throttling(f: Figures): string {
+  const t = f.at('apiGatewayThrottling');
+  const minting = ['POST /keys', 'POST /keys/{id}/reveal', 'POST /keys/{id}/roll']
+    .map((route) => `\`${route}\` ${int(t.num(`${route}.rate`))}/s, burst ${int(t.num(`${route}.burst`))}`)
+    .join('; ');
+  return (
+    `stage ${int(t.num('stage.rate'))}/s, burst ${int(t.num('stage.burst'))}; ${minting};` +
+    ` key-api reserved concurrency ${int(f.num('keyApiReservedConcurrency'))}, leaving ${int(f.num('unreservedOfDefaultAccountConcurrency.unreserved'))}` +
+    ` of an account limit of ${int(f.num('unreservedOfDefaultAccountConcurrency.parameters.accountLimit'))} (the default) unreserved`
+  );
+}
+
+function publishers(f: Figures): string {
+  const one = (transport: string) =>
+    `${transport}: ${f
+      .list(`publishersAllowed_${transport}.actions`)
+      .map((a) => `\`${String(a)}\``)
+      .join(
+        ', ',
+      )} allowed only to ${f.list(`publishersAllowed_${transport}.principals`).map(String).join(' and ')}`;
+  return `${one('sqs')}; ${one('kinesis')}; every other principal denied (one Deny statement on the queue and on the stream)`;
+}
+
+// --- the table -------------------------------------------------------------------------------
+
+export const ROWS: readonly Row[] = [
+  {
+    scenario: 'soak-60s',
+    title: (f, run) =>
+      `**Soak, ${Math.round(f.num('seconds'))} s** (\`npm run soak\`, last run ${run.date} on \`${run.commit.slice(0, 7)}\`${run.dirty ? ' + changes' : ''})`,
+    mustHold: SOAK_HOLDS,
+    measured: (f) => soak(f, true),
+  },
+  {
+    scenario: 'soak',
+    title: (f) => `**Soak, CI form** (${Math.round(f.num('seconds'))} s)`,
+    mustHold: 'the same',
+    measured: (f) => soak(f, false),
+  },
+  {
+    scenario: 'faults',
+    title: 'Publish refused, SQS and Kinesis',
+    mustHold: 'closed: 503 `service_unavailable`; open: 200 + `UnmeteredRequests`; both in the metrics',
+    measured: publishRefused,
+  },
+  {
+    scenario: 'faults',
+    title: 'Publish hangs (SQS accepts connections, never answers)',
+    mustHold: (f) =>
+      `an answer within key-api's ${secs(f.num('publishHang.parameters.functionTimeoutMs'), 0)} function timeout`,
+    measured: publishHang,
+  },
+  {
+    scenario: 'faults',
+    title: (f) =>
+      `DynamoDB errors during key checks (fresh ${secs(f.num('dynamoDbErrors.parameters.freshMs'))}, stale ${secs(f.num('dynamoDbErrors.parameters.staleMs'))})`,
+    mustHold: 'cached keys work within fresh + stale; unknown keys 503, not 401 or 500',
+    measured: dynamoDbErrors,
+  },
+  {
+    scenario: 'faults',
+    title: 'DynamoDB hangs (then SQS too)',
+    mustHold: (f) =>
+      `stale answers and 503s within ${secs(f.num('publishHang.parameters.functionTimeoutMs'), 0)}`,
+    measured: dynamoDbHang,
+  },
+  {
+    scenario: 'faults',
+    title: 'DynamoDB throttling in the consumer',
+    mustHold: 'exact counts, no dead letters',
+    measured: consumerThrottling,
+  },
+  {
+    scenario: 'metering-kinesis-faults',
+    title:
+      'Kinesis: redelivery and resends, no per-event writes (`test/integ/metering-kinesis-faults.integ.test.ts`)',
+    mustHold: 'each event counted once, on every counter',
+    measured: kinesisFaults,
+  },
+  {
+    scenario: 'faults',
+    title: 'Redrive from the DLQ after a fix',
+    mustHold: 'counted once; redriven twice, still once',
+    measured: dlqRedrive,
+  },
+  {
+    scenario: 'bad-input-key-api',
+    title: 'Bad input to key-api (fast-check)',
+    mustHold: 'never a 5xx; every non-2xx `{ error: { code, message, details? } }`, JSON, no internals',
+    measured: badInputKeyApi,
+  },
+  {
+    scenario: 'bad-input-user-api',
+    title: 'Bad input to user-api (fast-check)',
+    mustHold: 'the same',
+    measured: badInputUserApi,
+  },
+  {
+    scenario: 'auth-attacks',
+    title: 'Auth attacks on user-api',
+    mustHold: 'every bad token refused alike',
+    measured: authAttacks,
+  },
+  {
+    scenario: 'auth-cross-account',
+    title: "Another account's key ids",
+    mustHold: '404, indistinguishable from a key that does not exist',
+    measured: authCrossAccount,
+  },
+  {
+    scenario: 'key-guessing-invalid',
+    title: (f) => `Key guessing: ${int(f.num('parameters.guesses'))} checksum-invalid strings`,
+    mustHold: 'all 401, zero DynamoDB reads',
+    measured: keyGuessingInvalid,
+  },
+  {
+    scenario: 'key-guessing-unknown',
+    title: (f) => `Key guessing: ${int(f.num('parameters.guesses'))} checksum-valid unknown keys`,
+    mustHold: (f) =>
+      `all 401; at most one read per key per negative window (${secs(f.num('parameters.negativeWindowMs'), 0)})`,
+    measured: keyGuessingUnknown,
+  },
+  {
+    scenario: 'key-guessing-http',
+    title: (f) =>
+      `Key guessing over HTTP: ${int(f.num('parameters.invalid'))} checksum-invalid + ${int(f.num('parameters.unknown'))} unknown`,
+    mustHold: 'the same through the local ALB: one read per unknown key, none for the others',
+    measured: keyGuessingHttp,
+  },
+  {
+    scenario: 'revocation',
+    title: 'Revocation bound (README: 10 s)',
+    mustHold: (f) =>
+      `no request sent once the fresh window of the stack's key-api (\`TOLLGATE_KEY_CACHE_FRESH_MS\`, ${secs(f.num('freshWindowMs'), 0)}) has passed since the \`DELETE\` is accepted (no slack); the refusal seen within it + ${secs(f.num('refusalSeenBoundMs') - f.num('freshWindowMs'))} (one poll and a round trip); every 200 billed`,
+    measured: revocation,
+  },
+  {
+    scenario: 'quota-overshoot',
+    title: 'Quota overshoot (`test/reliability/quota-overshoot.integ.test.ts`; README "Plans")',
+    mustHold:
+      'with C gate containers on one key, counted usage ≤ quota + Σ rate × (read interval + pipeline lag) (+1 in flight per container); every request let through counted exactly once',
+    measured: quotaOvershoot,
+  },
+  {
+    scenario: 'bad-input-key-api',
+    title: 'Bad input over raw sockets: non-ASCII header bytes (fast-check)',
+    mustHold:
+      'a well-formed HTTP answer below 500; past 16 KiB of headers 431; what Tollgate answered in the one shape, no request header echoed',
+    measured: (f) => `seed ${f.num('seed')}: ${rawSocket(f, 'key-api through the local ALB')}.`,
+  },
+  {
+    scenario: 'bad-input-user-api',
+    title: 'Bad input over raw sockets to user-api',
+    mustHold: 'the same',
+    measured: (f) => `seed ${f.num('seed')}: ${rawSocket(f, 'user-api, half with a real ID token')}.`,
+  },
+  {
+    scenario: 'bad-input-user-api',
+    title: "The caller's real keys, model-checked (fast-check)",
+    mustHold:
+      "every answer one the model of the account's keys allows; `GET /keys` equal to the model; another account's keys unchanged; real 201s and 200s reached",
+    measured: realKeys,
+  },
+  {
+    scenario: 'event-provenance',
+    title:
+      'Forged usage events written straight to the queue or stream (`test/integ/event-provenance.integ.test.ts`)',
+    mustHold:
+      'no forged event counted; each dead-lettered with its reason; a real event for a key created a moment before counted; keys table unavailable → the records retried, never counted unchecked or dead-lettered',
+    measured: eventProvenance,
+  },
+  {
+    scenario: 'conflict-retry',
+    title: 'TransactionConflict on key writes (`test/integ/conflict-retry.integ.test.ts`)',
+    mustHold:
+      'retried with jitter, then 409 `conflict` when it persists, never 503; nothing written by a refused write',
+    measured: (f) =>
+      `create: ${int(f.num('create.injected'))} conflicts injected into the real client, ${int(f.num('create.attempts'))} attempts, **${int(f.num('create.status'))}**;` +
+      ` roll: ${int(f.num('roll.injected'))} conflict, ${int(f.num('roll.attempts'))} attempts, **${int(f.num('roll.status'))}**;` +
+      ` conflicts that never stop: ${int(f.num('persistent.attempts'))} attempts (${int(f.num('parameters.retries'))} retries, the shipped policy), **${answer(f.str('persistent.answer'))}**,` +
+      ` ${int(f.num('persistent.keysWritten'))} keys written, ${int(f.num('persistent.internalErrors'))} internal errors`,
+  },
+  {
+    scenario: 'secret-hygiene',
+    title: 'Secrets never cached (`test/integ/user-api-hygiene.integ.test.ts`)',
+    mustHold: 'every user-api answer, 2xx or 4xx, secrets included, `Cache-Control: no-store`',
+    measured: noStore,
+  },
+  {
+    scenario: 'secret-hygiene',
+    title: 'Minting needs a recent sign-in (the ID token’s `auth_time`)',
+    mustHold:
+      'create, reveal and roll refuse a sign-in older than `TOLLGATE_SIGN_IN_MAX_AGE_MS`, minting nothing; reading and revoking still work; a fresh sign-in mints',
+    measured: recentSignIn,
+  },
+  {
+    scenario: 'secret-hygiene',
+    title: 'Key names are printable text',
+    mustHold:
+      'control characters, bidi overrides and lone surrogates 400, creating nothing; other Unicode text kept as given',
+    measured: keyNames,
+  },
+  {
+    scenario: 'guess-throttling',
+    title: 'Guess throttling per client address (`test/reliability/guess-throttling.integ.test.ts`)',
+    mustHold:
+      "at most the budget of lookups that find nothing per address per window per container; then 429 `too_many_guesses` with `Retry-After`, no read; another address's new keys and the guesser's cached key still 200",
+    measured: guessThrottling,
+  },
+  {
+    scenario: 'guess-throttling-http',
+    title: 'Guess throttling over HTTP, spoofed `x-forwarded-for`',
+    mustHold: "the address is the ALB's (right-most) entry: entries a client writes buy no budget",
+    measured: guessThrottlingHttp,
+  },
+  {
+    scenario: 'cdk-hardening',
+    title: 'Plain HTTP by default (CDK)',
+    mustHold:
+      'a `prod` stage without a certificate does not synthesize unless `allowInsecureHttp`; with one, port 80 only redirects',
+    measured: (f) =>
+      `default context refused: "${f.str('synthRefusal')}"; with a certificate: ${f.list('listenersWithCertificate').map(String).join(', ')} (301);` +
+      ` with \`allowInsecureHttp=true\`: ${f.list('listenersWithAllowInsecureHttp').map(String).join(', ')}`,
+  },
+  {
+    scenario: 'cdk-hardening',
+    title: 'WAF (CDK)',
+    mustHold: 'a web ACL with per-IP rate rules and AWS managed rules on every regional front door',
+    measured: (f) =>
+      `${int(f.num('wafAssociations'))} associations: ${f.list('wafTargets').map(String).join('; ')};` +
+      ` per-IP limits ${int(f.num('wafRateLimitsPerIp.key-api'))} / ${int(f.num('wafRateLimitsPerIp.user-api'))} / ${int(f.num('wafRateLimitsPerIp.user-pool'))}` +
+      ` requests per ${int(f.num('wafRateLimitsPerIp.windowSeconds'))} s; AWS common and known-bad-inputs rule groups on each`,
+  },
+  {
+    scenario: 'cdk-hardening',
+    title: 'API Gateway throttling, key-api concurrency (CDK)',
+    mustHold: 'minting routes throttled tighter than the stage; key-api capped and guaranteed',
+    measured: throttling,
+  },
+  {
+    scenario: 'cdk-hardening',
+    title: 'Forged usage: who may publish (CDK)',
+    mustHold: "only the gates' roles may send to the usage queue or put to the stream",
+    measured: publishers,
+  },
+  {
+    scenario: 'cdk-hardening',
+    title: 'Kinesis retention (CDK)',
+    mustHold: 'retention ≥ the late window, so every event the consumer would still count can be read back',
+    measured: (f) =>
+      `${int(f.num('kinesisRetention.retentionHours'))} h ≥ ${int(f.num('kinesisRetention.lateWindowHours'))} h`,
+  },
+  {
+    title: '`npm audit --omit=dev --audit=true`',
+    mustHold: 'no high or critical advisory',
+    measured: () =>
+      "**could not be run here**: the registry this machine reaches answers `405 Method Not Allowed` to npm's bulk advisory request. See below.",
+  },
+];
