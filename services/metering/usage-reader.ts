@@ -1,5 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { ANY_METHOD, ANY_ROUTE } from '../../contracts/usage-event';
+import { periodBounds, type QuotaPeriod } from '../../contracts/plans';
+import { ANY_METHOD, ANY_ROUTE, utcDay } from '../../contracts/usage-event';
 import { callDynamo, queryAll } from '../shared/dynamodb';
 import {
   accountPartition,
@@ -137,6 +138,15 @@ export class UsageReader {
   async total(scope: { accountId: string; keyId?: string }, from: string, to: string): Promise<number> {
     const days = await this.dailyCounts(scope, from, to);
     return days.reduce((sum, day) => sum + day.count, 0);
+  }
+
+  /**
+   * An account's requests in the quota period (`day` or `month`, UTC) that holds `at`: the one
+   * definition of "usage this period" the gate, quota alerts and the user API share.
+   */
+  async usedInPeriod(accountId: string, period: QuotaPeriod, at: Date): Promise<number> {
+    const { start, end } = periodBounds(period, at);
+    return this.total({ accountId }, utcDay(start.getTime()), utcDay(end.getTime() - 1));
   }
 
   /**
