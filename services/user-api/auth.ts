@@ -65,16 +65,25 @@ function describeWindow(ms: number): string {
 }
 
 /**
- * Minting a secret (create, reveal, roll) requires a recent sign-in: the verified ID token's
- * `auth_time` at most `maxAgeMs` before `now`. Otherwise a 401 `reauthentication_required`, not a
+ * Minting a secret (create, reveal, roll) and every admin change (a plan, an account's plan or
+ * status: routes/admin.ts) require a recent sign-in: the verified ID token's `auth_time` at most
+ * `maxAgeMs` before `now`. Otherwise a 401 `reauthentication_required`, not a
  * 403: the token is genuine, but signing in again is exactly what makes the request succeed, which
  * is what a 401 asks for (RFC 9470, OAuth step-up: 401 with `WWW-Authenticate: Bearer
  * error="insufficient_user_authentication", max_age=…`). Its code tells the page apart from the
  * 401 `unauthorized` of a bad or expired token, which ends the session instead. A sign-in dated
  * ahead of `now` (clocks a little apart) counts as recent; the check happens before anything is
- * read or written, so a refused request mints nothing.
+ * read or written, so a refused request mints or changes nothing. An admin's ID token is worth more
+ * than an owner's (it reprices and suspends every account), so a stolen one gets no more time to
+ * change things than one that mints keys.
  */
-export function requireRecentSignIn(c: Context<UserApiEnv>, maxAgeMs: number, now: Date): void {
+export function requireRecentSignIn(
+  c: Context<UserApiEnv>,
+  maxAgeMs: number,
+  now: Date,
+  /** What needs it, as the refusal's message names it. */
+  action = 'Creating, revealing or rolling a key',
+): void {
   const { authTime } = c.get('user');
   // Only a test's stand-in verifier vouches for no sign-in time (AuthenticatedUser.authTime).
   if (authTime === undefined || now.getTime() - authTime.getTime() <= maxAgeMs) return;
@@ -85,6 +94,6 @@ export function requireRecentSignIn(c: Context<UserApiEnv>, maxAgeMs: number, no
   throw new ApiError(
     401,
     'reauthentication_required',
-    `Creating, revealing or rolling a key needs a sign-in within the last ${describeWindow(maxAgeMs)}: sign in again, then retry`,
+    `${action} needs a sign-in within the last ${describeWindow(maxAgeMs)}: sign in again, then retry`,
   );
 }

@@ -33,8 +33,13 @@ const OTHER_GROUPS: AuthenticatedUser = {
   authTime: NOW,
   groups: ['admins-not', 'Admins', 'support'],
 };
+/** The admin, signed in longer ago than changes allow (15 minutes), and exactly that long ago. */
+const STALE_ADMIN: AuthenticatedUser = { ...ADMIN, authTime: new Date(NOW.getTime() - 15 * 60_000 - 1000) };
+const EDGE_ADMIN: AuthenticatedUser = { ...ADMIN, authTime: new Date(NOW.getTime() - 15 * 60_000) };
 const TOKENS: Record<string, AuthenticatedUser> = {
   'token-admin': ADMIN,
+  'token-admin-stale': STALE_ADMIN,
+  'token-admin-edge': EDGE_ADMIN,
   'token-owner': OWNER,
   'token-other': OTHER_GROUPS,
 };
@@ -248,6 +253,89 @@ describe('user-api admin: who gets in', () => {
   it('the owner routes stay open to every signed-in user, admins included', async () => {
     expect((await call('/keys', { token: 'token-owner' })).status).toBe(200);
     expect((await call('/keys', { token: 'token-admin' })).status).toBe(200);
+  });
+});
+
+describe('user-api admin: changes need a recent sign-in, as minting a key does', () => {
+  const CHANGES = ADMIN_ROUTES.filter(([method]) => method !== 'GET');
+
+  it('the changes are every admin route but the reads', () => {
+    expect(CHANGES.map(([method, path]) => `${method} ${path}`)).toEqual([
+      'PUT /admin/plans/pro',
+      `PUT /admin/accounts/${OWNER.userId}/plan`,
+      `POST /admin/accounts/${OWNER.userId}/suspend`,
+      `POST /admin/accounts/${OWNER.userId}/resume`,
+    ]);
+  });
+
+  it.each(CHANGES)(
+    '%s %s with a sign-in older than 15 minutes: 401 reauthentication_required, nothing changed',
+    async (method, path, body) => {
+      plans.plans.set('pro', { planId: 'pro', name: 'Pro', updatedAt: '' });
+      plans.accounts.set(OWNER.userId, { ...account(OWNER.userId, OWNER.email), status: 'suspended' });
+      const before = JSON.stringify([...plans.plans, ...plans.accounts]);
+      const response = await call(path, { token: 'token-admin-stale', method, body });
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe(
+        'Bearer error="insufficient_user_authentication", error_description="A more recent sign-in is required", max_age="900"',
+      );
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      expect(await response.json()).toEqual({
+        error: {
+          code: 'reauthentication_required',
+          message:
+            'Changing plans or accounts needs a sign-in within the last 15 minutes: sign in again, then retry',
+        },
+      });
+      expect(JSON.stringify([...plans.plans, ...plans.accounts])).toBe(before);
+    },
+  );
+
+  it('a bad body from a stale sign-in is refused for the sign-in, before the body is read', async () => {
+    const response = await call('/admin/plans/pro', {
+      token: 'token-admin-stale',
+      method: 'PUT',
+      body: { name: '' },
+    });
+    expect(response.status).toBe(401);
+    expect(plans.plans.size).toBe(0);
+  });
+
+  it('the same token still reads; a non-admin is still a 403; a sign-in exactly 15 minutes old still changes', async () => {
+    expect((await call('/admin/accounts', { token: 'token-admin-stale' })).status).toBe(200);
+    expect((await call('/admin/plans', { token: 'token-admin-stale' })).status).toBe(200);
+    expect(
+      (await call('/admin/plans/pro', { token: 'token-owner', method: 'PUT', body: { name: 'Pro' } })).status,
+    ).toBe(403);
+    const edge = await call('/admin/plans/pro', {
+      token: 'token-admin-edge',
+      method: 'PUT',
+      body: { name: 'Pro' },
+    });
+    expect(edge.status).toBe(201);
+    const suspended = await call(`/admin/accounts/${OWNER.userId}/suspend`, {
+      token: 'token-admin-edge',
+      method: 'POST',
+    });
+    expect(suspended.status).toBe(200);
+    expect(plans.accounts.get(OWNER.userId)?.status).toBe('suspended');
+  });
+
+  it("the OpenAPI document says so on each change's 401", async () => {
+    const document = (await (await app.request('/openapi.json')).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+    };
+    const said = (path: string, method: string) =>
+      document.paths[path]?.[method]?.responses['401']?.description ?? '';
+    for (const [path, method] of [
+      ['/admin/plans/{planId}', 'put'],
+      ['/admin/accounts/{accountId}/plan', 'put'],
+      ['/admin/accounts/{accountId}/suspend', 'post'],
+      ['/admin/accounts/{accountId}/resume', 'post'],
+    ] as const) {
+      expect(said(path, method), `${method} ${path}`).toContain('reauthentication_required');
+    }
+    expect(said('/admin/accounts', 'get')).not.toContain('reauthentication_required');
   });
 });
 

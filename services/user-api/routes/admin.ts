@@ -11,6 +11,7 @@ import {
 } from '../../../contracts/plans';
 import { utcDay } from '../../../contracts/usage-event';
 import type { AccountStanding } from '../../shared/plan-store';
+import { requireRecentSignIn } from '../auth';
 import type { UserApiDeps } from '../env';
 import { invalidRequest, notFound } from '../errors';
 import { describedErrorResponses, json, requiresIdToken, router, timestamp } from '../openapi';
@@ -27,6 +28,13 @@ export const MAX_ACCOUNTS_PAGE = 100;
 
 const tags = ['Admin'];
 const adminOnly = 'Only for members of the Cognito group `admins`; anyone else gets 403 `forbidden`.';
+
+/** What the admin changes (every method but GET) say of their 401s: they need a recent sign-in. */
+const CHANGE_401 = {
+  401: 'No valid Cognito ID token (`unauthorized`), or a valid one whose sign-in (`auth_time`) is older than the deployment allows for changes, 15 minutes by default (`reauthentication_required`, with `WWW-Authenticate: Bearer error="insufficient_user_authentication"`): sign in again, then retry; nothing was changed',
+};
+/** Methods that change nothing: the only ones an admin's older sign-in may still use. */
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const accountIdParam = z.object({
   accountId: z
@@ -150,7 +158,7 @@ const putPlan = createRoute({
   responses: {
     200: json(planView, 'The plan, replaced'),
     201: json(planView, 'The plan, created'),
-    ...describedErrorResponses({}, 400, 403, 413, 415),
+    ...describedErrorResponses(CHANGE_401, 400, 403, 413, 415),
   },
 });
 
@@ -174,7 +182,14 @@ const assignPlan = createRoute({
   },
   responses: {
     200: json(standingView, "The account's standing, on its new plan"),
-    ...describedErrorResponses({ 404: 'No such account, or no such plan' }, 400, 403, 404, 413, 415),
+    ...describedErrorResponses(
+      { ...CHANGE_401, 404: 'No such account, or no such plan' },
+      400,
+      403,
+      404,
+      413,
+      415,
+    ),
   },
 });
 
@@ -192,7 +207,7 @@ const statusRoute = (action: 'suspend' | 'resume') =>
     request: { params: accountIdParam },
     responses: {
       200: json(standingView, "The account's standing"),
-      ...describedErrorResponses(notFoundAccount, 403, 404),
+      ...describedErrorResponses({ ...CHANGE_401, ...notFoundAccount }, 403, 404),
     },
   });
 
@@ -217,6 +232,14 @@ function standingOut(standing: AccountStanding) {
 export function adminRoutes(deps: UserApiDeps) {
   // Who the customers are and what they use: `no-store`, as every answer of user-api (app.ts).
   const app = router();
+  // Every change (any method but a read, routes to come included) first requires a recent sign-in,
+  // as minting a key does: before the body is read, so a refused change changes nothing.
+  app.use(async (c, next) => {
+    if (!READ_METHODS.has(c.req.method)) {
+      requireRecentSignIn(c, deps.signInMaxAgeMs, deps.clock.now(), 'Changing plans or accounts');
+    }
+    await next();
+  });
 
   /** Sets the status, then answers the account's standing as it now is (404 when there is none). */
   const setStatus = async (accountId: string, status: AccountStatus) => {
