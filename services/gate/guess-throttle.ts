@@ -32,7 +32,8 @@ interface Window {
 }
 
 /**
- * Per client (source address), per container: a bounded budget of key lookups that come back
+ * Per client (source address, as clientKey in client-ip.ts reads it: a port is no new client, and
+ * every address it cannot read shares one budget), per container: a bounded budget of key lookups that come back
  * "no such key". The checksum is public CRC-32, so checksum-valid forgeries cost an attacker
  * nothing, while each costs the gate a `KeyLookup` read; the negative cache only stops a key being
  * read twice in its window, not a million different keys being read once.

@@ -71,7 +71,7 @@ function countLookups(client: DynamoDBClient): string[] {
  * A GET with the key, from a loopback address of our choosing (Linux routes all of 127/8 to lo):
  * `<status> <error code or ok>`.
  */
-function httpGet(url: string, key: string, options: { localAddress?: string; xff?: string } = {}) {
+function httpGet(url: string, key: string, options: { localAddress?: string; xff?: string | string[] } = {}) {
   return new Promise<string>((resolve, reject) => {
     const req = request(
       url,
@@ -280,6 +280,98 @@ describe(`guess throttling: ${BUDGET} lookups of unknown keys per address per ${
           '401 unknown_key': count('401 unknown_key'),
           '429 too_many_guesses': count('429 too_many_guesses'),
         },
+      });
+    } finally {
+      await alb.close();
+      api.destroy();
+    }
+  });
+
+  it('the ALB-written entry as ip:port, and x-forwarded-for twice, buy no budget of their own', async () => {
+    const api = keyApiContainer();
+    const alb = await behindAlb(api.handler);
+    const label = (result: ALBResult) => `${result.statusCode} ${resultJson(result).error?.code ?? 'ok'}`;
+    const tally = (list: readonly string[]) =>
+      Object.fromEntries([...new Set(list)].map((a) => [a, list.filter((b) => b === a).length]));
+    const GUESSES_EACH = 500;
+    try {
+      const readsOf = async (send: (key: string, i: number) => Promise<string>) => {
+        const before = api.lookups.length;
+        const answers: string[] = [];
+        for (let i = 0; i < GUESSES_EACH; i++) answers.push(await send(generateApiKey('tg').key, i));
+        return { reads: api.lookups.length - before, answers: tally(answers) };
+      };
+      // (a) An ALB that keeps the client port (routing.http.xff_client_port.enabled) appends
+      // `ip:port`, the port new with each connection; the guesser rotates its own entries too.
+      const withPort = await readsOf(async (key, i) =>
+        label(
+          await api.handler(
+            albEvent({
+              method: 'GET',
+              headers: {
+                'x-api-key': key,
+                'x-forwarded-for': `10.${i >> 8}.${i & 255}.1, ${GUESSER}:${20_000 + i}`,
+              },
+            }),
+          ),
+        ),
+      );
+      // The same address without a port is the same client, spent.
+      const samePlain = label(
+        await api.handler(
+          albEvent({
+            method: 'GET',
+            headers: { 'x-api-key': generateApiKey('tg').key, 'x-forwarded-for': GUESSER },
+          }),
+        ),
+      );
+      // (b) Multi-value ALB events: the header twice, a new address in the last one each time.
+      const twice = await readsOf(async (key, i) =>
+        label(
+          await api.handler({
+            ...albEvent({ method: 'GET', headers: {} }),
+            headers: undefined,
+            multiValueHeaders: {
+              'x-api-key': [key],
+              'x-forwarded-for': [`10.7.${i >> 8}.${i & 255}`, `10.8.${i >> 8}.${i & 255}`],
+            },
+          }),
+        ),
+      );
+      // (c) Over HTTP through the local ALB, from its own loopback address: two headers, both
+      // rotated; the adapter keeps the last (as an ALB without multi-value headers) and appends the
+      // connection's address, so the client is still found.
+      const overHttp = await readsOf((key, i) =>
+        httpGet(alb.endpoint, key, {
+          localAddress: '127.0.0.5',
+          xff: [`10.5.${i >> 8}.${i & 255}`, `10.6.${i >> 8}.${i & 255}:${1000 + i}`],
+        }),
+      );
+      // Another address still has its own budget.
+      const neighbour = label(
+        await api.handler(
+          albEvent({
+            method: 'GET',
+            headers: { 'x-api-key': generateApiKey('tg').key, 'x-forwarded-for': `${NEIGHBOUR}:443` },
+          }),
+        ),
+      );
+      for (const run of [withPort, twice, overHttp]) {
+        expect(run.reads).toBe(BUDGET);
+        expect(run.answers).toEqual({
+          '401 unknown_key': BUDGET,
+          '429 too_many_guesses': GUESSES_EACH - BUDGET,
+        });
+      }
+      expect(samePlain).toBe('429 too_many_guesses');
+      expect(neighbour).toBe('401 unknown_key');
+      await recordFigures('guess-throttling-forwarded', {
+        parameters: { guessesEach: GUESSES_EACH, budget: BUDGET },
+        clientPort: withPort,
+        clientPortSameAddressWithoutPort: samePlain,
+        headerTwice: twice,
+        headerTwiceOverHttp: overHttp,
+        otherAddress: neighbour,
       });
     } finally {
       await alb.close();

@@ -1,9 +1,16 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { ALBEvent } from 'aws-lambda';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_GUESS_THROTTLE, ENV } from '../../contracts/config';
 import { KeyApiMetric } from '../../contracts/metric-names';
-import { clientKey, rightmostForwardedFor } from '../../services/gate/client-ip';
+import {
+  AMBIGUOUS_FORWARDED_FOR,
+  albClientIp,
+  clientKey,
+  rightmostForwardedFor,
+  UNATTRIBUTED_CLIENT,
+} from '../../services/gate/client-ip';
 import { GuessThrottle } from '../../services/gate/guess-throttle';
 import { composeGate, type GateEnv, loadGateConfig } from '../../services/gate/index';
 import { composeKeyApi } from '../../services/key-api/compose';
@@ -106,7 +113,7 @@ describe('the client address', () => {
     expect(rightmostForwardedFor([''])).toBeUndefined();
   });
 
-  it('is kept by IPv4 address and by IPv6 /64; anything else is no address', () => {
+  it('is kept by IPv4 address and by IPv6 /64; anything else shares one budget; none is no address', () => {
     expect(clientKey('198.51.100.7')).toBe('198.51.100.7');
     expect(clientKey('::ffff:198.51.100.7')).toBe('198.51.100.7');
     expect(clientKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
@@ -115,9 +122,38 @@ describe('the client address', () => {
     expect(clientKey('::1')).toBe('0:0:0:0::/64');
     expect(clientKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
     expect(clientKey('64:ff9b::192.0.2.33')).toBe('64:ff9b:0:0::/64');
-    for (const bad of [undefined, '', 'unknown', '1.2.3', '198.51.100.7:443', '<script>']) {
-      expect(clientKey(bad)).toBeUndefined();
+    for (const bad of ['', 'unknown', '1.2.3', '<script>', '[::1]x', AMBIGUOUS_FORWARDED_FOR]) {
+      expect(clientKey(bad), bad).toBe(UNATTRIBUTED_CLIENT);
     }
+    expect(clientKey(undefined)).toBeUndefined();
+  });
+
+  it('takes the port off, as an ALB that keeps the client port appends it (a new port per connection)', () => {
+    expect(clientKey('198.51.100.7:443')).toBe('198.51.100.7');
+    expect(clientKey('198.51.100.7:61234')).toBe('198.51.100.7');
+    expect(clientKey('[2001:db8:1:2::9]:443')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('[2001:db8:1:2::9]')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('[::ffff:198.51.100.7]:80')).toBe('198.51.100.7');
+    expect(clientKey(' 198.51.100.7:1 ')).toBe('198.51.100.7');
+  });
+
+  it('of an ALB event with x-forwarded-for twice is none of its entries: the ambiguous marker', () => {
+    const event = (multi: Record<string, string[]>, single: Record<string, string> = {}): ALBEvent => ({
+      ...albEvent({}),
+      headers: single,
+      multiValueHeaders: multi,
+    });
+    expect(albClientIp(event({ 'x-forwarded-for': ['203.0.113.9, 198.51.100.7'] }))).toBe('198.51.100.7');
+    expect(albClientIp(event({ 'X-Forwarded-For': ['198.51.100.7', '10.0.0.1'] }))).toBe(
+      AMBIGUOUS_FORWARDED_FOR,
+    );
+    expect(
+      albClientIp(event({ 'x-forwarded-for': ['198.51.100.7'] }, { 'x-forwarded-for': '10.0.0.1' })),
+    ).toBe(AMBIGUOUS_FORWARDED_FOR);
+    expect(albClientIp(event({}, { 'x-forwarded-for': '10.0.0.1, 198.51.100.7:5000' }))).toBe(
+      '198.51.100.7:5000',
+    );
+    expect(albClientIp(event({}))).toBeUndefined();
   });
 });
 
@@ -217,6 +253,52 @@ describe('the gate throttles guessing per client (ALB wrapper)', () => {
     expect(answers).toEqual(new Set(['401 unknown_key', '429 too_many_guesses']));
   });
 
+  it('is not turned off by an ip:port entry: the ALB keeping the client port gives a new port per connection', async () => {
+    const w = wrapped();
+    const labels: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      labels.push(answer(await w.handler(fromIp(unknownKey(), `10.0.${i}.1, ${GUESSER}:${40_000 + i}`))));
+    }
+    expect(w.lookups).toHaveLength(5);
+    expect(labels.slice(5)).toEqual(Array(45).fill('429 too_many_guesses'));
+    // The same address without a port is the same client; another address is not.
+    expect(answer(await w.handler(fromIp(unknownKey(), GUESSER)))).toBe('429 too_many_guesses');
+    expect(answer(await w.handler(fromIp(unknownKey(), `${NEIGHBOUR}:443`)))).toBe('401 unknown_key');
+    // IPv6 with a port: by its /64, as without one.
+    const v6 = Array.from({ length: 7 }, (_, i) => `[2001:db8:5:6::${i + 1}]:${50_000 + i}`);
+    const v6Labels: string[] = [];
+    for (const entry of v6) v6Labels.push(answer(await w.handler(fromIp(unknownKey(), entry))));
+    expect(v6Labels).toEqual([...Array(5).fill('401 unknown_key'), ...Array(2).fill('429 too_many_guesses')]);
+  });
+
+  it('does not trust either of two x-forwarded-for headers (multi-value ALB events): they share one budget', async () => {
+    const w = wrapped();
+    const twice = (key: string, first: string, second: string): ALBEvent => ({
+      ...albEvent({ method: 'GET', path: '/v1/x', headers: {} }),
+      headers: undefined,
+      multiValueHeaders: { 'x-api-key': [key], 'x-forwarded-for': [first, second] },
+    });
+    const labels: string[] = [];
+    // The guesser writes a new address in the last header each time, and one in the first.
+    for (let i = 0; i < 50; i++) {
+      const spoof = `10.1.${i}.1`;
+      labels.push(
+        answer(await w.handler(twice(unknownKey(), i % 2 ? `${spoof}, ${GUESSER}` : spoof, `10.2.${i}.1`))),
+      );
+    }
+    expect(w.lookups).toHaveLength(5);
+    expect(labels.slice(5)).toEqual(Array(45).fill('429 too_many_guesses'));
+    // Clients that send the header once keep budgets of their own.
+    expect(answer(await w.handler(fromIp(unknownKey(), GUESSER)))).toBe('401 unknown_key');
+    expect(answer(await w.handler(fromIp(unknownKey(), NEIGHBOUR)))).toBe('401 unknown_key');
+    // The price, as for any spent budget: a real key not yet seen by this container, sent with two
+    // headers, waits; sent with one, it has its client's own budget.
+    const real = w.addKey();
+    expect(answer(await w.handler(twice(real, '10.9.9.9', GUESSER)))).toBe('429 too_many_guesses');
+    expect(answer(await w.handler(fromIp(real, '10.9.9.9')))).toBe('200 ok');
+    expect(answer(await w.handler(twice(real, '10.9.9.9', GUESSER)))).toBe('200 ok'); // cached now
+  });
+
   it('takes the address from the clientIp option; none means not throttled', async () => {
     const w = world({ [ENV.guessBudget]: '2' });
     const tollgate = composeGate(loadGateConfig(w.settings), w.overrides);
@@ -280,6 +362,26 @@ describe('the Hono middleware throttles guessing per client', () => {
       '429 too_many_guesses',
     ]);
     expect(await codes([request(a.addKey(), '192.0.2.2')])).toEqual(['200 ok']);
+  });
+
+  it('behind an ALB: by the event hono/aws-lambda passes, so two x-forwarded-for headers share one budget', async () => {
+    const a = app();
+    // hono/aws-lambda joins repeated headers into one for the Request; the event keeps them apart.
+    const request = (key: string, values: string[]) =>
+      a.hono.request(
+        '/v1/x',
+        { headers: { 'x-api-key': key, 'x-forwarded-for': values.join(', ') } },
+        {
+          requestContext: { elb: { targetGroupArn: 'arn:tg' } },
+          event: { ...albEvent({}), headers: undefined, multiValueHeaders: { 'x-forwarded-for': values } },
+        },
+      );
+    const labels: string[] = [];
+    for (let i = 0; i < 6; i++)
+      labels.push(...(await codes([request(unknownKey(), ['192.0.2.1', `10.3.${i}.1`])])));
+    expect(labels).toEqual([...Array(3).fill('401 unknown_key'), ...Array(3).fill('429 too_many_guesses')]);
+    // One header, with the ALB's port: the client's own budget.
+    expect(await codes([request(unknownKey(), ['10.0.0.1, 192.0.2.1:1234'])])).toEqual(['401 unknown_key']);
   });
 
   it('on Node: by the connection address; with clientIp: by what it says', async () => {

@@ -43,6 +43,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'secret-hygiene', producedBy: integ('test/integ/user-api-hygiene.integ.test.ts') },
   { name: 'guess-throttling', producedBy: RELIABILITY },
   { name: 'guess-throttling-http', producedBy: RELIABILITY },
+  { name: 'guess-throttling-forwarded', producedBy: RELIABILITY },
   { name: 'cdk-hardening', producedBy: 'npx vitest run --project infra test/infra/hardening.test.ts' },
   // docs/metering.md's generated block (blocks.ts), not a table row.
   { name: 'metering-writes', producedBy: integ('test/integ/metering-writes.integ.test.ts') },
@@ -391,6 +392,34 @@ function guessThrottling(f: Figures): string {
   );
 }
 
+/** Refuses to render a figure that breaks the bound its row states. */
+function mustHold(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`a figure breaks its row's bound: ${what}`);
+}
+
+function guessThrottlingForwarded(f: Figures): string {
+  const budget = f.num('parameters.budget');
+  const guesses = f.num('parameters.guessesEach');
+  const cases = [
+    ['clientPort', "the ALB's entry as `ip:port`, a new port each time"],
+    ['headerTwice', '`x-forwarded-for` twice (multi-value ALB events), a new address in each'],
+    ['headerTwiceOverHttp', 'twice over HTTP through the local ALB'],
+  ] as const;
+  const parts = cases.map(([name, what]) => {
+    const reads = f.num(`${name}.reads`);
+    mustHold(reads <= budget, `${name}: ${reads} reads for a budget of ${budget}`);
+    return `${what}: **${int(reads)} reads**, ${tally(f.counts(`${name}.answers`), answer)}`;
+  });
+  const same = f.str('clientPortSameAddressWithoutPort');
+  const other = f.str('otherAddress');
+  mustHold(same.startsWith('429'), `the same address without a port answered ${same}`);
+  mustHold(!other.startsWith('429'), `another address answered ${other}`);
+  return (
+    `${int(guesses)} unknown keys each (budget ${int(budget)}): ${parts.join('; ')};` +
+    ` the same address without a port then ${answer(same)}, another address ${answer(other)}.`
+  );
+}
+
 function guessThrottlingHttp(f: Figures): string {
   return (
     `${int(f.num('parameters.guesses'))} guesses, each with another spoofed left-most \`x-forwarded-for\` entry:` +
@@ -612,6 +641,13 @@ export const ROWS: readonly Row[] = [
     title: 'Guess throttling over HTTP, spoofed `x-forwarded-for`',
     mustHold: "the address is the ALB's (right-most) entry: entries a client writes buy no budget",
     measured: guessThrottlingHttp,
+  },
+  {
+    scenario: 'guess-throttling-forwarded',
+    title: 'Guess throttling: `ip:port` entries and `x-forwarded-for` twice',
+    mustHold:
+      'at most the budget of reads for each: a port is no new client, and two headers share one budget (neither is trusted); another address keeps its own',
+    measured: guessThrottlingForwarded,
   },
   {
     scenario: 'cdk-hardening',
