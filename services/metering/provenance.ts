@@ -6,7 +6,7 @@ import {
 import { LRUCache } from 'lru-cache';
 import { callDynamo } from '../shared/dynamodb';
 import { DependencyError } from '../shared/errors';
-import { firstKeyId } from '../shared/key-store';
+import { legacyFirstKeyId } from '../shared/key-store';
 
 /** The (key, account) pair an event names. */
 export interface KeyClaim {
@@ -125,8 +125,9 @@ export class KeyProvenance implements ProvenanceCheck {
   #whyNot(claim: KeyClaim): ProvenanceVerdict {
     const owner = this.#owners.get(claim.keyId);
     if (owner !== undefined && owner !== claim.accountId) return 'account_mismatch';
-    // First keys are named after their account (firstKeyId): another account's is recognisable.
-    if (claim.keyId.startsWith(FIRST_KEY_PREFIX) && claim.keyId !== firstKeyId(claim.accountId)) {
+    // First keys of accounts provisioned before issue 21 are named after their account
+    // (legacyFirstKeyId): another account's is recognisable.
+    if (claim.keyId.startsWith(FIRST_KEY_PREFIX) && claim.keyId !== legacyFirstKeyId(claim.accountId)) {
       return 'account_mismatch';
     }
     return 'unknown_key';
@@ -172,4 +173,4 @@ export class KeyProvenance implements ProvenanceCheck {
   }
 }
 
-const FIRST_KEY_PREFIX = firstKeyId('');
+const FIRST_KEY_PREFIX = legacyFirstKeyId('');

@@ -118,8 +118,13 @@ function randomId(): string {
   return `key_${crypto.randomUUID().replaceAll('-', '')}`;
 }
 
-/** First key of an account: derived from the account so a replayed sign-up trigger finds it. */
-export function firstKeyId(accountId: string): string {
+/**
+ * The id first keys had before issue 21: derived from the account, so anyone who knew an account
+ * id could name a key it holds (and forge usage that passes metering's provenance check). First
+ * keys are now random like every other; accounts provisioned before keep theirs, and metering still
+ * recognises another account's one by this form.
+ */
+export function legacyFirstKeyId(accountId: string): string {
   return `key_first_${accountId.replaceAll(/[^A-Za-z0-9]/g, '')}`;
 }
 
@@ -159,7 +164,11 @@ export class KeyStore {
 
   /**
    * Creates the account and its first (pending) key in one transaction. Idempotent: a replay for
-   * an account that exists changes nothing and reports `created: false`.
+   * an account that exists changes nothing and reports `created: false`. What makes it so is the
+   * account's condition (`attribute_not_exists(accountId)`) in the same transaction as the key:
+   * a replay, a retry after a lost answer, or a concurrent second trigger is cancelled as a whole,
+   * its own key (a new random id) with it, so exactly one key is ever written, the one the account
+   * names as `firstKeyId`.
    */
   async provisionAccount(input: {
     accountId: string;
@@ -173,7 +182,8 @@ export class KeyStore {
       email: input.email,
       userName: input.userName,
       createdAt,
-      firstKeyId: firstKeyId(input.accountId),
+      // Random like every key id: one derived from the account could be named by anyone.
+      firstKeyId: this.#newId(),
     };
     const key: KeyRecord = {
       accountId: input.accountId,
@@ -209,7 +219,7 @@ export class KeyStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       const existing = await this.getAccount(input.accountId);
-      // The first key exists without its account: no code path writes one without the other.
+      // Only the account's condition can fail (its key's id is new): no account means a bug.
       if (!existing) throw new Error(`account ${input.accountId} half provisioned`, { cause: error });
       return { created: false, account: existing };
     }

@@ -11,7 +11,7 @@ import { MAX_EVENT_UNITS, newUsageEvent, type UsageEvent } from '../../contracts
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import type { UsageReader } from '../../services/metering/usage-reader';
-import { KeyStore } from '../../services/shared/key-store';
+import { KeyStore, legacyFirstKeyId } from '../../services/shared/key-store';
 import { awsError, documentClient, engineClients, injectFaults } from '../support/aws';
 import { recordFigures } from '../support/figures';
 import { endpoints, localClients, stackEnv } from '../support/local-stack';
@@ -117,7 +117,21 @@ describe('event provenance: the consumer counts only events whose key belongs to
 
     const aliceBefore = await accountUsage(c.usage, alice.accountId);
     // The issue's forgery: Bob's account, Alice's unused (first) key; and Alice's active key too.
+    // Alice's first key id is random (issue 21): nothing tells whose it is, so it is unknown to Bob.
     const forged = newUsageEvent({ keyId: alice.firstKeyId, accountId: bob.accountId, now: now() });
+    // Issue 21: Alice's first key as it used to be named, derived from her account id, under her
+    // own account. It names no key of hers now, so it bills her nothing. Under Bob's account the
+    // old form is still recognised as another account's (accounts provisioned before keep it).
+    const derived = newUsageEvent({
+      keyId: legacyFirstKeyId(alice.accountId),
+      accountId: alice.accountId,
+      now: now(),
+    });
+    const legacyForged = newUsageEvent({
+      keyId: legacyFirstKeyId(alice.accountId),
+      accountId: bob.accountId,
+      now: now(),
+    });
     const forgedActive = newUsageEvent({ keyId: alice.keyId, accountId: bob.accountId, now: now() });
     const unknown = newUsageEvent({ keyId: `key_${run}_nobody`, accountId: bob.accountId, now: now() });
     const oversized: UsageEvent = {
@@ -152,9 +166,11 @@ describe('event provenance: the consumer counts only events whose key belongs to
     await sendBodies(
       localClients().sqs,
       queue.queueUrl,
-      [forged, forgedActive, unknown, oversized, freshEvent].map((e) => JSON.stringify(e)),
+      [forged, forgedActive, unknown, oversized, freshEvent, derived, legacyForged].map((e) =>
+        JSON.stringify(e),
+      ),
     );
-    const dead = await deadLetters(queue.dlqUrl, 4);
+    const dead = await deadLetters(queue.dlqUrl, 6);
     await eventually(async () => (await c.usage.keyTotals(bob.accountId)).has(freshKeyId), 10_000, 100);
     await new Promise((resolve) => setTimeout(resolve, 2500)); // past a visibility timeout: nothing comes back
 
@@ -171,24 +187,29 @@ describe('event provenance: the consumer counts only events whose key belongs to
     expect(bobTotals.has(alice.firstKeyId)).toBe(false);
     expect(bobTotals.has(alice.keyId)).toBe(false);
     expect(aliceAfter).toBe(aliceAfterReal);
-    expect(byBody.get(forged.id)).toBe('account_mismatch');
+    expect(byBody.get(forged.id)).toBe('unknown_key');
     expect(byBody.get(forgedActive.id)).toBe('account_mismatch');
     expect(byBody.get(unknown.id)).toBe('unknown_key');
+    expect(byBody.get(derived.id)).toBe('unknown_key');
+    expect(byBody.get(legacyForged.id)).toBe('account_mismatch');
+    expect(alice.firstKeyId).not.toBe(legacyFirstKeyId(alice.accountId));
     // Units above what a producer can emit: refused by the shared schema itself.
     expect(byBody.get(oversized.id)).toBe('invalid_event');
-    expect(dead).toHaveLength(4);
+    expect(dead).toHaveLength(6);
     // The body is kept as it came, so a fixed consumer could take it back.
-    expect(JSON.parse(dead.find((m) => reasonOf(m) === 'unknown_key')?.Body ?? '{}')).toEqual(unknown);
+    expect(JSON.parse(dead.find((m) => JSON.parse(m.Body ?? '{}').id === unknown.id)?.Body ?? '{}')).toEqual(
+      unknown,
+    );
 
     // The consumer's own account of it: outcomes and metrics.
     const later = c.outcomes.slice(batchesBefore);
     const refused = (reason: string) =>
       later.reduce((sum, o) => sum + ((o.refused as Record<string, number> | undefined)?.[reason] ?? 0), 0);
     expect(refused('account_mismatch')).toBe(2);
-    expect(refused('unknown_key')).toBe(1);
+    expect(refused('unknown_key')).toBe(3);
     expect(refused('invalid_event')).toBe(1);
     expect(totals.get(MeteringRefusedMetric.account_mismatch)).toBe(2);
-    expect(totals.get(MeteringRefusedMetric.unknown_key)).toBe(1);
+    expect(totals.get(MeteringRefusedMetric.unknown_key)).toBe(3);
     expect(totals.get(MeteringRefusedMetric.invalid_event)).toBe(1);
     expect(totals.get(MeteringMetric.eventsCounted)).toBe(7 + 1 + 1);
     const reads = totals.get(MeteringMetric.provenanceReads) ?? 0;
@@ -202,6 +223,7 @@ describe('event provenance: the consumer counts only events whose key belongs to
         aliceUsageAfter: aliceAfter,
         forgedCounted: bobAfter - bobBefore - (bobTotals.get(freshKeyId)?.count ?? 0),
         deadLetteredByReason: reasonsIn(dead),
+        derivedFirstKeyReason: byBody.get(derived.id),
         freshKeyEventsCounted: bobTotals.get(freshKeyId)?.count ?? 0,
         batches: c.outcomes.length,
         provenanceReadRequests: reads,
@@ -321,12 +343,12 @@ describe('event provenance: the consumer counts only events whose key belongs to
     const byBody = new Map(dead.map((m) => [JSON.parse(m.Body ?? '{}').id as string, reasonOf(m)]));
     expect(await accountUsage(c.usage, bob.accountId)).toBe(1);
     expect(await accountUsage(c.usage, alice.accountId)).toBe(0);
-    expect(byBody.get(forged.id)).toBe('account_mismatch');
+    expect(byBody.get(forged.id)).toBe('unknown_key');
     expect(byBody.get(unknown.id)).toBe('unknown_key');
     expect(byBody.get(oversized.id)).toBe('invalid_event');
     expect(dead.every((m) => m.MessageAttributes?.transport?.StringValue === 'kinesis')).toBe(true);
-    expect(totals.get(MeteringRefusedMetric.account_mismatch)).toBe(1);
-    expect(totals.get(MeteringRefusedMetric.unknown_key)).toBe(1);
+    expect(totals.get(MeteringRefusedMetric.account_mismatch)).toBeUndefined();
+    expect(totals.get(MeteringRefusedMetric.unknown_key)).toBe(2);
     expect(totals.get(MeteringMetric.eventsCounted)).toBe(1);
     Object.assign(figures, {
       kinesis: {

@@ -2,7 +2,7 @@ import type { BatchGetCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynam
 import { describe, expect, it } from 'vitest';
 import { claimId, KeyProvenance } from '../../services/metering/provenance';
 import { DependencyError } from '../../services/shared/errors';
-import { firstKeyId } from '../../services/shared/key-store';
+import { legacyFirstKeyId } from '../../services/shared/key-store';
 
 type Key = { accountId: string; keyId: string };
 interface Read {
@@ -65,7 +65,7 @@ describe('KeyProvenance', () => {
     const t = table([alice]);
     const check = new KeyProvenance({ client: t.client, keysTable: 'keys', negativeTtlMs: 1000 });
     const forged = { accountId: 'acc_bob', keyId: alice.keyId };
-    const aliceFirst = { accountId: 'acc_bob', keyId: firstKeyId('acc_alice') };
+    const aliceFirst = { accountId: 'acc_bob', keyId: legacyFirstKeyId('acc_alice') };
     const nobody = { accountId: 'acc_bob', keyId: 'key_nobody' };
     expect((await check.verify([forged])).get(claimId(forged))).toBe('unknown_key'); // not seen yet
     await check.verify([alice]);

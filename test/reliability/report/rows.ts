@@ -326,11 +326,16 @@ function eventProvenance(f: Figures): string {
   const sqs = f.at('sqs');
   const kinesis = f.at('kinesis');
   const down = f.at('unavailable');
+  mustHold(
+    sqs.num('forgedCounted') === 0 && sqs.str('derivedFirstKeyReason') === 'unknown_key',
+    'a forged event was counted, or a derived first key id named a key',
+  );
   return (
     `SQS: forged events (another account's key under Bob's id, a key id no account holds, ${int(f.num('parameters.oversizedUnits'))} units against a bound of ${int(f.num('parameters.maxEventUnits'))}):` +
     ` **${int(sqs.num('forgedCounted'))} counted**, dead-lettered ${codes(sqs.counts('deadLetteredByReason'))};` +
     ` Alice's usage ${int(sqs.num('aliceUsageBeforeForgeries'))} → ${int(sqs.num('aliceUsageAfter'))}, Bob's ${int(sqs.num('bobUsageBefore'))} → ${int(sqs.num('bobUsageAfter'))}` +
     ` (${int(sqs.num('freshKeyEventsCounted'))} real event for a key created a moment before);` +
+    ` Alice's first key named as it used to be derived from her account id, under her own account: \`${sqs.str('derivedFirstKeyReason')}\` (first key ids are random);` +
     ` ${int(sqs.num('provenanceReadRequests'))} \`BatchGetItem\` over ${int(sqs.num('batches'))} batches.` +
     ` Kinesis: dead-lettered ${codes(kinesis.counts('deadLetteredByReason'))}, Bob ${int(kinesis.num('bobUsageAfter'))}, Alice ${int(kinesis.num('aliceUsageAfter'))}.` +
     ` Keys table throttled during the check: ${int(down.num('recordsFailedWhileDown'))} records reported failed, ${int(down.num('countedWhileDown'))} counted, ${int(down.num('deadLetteredWhileDown'))} dead-lettered;` +
@@ -595,7 +600,7 @@ export const ROWS: readonly Row[] = [
     title:
       'Forged usage events written straight to the queue or stream (`test/integ/event-provenance.integ.test.ts`)',
     mustHold:
-      'no forged event counted; each dead-lettered with its reason; a real event for a key created a moment before counted; keys table unavailable → the records retried, never counted unchecked or dead-lettered',
+      'no forged event counted; each dead-lettered with its reason; a real event for a key created a moment before counted; a first key id derived from an account id names no key; keys table unavailable → the records retried, never counted unchecked or dead-lettered',
     measured: eventProvenance,
   },
   {
