@@ -12,8 +12,36 @@ export const routeTemplateSchema = z
     'a route template: `*` or a printable path of at most 200 characters',
   );
 
-/** HTTP methods as they come, upper case (`GET`, `POST`, ...). */
-export const methodSchema = z.string().regex(/^[A-Z]{1,16}$/, 'an upper-case HTTP method');
+/**
+ * The methods usage is recorded under: the standard ones an API serves, and `OTHER` for every
+ * other token a client may send (`M-SEARCH`, `PROPFIND`, a 20-letter invention). A closed set,
+ * because the method is a counter dimension (one attribute of the key's day item per route and
+ * method): a client must not be able to mint new ones, and must not get a billable answer whose
+ * event the consumer refuses.
+ */
+export const BILLED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'] as const;
+export type BilledMethod = (typeof BILLED_METHODS)[number];
+const STANDARD_METHODS: ReadonlySet<string> = new Set(BILLED_METHODS.filter((m) => m !== 'OTHER'));
+
+/** A request's method as usage records it: itself if standard (case-sensitive, RFC 9110), else `OTHER`. */
+export function billedMethod(method: string): BilledMethod {
+  return STANDARD_METHODS.has(method) ? (method as BilledMethod) : 'OTHER';
+}
+
+/**
+ * The method of an event. The gate mints only BILLED_METHODS (billedMethod); the consumer still
+ * takes any string and folds it the same way, so an event queued by an older gate with `PROPFIND`
+ * is counted under `OTHER` instead of being refused: the method can never cost a billed request.
+ */
+export const methodSchema = z.string().max(1024).transform(billedMethod);
+
+/** A gate container's producer id (`pid`): URL-safe, unguessable, minted by newProducerId. */
+export const producerIdSchema = z.string().regex(/^[0-9A-Za-z_-]{16,64}$/, 'a producer id of 16-64 URL-safe characters');
+
+/** A new producer id: 128 random bits, once per gate container. */
+export function newProducerId(): string {
+  return crypto.randomUUID().replaceAll('-', '');
+}
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 export type StatusClass = (typeof STATUS_CLASSES)[number];
@@ -64,9 +92,19 @@ export const usageEventSchema = z.strictObject({
   route: routeTemplateSchema.optional(),
   method: methodSchema.optional(),
   status: z.enum(STATUS_CLASSES).optional(),
+  /**
+   * The gate container that published it: a random id minted once per container. Metering counts
+   * each container's share of an account's period apart (a producer item), so the container can
+   * tell which of the requests it admitted the counters already hold, whatever the pipeline's lag
+   * (services/gate/limits.ts). Absent on events from before it was recorded.
+   */
+  pid: producerIdSchema.optional(),
 });
 
 export type UsageEvent = z.infer<typeof usageEventSchema>;
+
+/** The most route templates one gate may declare: with BILLED_METHODS, the bound on a counter's route attributes. */
+export const MAX_ROUTE_TEMPLATES = 64;
 
 export function newUsageEvent(input: {
   keyId: string;
@@ -76,13 +114,16 @@ export function newUsageEvent(input: {
   route?: string;
   method?: string;
   status?: StatusClass;
+  producerId?: string;
 }): UsageEvent {
   const units = input.units ?? 1;
   // The producer's side of the shared bound: an event the consumer would refuse is a bug here.
   if (!Number.isInteger(units) || units < 1 || units > MAX_EVENT_UNITS) {
     throw new RangeError(`units must be an integer from 1 to ${MAX_EVENT_UNITS}, not ${units}`);
   }
-  return {
+  // Validated where it is minted, with the consumer's own schema: an event the consumer would
+  // refuse (and so never count) must fail here, before a billable answer goes out for it.
+  return usageEventSchema.parse({
     v: 1,
     id: crypto.randomUUID(),
     keyId: input.keyId,
@@ -92,7 +133,8 @@ export function newUsageEvent(input: {
     ...(input.route === undefined ? {} : { route: input.route }),
     ...(input.method === undefined ? {} : { method: input.method }),
     ...(input.status === undefined ? {} : { status: input.status }),
-  };
+    ...(input.producerId === undefined ? {} : { pid: input.producerId }),
+  });
 }
 
 /** A day is the UTC calendar day of the event time, `yyyy-mm-dd`. */

@@ -169,7 +169,7 @@ const lookup = async (): Promise<CachedLookup> => ({ found: true, record: RECORD
  */
 const accountReads = {
   terms: async (): Promise<CachedLookup<AccountTerms>> => ({ found: true, record: { status: 'active' } }),
-  readUsage: async () => 0,
+  readUsage: async () => ({ used: 0, byProducer: 0 }),
 } as const;
 /**
  * The same account on a plan with both limits enforced on every request (a quota read from the

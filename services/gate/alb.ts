@@ -1,6 +1,6 @@
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { TrieRouter } from 'hono/router/trie-router';
-import { ANY_ROUTE } from '../../contracts/usage-event';
+import { ANY_ROUTE, MAX_ROUTE_TEMPLATES, routeTemplateSchema } from '../../contracts/usage-event';
 import { errorBody } from '../shared/errors';
 import { albClientIp, clientKey } from './client-ip';
 import { headerValues, keyFromHeaders } from './extract-key';
@@ -43,11 +43,20 @@ export const albRefusal = (refusal: Refusal, headers: Record<string, string> = {
 
 /** Route templates → a matcher of (method, path) to the template (Hono's router, not our own). */
 export function routeMatcher(routes: readonly string[]): (method: string, path: string) => string {
+  // Checked at cold start, not per request: each template is a counter dimension (times
+  // BILLED_METHODS), so the list bounds the attributes a key's day item can grow, and a template
+  // the event schema refuses would make every answer on it unbillable.
+  if (routes.length > MAX_ROUTE_TEMPLATES) {
+    throw new Error(`at most ${MAX_ROUTE_TEMPLATES} routes can be declared, not ${routes.length}`);
+  }
   const router = new TrieRouter<string>();
   for (const route of routes) {
     const [method, template, ...rest] = route.trim().split(/\s+/);
     if (!method || !template?.startsWith('/') || rest.length > 0) {
       throw new Error(`a route is "<METHOD> <template>", e.g. "GET /v1/rates/:currency": got "${route}"`);
+    }
+    if (!routeTemplateSchema.safeParse(template).success) {
+      throw new Error(`a route template is a printable path of at most 200 characters: got "${template}"`);
     }
     router.add(method.toUpperCase(), template, template);
   }
@@ -89,8 +98,8 @@ export function gateAlbHandler(
         method: event.httpMethod,
         status: result.statusCode,
       };
-      const settled = await gate.settle(admission, answer, bill);
-      if (settled === 'unrecorded') return albRefusal(Gate.unrecorded);
+      const withheld = Gate.withheld(await gate.settle(admission, answer, bill));
+      if (withheld) return albRefusal(withheld);
       const headers = admission.headers;
       if (headers['ratelimit-policy'] === undefined) return result;
       // Added in place: the answer is the gate's to hand on by now, and a copy of it costs more.

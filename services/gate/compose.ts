@@ -6,6 +6,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import type { MiddlewareHandler } from 'hono';
 import { ENV, type GateConfig } from '../../contracts/config';
+import { newProducerId } from '../../contracts/usage-event';
 import { KEY_API_FAILURE_METRICS, METRICS_NAMESPACE } from '../../contracts/metric-names';
 import { UsageReader } from '../metering/usage-reader';
 import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../shared/aws-clients';
@@ -21,7 +22,7 @@ import { GuessThrottle } from './guess-throttle';
 import { type GateEnv, type GateMiddlewareOptions, gateMiddleware } from './hono';
 import { type CachedLookup, KeyCache } from './key-cache';
 import { KeyVerifier } from './key-verifier';
-import { type AccountTerms, PlanLimits } from './limits';
+import { type AccountTerms, PlanLimits, type PlanLimitsOptions } from './limits';
 import {
   callerWaitingClientConfig,
   KinesisUsagePublisher,
@@ -51,8 +52,10 @@ export interface GateOverrides {
    * their cache; `() => ({ found: false })` enforces no plan at all.
    */
   readonly terms?: (accountId: string) => Promise<CachedLookup<AccountTerms>>;
-  /** Replaces the read of an account's counted requests for its quota (UsageReader.total). */
-  readonly readUsage?: (accountId: string, fromDay: string, toDay: string) => Promise<number>;
+  /** Replaces the read of an account's counted requests for its quota (UsageReader.periodUsage). */
+  readonly readUsage?: PlanLimitsOptions['readUsage'];
+  /** This container's producer id on its usage events. @default newProducerId(): one per composition */
+  readonly producerId?: string;
   readonly logger?: Logger;
   /** @default BufferedMetrics over Powertools, flushed per TOLLGATE_METRICS_FLUSH_MS */
   readonly metrics?: InvocationMetrics;
@@ -137,6 +140,8 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
     accountsTable: config[ENV.accountsTable],
   });
   const usage = new UsageReader({ client: dynamo, table: config[ENV.usageTable] });
+  // One per container (each composition is one): the quota check's own share of the counters.
+  const producerId = overrides.producerId ?? newProducerId();
   const limits = new PlanLimits({
     // A suspension or a plan change takes effect within the fresh window, like a revocation.
     terms: new KeyCache<AccountTerms>({
@@ -145,7 +150,7 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
       now: cacheNow,
     }),
     readUsage:
-      overrides.readUsage ?? ((accountId, fromDay, toDay) => usage.total({ accountId }, fromDay, toDay)),
+      overrides.readUsage ?? ((accountId, period, at) => usage.periodUsage(accountId, period, at, producerId)),
     usageReadIntervalMs: config[ENV.quotaReadIntervalMs],
     now: () => clock.now().getTime(),
   });
@@ -159,6 +164,7 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
     publishFailureMode: config[ENV.publishFailureMode],
     limits,
     guesses,
+    producerId,
   };
   const gate = new Gate(deps);
   const endInvocation = () => metrics.endInvocation();

@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { KeyApiMetric } from '../../contracts/metric-names';
-import { newUsageEvent, statusClass } from '../../contracts/usage-event';
+import { newUsageEvent, statusClass, type UsageEvent } from '../../contracts/usage-event';
 import type { Clock } from '../shared/clock';
 import { DependencyError, type ErrorBody, type ErrorCode, errorBody } from '../shared/errors';
 import type { MetricsRecorder } from '../shared/metrics';
@@ -53,6 +53,13 @@ export type Admission =
       readonly at: Date;
       /** The plan's RateLimit-Policy / RateLimit headers: adapters add them to the answer. */
       readonly headers: Readonly<Record<string, string>>;
+      /**
+       * DynamoDB was found unavailable while admitting (the last known key, terms or usage were
+       * used): the adapter makes no further read of it for this request.
+       */
+      readonly degraded: boolean;
+      /** Tells the plan's quota how the request settled (PlanLimits.check); `settle` calls it. */
+      readonly settleLimits?: (published: boolean) => void;
     }
   | { readonly admitted: false; readonly refusal: Refusal };
 
@@ -62,9 +69,12 @@ export type Admission =
  *  - not_billed: the policy does not bill this answer; nothing was published;
  *  - unmetered: billable, publishing failed, delivered anyway (open mode);
  *  - unrecorded: billable, publishing failed, so the answer must be withheld (closed mode):
- *    the adapter sends `Gate.unrecorded` instead.
+ *    the adapter sends `Gate.unrecorded` instead;
+ *  - failed: billable, but no valid usage event could be made of it (a bug: the gate's or the
+ *    owner's route table): withheld and answered 500, never delivered free.
+ * `Gate.withheld` says what an adapter sends instead of the answer, if anything.
  */
-export type Settlement = 'billed' | 'not_billed' | 'unmetered' | 'unrecorded';
+export type Settlement = 'billed' | 'not_billed' | 'unmetered' | 'unrecorded' | 'failed';
 
 export interface GateDeps {
   verifier: KeyVerifier;
@@ -77,6 +87,8 @@ export interface GateDeps {
   limits?: PlanLimits;
   /** Lookups of unknown keys per client (guess-throttle.ts); without it guessing is not throttled. */
   guesses?: GuessThrottle;
+  /** This container's producer id (`pid`) on every event it publishes (contracts/usage-event.ts). */
+  producerId?: string;
 }
 
 /** Where a request came from, as the adapter can tell (client-ip.ts). */
@@ -147,6 +159,18 @@ export class Gate {
     'Usage could not be recorded, so the request was not accepted; retry shortly',
   );
 
+  /** Answered instead of a billable answer no valid usage event could be made of (a bug). */
+  static readonly unbillable: Refusal = refusal(500, 'internal_error', 'The request failed');
+
+  /** What an adapter answers instead of the owner's answer after `settle`, or undefined: deliver it. */
+  static withheld(settlement: Settlement): Refusal | undefined {
+    return settlement === 'unrecorded'
+      ? Gate.unrecorded
+      : settlement === 'failed'
+        ? Gate.unbillable
+        : undefined;
+  }
+
   /**
    * Checks the presented key. Never throws: an unavailable DynamoDB is a 503 refusal, anything
    * else that fails (a bug, a bad deploy) a 500 refusal, logged and counted as `InternalErrors`.
@@ -194,9 +218,9 @@ export class Gate {
       }
       if (check.outcome === 'accepted') {
         const caller = { accountId: check.accountId, keyId: check.keyId };
-        const decision = this.#deps.limits
-          ? await this.#deps.limits.check(caller, { unavailable: check.cache === 'stale' })
-          : undefined;
+        // A stale key answer means DynamoDB is down: the limits then use what they know.
+        const probe = { unavailable: check.cache === 'stale' };
+        const decision = this.#deps.limits ? await this.#deps.limits.check(caller, probe) : undefined;
         if (decision && !decision.allowed) {
           const refused = LIMIT_REFUSALS[decision.reason];
           count(refused.metric);
@@ -209,7 +233,14 @@ export class Gate {
             }),
           };
         }
-        return { admitted: true, caller, at: this.#deps.clock.now(), headers: decision?.headers ?? {} };
+        return {
+          admitted: true,
+          caller,
+          at: this.#deps.clock.now(),
+          headers: decision?.headers ?? {},
+          degraded: probe.unavailable,
+          ...(decision?.settle ? { settleLimits: decision.settle } : {}),
+        };
       }
       count(KeyApiMetric.checks[check.outcome]);
       const { code, message } = REFUSALS[check.outcome];
@@ -242,20 +273,40 @@ export class Gate {
     answer: GateAnswer,
     policy: BillingPolicy = billSuccesses,
   ): Promise<Settlement> {
+    const settled = await this.#settle(admission, answer, policy);
+    // Published, or maybe (a failed publish's outcome is unknown): the quota counts it as on its way.
+    admission.settleLimits?.(settled === 'billed' || settled === 'unrecorded' || settled === 'unmetered');
+    return settled;
+  }
+
+  async #settle(
+    admission: Extract<Admission, { admitted: true }>,
+    answer: GateAnswer,
+    policy: BillingPolicy,
+  ): Promise<Settlement> {
     if (!policy(answer)) {
       this.#count(KeyApiMetric.checks.accepted);
       // Gated but free: counted so the dashboard can tell "not billed" from "not called".
       this.#count(KeyApiMetric.notBilled);
       return 'not_billed';
     }
-    const event = newUsageEvent({
-      keyId: admission.caller.keyId,
-      accountId: admission.caller.accountId,
-      now: admission.at,
-      route: answer.route,
-      method: answer.method,
-      status: statusClass(answer.status),
-    });
+    let event: UsageEvent;
+    try {
+      // Validated as it is minted (the method folded into the closed set, the route checked): an
+      // event the consumer would refuse is never published, and its answer never delivered free.
+      event = newUsageEvent({
+        keyId: admission.caller.keyId,
+        accountId: admission.caller.accountId,
+        now: admission.at,
+        route: answer.route,
+        method: answer.method,
+        status: statusClass(answer.status),
+        ...(this.#deps.producerId === undefined ? {} : { producerId: this.#deps.producerId }),
+      });
+    } catch (error) {
+      this.failed(error, 'usage event invalid; the answer is withheld');
+      return 'failed';
+    }
     const started = performance.now();
     let published = true;
     try {

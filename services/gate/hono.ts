@@ -59,10 +59,11 @@ export function gateMiddleware(gate: Gate, options: GateMiddlewareOptions = {}):
         { route, method: c.req.method, status: c.res.status },
         bill,
       );
-      if (settled === 'unrecorded') {
-        // Cleared first: Hono would otherwise copy the withheld answer's headers onto the 503.
+      const withheld = Gate.withheld(settled);
+      if (withheld) {
+        // Cleared first: Hono would otherwise copy the withheld answer's headers onto the refusal.
         c.res = undefined;
-        c.res = refusalResponse(Gate.unrecorded);
+        c.res = refusalResponse(withheld);
         return;
       }
       for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);

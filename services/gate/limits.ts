@@ -6,7 +6,6 @@ import {
   type Quota,
   type RateLimit,
 } from '../../contracts/plans';
-import { utcDay } from '../../contracts/usage-event';
 import { DependencyError } from '../shared/errors';
 import type { KeyCache } from './key-cache';
 
@@ -33,7 +32,16 @@ interface PolicyState {
 }
 
 export type LimitDecision =
-  | { allowed: true; headers: Record<string, string> }
+  | {
+      allowed: true;
+      headers: Record<string, string>;
+      /**
+       * Under a quota: call once the request's answer is settled, `published` when its usage event
+       * was handed to the transport (or may have been: a failed publish's outcome is unknown, and
+       * counting it errs towards refusing).
+       */
+      settle?: (published: boolean) => void;
+    }
   | {
       allowed: false;
       reason: 'account_suspended' | 'rate_limited' | 'quota_exceeded';
@@ -43,14 +51,32 @@ export type LimitDecision =
       headers: Record<string, string>;
     };
 
+/** What a quota check reads: the account's counted usage this period and this container's share of it. */
+export interface PeriodUsage {
+  used: number;
+  byProducer: number;
+}
+
+/**
+ * What the gate learns while deciding one request: set once a read found DynamoDB unavailable, so
+ * that the request's further reads are not attempted (each would only add its timeout) and the last
+ * known terms and usage are used instead.
+ */
+export interface DependencyProbe {
+  unavailable: boolean;
+}
+
 export interface PlanLimitsOptions {
   /** Accounts' terms, cached with the key cache's windows (composeGate). */
   terms: KeyCache<AccountTerms>;
-  /** An account's counted requests from one UTC day to another, inclusive (UsageReader.total). */
-  readUsage: (accountId: string, fromDay: string, toDay: string) => Promise<number>;
+  /**
+   * An account's counted requests in the quota period holding `at`, and the share of them this
+   * container published (UsageReader.periodUsage with this container's producer id): one read.
+   */
+  readUsage: (accountId: string, period: Quota['period'], at: Date) => Promise<PeriodUsage>;
   /**
    * How long a quota's counted usage is reused before it is read again, per account and container:
-   * the read interval of the overshoot bound (README). @default 1000
+   * the read interval of the overshoot bound (docs/gate.md). @default 1000
    */
   usageReadIntervalMs?: number;
   /** @default 50_000 */
@@ -59,15 +85,18 @@ export interface PlanLimitsOptions {
 }
 
 interface UsageEntry {
-  /** Counted usage in the period as of the read, and when that read was sent. */
+  /** The account's counted usage in the period as of the last read, and this container's share of it. */
   counted: number;
+  countedOwn: number;
   readAt: number;
   period: Quota['period'];
   periodStart: number;
   periodEnd: number;
   periodSeconds: number;
-  /** Requests this container let through since the read was sent: not in `counted` yet. */
-  since: number;
+  /** Billed answers this container published in the period (or may have: a failed publish's outcome is unknown). */
+  published: number;
+  /** Requests let through and not settled yet (their answer, and with it their event, still to come). */
+  inFlight: number;
   reading?: Promise<void>;
 }
 
@@ -84,10 +113,13 @@ interface WindowEntry {
  *  - **Rate limit**: a fixed window per key (or account) counted in this container's memory. Each
  *    container enforces the whole limit, so with C containers serving one key at once it admits up
  *    to C × the limit per window.
- *  - **Quota**: the account's exact counters for the period (read at most once per read interval per
- *    account) plus what this container let through since that read. What it cannot see is what
- *    other containers let through since their reads and what the pipeline has not counted yet: the
- *    overshoot bound, README "Plans".
+ *  - **Quota**: the account's exact counters for the period (one item, read at most once per read
+ *    interval per account), plus what this container let through that they do not hold yet. That
+ *    part is known exactly, whatever the pipeline's lag: metering counts each container's events
+ *    apart (its producer id), so `published − countedOwn` is what this container published that is
+ *    still on its way, and `inFlight` what it let through and has not answered yet. One container
+ *    therefore admits exactly the quota, even while metering is stopped. What it cannot see is what
+ *    other containers let through that is not counted yet: the overshoot bound, docs/gate.md.
  *
  * Every gated answer carries `RateLimit-Policy` and `RateLimit` (IETF draft-ietf-httpapi-ratelimit-headers)
  * for the limits its plan has.
@@ -117,12 +149,17 @@ export class PlanLimits {
    * Decides whether an admitted caller may go on, and counts it against its limits if so. On the
    * path every request takes (cached terms, usage read less than a read interval ago) it awaits
    * nothing but the terms and allocates little: the key check's CPU budget (BENCHMARKS.md).
+   * A request let through under a quota must be settled (`LimitDecision.settle`) once its answer
+   * is known, whether it was billed or not.
+   * @param probe `unavailable` when DynamoDB was already found unavailable for this request; set
+   *   here when a read of the terms finds it so
    * @throws DependencyError when the account's terms or usage cannot be read and nothing usable is cached
    */
-  async check(caller: Caller, options: { unavailable?: boolean } = {}): Promise<LimitDecision> {
-    // When the key itself came from a stale entry, DynamoDB is down: each further read would only
-    // add its timeout to the answer's (the 5 s budget), so the last known terms and usage are used.
-    const { lookup } = await this.#terms.get(caller.accountId, options);
+  async check(caller: Caller, probe: DependencyProbe = { unavailable: false }): Promise<LimitDecision> {
+    // When DynamoDB is down, each further read would only add its timeout to the answer's (the 5 s
+    // budget), so the last known terms and usage are used.
+    const { lookup, source } = await this.#terms.get(caller.accountId, probe);
+    if (source === 'stale') probe.unavailable = true;
     // An account that is not there (deleted under a live key) has no terms: nothing to enforce.
     if (!lookup.found) return ALLOWED;
     const terms = lookup.record;
@@ -141,13 +178,13 @@ export class PlanLimits {
     let quota: PolicyState | undefined;
     let entry: UsageEntry | undefined;
     if (plan.quota) {
-      const pending = this.#usageOf(caller.accountId, plan.quota, now, options.unavailable ?? false);
+      const pending = this.#usageOf(caller.accountId, plan.quota, now, probe);
       entry = pending instanceof Promise ? await pending : pending;
       quota = {
         name: 'quota',
         limit: plan.quota.requests,
         windowSeconds: entry.periodSeconds,
-        remaining: plan.quota.requests - entry.counted - entry.since,
+        remaining: plan.quota.requests - estimatedUse(entry),
         resetSeconds: Math.max(1, Math.ceil((entry.periodEnd - now) / 1000)),
       };
     }
@@ -182,9 +219,19 @@ export class PlanLimits {
       };
     }
     // Let through: counted against both, and the headers say what is left after this request.
-    if (entry) entry.since++;
     if (window) window.count++;
-    return { allowed: true, headers: headersOf(plan, quota, rate, 1) };
+    const headers = headersOf(plan, quota, rate, 1);
+    if (!entry) return { allowed: true, headers };
+    entry.inFlight++;
+    const held = entry;
+    return {
+      allowed: true,
+      headers,
+      settle: (published) => {
+        held.inFlight--;
+        if (published) held.published++;
+      },
+    };
   }
 
   /** This container's fixed window for the caller's key or account, aligned to the epoch. */
@@ -205,34 +252,42 @@ export class PlanLimits {
     accountId: string,
     quota: Quota,
     now: number,
-    unavailable: boolean,
+    probe: DependencyProbe,
   ): UsageEntry | Promise<UsageEntry> {
     let entry = this.#usage.get(accountId);
     if (!entry || now >= entry.periodEnd || now < entry.periodStart || entry.period !== quota.period) {
       const { start, end } = periodBounds(quota.period, new Date(now));
+      // A new period: what this container published before belongs to the old one's counters.
+      // Requests still in flight from it are settled on the entry they were admitted on.
       entry = {
         counted: 0,
+        countedOwn: 0,
         readAt: Number.NEGATIVE_INFINITY,
         period: quota.period,
         periodStart: start.getTime(),
         periodEnd: end.getTime(),
         periodSeconds: Math.round((end.getTime() - start.getTime()) / 1000),
-        since: 0,
+        published: 0,
+        inFlight: 0,
       };
       this.#usage.set(accountId, entry);
     }
     if (now - entry.readAt < this.#readIntervalMs) return entry;
-    if (unavailable && entry.readAt !== Number.NEGATIVE_INFINITY) return entry;
-    return this.#refresh(accountId, entry, now);
+    if (probe.unavailable) {
+      if (entry.readAt !== Number.NEGATIVE_INFINITY) return entry;
+      throw new DependencyError('DynamoDB', { cause: new Error('unavailable earlier in this request') });
+    }
+    return this.#refresh(accountId, entry, now, probe);
   }
 
-  async #refresh(accountId: string, entry: UsageEntry, now: number): Promise<UsageEntry> {
+  async #refresh(accountId: string, entry: UsageEntry, now: number, probe: DependencyProbe): Promise<UsageEntry> {
     entry.reading ??= this.#read(accountId, entry, now).finally(() => {
       entry.reading = undefined;
     });
     try {
       await entry.reading;
     } catch (error) {
+      if (error instanceof DependencyError) probe.unavailable = true;
       // Last known usage when the counters cannot be read now (as a stale key answer); none yet: 503.
       if (!(error instanceof DependencyError) || entry.readAt === Number.NEGATIVE_INFINITY) throw error;
     }
@@ -240,16 +295,22 @@ export class PlanLimits {
   }
 
   async #read(accountId: string, entry: UsageEntry, now: number): Promise<void> {
-    const sentAt = now;
-    const sinceBefore = entry.since;
-    const counted = await this.#readUsage(accountId, utcDay(entry.periodStart), utcDay(now));
-    entry.counted = counted;
-    entry.readAt = sentAt;
-    // Requests let through before the read was sent are taken to be in it; those the pipeline had
-    // not counted yet are the lag term of the overshoot bound. Requests let through while the read
-    // was on its way may or may not be in it: kept, so that count errs towards refusing.
-    entry.since -= sinceBefore;
+    const usage = await this.#readUsage(accountId, entry.period, new Date(now));
+    // Both from one snapshot: what the counters hold of this container's events is part of the
+    // total, so subtracting it from what the container published leaves exactly what is on its way.
+    entry.counted = usage.used;
+    entry.countedOwn = usage.byProducer;
+    entry.readAt = now;
   }
+}
+
+/**
+ * The account's use of its quota as this container can know it: the counted total, plus what this
+ * container published that the counters do not hold yet, plus what it let through and has not
+ * answered yet.
+ */
+function estimatedUse(entry: UsageEntry): number {
+  return entry.counted + Math.max(0, entry.published - entry.countedOwn) + entry.inFlight;
 }
 
 const ALLOWED: LimitDecision = { allowed: true, headers: {} };

@@ -60,9 +60,10 @@ export function createKeyApiHandler(deps: KeyApiDeps): KeyApiHandler {
     const { accountId, keyId } = admission.caller;
     const [settled, usage] = await Promise.all([
       gate.settle(admission, { route: ANY_ROUTE, method: event.httpMethod, status: 200 }, billEveryCheck),
-      deps.usage.get(accountId, keyId),
+      deps.usage.get(accountId, keyId, { cachedOnly: admission.degraded }),
     ]);
-    if (settled === 'unrecorded') return albRefusal(Gate.unrecorded, cors);
+    const withheld = Gate.withheld(settled);
+    if (withheld) return albRefusal(withheld, cors);
     return albJson(200, { ok: true, keyId, usage }, { ...admission.headers, ...cors });
   };
 }

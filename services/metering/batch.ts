@@ -137,6 +137,7 @@ export function aggregateAccepted(accepted: readonly AcceptedRecord[]): Prepared
       units: event.units,
       ...(event.route === undefined ? {} : { route: event.route }),
       ...(event.method === undefined ? {} : { method: event.method }),
+      ...(event.pid === undefined ? {} : { pid: event.pid }),
     });
     prepared.recordIds.push(record.recordId);
   }

@@ -114,6 +114,14 @@ export async function consumeBatch(
         });
         deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
       },
+      onPeriodFailed: (error, increment) => {
+        deps.logger.error('account-period update failed; its records will be delivered again', {
+          error,
+          counter: increment.counter,
+          events: increment.entries.length,
+        });
+        deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
+      },
       onLookBackFailed: (error, item) => {
         deps.logger.error('could not look for the first copy of a resent event; retrying from it', {
           error,
@@ -132,8 +140,9 @@ export async function consumeBatch(
   }
 
   if (deps.alerts && outcome.counted > 0) {
+    // Each event's own (account, period): a late event is checked against the period it counts in.
     const alerted = await deps.alerts.afterBatch(
-      accepted.map((a) => a.event.accountId),
+      accepted.map((a) => ({ accountId: a.event.accountId, ts: a.event.ts })),
       deps.clock.now(),
     );
     if (alerted > 0) deps.metrics.addMetric(MeteringMetric.quotaAlertsSent, MetricUnit.Count, alerted);

@@ -67,3 +67,32 @@ export function parseRouteAttribute(name: string): { method: string; route: stri
   if (space < 0) return undefined;
   return { method: name.slice(ROUTE.length, space), route: name.slice(space + 1) };
 }
+
+const PERIOD = 'PERIOD#';
+const PRODUCER = '#P#';
+
+/** The month (`yyyy-mm`) a UTC day (`yyyy-mm-dd`) belongs to: the account-period item it adds to. */
+export const monthOf = (day: string): string => day.slice(0, 7);
+
+/** The attribute of an account-period item holding one day's requests: `d06` for the 6th. */
+export const dayAttribute = (day: string): string => `d${day.slice(8, 10)}`;
+
+/**
+ * An account's requests in one UTC month, and each of its days (`dayAttribute`): what a quota
+ * check reads, one item however many keys and days the account has. Written in the same write
+ * as the key-day counters it sums (a transaction on SQS, a watermarked update on Kinesis).
+ */
+export const periodCounter = (accountId: string, month: string): CounterKey => ({
+  pk: accountPartition(accountId),
+  sk: `${PERIOD}${month}`,
+});
+
+/**
+ * The share of one account's month that one gate container (its producer id, `pid` on the event)
+ * published: the container subtracts it from what it admitted to know what the counters do not
+ * hold yet (services/gate/limits.ts). Expires with the late window after its month.
+ */
+export const producerCounter = (accountId: string, month: string, producerId: string): CounterKey => ({
+  pk: accountPartition(accountId),
+  sk: `${PERIOD}${month}${PRODUCER}${producerId}`,
+});

@@ -1,9 +1,10 @@
 import { utcDay } from '../../contracts/usage-event';
 import type { AcceptedRecord, StreamPosition } from './batch';
 import { eachWithConcurrency } from './concurrency';
-import { keyDayCounter } from './counter-keys';
+import { keyDayCounter, monthOf, periodCounter, producerCounter } from './counter-keys';
+import { periodId, producerId } from './period-counters';
 import type { LookBack } from './look-back';
-import type { OrderedIncrement, UsageStore } from './usage-store';
+import type { OrderedIncrement, OrderedPeriodIncrement, UsageStore } from './usage-store';
 
 export interface OrderedDeps {
   usage: UsageStore;
@@ -12,6 +13,7 @@ export interface OrderedDeps {
   /** Counter updates in flight at once. */
   concurrency: number;
   onCounterFailed: (error: unknown, increment: OrderedIncrement) => void;
+  onPeriodFailed: (error: unknown, increment: OrderedPeriodIncrement) => void;
   onLookBackFailed: (error: unknown, record: AcceptedRecord) => void;
 }
 
@@ -50,6 +52,8 @@ export async function applyOrdered(
   }
 
   const increments: { increment: OrderedIncrement; recordIds: string[] }[] = [];
+  const periods: PeriodTask[] = [];
+  const producers: PeriodTask[] = [];
   for (const records of shards.values()) {
     const ordered = [...records].sort((a, b) => {
       const x = BigInt(a.record.position?.sequenceNumber ?? 0);
@@ -87,22 +91,85 @@ export async function applyOrdered(
     };
     for (const item of kept) add(item);
     increments.push(...byCounter.values());
+    const shardId = records[0]?.record.position?.shardId ?? '';
+    periods.push(...periodsOf(kept, shardId, false));
+    producers.push(...periodsOf(kept, shardId, true));
   }
 
   const failed = new Set(outcome.failedRecordIds);
-  await eachWithConcurrency(increments, deps.concurrency, async ({ increment, recordIds }) => {
+  const periodFailed = new Set<string>();
+  // Key-day counters and account-period items first, at once; then the producers' shares, and only
+  // of periods that took their entries: a producer item must never be ahead of its period item, or
+  // a gate would take what it admitted as counted before the quota's total holds it.
+  await eachWithConcurrency([...increments, ...periods], deps.concurrency, async (task) => {
     try {
-      const result = await deps.usage.applyInOrder(increment, deps.now);
-      outcome.writeRequests += result.writeRequests;
-      outcome.counted += result.applied;
-      outcome.duplicates += result.skipped;
+      if ('period' in task) {
+        const result = await deps.usage.applyPeriodInOrder(task.period, deps.now);
+        outcome.writeRequests += result.writeRequests;
+      } else {
+        const result = await deps.usage.applyInOrder(task.increment, deps.now);
+        outcome.writeRequests += result.writeRequests;
+        outcome.counted += result.applied;
+        outcome.duplicates += result.skipped;
+      }
     } catch (error) {
-      deps.onCounterFailed(error, increment);
-      for (const id of recordIds) failed.add(id);
+      if ('period' in task) {
+        deps.onPeriodFailed(error, task.period);
+        periodFailed.add(task.periodKey);
+      } else deps.onCounterFailed(error, task.increment);
+      for (const id of task.recordIds) failed.add(id);
+    }
+  });
+  const ready = producers.filter((task) => !periodFailed.has(task.periodKey));
+  for (const task of producers) if (periodFailed.has(task.periodKey)) for (const id of task.recordIds) failed.add(id);
+  await eachWithConcurrency(ready, deps.concurrency, async (task) => {
+    try {
+      const result = await deps.usage.applyPeriodInOrder(task.period, deps.now);
+      outcome.writeRequests += result.writeRequests;
+    } catch (error) {
+      deps.onPeriodFailed(error, task.period);
+      for (const id of task.recordIds) failed.add(id);
     }
   });
   outcome.failedRecordIds = [...failed];
   return outcome;
+}
+
+interface PeriodTask {
+  period: OrderedPeriodIncrement;
+  /** The shard and account-period item it belongs to (a producer's share: its period's). */
+  periodKey: string;
+  recordIds: string[];
+}
+
+/** One shard's kept records as increments of their account-period items, or of their producers' shares. */
+function periodsOf(kept: readonly AcceptedRecord[], shardId: string, producer: boolean): PeriodTask[] {
+  const tasks = new Map<string, PeriodTask>();
+  for (const item of kept) {
+    const { event, record } = item;
+    if (producer && event.pid === undefined) continue;
+    const month = monthOf(utcDay(event.ts));
+    const periodKey = `${shardId}\u0000${periodId(event.accountId, month)}`;
+    const id = producer ? `${shardId}\u0000${producerId(event.accountId, month, event.pid ?? '')}` : periodKey;
+    let task = tasks.get(id);
+    if (!task) {
+      const counter =
+        producer && event.pid !== undefined
+          ? producerCounter(event.accountId, month, event.pid)
+          : periodCounter(event.accountId, month);
+      task = { period: { counter, shardId, producer, entries: [] }, periodKey, recordIds: [] };
+      tasks.set(id, task);
+    }
+    task.period.entries.push({
+      sequenceNumber: record.position?.sequenceNumber ?? '',
+      accountId: event.accountId,
+      units: event.units,
+      ts: event.ts,
+      ...(event.pid === undefined ? {} : { pid: event.pid }),
+    });
+    task.recordIds.push(record.recordId);
+  }
+  return [...tasks.values()];
 }
 
 /** Drops second copies of an event; stops at a resent copy it cannot check (see applyOrdered). */

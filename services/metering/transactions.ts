@@ -1,29 +1,51 @@
 import type { PreparedAggregate } from './batch';
-import {
-  type AggregateEvent,
-  type CounterOwner,
-  MAX_EVENTS_PER_PART,
-  MAX_TRANSACTION_ITEMS,
-  type TransactionPart,
-} from './usage-store';
+import { periodIdsOf } from './period-counters';
+import { type AggregateEvent, type CounterOwner, MAX_TRANSACTION_ITEMS, type TransactionPart } from './usage-store';
 
 /** What one TransactWriteItems commits, all or nothing: every part's marks and counter increment. */
 export interface PlannedTransaction {
   parts: TransactionPart[];
-  /** The counters it adds to: two transactions sharing one must not run at the same time. */
+  /**
+   * The items it adds to besides marks (key-day counters, account-period items, producers'
+   * shares): two transactions sharing one must not run at the same time.
+   */
   counters: string[];
 }
 
-const itemsOf = (part: TransactionPart) => part.events.length + 1;
 const counterId = (owner: CounterOwner) => `${owner.accountId}\u0000${owner.keyId}\u0000${owner.day}`;
+
+/** The period items (period-counters.ts) a part's events add to: shared by every part of the account. */
+function sharedItemsOf(part: TransactionPart): Set<string> {
+  const ids = new Set<string>();
+  for (const event of part.events) {
+    for (const id of periodIdsOf({ ...event, accountId: part.owner.accountId })) ids.add(id);
+  }
+  return ids;
+}
+
+/** A transaction being filled: its parts and the items they write. */
+interface Bin {
+  parts: TransactionPart[];
+  /** Marks and key-day counters. */
+  own: number;
+  shared: Set<string>;
+}
+
+const newItems = (bin: Bin, shared: ReadonlySet<string>) => {
+  let count = 0;
+  for (const id of shared) if (!bin.shared.has(id)) count++;
+  return count;
+};
 
 /**
  * Packs a batch's aggregates into as few transactions as the 100-action limit allows, which is
- * what sets the write units of the SQS path: every event costs its mark, and every transaction an
- * aggregate appears in costs one more counter write. An aggregate of up to 99 events goes whole
- * into one transaction, next to others (first-fit decreasing); a larger one fills transactions of
- * 99 events and puts its remainder with the others. Each transaction marks exactly the events whose
- * counts it adds, so any subset of them may commit (a crash mid-batch) and the rest come again.
+ * what sets the write units of the SQS path: every event costs its mark, every transaction an
+ * aggregate appears in costs one more counter write, and every account (and gate container) a
+ * transaction holds events of costs one account-period item (and one producer item) — shared by
+ * all of that account's parts in the transaction. An aggregate goes whole into one transaction
+ * if it fits, next to others (first-fit decreasing); a larger one fills transactions and puts its
+ * remainder with the others. Each transaction marks exactly the events whose counts it adds, so
+ * any subset of them may commit (a crash mid-batch) and the rest come again.
  *
  * @returns the transactions, and how many records repeated an event already in the batch
  */
@@ -32,8 +54,7 @@ export function planTransactions(aggregates: readonly PreparedAggregate[]): {
   duplicates: number;
 } {
   let duplicates = 0;
-  const whole: TransactionPart[] = [];
-  const rest: TransactionPart[] = [];
+  const parts: { part: TransactionPart; shared: Set<string> }[] = [];
   for (const { aggregate, recordIds } of aggregates) {
     const owner: CounterOwner = {
       keyId: aggregate.keyId,
@@ -49,29 +70,42 @@ export function planTransactions(aggregates: readonly PreparedAggregate[]): {
         seen.recordIds.push(recordId);
       } else byId.set(event.id, { event, recordIds: [recordId] });
     });
-    const unique = [...byId.values()];
-    for (let start = 0; start < unique.length; start += MAX_EVENTS_PER_PART) {
-      const chunk = unique.slice(start, start + MAX_EVENTS_PER_PART);
+    // Chunks of one aggregate that fit one transaction alone: events, their counter, their period items.
+    let chunk: { event: AggregateEvent; recordIds: string[] }[] = [];
+    let pids = new Set<string>();
+    const close = () => {
+      if (chunk.length === 0) return;
       const part = { owner, events: chunk.map((c) => c.event), recordIds: chunk.flatMap((c) => c.recordIds) };
-      (chunk.length === MAX_EVENTS_PER_PART ? whole : rest).push(part);
+      parts.push({ part, shared: sharedItemsOf(part) });
+      chunk = [];
+      pids = new Set();
+    };
+    for (const entry of byId.values()) {
+      const pid = entry.event.pid;
+      const morePids = pid !== undefined && !pids.has(pid) ? 1 : 0;
+      // The chunk's items with this event: marks + its counter + the account-period item + producers.
+      if (chunk.length + 1 + 1 + 1 + pids.size + morePids > MAX_TRANSACTION_ITEMS) close();
+      chunk.push(entry);
+      if (pid !== undefined) pids.add(pid);
     }
+    close();
   }
-  const bins: TransactionPart[][] = whole.map((part) => [part]);
-  const room: number[] = [];
-  const shared: TransactionPart[][] = [];
-  for (const part of rest.sort((a, b) => itemsOf(b) - itemsOf(a))) {
-    const at = room.findIndex((free) => free >= itemsOf(part));
-    if (at >= 0) {
-      shared[at]?.push(part);
-      room[at] = (room[at] as number) - itemsOf(part);
-    } else {
-      shared.push([part]);
-      room.push(MAX_TRANSACTION_ITEMS - itemsOf(part));
-    }
+  const bins: Bin[] = [];
+  const size = (p: (typeof parts)[number]) => p.part.events.length + 1 + p.shared.size;
+  for (const entry of parts.sort((a, b) => size(b) - size(a))) {
+    const own = entry.part.events.length + 1;
+    const bin = bins.find((b) => b.own + b.shared.size + own + newItems(b, entry.shared) <= MAX_TRANSACTION_ITEMS);
+    if (bin) {
+      bin.parts.push(entry.part);
+      bin.own += own;
+      for (const id of entry.shared) bin.shared.add(id);
+    } else bins.push({ parts: [entry.part], own, shared: new Set(entry.shared) });
   }
-  bins.push(...shared);
   return {
-    transactions: bins.map((parts) => ({ parts, counters: parts.map((p) => counterId(p.owner)) })),
+    transactions: bins.map((bin) => ({
+      parts: bin.parts,
+      counters: [...bin.parts.map((p) => counterId(p.owner)), ...bin.shared],
+    })),
     duplicates,
   };
 }

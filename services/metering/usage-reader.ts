@@ -1,14 +1,18 @@
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { periodBounds, type QuotaPeriod } from '../../contracts/plans';
+import { type DynamoDBDocumentClient, GetCommand, TransactGetCommand } from '@aws-sdk/lib-dynamodb';
+import type { QuotaPeriod } from '../../contracts/plans';
 import { ANY_METHOD, ANY_ROUTE, utcDay } from '../../contracts/usage-event';
 import { callDynamo, queryAll } from '../shared/dynamodb';
 import {
   accountPartition,
   COUNTER_PREFIX,
+  dayAttribute,
   dayRange,
   keyDayCounter,
+  monthOf,
   parseCounterSortKey,
   parseRouteAttribute,
+  periodCounter,
+  producerCounter,
 } from './counter-keys';
 
 export interface DayCount {
@@ -22,6 +26,13 @@ export interface RouteDayCount {
   method: string;
   date: string;
   count: number;
+}
+
+/** An account's requests in a quota period, and the share of them one gate container published. */
+export interface PeriodUsage {
+  used: number;
+  /** What the counters hold of the named producer's events in the period (0 when none was named). */
+  byProducer: number;
 }
 
 export interface KeyTotals {
@@ -142,11 +153,57 @@ export class UsageReader {
 
   /**
    * An account's requests in the quota period (`day` or `month`, UTC) that holds `at`: the one
-   * definition of "usage this period" the gate, quota alerts and the user API share.
+   * definition of "usage this period" the gate, quota alerts and the user API share. One strongly
+   * consistent read of one item (the account-period item), however many keys and days the account has.
    */
   async usedInPeriod(accountId: string, period: QuotaPeriod, at: Date): Promise<number> {
-    const { start, end } = periodBounds(period, at);
-    return this.total({ accountId }, utcDay(start.getTime()), utcDay(end.getTime() - 1));
+    return (await this.periodUsage(accountId, period, at)).used;
+  }
+
+  /**
+   * usedInPeriod, and the share of it the gate container `producerId` published, from one
+   * snapshot: a TransactGetItems of the account-period item and the producer's, isolated from the
+   * transactions that write both, so the share is never ahead of or behind the total it is part of.
+   */
+  async periodUsage(
+    accountId: string,
+    period: QuotaPeriod,
+    at: Date,
+    producerId?: string,
+  ): Promise<PeriodUsage> {
+    const day = utcDay(at.getTime());
+    const month = monthOf(day);
+    const attribute = period === 'day' ? dayAttribute(day) : 'requests';
+    const read = { ProjectionExpression: '#n', ExpressionAttributeNames: { '#n': attribute } };
+    const countOf = (item: Record<string, unknown> | undefined) =>
+      (item?.[attribute] as number | undefined) ?? 0;
+    if (producerId === undefined) {
+      const out = await callDynamo(() =>
+        this.#db.send(
+          new GetCommand({
+            TableName: this.#table,
+            Key: periodCounter(accountId, month),
+            ...read,
+            ConsistentRead: true,
+          }),
+        ),
+      );
+      return { used: countOf(out.Item), byProducer: 0 };
+    }
+    const out = await callDynamo(() =>
+      this.#db.send(
+        new TransactGetCommand({
+          TransactItems: [
+            { Get: { TableName: this.#table, Key: periodCounter(accountId, month), ...read } },
+            {
+              Get: { TableName: this.#table, Key: producerCounter(accountId, month, producerId), ...read },
+            },
+          ],
+        }),
+      ),
+    );
+    const [total, share] = out.Responses ?? [];
+    return { used: countOf(total?.Item), byProducer: countOf(share?.Item) };
   }
 
   /**

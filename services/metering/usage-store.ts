@@ -9,6 +9,7 @@ import { ANY_METHOD, ANY_ROUTE } from '../../contracts/usage-event';
 import { type ConflictRetryPolicy, callDynamo, classified } from '../shared/dynamodb';
 import { ConflictError } from '../shared/errors';
 import { type CounterKey, eventMark, keyDayCounter, routeAttribute } from './counter-keys';
+import { type PeriodIncrement, periodIncrements, periodUpdate } from './period-counters';
 
 /**
  * Metering's conflict retries: two consumers holding events of one key on one day write the same
@@ -25,6 +26,8 @@ export interface AggregateEvent {
   /** The route template and method it called; `*` / `*` when absent (contracts/usage-event.ts). */
   route?: string;
   method?: string;
+  /** The gate container that published it (its producer id), when the event names one. */
+  pid?: string;
 }
 
 /**
@@ -65,8 +68,6 @@ export interface Aggregate extends CounterOwner {
 
 /** TransactWriteItems takes at most 100 actions. */
 export const MAX_TRANSACTION_ITEMS = 100;
-/** An aggregate's events in one transaction: one item is its counter, the rest are their marks. */
-export const MAX_EVENTS_PER_PART = MAX_TRANSACTION_ITEMS - 1;
 
 /** One aggregate's share of one transaction: its counter's increment and these events' marks. */
 export interface TransactionPart {
@@ -92,6 +93,40 @@ export interface OrderedIncrement {
   keyId: string;
   shardId: string;
   entries: { sequenceNumber: string; units: number; ts: number; route?: string; method?: string }[];
+}
+
+/** What one shard's batch adds to one account-period item, or to one producer's share of it. */
+export interface OrderedPeriodIncrement {
+  counter: CounterKey;
+  shardId: string;
+  /** A producer item (each entry's `pid` is its producer), or else the account's period item. */
+  producer: boolean;
+  entries: { sequenceNumber: string; accountId: string; units: number; ts: number; pid?: string }[];
+}
+
+/**
+ * The most route attributes one counter update adds: each costs about 14 characters of its
+ * expression (`, #rt12 :rt12`), so 100 stay far below DynamoDB's 4 KB expression limit.
+ */
+export const MAX_ROUTES_PER_UPDATE = 100;
+
+/** Consecutive runs of entries, each calling at most MAX_ROUTES_PER_UPDATE distinct routes. */
+export function byRouteChunks<E extends { route?: string; method?: string }>(entries: readonly E[]): E[][] {
+  const chunks: E[][] = [];
+  let chunk: E[] = [];
+  let routes = new Set<string>();
+  for (const entry of entries) {
+    const name = routeAttribute(entry.method ?? ANY_METHOD, entry.route ?? ANY_ROUTE);
+    if (!routes.has(name) && routes.size === MAX_ROUTES_PER_UPDATE) {
+      chunks.push(chunk);
+      chunk = [];
+      routes = new Set();
+    }
+    routes.add(name);
+    chunk.push(entry);
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 export interface OrderedResult {
@@ -161,10 +196,17 @@ export class UsageStore {
       if (live.length === 0) return result;
       // Which event each item marks (undefined: a counter), to read cancellation reasons back.
       const marks: (AggregateEvent | undefined)[] = [];
-      const items = live.flatMap((part) => {
+      const items: Record<string, unknown>[] = live.flatMap((part) => {
         marks.push(...part.events, undefined);
         return [...part.events.map((event) => this.#mark(part.owner, event)), this.#counter(part, now)];
       });
+      // The account-period items (and producers' shares) these events add to, once each, last: the
+      // quota's one-item read commits with the counters and marks it sums.
+      const { periods, producers } = periodIncrements(
+        live.flatMap((part) => part.events.map((event) => ({ ...event, accountId: part.owner.accountId }))),
+        this.#markTtlMs,
+      );
+      for (const increment of [...periods, ...producers]) items.push(this.#period(increment, now));
       try {
         await callDynamo(
           () => {
@@ -212,6 +254,19 @@ export class UsageStore {
     };
   }
 
+  #period(increment: PeriodIncrement, now: Date) {
+    const update = periodUpdate(increment, now);
+    return {
+      Update: {
+        TableName: this.#table,
+        Key: increment.counter,
+        UpdateExpression: `ADD ${update.adds} SET ${update.sets}`,
+        ...(Object.keys(update.names).length > 0 ? { ExpressionAttributeNames: update.names } : {}),
+        ExpressionAttributeValues: update.values,
+      },
+    };
+  }
+
   #counter(part: { owner: CounterOwner; events: readonly AggregateEvent[] }, now: Date) {
     const { owner, events } = part;
     const routes = routeIncrements(events);
@@ -244,35 +299,84 @@ export class UsageStore {
    * again. Exact only if the entries of one counter and shard arrive in sequence order, which a
    * Kinesis event source mapping with ParallelizationFactor 1 guarantees.
    *
+   * Entries calling more than MAX_ROUTES_PER_UPDATE routes are added in several updates, in
+   * sequence order, each moving the watermark on: no batch can make an expression too long.
+   *
    * @throws DependencyError when DynamoDB is unavailable, ConflictError when a second condition
    * fails (another writer on this shard), or the error itself for anything else; nothing was added.
    */
   async applyInOrder(increment: OrderedIncrement, now: Date): Promise<OrderedResult> {
     const result: OrderedResult = { applied: 0, skipped: 0, writeRequests: 0 };
-    const attribute = watermarkAttribute(increment.shardId);
-    let entries = increment.entries;
+    for (const chunk of byRouteChunks(increment.entries)) {
+      const part = await this.#inOrder(increment.counter, increment.shardId, chunk, (entries) => {
+        const routes = routeIncrements(entries);
+        return {
+          adds: `requests :r, units :u${routes.adds}`,
+          sets: 'updatedAt = :now, keyId = :k, lastUsedAt = :lastUse',
+          names: routes.names,
+          values: {
+            ...routes.values,
+            ':r': entries.length,
+            ':u': entries.reduce((sum, e) => sum + e.units, 0),
+            ':now': now.toISOString(),
+            ':k': increment.keyId,
+            ':lastUse': new Date(Math.max(...entries.map((e) => e.ts))).toISOString(),
+          },
+        };
+      });
+      result.applied += part.applied;
+      result.skipped += part.skipped;
+      result.writeRequests += part.writeRequests;
+    }
+    return result;
+  }
+
+  /**
+   * Adds one shard's entries to an account-period item or a producer's share of it (counter-keys.ts),
+   * guarded by the shard's watermark on that item exactly as applyInOrder guards a key-day counter.
+   */
+  async applyPeriodInOrder(increment: OrderedPeriodIncrement, now: Date): Promise<OrderedResult> {
+    return this.#inOrder(increment.counter, increment.shardId, increment.entries, (entries) => {
+      const [period] = increment.producer
+        ? periodIncrements(entries, this.#markTtlMs).producers
+        : periodIncrements(entries.map(({ pid: _, ...entry }) => entry), this.#markTtlMs).periods;
+      if (!period) throw new Error('a period increment without entries');
+      return periodUpdate(period, now);
+    });
+  }
+
+  /** One conditional update per attempt over the entries above the watermark (applyInOrder). */
+  async #inOrder<E extends { sequenceNumber: string }>(
+    counter: CounterKey,
+    shardId: string,
+    all: readonly E[],
+    build: (entries: readonly E[]) => {
+      adds: string;
+      sets: string;
+      names: Record<string, string>;
+      values: Record<string, unknown>;
+    },
+  ): Promise<OrderedResult> {
+    const result: OrderedResult = { applied: 0, skipped: 0, writeRequests: 0 };
+    const attribute = watermarkAttribute(shardId);
+    let entries = all;
     for (let attempt = 0; entries.length > 0; attempt++) {
-      const first = entries[0] as (typeof entries)[number];
-      const last = entries[entries.length - 1] as (typeof entries)[number];
-      const routes = routeIncrements(entries);
+      const first = entries[0] as E;
+      const last = entries[entries.length - 1] as E;
+      const update = build(entries);
       try {
         result.writeRequests++;
         await this.#db.send(
           new UpdateCommand({
             TableName: this.#table,
-            Key: increment.counter,
-            UpdateExpression: `ADD requests :r, units :u${routes.adds} SET updatedAt = :now, keyId = :k, #wm = :last, lastUsedAt = :lastUse`,
+            Key: counter,
+            UpdateExpression: `ADD ${update.adds} SET ${update.sets}, #wm = :last`,
             ConditionExpression: 'attribute_not_exists(#wm) OR #wm < :first',
-            ExpressionAttributeNames: { '#wm': attribute, ...routes.names },
+            ExpressionAttributeNames: { '#wm': attribute, ...update.names },
             ExpressionAttributeValues: {
-              ...routes.values,
-              ':r': entries.length,
-              ':u': entries.reduce((sum, e) => sum + e.units, 0),
-              ':now': now.toISOString(),
-              ':k': increment.keyId,
+              ...update.values,
               ':first': sequenceOrderKey(first.sequenceNumber),
               ':last': sequenceOrderKey(last.sequenceNumber),
-              ':lastUse': new Date(Math.max(...entries.map((e) => e.ts))).toISOString(),
             },
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
@@ -283,7 +387,7 @@ export class UsageStore {
         if (!(error instanceof ConditionalCheckFailedException)) throw classified(error);
         // A second failed condition would mean another writer on this shard: not ours to resolve.
         if (attempt > 0) throw new ConflictError('DynamoDB', { cause: error });
-        const watermark = error.Item?.[attribute]?.S ?? (await this.#watermark(increment.counter, attribute));
+        const watermark = error.Item?.[attribute]?.S ?? (await this.#watermark(counter, attribute));
         // The condition failed, so a watermark exists; not finding it is no outage but a bug.
         if (watermark === undefined) {
           throw new Error(`counter refused the entries but has no ${attribute}`, { cause: error });

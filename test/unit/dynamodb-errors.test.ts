@@ -358,26 +358,27 @@ describe('UsageStore.applyTransaction under conflicts (the same helper, its exac
     });
     return { store, sent, sleeps };
   }
-  // Three marks, then the key's day counter (the one counter an event adds to).
-  const conflictOnCounter = () => cancelled('None', 'None', 'None', 'TransactionConflict');
+  // Three marks, then the key's day counter (the one counter an event adds to), then the account's
+  // period item (the quota's one-item read), which every transaction carries last.
+  const conflictOnCounter = () => cancelled('None', 'None', 'None', 'TransactionConflict', 'None');
 
   it('retries a conflicting transaction and counts every event once', async () => {
     const { store, sent, sleeps } = scripted([conflictOnCounter, conflictOnCounter]);
     const result = await store.applyTransaction(parts, now);
     expect(result).toEqual({ counted: 3, duplicates: 0, units: 3, writeRequests: 3 });
-    expect(sent).toEqual([4, 4, 4]);
+    expect(sent).toEqual([5, 5, 5]);
     expect(sleeps).toHaveLength(2);
   });
 
   it('still drops the events already counted (a failed mark) and sends the rest', async () => {
     const { store, sent } = scripted([
       conflictOnCounter,
-      () => cancelled('None', 'ConditionalCheckFailed', 'None', 'None'),
+      () => cancelled('None', 'ConditionalCheckFailed', 'None', 'None', 'None'),
       conflictOnCounter,
     ]);
     const result = await store.applyTransaction(parts, now);
     expect(result).toEqual({ counted: 2, duplicates: 1, units: 2, writeRequests: 4 });
-    expect(sent).toEqual([4, 4, 3, 3]);
+    expect(sent).toEqual([5, 5, 4, 4]);
   });
 
   it('fails the aggregate (for redelivery) with a ConflictError when conflicts outlast the retries', async () => {
@@ -388,7 +389,7 @@ describe('UsageStore.applyTransaction under conflicts (the same helper, its exac
   });
 
   it('fails with a DependencyError when throttled, and lets a ValidationException through as a bug', async () => {
-    const throttled = scripted([() => cancelled('None', 'None', 'None', 'ThrottlingError')]);
+    const throttled = scripted([() => cancelled('None', 'None', 'None', 'ThrottlingError', 'None')]);
     await expect(throttled.store.applyTransaction(parts, now)).rejects.toBeInstanceOf(DependencyError);
     const invalid = serviceError('ValidationException', 400);
     const buggy = scripted([() => invalid]);

@@ -28,15 +28,27 @@ const plan = (body: Omit<Plan, 'planId' | 'updatedAt'>): Plan => ({
   ...body,
 });
 
-function limited(terms: AccountTerms) {
+/** The period an `at` falls in, as the counters key it: `2026-12` for a month, `2026-12-02` for a day. */
+const periodKey = (period: 'day' | 'month', at: Date) => at.toISOString().slice(0, period === 'day' ? 10 : 7);
+
+function limited(terms: AccountTerms, options: { status?: number } = {}) {
   let now = Date.parse('2026-12-02T10:00:00.400Z');
-  const counted = { value: 0, reads: 0, failing: false };
+  // The counters, per period: what other containers' events added, and this container's events
+  // once "metering" counts them (countPublished), kept apart as the producer items keep them.
+  const counted = {
+    others: new Map<string, number>(),
+    own: new Map<string, number>(),
+    reads: 0,
+    failing: false,
+    asked: [] as string[],
+  };
   const published: UsageEvent[] = [];
   const recorded: string[] = [];
   const byHash = new Map<string, KeyLookupRecord>();
   const key = generateApiKey('tg');
   byHash.set(key.keyHash, { accountId: 'acc_1', keyId: 'key_1', status: 'active' });
   const account = { terms };
+  let countedUpTo = 0;
   const tollgate = composeGate(
     { ...CONFIG, [ENV.keyCacheFreshMs]: 10_000 },
     {
@@ -46,10 +58,14 @@ function limited(terms: AccountTerms) {
         return record ? { found: true, record } : { found: false };
       },
       terms: async () => ({ found: true, record: account.terms }),
-      readUsage: async () => {
+      producerId: 'producer-under-test-0001',
+      readUsage: async (_accountId, period, at) => {
         counted.reads++;
         if (counted.failing) throw new DependencyError('DynamoDB');
-        return counted.value;
+        const id = periodKey(period, at);
+        counted.asked.push(`${period} ${id}`);
+        const own = counted.own.get(id) ?? 0;
+        return { used: (counted.others.get(id) ?? 0) + own, byProducer: own };
       },
       publisher: {
         publish: async (event) => {
@@ -60,7 +76,7 @@ function limited(terms: AccountTerms) {
       metrics: { addMetric: (name) => recorded.push(name), endInvocation: () => undefined },
     },
   );
-  const handler = tollgate.albHandler(async () => ({ statusCode: 200, body: 'ok' }), {
+  const handler = tollgate.albHandler(async () => ({ statusCode: options.status ?? 200, body: 'ok' }), {
     routes: ['GET /v1/things'],
   });
   const call = () =>
@@ -71,6 +87,15 @@ function limited(terms: AccountTerms) {
     published,
     recorded,
     account,
+    /** Metering catches up: every event published so far is in the counters of its own period. */
+    countPublished: (period: 'day' | 'month') => {
+      for (const event of published.slice(countedUpTo)) {
+        expect(event.pid).toBe('producer-under-test-0001');
+        const id = periodKey(period, new Date(event.ts));
+        counted.own.set(id, (counted.own.get(id) ?? 0) + 1);
+      }
+      countedUpTo = published.length;
+    },
     advance: (ms: number) => {
       now += ms;
     },
@@ -104,25 +129,64 @@ describe('plans in the gate', () => {
     expect(g.recorded.filter((n) => n === KeyApiMetric.checks.quotaExceeded)).toHaveLength(2);
   });
 
-  it('counts what the counters say plus what this container let through since it read them', async () => {
+  it('counts what the counters say plus what this container published that they do not hold yet, never twice', async () => {
     const g = limited({
       status: 'active',
       plan: plan({ name: 'Free', quota: { requests: 10, period: 'month' } }),
     });
-    g.counted.value = 8;
+    g.counted.others.set('2026-12', 8);
     expect((await g.call()).statusCode).toBe(200); // 8 counted + 1
     expect((await g.call()).statusCode).toBe(200); // + 2 = 10
     expect((await g.call()).statusCode).toBe(429);
     expect(g.counted.reads).toBe(1);
-    // The next read, a read interval later, sees both counted; the local count restarts from it.
+    expect(g.counted.asked).toEqual(['month 2026-12']);
+    // Metering counts this container's two: the next read sees 10, of which 2 are its own, and
+    // takes them off what it published: 10 in all, not 12, so one freed request is let through.
+    g.countPublished('month');
+    g.counted.others.set('2026-12', 7);
     g.advance(1000);
-    g.counted.value = 10;
+    expect((await g.call()).statusCode).toBe(200);
     expect((await g.call()).statusCode).toBe(429);
     expect(g.counted.reads).toBe(2);
-    // A new month: the counters' period starts over (the reader is asked for the new period).
+    // A new month: the reader is asked for the new month's counters, which start from 0.
     g.advance(30 * 86_400_000);
-    g.counted.value = 0;
     expect((await g.call()).statusCode).toBe(200);
+    expect(g.counted.asked.at(-1)).toBe('month 2027-01');
+    expect(g.published.map((e) => new Date(e.ts).toISOString().slice(0, 7))).toEqual([
+      '2026-12',
+      '2026-12',
+      '2026-12',
+      '2027-01',
+    ]);
+  });
+
+  it('one container sending one request at a time gets exactly the quota while metering counts nothing', async () => {
+    const g = limited({
+      status: 'active',
+      plan: plan({ name: 'Free', quota: { requests: 5, period: 'day' } }),
+    });
+    const answers: number[] = [];
+    // 12 requests 400 ms apart: a read every few requests, each seeing counters that never move.
+    for (let i = 0; i < 12; i++) {
+      answers.push((await g.call()).statusCode);
+      g.advance(400);
+    }
+    expect(answers).toEqual([200, 200, 200, 200, 200, 429, 429, 429, 429, 429, 429, 429]);
+    expect(g.counted.reads).toBeGreaterThan(3);
+    // Metering catches up: still 5 used, still refused, nothing more let through.
+    g.countPublished('day');
+    g.advance(1000);
+    expect((await g.call()).statusCode).toBe(429);
+    expect(g.published).toHaveLength(5);
+  });
+
+  it('an answer the policy does not bill does not use the quota', async () => {
+    const g = limited(
+      { status: 'active', plan: plan({ name: 'Free', quota: { requests: 2, period: 'day' } }) },
+      { status: 404 },
+    );
+    for (let i = 0; i < 5; i++) expect((await g.call()).statusCode).toBe(404);
+    expect(g.published).toHaveLength(0);
   });
 
   it('keeps the last counted usage when the counters cannot be read, and 503s when there is none', async () => {
@@ -134,7 +198,7 @@ describe('plans in the gate', () => {
     const first = await g.call();
     expect(first.statusCode).toBe(503);
     g.counted.failing = false;
-    g.counted.value = 2;
+    g.counted.others.set('2026-12-02', 2);
     g.advance(1000);
     expect((await g.call()).statusCode).toBe(200);
     g.counted.failing = true;

@@ -2,18 +2,33 @@ import { describe, expect, it } from 'vitest';
 import type { PreparedAggregate } from '../../services/metering/batch';
 import { planTransactions, runExclusive } from '../../services/metering/transactions';
 
-const aggregate = (keyId: string, size: number, day = '2026-12-01'): PreparedAggregate => ({
+const DAY = '2026-12-01';
+const aggregate = (
+  keyId: string,
+  size: number,
+  options: { accountId?: string; pid?: (i: number) => string } = {},
+): PreparedAggregate => ({
   aggregate: {
     keyId,
-    accountId: `acc_${keyId}`,
-    day,
-    events: Array.from({ length: size }, (_, i) => ({ id: `${keyId}-${i}`, ts: 1, units: 1 })),
+    accountId: options.accountId ?? `acc_${keyId}`,
+    day: DAY,
+    events: Array.from({ length: size }, (_, i) => ({
+      id: `${keyId}-${i}`,
+      ts: Date.parse(`${DAY}T12:00:00Z`),
+      units: 1,
+      ...(options.pid ? { pid: options.pid(i) } : {}),
+    })),
   },
   recordIds: Array.from({ length: size }, (_, i) => `r-${keyId}-${i}`),
 });
 
-const itemsIn = (t: { parts: { events: unknown[] }[] }) =>
-  t.parts.reduce((n, p) => n + p.events.length + 1, 0);
+/**
+ * Every item a transaction writes: each event's mark, each part's counter, and once each the
+ * account-period items and producer items its parts add to (their ids are the `counters` past the
+ * parts' own).
+ */
+const itemsIn = (t: { parts: { events: unknown[] }[]; counters: string[] }) =>
+  t.parts.reduce((n, p) => n + p.events.length + 1, 0) + (t.counters.length - t.parts.length);
 
 describe('planTransactions', () => {
   it('puts every event in exactly one transaction of at most 100 items, with its record', () => {
@@ -31,14 +46,31 @@ describe('planTransactions', () => {
     for (const t of transactions) expect(itemsIn(t)).toBeLessThanOrEqual(100);
   });
 
-  it('writes each counter once per 99 of its events, and fills transactions instead of one per aggregate', () => {
-    // 50 keys with 3 events each: 50 counters + 150 marks = 200 items = 2 full transactions.
-    const { transactions } = planTransactions(Array.from({ length: 50 }, (_, i) => aggregate(`k${i}`, 3)));
-    expect(transactions).toHaveLength(2);
-    expect(transactions.map(itemsIn)).toEqual([100, 100]);
-    // 250 events of one key: ceil(250 / 99) = 3 counter writes.
+  it('writes each counter once per 98 of its events, and fills transactions instead of one per aggregate', () => {
+    // 50 keys of one account with 3 events each: 150 marks + 50 counters, and the account's period
+    // item once per transaction: 24 keys fill one (96 items + the period item), the last 2 a third.
+    const { transactions } = planTransactions(
+      Array.from({ length: 50 }, (_, i) => aggregate(`k${i}`, 3, { accountId: 'acc_1' })),
+    );
+    expect(transactions.map(itemsIn)).toEqual([97, 97, 9]);
+    // 50 keys of 50 accounts: each part brings its own period item, 5 items a part.
+    const apart = planTransactions(Array.from({ length: 50 }, (_, i) => aggregate(`k${i}`, 3))).transactions;
+    expect(apart.map(itemsIn)).toEqual([100, 100, 50]);
+    // 250 events of one key: 98 events + their counter + the period item per transaction: 3 counter writes.
     const hot = planTransactions([aggregate('hot', 250)]).transactions;
     expect(hot.reduce((n, t) => n + t.parts.length, 0)).toBe(3);
+    expect(hot.map(itemsIn)).toEqual([100, 100, 56]);
+  });
+
+  it('counts producer items into the 100 too, one per gate container a transaction holds events of', () => {
+    // 300 events of one key from 30 containers: every transaction holds at most 100 items in all.
+    const { transactions } = planTransactions([aggregate('busy', 300, { pid: (i) => `pid-${i % 30}` })]);
+    for (const t of transactions) expect(itemsIn(t)).toBeLessThanOrEqual(100);
+    const events = transactions.flatMap((t) => t.parts.flatMap((p) => p.events));
+    expect(events).toHaveLength(300);
+    // Two transactions sharing an account's period item never run at once (runExclusive's keys).
+    const shared = transactions.map((t) => t.counters.filter((c) => c.startsWith('P')));
+    for (const ids of shared) expect(ids).toHaveLength(1);
   });
 
   it('drops a record repeating an event already in the batch, and fails it with its first copy', () => {
