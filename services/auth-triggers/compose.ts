@@ -3,7 +3,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PostConfirmationTriggerEvent } from 'aws-lambda';
 import { ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
-import { type AwsOptions, documentClient } from '../shared/aws-clients';
+import { type AwsOptions, callerWaitingClientConfig, documentClient } from '../shared/aws-clients';
 import { type Clock, systemClock } from '../shared/clock';
 import { KeyStore } from '../shared/key-store';
 import type { AuthTriggersConfig } from './config';
@@ -29,7 +29,9 @@ export function composeAuthTriggers(
   const logger = overrides.logger ?? new Logger({ serviceName: SERVICE_NAMES.authTriggers });
   const clock = overrides.clock ?? systemClock;
   const store = new KeyStore({
-    client: overrides.clients?.dynamo ?? documentClient(overrides.aws ?? {}),
+    // Cognito waits 5 s for the trigger: bounded (callerWaitingClientConfig), a hung DynamoDB fails
+    // it in time, and Cognito's retry (or the user's next try) provisions exactly once.
+    client: overrides.clients?.dynamo ?? documentClient(overrides.aws ?? {}, callerWaitingClientConfig),
     accountsTable: config[ENV.accountsTable],
     keysTable: config[ENV.keysTable],
     keyPrefix: config[ENV.keyPrefix],

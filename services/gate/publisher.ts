@@ -8,16 +8,12 @@ export interface UsagePublisher {
 }
 
 /**
- * For the AWS clients of key-api, where a caller is waiting: at most 2 attempts of at most 1 s each,
- * so a key lookup and a publish that both hang still answer (503) within the function's 5 s
- * timeout instead of ending in the ALB's 502. A retry after a timeout may store a second copy of an
- * event, which the consumer drops by event id (SQS: its dedupe mark; Kinesis: see below).
- * `throwOnRequestTimeout`: without it the SDK only logs a warning when `requestTimeout` passes and keeps waiting for an answer that never comes.
+ * The clients of key-api and every gate, where a caller is waiting: at most 2 attempts of at most
+ * 1 s each (services/shared/aws-clients.ts, beside the other deployables' budgets). A retry after a
+ * timeout may store a second copy of an event, which the consumer drops by event id (SQS: its
+ * dedupe mark; Kinesis: see below).
  */
-export const callerWaitingClientConfig = {
-  requestHandler: { connectionTimeout: 1000, requestTimeout: 1000, throwOnRequestTimeout: true },
-  maxAttempts: 2,
-};
+export { callerWaitingClientConfig } from '../shared/aws-clients';
 
 export class SqsUsagePublisher implements UsagePublisher {
   readonly #sqs: SQSClient;

@@ -4,7 +4,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ENV } from '../../contracts/config';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
 import { UsageReader } from '../metering/usage-reader';
-import { type AwsOptions, documentClient } from '../shared/aws-clients';
+import { type AwsOptions, documentClient, userApiClientConfig } from '../shared/aws-clients';
 import { type Clock, systemClock } from '../shared/clock';
 import { KeyStore } from '../shared/key-store';
 import type { MetricsRecorder } from '../shared/metrics';
@@ -17,6 +17,7 @@ import { createCognitoIdTokenVerifier, type TokenVerifier } from './token-verifi
 export interface UserApiOverrides {
   /** Where the DynamoDB client built here points; ignored when `clients.dynamo` is given. */
   readonly aws?: AwsOptions;
+  /** Used as it is: a client given here should be bounded too (userApiClientConfig). */
   readonly clients?: { readonly dynamo?: DynamoDBDocumentClient };
   /** Replaces the Cognito ID-token verifier built from the issuer and JWKS of the config. */
   readonly verifier?: TokenVerifier;
@@ -48,7 +49,9 @@ export function writeAtOnce(metrics: Metrics): MetricsRecorder {
  * (`serve`) and tests (`app.request`) run the app this returns.
  */
 export function composeUserApi(config: UserApiConfig, overrides: UserApiOverrides = {}) {
-  const dynamo = overrides.clients?.dynamo ?? documentClient(overrides.aws ?? {});
+  // Bounded (userApiClientConfig): a hung DynamoDB is a 503 with `retry-after` inside the
+  // function's timeout, not API Gateway's 504.
+  const dynamo = overrides.clients?.dynamo ?? documentClient(overrides.aws ?? {}, userApiClientConfig);
   return createApp({
     usage: new UsageReader({ client: dynamo, table: config[ENV.usageTable] }),
     store: new KeyStore({
