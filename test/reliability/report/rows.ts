@@ -40,6 +40,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'quota-overshoot', producedBy: RELIABILITY },
   { name: 'event-provenance', producedBy: integ('test/integ/event-provenance.integ.test.ts') },
   { name: 'conflict-retry', producedBy: integ('test/integ/conflict-retry.integ.test.ts') },
+  { name: 'client-timeouts', producedBy: integ('test/integ/client-timeouts.integ.test.ts') },
   { name: 'secret-hygiene', producedBy: integ('test/integ/user-api-hygiene.integ.test.ts') },
   { name: 'guess-throttling', producedBy: RELIABILITY },
   { name: 'guess-throttling-http', producedBy: RELIABILITY },
@@ -144,6 +145,30 @@ function dynamoDbHang(f: Figures): string {
     `cached key: ${kind(h, 'staleServed.answer')} from the stale entry after **${secs(h.num('staleServed.ms'))}**;` +
     ` unknown key: ${kind(h, 'unknownKey.answer')} after **${secs(h.num('unknownKey.ms'))}**;` +
     ` DynamoDB and SQS both hung: ${kind(h, 'dynamoDbAndSqsHung.answer')} after **${secs(h.num('dynamoDbAndSqsHung.ms'))}**.`
+  );
+}
+
+function clientTimeouts(f: Figures): string {
+  const p = f.at('parameters');
+  const user = f.at('userApi');
+  const auth = f.at('authTriggers');
+  const answers = user.counts('answers');
+  const userBound = p.num('userApiFunctionTimeoutMs') - p.num('marginMs');
+  mustHold(
+    Object.keys(answers).every((a) => a.startsWith('503 service_unavailable retry-after ')) &&
+      Object.values(answers).reduce((a, b) => a + b, 0) === user.num('routes'),
+    'a user-api route answered other than 503 with retry-after',
+  );
+  mustHold(user.num('maxMs') < userBound, `user-api answered after ${user.num('maxMs')} ms`);
+  mustHold(
+    auth.num('ms') < p.num('cognitoTriggerWaitMs') - 1000,
+    `the sign-up trigger failed after ${auth.num('ms')} ms`,
+  );
+  return (
+    `user-api, ${int(user.num('routes'))} routes at once (${user.list('routeList').map(String).join(', ')}): **${tally(answers)}**` +
+    ` after ${secs(user.num('minMs'))}–**${secs(user.num('maxMs'))}** (function timeout ${secs(p.num('userApiFunctionTimeoutMs'), 0)});` +
+    ` the sign-up trigger (auth-triggers) failed with \`${auth.str('error')}\` after **${secs(auth.num('ms'))}**` +
+    ` (Cognito waits ${secs(p.num('cognitoTriggerWaitMs'), 0)}), for Cognito to retry.`
   );
 }
 
@@ -497,6 +522,13 @@ export const ROWS: readonly Row[] = [
     mustHold: (f) =>
       `stale answers and 503s within ${secs(f.num('publishHang.parameters.functionTimeoutMs'), 0)}`,
     measured: dynamoDbHang,
+  },
+  {
+    scenario: 'client-timeouts',
+    title: 'DynamoDB hangs under user-api and auth-triggers (`test/integ/client-timeouts.integ.test.ts`)',
+    mustHold: (f) =>
+      `user-api: 503 with \`retry-after\` on every route within ${secs(f.num('parameters.userApiFunctionTimeoutMs') - f.num('parameters.marginMs'), 0)} (its timeout minus a margin); the sign-up trigger fails within Cognito's ${secs(f.num('parameters.cognitoTriggerWaitMs'), 0)} less 1 s`,
+    measured: clientTimeouts,
   },
   {
     scenario: 'faults',
