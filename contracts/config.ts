@@ -37,6 +37,8 @@ export const ENV = {
   rollGraceMs: 'TOLLGATE_ROLL_GRACE_MS',
   signInMaxAgeMs: 'TOLLGATE_SIGN_IN_MAX_AGE_MS',
   alertFromAddress: 'TOLLGATE_ALERT_FROM_ADDRESS',
+  alertConfigurationSet: 'TOLLGATE_ALERT_CONFIGURATION_SET',
+  alertUserPoolId: 'TOLLGATE_ALERT_USER_POOL_ID',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -184,6 +186,10 @@ export const meteringConfigSchema = z.object({
   [ENV.plansTable]: tableName.optional(),
   /** SES sender of quota alerts (a verified identity); unset on AWS: no alerts are emailed. */
   [ENV.alertFromAddress]: z.email().optional(),
+  /** The SES configuration set whose send events confirm an alert's delivery (alert-events.ts). */
+  [ENV.alertConfigurationSet]: z.string().min(1).optional(),
+  /** Where an alert's address is read at send time (AdminGetUser); unset: the sign-up address. */
+  [ENV.alertUserPoolId]: z.string().min(1).optional(),
   [ENV.usageDlqUrl]: z.url(),
   [ENV.transport]: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
   [ENV.lateWindowMs]: int(1, DEFAULT_ACCEPTANCE_WINDOW.lateMs),

@@ -68,6 +68,12 @@ export const keysTable: TableDefinition = {
  */
 export const ALERT_MARK_PREFIX = 'ALERT#';
 
+/**
+ * The SES message tag that carries a quota alert's id (services/metering/alert-outbox.ts): SES's
+ * send event names it, and the EventBridge rule that routes those events to metering matches it.
+ */
+export const ALERT_ID_TAG = 'tollgate-alert-id';
+
 export const usageTable: TableDefinition = {
   id: 'usage',
   partitionKey: { name: 'pk', type: 'S' },

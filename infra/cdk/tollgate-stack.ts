@@ -6,7 +6,7 @@ import { DEFAULT_KEY_PREFIX, ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { userPool } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, type Transport } from '../../contracts/transport';
-import { allowAlertEmail } from './constructs/alert-email';
+import { allowAlertAddressLookup, allowAlertEmail } from './constructs/alert-email';
 import { DataTables } from './constructs/data-tables';
 import { KeyApiEndpoint } from './constructs/key-api-endpoint';
 import { LogBucket } from './constructs/log-bucket';
@@ -171,6 +171,8 @@ export class TollgateStack extends Stack {
       logBucket: logs.bucket,
       domainNames: props.webDomainNames,
       certificateArn: props.webCertificateArn,
+    // Quota alerts read the owner's current address from the pool when they are sent.
+    if (props.alertFromAddress !== undefined) allowAlertAddressLookup(metering, this.userDirectory.userPool);
     });
     // The page's own origin first: API Gateway's own error answers can name only one.
     const allowedOrigins = [...this.web.origins, ...(props.allowedOrigins ?? [])];

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { AlertMessage, AlertSender, AlertSent } from '../../services/metering/alert-sender';
 
 /**
  * The local stack sends no email: every code cognito-local would deliver is appended here as one
@@ -17,6 +19,13 @@ export interface CapturedMessage {
   readonly code: string;
   readonly subject?: string;
   readonly message?: string;
+  /**
+   * A quota alert's identity (services/metering/alert-outbox.ts `alertIdOf`), the one SES carries as
+   * a message tag: every captured line is one email sent, so two lines with one id are a duplicate.
+   */
+  readonly alertId?: string;
+  /** The id the local "provider" gave the email, as SES answers a MessageId. */
+  readonly messageId?: string;
 }
 
 export function outboxPath(dataDir: string): string {
@@ -50,6 +59,13 @@ export async function readCapturedCodes(dataDir: string): Promise<CapturedMessag
   return messages;
 }
 
+/** The quota alerts captured, oldest first; only those of one alert when `alertId` is given. */
+export async function capturedAlerts(dataDir: string, alertId?: string): Promise<CapturedMessage[]> {
+  return (await readCapturedCodes(dataDir)).filter(
+    (m) => m.kind === 'quota_alert' && (alertId === undefined || m.alertId === alertId),
+  );
+}
+
 /** The most recent code sent to this address (case-insensitive), if any. */
 export async function latestCode(dataDir: string, email: string): Promise<string | undefined> {
   const wanted = email.trim().toLowerCase();
@@ -61,4 +77,44 @@ export async function latestCode(dataDir: string, email: string): Promise<string
     }
   }
   return undefined;
+}
+
+/**
+ * Quota alerts into the captured outbox, as SES sends them on AWS: one line per email, with the
+ * alert's identity, and a delivery event afterwards (SES's "Email Sent" through EventBridge), which
+ * `onDelivered` receives apart from the send's own answer: an answer lost after this point leaves
+ * the alert to be confirmed by the event, as on AWS.
+ */
+export function localAlertSender(options: {
+  dataDir: string;
+  onDelivered?: (alertId: string, messageId: string) => Promise<unknown>;
+  notice?: (line: string) => void;
+}): AlertSender {
+  return {
+    send: async (alert: AlertMessage): Promise<AlertSent> => {
+      const messageId = randomUUID();
+      await appendCapturedMessage(options.dataDir, {
+        at: new Date().toISOString(),
+        kind: 'quota_alert',
+        username: '',
+        destination: alert.to,
+        code: '',
+        subject: alert.subject,
+        message: alert.text,
+        alertId: alert.id,
+        messageId,
+      });
+      options.notice?.(`[mail] quota alert for ${alert.to}: ${alert.subject}`);
+      const deliver = options.onDelivered;
+      if (deliver) {
+        // Like EventBridge: on its own path, after the send; a failed delivery event is retried once.
+        setImmediate(() => {
+          deliver(alert.id, messageId).catch(() =>
+            setTimeout(() => deliver(alert.id, messageId).catch(() => undefined), 1000),
+          );
+        });
+      }
+      return { messageId };
+    },
+  };
 }

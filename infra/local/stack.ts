@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { ListQueuesCommand } from '@aws-sdk/client-sqs';
@@ -47,7 +48,7 @@ import { LocalStackError } from './errors';
 import { closeServer, listen } from './http-util';
 import { createKinesisServer } from './kinesis';
 import { type InvokeHandler, startLambdaInvokeServer } from './lambda-invoke';
-import { appendCapturedMessage } from './mailbox';
+import { localAlertSender } from './mailbox';
 import { KinesisPoller } from './pollers/kinesis-poller';
 import { LOCAL_SQS_BATCHES_IN_FLIGHT, SqsPoller } from './pollers/sqs-poller';
 import { type LocalPorts, PORT_ENV, PORT_LABELS, PORT_NAMES, portProblem } from './ports';
@@ -132,6 +133,8 @@ const LOCK_FILE = 'stack.lock';
 const DYNAMODB_PID_FILE = 'dynamodb.pid';
 const DYNAMODB_START_TIMEOUT_MS = 60_000;
 
+/** How often the local alerts schedule runs: EventBridge's rate on AWS (one minute). */
+const LOCAL_ALERT_SCHEDULE_MS = 60_000;
 /**
  * Starts the whole of Tollgate on this machine: the emulators, the resources of
  * contracts/resources.ts, and the handlers behind local stand-ins for ALB, API Gateway and Lambda.
@@ -353,26 +356,51 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     // The metering consumer, fed like Lambda's event source mappings feed it on AWS. Both run:
     // key-api publishes to whichever transport TOLLGATE_TRANSPORT selects, the other stays idle.
-    const meteringHandler = composeMetering(loadMeteringConfig(env), {
-      aws,
-      logger: logger(SERVICE_NAMES.metering),
-      metrics: discardMetrics,
-      // Quota alerts go where the verification codes go: the captured outbox (SES on AWS).
-      alerts: {
-        send: async (alert) => {
-          await appendCapturedMessage(dataDir, {
-            at: new Date().toISOString(),
-            kind: 'quota_alert',
-            username: '',
-            destination: alert.to,
-            code: '',
-            subject: alert.subject,
-            message: alert.text,
-          });
-          notice(`[mail] quota alert for ${alert.to}: ${alert.subject}`);
-        },
+    const alertsCognito = new CognitoIdentityProviderClient({
+      region: LOCAL_REGION,
+      endpoint: cognito.endpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    cleanups.push({ what: 'alerts Cognito client', run: () => alertsCognito.destroy() });
+    const metering = composeMetering(
+      // Alerts read the owner's current address from the user pool, as on AWS.
+      loadMeteringConfig({ [ENV.alertUserPoolId]: resources.userPoolId, ...env }),
+      {
+        aws,
+        clients: { cognito: alertsCognito },
+        logger: logger(SERVICE_NAMES.metering),
+        metrics: discardMetrics,
+        // Quota alerts go where the verification codes go: the captured outbox (SES on AWS), whose
+        // delivery event confirms the send, as SES's send event does through EventBridge.
+        alerts: localAlertSender({
+          dataDir,
+          notice,
+          onDelivered: (alertId, messageId) =>
+            metering.alerts?.confirmDelivered(alertId, messageId) ?? Promise.resolve(false),
+        }),
       },
-    }).handler;
+    );
+    const meteringHandler = metering.handler;
+    // The alerts schedule: EventBridge's rule every minute on AWS (infra/cdk/constructs/alert-email.ts),
+    // the same entry here; a run still going when the next is due is not overlapped.
+    let alertsRun: Promise<unknown> | undefined;
+    const alertsTimer = setInterval(() => {
+      if (alertsRun || !metering.alertsHandler) return;
+      alertsRun = metering
+        .alertsHandler({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} })
+        .catch((error: unknown) => notice(`[metering] alerts schedule failed: ${(error as Error)?.message}`))
+        .finally(() => {
+          alertsRun = undefined;
+        });
+    }, LOCAL_ALERT_SCHEDULE_MS);
+    alertsTimer.unref();
+    cleanups.push({
+      what: 'alerts schedule',
+      run: async () => {
+        clearInterval(alertsTimer);
+        await alertsRun;
+      },
+    });
     const pollerError = (source: string) => (error: unknown) =>
       notice(`[metering] ${source} batch failed: ${(error as Error)?.message ?? error}`);
     const pollerSqs = sqsClient(url(ports.sqs));

@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -10,13 +11,16 @@ import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../sh
 import { type Clock, systemClock } from '../shared/clock';
 import { type InvocationMetrics, perInvocationMetrics } from '../shared/metrics';
 import { PlanStore } from '../shared/plan-store';
+import { isAlertsEvent, parseAlertsEvent } from './alert-events';
+import type { OutboxTiming } from './alert-outbox';
 import type { AcceptanceWindow } from './batch';
 import type { MeteringConfig } from './config';
 import { type BatchOutcome, consumeBatch } from './consumer';
 import { SqsDeadLetterSink } from './dead-letter';
 import { KinesisLookBack, type LookBack } from './look-back';
+import { CognitoOwnerAddresses } from './owner-address';
 import { KeyProvenance, type ProvenanceCheck } from './provenance';
-import { type AlertSender, QuotaAlerts } from './quota-alerts';
+import { type AlertSender, QuotaAlerts, type ScheduleRun } from './quota-alerts';
 import { inboundRecords } from './records';
 import { SesAlertSender } from './ses-sender';
 import { UsageReader } from './usage-reader';
@@ -27,13 +31,18 @@ function quotaAlerts(
   config: MeteringConfig,
   dynamo: DynamoDBDocumentClient,
   logger: Logger,
-  sender: AlertSender | undefined,
+  overrides: MeteringOverrides,
 ): QuotaAlerts | undefined {
   const accountsTable = config[ENV.accountsTable];
   const plansTable = config[ENV.plansTable];
   const from = config[ENV.alertFromAddress];
-  const delivery = sender ?? (from ? new SesAlertSender({ from }) : undefined);
+  const configurationSet = config[ENV.alertConfigurationSet];
+  const delivery =
+    overrides.alerts ??
+    (from ? new SesAlertSender({ from, ...(configurationSet ? { configurationSet } : {}) }) : undefined);
   if (!accountsTable || !plansTable || !delivery) return undefined;
+  const userPoolId = config[ENV.alertUserPoolId];
+  const cognito = overrides.clients?.cognito;
   return new QuotaAlerts({
     client: dynamo,
     usageTable: config[ENV.usageTable],
@@ -41,7 +50,12 @@ function quotaAlerts(
     plans: new PlanStore({ client: dynamo, plansTable, accountsTable }),
     reader: new UsageReader({ client: dynamo, table: config[ENV.usageTable] }),
     sender: delivery,
+    ...(userPoolId
+      ? { addresses: new CognitoOwnerAddresses({ userPoolId, ...(cognito ? { client: cognito } : {}) }) }
+      : {}),
     logger,
+    ...(overrides.clock ? { clock: overrides.clock } : {}),
+    ...(overrides.alertTiming ? { timing: overrides.alertTiming } : {}),
   });
 }
 
@@ -58,6 +72,8 @@ export interface MeteringOverrides {
     readonly sqs?: SQSClient;
     /** The Kinesis look-back's reads of a shard. */
     readonly kinesis?: KinesisClient;
+    /** Quota alerts' reads of the owner's current address (AdminGetUser). */
+    readonly cognito?: CognitoIdentityProviderClient;
   };
   readonly logger?: Logger;
   /** @default one EMF line per invocation (Powertools) */
@@ -73,6 +89,8 @@ export interface MeteringOverrides {
    * @default Amazon SES from TOLLGATE_ALERT_FROM_ADDRESS, when it is set
    */
   readonly alerts?: AlertSender;
+  /** @default DEFAULT_OUTBOX_TIMING (alert-outbox.ts) */
+  readonly alertTiming?: Partial<OutboxTiming>;
 }
 
 /** One batch's event-source answer and what the consumer did with it. */
@@ -82,8 +100,18 @@ export interface MeteringBatchResult {
 }
 
 export interface Metering {
-  /** The Lambda handler: an SQS or Kinesis event in, a partial batch response out. */
+  /**
+   * The Lambda handler: an SQS or Kinesis event in, a partial batch response out; an EventBridge
+   * event (the alerts schedule, SES's send events) goes to `alertsHandler`.
+   */
   readonly handler: (event: unknown) => Promise<SQSBatchResponse>;
+  /**
+   * The quota alerts' second entry: the schedule's event (send what is due in the outbox) or an SES
+   * send event (confirm a delivery). Undefined without alerts.
+   */
+  readonly alertsHandler?: (event: unknown) => Promise<ScheduleRun | { confirmed: boolean }>;
+  /** The alerts themselves (the local stack's timer and mailbox call them). */
+  readonly alerts?: QuotaAlerts;
   /** The same, with the consumer's outcome (for harnesses that tally it). */
   readonly handleBatch: (event: unknown) => Promise<MeteringBatchResult>;
 }
@@ -134,7 +162,7 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
       keysTable: config[ENV.keysTable],
       onRead: () => metrics.addMetric(MeteringMetric.provenanceReads, MetricUnit.Count, 1),
     });
-  const alerts = quotaAlerts(config, dynamo, logger, overrides.alerts);
+  const alerts = quotaAlerts(config, dynamo, logger, overrides);
   const deps = {
     usage,
     ...(alerts ? { alerts } : {}),
@@ -166,5 +194,35 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
       metrics.endInvocation();
     }
   }
-  return { handler: async (event) => (await handleBatch(event)).response, handleBatch };
+  const alertsHandler = alerts
+    ? async (event: unknown): Promise<ScheduleRun | { confirmed: boolean }> => {
+        const parsed = parseAlertsEvent(event);
+        if (parsed.kind === 'other') return { confirmed: false };
+        if (parsed.kind === 'delivered') {
+          return { confirmed: await alerts.confirmDelivered(parsed.alertId, parsed.messageId) };
+        }
+        try {
+          const run = await alerts.runSchedule(clock.now());
+          const sent = run.outcomes.sent ?? 0;
+          if (sent > 0) metrics.addMetric(MeteringMetric.quotaAlertsSent, MetricUnit.Count, sent);
+          if (run.unsettled > 0) logger.info('quota alert schedule ran', { ...run });
+          return run;
+        } finally {
+          metrics.endInvocation();
+        }
+      }
+    : undefined;
+  return {
+    handler: async (event) => {
+      if (isAlertsEvent(event)) {
+        if (!alertsHandler) throw new Error('an alerts event reached a metering function without alerts');
+        await alertsHandler(event);
+        return { batchItemFailures: [] };
+      }
+      return (await handleBatch(event)).response;
+    },
+    handleBatch,
+    ...(alertsHandler ? { alertsHandler } : {}),
+    ...(alerts ? { alerts } : {}),
+  };
 }

@@ -1,55 +1,66 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { LRUCache } from 'lru-cache';
-import { DEFAULT_PLAN_ID, type Plan, periodBounds, type Quota } from '../../contracts/plans';
-import { ALERT_MARK_PREFIX } from '../../contracts/resources';
-import { utcDay } from '../../contracts/usage-event';
-import { callDynamo, isConditionFailure } from '../shared/dynamodb';
+import { DEFAULT_PLAN_ID, type Plan, periodBounds, type QuotaPeriod } from '../../contracts/plans';
+import { type Clock, systemClock } from '../shared/clock';
+import { callDynamo } from '../shared/dynamodb';
 import type { PlanStore } from '../shared/plan-store';
+import { type AlertKey, AlertOutbox, alertIdOf, type OutboxItem, type OutboxTiming } from './alert-outbox';
+import { type AlertMessage, AlertNotSentError, type AlertSender } from './alert-sender';
 import { eachWithConcurrency } from './concurrency';
+import { type OwnerAddresses, type OwnerRecord, storedAddresses } from './owner-address';
 import type { UsageReader } from './usage-reader';
 
-/** One email to an account's owner. */
-export interface AlertMessage {
-  to: string;
-  subject: string;
-  text: string;
-}
-
-/** Delivers alert emails: Amazon SES on AWS, the captured outbox locally (infra/local/mailbox.ts). */
-export interface AlertSender {
-  send(message: AlertMessage): Promise<void>;
-}
+export type { AlertMessage, AlertSender } from './alert-sender';
 
 /** The thresholds an owner is told about, as fractions of the quota. */
 export const ALERT_THRESHOLDS = [0.8, 1] as const;
 
+/** A counted event, as far as alerts care: whose, and when (its period is the one it counts in). */
+export interface CountedEvent {
+  readonly accountId: string;
+  /** Event time, epoch ms. */
+  readonly ts: number;
+}
+
+/** What one delivery attempt came to. */
+export type DeliveryOutcome = 'sent' | 'not_due' | 'refused' | 'unconfirmed' | 'abandoned';
+
+export interface ScheduleRun {
+  /** Alerts in the outbox not yet final when the run began. */
+  readonly unsettled: number;
+  readonly outcomes: Partial<Record<DeliveryOutcome, number>>;
+}
+
 interface Subject {
-  email?: string;
+  owner?: OwnerRecord;
   plan?: Plan;
 }
 
 /**
- * Quota alerts, evaluated where the exact counters are written: after a batch is counted, each
- * account it touched whose plan has a quota is checked against 80 % and 100 % of it, so an owner
- * hears of a threshold within one batch of crossing it, with no polling.
- *
- * One email per threshold per period: each is guarded by a mark `ALERT#<account>` /
- * `<period start>#<percent>` in the usage table, put with `attribute_not_exists` before sending (a
- * second consumer, or a redelivered batch, finds it and sends nothing). Usage only grows within a
- * period, so a threshold crossed stays crossed: hovering around it cannot send it again, and the
- * marks expire with their period. A send that fails takes its mark back, so a later batch retries.
+ * Quota alerts: one email at 80 % and one at 100 % of an account's quota, per period, exactly
+ * once. Evaluated where the exact counters are written: after a batch is counted, for the period of
+ * each event it counted (a late event of yesterday is checked against yesterday's quota), and sent
+ * through the outbox (alert-outbox.ts): claimed, then leased, sent with the alert's identity, and
+ * recorded sent only once the sender (or its delivery event) said so. An alert whose send failed, or
+ * whose worker died, is sent by the schedule (`runSchedule`, every minute), not by a later batch,
+ * which may never come once the gate refuses. Usage only grows within a period, so a threshold
+ * crossed stays crossed.
  */
 export class QuotaAlerts {
   readonly #db: DynamoDBDocumentClient;
-  readonly #usageTable: string;
   readonly #accountsTable: string;
   readonly #plans: PlanStore;
   readonly #reader: UsageReader;
   readonly #sender: AlertSender;
+  readonly #addresses: OwnerAddresses;
   readonly #logger: Logger;
-  /** Accounts' email and plan, reread at most every 10 s per container (as the gate caches them). */
+  readonly #clock: Clock;
+  readonly outbox: AlertOutbox;
+  /** Accounts' owner and plan, reread at most every 10 s per container (as the gate caches them). */
   readonly #subjects = new LRUCache<string, Subject>({ max: 10_000, ttl: 10_000 });
+  /** Alerts this container saw final: a batch of an account past a threshold costs no write. */
+  readonly #settled = new LRUCache<string, true>({ max: 50_000 });
 
   constructor(options: {
     client: DynamoDBDocumentClient;
@@ -58,74 +69,198 @@ export class QuotaAlerts {
     plans: PlanStore;
     reader: UsageReader;
     sender: AlertSender;
+    /** @default the address stored at sign-up */
+    addresses?: OwnerAddresses;
     logger: Logger;
+    clock?: Clock;
+    timing?: Partial<OutboxTiming>;
   }) {
     this.#db = options.client;
-    this.#usageTable = options.usageTable;
     this.#accountsTable = options.accountsTable;
     this.#plans = options.plans;
     this.#reader = options.reader;
     this.#sender = options.sender;
+    this.#addresses = options.addresses ?? storedAddresses;
     this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.outbox = new AlertOutbox({
+      client: options.client,
+      table: options.usageTable,
+      ...(options.timing ? { timing: options.timing } : {}),
+    });
   }
 
-  /** Checks every account a batch counted events for. @returns the alerts sent */
-  async afterBatch(accountIds: Iterable<string>, now: Date): Promise<number> {
+  /**
+   * Checks every (account, period) a batch counted events for. Never throws: the batch's counts are
+   * written, and an alert that could not be claimed or sent here is the schedule's.
+   * @returns the alerts sent
+   */
+  async afterBatch(events: Iterable<CountedEvent>, now: Date): Promise<number> {
+    const byAccount = new Map<string, Set<number>>();
+    for (const { accountId, ts } of events) {
+      const times = byAccount.get(accountId) ?? new Set<number>();
+      times.add(ts);
+      byAccount.set(accountId, times);
+    }
     let sent = 0;
-    await eachWithConcurrency([...new Set(accountIds)], 4, async (accountId) => {
+    await eachWithConcurrency([...byAccount], 4, async ([accountId, times]) => {
       try {
-        sent += await this.#check(accountId, now);
+        sent += await this.#check(accountId, times, now);
       } catch (error) {
-        // Alerts never fail a batch: its counts are written. The next batch touching the account retries.
-        this.#logger.error('quota alert check failed', { error, accountId });
+        this.#logger.error('quota alert check failed; the schedule retries what was claimed', {
+          error,
+          accountId,
+        });
       }
     });
     return sent;
   }
 
-  async #check(accountId: string, now: Date): Promise<number> {
+  /**
+   * Sends every alert in the outbox that is due: claimed and never sent (its worker died), refused
+   * and past its backoff, or unconfirmed past the confirmation window.
+   */
+  async runSchedule(now: Date): Promise<ScheduleRun> {
+    const keys = await this.outbox.unsettled();
+    const outcomes: Partial<Record<DeliveryOutcome, number>> = {};
+    await eachWithConcurrency(keys, 4, async (key) => {
+      try {
+        const outcome = await this.#sweep(key, now);
+        outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      } catch (error) {
+        this.#logger.error('quota alert retry failed; the next run retries it', {
+          error,
+          alertId: alertIdOf(key),
+        });
+      }
+    });
+    return { unsettled: keys.length, outcomes };
+  }
+
+  /** A delivery event for an alert (SES's "Email Sent", the local mailbox's): the alert is sent. */
+  async confirmDelivered(alertId: string, messageId?: string): Promise<boolean> {
+    const confirmed = await this.outbox.confirm(alertId, this.#clock.now(), messageId);
+    this.#settled.set(alertId, true);
+    return confirmed;
+  }
+
+  async #check(accountId: string, times: ReadonlySet<number>, now: Date): Promise<number> {
     const subject = await this.#subject(accountId);
     const quota = subject.plan?.quota;
-    if (!quota || !subject.email) return 0;
-    const { start, end } = periodBounds(quota.period, now);
-    const used = await this.#reader.total({ accountId }, utcDay(start.getTime()), utcDay(now.getTime()));
+    if (!quota || !subject.owner) return 0;
+    const periods = new Map<number, { start: Date; end: Date }>();
+    for (const ts of times) {
+      const bounds = periodBounds(quota.period, new Date(ts));
+      periods.set(bounds.start.getTime(), bounds);
+    }
     let sent = 0;
-    for (const threshold of ALERT_THRESHOLDS) {
-      if (used < Math.ceil(threshold * quota.requests)) continue;
-      const mark = {
-        pk: `${ALERT_MARK_PREFIX}${accountId}`,
-        sk: `${start.toISOString()}#${threshold * 100}`,
+    for (const { start, end } of periods.values()) {
+      const keys = ALERT_THRESHOLDS.map((threshold) => ({
+        threshold,
+        key: { accountId, period: quota.period, periodStart: start, percent: Math.round(threshold * 100) },
+      })).filter(({ key }) => !this.#settled.has(alertIdOf(key)));
+      if (keys.length === 0) continue;
+      const used = await this.#reader.usedInPeriod(accountId, quota.period, start);
+      const crossed = keys.filter(({ threshold }) => used >= Math.ceil(threshold * quota.requests));
+      if (crossed.length === 0) continue;
+      const facts = {
+        periodEnd: end,
+        quotaRequests: quota.requests,
+        planName: subject.plan?.name ?? '',
+        used,
       };
-      if (!(await this.#claim(mark, end))) continue;
-      try {
-        await this.#sender.send(message(subject.email, subject.plan as Plan, quota, threshold, used, end));
-        sent++;
-      } catch (error) {
-        await callDynamo(() => this.#db.send(new DeleteCommand({ TableName: this.#usageTable, Key: mark })));
-        throw error;
+      // Every crossed threshold is claimed before any is sent: a worker that dies sending the 80 %
+      // alert has claimed the 100 % one too, for the schedule to find.
+      const claimed = await this.outbox.claimAll(
+        crossed.map(({ key }) => key),
+        facts,
+        now,
+      );
+      for (const { key } of crossed) {
+        try {
+          const outcome = await this.#deliver(key, now);
+          if (outcome === 'sent') sent++;
+          else if (!claimed.has(alertIdOf(key)) && outcome === 'not_due') await this.#noteIfFinal(key);
+        } catch (error) {
+          this.#logger.error('quota alert send failed; the schedule retries it', {
+            error,
+            alertId: alertIdOf(key),
+          });
+        }
       }
     }
     return sent;
   }
 
-  /** @returns true when this call put the mark (so this call sends the alert) */
-  async #claim(mark: { pk: string; sk: string }, periodEnd: Date): Promise<boolean> {
+  /** One outbox entry on the schedule's run: sent if due, dropped if final or gone. */
+  async #sweep(key: AlertKey, now: Date): Promise<DeliveryOutcome> {
+    const item = await this.outbox.get(key);
+    if (!item || item.state === 'sent' || item.state === 'abandoned') {
+      await this.outbox.forget(key);
+      return 'not_due';
+    }
+    if (item.retryAt > now.getTime()) return 'not_due';
+    return this.#deliver(key, now);
+  }
+
+  /** Lease → message → send → outcome. */
+  async #deliver(key: AlertKey, now: Date): Promise<DeliveryOutcome> {
+    const lease = await this.outbox.lease(key, now);
+    if (!lease) return 'not_due';
+    const { item } = lease;
+    let message: AlertMessage | undefined;
     try {
-      await callDynamo(() =>
-        this.#db.send(
-          new PutCommand({
-            TableName: this.#usageTable,
-            // Kept a day past the period, then expired by the table's TTL.
-            Item: { ...mark, expiresAt: Math.ceil(periodEnd.getTime() / 1000) + 86_400 },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        ),
-      );
-      return true;
+      message = await this.#message(item, now);
     } catch (error) {
-      if (isConditionFailure(error)) return false;
+      // Nothing was sent: pending again (Cognito or DynamoDB unavailable, say).
+      await this.outbox.release(lease, this.#clock.now(), describe(error));
       throw error;
     }
+    if (!message) {
+      await this.outbox.abandon(item, this.#clock.now(), 'no owner or address for the account');
+      this.#settled.set(item.alertId, true);
+      return 'abandoned';
+    }
+    try {
+      const sent = await this.#sender.send(message);
+      await this.outbox.markSent(lease, this.#clock.now(), sent?.messageId);
+      this.#settled.set(item.alertId, true);
+      return 'sent';
+    } catch (error) {
+      if (error instanceof AlertNotSentError) {
+        await this.outbox.release(lease, this.#clock.now(), describe(error));
+        this.#logger.warn('quota alert refused by the sender; retried after a backoff', {
+          error,
+          alertId: item.alertId,
+        });
+        return 'refused';
+      }
+      await this.outbox.markUnconfirmed(lease, this.#clock.now(), describe(error));
+      this.#logger.warn('quota alert may have been delivered; sent again only if unconfirmed', {
+        error,
+        alertId: item.alertId,
+        confirmWindowMs: this.outbox.timing.confirmWindowMs,
+      });
+      return 'unconfirmed';
+    }
+  }
+
+  /** An alert this container could not take: remembered if it is final, so it is not tried again. */
+  async #noteIfFinal(key: AlertKey): Promise<void> {
+    const item = await this.outbox.get(key);
+    if (!item || item.state === 'sent' || item.state === 'abandoned') this.#settled.set(alertIdOf(key), true);
+  }
+
+  /** The email for an item, to the owner's current address; undefined when there is nobody to tell. */
+  async #message(item: OutboxItem, now: Date): Promise<AlertMessage | undefined> {
+    // Past its period and the day of grace its item lives for: too late to be of use.
+    if (now.getTime() > item.periodEnd.getTime() + 86_400_000) return undefined;
+    this.#subjects.delete(item.accountId);
+    const { owner } = await this.#subject(item.accountId);
+    if (!owner) return undefined;
+    const to = await this.#addresses.currentAddress(owner);
+    if (!to) return undefined;
+    return message(item, to, now);
   }
 
   async #subject(accountId: string): Promise<Subject> {
@@ -136,14 +271,20 @@ export class QuotaAlerts {
         new GetCommand({
           TableName: this.#accountsTable,
           Key: { accountId },
-          ProjectionExpression: 'email, planId',
+          ProjectionExpression: 'email, planId, userName',
         }),
       ),
     );
     const planId = typeof out.Item?.planId === 'string' ? out.Item.planId : DEFAULT_PLAN_ID;
     const plan = out.Item ? await this.#plans.getPlan(planId) : undefined;
+    const text = (name: string) =>
+      typeof out.Item?.[name] === 'string' ? (out.Item[name] as string) : undefined;
+    const email = text('email');
+    const userName = text('userName');
     const subject: Subject = {
-      ...(typeof out.Item?.email === 'string' ? { email: out.Item.email } : {}),
+      ...(out.Item
+        ? { owner: { accountId, ...(email ? { email } : {}), ...(userName ? { userName } : {}) } }
+        : {}),
       ...(plan ? { plan } : {}),
     };
     this.#subjects.set(accountId, subject);
@@ -151,28 +292,33 @@ export class QuotaAlerts {
   }
 }
 
-function message(
-  to: string,
-  plan: Plan,
-  quota: Quota,
-  threshold: number,
-  used: number,
-  end: Date,
-): AlertMessage {
-  const percent = Math.round(threshold * 100);
-  const period = quota.period === 'day' ? 'today' : 'this month';
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** "today" / "this month" while the period lasts; its date once it is over (a late event's alert). */
+function periodWords(period: QuotaPeriod, start: Date, end: Date, now: Date): string {
+  if (now < end) return period === 'day' ? 'today' : 'this month';
+  const iso = start.toISOString();
+  return period === 'day' ? `on ${iso.slice(0, 10)}` : `in ${iso.slice(0, 7)}`;
+}
+
+function message(item: OutboxItem, to: string, now: Date): AlertMessage {
+  const period = periodWords(item.period, item.periodStart, item.periodEnd, now);
+  const full = item.percent >= 100;
+  const plan = item.planName;
   return {
+    id: item.alertId,
     to,
-    subject:
-      threshold >= 1
-        ? `You have used all ${quota.requests} requests of your ${plan.name} plan ${period}`
-        : `You have used ${percent} % of your ${plan.name} plan's requests ${period}`,
+    subject: full
+      ? `You have used all ${item.quotaRequests} requests of your ${plan} plan ${period}`
+      : `You have used ${item.percent} % of your ${plan} plan's requests ${period}`,
     text: [
-      `Your account has made ${used} of the ${quota.requests} requests its ${plan.name} plan allows ${period}.`,
-      threshold >= 1
+      `Your account has made ${item.used} of the ${item.quotaRequests} requests its ${plan} plan allows ${period}.`,
+      full
         ? 'Further requests are refused (429 quota_exceeded) until the quota resets.'
         : 'Requests past the quota will be refused (429 quota_exceeded) until it resets.',
-      `The quota resets at ${end.toISOString()}.`,
+      `The quota resets at ${item.periodEnd.toISOString()}.`,
     ].join('\n'),
   };
 }

@@ -205,9 +205,14 @@ export class DataTables extends Construct {
   allowQuotaAlerts(fn: TollgateFunction): void {
     this.#allow(fn, ['dynamodb:GetItem'], [this.accounts.tableArn, this.plans.tableArn]);
     this.#allow(fn, ['dynamodb:Query'], [this.usage.tableArn]);
-    this.#allow(fn, ['dynamodb:PutItem', 'dynamodb:DeleteItem'], [this.usage.tableArn], {
-      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ALERT_MARK_PREFIX}*`] },
-    });
+    // The alerts' outbox (services/metering/alert-outbox.ts): claimed with its index entry in one
+    // transaction, leased and settled by conditional updates, read back, its index entries deleted.
+    this.#allow(
+      fn,
+      ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'],
+      [this.usage.tableArn],
+      { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ALERT_MARK_PREFIX}*`] } },
+    );
     // The accounts table (the keys table is the provenance check's).
     fn.function.addEnvironment(ENV.accountsTable, this.accounts.tableName);
     this.#setPlansEnv(fn);
