@@ -96,3 +96,22 @@ export const producerCounter = (accountId: string, month: string, producerId: st
   pk: accountPartition(accountId),
   sk: `${PERIOD}${month}${PRODUCER}${producerId}`,
 });
+
+/** Sorts before `TOTAL#…`: the account's fold mark, then one item per key (UsageReader.keyTotals). */
+export const KEY_TOTALS_PREFIX = 'TOTAL';
+const KEY_TOTAL = 'TOTAL#';
+
+/**
+ * A key's requests and last use on every day up to its `through` (a closed day), folded from its
+ * day counters by the reader; without a key, the account's mark: every key's days up to its
+ * `through` are folded.
+ */
+export const keyTotal = (accountId: string, keyId?: string): CounterKey => ({
+  pk: accountPartition(accountId),
+  sk: keyId === undefined ? KEY_TOTALS_PREFIX : `${KEY_TOTAL}${keyId}`,
+});
+
+/** The key of a `keyTotal` sort key, or undefined for the account's mark. */
+export function parseKeyTotalSortKey(sortKey: string): string | undefined {
+  return sortKey.startsWith(KEY_TOTAL) ? sortKey.slice(KEY_TOTAL.length) : undefined;
+}

@@ -22,7 +22,7 @@ export type UserApiKeyStore = Pick<
 /** What the routes read of metering's counters (UsageReader in every deployment). */
 export type UserApiUsageReader = Pick<
   UsageReader,
-  'keyTotals' | 'dailyCounts' | 'routeDailyCounts' | 'total'
+  'keyTotals' | 'dailyCounts' | 'routeDailyCounts' | 'total' | 'usedInPeriod'
 >;
 
 /** Plans and each account's plan and status: the admin routes, and the key limit (PlanStore). */

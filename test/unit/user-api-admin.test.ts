@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ADMIN_GROUP, DEFAULT_PLAN_ID, type Plan } from '../../contracts/plans';
+import { ADMIN_GROUP, DEFAULT_PLAN_ID, type Plan, periodBounds } from '../../contracts/plans';
+import { utcDay } from '../../contracts/usage-event';
 import type { AccountRecord, KeyRecord } from '../../services/shared/key-store';
 import type { AccountStanding } from '../../services/shared/plan-store';
 import { createApp } from '../../services/user-api/app';
@@ -159,6 +160,11 @@ function memoryUsage() {
     dailyCounts: async () => [],
     routeDailyCounts: async () => [],
     keyTotals: async () => new Map(),
+    // The reader's one definition of a period, over this fake's days (UsageReader.usedInPeriod).
+    async usedInPeriod(accountId, period, at) {
+      const { start, end } = periodBounds(period, at);
+      return usage.total({ accountId }, utcDay(start.getTime()), utcDay(end.getTime() - 1));
+    },
   };
   const add = (accountId: string, day: string, count: number) => {
     const byDay = days.get(accountId) ?? new Map<string, number>();

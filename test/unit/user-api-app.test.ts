@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ENV, MAX_ROLL_GRACE_MS } from '../../contracts/config';
-import type { AccountStatus, Plan } from '../../contracts/plans';
+import { type AccountStatus, type Plan, periodBounds } from '../../contracts/plans';
+import { utcDay } from '../../contracts/usage-event';
 import type { DayCount, KeyTotals } from '../../services/metering/usage-reader';
 import { generateApiKey, isWellFormedApiKey } from '../../services/shared/api-key';
 import type { AccountRecord, KeyRecord } from '../../services/shared/key-store';
@@ -129,6 +130,11 @@ function memoryUsage() {
       totalCalls.push({ scope, from, to });
       const days = await usage.dailyCounts(scope, from, to);
       return days.reduce((sum, d) => sum + d.count, 0);
+    },
+    // The reader's one definition of a period, over this fake's days (UsageReader.usedInPeriod).
+    async usedInPeriod(accountId, period, at) {
+      const { start, end } = periodBounds(period, at);
+      return usage.total({ accountId }, utcDay(start.getTime()), utcDay(end.getTime() - 1));
     },
   };
   return { usage, byScope, totals, totalCalls };

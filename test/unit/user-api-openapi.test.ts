@@ -95,6 +95,7 @@ function memoryUsage() {
     },
     keyTotals: async () => new Map(),
     total: async () => 0,
+    usedInPeriod: async () => 0,
   };
   return { usage, counts, scopes };
 }

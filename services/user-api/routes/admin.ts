@@ -8,8 +8,8 @@ import {
   planBodySchema,
   planIdSchema,
   QUOTA_PERIODS,
+  SHIPPED_DEFAULT_PLAN,
 } from '../../../contracts/plans';
-import { utcDay } from '../../../contracts/usage-event';
 import type { AccountStanding } from '../../shared/plan-store';
 import { requireRecentSignIn } from '../auth';
 import type { UserApiDeps } from '../env';
@@ -68,7 +68,7 @@ const planView = z
   .extend({
     planId: z.string(),
     updatedAt: timestamp.optional().openapi({
-      description: 'When it was last saved; absent on the default plan while it was never saved (unlimited)',
+      description: `When it was last saved; absent on the default plan while it was never saved (then as shipped: at most ${SHIPPED_DEFAULT_PLAN.maxKeys} live keys, no rate limit or quota)`,
     }),
   })
   .openapi('Plan');
@@ -222,9 +222,6 @@ function accountHook(
   throw result.target === 'param' ? notFound('account') : invalidRequest(result.error);
 }
 
-/** The default plan as it stands while the owner never saved one: no limits. */
-const IMPLICIT_DEFAULT = { planId: DEFAULT_PLAN_ID, name: 'Default' };
-
 function standingOut(standing: AccountStanding) {
   return { accountId: standing.accountId, planId: standing.planId, status: standing.status };
 }
@@ -263,11 +260,7 @@ export function adminRoutes(deps: UserApiDeps) {
           const quota = quotas.get(account.planId);
           const period = quota?.period ?? 'month';
           const { start, end } = periodBounds(period, asOf);
-          const used = await deps.usage.total(
-            { accountId: account.accountId },
-            utcDay(start.getTime()),
-            utcDay(end.getTime() - 1),
-          );
+          const used = await deps.usage.usedInPeriod(account.accountId, period, asOf);
           return {
             accountId: account.accountId,
             email: account.email,
@@ -290,7 +283,7 @@ export function adminRoutes(deps: UserApiDeps) {
       const plans = await deps.plans.listPlans();
       const all = plans.some((plan) => plan.planId === DEFAULT_PLAN_ID)
         ? plans
-        : [IMPLICIT_DEFAULT, ...plans];
+        : [SHIPPED_DEFAULT_PLAN, ...plans];
       return c.json({ plans: all.sort((a, b) => a.planId.localeCompare(b.planId)) }, 200);
     })
     .openapi(putPlan, async (c) => {

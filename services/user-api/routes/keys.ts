@@ -244,7 +244,7 @@ export function keyRoutes(deps: UserApiDeps) {
       const accountId = c.get('user').userId;
       const [keys, totals] = await Promise.all([
         deps.store.listKeys(accountId),
-        deps.usage.keyTotals(accountId),
+        deps.usage.keyTotals(accountId, now),
       ]);
       return c.json(
         {

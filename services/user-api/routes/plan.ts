@@ -6,7 +6,6 @@ import {
   QUOTA_PERIODS,
   type QuotaPeriod,
 } from '../../../contracts/plans';
-import { utcDay } from '../../../contracts/usage-event';
 import { isLiveKey } from '../../shared/key-store';
 import type { UserApiDeps } from '../env';
 import { notFound } from '../errors';
@@ -130,6 +129,5 @@ async function usedThisPeriod(
   period: QuotaPeriod,
   at: Date,
 ): Promise<number> {
-  const { start, end } = periodBounds(period, at);
-  return deps.usage.total({ accountId }, utcDay(start.getTime()), utcDay(end.getTime() - 1));
+  return deps.usage.usedInPeriod(accountId, period, at);
 }
