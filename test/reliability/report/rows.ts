@@ -41,6 +41,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'event-provenance', producedBy: integ('test/integ/event-provenance.integ.test.ts') },
   { name: 'conflict-retry', producedBy: integ('test/integ/conflict-retry.integ.test.ts') },
   { name: 'client-timeouts', producedBy: integ('test/integ/client-timeouts.integ.test.ts') },
+  { name: 'quota-alerts', producedBy: integ('test/integ/quota-alerts.integ.test.ts') },
   { name: 'secret-hygiene', producedBy: integ('test/integ/user-api-hygiene.integ.test.ts') },
   { name: 'guess-throttling', producedBy: RELIABILITY },
   { name: 'guess-throttling-http', producedBy: RELIABILITY },
@@ -427,6 +428,43 @@ function mustHold(ok: boolean, what: string): void {
   if (!ok) throw new Error(`a figure breaks its row's bound: ${what}`);
 }
 
+function quotaAlerts(f: Figures): string {
+  const once = (path: string) => {
+    const emails = f.at(path);
+    mustHold(
+      emails.num('80') === 1 && emails.num('100') === 1,
+      `${path}: ${emails.num('80')} × 80 %, ${emails.num('100')} × 100 %`,
+    );
+    return '1 + 1';
+  };
+  const timing = f.at('parameters.timing');
+  const window = timing.num('confirmWindowMs');
+  const crash = f.at('crashBetweenClaimAndSend');
+  const lost = f.at('lostReply');
+  const residual = lost.at('residual');
+  mustHold(
+    lost.num('confirmedAfterMs') < window,
+    `confirmation after ${lost.num('confirmedAfterMs')} ms, window ${window} ms`,
+  );
+  mustHold(
+    f.num('sesTimeout.gaveUpAfterMs') < f.num('sesTimeout.parameters.requestTimeoutMs') + 1000,
+    `SES given up after ${f.num('sesTimeout.gaveUpAfterMs')} ms`,
+  );
+  mustHold(
+    f.num('addressChange.toChangedAddress') === f.num('addressChange.destinations'),
+    'an alert went to the old address',
+  );
+  return (
+    `emails (80 % + 100 %): crash after the claim **${once('crashBetweenClaimAndSend.emails.claimedNotLeased')}** (sent by the schedule ${secs(crash.num('claimedNotLeasedSentAfterMs'))} later),` +
+    ` crash inside the send **${once('crashBetweenClaimAndSend.emails.diedInSend')}** (${secs(crash.num('diedInSendSentAfterMs'))}: lease ${secs(timing.num('leaseMs'))} + window ${secs(window)});` +
+    ` lost SES reply **${once('lostReply.emails')}** (${int(lost.num('sendCalls'))} sends, confirmed by the delivery event ${int(lost.num('confirmedAfterMs'))} ms after the send);` +
+    ` two consumers **${once('twoConsumers.emails')}**; 100 % with no traffic after, SES refusing twice: **${once('noTrafficAfter.emails')}** in ${secs(f.num('noTrafficAfter.sentAfterMs'))};` +
+    ` late events: yesterday's period **${once('lateEvents.yesterday')}**; changed address: ${int(f.num('addressChange.toChangedAddress'))} of ${int(f.num('addressChange.destinations'))} to it;` +
+    ` SES hung: given up after ${secs(f.num('sesTimeout.gaveUpAfterMs'))}.` +
+    ` Residual (documented): reply **and** delivery event both lost → ${int(residual.num('emailsWhenEventLost.80'))} + ${int(residual.num('emailsWhenEventLost.100'))} emails, resent ${secs(residual.num('resentAfterMs'))} after, once the window passed.`
+  );
+}
+
 function guessThrottlingForwarded(f: Figures): string {
   const budget = f.num('parameters.budget');
   const guesses = f.num('parameters.guessesEach');
@@ -529,6 +567,13 @@ export const ROWS: readonly Row[] = [
     mustHold: (f) =>
       `user-api: 503 with \`retry-after\` on every route within ${secs(f.num('parameters.userApiFunctionTimeoutMs') - f.num('parameters.marginMs'), 0)} (its timeout minus a margin); the sign-up trigger fails within Cognito's ${secs(f.num('parameters.cognitoTriggerWaitMs'), 0)} less 1 s`,
     measured: clientTimeouts,
+  },
+  {
+    scenario: 'quota-alerts',
+    title: 'Quota alerts exactly once (`test/integ/quota-alerts.integ.test.ts`)',
+    mustHold: (f) =>
+      `one 80 % and one 100 % email under a crash between claim and send, a lost SES reply, two consumers, and a 100 % with no traffic after it; late events in their own period; the address the user pool has at send time; SES given up within its ${secs(f.num('sesTimeout.parameters.requestTimeoutMs'), 0)} request timeout. A duplicate only if SES's answer and its send event both miss the confirmation window (${secs(f.num('parameters.timing.confirmWindowMs'))} here, 5 min shipped)`,
+    measured: quotaAlerts,
   },
   {
     scenario: 'faults',
