@@ -5,7 +5,8 @@ import { ApplicationLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import { commaListSchema, ENV, originListSchema } from '../../contracts/config';
+import { commaListSchema, DEFAULT_ACCEPTANCE_WINDOW, ENV, originListSchema } from '../../contracts/config';
+import { MAX_LATE_WINDOW_MS } from '../../contracts/redelivery';
 import { usageStream } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, TRANSPORTS } from '../../contracts/transport';
 import { EXAMPLE_API_ENTRY, EXAMPLE_API_PATHS, REPO_ROOT, WEB_DIST } from './paths';
@@ -74,6 +75,16 @@ const contextSchema = z
     kinesisShards: z
       .union([z.literal('on-demand'), z.coerce.number().int().min(1).max(500)])
       .default(usageStream.shardCount),
+    // Metering's late window in hours (-c lateWindowHours=72): redelivery and retention follow it.
+    lateWindowHours: z.coerce
+      .number()
+      .positive()
+      .max(
+        MAX_LATE_WINDOW_MS / 3_600_000,
+        'at most 168 hours (7 days, the longest a Kinesis event source retries)',
+      )
+      .refine((hours) => hours * 3_600_000 >= 120_000, 'at least 2 minutes')
+      .default(DEFAULT_ACCEPTANCE_WINDOW.lateMs / 3_600_000),
     region: z
       .string()
       .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1')
@@ -155,6 +166,7 @@ export function readDeploymentContext(
     stage: raw('stage'),
     transport: raw('transport') ?? env[ENV.transport],
     kinesisShards: raw('kinesisShards'),
+    lateWindowHours: raw('lateWindowHours'),
     region: raw('region') ?? env.CDK_DEFAULT_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
     certificateArn: raw('certificateArn'),
     allowInsecureHttp: raw('allowInsecureHttp'),
@@ -198,6 +210,7 @@ export function stackPropsFromContext(
     stage: context.stage,
     transport: context.transport,
     kinesisShards: context.kinesisShards,
+    lateWindowMs: Math.round(context.lateWindowHours * 3_600_000),
     certificateArn: context.certificateArn,
     keyApiReservedConcurrency: context.keyApiReservedConcurrency,
     keyApiDomainName: context.keyApiDomainName,

@@ -35,6 +35,13 @@ export interface TollgateStackProps extends StackProps {
    */
   readonly kinesisShards?: number | 'on-demand';
   /**
+   * Metering's late window (TOLLGATE_LATE_WINDOW_MS): events older than this are refused. The
+   * queue's redelivery, the Kinesis retries and every retention are derived from it
+   * (contracts/redelivery.ts), so usage waits out an outage until the window nears.
+   * @default DEFAULT_ACCEPTANCE_WINDOW.lateMs (48 h)
+   */
+  readonly lateWindowMs?: number;
+  /**
    * ACM certificate for the key API's HTTPS listener (port 80 then only redirects to it). The
    * context reader (config.ts) refuses a `prod` stage without one unless `allowInsecureHttp`.
    * @default - plain HTTP on port 80

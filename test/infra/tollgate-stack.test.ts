@@ -10,6 +10,7 @@ import {
   UserApiMetric,
 } from '../../contracts/metric-names';
 import { ADMIN_GROUP } from '../../contracts/plans';
+import { usageRedelivery } from '../../contracts/redelivery';
 import {
   KEY_LOOKUP_INDEX,
   keysTable,
@@ -60,15 +61,35 @@ const SERVICE_METRIC_NAMES = new Set([
 ]);
 
 describe.each([
-  // SQS with HTTPS and a web page to deploy; Kinesis with plain HTTP and no page.
-  { transport: 'sqs', context: { certificateArn: CERTIFICATE } as Record<string, string>, webAssets: true },
+  // SQS with HTTPS and a web page to deploy; Kinesis with plain HTTP and no page; Kinesis with
+  // HTTPS, as a high-volume production stage runs it, and a late window of its own.
+  {
+    transport: 'sqs',
+    https: true,
+    context: { certificateArn: CERTIFICATE } as Record<string, string>,
+    webAssets: true,
+  },
   // The Kinesis variant also routes paths of its own to the owner API (ownerApiPaths).
   {
     transport: 'kinesis',
+    https: false,
     context: { ownerApiPaths: '/v1/*,/openapi.json,/docs/*' } as Record<string, string>,
     webAssets: false,
   },
-] as const)('TollgateStack with transport=$transport', ({ transport, context, webAssets }) => {
+  {
+    transport: 'kinesis',
+    https: true,
+    context: { certificateArn: CERTIFICATE, lateWindowHours: '72' } as Record<string, string>,
+    webAssets: false,
+  },
+] as const)('TollgateStack with transport=$transport, https=$https', ({ transport, context, webAssets }) => {
+  const https = 'certificateArn' in context;
+  /** The late window the variant deploys with: `-c lateWindowHours`, else the default. */
+  const lateWindowMs =
+    'lateWindowHours' in context
+      ? Number(context.lateWindowHours) * 3_600_000
+      : DEFAULT_ACCEPTANCE_WINDOW.lateMs;
+  const redelivery = usageRedelivery(lateWindowMs);
   let synth: Synthesized;
   let fnIds: Record<string, string>;
   let tableIds: Record<string, string>;
@@ -187,7 +208,10 @@ describe.each([
       expect(functions.length).toBeGreaterThan(Object.keys(fnIds).length);
       for (const [id, fn] of functions) {
         // System level WARN: platform lines at INFO (START, END, REPORT per invocation) are not sent.
-        expect(fn.Properties?.LoggingConfig, id).toMatchObject({ LogFormat: 'JSON', SystemLogLevel: 'WARN' });
+        expect(fn.Properties?.LoggingConfig, id).toMatchObject({
+          LogFormat: 'JSON',
+          SystemLogLevel: 'WARN',
+        });
       }
       for (const [service, id] of Object.entries(fnIds)) {
         const logging = json().Resources[id]?.Properties.LoggingConfig;
@@ -243,14 +267,14 @@ describe.each([
     it('forwards the listener to a target group whose only target is key-api', () => {
       const listeners = Object.values(resourcesOf(t(), 'AWS::ElasticLoadBalancingV2::Listener'));
       // With a certificate, the second is port 80's redirect (hardening.test.ts).
-      expect(listeners).toHaveLength(transport === 'sqs' ? 2 : 1);
+      expect(listeners).toHaveLength(https ? 2 : 1);
       const listener = json().Resources[appListenerId()]?.Properties as CfnProperties;
       expect(listener.DefaultActions).toHaveLength(1);
       const targetGroupId = listener.DefaultActions[0].TargetGroupArn.Ref;
       const targetGroup = json().Resources[targetGroupId]?.Properties;
       expect(targetGroup.TargetType).toBe('lambda');
       expect(targetGroup.Targets).toEqual([{ Id: { 'Fn::GetAtt': [fnIds[SERVICE_NAMES.keyApi], 'Arn'] } }]);
-      if (transport === 'sqs') {
+      if (https) {
         expect(listener).toMatchObject({
           Port: 443,
           Protocol: 'HTTPS',
@@ -310,7 +334,8 @@ describe.each([
   describe('usage transport', () => {
     it('encrypts every queue and refuses non-TLS access to it', () => {
       const queues = resourcesOf(t(), 'AWS::SQS::Queue');
-      expect(Object.keys(queues)).toHaveLength(transport === 'sqs' ? 2 : 1);
+      // The usage queue (SQS) or the redrive queue (Kinesis), and the dead-letter queue.
+      expect(Object.keys(queues)).toHaveLength(2);
       const policies = Object.values(resourcesOf(t(), 'AWS::SQS::QueuePolicy'));
       for (const [id, queue] of Object.entries(queues)) {
         expect(queue.Properties?.SqsManagedSseEnabled, id).toBe(true);
@@ -326,20 +351,61 @@ describe.each([
       }
     });
 
-    it('gives every queue but the dead-letter queue a redrive to it', () => {
+    it('gives every queue but the dead-letter queue a redrive to it, after redelivering until the late window nears', () => {
       for (const [id, queue] of Object.entries(resourcesOf(t(), 'AWS::SQS::Queue'))) {
         if (id === dlqId) continue;
         expect(queue.Properties?.RedrivePolicy).toEqual({
           deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
-          maxReceiveCount: usageQueue.maxReceiveCount,
+          maxReceiveCount: redelivery.queue.maxReceiveCount,
         });
+        const properties = queue.Properties as CfnProperties;
+        const visibility = properties.VisibilityTimeout as number;
+        expect(visibility).toBe(redelivery.queue.visibilityTimeoutSeconds);
+        // Never shorter than six times metering's timeout (AWS's advice).
+        expect(visibility).toBeGreaterThanOrEqual(usageQueue.visibilityTimeoutSeconds);
+        // Usage waits (one delivery per visibility timeout) until the late window minus the
+        // redrive margin, not 15 minutes: 840 deliveries over 42 h with the 48 h default.
+        const waitMs = visibility * 1000 * redelivery.queue.maxReceiveCount;
+        expect(waitMs).toBeLessThanOrEqual(lateWindowMs - redelivery.redriveMarginMs);
+        expect(waitMs).toBeGreaterThan(lateWindowMs - redelivery.redriveMarginMs - visibility * 1000);
+        expect(redelivery.redriveMarginMs).toBeGreaterThanOrEqual(Math.min(6 * 3_600_000, lateWindowMs / 4));
+        // Kept at least until the late window has closed on it.
+        expect(properties.MessageRetentionPeriod * 1000).toBeGreaterThanOrEqual(lateWindowMs);
       }
     });
 
-    it('feeds metering through one mapping with partial batch responses', () => {
-      const mappings = Object.values(resourcesOf(t(), 'AWS::Lambda::EventSourceMapping'));
-      expect(mappings).toHaveLength(1);
-      const mapping = mappings[0]?.Properties as CfnProperties;
+    it('keeps dead letters at least the late window (SQS keeps their first enqueue time)', () => {
+      const dlq = json().Resources[dlqId]?.Properties as CfnProperties;
+      expect(dlq.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+      expect(dlq.MessageRetentionPeriod * 1000).toBeGreaterThanOrEqual(lateWindowMs + 24 * 3_600_000);
+    });
+
+    it('configures metering with the late window the redelivery was derived from', () => {
+      const variables = json().Resources[fnIds[SERVICE_NAMES.metering] as string]?.Properties.Environment
+        .Variables as Record<string, unknown>;
+      expect(variables[ENV.lateWindowMs]).toBe(String(lateWindowMs));
+    });
+
+    it('feeds metering through one mapping with partial batch responses (and the redrive queue on Kinesis)', () => {
+      const all = Object.values(resourcesOf(t(), 'AWS::Lambda::EventSourceMapping')).map(
+        (m) => m.Properties as CfnProperties,
+      );
+      expect(all).toHaveLength(transport === 'sqs' ? 1 : 2);
+      for (const m of all) {
+        expect(m.FunctionName).toEqual({ Ref: fnIds[SERVICE_NAMES.metering] });
+        expect(m.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      }
+      if (transport === 'kinesis') {
+        const redriveId = logicalIdOf(t(), 'AWS::SQS::Queue', {
+          QueueName: `${queueName(STAGE, usageQueue)}-redrive`,
+        });
+        expect(all.filter((m) => JSON.stringify(m.EventSourceArn).includes(`"${redriveId}"`))).toHaveLength(
+          1,
+        );
+      }
+      const mapping = all.find(
+        (m) => m.StartingPosition !== undefined || transport === 'sqs',
+      ) as CfnProperties;
       expect(mapping.FunctionName).toEqual({ Ref: fnIds[SERVICE_NAMES.metering] });
       expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
       // Batches that grow with the backlog (up to 10,000), a short window when traffic is light:
@@ -359,19 +425,26 @@ describe.each([
         expect(mapping).toMatchObject({
           EventSourceArn: { 'Fn::GetAtt': [streamId, 'Arn'] },
           StartingPosition: 'TRIM_HORIZON',
-          BisectBatchOnFunctionError: false,
+          BisectBatchOnFunctionError: true,
           // Sequence-number watermarks need one batch per shard at a time (docs/metering.md).
           ParallelizationFactor: 1,
-          MaximumRetryAttempts: 10,
+          // Retried without a count until the record nears the late window: not skipped after 10.
+          MaximumRetryAttempts: -1,
+          MaximumRecordAgeInSeconds: redelivery.stream.maxRecordAgeSeconds,
           DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [dlqId, 'Arn'] } } },
         });
+        expect(mapping.MaximumRecordAgeInSeconds * 1000).toBe(lateWindowMs - redelivery.redriveMarginMs);
+        // The redrive margin left before the window refuses what was given up on.
+        expect(lateWindowMs - mapping.MaximumRecordAgeInSeconds * 1000).toBeGreaterThanOrEqual(
+          Math.min(6 * 3_600_000, lateWindowMs / 4),
+        );
       }
     });
 
     it.runIf(transport === 'kinesis')('uses an encrypted stream sized from contracts/resources.ts', () => {
       t().hasResourceProperties('AWS::Kinesis::Stream', {
         ShardCount: usageStream.shardCount,
-        RetentionPeriodHours: usageStream.retentionHours,
+        RetentionPeriodHours: redelivery.stream.retentionHours,
         StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' },
       });
     });
@@ -387,11 +460,65 @@ describe.each([
       expect(props?.MemorySize).toBeGreaterThanOrEqual(1024);
     });
 
-    it.runIf(transport === 'kinesis')('keeps the stream at least as long as the late window', () => {
+    it.runIf(transport === 'kinesis')('keeps the stream a day past the configured late window', () => {
       const stream = Object.values(resourcesOf(t(), 'AWS::Kinesis::Stream'))[0]?.Properties as CfnProperties;
-      expect(stream.RetentionPeriodHours * 3_600_000).toBeGreaterThanOrEqual(
-        DEFAULT_ACCEPTANCE_WINDOW.lateMs,
+      expect(stream.RetentionPeriodHours * 3_600_000).toBeGreaterThanOrEqual(lateWindowMs + 24 * 3_600_000);
+      expect(stream.RetentionPeriodHours).toBe(Math.ceil(lateWindowMs / 3_600_000) + 24);
+    });
+
+    it('lets the redrive role read dead letters and send usage back only to metering, admitted by the Deny', () => {
+      const roles = resourcesOf(t(), 'AWS::IAM::Role');
+      const roleId = Object.keys(roles).find((id) => id.includes('RedriveRole')) as string;
+      expect(roleId).toBeDefined();
+      const target =
+        transport === 'sqs'
+          ? logicalIdOf(t(), 'AWS::SQS::Queue', { QueueName: queueName(STAGE, usageQueue) })
+          : logicalIdOf(t(), 'AWS::SQS::Queue', { QueueName: `${queueName(STAGE, usageQueue)}-redrive` });
+      const statements = Object.values(resourcesOf(t(), 'AWS::IAM::Policy'))
+        .filter((policy) => JSON.stringify(policy.Properties?.Roles).includes(`"${roleId}"`))
+        .flatMap(
+          (policy) => (policy.Properties as CfnProperties).PolicyDocument.Statement as CfnProperties[],
+        );
+      expect(roles[roleId]?.Properties?.ManagedPolicyArns ?? []).toEqual([]);
+      const list = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+      const granted = statements
+        .filter((st) => st.Effect === 'Allow')
+        .flatMap((st) =>
+          list(st.Action as string | string[]).flatMap((action) =>
+            list(st.Resource).map((resource) => ({ action, resource: JSON.stringify(resource) })),
+          ),
+        );
+      const on = (id: string) => granted.filter((p) => p.resource.includes(`"${id}"`)).map((p) => p.action);
+      expect(on(target)).toContain('sqs:SendMessage');
+      expect(on(dlqId)).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage']));
+      expect(on(dlqId)).not.toContain('sqs:SendMessage');
+      expect(on(tableIds.usage as string)).toEqual(['dynamodb:GetItem']);
+      // Never PutRecord: a record put back on the stream would escape the watermarks.
+      expect(granted.some((p) => p.action.startsWith('kinesis:Put'))).toBe(false);
+      if (transport === 'kinesis') {
+        const streamId = Object.keys(resourcesOf(t(), 'AWS::Kinesis::Stream'))[0] as string;
+        expect(on(streamId)).toEqual(
+          expect.arrayContaining(['kinesis:GetRecords', 'kinesis:GetShardIterator']),
+        );
+      }
+      // The queue's Deny admits the role beside the gates; on Kinesis the stream's does not.
+      const denies = JSON.stringify(
+        [
+          ...Object.values(resourcesOf(t(), 'AWS::SQS::QueuePolicy')),
+          ...Object.values(resourcesOf(t(), 'AWS::Kinesis::ResourcePolicy')),
+        ].map((p) => p.Properties),
       );
+      expect(denies).toContain(`"${roleId}"`);
+      const targetPolicy = Object.values(resourcesOf(t(), 'AWS::SQS::QueuePolicy')).find((p) =>
+        JSON.stringify(p.Properties?.Queues).includes(`"${target}"`),
+      );
+      const document = targetPolicy?.Properties?.PolicyDocument as CfnProperties;
+      const deny = ((document?.Statement ?? []) as CfnProperties[]).find(
+        (st) => st.Effect === 'Deny' && st.Action === 'sqs:SendMessage',
+      );
+      expect(JSON.stringify(deny?.Condition)).toContain(`"${roleId}"`);
+      expect(t().findOutputs('UsageRedriveRoleArn')).not.toEqual({});
+      expect(t().findOutputs('UsageRedriveQueueUrl')).not.toEqual({});
     });
   });
 
@@ -557,14 +684,15 @@ describe.each([
       const dynamo = granted.filter(
         (p) => p.action.startsWith('dynamodb:') && !mentions(p, tableIds.keys as string),
       );
+      // On Kinesis also the redrive queue's marks, transactionally as on SQS.
       expect(dynamo.map((p) => p.action).sort()).toEqual(
         transport === 'sqs'
           ? ['dynamodb:PutItem', 'dynamodb:UpdateItem']
-          : ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+          : ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem'],
       );
       for (const write of dynamo) {
         expect(mentions(write, tableIds.usage as string)).toBe(true);
-        if (transport === 'sqs') expect(write.condition).toBeDefined();
+        if (write.action === 'dynamodb:PutItem') expect(write.condition).toBeDefined();
       }
       expect(granted).toContainEqual({
         action: 'sqs:SendMessage',
@@ -792,7 +920,7 @@ describe.each([
         ]),
       );
       const keyApiUrl: CfnProperties = t().findOutputs('KeyApiUrl').KeyApiUrl;
-      expect(keyApiUrl.Value['Fn::Join'][1][0]).toBe(transport === 'sqs' ? 'https://' : 'http://');
+      expect(keyApiUrl.Value['Fn::Join'][1][0]).toBe(https ? 'https://' : 'http://');
     });
   });
 

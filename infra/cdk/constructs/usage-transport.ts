@@ -1,11 +1,13 @@
 import { Duration, Lazy, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV } from '../../../contracts/config';
+import { DEFAULT_ACCEPTANCE_WINDOW, ENV } from '../../../contracts/config';
+import { type UsageRedelivery, usageRedelivery } from '../../../contracts/redelivery';
 import { queueName, streamName, usageQueue, usageStream } from '../../../contracts/resources';
 import type { Transport } from '../../../contracts/transport';
 import type { TollgateFunction } from './tollgate-function';
@@ -32,11 +34,11 @@ export interface UsageTransportProps {
    */
   readonly kinesisShards?: number | 'on-demand';
   /**
-   * Kinesis only: retries of a failing batch before it is given up and its description sent to
-   * the dead-letter queue. (SQS retries are the queue's `maxReceiveCount` in contracts/resources.ts.)
-   * @default 10
+   * Metering's late window: the redelivery and every retention are derived from it
+   * (contracts/redelivery.ts), and metering is configured with it (TOLLGATE_LATE_WINDOW_MS).
+   * @default DEFAULT_ACCEPTANCE_WINDOW.lateMs (48 h)
    */
-  readonly retryAttempts?: number;
+  readonly lateWindowMs?: number;
 }
 
 /** What publishing a usage event is, per transport: the only actions the resource policies restrict. */
@@ -45,10 +47,25 @@ export const PUBLISH_ACTIONS = {
   kinesis: ['kinesis:PutRecord', 'kinesis:PutRecords'],
 } as const satisfies Record<Transport, readonly string[]>;
 
+/** What the redrive role may do to the dead-letter queue: read, put back when it cannot finish, delete. */
+const REDRIVE_DLQ_ACTIONS = [
+  'sqs:ReceiveMessage',
+  'sqs:DeleteMessage',
+  'sqs:ChangeMessageVisibility',
+  'sqs:GetQueueAttributes',
+  'sqs:GetQueueUrl',
+];
+
 /**
  * How usage events travel from key-api to metering: an SQS queue (default) or a Kinesis stream,
- * always with an SQS dead-letter queue. Settings come from contracts/resources.ts, as in the local
- * stack. Both queues are encrypted (SSE-SQS) and refuse plain-HTTP access.
+ * always with an SQS dead-letter queue. Settings come from contracts/resources.ts and, for how long
+ * usage waits and is kept, contracts/redelivery.ts (both as in the local stack). The queues are
+ * encrypted (SSE-SQS) and refuse plain-HTTP access.
+ *
+ * Usage waits out an outage instead of being skipped: SQS delivers a message again every
+ * visibility timeout until the late window minus the redrive margin, the Kinesis event source
+ * retries until a record is that old; only then does usage reach the dead-letter queue, from where
+ * `npm run usage:redrive` (through `redriveRole`) sends it back while the late window still takes it.
  */
 export class UsageTransport extends Construct {
   readonly transport: Transport;
@@ -58,6 +75,22 @@ export class UsageTransport extends Construct {
   readonly queue?: sqs.Queue;
   /** Set when transport is `kinesis`. */
   readonly stream?: kinesis.Stream;
+  /**
+   * Kinesis only: the queue the redrive sends given-up stream records to. metering counts it like
+   * the SQS transport (a dedupe mark per event), since a record put back on the stream would get a
+   * new sequence number that no counter's watermark knows (services/metering/redrive.ts).
+   */
+  readonly redriveQueue?: sqs.Queue;
+  /** Where the redrive sends usage back to metering: the usage queue, or on Kinesis the redrive queue. */
+  readonly redriveTarget: sqs.Queue;
+  /**
+   * The role `npm run usage:redrive` assumes on AWS (any principal of this account allowed to
+   * assume it): reads the dead-letter queue and the stream, publishes to `redriveTarget` (the
+   * resource policy admits it beside the gates), reads counters (allowRedriveCounterReads).
+   */
+  readonly redriveRole: iam.Role;
+  /** The settings derived from the late window. */
+  readonly redelivery: UsageRedelivery;
   readonly #props: UsageTransportProps;
   /** Roles of the functions given allowPublish(): the only principals the resource policy lets publish. */
   readonly #publishers: iam.IRole[] = [];
@@ -66,12 +99,14 @@ export class UsageTransport extends Construct {
     super(scope, id);
     this.#props = props;
     this.transport = props.transport;
+    this.redelivery = usageRedelivery(props.lateWindowMs ?? DEFAULT_ACCEPTANCE_WINDOW.lateMs);
+    const { queue: queueSettings, deadLetter, stream: streamSettings } = this.redelivery;
 
     // SSE-SQS rather than a customer key: messages are already private to the account, and a KMS
     // key would add a key charge plus kms:GenerateDataKey on every publish.
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       queueName: queueName(props.stage, usageQueue, true),
-      retentionPeriod: Duration.seconds(usageQueue.deadLetterRetentionSeconds),
+      retentionPeriod: Duration.seconds(deadLetter.retentionSeconds),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
     });
@@ -82,15 +117,18 @@ export class UsageTransport extends Construct {
         "destination and metering's dead-letter sink); a dead letter of dead letters would only hide them.",
     });
 
-    if (props.transport === 'sqs') {
-      this.queue = new sqs.Queue(this, 'Queue', {
-        queueName: queueName(props.stage, usageQueue),
-        visibilityTimeout: Duration.seconds(usageQueue.visibilityTimeoutSeconds),
-        retentionPeriod: Duration.seconds(usageQueue.retentionSeconds),
+    const meteredQueue = (id: string, name: string) =>
+      new sqs.Queue(this, id, {
+        queueName: name,
+        visibilityTimeout: Duration.seconds(queueSettings.visibilityTimeoutSeconds),
+        retentionPeriod: Duration.seconds(queueSettings.retentionSeconds),
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
-        deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: usageQueue.maxReceiveCount },
+        deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: queueSettings.maxReceiveCount },
       });
+    if (props.transport === 'sqs') {
+      this.queue = meteredQueue('Queue', queueName(props.stage, usageQueue));
+      this.redriveTarget = this.queue;
     } else {
       this.stream = new kinesis.Stream(this, 'Stream', {
         streamName: streamName(props.stage, usageStream),
@@ -100,14 +138,33 @@ export class UsageTransport extends Construct {
               streamMode: kinesis.StreamMode.PROVISIONED,
               shardCount: props.kinesisShards ?? usageStream.shardCount,
             }),
-        retentionPeriod: Duration.hours(usageStream.retentionHours),
+        retentionPeriod: Duration.hours(streamSettings.retentionHours),
         // The AWS-managed key (aws/kinesis): encrypted at rest with no key to pay for or grant.
         encryption: kinesis.StreamEncryption.MANAGED,
         // In-flight usage only; the counters live in DynamoDB.
         removalPolicy: RemovalPolicy.DESTROY,
       });
+      this.redriveQueue = meteredQueue('RedriveQueue', `${queueName(props.stage, usageQueue)}-redrive`);
+      this.redriveTarget = this.redriveQueue;
     }
+    this.redriveRole = new iam.Role(this, 'RedriveRole', {
+      assumedBy: new iam.AccountRootPrincipal(),
+      description: 'npm run usage:redrive: sends dead-lettered usage back to metering (docs/metering.md)',
+    });
+    this.deadLetterQueue.grant(this.redriveRole, ...REDRIVE_DLQ_ACTIONS);
+    this.redriveTarget.grant(this.redriveRole, 'sqs:SendMessage', 'sqs:GetQueueUrl');
+    this.stream?.grant(
+      this.redriveRole,
+      'kinesis:GetShardIterator',
+      'kinesis:GetRecords',
+      'kinesis:DescribeStreamSummary',
+    );
     this.#denyPublishingToOthers();
+  }
+
+  /** The redrive reads counters' Kinesis watermarks (GetItem of the usage table, nothing else). */
+  allowRedriveCounterReads(usageTable: dynamodb.ITable): void {
+    usageTable.grant(this.redriveRole, 'dynamodb:GetItem');
   }
 
   /**
@@ -124,7 +181,8 @@ export class UsageTransport extends Construct {
    * SendMessage calls. `aws:PrincipalArn` is the role's ARN for every session of that role (not the
    * session's), and is absent for AWS services, for which ArnNotEquals then holds: they are denied
    * too (nothing but our functions publishes usage). A dead-letter redrive back onto the queue is
-   * denied as well, on purpose: see docs/deploy.md.
+   * admitted only for the redrive role (`redriveRole`), whose tool sends each dead letter back
+   * once and whose events metering dedupes by their marks (docs/metering.md, runbook).
    */
   #denyPublishingToOthers(): void {
     const resource = this.queue ?? this.stream;
@@ -137,11 +195,29 @@ export class UsageTransport extends Construct {
       resources: [this.queue ? this.queue.queueArn : (this.stream as kinesis.Stream).streamArn],
       conditions: {
         ArnNotEquals: {
-          'aws:PrincipalArn': Lazy.list({ produce: () => this.#publishers.map((role) => role.roleArn) }),
+          'aws:PrincipalArn': Lazy.list({
+            // The redrive role publishes to the queue only: on Kinesis it never puts a record on
+            // the stream (a new sequence number would escape the watermarks), so it is not admitted there.
+            produce: () => [
+              ...this.#publishers.map((role) => role.roleArn),
+              ...(this.queue ? [this.redriveRole.roleArn] : []),
+            ],
+          }),
         },
       },
     });
     resource.addToResourcePolicy(statement);
+    // The redrive queue: only the redrive role puts usage on it (metering receives it).
+    this.redriveQueue?.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyTheRedrivePublishesUsage',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: [...PUBLISH_ACTIONS.sqs],
+        resources: [this.redriveQueue.queueArn],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': [this.redriveRole.roleArn] } },
+      }),
+    );
   }
 
   /** Memory of the metering function, sized for a full batch (see consumerTimeout). */
@@ -185,27 +261,36 @@ export class UsageTransport extends Construct {
       this.#props.maxBatchingWindow ?? Duration.seconds(eventSource.maxBatchingWindowSeconds);
     fn.function.addEnvironment(ENV.transport, this.transport);
     fn.function.addEnvironment(ENV.usageDlqUrl, this.deadLetterQueue.queueUrl);
+    // The window the redelivery above was derived from, so metering refuses at the same age.
+    fn.function.addEnvironment(ENV.lateWindowMs, String(this.redelivery.lateWindowMs));
     this.deadLetterQueue.grant(fn.function, 'sqs:SendMessage');
-    if (this.queue) {
-      fn.function.addEventSource(
-        new SqsEventSource(this.queue, { batchSize, maxBatchingWindow, reportBatchItemFailures: true }),
-      );
+    const queueSource = (queue: sqs.IQueue) =>
+      new SqsEventSource(queue, { batchSize, maxBatchingWindow, reportBatchItemFailures: true });
+    if (this.queue) fn.function.addEventSource(queueSource(this.queue));
+    if (this.redriveQueue) {
+      // Little traffic (only what an operator redrives): batches as large, no reserved concurrency.
+      fn.function.addEventSource(queueSource(this.redriveQueue));
     }
     if (this.stream) {
+      const { retryAttempts, maxRecordAgeSeconds } = this.redelivery.stream;
       fn.function.addEventSource(
         new KinesisEventSource(this.stream, {
           startingPosition: StartingPosition.TRIM_HORIZON,
           batchSize,
           maxBatchingWindow,
           reportBatchItemFailures: true,
-          // Failures are reported per counter; halving a batch would only break aggregates up.
-          bisectBatchOnError: false,
+          // A batch that fails as a whole (a thrown error, a timeout) is halved until the record
+          // that causes it stands alone; reported failures retry from the lowest one anyway.
+          bisectBatchOnError: true,
           // One batch per shard at a time, in sequence order: the counters' sequence-number
           // watermarks (docs/metering.md) are exact only then. Scale with shards instead.
           parallelizationFactor: 1,
-          retryAttempts: this.#props.retryAttempts ?? 10,
-          // A batch given up on is described (shard, sequence numbers) in the dead-letter queue,
-          // from where the records can be read back while the stream retains them.
+          // Retried without a count, until the record nears the late window (minus the redrive
+          // margin): an outage of DynamoDB holds the shard instead of skipping its usage.
+          retryAttempts,
+          maxRecordAge: Duration.seconds(maxRecordAgeSeconds),
+          // A batch given up on is described (shard, sequence numbers) in the dead-letter queue;
+          // the redrive reads the records back from the stream, which retains them past the window.
           onFailure: new SqsDlq(this.deadLetterQueue),
         }),
       );

@@ -30,7 +30,41 @@ export interface KinesisPollerOptions {
   batchingWindowMs?: number;
   /** How long an empty shard is left before it is read again. @default 100 */
   idleMs?: number;
+  /**
+   * MaximumRecordAgeInSeconds, in ms: records that arrived longer ago are given up on (described to
+   * `onFailure`) instead of handed over. Tests shorten it. @default no limit (-1)
+   */
+  maxRecordAgeMs?: number;
+  /** MaximumRetryAttempts: retries of a failing batch before it is given up on. @default -1 (no limit) */
+  maxRetryAttempts?: number;
+  /** BisectBatchOnFunctionError: a batch whose invocation throws is halved for its retry. @default false */
+  bisectBatchOnError?: boolean;
+  /**
+   * The on-failure destination: receives the description of each batch given up on, as Lambda
+   * sends it (KinesisBatchInfo: shard and sequence range, not the records). Without it a batch is
+   * never given up on, whatever the two limits say.
+   */
+  onFailure?: (description: KinesisFailureDescription) => Promise<void>;
   onError?: (error: unknown) => void;
+}
+
+/** What Lambda's event source mapping sends to a Kinesis stream's on-failure destination. */
+export interface KinesisFailureDescription {
+  requestContext: {
+    condition: 'RecordAgeExceeded' | 'RetryAttemptsExhausted';
+    approximateInvokeCount: number;
+  };
+  version: '1.0';
+  timestamp: string;
+  KinesisBatchInfo: {
+    shardId: string;
+    startSequenceNumber: string;
+    endSequenceNumber: string;
+    approximateArrivalOfFirstRecord: string;
+    approximateArrivalOfLastRecord: string;
+    batchSize: number;
+    streamArn: string;
+  };
 }
 
 type Checkpoints = Record<string, string>;
@@ -56,15 +90,21 @@ function toRecord(record: _Record, options: KinesisPollerOptions, shardId: strin
 
 /**
  * Feeds a Kinesis stream to a handler the way Lambda's event source mapping does: per shard, in
- * order, one batch at a time. A thrown error retries the same batch; reported batchItemFailures
- * retry from the lowest failed sequence number (records after it come again, as on AWS). The
- * checkpoint only moves past records the handler finished with.
+ * order, one batch at a time. A thrown error retries the same batch (halved with
+ * bisectBatchOnError); reported batchItemFailures retry from the lowest failed sequence number
+ * (records after it come again, as on AWS). The checkpoint only moves past records the handler
+ * finished with, or that were given up on (maxRecordAgeMs, maxRetryAttempts) and described to
+ * `onFailure`: the CDK stack's settings (contracts/redelivery.ts), as the local stack passes them.
  */
 export class KinesisPoller {
   readonly #options: KinesisPollerOptions;
   #running = false;
   #loops: Promise<void>[] = [];
   #checkpoints: Checkpoints = {};
+  /** Per shard: the sequence number a failing batch retries from, and how often it was tried. */
+  readonly #attempts = new Map<string, { from: string; count: number }>();
+  /** Per shard: the batch size after bisecting on thrown errors. */
+  readonly #limits = new Map<string, number>();
 
   constructor(options: KinesisPollerOptions) {
     this.#options = options;
@@ -118,7 +158,7 @@ export class KinesisPoller {
       try {
         iterator ??= await this.#iterator(shardId);
         if (!iterator) return;
-        const batchSize = this.#options.batchSize ?? 100;
+        const batchSize = this.#limits.get(shardId) ?? this.#options.batchSize ?? 100;
         let out = await this.#options.kinesis.send(
           new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }),
         );
@@ -146,8 +186,38 @@ export class KinesisPoller {
           );
           records.push(...(out.Records ?? []));
         }
-        const retryFrom = await this.#invoke(shardId, records);
+        const expired = this.#expired(records);
+        if (expired > 0) {
+          // Given up on unread, as Lambda discards records past MaximumRecordAgeInSeconds.
+          const given = records.slice(0, expired);
+          await this.#giveUp(shardId, given, 'RecordAgeExceeded', this.#attempts.get(shardId)?.count ?? 0);
+          this.#attempts.delete(shardId);
+          await this.#save(shardId, given[given.length - 1]?.SequenceNumber ?? '');
+          iterator = await this.#iterator(shardId);
+          continue;
+        }
+        const { retryFrom, threw } = await this.#invoke(shardId, records);
+        if (threw && this.#options.bisectBatchOnError && records.length > 1) {
+          this.#limits.set(shardId, Math.ceil(records.length / 2));
+        } else if (!threw) {
+          this.#limits.delete(shardId);
+        }
+        if (retryFrom !== undefined && this.#exhausted(shardId, retryFrom)) {
+          const index = records.findIndex((r) => r.SequenceNumber === retryFrom);
+          const given = records.slice(Math.max(0, index));
+          await this.#giveUp(
+            shardId,
+            given,
+            'RetryAttemptsExhausted',
+            this.#attempts.get(shardId)?.count ?? 0,
+          );
+          this.#attempts.delete(shardId);
+          await this.#save(shardId, given[given.length - 1]?.SequenceNumber ?? '');
+          iterator = await this.#iterator(shardId);
+          continue;
+        }
         if (retryFrom === undefined) {
+          this.#attempts.delete(shardId);
           await this.#save(shardId, records[records.length - 1]?.SequenceNumber ?? '');
           iterator = out.NextShardIterator;
         } else {
@@ -167,16 +237,64 @@ export class KinesisPoller {
     }
   }
 
-  /** @returns the sequence number to retry from, or undefined when the whole batch is done. */
-  async #invoke(shardId: string, records: _Record[]): Promise<string | undefined> {
+  /** @returns the sequence number to retry from (undefined: the whole batch is done), and whether it threw. */
+  async #invoke(shardId: string, records: _Record[]): Promise<{ retryFrom?: string; threw: boolean }> {
     const event = { Records: records.map((r) => toRecord(r, this.#options, shardId)) };
     try {
       const response = await this.#options.handler(event);
       const failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
-      return records.find((r) => failed.has(r.SequenceNumber ?? ''))?.SequenceNumber;
+      const retryFrom = records.find((r) => failed.has(r.SequenceNumber ?? ''))?.SequenceNumber;
+      return { ...(retryFrom === undefined ? {} : { retryFrom }), threw: false };
     } catch (error) {
       this.#options.onError?.(error);
-      return records[0]?.SequenceNumber;
+      const retryFrom = records[0]?.SequenceNumber;
+      return { ...(retryFrom === undefined ? {} : { retryFrom }), threw: true };
     }
+  }
+
+  /** How many records at the head of the batch are older than maxRecordAgeMs (0 without a destination). */
+  #expired(records: readonly _Record[]): number {
+    const maxAge = this.#options.maxRecordAgeMs;
+    if (maxAge === undefined || maxAge < 0 || !this.#options.onFailure) return 0;
+    const oldest = Date.now() - maxAge;
+    const index = records.findIndex(
+      (r) => (r.ApproximateArrivalTimestamp?.getTime() ?? Date.now()) >= oldest,
+    );
+    return index < 0 ? records.length : index;
+  }
+
+  /** Counts one more failed attempt from `from`; true once maxRetryAttempts retries have failed. */
+  #exhausted(shardId: string, from: string): boolean {
+    const previous = this.#attempts.get(shardId);
+    const count = previous && previous.from === from ? previous.count + 1 : 1;
+    this.#attempts.set(shardId, { from, count });
+    const max = this.#options.maxRetryAttempts ?? -1;
+    return max >= 0 && this.#options.onFailure !== undefined && count > max;
+  }
+
+  async #giveUp(
+    shardId: string,
+    records: readonly _Record[],
+    condition: KinesisFailureDescription['requestContext']['condition'],
+    attempts: number,
+  ): Promise<void> {
+    const first = records[0];
+    const last = records[records.length - 1];
+    if (!first || !last || !this.#options.onFailure) return;
+    const at = (r: _Record) => (r.ApproximateArrivalTimestamp ?? new Date()).toISOString();
+    await this.#options.onFailure({
+      requestContext: { condition, approximateInvokeCount: attempts },
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      KinesisBatchInfo: {
+        shardId,
+        startSequenceNumber: first.SequenceNumber ?? '',
+        endSequenceNumber: last.SequenceNumber ?? '',
+        approximateArrivalOfFirstRecord: at(first),
+        approximateArrivalOfLastRecord: at(last),
+        batchSize: records.length,
+        streamArn: this.#options.streamArn,
+      },
+    });
   }
 }
