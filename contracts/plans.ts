@@ -14,12 +14,16 @@ export const planIdSchema = z
 /** The plan of accounts that have none assigned (every new sign-up): the owner edits it like any other. */
 export const DEFAULT_PLAN_ID = 'default';
 
-/** A fixed-window rate limit: at most `requests` per `perSeconds`, per key or per account. */
+/**
+ * A fixed-window rate limit: at most `requests` per `perSeconds`, per key or per account. For the
+ * whole account unless the plan says `key`: a per-key limit multiplies with every key the account
+ * makes (25 keys, 25 times the rate), so it caps nothing an owner can rely on.
+ */
 export const rateLimitSchema = z.strictObject({
   requests: z.number().int().positive().max(1_000_000),
   perSeconds: z.number().int().positive().max(86_400),
-  /** @default 'key' */
-  scope: z.enum(['key', 'account']).default('key'),
+  /** @default 'account' */
+  scope: z.enum(['key', 'account']).default('account'),
 });
 
 export const QUOTA_PERIODS = ['day', 'month'] as const;
@@ -45,8 +49,28 @@ export type Quota = z.infer<typeof quotaSchema>;
 
 export interface Plan extends PlanBody {
   planId: string;
-  updatedAt: string;
+  /** When the owner last saved it; absent on the shipped default plan (SHIPPED_DEFAULT_PLAN). */
+  updatedAt?: string;
 }
+
+/**
+ * Live keys an account on the default plan may hold while the owner has not saved a default plan
+ * of their own. Without a cap one account held 51 live keys (issue 21), each a key to look up and
+ * to guess against; 25 leaves room for an environment per key and rolls in flight. The owner sets
+ * another (or none) by saving the default plan: `PUT /admin/plans/default`.
+ */
+export const DEFAULT_PLAN_MAX_KEYS = 25;
+
+/**
+ * The default plan as Tollgate ships it: what accounts without a plan get until the owner saves one
+ * under DEFAULT_PLAN_ID (PlanStore reads it in place of the missing item, so every deployment has
+ * it at once, with nothing to seed). A key cap, and no rate limit or quota: those are the owner's to sell.
+ */
+export const SHIPPED_DEFAULT_PLAN: Plan = {
+  planId: DEFAULT_PLAN_ID,
+  name: 'Default',
+  maxKeys: DEFAULT_PLAN_MAX_KEYS,
+};
 
 export const ACCOUNT_STATUSES = ['active', 'suspended'] as const;
 export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];

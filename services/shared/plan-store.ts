@@ -5,7 +5,13 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { type AccountStatus, DEFAULT_PLAN_ID, type Plan, type PlanBody } from '../../contracts/plans';
+import {
+  type AccountStatus,
+  DEFAULT_PLAN_ID,
+  type Plan,
+  type PlanBody,
+  SHIPPED_DEFAULT_PLAN,
+} from '../../contracts/plans';
 import { callDynamo, isConditionFailure } from './dynamodb';
 import type { AccountRecord } from './key-store';
 
@@ -36,10 +42,12 @@ export class PlanStore {
     this.#accounts = options.accountsTable;
   }
 
+  /** A saved plan; the default plan, while the owner never saved one, is SHIPPED_DEFAULT_PLAN. */
   async getPlan(planId: string): Promise<Plan | undefined> {
     const out = await callDynamo(() =>
       this.#db.send(new GetCommand({ TableName: this.#plans, Key: { planId }, ConsistentRead: true })),
     );
+    if (!out.Item && planId === DEFAULT_PLAN_ID) return SHIPPED_DEFAULT_PLAN;
     return out.Item as Plan | undefined;
   }
 
@@ -93,7 +101,8 @@ export class PlanStore {
 
   /**
    * An account's standing and the plan it is on: undefined when there is no such account; `plan`
-   * undefined when it is on the default plan and the owner never saved one (no limits).
+   * undefined when its assigned plan no longer exists (no limits), SHIPPED_DEFAULT_PLAN when it is
+   * on the default plan and the owner never saved one.
    */
   async accountPlan(accountId: string): Promise<{ standing: AccountStanding; plan?: Plan } | undefined> {
     const standing = await this.standing(accountId);

@@ -1,6 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ADMIN_GROUP, DEFAULT_PLAN_ID, type Plan, periodBounds } from '../../contracts/plans';
+import {
+  ADMIN_GROUP,
+  DEFAULT_PLAN_ID,
+  DEFAULT_PLAN_MAX_KEYS,
+  type Plan,
+  periodBounds,
+  SHIPPED_DEFAULT_PLAN,
+} from '../../contracts/plans';
 import { utcDay } from '../../contracts/usage-event';
 import type { AccountRecord, KeyRecord } from '../../services/shared/key-store';
 import type { AccountStanding } from '../../services/shared/plan-store';
@@ -53,7 +60,7 @@ const verifier: TokenVerifier = {
   },
 };
 
-/** PlanStore's answers, in memory. */
+/** PlanStore's answers, in memory (the default plan, never saved, is the shipped one, as there). */
 function memoryPlans() {
   const accounts = new Map<string, AccountRecord & Partial<AccountStanding>>();
   const plans = new Map<string, Plan>();
@@ -63,7 +70,8 @@ function memoryPlans() {
     status: a.status ?? 'active',
   });
   const store: UserApiPlanStore = {
-    getPlan: async (planId) => plans.get(planId),
+    getPlan: async (planId) =>
+      plans.get(planId) ?? (planId === DEFAULT_PLAN_ID ? SHIPPED_DEFAULT_PLAN : undefined),
     listPlans: async () => [...plans.values()].sort((a, b) => a.planId.localeCompare(b.planId)),
     async putPlan(planId, body, now) {
       const created = !plans.has(planId);
@@ -79,7 +87,9 @@ function memoryPlans() {
       const account = accounts.get(accountId);
       if (!account) return undefined;
       const standing = standingOf(account);
-      const plan = plans.get(standing.planId);
+      const plan =
+        plans.get(standing.planId) ??
+        (standing.planId === DEFAULT_PLAN_ID ? SHIPPED_DEFAULT_PLAN : undefined);
       return plan ? { standing, plan } : { standing };
     },
     async assignPlan(accountId, planId) {
@@ -346,7 +356,7 @@ describe('user-api admin: changes need a recent sign-in, as minting a key does',
 });
 
 describe('user-api admin: plans', () => {
-  it('PUT creates (201) then replaces (200) a plan as a whole; GET lists it beside the implicit default', async () => {
+  it('PUT creates (201) then replaces (200) a plan as a whole; GET lists it beside the shipped default', async () => {
     const body = {
       name: 'Pro',
       rateLimit: { requests: 10, perSeconds: 1 },
@@ -357,7 +367,8 @@ describe('user-api admin: plans', () => {
     expect(created.status).toBe(201);
     expect(await created.json()).toEqual({
       ...body,
-      rateLimit: { requests: 10, perSeconds: 1, scope: 'key' },
+      // Scoped to the account unless the plan says otherwise.
+      rateLimit: { requests: 10, perSeconds: 1, scope: 'account' },
       planId: 'pro',
       updatedAt: NOW.toISOString(),
     });
@@ -374,7 +385,7 @@ describe('user-api admin: plans', () => {
     const listed = await call('/admin/plans', { token: 'token-admin' });
     expect(await listed.json()).toEqual({
       plans: [
-        { planId: 'default', name: 'Default' },
+        { planId: 'default', name: 'Default', maxKeys: DEFAULT_PLAN_MAX_KEYS },
         { name: 'Pro 2', planId: 'pro', updatedAt: NOW.toISOString() },
       ],
     });
@@ -545,9 +556,25 @@ describe('user-api: POST /keys under the plan', () => {
     expect(keys.limits).toEqual([2, 2, 2]);
   });
 
-  it('the default plan, never saved, sets no limit; an account that does not exist yet is a 404', async () => {
+  it('the default plan, never saved, caps keys at 25; saved without a cap, it sets none', async () => {
     expect((await call('/keys', { token: 'token-owner', method: 'POST', body: {} })).status).toBe(201);
-    expect(keys.limits).toEqual([undefined]);
+    expect(keys.limits).toEqual([25]);
+    for (let i = 1; i < DEFAULT_PLAN_MAX_KEYS; i++) {
+      expect((await call('/keys', { token: 'token-owner', method: 'POST', body: {} })).status).toBe(201);
+    }
+    const refused = await call('/keys', { token: 'token-owner', method: 'POST', body: {} });
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error: { details: unknown } }).error.details).toEqual({
+      limit: 25,
+      live: 25,
+    });
+    // The owner configures it by saving the default plan.
+    await call('/admin/plans/default', { token: 'token-admin', method: 'PUT', body: { name: 'Free' } });
+    expect((await call('/keys', { token: 'token-owner', method: 'POST', body: {} })).status).toBe(201);
+    expect(keys.limits.at(-1)).toBeUndefined();
+  });
+
+  it('an account that does not exist yet is a 404', async () => {
     const nobody = await call('/keys', { token: 'token-admin', method: 'POST', body: {} });
     expect(nobody.status).toBe(404);
   });
