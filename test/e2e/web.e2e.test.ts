@@ -423,7 +423,7 @@ describe("the SaaS owner's admin view, and the owner's plan", () => {
     await on.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
   }
 
-  it('shows the owner, on the default plan, that their plan has no limits', async () => {
+  it('shows the owner, on the default plan, its key cap as shipped and no other limit', async () => {
     // The visit above ended with the session gone: the owner signs in again.
     await signInAs(page, { email, password });
     // An owner is no admin: no admin tab.
@@ -432,7 +432,8 @@ describe("the SaaS owner's admin view, and the owner's plan", () => {
     ).toEqual(['Keys', 'Usage']);
     await openPage('Usage');
     await expect.poll(() => planCard().getByTestId('plan-name').textContent(), POLL).toBe('Default');
-    expect(await planCard().getByTestId('plan-unlimited').textContent()).toContain('No limits');
+    // The shipped default plan (contracts/plans.ts SHIPPED_DEFAULT_PLAN): 25 live keys, nothing else.
+    expect(await planCard().getByTestId('keys-used').textContent()).toMatch(/^\d+ of 25$/);
     expect(await planCard().locator('[data-limit="quota"] dd').textContent()).toContain('unlimited');
   });
 
