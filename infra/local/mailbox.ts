@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { AlertMessage, AlertSender, AlertSent } from '../../services/metering/alert-sender';
+import type { AlertMessage, AlertSender, AlertSent } from '../../services/metering/compose';
 
 /**
  * The local stack sends no email: every code cognito-local would deliver is appended here as one

@@ -26,6 +26,9 @@ import { SesAlertSender } from './ses-sender';
 import { UsageReader } from './usage-reader';
 import { UsageStore } from './usage-store';
 
+/** What a caller's alert sender implements (the local stack's captured outbox). */
+export type { AlertMessage, AlertSender, AlertSent } from './alert-sender';
+
 /** Quota alerts when the tables they read and a way to send them are configured. */
 function quotaAlerts(
   config: MeteringConfig,
