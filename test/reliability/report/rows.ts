@@ -41,12 +41,14 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'event-provenance', producedBy: integ('test/integ/event-provenance.integ.test.ts') },
   { name: 'conflict-retry', producedBy: integ('test/integ/conflict-retry.integ.test.ts') },
   { name: 'client-timeouts', producedBy: integ('test/integ/client-timeouts.integ.test.ts') },
+  { name: 'dynamodb-loopback', producedBy: integ('test/integ/dynamodb-loopback.integ.test.ts') },
   { name: 'quota-alerts', producedBy: integ('test/integ/quota-alerts.integ.test.ts') },
   { name: 'secret-hygiene', producedBy: integ('test/integ/user-api-hygiene.integ.test.ts') },
   { name: 'guess-throttling', producedBy: RELIABILITY },
   { name: 'guess-throttling-http', producedBy: RELIABILITY },
   { name: 'guess-throttling-forwarded', producedBy: RELIABILITY },
   { name: 'cdk-hardening', producedBy: 'npx vitest run --project infra test/infra/hardening.test.ts' },
+  { name: 'outage-redrive', producedBy: integ('test/integ/outage-redrive.integ.test.ts') },
   // docs/metering.md's generated block (blocks.ts), not a table row.
   { name: 'metering-writes', producedBy: integ('test/integ/metering-writes.integ.test.ts') },
 ];
@@ -423,6 +425,27 @@ function guessThrottling(f: Figures): string {
   );
 }
 
+function outageRedrive(f: Figures): string {
+  const one = (transport: 'sqs' | 'kinesis') => {
+    const t = f.at(transport);
+    mustHold(
+      t.num('counted') === t.num('answered200') && t.num('lost') === 0 && t.num('doubled') === 0,
+      `${transport}: ${t.num('counted')} counted of ${t.num('answered200')} answered 200`,
+    );
+    return t;
+  };
+  const sqs = one('sqs');
+  const kinesis = one('kinesis');
+  return (
+    `SQS (redelivery shortened to ${secs(sqs.num('redeliveryMs'), 0)}): outage ${secs(sqs.num('outageMs'), 1)},` +
+    ` ${int(sqs.num('deadLettered'))} dead-lettered, ${int(sqs.num('redriven'))} sent back,` +
+    ` **${int(sqs.num('counted'))} counted of ${int(sqs.num('answered200'))}** 200s (a copy sent again: a duplicate by its mark);` +
+    ` Kinesis (given up after ${secs(kinesis.num('maxRecordAgeMs'), 0)}): outage ${secs(kinesis.num('outageMs'), 1)},` +
+    ` ${int(kinesis.num('givenUpRecords'))} records in ${int(kinesis.num('descriptions'))} described batches read back and sent to the SQS path,` +
+    ` **${int(kinesis.num('counted'))} counted of ${int(kinesis.num('answered200'))}** (the same descriptions redriven twice: no double count)`
+  );
+}
+
 /** Refuses to render a figure that breaks the bound its row states. */
 function mustHold(ok: boolean, what: string): void {
   if (!ok) throw new Error(`a figure breaks its row's bound: ${what}`);
@@ -560,6 +583,19 @@ export const ROWS: readonly Row[] = [
     mustHold: (f) =>
       `stale answers and 503s within ${secs(f.num('publishHang.parameters.functionTimeoutMs'), 0)}`,
     measured: dynamoDbHang,
+  },
+  {
+    scenario: 'dynamodb-loopback',
+    title: 'Local DynamoDB on loopback only (`test/integ/dynamodb-loopback.integ.test.ts`)',
+    mustHold: 'DynamoDB Local answers on 127.0.0.1 and refuses every other address of the machine it runs on',
+    measured: (f) => {
+      const others = f.num('otherAddresses');
+      mustHold(
+        others > 0 && f.num('refused') === others,
+        `${f.num('refused')} of ${others} other addresses refused`,
+      );
+      return `127.0.0.1: ${f.str('loopback')}; this machine's ${int(others)} other addresses: **${int(f.num('refused'))} refused** (\`ECONNREFUSED\`)`;
+    },
   },
   {
     scenario: 'client-timeouts',
@@ -758,7 +794,8 @@ export const ROWS: readonly Row[] = [
   {
     scenario: 'cdk-hardening',
     title: 'Forged usage: who may publish (CDK)',
-    mustHold: "only the gates' roles may send to the usage queue or put to the stream",
+    mustHold:
+      "only the gates' roles may send to the usage queue or put to the stream (and the redrive role to the queue)",
     measured: publishers,
   },
   {
@@ -767,6 +804,13 @@ export const ROWS: readonly Row[] = [
     mustHold: 'retention ≥ the late window, so every event the consumer would still count can be read back',
     measured: (f) =>
       `${int(f.num('kinesisRetention.retentionHours'))} h ≥ ${int(f.num('kinesisRetention.lateWindowHours'))} h`,
+  },
+  {
+    scenario: 'outage-redrive',
+    title: 'DynamoDB outage longer than the redelivery, then `npm run usage:redrive`',
+    mustHold:
+      'every 200 counted exactly once on SQS and on Kinesis: usage waits, the dead letters are sent back, none lost, none doubled',
+    measured: outageRedrive,
   },
   {
     title: '`npm audit --omit=dev --audit=true`',
