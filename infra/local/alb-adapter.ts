@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, METHODS, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { closeServer, listen, readBody } from './http-util';
+import { listen, readBody } from './http-util';
 
 /**
  * Stands in for an Application Load Balancer with a Lambda target group (single-value headers),
@@ -31,15 +32,64 @@ export const ALB_MAX_BODY_BYTES = 1024 * 1024;
 const TEXT_TYPES = [/^text\//, /^application\/(json|javascript|xml)$/];
 
 export async function startAlbAdapter(options: AlbAdapterOptions): Promise<AlbAdapter> {
+  const methodHeader = `x-local-alb-method-${randomBytes(8).toString('hex')}`;
   const server: Server = createServer((req, res) => {
-    handle(options, req, res).catch((error: unknown) => {
+    handle({ ...options, methodHeader }, req, res).catch((error: unknown) => {
       options.onHandlerError?.(error);
       if (!res.headersSent) sendError(res, 502, 'internal_error', 'The key API failed');
       else res.destroy();
     });
   });
-  await listen(server, options.port);
-  return { endpoint: `http://127.0.0.1:${options.port}`, close: () => closeServer(server) };
+  const front = createNetServer((socket) => acceptAnyMethod(socket, server, methodHeader));
+  await listen(front, options.port);
+  return {
+    endpoint: `http://127.0.0.1:${options.port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
+    },
+  };
+}
+
+/** Longest request line the front reads before it hands the connection over unchanged. */
+const MAX_REQUEST_LINE = 8192;
+/** RFC 9110's method token: tchar+. */
+const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const NODE_METHODS: ReadonlySet<string> = new Set(METHODS);
+
+/**
+ * An ALB passes any method token to its target; Node's HTTP parser refuses every method it does not
+ * know (400). So the first request line of each connection is read here: a method Node does not
+ * know is replaced by `GET`, with the real one in a header only this process can name, and
+ * `toAlbEvent` puts it back. Later requests on a kept-alive connection meet Node's parser as they
+ * are: the emulator's one difference from ALB, documented in docs/gate.md.
+ */
+function acceptAnyMethod(socket: Socket, server: Server, methodHeader: string): void {
+  let buffered = Buffer.alloc(0);
+  const hand = (data: Buffer) => {
+    socket.pause();
+    socket.unshift(data);
+    server.emit('connection', socket);
+    socket.resume();
+  };
+  const onData = (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    const end = buffered.indexOf('\r\n');
+    if (end < 0 && buffered.length < MAX_REQUEST_LINE) return;
+    socket.off('data', onData);
+    const line = end < 0 ? '' : buffered.subarray(0, end).toString('latin1');
+    const space = line.indexOf(' ');
+    const method = space > 0 ? line.slice(0, space) : '';
+    if (method === '' || NODE_METHODS.has(method) || !METHOD_TOKEN.test(method)) return hand(buffered);
+    hand(
+      Buffer.concat([
+        Buffer.from(`GET${line.slice(space)}\r\n${methodHeader}: ${method}`, 'latin1'),
+        buffered.subarray(end),
+      ]),
+    );
+  };
+  socket.on('data', onData);
+  socket.on('error', () => socket.destroy());
 }
 
 function drain(req: IncomingMessage, timeoutMs: number): Promise<void> {
@@ -55,7 +105,11 @@ function drain(req: IncomingMessage, timeoutMs: number): Promise<void> {
   });
 }
 
-async function handle(options: AlbAdapterOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  options: AlbAdapterOptions & { methodHeader: string },
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const declaredLength = Number(req.headers['content-length'] ?? 0);
   const body = declaredLength > ALB_MAX_BODY_BYTES ? undefined : await readBody(req, ALB_MAX_BODY_BYTES);
   if (body === undefined) {
@@ -88,7 +142,7 @@ async function handle(options: AlbAdapterOptions, req: IncomingMessage, res: Ser
 export function toAlbEvent(
   req: IncomingMessage,
   body: Buffer,
-  options: Pick<AlbAdapterOptions, 'port' | 'targetGroupArn'>,
+  options: Pick<AlbAdapterOptions, 'port' | 'targetGroupArn'> & { methodHeader?: string },
 ): ALBEvent {
   const rawUrl = req.url ?? '/';
   const queryStart = rawUrl.indexOf('?');
@@ -96,6 +150,9 @@ export function toAlbEvent(
   const query = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1);
 
   const headers = singleValueHeaders(req);
+  // A method Node's parser does not know, put back (acceptAnyMethod).
+  const method = options.methodHeader === undefined ? undefined : headers[options.methodHeader];
+  if (options.methodHeader !== undefined) delete headers[options.methodHeader];
   // What ALB adds on the way in; x-forwarded-for gets the client appended to any it sent.
   const client = req.socket.remoteAddress ?? '127.0.0.1';
   headers['x-forwarded-for'] = headers['x-forwarded-for']
@@ -108,7 +165,7 @@ export function toAlbEvent(
   const text = body.length === 0 ? '' : isTextual(headers) ? asUtf8(body) : undefined;
   return {
     requestContext: { elb: { targetGroupArn: options.targetGroupArn } },
-    httpMethod: req.method ?? 'GET',
+    httpMethod: method ?? req.method ?? 'GET',
     path,
     queryStringParameters: singleValueQuery(query),
     headers,

@@ -38,6 +38,9 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'key-guessing-http', producedBy: RELIABILITY },
   { name: 'revocation', producedBy: RELIABILITY },
   { name: 'quota-overshoot', producedBy: RELIABILITY },
+  { name: 'quota-exact', producedBy: RELIABILITY },
+  { name: 'quota-reads', producedBy: RELIABILITY },
+  { name: 'billed-methods', producedBy: integ('test/integ/billed-methods.integ.test.ts') },
   { name: 'event-provenance', producedBy: integ('test/integ/event-provenance.integ.test.ts') },
   { name: 'conflict-retry', producedBy: integ('test/integ/conflict-retry.integ.test.ts') },
   { name: 'client-timeouts', producedBy: integ('test/integ/client-timeouts.integ.test.ts') },
@@ -301,6 +304,60 @@ function revocation(f: Figures): string {
     ` cached 5 s before: ${duration(f.num('warmed5sBefore.refusedAfterMs'))}; never cached: ${duration(f.num('neverChecked.refusedAfterMs'))}.` +
     ` ${int(acceptedTotal)} 200s over the four keys, ${int(billedTotal)} billed${allBilled ? ', key by key' : ' (NOT key by key)'}.`
   );
+}
+
+function quotaExact(f: Figures): string {
+  const p = f.at('parameters');
+  const quota = p.num('quota');
+  mustHold(
+    f.num('acceptedWhileStopped') === quota,
+    `${f.num('acceptedWhileStopped')} let through, quota ${quota}`,
+  );
+  mustHold(
+    f.num('acceptedAfterRestart') === 0,
+    `${f.num('acceptedAfterRestart')} let through after the restart`,
+  );
+  mustHold(f.num('counted') === quota, `${f.num('counted')} counted`);
+  return (
+    `one key-api container behind the local ALB, a request every ${secs(p.num('paceMs'), 1)} for ${secs(p.num('stoppedMs'), 0)} with metering stopped:` +
+    ` ${int(f.num('sentWhileStopped'))} sent, **${int(f.num('acceptedWhileStopped'))} × 200**, ${int(f.num('refusedWhileStopped'))} × 429;` +
+    ` metering started, the waiting events counted ${secs(f.num('countedAfterRestartMs'))} later, then ${int(p.num('afterRestart'))} more requests:` +
+    ` **${int(f.num('acceptedAfterRestart'))} let through**; counted **${int(f.num('counted'))}**.`
+  );
+}
+
+function quotaReads(f: Figures): string {
+  const p = f.at('parameters');
+  mustHold(
+    f.num('quotaCheckRequests') === 1 && f.num('quotaCheckItems') <= 2,
+    'a quota check read more than one request of two items',
+  );
+  mustHold(
+    f.num('keyTotalsAfterFoldItems') <= p.num('keys') * 5 + 1,
+    `GET /keys' totals read ${f.num('keyTotalsAfterFoldItems')} items after the fold`,
+  );
+  return (
+    `an account with ${int(p.num('keys'))} keys × ${int(p.num('days'))} days of counters: a quota check reads **${int(f.num('quotaCheckRequests'))} request (TransactGetItems), ${int(f.num('quotaCheckItems'))} items**` +
+    ` (the account's month and this container's share of it); the same month as a Query of the key-day counters: ${int(f.num('monthQueryItems'))} items;` +
+    ` \`GET /keys\`' all-time totals: ${int(f.num('keyTotalsFirstItems'))} counter items on the first read (which folds the closed days), **${int(f.num('keyTotalsAfterFoldItems'))}** after (a total per key and the days still in the late window).`
+  );
+}
+
+function billedMethods(f: Figures): string {
+  const api = (name: 'keyApi' | 'exampleApi', label: string) => {
+    const a = f.at(name);
+    mustHold(
+      a.num('counted') === a.num('twoHundreds'),
+      `${label}: ${a.num('counted')} counted of ${a.num('twoHundreds')} 2xx`,
+    );
+    return `${label}: ${tally(a.counts('statuses'))} → **${int(a.num('twoHundreds'))} 2xx, ${int(a.num('counted'))} counted**`;
+  };
+  return `${f
+    .list('parameters.methods')
+    .map((m) => `\`${String(m)}\``)
+    .join(
+      ', ',
+    )} over raw sockets through the local ALB; ${api('keyApi', 'key-api')}; ${api('exampleApi', 'the example API')}; non-standard methods recorded as \`OTHER\`.`;
 }
 
 function quotaOvershoot(f: Figures): string {
@@ -687,6 +744,27 @@ export const ROWS: readonly Row[] = [
     mustHold:
       'with C gate containers on one key, counted usage ≤ quota + Σ rate × (read interval + pipeline lag) (+1 in flight per container); every request let through counted exactly once',
     measured: quotaOvershoot,
+  },
+  {
+    scenario: 'quota-exact',
+    title:
+      'Quota exact for one container while metering is stopped (`test/reliability/quota-exact.integ.test.ts`)',
+    mustHold:
+      'one client, one container, requests one at a time against a quota of N: exactly N × 200 then 429, with metering stopped and after it restarts; counted = N',
+    measured: quotaExact,
+  },
+  {
+    scenario: 'quota-reads',
+    title: 'Reads O(1) in keys and days (`test/reliability/quota-exact.integ.test.ts`)',
+    mustHold:
+      "a quota check is one request of at most two items however many keys and days; `GET /keys`' totals read at most a total per key and the late window's days once folded",
+    measured: quotaReads,
+  },
+  {
+    scenario: 'billed-methods',
+    title: 'Every 2xx billed, whatever the method (`test/integ/billed-methods.integ.test.ts`)',
+    mustHold: 'counted = the 2xx answered, for key-api and the example API, for any method token',
+    measured: billedMethods,
   },
   {
     scenario: 'bad-input-key-api',
