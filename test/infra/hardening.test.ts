@@ -1,6 +1,6 @@
 import { App } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_ACCEPTANCE_WINDOW } from '../../contracts/config';
+import { DEFAULT_ACCEPTANCE_WINDOW, ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { queueName, usageQueue } from '../../contracts/resources';
 import { type WebConfig, webContentSecurityPolicy } from '../../contracts/web-config';
@@ -61,9 +61,15 @@ describe('the default prod stage without a certificate', () => {
 });
 
 describe.each([
-  { transport: 'sqs', context: { certificateArn: CERTIFICATE } as Record<string, string> },
-  { transport: 'kinesis', context: { allowInsecureHttp: 'true' } as Record<string, string> },
-] as const)('hardened prod stage, transport=$transport', ({ transport, context }) => {
+  { transport: 'sqs', https: true, context: { certificateArn: CERTIFICATE } as Record<string, string> },
+  { transport: 'kinesis', https: false, context: { allowInsecureHttp: 'true' } as Record<string, string> },
+  // Kinesis as a high-volume production stage runs it: HTTPS, with a late window of its own.
+  {
+    transport: 'kinesis',
+    https: true,
+    context: { certificateArn: CERTIFICATE, lateWindowHours: '96' } as Record<string, string>,
+  },
+] as const)('hardened prod stage, transport=$transport, https=$https', ({ transport, https, context }) => {
   let synth: Synthesized;
   const t = () => synth.template;
   const json = () =>
@@ -94,7 +100,7 @@ describe.each([
         (l) => l.Properties as CfnProperties,
       );
 
-    it.runIf(transport === 'sqs')(
+    it.runIf(https)(
       'with a certificate: HTTPS on 443 to the functions, and port 80 only redirecting (301) to HTTPS',
       () => {
         const [albId] = only('AWS::ElasticLoadBalancingV2::LoadBalancer');
@@ -128,17 +134,14 @@ describe.each([
       },
     );
 
-    it.runIf(transport === 'kinesis')(
-      'with allowInsecureHttp: one plain HTTP listener on 80 and no redirect',
-      () => {
-        expect(listeners()).toHaveLength(1);
-        expect(listeners()[0]).toMatchObject({ Port: 80, Protocol: 'HTTP' });
-        expect(listeners()[0].DefaultActions[0].Type).toBe('forward');
-        figures.listenersWithAllowInsecureHttp = listeners().map(
-          (l) => `${l.Protocol} ${l.Port} → ${l.DefaultActions[0].Type}`,
-        );
-      },
-    );
+    it.runIf(!https)('with allowInsecureHttp: one plain HTTP listener on 80 and no redirect', () => {
+      expect(listeners()).toHaveLength(1);
+      expect(listeners()[0]).toMatchObject({ Port: 80, Protocol: 'HTTP' });
+      expect(listeners()[0].DefaultActions[0].Type).toBe('forward');
+      figures.listenersWithAllowInsecureHttp = listeners().map(
+        (l) => `${l.Protocol} ${l.Port} → ${l.DefaultActions[0].Type}`,
+      );
+    });
   });
 
   describe('WAF', () => {
@@ -269,7 +272,7 @@ describe.each([
     const headers = policy.ResponseHeadersPolicyConfig.SecurityHeadersConfig;
     const [apiId] = only('AWS::ApiGateway::RestApi');
     const [albId] = only('AWS::ElasticLoadBalancingV2::LoadBalancer');
-    const scheme = transport === 'sqs' ? 'https' : 'http';
+    const scheme = https ? 'https' : 'http';
     const origins = [
       `https://cognito-idp.${REGION}.{Ref:AWS::URLSuffix}`,
       `https://{Ref:${apiId}}.execute-api.${REGION}.{Ref:AWS::URLSuffix}`,
@@ -309,12 +312,19 @@ describe.each([
   });
 
   it.runIf(transport === 'kinesis')(
-    'keeps the stream at least the late window (computed from the constant)',
+    'keeps the stream at least the late window metering is configured with (-c lateWindowHours)',
     () => {
       const [, stream] = only('AWS::Kinesis::Stream');
-      const lateWindowHours = DEFAULT_ACCEPTANCE_WINDOW.lateMs / 3_600_000;
-      expect(stream.RetentionPeriodHours).toBeGreaterThanOrEqual(lateWindowHours);
-      figures.kinesisRetention = { retentionHours: stream.RetentionPeriodHours, lateWindowHours };
+      const lateWindowHours =
+        'lateWindowHours' in context
+          ? Number(context.lateWindowHours)
+          : DEFAULT_ACCEPTANCE_WINDOW.lateMs / 3_600_000;
+      expect(stream.RetentionPeriodHours).toBeGreaterThanOrEqual(lateWindowHours + 24);
+      const metering = json().Resources[fnId(SERVICE_NAMES.metering)]?.Properties;
+      expect(metering.Environment.Variables[ENV.lateWindowMs]).toBe(String(lateWindowHours * 3_600_000));
+      if (!('lateWindowHours' in context)) {
+        figures.kinesisRetention = { retentionHours: stream.RetentionPeriodHours, lateWindowHours };
+      }
     },
   );
 
@@ -346,10 +356,15 @@ describe.each([
     expect(deny.Principal).toEqual({ AWS: '*' });
     expect(deny.Resource).toEqual({ 'Fn::GetAtt': [resourceId, 'Arn'] });
 
-    // The roles spared are exactly those of the functions IAM lets publish: key-api and the owner API.
+    // The roles spared are exactly those of the functions IAM lets publish (key-api and the owner
+    // API) and, on the queue only, the redrive role (npm run usage:redrive); never on the stream.
     const spared: string[] = deny.Condition.ArnNotEquals['aws:PrincipalArn'].map(
       (arn: CfnProperties) => arn['Fn::GetAtt'][0],
     );
+    const redriveRole = Object.keys(resourcesOf(t(), 'AWS::IAM::Role')).find((id) =>
+      id.includes('RedriveRole'),
+    );
+    expect(redriveRole).toBeDefined();
     const publishers = Object.values(SERVICE_NAMES).filter((service) =>
       permissionsOf(t(), fnId(service)).some(
         (p) => actions.includes(p.action) && p.resource.includes(`"${resourceId}"`),
@@ -357,7 +372,9 @@ describe.each([
     );
     expect(publishers.sort()).toEqual([SERVICE_NAMES.keyApi, SERVICE_NAMES.exampleApi].sort());
     const roleOf = (service: string) => json().Resources[fnId(service)]?.Properties.Role['Fn::GetAtt'][0];
-    expect(spared.sort()).toEqual(publishers.map(roleOf).sort());
+    expect(spared.sort()).toEqual(
+      [...publishers.map(roleOf), ...(transport === 'sqs' ? [redriveRole] : [])].sort(),
+    );
     // Administration stays possible: the policy denies publishing only, never its own management.
     for (const statement of documents[0].Statement as CfnProperties[]) {
       if (statement.Condition?.Bool?.['aws:SecureTransport'] === 'false') continue;
@@ -365,7 +382,10 @@ describe.each([
     }
     figures[`publishersAllowed_${transport}`] = {
       actions,
-      principals: publishers.map((service) => `${service} role`),
+      principals: [
+        ...publishers.map((service) => `${service} role`),
+        ...(transport === 'sqs' ? ['the redrive role'] : []),
+      ],
     };
   });
 });
