@@ -18,6 +18,8 @@ import {
 import { DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, inject, it } from 'vitest';
+import { DEFAULT_ACCEPTANCE_WINDOW, ENV } from '../../contracts/config';
+import { usageRedelivery } from '../../contracts/redelivery';
 import {
   KEY_LOOKUP_INDEX,
   usageQueue,
@@ -82,7 +84,7 @@ describe('the local stack', () => {
     client.destroy();
   });
 
-  it('creates the usage queue with a redrive policy to its dead-letter queue', async () => {
+  it('creates the usage queue with the redelivery of the CDK stack for its late window, then its dead-letter queue', async () => {
     const client = new SQSClient({ region, endpoint: endpoints.sqs, credentials });
     const queue = await client.send(
       new GetQueueAttributesCommand({ QueueUrl: env.TOLLGATE_USAGE_QUEUE_URL, AttributeNames: ['All'] }),
@@ -90,10 +92,13 @@ describe('the local stack', () => {
     const dlq = await client.send(
       new GetQueueAttributesCommand({ QueueUrl: env.TOLLGATE_USAGE_DLQ_URL, AttributeNames: ['QueueArn'] }),
     );
+    const redelivery = usageRedelivery(Number(env[ENV.lateWindowMs] ?? DEFAULT_ACCEPTANCE_WINDOW.lateMs));
     expect(queue.Attributes?.VisibilityTimeout).toBe(String(usageQueue.visibilityTimeoutSeconds));
     const redrive = JSON.parse(queue.Attributes?.RedrivePolicy ?? '{}');
     expect(redrive.deadLetterTargetArn).toBe(dlq.Attributes?.QueueArn);
-    expect(Number(redrive.maxReceiveCount)).toBe(usageQueue.maxReceiveCount);
+    // Delivered again until the late window nears (840 times with 48 h), as on AWS.
+    expect(Number(redrive.maxReceiveCount)).toBe(redelivery.queue.maxReceiveCount);
+    expect(Number(redrive.maxReceiveCount)).toBeGreaterThan(5);
     client.destroy();
   });
 
