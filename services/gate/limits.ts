@@ -236,7 +236,8 @@ export class PlanLimits {
 
   /** This container's fixed window for the caller's key or account, aligned to the epoch. */
   #window(caller: Caller, limit: RateLimit, now: number): WindowEntry {
-    const id = limit.scope === 'account' ? `a:${caller.accountId}` : `k:${caller.keyId}`;
+    // Per account unless the plan says per key (the schema's default, also for items saved without one).
+    const id = limit.scope === 'key' ? `k:${caller.keyId}` : `a:${caller.accountId}`;
     const length = limit.perSeconds * 1000;
     const start = now - (now % length);
     let window = this.#windows.get(id);
@@ -280,7 +281,12 @@ export class PlanLimits {
     return this.#refresh(accountId, entry, now, probe);
   }
 
-  async #refresh(accountId: string, entry: UsageEntry, now: number, probe: DependencyProbe): Promise<UsageEntry> {
+  async #refresh(
+    accountId: string,
+    entry: UsageEntry,
+    now: number,
+    probe: DependencyProbe,
+  ): Promise<UsageEntry> {
     entry.reading ??= this.#read(accountId, entry, now).finally(() => {
       entry.reading = undefined;
     });

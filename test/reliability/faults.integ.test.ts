@@ -10,6 +10,7 @@ import {
 } from '../../services/gate/publisher';
 import { UsageReader } from '../../services/metering/usage-reader';
 import { generateApiKey } from '../../services/shared/api-key';
+import { PlanStore } from '../../services/shared/plan-store';
 import { albEvent, behindAlb, resultJson } from '../support/alb';
 import { awsError, engineClients, injectFaults } from '../support/aws';
 import { ConsumerProcess, newTally } from '../support/consumer-process';
@@ -57,6 +58,8 @@ const shipped = {
 };
 /** The key-api function's timeout in infra/cdk: past it the ALB answers 502 instead of ours. */
 const KEY_API_FUNCTION_TIMEOUT_MS = 5000;
+/** What an answer must leave of the function timeout: cold start, logging, the ALB's own hop. */
+const MARGIN_MS = 1000;
 
 /** One request to a key-api, as `<status> <error code | ok>` and how long the answer took. */
 async function timed(api: KeyApiUnderTest, key: string): Promise<{ answer: string; ms: number }> {
@@ -338,8 +341,8 @@ describe('(2) DynamoDB unavailable during key checks', () => {
       expect((await timed(api, known.key)).answer).toBe('200 ok');
       dynamoProxy.hang();
       await sleep(600);
-      // The lookup times out (2 x 1 s), the stale answer is used; the usage figure's read times out
-      // too, alongside the publish, so the answer takes about two timeouts.
+      // The lookup times out (2 x 1 s), the stale answer is used; the usage figure is then not read
+      // at all (DynamoDB was found down for this request): about one timeout.
       const stale = await timed(api, known.key);
       expect(stale.answer).toBe('200 ok');
       const unknown = await timed(api, generateApiKey('tg').key);
@@ -359,6 +362,76 @@ describe('(2) DynamoDB unavailable during key checks', () => {
       sqs.destroy();
       await dynamoProxy.close();
       await sqsProxy.close();
+    }
+  });
+
+  it('a quota plan and a hung DynamoDB: once the key lookup finds it down, no further read; 503 or the last known usage within the budget less a margin', async () => {
+    const plans = new PlanStore({
+      client: admin.doc,
+      plansTable: tables.plans,
+      accountsTable: tables.accounts,
+    });
+    const planId = `hang-quota-${process.pid}-${Date.now()}`;
+    await plans.putPlan(planId, { name: 'Hang', quota: { requests: 1000, period: 'month' } }, new Date());
+    const [read, unread] = [await newKey(), await newKey()];
+    for (const k of [read, unread]) expect(await plans.assignPlan(k.accountId, planId)).toBe(true);
+    const dynamoProxy = await startPartitionProxy(endpoints.dynamodb);
+    const queue = await createTestQueue(admin.sqs, 'hang-quota', {
+      visibilityTimeoutSeconds: 30,
+      maxReceiveCount: 5,
+    });
+    const dynamo = new DynamoDBClient({ ...shipped, endpoint: dynamoProxy.endpoint });
+    // The quota's first read of `unread`'s account fails (throttled): its key and terms are cached,
+    // its usage is not, as in a container whose first quota read met a brief outage.
+    let failQuotaRead = true;
+    injectFaults(dynamo, (command) =>
+      command === 'TransactGetItemsCommand' && failQuotaRead ? awsError('ThrottlingException') : undefined,
+    );
+    const sent: string[] = [];
+    dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push(context.commandName ?? '?');
+        return next(args);
+      },
+      { step: 'initialize', name: 'sentCommands', priority: 'high' },
+    );
+    const api = buildKeyApi({
+      dynamo,
+      tables,
+      publisher: new SqsUsagePublisher({ queueUrl: queue.queueUrl, client: admin.sqs }),
+      windows: { freshMs: 500, staleMs: 60_000, negativeMs: 3000 },
+    });
+    try {
+      expect((await timed(api, unread.key)).answer).toBe('503 service_unavailable');
+      failQuotaRead = false;
+      expect((await timed(api, read.key)).answer).toBe('200 ok');
+      dynamoProxy.hang();
+      await sleep(600);
+      sent.length = 0;
+      // Key and terms past their fresh window: the key lookup times out (2 × 1 s) and the stale
+      // entries are used; the terms, the quota and the usage figure are then not read at all.
+      const lastKnown = await timed(api, read.key);
+      const lastKnownSent = [...sent];
+      sent.length = 0;
+      const noUsageYet = await timed(api, unread.key);
+      const noUsageYetSent = [...sent];
+      expect(lastKnown.answer).toBe('200 ok');
+      expect(noUsageYet.answer).toBe('503 service_unavailable');
+      expect(lastKnownSent).toEqual(['QueryCommand']);
+      expect(noUsageYetSent).toEqual(['QueryCommand']);
+      for (const t of [lastKnown, noUsageYet])
+        expect(t.ms).toBeLessThan(KEY_API_FUNCTION_TIMEOUT_MS - MARGIN_MS);
+      dynamoProxy.heal();
+      await sleep(600);
+      expect((await timed(api, unread.key)).answer).toBe('200 ok');
+      figures.quotaPlanHang = {
+        parameters: { functionTimeoutMs: KEY_API_FUNCTION_TIMEOUT_MS, marginMs: MARGIN_MS },
+        lastKnown: { ...lastKnown, commands: lastKnownSent.length },
+        noUsageYet: { ...noUsageYet, commands: noUsageYetSent.length },
+      };
+    } finally {
+      dynamo.destroy();
+      await dynamoProxy.close();
     }
   });
 

@@ -147,10 +147,20 @@ function dynamoDbErrors(f: Figures): string {
 
 function dynamoDbHang(f: Figures): string {
   const h = f.at('dynamoDbHang');
+  const q = f.at('quotaPlanHang');
+  const budget = q.num('parameters.functionTimeoutMs') - q.num('parameters.marginMs');
+  for (const path of ['lastKnown', 'noUsageYet']) {
+    mustHold(q.num(`${path}.ms`) < budget, `quota plan, ${path}: answered after ${q.num(`${path}.ms`)} ms`);
+    mustHold(q.num(`${path}.commands`) === 1, `quota plan, ${path}: ${q.num(`${path}.commands`)} reads sent`);
+  }
+  const quotaPart =
+    ` Quota plan, key and terms past fresh: the last known usage → ${kind(q, 'lastKnown.answer')} after **${secs(q.num('lastKnown.ms'))}**,` +
+    ` none read yet → ${kind(q, 'noUsageYet.answer')} after **${secs(q.num('noUsageYet.ms'))}**, ${int(q.num('noUsageYet.commands'))} read sent each (the key lookup; terms, quota and usage figure not tried once it found DynamoDB down).`;
   return (
-    `cached key: ${kind(h, 'staleServed.answer')} from the stale entry after **${secs(h.num('staleServed.ms'))}**;` +
-    ` unknown key: ${kind(h, 'unknownKey.answer')} after **${secs(h.num('unknownKey.ms'))}**;` +
-    ` DynamoDB and SQS both hung: ${kind(h, 'dynamoDbAndSqsHung.answer')} after **${secs(h.num('dynamoDbAndSqsHung.ms'))}**.`
+    quotaPart +
+    (`cached key: ${kind(h, 'staleServed.answer')} from the stale entry after **${secs(h.num('staleServed.ms'))}**;` +
+      ` unknown key: ${kind(h, 'unknownKey.answer')} after **${secs(h.num('unknownKey.ms'))}**;` +
+      ` DynamoDB and SQS both hung: ${kind(h, 'dynamoDbAndSqsHung.answer')} after **${secs(h.num('dynamoDbAndSqsHung.ms'))}**.`)
   );
 }
 
@@ -638,7 +648,7 @@ export const ROWS: readonly Row[] = [
     scenario: 'faults',
     title: 'DynamoDB hangs (then SQS too)',
     mustHold: (f) =>
-      `stale answers and 503s within ${secs(f.num('publishHang.parameters.functionTimeoutMs'), 0)}`,
+      `stale answers and 503s within ${secs(f.num('publishHang.parameters.functionTimeoutMs'), 0)}; with a quota plan within ${secs(f.num('quotaPlanHang.parameters.functionTimeoutMs') - f.num('quotaPlanHang.parameters.marginMs'), 0)} (the timeout less a margin), no read after the first that found DynamoDB down`,
     measured: dynamoDbHang,
   },
   {
