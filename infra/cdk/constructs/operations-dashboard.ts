@@ -472,7 +472,8 @@ export class OperationsDashboard extends Construct {
         : {}),
       usageLag: alarm('UsageLagAlarm', {
         alarmName: `${prefix}-usage-lag`,
-        alarmDescription: 'Usage shown to account owners trails traffic by more than the allowed lag (p99).',
+        alarmDescription:
+          'Usage shown to account owners trails traffic by more than the allowed lag (p99). Quotas loosen with it: C gate containers on one account can admit up to (C - 1) x rate x (read interval + this lag) past a quota (docs/gate.md).',
         metric: usageLag(cw.Stats.p(99)),
         threshold: maxUsageLag.toMilliseconds(),
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
