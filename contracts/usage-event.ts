@@ -36,7 +36,9 @@ export function billedMethod(method: string): BilledMethod {
 export const methodSchema = z.string().max(1024).transform(billedMethod);
 
 /** A gate container's producer id (`pid`): URL-safe, unguessable, minted by newProducerId. */
-export const producerIdSchema = z.string().regex(/^[0-9A-Za-z_-]{16,64}$/, 'a producer id of 16-64 URL-safe characters');
+export const producerIdSchema = z
+  .string()
+  .regex(/^[0-9A-Za-z_-]{16,64}$/, 'a producer id of 16-64 URL-safe characters');
 
 /** A new producer id: 128 random bits, once per gate container. */
 export function newProducerId(): string {

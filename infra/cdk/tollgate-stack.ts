@@ -171,13 +171,13 @@ export class TollgateStack extends Stack {
       removalPolicy: props.dataRemovalPolicy,
     });
     this.userDirectory.allowTokenVerification(userApi);
+    // Quota alerts read the owner's current address from the pool when they are sent.
+    if (props.alertFromAddress !== undefined) allowAlertAddressLookup(metering, this.userDirectory.userPool);
 
     this.web = new WebHosting(this, 'Web', {
       logBucket: logs.bucket,
       domainNames: props.webDomainNames,
       certificateArn: props.webCertificateArn,
-    // Quota alerts read the owner's current address from the pool when they are sent.
-    if (props.alertFromAddress !== undefined) allowAlertAddressLookup(metering, this.userDirectory.userPool);
     });
     // The page's own origin first: API Gateway's own error answers can name only one.
     const allowedOrigins = [...this.web.origins, ...(props.allowedOrigins ?? [])];

@@ -6,8 +6,8 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import type { MiddlewareHandler } from 'hono';
 import { ENV, type GateConfig } from '../../contracts/config';
-import { newProducerId } from '../../contracts/usage-event';
 import { KEY_API_FAILURE_METRICS, METRICS_NAMESPACE } from '../../contracts/metric-names';
+import { newProducerId } from '../../contracts/usage-event';
 import { UsageReader } from '../metering/usage-reader';
 import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../shared/aws-clients';
 import { type Clock, systemClock } from '../shared/clock';
@@ -150,7 +150,8 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
       now: cacheNow,
     }),
     readUsage:
-      overrides.readUsage ?? ((accountId, period, at) => usage.periodUsage(accountId, period, at, producerId)),
+      overrides.readUsage ??
+      ((accountId, period, at) => usage.periodUsage(accountId, period, at, producerId)),
     usageReadIntervalMs: config[ENV.quotaReadIntervalMs],
     now: () => clock.now().getTime(),
   });

@@ -37,7 +37,11 @@ export class UsageSnapshots {
    * @param options.cachedOnly DynamoDB was already found unavailable for this request: the last
    *   figure (or none) without a read, whose timeout would only be added to the answer's
    */
-  async get(accountId: string, keyId: string, options: { cachedOnly?: boolean } = {}): Promise<UsageSnapshot | null> {
+  async get(
+    accountId: string,
+    keyId: string,
+    options: { cachedOnly?: boolean } = {},
+  ): Promise<UsageSnapshot | null> {
     const cached = this.#cache.get(keyId, { allowStale: false });
     if (cached) return cached;
     if (options.cachedOnly) return this.#cache.get(keyId, { allowStale: true }) ?? null;

@@ -2,8 +2,8 @@ import { utcDay } from '../../contracts/usage-event';
 import type { AcceptedRecord, StreamPosition } from './batch';
 import { eachWithConcurrency } from './concurrency';
 import { keyDayCounter, monthOf, periodCounter, producerCounter } from './counter-keys';
-import { periodId, producerId } from './period-counters';
 import type { LookBack } from './look-back';
+import { periodId, producerId } from './period-counters';
 import type { OrderedIncrement, OrderedPeriodIncrement, UsageStore } from './usage-store';
 
 export interface OrderedDeps {
@@ -121,7 +121,8 @@ export async function applyOrdered(
     }
   });
   const ready = producers.filter((task) => !periodFailed.has(task.periodKey));
-  for (const task of producers) if (periodFailed.has(task.periodKey)) for (const id of task.recordIds) failed.add(id);
+  for (const task of producers)
+    if (periodFailed.has(task.periodKey)) for (const id of task.recordIds) failed.add(id);
   await eachWithConcurrency(ready, deps.concurrency, async (task) => {
     try {
       const result = await deps.usage.applyPeriodInOrder(task.period, deps.now);
@@ -150,7 +151,9 @@ function periodsOf(kept: readonly AcceptedRecord[], shardId: string, producer: b
     if (producer && event.pid === undefined) continue;
     const month = monthOf(utcDay(event.ts));
     const periodKey = `${shardId}\u0000${periodId(event.accountId, month)}`;
-    const id = producer ? `${shardId}\u0000${producerId(event.accountId, month, event.pid ?? '')}` : periodKey;
+    const id = producer
+      ? `${shardId}\u0000${producerId(event.accountId, month, event.pid ?? '')}`
+      : periodKey;
     let task = tasks.get(id);
     if (!task) {
       const counter =

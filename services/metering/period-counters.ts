@@ -32,10 +32,24 @@ export function periodIncrements(
 ): { periods: PeriodIncrement[]; producers: PeriodIncrement[] } {
   const periods = new Map<string, PeriodIncrement>();
   const producers = new Map<string, PeriodIncrement>();
-  const add = (map: Map<string, PeriodIncrement>, id: string, counter: () => CounterKey, event: CountedEvent, day: string, expiresAt?: number) => {
+  const add = (
+    map: Map<string, PeriodIncrement>,
+    id: string,
+    counter: () => CounterKey,
+    event: CountedEvent,
+    day: string,
+    expiresAt?: number,
+  ) => {
     let increment = map.get(id);
     if (!increment) {
-      increment = { counter: counter(), id, requests: 0, units: 0, days: new Map(), ...(expiresAt === undefined ? {} : { expiresAt }) };
+      increment = {
+        counter: counter(),
+        id,
+        requests: 0,
+        units: 0,
+        days: new Map(),
+        ...(expiresAt === undefined ? {} : { expiresAt }),
+      };
       map.set(id, increment);
     }
     increment.requests++;
@@ -89,7 +103,11 @@ export function periodUpdate(
   now: Date,
 ): { adds: string; sets: string; names: Record<string, string>; values: Record<string, unknown> } {
   const names: Record<string, string> = {};
-  const values: Record<string, unknown> = { ':pr': increment.requests, ':pu': increment.units, ':pnow': now.toISOString() };
+  const values: Record<string, unknown> = {
+    ':pr': increment.requests,
+    ':pu': increment.units,
+    ':pnow': now.toISOString(),
+  };
   const dayAdds = [...increment.days].map(([attribute, count], i) => {
     names[`#pd${i}`] = attribute;
     values[`:pd${i}`] = count;

@@ -1,6 +1,11 @@
 import type { PreparedAggregate } from './batch';
 import { periodIdsOf } from './period-counters';
-import { type AggregateEvent, type CounterOwner, MAX_TRANSACTION_ITEMS, type TransactionPart } from './usage-store';
+import {
+  type AggregateEvent,
+  type CounterOwner,
+  MAX_TRANSACTION_ITEMS,
+  type TransactionPart,
+} from './usage-store';
 
 /** What one TransactWriteItems commits, all or nothing: every part's marks and counter increment. */
 export interface PlannedTransaction {
@@ -94,7 +99,9 @@ export function planTransactions(aggregates: readonly PreparedAggregate[]): {
   const size = (p: (typeof parts)[number]) => p.part.events.length + 1 + p.shared.size;
   for (const entry of parts.sort((a, b) => size(b) - size(a))) {
     const own = entry.part.events.length + 1;
-    const bin = bins.find((b) => b.own + b.shared.size + own + newItems(b, entry.shared) <= MAX_TRANSACTION_ITEMS);
+    const bin = bins.find(
+      (b) => b.own + b.shared.size + own + newItems(b, entry.shared) <= MAX_TRANSACTION_ITEMS,
+    );
     if (bin) {
       bin.parts.push(entry.part);
       bin.own += own;

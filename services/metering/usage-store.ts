@@ -339,7 +339,10 @@ export class UsageStore {
     return this.#inOrder(increment.counter, increment.shardId, increment.entries, (entries) => {
       const [period] = increment.producer
         ? periodIncrements(entries, this.#markTtlMs).producers
-        : periodIncrements(entries.map(({ pid: _, ...entry }) => entry), this.#markTtlMs).periods;
+        : periodIncrements(
+            entries.map(({ pid: _, ...entry }) => entry),
+            this.#markTtlMs,
+          ).periods;
       if (!period) throw new Error('a period increment without entries');
       return periodUpdate(period, now);
     });
