@@ -14,7 +14,7 @@ import { callDynamo } from '../shared/dynamodb';
 import { keyDayCounter } from './counter-keys';
 import type { LookBack } from './look-back';
 import { streamNameOf } from './look-back';
-import { sequenceOrderKey } from './usage-store';
+import { sequenceOrderKey, watermarkAttribute } from './usage-store';
 
 /**
  * The redrive: after a long outage (DynamoDB unavailable to metering for longer than the queue's
@@ -70,10 +70,7 @@ export interface CounterWatermarks {
   watermark(counter: { pk: string; sk: string }, shardId: string): Promise<string | undefined>;
 }
 
-/**
- * Reads watermarks from the usage table. The attribute is usage-store's `seq#<shardId>` (its
- * applyInOrder writes it); this is the only reader outside that file.
- */
+/** Reads watermarks from the usage table: the attribute usage-store's applyInOrder writes. */
 export class DynamoCounterWatermarks implements CounterWatermarks {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
@@ -90,12 +87,12 @@ export class DynamoCounterWatermarks implements CounterWatermarks {
           TableName: this.#table,
           Key: counter,
           ProjectionExpression: '#wm',
-          ExpressionAttributeNames: { '#wm': `seq#${shardId}` },
+          ExpressionAttributeNames: { '#wm': watermarkAttribute(shardId) },
           ConsistentRead: true,
         }),
       ),
     );
-    const value: unknown = out.Item?.[`seq#${shardId}`];
+    const value: unknown = out.Item?.[watermarkAttribute(shardId)];
     return typeof value === 'string' ? value : undefined;
   }
 }

@@ -145,7 +145,8 @@ export function sequenceOrderKey(sequenceNumber: string): string {
   return `${String(sequenceNumber.length).padStart(3, '0')}${sequenceNumber}`;
 }
 
-const watermarkAttribute = (shardId: string) => `seq#${shardId}`;
+/** The attribute a counter keeps its watermark for one shard in (applyInOrder); the redrive reads it. */
+export const watermarkAttribute = (shardId: string): string => `seq#${shardId}`;
 
 /**
  * Metering's writes to the usage counters (reads: usage-reader.ts). Writes are exact: each event's dedupe mark commits in the same
