@@ -274,6 +274,39 @@ describe('minting needs a recent sign-in (the ID token’s auth_time)', () => {
     expect(claims.auth_time as number).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
   });
 
+  it('refuses an admin change with an old sign-in, changing nothing; the admin still reads', async () => {
+    const admin = await signInAdmin();
+    const target = await signUpAndSignIn('admin-target');
+    const accountId = ((await userApi(target.idToken, 'GET', '/me')).body as { userId: string }).userId;
+    const planId = `stale-admin-${Date.now()}`;
+    const authTimeMs = (decodeClaims(admin.idToken).auth_time as number) * 1000;
+    await sleep(Math.max(0, authTimeMs + SHORT_MAX_AGE_MS + 1500 - Date.now()));
+
+    const refusals: Record<string, number> = {};
+    for (const [operation, method, path, body] of [
+      ['PUT /admin/plans/{planId}', 'PUT', `/admin/plans/${planId}`, { name: 'Too late' }],
+      ['PUT /admin/accounts/{id}/plan', 'PUT', `/admin/accounts/${accountId}/plan`, { planId: 'default' }],
+      ['POST /admin/accounts/{id}/suspend', 'POST', `/admin/accounts/${accountId}/suspend`, undefined],
+    ] as const) {
+      const refused = await call(admin, method, path, body);
+      expect(refused.status, `${operation} ${refused.text}`).toBe(401);
+      expect(refused.body.error.code).toBe('reauthentication_required');
+      refusals[operation] = refused.status;
+    }
+    // Nothing changed: no such plan, the account still active; reads still work.
+    const plans = await call(admin, 'GET', '/admin/plans');
+    expect(plans.status).toBe(200);
+    expect((plans.body.plans as { planId: string }[]).map((p) => p.planId)).not.toContain(planId);
+    const standing = await call(target, 'GET', '/me/plan');
+    expect(standing.body.status).toBe('active');
+    const fresh = await signInAdmin();
+    const saved = await call(fresh, 'PUT', `/admin/plans/${planId}`, { name: 'On time' });
+    expect(saved.status, saved.text).toBe(201);
+    figures.adminRefusals = refusals;
+    figures.adminReadWithOldSignIn = plans.status;
+    figures.adminFreshSignInSaves = saved.status;
+  });
+
   it('refuses an old sign-in on create, reveal and roll, minting nothing; reading and revoking still work', async () => {
     const stale = await signUpAndSignIn('stale');
     // Set up through the stack's own user-api (15 minutes): an active key to roll, one to revoke.

@@ -830,6 +830,24 @@ export const ROWS: readonly Row[] = [
   },
   {
     scenario: 'secret-hygiene',
+    title: 'Admin changes need a recent sign-in too',
+    mustHold:
+      'saving a plan, assigning one, suspending: 401 `reauthentication_required` with an old sign-in, nothing changed; reads still work; a fresh sign-in saves',
+    measured: (f) => {
+      const refusals = f.counts('adminRefusals');
+      mustHold(
+        Object.values(refusals).length === 3 && Object.values(refusals).every((s) => s === 401),
+        'an admin change went through with an old sign-in',
+      );
+      return `${Object.entries(refusals)
+        .map(([route, status]) => `\`${route}\` ${status}`)
+        .join(
+          ', ',
+        )} \`reauthentication_required\`; \`GET /admin/plans\` ${f.num('adminReadWithOldSignIn')} without the plan; after a fresh sign-in the save ${f.num('adminFreshSignInSaves')}`;
+    },
+  },
+  {
+    scenario: 'secret-hygiene',
     title: 'Key names are printable text',
     mustHold:
       'control characters, bidi overrides and lone surrogates 400, creating nothing; other Unicode text kept as given',
