@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
-import { ANY_ROUTE } from '../../contracts/usage-event';
+import { ANY_ROUTE, MAX_ROUTE_TEMPLATES } from '../../contracts/usage-event';
 import { clientKey, honoClientIp } from './client-ip';
 import { keyFromHeaders } from './extract-key';
 import { type BillingPolicy, billSuccesses, type Caller, Gate, type Refusal } from './gate';
@@ -39,6 +39,16 @@ const refusalResponse = (refusal: Refusal): Response =>
 export function gateMiddleware(gate: Gate, options: GateMiddlewareOptions = {}): MiddlewareHandler<GateEnv> {
   const bill = options.bill ?? billSuccesses;
   const clientIp = options.clientIp ?? honoClientIp;
+  // Hono's templates are the app's own route table, but nothing bounds its size here as the ALB
+  // wrapper's `routes` are bounded: past MAX_ROUTE_TEMPLATES distinct ones this container records
+  // the rest under `*`, so no app can grow a counter's attributes without bound.
+  const templates = new Set<string>();
+  const recorded = (route: string) => {
+    if (templates.has(route)) return route;
+    if (templates.size >= MAX_ROUTE_TEMPLATES) return ANY_ROUTE;
+    templates.add(route);
+    return route;
+  };
   return async (c, next) => {
     try {
       const admission = await gate.admit(
@@ -53,7 +63,7 @@ export function gateMiddleware(gate: Gate, options: GateMiddlewareOptions = {}):
       // owner's, counted and alarmed like the gate's own.
       if (c.error) gate.failed(c.error, 'gated handler failed');
       // After next(), routeIndex is the handler that answered; ours again if nothing else matched.
-      const route = c.req.routeIndex === here ? ANY_ROUTE : routePath(c) || ANY_ROUTE;
+      const route = c.req.routeIndex === here ? ANY_ROUTE : recorded(routePath(c) || ANY_ROUTE);
       const settled = await gate.settle(
         admission,
         { route, method: c.req.method, status: c.res.status },

@@ -1,8 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENV } from '../../contracts/config';
-import { type AggregateEvent, type TransactionPart, UsageStore } from '../../services/metering/usage-store';
+import { keyDayCounter } from '../../services/metering/counter-keys';
+import {
+  type AggregateEvent,
+  routeIncrements,
+  type TransactionPart,
+  UsageStore,
+} from '../../services/metering/usage-store';
 import { documentClient } from '../../services/shared/aws-clients';
 import { KeyStore } from '../../services/shared/key-store';
 import { composeUserApi } from '../../services/user-api/compose';
@@ -139,5 +146,56 @@ describe('GET /usage?groupBy=route (DynamoDB Local)', () => {
 
     const theirs = await usage(alice.accountId, `${RANGE}&groupBy=route&keyId=${bob.keyIds[0]}`);
     expect(theirs).toEqual({ status: 404, body: { error: { code: 'not_found', message: 'No such key' } } });
+  });
+});
+
+describe('a Kinesis batch calling many routes on one counter (DynamoDB Local)', () => {
+  it('is added in several updates, each under the expression limit, every route counted once', async () => {
+    const { accountId, keyIds } = await account('many-routes', 1);
+    const [keyId] = keyIds as [string];
+    const day = '2026-03-11';
+    // 300 distinct routes × methods (what 64 templates × 8 methods can reach), one event each, in
+    // sequence order, as one shard's batch hands them to one counter.
+    const entries = Array.from({ length: 300 }, (_, i) => ({
+      sequenceNumber: `4960${String(i).padStart(20, '0')}`,
+      units: 1,
+      ts: Date.parse(`${day}T10:00:00Z`) + i,
+      method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'][i % 5] as string,
+      route: `/v1/resources-${Math.floor(i / 5)}/:id`,
+    }));
+    const increment = {
+      counter: keyDayCounter(accountId, keyId, day),
+      keyId,
+      shardId: 'shardId-000000000000',
+      entries,
+    };
+    // What one UpdateItem adding all of them would be refused for: an expression past 4 KB.
+    const routes = routeIncrements(entries);
+    const whole = `ADD requests :r, units :u${routes.adds}`;
+    expect(whole.length).toBeGreaterThan(4096);
+    const refused = await dynamo
+      .send(
+        new UpdateCommand({
+          TableName: env[ENV.usageTable] as string,
+          Key: keyDayCounter(accountId, keyId, day),
+          UpdateExpression: whole,
+          ExpressionAttributeNames: routes.names,
+          ExpressionAttributeValues: { ...routes.values, ':r': 300, ':u': 300 },
+        }),
+      )
+      .catch((error: unknown) => error);
+    expect((refused as Error).name).toBe('ValidationException');
+
+    const applied = await counters.applyInOrder(increment, new Date());
+    expect(applied).toEqual({ applied: 300, skipped: 0, writeRequests: 3 });
+    // Delivered again (a retried batch): the watermark skips every entry of every part.
+    expect(await counters.applyInOrder(increment, new Date())).toMatchObject({ applied: 0, skipped: 300 });
+
+    const byRoute = await usage(accountId, `from=${day}&to=${day}&groupBy=route`);
+    expect(byRoute.status).toBe(200);
+    expect(byRoute.body.total).toBe(300);
+    const listed = byRoute.body.routes as { method: string; route: string; total: number }[];
+    expect(listed).toHaveLength(300);
+    expect(listed.every((r) => r.total === 1)).toBe(true);
   });
 });

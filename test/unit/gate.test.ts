@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { ENV } from '../../contracts/config';
 import { KeyApiMetric } from '../../contracts/metric-names';
-import { type UsageEvent, usageEventSchema } from '../../contracts/usage-event';
+import { MAX_ROUTE_TEMPLATES, type UsageEvent, usageEventSchema } from '../../contracts/usage-event';
 import { composeGate, type GateEnv, loadGateConfig } from '../../services/gate/index';
 import type { AccountTerms } from '../../services/gate/limits';
 import { generateApiKey } from '../../services/shared/api-key';
@@ -169,6 +169,30 @@ describe('the ALB wrapper (composeGate().albHandler)', () => {
     expect(() =>
       gated().tollgate.albHandler(async () => ({ statusCode: 200 }), { routes: ['/v1/no-method'] }),
     ).toThrow(/a route is "<METHOD> <template>"/);
+    // A template the event schema refuses would make every answer on it unbillable: at cold start.
+    expect(() =>
+      gated().tollgate.albHandler(async () => ({ statusCode: 200 }), { routes: ['GET /v1/prix/€'] }),
+    ).toThrow(/printable path/);
+    const many = Array.from({ length: MAX_ROUTE_TEMPLATES + 1 }, (_, i) => `GET /v1/r${i}`);
+    expect(() => gated().tollgate.albHandler(async () => ({ statusCode: 200 }), { routes: many })).toThrow(
+      /at most 64 routes/,
+    );
+  });
+
+  it('bills any method a client sends, folded into the closed set, each event valid for the consumer', async () => {
+    const g = gated();
+    const handler = g.tollgate.albHandler(async () => ({ statusCode: 200, body: 'ok' }), {
+      routes: ['ALL /v1/items/:id'],
+    });
+    const key = g.addKey({ keyId: 'key_m', accountId: 'acc_m' });
+    const methods = ['GET', 'DELETE', 'M-SEARCH', 'PROPFIND', 'ABCDEFGHIJKLMNOPQRST', 'get'];
+    for (const method of methods) {
+      const answer = await handler(albEvent({ method, path: '/v1/items/1', headers: { 'x-api-key': key } }));
+      expect(answer.statusCode, method).toBe(200);
+    }
+    expect(g.published.map((e) => e.method)).toEqual(['GET', 'DELETE', 'OTHER', 'OTHER', 'OTHER', 'OTHER']);
+    for (const event of g.published)
+      expect(usageEventSchema.parse(JSON.parse(JSON.stringify(event)))).toEqual(event);
   });
 });
 
@@ -228,6 +252,23 @@ describe('the Hono middleware (composeGate().middleware)', () => {
     expect(response.status).toBe(500);
     expect(a.published).toEqual([]);
     expect(a.recorded.filter((name) => name === KeyApiMetric.internalErrors)).toHaveLength(1);
+  });
+
+  it('records at most MAX_ROUTE_TEMPLATES templates per container, the rest under *', async () => {
+    const g = gated();
+    const hono = new Hono<GateEnv>();
+    hono.use('/v1/*', g.tollgate.middleware());
+    for (let i = 0; i < MAX_ROUTE_TEMPLATES + 6; i++) hono.get(`/v1/r${i}`, (c) => c.text('ok'));
+    const key = g.addKey({ keyId: 'key_r', accountId: 'acc_r' });
+    for (let i = 0; i < MAX_ROUTE_TEMPLATES + 6; i++) {
+      expect((await hono.request(`/v1/r${i}`, { headers: { 'x-api-key': key } })).status).toBe(200);
+    }
+    // Seen again, a recorded template keeps its name.
+    await hono.request('/v1/r0', { headers: { 'x-api-key': key } });
+    const routes = g.published.map((e) => e.route);
+    expect(new Set(routes).size).toBe(MAX_ROUTE_TEMPLATES + 1);
+    expect(routes.filter((r) => r === '*')).toHaveLength(6);
+    expect(routes.at(-1)).toBe('/v1/r0');
   });
 
   it('answers 503 instead of a billable answer whose usage cannot be recorded, without its headers', async () => {
