@@ -95,19 +95,40 @@ export function planTransactions(aggregates: readonly PreparedAggregate[]): {
     }
     close();
   }
-  const bins: Bin[] = [];
-  const size = (p: (typeof parts)[number]) => p.part.events.length + 1 + p.shared.size;
-  for (const entry of parts.sort((a, b) => size(b) - size(a))) {
-    const own = entry.part.events.length + 1;
-    const bin = bins.find(
-      (b) => b.own + b.shared.size + own + newItems(b, entry.shared) <= MAX_TRANSACTION_ITEMS,
-    );
-    if (bin) {
-      bin.parts.push(entry.part);
-      bin.own += own;
-      for (const id of entry.shared) bin.shared.add(id);
-    } else bins.push({ parts: [entry.part], own, shared: new Set(entry.shared) });
+  // Each account's parts first, into transactions of their own (first-fit decreasing), so a
+  // transaction carries the account's period items once for many of its parts; then those
+  // transactions are packed together, first-fit decreasing again, as whole units. Every account a
+  // transaction holds costs its period items, so few accounts per transaction is fewer write units.
+  const byAccount = new Map<string, typeof parts>();
+  for (const entry of parts) {
+    const list = byAccount.get(entry.part.owner.accountId) ?? [];
+    list.push(entry);
+    byAccount.set(entry.part.owner.accountId, list);
   }
+  const size = (p: (typeof parts)[number]) => p.part.events.length + 1 + p.shared.size;
+  const itemsOf = (b: Bin) => b.own + b.shared.size;
+  const firstFit = (units: readonly Bin[]): Bin[] => {
+    const packed: Bin[] = [];
+    for (const unit of [...units].sort((a, b) => itemsOf(b) - itemsOf(a))) {
+      const bin = packed.find(
+        (b) => itemsOf(b) + unit.own + newItems(b, unit.shared) <= MAX_TRANSACTION_ITEMS,
+      );
+      if (bin) {
+        bin.parts.push(...unit.parts);
+        bin.own += unit.own;
+        for (const id of unit.shared) bin.shared.add(id);
+      } else packed.push({ parts: [...unit.parts], own: unit.own, shared: new Set(unit.shared) });
+    }
+    return packed;
+  };
+  const unitOf = (entry: (typeof parts)[number]): Bin => ({
+    parts: [entry.part],
+    own: entry.part.events.length + 1,
+    shared: entry.shared,
+  });
+  const bins = firstFit(
+    [...byAccount.values()].flatMap((list) => firstFit(list.sort((a, b) => size(b) - size(a)).map(unitOf))),
+  );
   return {
     transactions: bins.map((bin) => ({
       parts: bin.parts,

@@ -471,7 +471,7 @@ describe("the SaaS owner's admin view, and the owner's plan", () => {
     const listed = adminPage.getByTestId('plan-list').locator(`[data-plan-id="${PLAN_ID}"]`);
     await expect
       .poll(() => listed.textContent(), POLL)
-      .toContain('20 requests per day · 100 per 10 s per key · 5 live keys');
+      .toContain('20 requests per day · 100 per 10 s per account · 5 live keys');
   });
 
   it("assigns it to the owner's account, then suspends and resumes it after asking", async () => {
