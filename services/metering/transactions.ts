@@ -17,6 +17,9 @@ export interface PlannedTransaction {
   counters: string[];
 }
 
+/** How far from full an account's own transaction may be and still go out as it is (planTransactions). */
+const FULL_SLACK = 20;
+
 const counterId = (owner: CounterOwner) => `${owner.accountId}\u0000${owner.keyId}\u0000${owner.day}`;
 
 /** The period items (period-counters.ts) a part's events add to: shared by every part of the account. */
@@ -96,8 +99,7 @@ export function planTransactions(aggregates: readonly PreparedAggregate[]): {
     close();
   }
   // Each account's parts first, into transactions of their own (first-fit decreasing), so a
-  // transaction carries the account's period items once for many of its parts; then those
-  // transactions are packed together, first-fit decreasing again, as whole units. Every account a
+  // transaction carries the account's period items once for many of its parts. Every account a
   // transaction holds costs its period items, so few accounts per transaction is fewer write units.
   const byAccount = new Map<string, typeof parts>();
   for (const entry of parts) {
@@ -126,9 +128,30 @@ export function planTransactions(aggregates: readonly PreparedAggregate[]): {
     own: entry.part.events.length + 1,
     shared: entry.shared,
   });
-  const bins = firstFit(
-    [...byAccount.values()].flatMap((list) => firstFit(list.sort((a, b) => size(b) - size(a)).map(unitOf))),
+  const own = [...byAccount.values()].flatMap((list) =>
+    firstFit(list.sort((a, b) => size(b) - size(a)).map(unitOf)),
   );
+  // An account's transaction within FULL_SLACK items of full stays as it is; the others' parts are
+  // packed together again, part by part (first into a transaction already holding their account),
+  // so the remainders of many accounts do not each cost a transaction of their own.
+  const bins = own.filter((b) => itemsOf(b) >= MAX_TRANSACTION_ITEMS - FULL_SLACK);
+  const loose = own.filter((b) => itemsOf(b) < MAX_TRANSACTION_ITEMS - FULL_SLACK);
+  const sharedOf = new Map(parts.map((p) => [p.part, p.shared]));
+  const mixed: Bin[] = [];
+  const looseParts = loose.flatMap((b) =>
+    b.parts.map((part) => ({ part, shared: sharedOf.get(part) ?? new Set<string>() })),
+  );
+  for (const entry of looseParts.sort((a, b) => size(b) - size(a))) {
+    const units = entry.part.events.length + 1;
+    const fits = (b: Bin) => itemsOf(b) + units + newItems(b, entry.shared) <= MAX_TRANSACTION_ITEMS;
+    const bin = mixed.find((b) => newItems(b, entry.shared) === 0 && fits(b)) ?? mixed.find(fits);
+    if (bin) {
+      bin.parts.push(entry.part);
+      bin.own += units;
+      for (const id of entry.shared) bin.shared.add(id);
+    } else mixed.push({ parts: [entry.part], own: units, shared: new Set(entry.shared) });
+  }
+  bins.push(...mixed);
   return {
     transactions: bins.map((bin) => ({
       parts: bin.parts,
