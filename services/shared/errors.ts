@@ -1,36 +1,4 @@
-/**
- * The one error shape every Tollgate HTTP answer uses: `{ "error": { "code", "message", "details"? } }`.
- * `code` is stable and meant for programs; `message` is for people and never carries internals.
- */
-export type ErrorCode =
-  | 'invalid_request'
-  | 'missing_key'
-  | 'malformed_key'
-  | 'unknown_key'
-  | 'revoked_key'
-  | 'expired_key'
-  | 'unauthorized'
-  | 'reauthentication_required'
-  | 'forbidden'
-  | 'account_suspended'
-  | 'rate_limited'
-  | 'quota_exceeded'
-  | 'too_many_guesses'
-  | 'not_found'
-  | 'conflict'
-  | 'key_limit_reached'
-  | 'method_not_allowed'
-  | 'payload_too_large'
-  | 'service_unavailable'
-  | 'internal_error';
-
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; details?: unknown };
-}
-
-export function errorBody(code: ErrorCode, message: string, details?: unknown): ErrorBody {
-  return details === undefined ? { error: { code, message } } : { error: { code, message, details } };
-}
+export { type ErrorBody, type ErrorCode, errorBody } from '../../contracts/errors';
 
 /**
  * A dependency (DynamoDB, a queue) could not answer now: throttled, a 5xx, a timeout, no
