@@ -1,0 +1,273 @@
+import type { Duration } from 'aws-cdk-lib';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import { KeyApiMetric, MeteringRefusedMetric, UserApiMetric } from '../../../../contracts/metric-names';
+import {
+  deadLetterDepth,
+  fiveXxRate,
+  keyApiMetric,
+  type MetricSpec,
+  type MonitoredResources,
+  meteringMetric,
+  ownerApiMetricOf,
+  PERIOD,
+  usageEventAge,
+  usageLag,
+  userApiMetric,
+} from './metrics';
+
+/** One alarm, as data. Every alarm treats missing data as fine and notifies on alarm and on OK. */
+export interface AlarmSpec {
+  /** Construct id: part of the alarm's logical id, so renaming it replaces the alarm on deploy. */
+  readonly id: string;
+  /** The alarm's name after `tollgate-<stage>-`. */
+  readonly name: string;
+  readonly description: string;
+  readonly metric: MetricSpec;
+  readonly threshold: number;
+  readonly comparisonOperator: cw.ComparisonOperator;
+  readonly evaluationPeriods: number;
+}
+
+/** Every alarm of the stage, by what it says. */
+export interface OperationsAlarms<T> {
+  readonly deadLetters: T;
+  readonly eventAge: T;
+  readonly consumerErrors: T;
+  readonly keyApi5xx: T;
+  /** When the endpoint routes paths to the owner API. */
+  readonly ownerApi5xx?: T;
+  readonly usageLag: T;
+  readonly publishFailures: T;
+  readonly ownerApiPublishFailures: T;
+  readonly ownerApiUnmetered: T;
+  readonly keyApiInternalErrors: T;
+  readonly userApiInternalErrors: T;
+  readonly ownerApiInternalErrors: T;
+  /** Events whose key is unknown or belongs to another account: forged or replayed usage. */
+  readonly provenanceRefusals: T;
+}
+
+/** How much is too much (OperationsDashboardProps documents the defaults). */
+export interface AlarmLimits {
+  readonly maxEventAge: Duration;
+  readonly max5xxPercent: number;
+  readonly maxUsageLag: Duration;
+}
+
+/** Alarms on a single occurrence: each of these is worth a look. */
+const ANY_ONE = {
+  threshold: 1,
+  comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  evaluationPeriods: 1,
+} as const;
+
+/**
+ * The alarms that say usage is not being counted (dead letters, a backlog, a failing consumer, lag,
+ * forged events), clients are failed (5xx), billing is lost, or the code is failing (internal
+ * errors: bugs, not outages).
+ */
+export function alarmSpecs(m: MonitoredResources, limits: AlarmLimits): OperationsAlarms<AlarmSpec> {
+  return {
+    ...usageAlarms(m, limits),
+    ...answerAlarms(m, limits),
+    ...gateAlarms(m),
+    ...internalErrorAlarms(m),
+  };
+}
+
+/** The same alarms, each turned into something else (e.g. the CloudWatch alarm), in the same order. */
+export function mapAlarms<A, B>(alarms: OperationsAlarms<A>, f: (alarm: A) => B): OperationsAlarms<B> {
+  const entries = Object.entries(alarms) as Array<[keyof OperationsAlarms<A>, A]>;
+  // Object.fromEntries types its keys as string; they are the keys given.
+  return Object.fromEntries(entries.map(([key, alarm]) => [key, f(alarm)])) as unknown as OperationsAlarms<B>;
+}
+
+type Section<K extends keyof OperationsAlarms<AlarmSpec>> = Pick<OperationsAlarms<AlarmSpec>, K>;
+
+/** Usage on its way to the counters. */
+function usageAlarms(
+  m: MonitoredResources,
+  limits: AlarmLimits,
+): Section<'deadLetters' | 'eventAge' | 'consumerErrors' | 'usageLag' | 'provenanceRefusals'> {
+  return {
+    deadLetters: {
+      id: 'DeadLettersAlarm',
+      name: 'usage-dead-letters',
+      description:
+        'Usage records are in the dead-letter queue: refused by metering (see the reason attribute) or, ' +
+        'for SQS, failed maxReceiveCount times. They are not counted until redriven.',
+      metric: deadLetterDepth(m),
+      ...ANY_ONE,
+    },
+    eventAge: {
+      id: 'EventAgeAlarm',
+      name: 'usage-backlog-age',
+      description: 'Usage events wait too long before metering reads them: the consumer is behind or stuck.',
+      metric: usageEventAge(m),
+      // SQS reports the age in seconds, Lambda's IteratorAge in milliseconds.
+      threshold: m.usageTransport.queue
+        ? limits.maxEventAge.toSeconds()
+        : limits.maxEventAge.toMilliseconds(),
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+    },
+    consumerErrors: {
+      id: 'ConsumerErrorsAlarm',
+      name: 'metering-errors',
+      description:
+        'The metering consumer failed whole invocations (crash, timeout, a batch that is no SQS or Kinesis ' +
+        'event): their records are retried and may reach the dead-letter queue.',
+      metric: m.metering.function.metricErrors({ period: PERIOD, statistic: cw.Stats.SUM }),
+      ...ANY_ONE,
+    },
+    usageLag: {
+      id: 'UsageLagAlarm',
+      name: 'usage-lag',
+      description:
+        'Usage shown to account owners trails traffic by more than the allowed lag (p99). Quotas loosen with it: C gate containers on one account can admit up to (C - 1) x rate x (read interval + this lag) past a quota (docs/gate.md).',
+      metric: usageLag(cw.Stats.p(99)),
+      threshold: limits.maxUsageLag.toMilliseconds(),
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+    },
+    // Only something other than a gate writing to the queue or stream (or a redrive replaying
+    // foreign records) produces these: one is worth a look.
+    provenanceRefusals: {
+      id: 'ProvenanceRefusalsAlarm',
+      name: 'usage-provenance-refusals',
+      description:
+        'Metering refused usage events whose key is unknown or belongs to another account than the one ' +
+        'billed: forged or replayed usage reached the transport. See the dead-letter queue for the records.',
+      metric: {
+        expression: 'unknownKey + accountMismatch',
+        using: {
+          unknownKey: meteringMetric(MeteringRefusedMetric.unknown_key),
+          accountMismatch: meteringMetric(MeteringRefusedMetric.account_mismatch),
+        },
+      },
+      ...ANY_ONE,
+    },
+  };
+}
+
+/** 5xx answers as a share of each front door's requests. */
+function answerAlarms(m: MonitoredResources, limits: AlarmLimits): Section<'keyApi5xx' | 'ownerApi5xx'> {
+  const owner = m.ownerApi.service;
+  const ownerTargetGroup = m.endpoint.ownerApiTargetGroup;
+  const tooMany5xx = {
+    threshold: limits.max5xxPercent,
+    comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluationPeriods: 2,
+  };
+  return {
+    keyApi5xx: {
+      id: 'KeyApi5xxAlarm',
+      name: 'key-api-5xx',
+      description:
+        "API clients get 5xx answers from key-api (its own, or the load balancer's for a failed " +
+        "invocation), as a share of the requests key-api's target group received.",
+      metric: fiveXxRate(m.endpoint.targetGroup, m.keyApi.service),
+      ...tooMany5xx,
+    },
+    ...(ownerTargetGroup
+      ? {
+          ownerApi5xx: {
+            id: 'OwnerApi5xxAlarm',
+            name: `${owner}-5xx`,
+            description:
+              `API clients get 5xx answers from ${owner} (the owner API: its handler's, its ` +
+              "gate's, or the load balancer's for a failed invocation), as a share of the requests its " +
+              'target group received.',
+            metric: fiveXxRate(ownerTargetGroup, owner),
+            ...tooMany5xx,
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * The gates' usage publishing. key-api writes these metrics at the end of the failing invocation,
+ * never buffered, so the alarms are as prompt as the others; the owner API's gate writes the same,
+ * as promptly, under its own service. In fail-open mode they are the only sign of lost billing.
+ */
+function gateAlarms(
+  m: MonitoredResources,
+): Section<'publishFailures' | 'ownerApiPublishFailures' | 'ownerApiUnmetered'> {
+  const owner = m.ownerApi.service;
+  const ownerApiMetric = ownerApiMetricOf(m);
+  return {
+    publishFailures: {
+      id: 'PublishFailuresAlarm',
+      name: 'usage-publish-failures',
+      description:
+        'key-api could not hand usage events to the transport: callers got 503 (fail closed) or the ' +
+        'requests went through unmetered (fail open, see UnmeteredRequests).',
+      metric: keyApiMetric(KeyApiMetric.publishFailures),
+      ...ANY_ONE,
+    },
+    ownerApiPublishFailures: {
+      id: 'OwnerApiPublishFailuresAlarm',
+      name: `${owner}-usage-publish-failures`,
+      description:
+        `The gate in ${owner} (the owner API) could not hand usage events to the transport: ` +
+        'callers got 503 (fail closed) or the requests went through unmetered (fail open, see ' +
+        'UnmeteredRequests).',
+      metric: ownerApiMetric(KeyApiMetric.publishFailures),
+      ...ANY_ONE,
+    },
+    // Fail open only, and always with a publish failure: this one says the answers were delivered
+    // and billing lost, not refused.
+    ownerApiUnmetered: {
+      id: 'OwnerApiUnmeteredAlarm',
+      name: `${owner}-unmetered-requests`,
+      description:
+        `${owner} (the owner API, in fail-open mode) delivered billable answers without a usage ` +
+        'event: that usage is lost to billing. Its log lines "usage event not published" carry the cause.',
+      metric: ownerApiMetric(KeyApiMetric.unmetered),
+      ...ANY_ONE,
+    },
+  };
+}
+
+/**
+ * Any 500 at all: a DynamoDB ValidationException, a missing table or index, a thrown bug. It is no
+ * outage and will not pass by itself. key-api writes the metric at the end of the failing
+ * invocation (KEY_API_FAILURE_METRICS), user-api as it happens. The metrics are unlabelled: a label
+ * would make CloudFormation's alarm a metric-math query.
+ */
+function internalErrorAlarms(
+  m: MonitoredResources,
+): Section<'keyApiInternalErrors' | 'userApiInternalErrors' | 'ownerApiInternalErrors'> {
+  const owner = m.ownerApi.service;
+  return {
+    keyApiInternalErrors: {
+      id: 'KeyApiInternalErrorsAlarm',
+      name: 'key-api-internal-errors',
+      description:
+        'key-api answered 500: a bug or a bad deploy (e.g. a DynamoDB ValidationException or a missing ' +
+        'index), not an outage. Its log lines "key check failed" carry the cause.',
+      metric: keyApiMetric(KeyApiMetric.internalErrors),
+      ...ANY_ONE,
+    },
+    userApiInternalErrors: {
+      id: 'UserApiInternalErrorsAlarm',
+      name: 'user-api-internal-errors',
+      description:
+        'user-api answered 500: a bug or a bad deploy, not an outage. Its log lines "unhandled error" ' +
+        'carry the cause.',
+      metric: userApiMetric(UserApiMetric.internalErrors),
+      ...ANY_ONE,
+    },
+    ownerApiInternalErrors: {
+      id: 'OwnerApiInternalErrorsAlarm',
+      name: `${owner}-internal-errors`,
+      description:
+        `The gate in ${owner} (the owner API) answered 500: a bug or a bad deploy (e.g. a ` +
+        'missing index), not an outage. Its log lines "key check failed" (or, behind the ALB wrapper, ' +
+        '"gated handler failed") carry the cause.',
+      metric: ownerApiMetricOf(m)(KeyApiMetric.internalErrors),
+      ...ANY_ONE,
+    },
+  };
+}
