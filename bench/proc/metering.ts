@@ -8,9 +8,9 @@ import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { usageQueue, usageStream } from '../../contracts/resources';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { LOCAL_SQS_BATCHES_IN_FLIGHT, SqsPoller } from '../../infra/local/pollers/sqs-poller';
-import { composeMetering } from '../../services/metering/compose';
+import { composeMetering, type Metering } from '../../services/metering/compose';
 import { loadMeteringConfig } from '../../services/metering/config';
-import { discardMetrics } from '../../services/shared/metrics';
+import { discardMetrics } from '../../services/platform/metrics';
 import { serveParent } from '../lib/ipc';
 import { installSdkCounter, snapshotCounts } from '../lib/sdk-counter';
 import { summarize } from '../lib/stats';
@@ -43,33 +43,25 @@ interface TransportStats {
 }
 
 const transport = process.argv[2] as Transport;
+const region = process.env.AWS_REGION ?? 'us-east-1';
 
-serveParent(async () => {
-  if (transport !== 'sqs' && transport !== 'kinesis') throw new Error(`unknown transport ${transport}`);
-  installSdkCounter();
-  const env = (name: string) => {
-    const value = process.env[name];
-    if (!value) throw new Error(`${name} is not set`);
-    return value;
-  };
-  const { handleBatch } = composeMetering(loadMeteringConfig(process.env), {
-    logger: new Logger({ serviceName: SERVICE_NAMES.metering, logLevel: 'WARN' }),
-    metrics: discardMetrics,
-  });
+const env = (name: string) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
 
-  const s: TransportStats = {
-    invocations: 0,
-    records: 0,
-    failed: 0,
-    counted: 0,
-    duplicates: 0,
-    durationsMs: [],
-    lagMs: [],
-    lagAt: [],
-  };
-  type Item = { id: string; body: string };
-  const measured =
-    <E>(items: (event: E) => Item[]) =>
+type Item = { id: string; body: string };
+type Measured = ReturnType<typeof measured>;
+const onError = (error: unknown) =>
+  process.stderr.write(`[bench metering] ${transport} batch failed: ${String(error)}\n`);
+
+/**
+ * The handler wrapped for a poller: each invocation timed, its outcome tallied, and each counted
+ * event's lag (event time to its batch committed) kept; `items` reads the records' ids and bodies.
+ */
+function measured(handleBatch: Metering['handleBatch'], s: TransportStats) {
+  return <E>(items: (event: E) => Item[]) =>
     async (event: E) => {
       const started = process.hrtime.bigint();
       const { response, outcome } = await handleBatch(event);
@@ -97,88 +89,115 @@ serveParent(async () => {
       }
       return response;
     };
+}
 
-  const region = process.env.AWS_REGION ?? 'us-east-1';
+// The event source settings infra/local/stack.ts runs with (contracts/resources.ts).
+
+/** The SQS poller on the benchmark's queue; answers how to stop it. */
+function startSqsPoller(measure: Measured): () => Promise<void> {
+  const sqs = new SQSClient({});
+  const poller = new SqsPoller({
+    sqs,
+    queueUrl: env('BENCH_QUEUE_URL'),
+    queueArn: env('BENCH_QUEUE_ARN'),
+    region,
+    batchSize: usageQueue.eventSource.batchSize,
+    batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
+    // As infra/local/stack.ts runs it; the Kinesis poller has one batch per shard at a time.
+    concurrency: LOCAL_SQS_BATCHES_IN_FLIGHT,
+    handler: measure((event: { Records: Array<{ messageId: string; body: string }> }) =>
+      event.Records.map((r) => ({ id: r.messageId, body: r.body })),
+    ),
+    onError,
+  });
+  poller.start();
+  return async () => {
+    await poller.stop();
+    sqs.destroy();
+  };
+}
+
+/** The Kinesis poller on the benchmark's stream, checkpointing in `workDir`; answers how to stop it. */
+async function startKinesisPoller(measure: Measured, workDir: string): Promise<() => Promise<void>> {
+  const kinesis = new KinesisClient({});
+  const poller = new KinesisPoller({
+    kinesis,
+    streamName: env('BENCH_STREAM_NAME'),
+    streamArn: env('BENCH_STREAM_ARN'),
+    region,
+    checkpointFile: join(workDir, 'kinesis-checkpoints.json'),
+    batchSize: usageStream.eventSource.batchSize,
+    batchingWindowMs: usageStream.eventSource.maxBatchingWindowSeconds * 1000,
+    handler: measure((event: { Records: Array<{ kinesis: { sequenceNumber: string; data: string } }> }) =>
+      event.Records.map((r) => ({
+        id: r.kinesis.sequenceNumber,
+        body: Buffer.from(r.kinesis.data, 'base64').toString('utf8'),
+      })),
+    ),
+    onError,
+  });
+  await poller.start();
+  return async () => {
+    await poller.stop();
+    kinesis.destroy();
+  };
+}
+
+/** What the parent asks of the consumer: its counts, its lags split at a moment, a reset. */
+function handlersOver(s: TransportStats) {
+  return {
+    snapshot: (): ConsumerSnapshot => ({
+      sdk: snapshotCounts(),
+      invocations: s.invocations,
+      records: s.records,
+      failed: s.failed,
+      durationMs: summarize(s.durationsMs),
+      lagMs: summarize(s.lagMs),
+      counted: s.counted,
+      duplicates: s.duplicates,
+    }),
+    /** The lags since resetSamples of the events counted up to `splitAt` (epoch ms), and after. */
+    lags: ({ splitAt }: { splitAt: number }): LagSplit => {
+      const until: number[] = [];
+      const after: number[] = [];
+      s.lagMs.forEach((lag, i) => {
+        ((s.lagAt[i] as number) <= splitAt ? until : after).push(lag);
+      });
+      return { until: summarize(until), after: summarize(after) };
+    },
+    /** Forgets durations and lags so far (counts keep running; the parent subtracts snapshots). */
+    resetSamples: () => {
+      s.durationsMs = [];
+      s.lagMs = [];
+      s.lagAt = [];
+    },
+  };
+}
+
+serveParent(async () => {
+  if (transport !== 'sqs' && transport !== 'kinesis') throw new Error(`unknown transport ${transport}`);
+  installSdkCounter();
+  const { handleBatch } = composeMetering(loadMeteringConfig(process.env), {
+    logger: new Logger({ serviceName: SERVICE_NAMES.metering, logLevel: 'WARN' }),
+    metrics: discardMetrics,
+  });
+  const s: TransportStats = {
+    invocations: 0,
+    records: 0,
+    failed: 0,
+    counted: 0,
+    duplicates: 0,
+    durationsMs: [],
+    lagMs: [],
+    lagAt: [],
+  };
+  const measure = measured(handleBatch, s);
   const workDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-metering-'));
-  const onError = (error: unknown) =>
-    process.stderr.write(`[bench metering] ${transport} batch failed: ${String(error)}\n`);
-  // The event source settings infra/local/stack.ts runs with (contracts/resources.ts).
-  let stopPoller: () => Promise<void>;
-  if (transport === 'sqs') {
-    const sqs = new SQSClient({});
-    const poller = new SqsPoller({
-      sqs,
-      queueUrl: env('BENCH_QUEUE_URL'),
-      queueArn: env('BENCH_QUEUE_ARN'),
-      region,
-      batchSize: usageQueue.eventSource.batchSize,
-      batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
-      // As infra/local/stack.ts runs it; the Kinesis poller has one batch per shard at a time.
-      concurrency: LOCAL_SQS_BATCHES_IN_FLIGHT,
-      handler: measured((event: { Records: Array<{ messageId: string; body: string }> }) =>
-        event.Records.map((r) => ({ id: r.messageId, body: r.body })),
-      ),
-      onError,
-    });
-    poller.start();
-    stopPoller = async () => {
-      await poller.stop();
-      sqs.destroy();
-    };
-  } else {
-    const kinesis = new KinesisClient({});
-    const poller = new KinesisPoller({
-      kinesis,
-      streamName: env('BENCH_STREAM_NAME'),
-      streamArn: env('BENCH_STREAM_ARN'),
-      region,
-      checkpointFile: join(workDir, 'kinesis-checkpoints.json'),
-      batchSize: usageStream.eventSource.batchSize,
-      batchingWindowMs: usageStream.eventSource.maxBatchingWindowSeconds * 1000,
-      handler: measured((event: { Records: Array<{ kinesis: { sequenceNumber: string; data: string } }> }) =>
-        event.Records.map((r) => ({
-          id: r.kinesis.sequenceNumber,
-          body: Buffer.from(r.kinesis.data, 'base64').toString('utf8'),
-        })),
-      ),
-      onError,
-    });
-    await poller.start();
-    stopPoller = async () => {
-      await poller.stop();
-      kinesis.destroy();
-    };
-  }
-
+  const stopPoller =
+    transport === 'sqs' ? startSqsPoller(measure) : await startKinesisPoller(measure, workDir);
   return {
     ready: {},
-    handlers: {
-      snapshot: (): ConsumerSnapshot => ({
-        sdk: snapshotCounts(),
-        invocations: s.invocations,
-        records: s.records,
-        failed: s.failed,
-        durationMs: summarize(s.durationsMs),
-        lagMs: summarize(s.lagMs),
-        counted: s.counted,
-        duplicates: s.duplicates,
-      }),
-      /** The lags since resetSamples of the events counted up to `splitAt` (epoch ms), and after. */
-      lags: ({ splitAt }: { splitAt: number }): LagSplit => {
-        const until: number[] = [];
-        const after: number[] = [];
-        s.lagMs.forEach((lag, i) => {
-          ((s.lagAt[i] as number) <= splitAt ? until : after).push(lag);
-        });
-        return { until: summarize(until), after: summarize(after) };
-      },
-      /** Forgets durations and lags so far (counts keep running; the parent subtracts snapshots). */
-      resetSamples: () => {
-        s.durationsMs = [];
-        s.lagMs = [];
-        s.lagAt = [];
-      },
-    },
+    handlers: handlersOver(s),
     cleanUp: async () => {
       await stopPoller();
       await rm(workDir, { recursive: true, force: true });
