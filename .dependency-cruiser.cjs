@@ -1,21 +1,26 @@
 /**
  * The layering of the code, checked by `npm run layering` (part of `npm test`):
  *
- *   contracts  ←  services (config, compose, handler)  ←  examples  ←  infra (cdk, local), web  ←  bench, test
+ *   contracts  ←  services  ←  examples  ←  infra (cdk, local, ops), web  ←  bench, test
+ *
+ * and inside services/, by what each folder owns:
+ *
+ *   platform (AWS clients, DynamoDB error classes, config, clock, metrics)
+ *     ←  accounts (the accounts, keys and plans tables)  ·  usage (the usage table)
+ *     ←  gate (the library key-api and owners' functions are built on)
+ *     ←  the deployables: key-api, user-api, metering, auth-triggers
  *
  * Every arrow points down: contracts import nothing of ours, services never reach up into infra,
- * web, bench or tests, and a deployable uses another one only through services/shared/, the gate
- * library (services/gate/) or the metering read module. Type-only imports count like any other (they are still a dependency the
- * type checker follows) except where a rule says otherwise. Each rule's comment says why.
+ * web, bench or tests, a table is read and written only through the folder that owns it, and a
+ * deployable never imports another one. Type-only imports count like any other (they are still a
+ * dependency the type checker follows) except where a rule says otherwise. Each rule's comment says why.
  */
 
-/** A deployable's own folder, the code they share, the gate library, and metering's read module. */
-const SERVICES_A_SERVICE_MAY_USE = [
-  '^services/$1/',
-  '^services/shared/',
-  '^services/gate/',
-  '^services/metering/usage-reader[.]ts$',
-];
+/** The folders a deployable is composed from, besides its own. */
+const BUILDING_BLOCKS = ['^services/platform/', '^services/accounts/', '^services/usage/', '^services/gate/'];
+
+/** The deployables: one Lambda function (or the owner's own, for the gate's adapters) each. */
+const DEPLOYABLES = '^services/(key-api|user-api|metering|auth-triggers)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -53,21 +58,64 @@ module.exports = {
       to: { path: '^(infra|web|bench|test|examples)/' },
     },
     {
-      name: 'shared-imports-no-deployable',
-      severity: 'error',
-      comment: 'services/shared/ is what the deployables share: it depends on none of them.',
-      from: { path: '^services/shared/' },
-      to: { path: '^services/', pathNot: '^services/shared/' },
-    },
-    {
-      name: 'deployables-only-through-shared-and-usage-reader',
+      name: 'platform-is-plumbing',
       severity: 'error',
       comment:
-        "A deployable uses another's code only through services/shared/, services/gate/ and metering's read module " +
-        '(services/metering/usage-reader.ts): key-api, user-api and auth-triggers never import ' +
-        "metering's internals, and metering never imports key-api, user-api or auth-triggers.",
-      from: { path: '^services/([^/]+)/', pathNot: '^services/shared/' },
-      to: { path: '^services/', pathNot: SERVICES_A_SERVICE_MAY_USE },
+        'services/platform/ is plumbing every service uses (clients, error classes, config, clock, ' +
+        'metrics): it knows no table, no record and no deployable, so it imports nothing else of services/.',
+      from: { path: '^services/platform/' },
+      to: { path: '^services/', pathNot: '^services/platform/' },
+    },
+    {
+      name: 'accounts-owns-its-tables',
+      severity: 'error',
+      comment:
+        'services/accounts/ owns the accounts, keys and plans tables (records, status rules, stores): ' +
+        'it builds on platform/ only, so who may write a key is decided in this one folder.',
+      from: { path: '^services/accounts/' },
+      to: { path: '^services/', pathNot: ['^services/accounts/', '^services/platform/'] },
+    },
+    {
+      name: 'usage-owns-its-table',
+      severity: 'error',
+      comment:
+        'services/usage/ owns the usage table (counter layout, period items, alert outbox, its reads and ' +
+        'writes): it builds on platform/ only; metering, the gate and the APIs read and write usage through it.',
+      from: { path: '^services/usage/' },
+      to: { path: '^services/', pathNot: ['^services/usage/', '^services/platform/'] },
+    },
+    {
+      name: 'gate-is-a-library',
+      severity: 'error',
+      comment:
+        "services/gate/ is what key-api and owners' functions are built on: it uses platform/, accounts/ " +
+        '(keys, plans) and usage/ (quotas), never a deployable (key-api builds on it, not the reverse).',
+      from: { path: '^services/gate/' },
+      to: {
+        path: '^services/',
+        pathNot: ['^services/gate/', '^services/platform/', '^services/accounts/', '^services/usage/'],
+      },
+    },
+    {
+      name: 'deployables-never-import-each-other',
+      severity: 'error',
+      comment:
+        'A deployable is composed from its own folder and the building blocks (platform, accounts, ' +
+        'usage, gate); it never imports another deployable, so each one can change and deploy alone.',
+      from: { path: '^services/([^/]+)/', pathNot: BUILDING_BLOCKS },
+      to: { path: '^services/', pathNot: ['^services/$1/', ...BUILDING_BLOCKS] },
+    },
+    {
+      name: 'tables-only-through-their-owner',
+      severity: 'error',
+      comment:
+        'Only the table owners (accounts/, usage/) and platform/ send DynamoDB commands: the gate and the ' +
+        'deployables hold a document client (a type) to hand to a store, never a command of their own.',
+      from: { path: ['^services/gate/', DEPLOYABLES] },
+      to: {
+        path: '^node_modules/@aws-sdk/(lib-dynamodb|client-dynamodb)/',
+        dependencyTypesNot: ['type-only'],
+      },
     },
     {
       name: 'cdk-imports-only-contracts',
@@ -77,19 +125,6 @@ module.exports = {
         'services code; of ours it imports only contracts/.',
       from: { path: '^infra/cdk/' },
       to: { dependencyTypes: ['local'], pathNot: ['^infra/cdk/', '^contracts/'] },
-    },
-    {
-      name: 'gate-is-a-library',
-      severity: 'error',
-      comment:
-        "services/gate/ is what key-api and owners' functions are built on: it uses only " +
-        "services/shared/, metering's read module (quotas) and contracts/, never a deployable " +
-        '(key-api builds on it, not the reverse).',
-      from: { path: '^services/gate/' },
-      to: {
-        path: '^services/',
-        pathNot: ['^services/gate/', '^services/shared/', '^services/metering/usage-reader[.]ts$'],
-      },
     },
     {
       name: 'examples-use-the-gate-entry',
@@ -108,7 +143,7 @@ module.exports = {
       severity: 'error',
       comment:
         'infra/local/ builds each deployable as Lambda would: from its config.ts and compose.ts, ' +
-        'with the AWS client options and metrics sink of services/shared/{aws-clients,metrics}.ts. ' +
+        'with the AWS client options and metrics sink of services/platform/{aws-clients,metrics}.ts. ' +
         'Besides those it imports contracts/ and the page server (web/server/), nothing else of ours.',
       from: { path: '^infra/local/' },
       to: {
@@ -116,8 +151,8 @@ module.exports = {
         pathNot: [
           '^infra/local/',
           '^contracts/',
-          '^services/(?!shared/)[^/]+/(compose|config)[.]ts$',
-          '^services/shared/(aws-clients|metrics)[.]ts$',
+          '^services/(?!platform/|accounts/|usage/)[^/]+/(compose|config)[.]ts$',
+          '^services/platform/(aws-clients|metrics)[.]ts$',
           '^examples/[^/]+/compose[.]ts$',
           '^web/server/',
         ],

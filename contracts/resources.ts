@@ -55,7 +55,7 @@ export const keysTable: TableDefinition = {
 };
 
 /**
- * Usage counters and the dedupe marks that make them exact (services/metering/counter-keys.ts is
+ * Usage counters and the dedupe marks that make them exact (services/usage/counter-keys.ts is
  * the layout, docs/metering.md the design):
  *  - `ACCOUNT#<accountId>` / `DAY#<yyyy-mm-dd>#KEY#<keyId>`: a key's requests and units that day,
  *    its last use, and one attribute per route it was called on (`route#<METHOD> <template>`)
@@ -69,7 +69,7 @@ export const keysTable: TableDefinition = {
 export const ALERT_MARK_PREFIX = 'ALERT#';
 
 /**
- * The SES message tag that carries a quota alert's id (services/metering/alert-outbox.ts): SES's
+ * The SES message tag that carries a quota alert's id (services/usage/alert-outbox.ts): SES's
  * send event names it, and the EventBridge rule that routes those events to metering matches it.
  */
 export const ALERT_ID_TAG = 'tollgate-alert-id';

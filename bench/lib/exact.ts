@@ -1,5 +1,5 @@
 import { utcDay } from '../../contracts/usage-event';
-import type { UsageReader } from '../../services/metering/usage-reader';
+import type { UsageReader } from '../../services/usage/usage-reader';
 import type { Transport, TransportExact } from './types';
 
 /**

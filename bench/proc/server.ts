@@ -6,7 +6,7 @@ import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { startAlbAdapter } from '../../infra/local/alb-adapter';
 import { composeKeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
-import { discardMetrics } from '../../services/shared/metrics';
+import { discardMetrics } from '../../services/platform/metrics';
 import { createBaselineHandler } from '../baseline/handler';
 import { serveParent } from '../lib/ipc';
 import { installSdkCounter, snapshotCounts } from '../lib/sdk-counter';

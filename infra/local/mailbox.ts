@@ -20,7 +20,7 @@ export interface CapturedMessage {
   readonly subject?: string;
   readonly message?: string;
   /**
-   * A quota alert's identity (services/metering/alert-outbox.ts `alertIdOf`), the one SES carries as
+   * A quota alert's identity (services/usage/alert-outbox.ts `alertIdOf`), the one SES carries as
    * a message tag: every captured line is one email sent, so two lines with one id are a duplicate.
    */
   readonly alertId?: string;

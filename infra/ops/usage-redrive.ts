@@ -4,8 +4,9 @@ import { parseArgs } from 'node:util';
 import { GetQueueUrlCommand, QueueDoesNotExist, type SQSClient } from '@aws-sdk/client-sqs';
 import { queueName, tableName, usageQueue, usageTable } from '../../contracts/resources';
 import { KinesisLookBack } from '../../services/metering/look-back';
-import { DynamoCounterWatermarks, type RedriveReport, redriveUsage } from '../../services/metering/redrive';
-import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../../services/shared/aws-clients';
+import { type RedriveReport, redriveUsage } from '../../services/metering/redrive';
+import { UsageStore } from '../../services/usage/usage-store';
+import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../../services/platform/aws-clients';
 
 /**
  * `npm run usage:redrive`: sends the usage dead-letter queue back to metering after a long outage
@@ -72,7 +73,7 @@ export async function runRedrive(
       kinesis,
       deadLetterQueueUrl: target.deadLetterQueueUrl,
       targetQueueUrl: target.targetQueueUrl,
-      watermarks: new DynamoCounterWatermarks({ client: dynamo, table: target.usageTable }),
+      watermarks: new UsageStore({ client: dynamo, table: target.usageTable }),
       lookBack: new KinesisLookBack({ kinesis }),
       ...(options.dryRun ? { dryRun: true } : {}),
       ...(options.maxMessages ? { maxMessages: options.maxMessages } : {}),

@@ -3,9 +3,9 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PostConfirmationTriggerEvent } from 'aws-lambda';
 import { ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
-import { type AwsOptions, callerWaitingClientConfig, documentClient } from '../shared/aws-clients';
-import { type Clock, systemClock } from '../shared/clock';
-import { KeyStore } from '../shared/key-store';
+import { KeyStore } from '../accounts/key-store';
+import { type AwsOptions, callerWaitingClientConfig, documentClient } from '../platform/aws-clients';
+import { type Clock, systemClock } from '../platform/clock';
 import type { AuthTriggersConfig } from './config';
 import { onPostConfirmation } from './post-confirmation';
 

@@ -1,6 +1,6 @@
 import { type AuthTriggersConfig, authTriggersConfigSchema } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
-import { loadConfig } from '../shared/config';
+import { loadConfig } from '../platform/config';
 
 export type { AuthTriggersConfig } from '../../contracts/config';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { Clock } from '../shared/clock';
-import { InvalidEventError } from '../shared/errors';
-import type { KeyStore } from '../shared/key-store';
+import type { KeyStore } from '../accounts/key-store';
+import type { Clock } from '../platform/clock';
+import { InvalidEventError } from '../platform/errors';
 
 /** The parts of Cognito's PostConfirmation event Tollgate relies on; other fields pass through. */
 export const postConfirmationEventSchema = z.looseObject({

@@ -1,7 +1,7 @@
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { TrieRouter } from 'hono/router/trie-router';
+import { errorBody } from '../../contracts/errors';
 import { ANY_ROUTE, MAX_ROUTE_TEMPLATES, routeTemplateSchema } from '../../contracts/usage-event';
-import { errorBody } from '../shared/errors';
 import { albClientIp, clientKey } from './client-ip';
 import { headerValues, keyFromHeaders } from './extract-key';
 import { type BillingPolicy, billSuccesses, type Caller, Gate, type Refusal } from './gate';

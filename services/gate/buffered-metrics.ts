@@ -1,7 +1,7 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DEFAULT_METRICS_FLUSH_MS } from '../../contracts/config';
-import { type Clock, systemClock } from '../shared/clock';
-import type { InvocationMetrics, MetricUnitName } from '../shared/metrics';
+import { type Clock, systemClock } from '../platform/clock';
+import type { InvocationMetrics, MetricUnitName } from '../platform/metrics';
 
 /** EMF takes at most 100 values of one metric in one line; Powertools starts a new line past that. */
 const MAX_VALUES_PER_LINE = 100;

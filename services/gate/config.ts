@@ -1,5 +1,5 @@
 import { ENV, type GateConfig, gateConfigSchema } from '../../contracts/config';
-import { loadConfig } from '../shared/config';
+import { loadConfig } from '../platform/config';
 import type { GuessThrottleSettings } from './guess-throttle';
 
 export type { GateConfig } from '../../contracts/config';

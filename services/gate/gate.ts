@@ -1,10 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { type ErrorBody, type ErrorCode, errorBody } from '../../contracts/errors';
 import { KeyApiMetric } from '../../contracts/metric-names';
 import { newUsageEvent, statusClass, type UsageEvent } from '../../contracts/usage-event';
-import type { Clock } from '../shared/clock';
-import { DependencyError, type ErrorBody, type ErrorCode, errorBody } from '../shared/errors';
-import type { MetricsRecorder } from '../shared/metrics';
+import type { Clock } from '../platform/clock';
+import { DependencyError } from '../platform/errors';
+import type { MetricsRecorder } from '../platform/metrics';
 import type { ExtractedKey } from './extract-key';
 import type { GuessThrottle } from './guess-throttle';
 import type { KeyCheck, KeyVerifier } from './key-verifier';

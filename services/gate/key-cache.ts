@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { DEFAULT_KEY_CACHE_WINDOWS } from '../../contracts/config';
-import { DependencyError } from '../shared/errors';
-import type { KeyLookupRecord } from '../shared/key-store';
+import type { KeyLookupRecord } from '../accounts/records';
+import { DependencyError } from '../platform/errors';
 
 export interface KeyCacheWindows {
   /** A cached answer younger than this is used without reading DynamoDB. */

@@ -1,6 +1,6 @@
-import { hashApiKey, isWellFormedApiKey } from '../shared/api-key';
-import type { Clock } from '../shared/clock';
-import { effectiveStatus } from '../shared/key-store';
+import { hashApiKey, isWellFormedApiKey } from '../accounts/api-key';
+import { effectiveStatus } from '../accounts/records';
+import type { Clock } from '../platform/clock';
 import type { GuessThrottle, GuessTicket } from './guess-throttle';
 import type { CacheOutcome, KeyCache } from './key-cache';
 

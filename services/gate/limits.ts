@@ -6,7 +6,7 @@ import {
   type Quota,
   type RateLimit,
 } from '../../contracts/plans';
-import { DependencyError } from '../shared/errors';
+import { DependencyError } from '../platform/errors';
 import type { KeyCache } from './key-cache';
 
 /** Who is calling (the gate's Caller; not imported, so that gate.ts can import this module). */

@@ -9,11 +9,11 @@ export interface UsagePublisher {
 
 /**
  * The clients of key-api and every gate, where a caller is waiting: at most 2 attempts of at most
- * 1 s each (services/shared/aws-clients.ts, beside the other deployables' budgets). A retry after a
+ * 1 s each (services/platform/aws-clients.ts, beside the other deployables' budgets). A retry after a
  * timeout may store a second copy of an event, which the consumer drops by event id (SQS: its
  * dedupe mark; Kinesis: see below).
  */
-export { callerWaitingClientConfig } from '../shared/aws-clients';
+export { callerWaitingClientConfig } from '../platform/aws-clients';
 
 export class SqsUsagePublisher implements UsagePublisher {
   readonly #sqs: SQSClient;

@@ -3,7 +3,7 @@ import { ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { composeGate, type GateOverrides } from '../gate/compose';
 import type { KeyCache } from '../gate/key-cache';
-import { UsageReader } from '../metering/usage-reader';
+import { UsageReader } from '../usage/usage-reader';
 import { createKeyApiHandler } from './app';
 import type { KeyApiConfig } from './config';
 import { UsageSnapshots } from './usage-snapshots';

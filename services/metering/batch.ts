@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { DEFAULT_ACCEPTANCE_WINDOW } from '../../contracts/config';
 import { type UsageEvent, usageEventSchema, utcDay } from '../../contracts/usage-event';
-import type { Aggregate } from './usage-store';
+import type { PreparedAggregate } from '../usage/transactions';
+import type { Aggregate } from '../usage/usage-store';
 
 /** Where a record sits in an ordered stream (Kinesis): its shard and sequence number. */
 export interface StreamPosition {
@@ -44,11 +45,6 @@ export interface Rejected {
   detail: string;
 }
 
-export interface PreparedAggregate {
-  aggregate: Aggregate;
-  recordIds: string[];
-}
-
 export interface AcceptanceWindow {
   /** Events older than this (by event time) are refused: their day is closed. */
   lateMs: number;
@@ -59,20 +55,9 @@ export interface AcceptanceWindow {
 export const DEFAULT_WINDOW: AcceptanceWindow = DEFAULT_ACCEPTANCE_WINDOW;
 
 /**
- * Validates every record and groups the valid ones per (key, UTC day): one aggregate is one set
- * of counter writes, however many events it holds. Nothing is dropped: each record ends up either
- * in exactly one aggregate or in `rejected` with a reason.
+ * Every record either accepted (schema, window) or rejected with a reason: nothing is dropped.
+ * {@link aggregateAccepted} then groups the accepted ones into counter writes.
  */
-export function prepareBatch(
-  records: readonly InboundRecord[],
-  now: Date,
-  window: AcceptanceWindow,
-): { aggregates: PreparedAggregate[]; rejected: Rejected[]; accepted: AcceptedRecord[] } {
-  const { rejected, accepted } = validateBatch(records, now, window);
-  return { aggregates: aggregateAccepted(accepted), rejected, accepted };
-}
-
-/** prepareBatch's first half: every record either accepted (schema, window) or rejected with a reason. */
 export function validateBatch(
   records: readonly InboundRecord[],
   now: Date,

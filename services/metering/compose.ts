@@ -7,12 +7,14 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { ENV } from '../../contracts/config';
 import { METRICS_NAMESPACE, MeteringMetric, SERVICE_NAMES } from '../../contracts/metric-names';
-import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../shared/aws-clients';
-import { type Clock, systemClock } from '../shared/clock';
-import { type InvocationMetrics, perInvocationMetrics } from '../shared/metrics';
-import { PlanStore } from '../shared/plan-store';
+import { PlanStore } from '../accounts/plan-store';
+import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../platform/aws-clients';
+import { type Clock, systemClock } from '../platform/clock';
+import { type InvocationMetrics, perInvocationMetrics } from '../platform/metrics';
+import type { OutboxTiming } from '../usage/alert-outbox';
+import { UsageReader } from '../usage/usage-reader';
+import { UsageStore } from '../usage/usage-store';
 import { isAlertsEvent, parseAlertsEvent } from './alert-events';
-import type { OutboxTiming } from './alert-outbox';
 import type { AcceptanceWindow } from './batch';
 import type { MeteringConfig } from './config';
 import { type BatchOutcome, consumeBatch } from './consumer';
@@ -23,8 +25,6 @@ import { KeyProvenance, type ProvenanceCheck } from './provenance';
 import { type AlertSender, QuotaAlerts, type ScheduleRun } from './quota-alerts';
 import { inboundRecords } from './records';
 import { SesAlertSender } from './ses-sender';
-import { UsageReader } from './usage-reader';
-import { UsageStore } from './usage-store';
 
 /** What a caller's alert sender implements (the local stack's captured outbox). */
 export type { AlertMessage, AlertSender, AlertSent } from './alert-sender';
@@ -49,7 +49,6 @@ function quotaAlerts(
   return new QuotaAlerts({
     client: dynamo,
     usageTable: config[ENV.usageTable],
-    accountsTable,
     plans: new PlanStore({ client: dynamo, plansTable, accountsTable }),
     reader: new UsageReader({ client: dynamo, table: config[ENV.usageTable] }),
     sender: delivery,

@@ -1,15 +1,17 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { MeteringMetric, MeteringRefusedMetric } from '../../contracts/metric-names';
-import type { Clock } from '../shared/clock';
-import { DependencyError } from '../shared/errors';
-import type { MetricsRecorder } from '../shared/metrics';
+import { claimId } from '../accounts/key-claims';
+import type { Clock } from '../platform/clock';
+import { DependencyError } from '../platform/errors';
+import type { MetricsRecorder } from '../platform/metrics';
+import { type PreparedAggregate, planTransactions, runExclusive } from '../usage/transactions';
+import type { TransactionPart, UsageStore } from '../usage/usage-store';
 import {
   type AcceptanceWindow,
   type AcceptedRecord,
   aggregateAccepted,
   type InboundRecord,
-  type PreparedAggregate,
   type Rejected,
   type RejectReason,
   validateBatch,
@@ -17,10 +19,8 @@ import {
 import type { DeadLetterSink } from './dead-letter';
 import type { LookBack } from './look-back';
 import { applyOrdered } from './ordered';
-import { claimId, type ProvenanceCheck } from './provenance';
+import type { ProvenanceCheck } from './provenance';
 import type { QuotaAlerts } from './quota-alerts';
-import { planTransactions, runExclusive } from './transactions';
-import type { TransactionPart, UsageStore } from './usage-store';
 
 /** Writes in flight at once within one batch. */
 export const DEFAULT_CONCURRENCY = 8;

@@ -1,10 +1,10 @@
 import { utcDay } from '../../contracts/usage-event';
+import { eachWithConcurrency } from '../platform/concurrency';
+import { keyDayCounter, monthOf, periodCounter, producerCounter } from '../usage/counter-keys';
+import { periodId, producerId } from '../usage/period-counters';
+import type { OrderedIncrement, OrderedPeriodIncrement, UsageStore } from '../usage/usage-store';
 import type { AcceptedRecord, StreamPosition } from './batch';
-import { eachWithConcurrency } from './concurrency';
-import { keyDayCounter, monthOf, periodCounter, producerCounter } from './counter-keys';
 import type { LookBack } from './look-back';
-import { periodId, producerId } from './period-counters';
-import type { OrderedIncrement, OrderedPeriodIncrement, UsageStore } from './usage-store';
 
 export interface OrderedDeps {
   usage: UsageStore;

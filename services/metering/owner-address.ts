@@ -3,16 +3,11 @@ import {
   CognitoIdentityProviderClient,
   type CognitoIdentityProviderClientConfig,
 } from '@aws-sdk/client-cognito-identity-provider';
-import { DependencyError } from '../shared/errors';
+import type { AccountOwner } from '../accounts/records';
+import { DependencyError } from '../platform/errors';
 
-/** What the accounts table knows of an account's owner (services/shared/key-store.ts). */
-export interface OwnerRecord {
-  readonly accountId: string;
-  /** The Cognito user name the account was provisioned for. */
-  readonly userName?: string;
-  /** The address verified at sign-up. */
-  readonly email?: string;
-}
+/** What the accounts table knows of an account's owner (PlanStore.owner). */
+export type OwnerRecord = AccountOwner;
 
 /** Where an alert goes: the owner's address as it is now. */
 export interface OwnerAddresses {

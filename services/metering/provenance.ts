@@ -1,18 +1,7 @@
-import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LRUCache } from 'lru-cache';
-import { callDynamo } from '../shared/dynamodb';
-import { DependencyError } from '../shared/errors';
-import { legacyFirstKeyId } from '../shared/key-store';
-
-/** The (key, account) pair an event names. */
-export interface KeyClaim {
-  readonly keyId: string;
-  readonly accountId: string;
-}
+import { claimId, type KeyClaim, KeyClaims } from '../accounts/key-claims';
+import { legacyFirstKeyId } from '../accounts/records';
 
 /**
  * What the keys table says about a claim:
@@ -28,9 +17,6 @@ export type ProvenanceVerdict = 'valid' | 'unknown_key' | 'account_mismatch';
 export interface ProvenanceCheck {
   verify(claims: readonly KeyClaim[]): Promise<Map<string, ProvenanceVerdict>>;
 }
-
-/** The map key of a claim in {@link ProvenanceCheck.verify}'s answer. */
-export const claimId = (claim: KeyClaim): string => `${claim.accountId}\u0000${claim.keyId}`;
 
 export interface KeyProvenanceOptions {
   client: DynamoDBDocumentClient;
@@ -52,12 +38,6 @@ export interface KeyProvenanceOptions {
   onRead?: (keys: number, consistent: boolean) => void;
 }
 
-/** BatchGetItem takes at most 100 keys per request. */
-const BATCH_GET_MAX = 100;
-/** Rounds of UnprocessedKeys (throttling) before the check gives up as unavailable. */
-const UNPROCESSED_ROUNDS = 4;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * key → account against metering's own read of the keys table: the primary key is (accountId,
  * keyId), so one BatchGetItem of a batch's distinct uncached claims answers "does this account hold
@@ -71,22 +51,22 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * read costs nothing in steady state.
  */
 export class KeyProvenance implements ProvenanceCheck {
-  readonly #db: DynamoDBDocumentClient;
-  readonly #table: string;
+  readonly #claimsTable: KeyClaims;
   readonly #positiveTtlMs: number;
   readonly #negativeTtlMs: number;
-  readonly #onRead: ((keys: number, consistent: boolean) => void) | undefined;
   /** claimId → does the account hold the key. */
   readonly #claims: LRUCache<string, boolean>;
   /** keyId → its account, from every key found: what names a mismatch. */
   readonly #owners: LRUCache<string, string>;
 
   constructor(options: KeyProvenanceOptions) {
-    this.#db = options.client;
-    this.#table = options.keysTable;
     this.#positiveTtlMs = options.positiveTtlMs ?? 3600_000;
     this.#negativeTtlMs = options.negativeTtlMs ?? 10_000;
-    this.#onRead = options.onRead;
+    this.#claimsTable = new KeyClaims({
+      client: options.client,
+      keysTable: options.keysTable,
+      ...(options.onRead ? { onRead: options.onRead } : {}),
+    });
     const max = options.maxEntries ?? 100_000;
     this.#claims = new LRUCache({ max, ttl: this.#positiveTtlMs });
     this.#owners = new LRUCache({ max, ttl: this.#positiveTtlMs });
@@ -103,9 +83,9 @@ export class KeyProvenance implements ProvenanceCheck {
       else held.set(id, cached);
     }
     if (unknown.length > 0) {
-      const found = await this.#read(unknown, false);
+      const found = await this.#claimsTable.held(unknown, false);
       const missed = unknown.filter((claim) => !found.has(claimId(claim)));
-      const foundLate = missed.length > 0 ? await this.#read(missed, true) : new Set<string>();
+      const foundLate = missed.length > 0 ? await this.#claimsTable.held(missed, true) : new Set<string>();
       for (const claim of unknown) {
         const id = claimId(claim);
         const yes = found.has(id) || foundLate.has(id);
@@ -131,45 +111,6 @@ export class KeyProvenance implements ProvenanceCheck {
       return 'account_mismatch';
     }
     return 'unknown_key';
-  }
-
-  /** The claims the keys table holds, by claimId; DependencyError when it cannot say. */
-  async #read(claims: readonly KeyClaim[], consistent: boolean): Promise<Set<string>> {
-    const found = new Set<string>();
-    for (let i = 0; i < claims.length; i += BATCH_GET_MAX) {
-      let keys: Record<string, unknown>[] | undefined = claims
-        .slice(i, i + BATCH_GET_MAX)
-        .map((c) => ({ accountId: c.accountId, keyId: c.keyId }));
-      for (let round = 0; keys && keys.length > 0; round++) {
-        if (round > UNPROCESSED_ROUNDS) {
-          // Throttled through every round: the same as DynamoDB unavailable, never "not found".
-          throw new DependencyError('DynamoDB', {
-            cause: new Error(`${keys.length} keys left unprocessed by BatchGetItem`),
-          });
-        }
-        if (round > 0) await sleep(25 * 2 ** round * (0.5 + Math.random() / 2));
-        const request: Record<string, unknown>[] = keys;
-        this.#onRead?.(request.length, consistent);
-        const out: BatchGetCommandOutput = await callDynamo(() =>
-          this.#db.send(
-            new BatchGetCommand({
-              RequestItems: {
-                [this.#table]: {
-                  Keys: request,
-                  ProjectionExpression: 'accountId, keyId',
-                  ConsistentRead: consistent,
-                },
-              },
-            }),
-          ),
-        );
-        for (const item of out.Responses?.[this.#table] ?? []) {
-          found.add(claimId({ accountId: String(item.accountId), keyId: String(item.keyId) }));
-        }
-        keys = out.UnprocessedKeys?.[this.#table]?.Keys;
-      }
-    }
-    return found;
   }
 }
 

@@ -1,15 +1,20 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LRUCache } from 'lru-cache';
-import { DEFAULT_PLAN_ID, type Plan, periodBounds, type QuotaPeriod } from '../../contracts/plans';
-import { type Clock, systemClock } from '../shared/clock';
-import { callDynamo } from '../shared/dynamodb';
-import type { PlanStore } from '../shared/plan-store';
-import { type AlertKey, AlertOutbox, alertIdOf, type OutboxItem, type OutboxTiming } from './alert-outbox';
+import { type Plan, periodBounds, type QuotaPeriod } from '../../contracts/plans';
+import type { PlanStore } from '../accounts/plan-store';
+import { type Clock, systemClock } from '../platform/clock';
+import { eachWithConcurrency } from '../platform/concurrency';
+import {
+  type AlertKey,
+  AlertOutbox,
+  alertIdOf,
+  type OutboxItem,
+  type OutboxTiming,
+} from '../usage/alert-outbox';
+import type { UsageReader } from '../usage/usage-reader';
 import { type AlertMessage, AlertNotSentError, type AlertSender } from './alert-sender';
-import { eachWithConcurrency } from './concurrency';
 import { type OwnerAddresses, type OwnerRecord, storedAddresses } from './owner-address';
-import type { UsageReader } from './usage-reader';
 
 export type { AlertMessage, AlertSender } from './alert-sender';
 
@@ -48,8 +53,6 @@ interface Subject {
  * crossed stays crossed.
  */
 export class QuotaAlerts {
-  readonly #db: DynamoDBDocumentClient;
-  readonly #accountsTable: string;
   readonly #plans: PlanStore;
   readonly #reader: UsageReader;
   readonly #sender: AlertSender;
@@ -65,7 +68,6 @@ export class QuotaAlerts {
   constructor(options: {
     client: DynamoDBDocumentClient;
     usageTable: string;
-    accountsTable: string;
     plans: PlanStore;
     reader: UsageReader;
     sender: AlertSender;
@@ -75,8 +77,6 @@ export class QuotaAlerts {
     clock?: Clock;
     timing?: Partial<OutboxTiming>;
   }) {
-    this.#db = options.client;
-    this.#accountsTable = options.accountsTable;
     this.#plans = options.plans;
     this.#reader = options.reader;
     this.#sender = options.sender;
@@ -266,27 +266,9 @@ export class QuotaAlerts {
   async #subject(accountId: string): Promise<Subject> {
     const cached = this.#subjects.get(accountId);
     if (cached) return cached;
-    const out = await callDynamo(() =>
-      this.#db.send(
-        new GetCommand({
-          TableName: this.#accountsTable,
-          Key: { accountId },
-          ProjectionExpression: 'email, planId, userName',
-        }),
-      ),
-    );
-    const planId = typeof out.Item?.planId === 'string' ? out.Item.planId : DEFAULT_PLAN_ID;
-    const plan = out.Item ? await this.#plans.getPlan(planId) : undefined;
-    const text = (name: string) =>
-      typeof out.Item?.[name] === 'string' ? (out.Item[name] as string) : undefined;
-    const email = text('email');
-    const userName = text('userName');
-    const subject: Subject = {
-      ...(out.Item
-        ? { owner: { accountId, ...(email ? { email } : {}), ...(userName ? { userName } : {}) } }
-        : {}),
-      ...(plan ? { plan } : {}),
-    };
+    const found = await this.#plans.owner(accountId);
+    const plan = found ? await this.#plans.getPlan(found.planId) : undefined;
+    const subject: Subject = { ...(found ? { owner: found.owner } : {}), ...(plan ? { plan } : {}) };
     this.#subjects.set(accountId, subject);
     return subject;
   }

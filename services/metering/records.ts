@@ -1,6 +1,6 @@
 import type { KinesisStreamEvent, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { InvalidEventError } from '../shared/errors';
+import { InvalidEventError } from '../platform/errors';
 import type { InboundRecord } from './batch';
 
 const sqsEventSchema = z.object({

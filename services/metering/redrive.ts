@@ -7,14 +7,12 @@ import {
   SendMessageBatchCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { usageEventSchema, utcDay } from '../../contracts/usage-event';
-import { callDynamo } from '../shared/dynamodb';
-import { keyDayCounter } from './counter-keys';
+import { keyDayCounter } from '../usage/counter-keys';
+import { sequenceOrderKey } from '../usage/usage-store';
 import type { LookBack } from './look-back';
 import { streamNameOf } from './look-back';
-import { sequenceOrderKey, watermarkAttribute } from './usage-store';
 
 /**
  * The redrive: after a long outage (DynamoDB unavailable to metering for longer than the queue's
@@ -64,37 +62,10 @@ export const kinesisFailureSchema = z.looseObject({
 });
 export type KinesisFailure = z.infer<typeof kinesisFailureSchema>;
 
-/** The counter watermarks a Kinesis redrive consults (the usage table, read-only). */
+/** The counter watermarks a Kinesis redrive consults (the usage table, read-only: UsageStore.watermark). */
 export interface CounterWatermarks {
   /** The highest sequence order key (usage-store's sequenceOrderKey) the counter took from the shard. */
   watermark(counter: { pk: string; sk: string }, shardId: string): Promise<string | undefined>;
-}
-
-/** Reads watermarks from the usage table: the attribute usage-store's applyInOrder writes. */
-export class DynamoCounterWatermarks implements CounterWatermarks {
-  readonly #db: DynamoDBDocumentClient;
-  readonly #table: string;
-
-  constructor(options: { client: DynamoDBDocumentClient; table: string }) {
-    this.#db = options.client;
-    this.#table = options.table;
-  }
-
-  async watermark(counter: { pk: string; sk: string }, shardId: string): Promise<string | undefined> {
-    const out = await callDynamo(() =>
-      this.#db.send(
-        new GetCommand({
-          TableName: this.#table,
-          Key: counter,
-          ProjectionExpression: '#wm',
-          ExpressionAttributeNames: { '#wm': watermarkAttribute(shardId) },
-          ConsistentRead: true,
-        }),
-      ),
-    );
-    const value: unknown = out.Item?.[watermarkAttribute(shardId)];
-    return typeof value === 'string' ? value : undefined;
-  }
 }
 
 export interface RedriveOptions {

@@ -1,7 +1,7 @@
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
-import { errorBody } from '../shared/errors';
+import { errorBody } from '../../contracts/errors';
 import { requireAdmin, requireUser } from './auth';
 import type { UserApiDeps } from './env';
 import { onError } from './errors';

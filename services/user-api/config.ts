@@ -1,6 +1,6 @@
 import { type UserApiConfig, userApiConfigSchema } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
-import { loadConfig } from '../shared/config';
+import { loadConfig } from '../platform/config';
 
 export type { UserApiConfig } from '../../contracts/config';
 

@@ -1,9 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { UsageReader } from '../metering/usage-reader';
-import type { Clock } from '../shared/clock';
-import type { KeyStore } from '../shared/key-store';
-import type { MetricsRecorder } from '../shared/metrics';
-import type { PlanStore } from '../shared/plan-store';
+import type { KeyStore } from '../accounts/key-store';
+import type { PlanStore } from '../accounts/plan-store';
+import type { Clock } from '../platform/clock';
+import type { MetricsRecorder } from '../platform/metrics';
+import type { UsageReader } from '../usage/usage-reader';
 import type { AuthenticatedUser, TokenVerifier } from './token-verifier';
 
 /** What the routes do with accounts and keys (KeyStore in every deployment). */

@@ -4,10 +4,10 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
-
+import { type ErrorCode, errorBody } from '../../contracts/errors';
 import { UserApiMetric } from '../../contracts/metric-names';
-import { ConflictError, DependencyError, type ErrorCode, errorBody } from '../shared/errors';
-import type { MetricsRecorder } from '../shared/metrics';
+import { ConflictError, DependencyError } from '../platform/errors';
+import type { MetricsRecorder } from '../platform/metrics';
 import type { UserApiEnv } from './env';
 
 const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
@@ -40,7 +40,7 @@ const noMetrics: MetricsRecorder = { addMetric: () => undefined };
 /**
  * The single place where errors become HTTP: one body shape, and no internals in any 5xx. Errors
  * by class: a dependency unavailable → 503 + `retry-after`; a write that kept conflicting (after
- * its retries, services/shared/dynamodb.ts) → 409; anything else is a bug → 500, logged with its
+ * its retries, services/platform/dynamodb.ts) → 409; anything else is a bug → 500, logged with its
  * cause and counted (UserApiMetric.internalErrors, alarmed), never "retry shortly".
  */
 export function onError(

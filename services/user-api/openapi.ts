@@ -1,5 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import type { ErrorCode } from '../shared/errors';
+import type { ErrorCode } from '../../contracts/errors';
 import type { UserApiEnv } from './env';
 import { validationHook } from './errors';
 
@@ -20,7 +20,7 @@ export function router() {
   return new OpenAPIHono<UserApiEnv>({ defaultHook: validationHook });
 }
 
-/** The codes user-api answers with (services/shared/errors.ts has them all). */
+/** The codes user-api answers with (contracts/errors.ts has them all). */
 const USER_API_ERROR_CODES = [
   'invalid_request',
   'unauthorized',
@@ -35,7 +35,7 @@ const USER_API_ERROR_CODES = [
   'internal_error',
 ] as const satisfies readonly ErrorCode[];
 
-/** The one error shape of every Tollgate answer (services/shared/errors.ts `errorBody`). */
+/** The one error shape of every Tollgate answer (contracts/errors.ts `errorBody`). */
 export const errorSchema = z
   .object({
     error: z.object({

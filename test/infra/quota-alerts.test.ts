@@ -20,11 +20,11 @@ import {
   tables,
   usageQueue,
 } from '../../contracts/resources';
+import type { PlanStore } from '../../services/accounts/plan-store';
 import { parseAlertsEvent } from '../../services/metering/alert-events';
-import { accountPartition, eventMark } from '../../services/metering/counter-keys';
 import { QuotaAlerts } from '../../services/metering/quota-alerts';
-import type { UsageReader } from '../../services/metering/usage-reader';
-import type { PlanStore } from '../../services/shared/plan-store';
+import { accountPartition, eventMark } from '../../services/usage/counter-keys';
+import type { UsageReader } from '../../services/usage/usage-reader';
 import { logicalIdOf, permissionsOf, type Synthesized, synthesize } from './synth';
 
 // Quota alerts on AWS (`-c alertFromAddress=…`): metering reads an account's owner and plan, its
@@ -287,7 +287,6 @@ describe("the grant's condition on alert items", () => {
       send: async (command: unknown) => {
         if (command instanceof GetCommand) {
           const key = command.input.Key as { pk?: string; sk?: string; accountId?: string };
-          if (key.accountId) return { Item: { email: 'owner@example.com', planId: 'pro' } };
           keys.push(key as { pk: string });
           return { Item: items.get(id(key as { pk: string; sk: string })) };
         }
@@ -330,8 +329,13 @@ describe("the grant's condition on alert items", () => {
     const alerts = new QuotaAlerts({
       client,
       usageTable: 'usage',
-      accountsTable: 'accounts',
-      plans: { getPlan: async () => plan } as unknown as PlanStore,
+      plans: {
+        getPlan: async () => plan,
+        owner: async (accountId: string) => ({
+          owner: { accountId, email: 'owner@example.com' },
+          planId: 'pro',
+        }),
+      } as unknown as PlanStore,
       reader: { usedInPeriod: async () => 10 } as unknown as UsageReader,
       sender: {
         send: async () => {

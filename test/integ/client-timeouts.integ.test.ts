@@ -15,7 +15,7 @@ import { LOCAL_CREDENTIALS } from '../support/aws';
 import { recordFigures } from '../support/figures';
 
 // user-api and auth-triggers as their handlers compose them (their own clients, with the shipped
-// budgets of services/shared/aws-clients.ts), pointed at a DynamoDB that accepts connections and
+// budgets of services/platform/aws-clients.ts), pointed at a DynamoDB that accepts connections and
 // never answers: a local TCP server that reads and writes nothing back. Without request timeouts
 // the calls would wait until the function timed out (API Gateway's 504, a failed Cognito trigger);
 // with them, user-api answers 503 with `retry-after` well inside its timeout.

@@ -10,8 +10,9 @@ import { MeteringMetric, MeteringRefusedMetric, SERVICE_NAMES } from '../../cont
 import { MAX_EVENT_UNITS, newUsageEvent, type UsageEvent } from '../../contracts/usage-event';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
-import type { UsageReader } from '../../services/metering/usage-reader';
-import { KeyStore, legacyFirstKeyId } from '../../services/shared/key-store';
+import { KeyStore } from '../../services/accounts/key-store';
+import { legacyFirstKeyId } from '../../services/accounts/records';
+import type { UsageReader } from '../../services/usage/usage-reader';
 import { awsError, documentClient, engineClients, injectFaults } from '../support/aws';
 import { recordFigures } from '../support/figures';
 import { endpoints, localClients, stackEnv } from '../support/local-stack';

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { utcDay } from '../../contracts/usage-event';
-import { generateApiKey } from '../../services/shared/api-key';
+import { generateApiKey } from '../../services/accounts/api-key';
 import { errorCode, exampleApi, signUpAndSignIn, type TestUser, userApi } from '../support/local-stack';
 import { eventually, sleep } from '../support/wait';
 

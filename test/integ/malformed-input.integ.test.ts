@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generateApiKey } from '../../services/shared/api-key';
+import { generateApiKey } from '../../services/accounts/api-key';
 import {
   endpoints,
   type JsonResponse,

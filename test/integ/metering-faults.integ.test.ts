@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newUsageEvent, type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type SqsBatchHandler, SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { SqsUsagePublisher } from '../../services/gate/publisher';
-import type { UsageReader } from '../../services/metering/usage-reader';
+import type { UsageReader } from '../../services/usage/usage-reader';
 import { awsError, injectFaults } from '../support/aws';
 import { endpoints, localClients } from '../support/local-stack';
 import { accountOf, meteringConsumer, testEvents } from '../support/metering-consumer';

@@ -6,7 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type KinesisBatchHandler, KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { KinesisUsagePublisher } from '../../services/gate/publisher';
-import type { UsageReader } from '../../services/metering/usage-reader';
+import type { UsageReader } from '../../services/usage/usage-reader';
 import { awsError, countRequests, injectFaults, LOCAL_CREDENTIALS } from '../support/aws';
 import { recordFigures } from '../support/figures';
 import { endpoints, localClients } from '../support/local-stack';

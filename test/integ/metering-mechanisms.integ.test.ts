@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MeteringMetric, SERVICE_NAMES } from '../../contracts/metric-names';
 import { utcDay } from '../../contracts/usage-event';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
-import { METERING_CONFLICT_RETRY } from '../../services/metering/usage-store';
+import { METERING_CONFLICT_RETRY } from '../../services/usage/usage-store';
 import { aroundRequests, documentClient, engineClients } from '../support/aws';
 import { endpoints, localClients } from '../support/local-stack';
 import { accountOf, meteringConsumer, testEvents } from '../support/metering-consumer';

@@ -5,7 +5,7 @@ import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { utcDay } from '../../contracts/usage-event';
 import { composeKeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
-import { discardMetrics } from '../../services/shared/metrics';
+import { discardMetrics } from '../../services/platform/metrics';
 import { keyApi, signUpAndSignIn, stackAws, stackEnv, type TestUser, userApi } from '../support/local-stack';
 import { eventually } from '../support/wait';
 

@@ -8,7 +8,7 @@ import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { type SqsBatchHandler, SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { runRedrive } from '../../infra/ops/usage-redrive';
 import { KinesisUsagePublisher, SqsUsagePublisher, type UsagePublisher } from '../../services/gate/publisher';
-import { UsageReader } from '../../services/metering/usage-reader';
+import { UsageReader } from '../../services/usage/usage-reader';
 import { albEvent } from '../support/alb';
 import { awsError, engineClients, injectFaults, LOCAL_CREDENTIALS } from '../support/aws';
 import { recordFigures } from '../support/figures';

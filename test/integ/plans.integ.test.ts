@@ -3,9 +3,9 @@ import { ENV } from '../../contracts/config';
 import type { PlanBody } from '../../contracts/plans';
 import { utcDay } from '../../contracts/usage-event';
 import { readCapturedCodes } from '../../infra/local/mailbox';
+import { PlanStore } from '../../services/accounts/plan-store';
 import { loadGateConfig } from '../../services/gate/index';
-import { documentClient } from '../../services/shared/aws-clients';
-import { PlanStore } from '../../services/shared/plan-store';
+import { documentClient } from '../../services/platform/aws-clients';
 import {
   errorCode,
   exampleApi,

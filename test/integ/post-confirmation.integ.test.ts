@@ -3,9 +3,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { PostConfirmationTriggerEvent } from 'aws-lambda';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { ENV } from '../../contracts/config';
+import { legacyFirstKeyId } from '../../services/accounts/records';
 import { composeAuthTriggers } from '../../services/auth-triggers/compose';
 import { loadAuthTriggersConfig } from '../../services/auth-triggers/config';
-import { legacyFirstKeyId } from '../../services/shared/key-store';
 import { aroundRequests, awsError, documentClient, engineClients } from '../support/aws';
 import { keyStore, tablesFrom } from '../support/key-api';
 

@@ -1,9 +1,9 @@
 import { DeleteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENV } from '../../contracts/config';
+import { generateApiKey, hashApiKey } from '../../services/accounts/api-key';
 import { loadKeyApiConfig } from '../../services/key-api/config';
-import { generateApiKey, hashApiKey } from '../../services/shared/api-key';
-import { documentClient } from '../../services/shared/aws-clients';
+import { documentClient } from '../../services/platform/aws-clients';
 import { LOCAL_CREDENTIALS } from '../support/aws';
 import {
   endpoints,

@@ -3,15 +3,15 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENV } from '../../contracts/config';
-import { keyDayCounter } from '../../services/metering/counter-keys';
+import { KeyStore } from '../../services/accounts/key-store';
+import { documentClient } from '../../services/platform/aws-clients';
+import { keyDayCounter } from '../../services/usage/counter-keys';
 import {
   type AggregateEvent,
   routeIncrements,
   type TransactionPart,
   UsageStore,
-} from '../../services/metering/usage-store';
-import { documentClient } from '../../services/shared/aws-clients';
-import { KeyStore } from '../../services/shared/key-store';
+} from '../../services/usage/usage-store';
 import { composeUserApi } from '../../services/user-api/compose';
 import { loadUserApiConfig } from '../../services/user-api/config';
 

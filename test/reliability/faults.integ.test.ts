@@ -8,9 +8,9 @@ import {
   KinesisUsagePublisher,
   SqsUsagePublisher,
 } from '../../services/gate/publisher';
-import { UsageReader } from '../../services/metering/usage-reader';
-import { generateApiKey } from '../../services/shared/api-key';
-import { PlanStore } from '../../services/shared/plan-store';
+import { UsageReader } from '../../services/usage/usage-reader';
+import { generateApiKey } from '../../services/accounts/api-key';
+import { PlanStore } from '../../services/accounts/plan-store';
 import { albEvent, behindAlb, resultJson } from '../support/alb';
 import { awsError, engineClients, injectFaults } from '../support/aws';
 import { ConsumerProcess, newTally } from '../support/consumer-process';

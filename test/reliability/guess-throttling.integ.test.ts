@@ -8,7 +8,7 @@ import { KeyApiMetric, SERVICE_NAMES } from '../../contracts/metric-names';
 import { SqsUsagePublisher } from '../../services/gate/publisher';
 import { composeKeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
-import { generateApiKey, hashApiKey } from '../../services/shared/api-key';
+import { generateApiKey, hashApiKey } from '../../services/accounts/api-key';
 import { albEvent, behindAlb, resultJson } from '../support/alb';
 import { documentClient, engineClients } from '../support/aws';
 import { recordFigures } from '../support/figures';

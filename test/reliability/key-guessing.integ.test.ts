@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KeyApiMetric } from '../../contracts/metric-names';
 import { DEFAULT_WINDOWS } from '../../services/gate/key-cache';
 import { SqsUsagePublisher } from '../../services/gate/publisher';
-import { generateApiKey, isWellFormedApiKey } from '../../services/shared/api-key';
+import { generateApiKey, isWellFormedApiKey } from '../../services/accounts/api-key';
 import { albEvent, behindAlb, resultJson } from '../support/alb';
 import { countRequests, engineClients } from '../support/aws';
 import { recordFigures } from '../support/figures';

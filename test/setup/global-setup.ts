@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { findFreePorts } from '../../infra/local/ports';
 import { type Endpoints, type LocalStack, startLocalStack } from '../../infra/local/stack';
-import type { AwsOptions } from '../../services/shared/aws-clients';
+import type { AwsOptions } from '../../services/platform/aws-clients';
 
 declare module 'vitest' {
   export interface ProvidedContext {

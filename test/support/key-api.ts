@@ -7,7 +7,7 @@ import type { UsagePublisher } from '../../services/gate/publisher';
 import type { PublishFailureMode } from '../../services/key-api/app';
 import { composeKeyApi, type KeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
-import { KeyStore } from '../../services/shared/key-store';
+import { KeyStore } from '../../services/accounts/key-store';
 import { documentClient } from './aws';
 import { drainingMetrics, type MetricTotals } from './metrics';
 

@@ -1,6 +1,6 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { METRICS_NAMESPACE } from '../../contracts/metric-names';
-import type { InvocationMetrics } from '../../services/shared/metrics';
+import type { InvocationMetrics } from '../../services/platform/metrics';
 
 /** Metric name → sum of every value stored, across drains. */
 export type MetricTotals = Map<string, number>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateApiKey, hashApiKey, isWellFormedApiKey, keyStart } from '../../services/shared/api-key';
+import { generateApiKey, hashApiKey, isWellFormedApiKey, keyStart } from '../../services/accounts/api-key';
 
 describe('API key format', () => {
   it('issues prefixed keys with 128 random bits and a checksum that validates', () => {

@@ -4,10 +4,10 @@ import type { ALBEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ENV } from '../../contracts/config';
 import { KEY_API_FAILURE_METRICS, KeyApiMetric } from '../../contracts/metric-names';
+import { generateApiKey } from '../../services/accounts/api-key';
 import { BufferedMetrics } from '../../services/gate/buffered-metrics';
 import { composeKeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
-import { generateApiKey } from '../../services/shared/api-key';
 
 /** One EMF line as CloudWatch reads it: the `_aws` envelope plus one key per metric and dimension. */
 interface EmfLine {

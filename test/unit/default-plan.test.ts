@@ -7,7 +7,7 @@ import {
   planBodySchema,
   SHIPPED_DEFAULT_PLAN,
 } from '../../contracts/plans';
-import { PlanStore } from '../../services/shared/plan-store';
+import { PlanStore } from '../../services/accounts/plan-store';
 
 // What a new sign-up is held to before the owner has saved any plan (issue 21: one account held 51
 // live keys, and a per-key rate limit multiplied with each), and the rate limit's default scope.

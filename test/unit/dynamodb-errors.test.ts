@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { METERING_CONFLICT_RETRY, UsageStore } from '../../services/metering/usage-store';
+import { KeyStore } from '../../services/accounts/key-store';
 import {
   CONFLICT_RETRY,
   type ConflictRetryPolicy,
@@ -23,9 +23,9 @@ import {
   type DynamoErrorClass,
   isUnavailable,
   maxConflictWaitMs,
-} from '../../services/shared/dynamodb';
-import { ConflictError, DependencyError } from '../../services/shared/errors';
-import { KeyStore } from '../../services/shared/key-store';
+} from '../../services/platform/dynamodb';
+import { ConflictError, DependencyError } from '../../services/platform/errors';
+import { METERING_CONFLICT_RETRY, UsageStore } from '../../services/usage/usage-store';
 
 // Errors as the SDK v3 raises them: modelled exceptions are instances of their classes, with
 // `$metadata`; an unmodelled one (ValidationException) is a DynamoDBServiceException named by its

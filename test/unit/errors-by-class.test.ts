@@ -10,10 +10,10 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ALBEvent } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
 import { KEY_API_FAILURE_METRICS, KeyApiMetric, UserApiMetric } from '../../contracts/metric-names';
+import { generateApiKey } from '../../services/accounts/api-key';
 import { composeKeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
-import { generateApiKey } from '../../services/shared/api-key';
-import { CONFLICT_RETRY } from '../../services/shared/dynamodb';
+import { CONFLICT_RETRY } from '../../services/platform/dynamodb';
 import { composeUserApi, writeAtOnce } from '../../services/user-api/compose';
 import { loadUserApiConfig } from '../../services/user-api/config';
 

@@ -4,6 +4,8 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_GUESS_THROTTLE, ENV } from '../../contracts/config';
 import { KeyApiMetric } from '../../contracts/metric-names';
+import { generateApiKey } from '../../services/accounts/api-key';
+import type { KeyLookupRecord } from '../../services/accounts/records';
 import {
   AMBIGUOUS_FORWARDED_FOR,
   albClientIp,
@@ -15,8 +17,6 @@ import { GuessThrottle } from '../../services/gate/guess-throttle';
 import { composeGate, type GateEnv, loadGateConfig } from '../../services/gate/index';
 import { composeKeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
-import { generateApiKey } from '../../services/shared/api-key';
-import type { KeyLookupRecord } from '../../services/shared/key-store';
 import { albEvent, resultJson } from '../support/alb';
 
 // The guess throttle as an owner's gate and key-api compose it, over an in-memory key table that

@@ -4,11 +4,11 @@ import { ENV } from '../../contracts/config';
 import { KeyApiMetric } from '../../contracts/metric-names';
 import type { Plan } from '../../contracts/plans';
 import type { UsageEvent } from '../../contracts/usage-event';
+import { generateApiKey } from '../../services/accounts/api-key';
+import type { KeyLookupRecord } from '../../services/accounts/records';
 import { composeGate, loadGateConfig } from '../../services/gate/index';
 import type { AccountTerms } from '../../services/gate/limits';
-import { generateApiKey } from '../../services/shared/api-key';
-import { DependencyError } from '../../services/shared/errors';
-import type { KeyLookupRecord } from '../../services/shared/key-store';
+import { DependencyError } from '../../services/platform/errors';
 import { albEvent, resultJson } from '../support/alb';
 
 // Plans enforced by the gate (services/gate/limits.ts), composed as an owner composes it, over

@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { ENV } from '../../contracts/config';
 import { KeyApiMetric } from '../../contracts/metric-names';
 import { MAX_ROUTE_TEMPLATES, type UsageEvent, usageEventSchema } from '../../contracts/usage-event';
+import { generateApiKey } from '../../services/accounts/api-key';
+import type { KeyLookupRecord } from '../../services/accounts/records';
 import { composeGate, type GateEnv, loadGateConfig } from '../../services/gate/index';
 import type { AccountTerms } from '../../services/gate/limits';
-import { generateApiKey } from '../../services/shared/api-key';
-import type { KeyLookupRecord } from '../../services/shared/key-store';
 import { albEvent, resultJson } from '../support/alb';
 
 // The gate as an owner composes it (composeGate over a literal configuration), around a trivial ALB

@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_KEY_CACHE_WINDOWS, ENV } from '../../contracts/config';
 import { KeyApiMetric } from '../../contracts/metric-names';
 import { type UsageEvent, usageEventSchema } from '../../contracts/usage-event';
+import { generateApiKey } from '../../services/accounts/api-key';
+import type { KeyLookupRecord } from '../../services/accounts/records';
 import type { CachedLookup } from '../../services/gate/key-cache';
 import { composeKeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
-import { generateApiKey } from '../../services/shared/api-key';
-import type { KeyLookupRecord } from '../../services/shared/key-store';
-import type { InvocationMetrics } from '../../services/shared/metrics';
+import type { InvocationMetrics } from '../../services/platform/metrics';
 import { albEvent, resultJson } from '../support/alb';
 
 // key-api as its handler.ts builds it (composeKeyApi over a config parsed by loadKeyApiConfig), but

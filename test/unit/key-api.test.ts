@@ -3,13 +3,13 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { ALBEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { type UsageEvent, usageEventSchema } from '../../contracts/usage-event';
+import { generateApiKey } from '../../services/accounts/api-key';
+import type { KeyLookupRecord } from '../../services/accounts/records';
 import { KeyCache } from '../../services/gate/key-cache';
 import { KeyVerifier } from '../../services/gate/key-verifier';
 import { createKeyApiHandler, type PublishFailureMode } from '../../services/key-api/app';
 import { UsageSnapshots } from '../../services/key-api/usage-snapshots';
-import { generateApiKey } from '../../services/shared/api-key';
-import { DependencyError } from '../../services/shared/errors';
-import type { KeyLookupRecord } from '../../services/shared/key-store';
+import { DependencyError } from '../../services/platform/errors';
 
 const NOW = new Date('2026-11-21T12:00:00Z');
 

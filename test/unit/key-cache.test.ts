@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type CachedLookup, KeyCache } from '../../services/gate/key-cache';
-import { DependencyError } from '../../services/shared/errors';
+import { DependencyError } from '../../services/platform/errors';
 
 const active: CachedLookup = { found: true, record: { accountId: 'acc', keyId: 'key_1', status: 'active' } };
 const revoked: CachedLookup = {

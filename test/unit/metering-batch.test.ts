@@ -1,9 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { newUsageEvent } from '../../contracts/usage-event';
-import { DEFAULT_WINDOW, type InboundRecord, prepareBatch } from '../../services/metering/batch';
+import {
+  type AcceptanceWindow,
+  aggregateAccepted,
+  DEFAULT_WINDOW,
+  type InboundRecord,
+  validateBatch,
+} from '../../services/metering/batch';
 import { inboundRecords } from '../../services/metering/records';
-import { sequenceOrderKey } from '../../services/metering/usage-store';
-import { InvalidEventError } from '../../services/shared/errors';
+import { InvalidEventError } from '../../services/platform/errors';
+import { sequenceOrderKey } from '../../services/usage/usage-store';
 
 const NOW = new Date('2026-11-21T00:00:30Z');
 let n = 0;
@@ -13,7 +19,13 @@ const record = (body: unknown): InboundRecord => ({
 });
 const event = (keyId: string, at = NOW, accountId = 'acc') => newUsageEvent({ keyId, accountId, now: at });
 
-describe('prepareBatch', () => {
+// What the consumer does with a batch (consumer.ts): validate every record, then group the accepted ones.
+function prepareBatch(records: readonly InboundRecord[], now: Date, window: AcceptanceWindow) {
+  const { rejected, accepted } = validateBatch(records, now, window);
+  return { rejected, aggregates: aggregateAccepted(accepted) };
+}
+
+describe('validateBatch, then aggregateAccepted', () => {
   it('groups events per key and UTC day, keeping each record exactly once', () => {
     const yesterday = new Date('2026-11-20T23:59:59.999Z');
     const records = [

@@ -1,8 +1,9 @@
 import type { BatchGetCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { claimId, KeyProvenance } from '../../services/metering/provenance';
-import { DependencyError } from '../../services/shared/errors';
-import { legacyFirstKeyId } from '../../services/shared/key-store';
+import { claimId } from '../../services/accounts/key-claims';
+import { legacyFirstKeyId } from '../../services/accounts/records';
+import { KeyProvenance } from '../../services/metering/provenance';
+import { DependencyError } from '../../services/platform/errors';
 
 type Key = { accountId: string; keyId: string };
 interface Read {

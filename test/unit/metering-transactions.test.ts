@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { PreparedAggregate } from '../../services/metering/batch';
-import { planTransactions, runExclusive } from '../../services/metering/transactions';
+import type { PreparedAggregate } from '../../services/usage/transactions';
+import { planTransactions, runExclusive } from '../../services/usage/transactions';
 
 const DAY = '2026-12-01';
 const aggregate = (

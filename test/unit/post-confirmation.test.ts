@@ -1,8 +1,9 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { KeyStore } from '../../services/accounts/key-store';
+import { legacyFirstKeyId } from '../../services/accounts/records';
 import { onPostConfirmation } from '../../services/auth-triggers/post-confirmation';
-import { InvalidEventError } from '../../services/shared/errors';
-import { KeyStore, legacyFirstKeyId } from '../../services/shared/key-store';
+import { InvalidEventError } from '../../services/platform/errors';
 
 // Validation happens before any store call; a store that throws proves it was never reached.
 const unreachableStore = new Proxy({} as KeyStore, {

@@ -9,8 +9,8 @@ import {
   SHIPPED_DEFAULT_PLAN,
 } from '../../contracts/plans';
 import { utcDay } from '../../contracts/usage-event';
-import type { AccountRecord, KeyRecord } from '../../services/shared/key-store';
-import type { AccountStanding } from '../../services/shared/plan-store';
+import type { AccountStanding } from '../../services/accounts/plan-store';
+import type { AccountRecord, KeyRecord } from '../../services/accounts/records';
 import { createApp } from '../../services/user-api/app';
 import type { UserApiKeyStore, UserApiPlanStore, UserApiUsageReader } from '../../services/user-api/env';
 import type { AuthenticatedUser, TokenVerifier } from '../../services/user-api/token-verifier';

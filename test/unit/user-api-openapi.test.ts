@@ -1,8 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { DayCount, RouteDayCount } from '../../services/metering/usage-reader';
-import type { KeyRecord } from '../../services/shared/key-store';
+import type { KeyRecord } from '../../services/accounts/records';
+import type { DayCount, RouteDayCount } from '../../services/usage/usage-reader';
 import { createApp } from '../../services/user-api/app';
 import type { UserApiKeyStore, UserApiPlanStore, UserApiUsageReader } from '../../services/user-api/env';
 import type { AuthenticatedUser, TokenVerifier } from '../../services/user-api/token-verifier';

@@ -205,7 +205,7 @@ export class DataTables extends Construct {
   allowQuotaAlerts(fn: TollgateFunction): void {
     this.#allow(fn, ['dynamodb:GetItem'], [this.accounts.tableArn, this.plans.tableArn]);
     this.#allow(fn, ['dynamodb:Query'], [this.usage.tableArn]);
-    // The alerts' outbox (services/metering/alert-outbox.ts): claimed with its index entry in one
+    // The alerts' outbox (services/usage/alert-outbox.ts): claimed with its index entry in one
     // transaction, leased and settled by conditional updates, read back, its index entries deleted.
     this.#allow(
       fn,

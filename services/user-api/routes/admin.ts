@@ -10,7 +10,7 @@ import {
   QUOTA_PERIODS,
   SHIPPED_DEFAULT_PLAN,
 } from '../../../contracts/plans';
-import type { AccountStanding } from '../../shared/plan-store';
+import type { AccountStanding } from '../../accounts/plan-store';
 import { requireRecentSignIn } from '../auth';
 import type { UserApiDeps } from '../env';
 import { invalidRequest, notFound } from '../errors';

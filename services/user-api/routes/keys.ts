@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { ValidationTargets } from 'hono';
 import { MAX_ROLL_GRACE_MS } from '../../../contracts/config';
-import { effectiveStatus, type KeyMutationResult, type KeyRecord } from '../../shared/key-store';
+import { effectiveStatus, type KeyMutationResult, type KeyRecord } from '../../accounts/records';
 import { requireRecentSignIn } from '../auth';
 import type { UserApiDeps } from '../env';
 import { ApiError, invalidRequest, notFound } from '../errors';

@@ -6,7 +6,7 @@ import {
   QUOTA_PERIODS,
   type QuotaPeriod,
 } from '../../../contracts/plans';
-import { isLiveKey } from '../../shared/key-store';
+import { isLiveKey } from '../../accounts/records';
 import type { UserApiDeps } from '../env';
 import { notFound } from '../errors';
 import { describedErrorResponses, json, requiresIdToken, router, timestamp } from '../openapi';

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { DAY_PATTERN, utcDay } from '../../../contracts/usage-event';
-import type { RouteDayCount } from '../../metering/usage-reader';
+import type { RouteDayCount } from '../../usage/usage-reader';
 import type { UserApiDeps } from '../env';
 import { ApiError, notFound } from '../errors';
 import { errorResponses, json, requiresIdToken, router, timestamp } from '../openapi';

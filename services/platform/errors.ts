@@ -1,11 +1,9 @@
-export { type ErrorBody, type ErrorCode, errorBody } from '../../contracts/errors';
-
 /**
  * A dependency (DynamoDB, a queue) could not answer now: throttled, a 5xx, a timeout, no
  * connection. Callers answer 503 with `retry-after`: retrying later is the right thing to do.
  * Only unavailability becomes this error; a request the dependency refused as wrong (a
  * ValidationException, a missing table) is a bug and stays what it is, so it is answered 500,
- * logged and alarmed instead of looking like an outage (services/shared/dynamodb.ts).
+ * logged and alarmed instead of looking like an outage (services/platform/dynamodb.ts).
  */
 export class DependencyError extends Error {
   override readonly name = 'DependencyError';

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { QuotaPeriod } from '../../contracts/plans';
 import { ALERT_MARK_PREFIX } from '../../contracts/resources';
-import { callDynamo, isConditionFailure } from '../shared/dynamodb';
+import { callDynamo, isConditionFailure } from '../platform/dynamodb';
 
 /**
  * Where an alert is in its life:

@@ -6,8 +6,8 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ANY_METHOD, ANY_ROUTE } from '../../contracts/usage-event';
-import { type ConflictRetryPolicy, callDynamo, classified } from '../shared/dynamodb';
-import { ConflictError } from '../shared/errors';
+import { type ConflictRetryPolicy, callDynamo, classified } from '../platform/dynamodb';
+import { ConflictError } from '../platform/errors';
 import { type CounterKey, eventMark, keyDayCounter, routeAttribute } from './counter-keys';
 import { type PeriodIncrement, periodIncrements, periodUpdate } from './period-counters';
 
@@ -182,7 +182,7 @@ export class UsageStore {
    * again: every committed transaction adds exactly the events it marks.
    *
    * A transaction cancelled by a concurrent writer (TransactionConflict) is sent again under
-   * `conflictRetry` (the shared helper, services/shared/dynamodb.ts); a cancelled transaction wrote
+   * `conflictRetry` (the shared helper, services/platform/dynamodb.ts); a cancelled transaction wrote
    * nothing, so sending it again cannot count twice.
    *
    * @throws DependencyError when DynamoDB is unavailable (throttling, outage), ConflictError when
@@ -404,7 +404,15 @@ export class UsageStore {
     return result;
   }
 
-  /** For engines that do not return the item with a failed condition. */
+  /**
+   * The highest sequence order key (sequenceOrderKey) `counter` has taken from `shardId`, read
+   * consistently: what a Kinesis redrive compares a given-up range with, and the fallback for
+   * engines that do not return the item with a failed condition.
+   */
+  async watermark(counter: CounterKey, shardId: string): Promise<string | undefined> {
+    return this.#watermark(counter, watermarkAttribute(shardId));
+  }
+
   async #watermark(counter: CounterKey, attribute: string): Promise<string | undefined> {
     const out = await callDynamo(() =>
       this.#db.send(
@@ -417,6 +425,7 @@ export class UsageStore {
         }),
       ),
     );
-    return out.Item?.[attribute] as string | undefined;
+    const value: unknown = out.Item?.[attribute];
+    return typeof value === 'string' ? value : undefined;
   }
 }

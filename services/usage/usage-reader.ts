@@ -7,9 +7,9 @@ import {
 import { DEFAULT_ACCEPTANCE_WINDOW } from '../../contracts/config';
 import type { QuotaPeriod } from '../../contracts/plans';
 import { ANY_METHOD, ANY_ROUTE, utcDay } from '../../contracts/usage-event';
-import { callDynamo, isConditionFailure, queryAll } from '../shared/dynamodb';
-import { DependencyError } from '../shared/errors';
-import { eachWithConcurrency } from './concurrency';
+import { eachWithConcurrency } from '../platform/concurrency';
+import { callDynamo, isConditionFailure, queryAll } from '../platform/dynamodb';
+import { DependencyError } from '../platform/errors';
 import {
   accountPartition,
   COUNTER_PREFIX,

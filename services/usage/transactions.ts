@@ -1,11 +1,17 @@
-import type { PreparedAggregate } from './batch';
 import { periodIdsOf } from './period-counters';
 import {
+  type Aggregate,
   type AggregateEvent,
   type CounterOwner,
   MAX_TRANSACTION_ITEMS,
   type TransactionPart,
 } from './usage-store';
+
+/** One aggregate's counter writes and the queue or stream records it was made of. */
+export interface PreparedAggregate {
+  aggregate: Aggregate;
+  recordIds: string[];
+}
 
 /** What one TransactWriteItems commits, all or nothing: every part's marks and counter increment. */
 export interface PlannedTransaction {

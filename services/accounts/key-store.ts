@@ -6,97 +6,32 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { KEY_LOOKUP_INDEX } from '../../contracts/resources';
-import { generateApiKey, type NewApiKey } from './api-key';
 import {
   CONFLICT_RETRY,
   type ConflictRetryPolicy,
   callDynamo,
-  conflictBackoffMs,
   isConditionFailure,
   queryAll,
-} from './dynamodb';
-import { ConflictError } from './errors';
-
-/**
- * Stored status of a key.
- *  - pending: provisioned at sign-up; its secret is minted the first time its owner reveals it,
- *    so no secret exists anywhere before it reaches its owner.
- *  - active: works.
- *  - expiring: rolled; works until `expiresAt` (the grace period), then counts as expired.
- *  - revoked: refused.
- */
-export type StoredKeyStatus = 'pending' | 'active' | 'expiring' | 'revoked';
-/** What owners and key-api see: an expiring key past its grace period is `expired`. */
-export type KeyStatus = StoredKeyStatus | 'expired';
-
-export interface KeyRecord {
-  accountId: string;
-  keyId: string;
-  name: string;
-  /** The first characters of the key, for display; absent until a pending key is revealed. */
-  start?: string;
-  keyHash?: string;
-  status: StoredKeyStatus;
-  createdAt: string;
-  expiresAt?: string;
-  revokedAt?: string;
-  /** Set on a rolled key: the key that replaced it. */
-  replacedBy?: string;
-  /** Set on a key made by a roll: the key it replaced (whose grace a further roll ends). */
-  replaces?: string;
-}
-
-export interface AccountRecord {
-  accountId: string;
-  email: string;
-  userName: string;
-  createdAt: string;
-  firstKeyId: string;
-  /**
-   * Bumped by every write that adds a live key (a creation, a roll), under a condition on its
-   * previous value when the account's plan limits its keys: the optimistic lock that makes the
-   * limit exact under concurrent writes. Absent until the first such write.
-   */
-  keysVersion?: number;
-}
-
-/** The part of a key record key-api needs, as the KeyLookup index projects it. */
-export interface KeyLookupRecord {
-  accountId: string;
-  keyId: string;
-  status: StoredKeyStatus;
-  expiresAt?: string;
-}
-
-export function effectiveStatus(key: Pick<KeyRecord, 'status' | 'expiresAt'>, now: Date): KeyStatus {
-  if (
-    key.status === 'expiring' &&
-    key.expiresAt !== undefined &&
-    Date.parse(key.expiresAt) <= now.getTime()
-  ) {
-    return 'expired';
-  }
-  return key.status;
-}
-
-/**
- * Live keys are the ones that work or will: active, pending, and expiring within their grace.
- * What a plan's `maxKeys` counts.
- */
-export function isLiveKey(key: Pick<KeyRecord, 'status' | 'expiresAt'>, now: Date): boolean {
-  const status = effectiveStatus(key, now);
-  return status === 'active' || status === 'pending' || status === 'expiring';
-}
-
-export type KeyMutationResult<T> =
-  | { ok: true; value: T }
-  | { ok: false; reason: 'not_found' }
-  | { ok: false; reason: 'conflict'; status: KeyStatus }
-  /** The write would take the account past `limit` live keys; it holds `live` now. */
-  | { ok: false; reason: 'key_limit'; limit: number; live: number };
-
-/** What an optimistic attempt answers when a concurrent write moved the account's keysVersion. */
-const LOST_RACE = Symbol('lost race');
+} from '../platform/dynamodb';
+import { generateApiKey, type NewApiKey } from './api-key';
+import {
+  endGraceItem,
+  expireRolledKeyItem,
+  keysChangedItem,
+  LOST_RACE,
+  optimistic,
+  putNewKeyItem,
+} from './key-writes';
+import {
+  type AccountRecord,
+  effectiveStatus,
+  FIRST_KEY_NAME,
+  isLiveKey,
+  type KeyLookupRecord,
+  type KeyMutationResult,
+  type KeyRecord,
+  type StoredKeyStatus,
+} from './records';
 
 export interface KeyStoreOptions {
   client: DynamoDBDocumentClient;
@@ -112,27 +47,15 @@ export interface KeyStoreOptions {
   conflictRetry?: ConflictRetryPolicy;
 }
 
-export const FIRST_KEY_NAME = 'default';
-
 function randomId(): string {
   return `key_${crypto.randomUUID().replaceAll('-', '')}`;
-}
-
-/**
- * The id first keys had before issue 21: derived from the account, so anyone who knew an account
- * id could name a key it holds (and forge usage that passes metering's provenance check). First
- * keys are now random like every other; accounts provisioned before keep theirs, and metering still
- * recognises another account's one by this form.
- */
-export function legacyFirstKeyId(accountId: string): string {
-  return `key_first_${accountId.replaceAll(/[^A-Za-z0-9]/g, '')}`;
 }
 
 /**
  * Accounts and keys in DynamoDB. Every owner-facing operation is keyed by (accountId, keyId), so a
  * caller can never reach another account's key: a foreign id simply does not exist for them.
  *
- * Failures come by class (services/shared/dynamodb.ts): DynamoDB unavailable → DependencyError;
+ * Failures come by class (services/platform/dynamodb.ts): DynamoDB unavailable → DependencyError;
  * a write that keeps losing to concurrent writes (retried first, under `conflictRetry`) →
  * ConflictError; a failed condition → the operation's own result (`not_found`, `conflict`);
  * anything else (a bug) → the error itself.
@@ -204,13 +127,7 @@ export class KeyStore {
                   ConditionExpression: 'attribute_not_exists(accountId)',
                 },
               },
-              {
-                Put: {
-                  TableName: this.#keys,
-                  Item: key,
-                  ConditionExpression: 'attribute_not_exists(keyId)',
-                },
-              },
+              putNewKeyItem(this.#keys, key),
             ],
           }),
         ),
@@ -273,16 +190,16 @@ export class KeyStore {
       status: 'active',
       createdAt: input.now.toISOString(),
     };
-    const put = {
-      Put: { TableName: this.#keys, Item: record, ConditionExpression: 'attribute_not_exists(keyId)' },
-    };
+    const put = putNewKeyItem(this.#keys, record);
     const { maxKeys } = input;
     if (maxKeys === undefined) {
       try {
         // The account must exist: a token for a user whose sign-up trigger never ran gets 404.
         await this.#write(() =>
           this.#db.send(
-            new TransactWriteCommand({ TransactItems: [this.#keysChanged(input.accountId, 'any'), put] }),
+            new TransactWriteCommand({
+              TransactItems: [keysChangedItem(this.#accounts, input.accountId, 'any'), put],
+            }),
           ),
         );
       } catch (error) {
@@ -291,7 +208,7 @@ export class KeyStore {
       }
       return { ok: true, value: { record, secret } };
     }
-    return this.#optimistic(async () => {
+    return optimistic(this.#conflictRetry, async () => {
       const version = await this.#keysVersion(input.accountId);
       if (version === null) return { ok: false, reason: 'not_found' };
       const live = (await this.listKeys(input.accountId)).filter((key) => isLiveKey(key, input.now)).length;
@@ -299,7 +216,9 @@ export class KeyStore {
       try {
         await this.#write(() =>
           this.#db.send(
-            new TransactWriteCommand({ TransactItems: [this.#keysChanged(input.accountId, version), put] }),
+            new TransactWriteCommand({
+              TransactItems: [keysChangedItem(this.#accounts, input.accountId, version), put],
+            }),
           ),
         );
       } catch (error) {
@@ -364,7 +283,7 @@ export class KeyStore {
     const { accountId, now, maxKeys } = input;
     const secret = generateApiKey(this.#prefix);
     const expiresAt = new Date(now.getTime() + input.graceMs).toISOString();
-    return this.#optimistic(async () => {
+    return optimistic(this.#conflictRetry, async () => {
       const old = await this.getKey(accountId, input.keyId);
       if (!old) return { ok: false, reason: 'not_found' };
       if (old.status !== 'active')
@@ -394,49 +313,10 @@ export class KeyStore {
           this.#db.send(
             new TransactWriteCommand({
               TransactItems: [
-                {
-                  Update: {
-                    TableName: this.#keys,
-                    Key: { accountId, keyId: old.keyId },
-                    UpdateExpression: 'SET #status = :expiring, expiresAt = :expiresAt, replacedBy = :next',
-                    ConditionExpression: '#status = :active',
-                    ExpressionAttributeNames: { '#status': 'status' },
-                    ExpressionAttributeValues: {
-                      ':expiring': 'expiring',
-                      ':active': 'active',
-                      ':expiresAt': expiresAt,
-                      ':next': record.keyId,
-                    },
-                  },
-                },
-                {
-                  Put: {
-                    TableName: this.#keys,
-                    Item: record,
-                    ConditionExpression: 'attribute_not_exists(keyId)',
-                  },
-                },
-                ...(ending
-                  ? [
-                      {
-                        // Its grace ends now (it reads as expired from here on), unless it was
-                        // revoked or changed since it was read: then this attempt is retried.
-                        Update: {
-                          TableName: this.#keys,
-                          Key: { accountId, keyId: ending.keyId },
-                          UpdateExpression: 'SET expiresAt = :now',
-                          ConditionExpression: '#status = :expiring AND expiresAt = :was',
-                          ExpressionAttributeNames: { '#status': 'status' },
-                          ExpressionAttributeValues: {
-                            ':expiring': 'expiring',
-                            ':was': ending.expiresAt,
-                            ':now': now.toISOString(),
-                          },
-                        },
-                      },
-                    ]
-                  : []),
-                this.#keysChanged(accountId, version),
+                expireRolledKeyItem(this.#keys, old, expiresAt, record.keyId),
+                putNewKeyItem(this.#keys, record),
+                ...(ending ? [endGraceItem(this.#keys, ending, now)] : []),
+                keysChangedItem(this.#accounts, accountId, version),
               ],
             }),
           ),
@@ -521,47 +401,6 @@ export class KeyStore {
     );
     if (!out.Item) return null;
     return typeof out.Item.keysVersion === 'number' ? out.Item.keysVersion : undefined;
-  }
-
-  /**
-   * The transaction item that bumps the account's keysVersion: on the condition that it is still
-   * `version` (what the write's count was read at), or with 'any' only that the account exists.
-   */
-  #keysChanged(accountId: string, version: number | undefined | 'any') {
-    const condition =
-      version === 'any'
-        ? { ConditionExpression: 'attribute_exists(accountId)' }
-        : version === undefined
-          ? { ConditionExpression: 'attribute_exists(accountId) AND attribute_not_exists(keysVersion)' }
-          : {
-              ConditionExpression: 'keysVersion = :version',
-              ExpressionAttributeValues: { ':version': version },
-            };
-    return {
-      Update: {
-        TableName: this.#accounts,
-        Key: { accountId },
-        UpdateExpression: 'ADD keysVersion :one',
-        ...condition,
-        ExpressionAttributeValues: { ':one': 1, ...condition.ExpressionAttributeValues },
-      },
-    };
-  }
-
-  /**
-   * Runs an optimistic attempt again while it loses its race (another write moved the account's
-   * keysVersion between its read and its commit), with the jittered backoff of conflicts; one
-   * that keeps losing is a ConflictError (409), as a write that keeps conflicting is.
-   */
-  async #optimistic<T>(attempt: () => Promise<T | typeof LOST_RACE>): Promise<T> {
-    const policy = this.#conflictRetry;
-    for (let retry = 0; ; retry++) {
-      const result = await attempt();
-      if (result !== LOST_RACE) return result;
-      if (retry >= policy.retries) throw new ConflictError('DynamoDB');
-      const wait = conflictBackoffMs(retry, policy);
-      await (policy.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))))(wait);
-    }
   }
 
   async #explainConflict(accountId: string, keyId: string, now: Date): Promise<KeyMutationResult<never>> {

@@ -12,8 +12,8 @@ import {
   type PlanBody,
   SHIPPED_DEFAULT_PLAN,
 } from '../../contracts/plans';
-import { callDynamo, isConditionFailure } from './dynamodb';
-import type { AccountRecord } from './key-store';
+import { callDynamo, isConditionFailure } from '../platform/dynamodb';
+import type { AccountOwner, AccountRecord } from './records';
 
 /** What the gate needs of an account: whether it may call, and under which plan. */
 export interface AccountStanding {
@@ -29,7 +29,7 @@ export interface AdminAccount extends AccountRecord, AccountStanding {}
 /**
  * The owner's plans (plans table) and each account's plan and status (attributes of its item in the
  * accounts table: `planId`, absent for the default plan, and `status`, absent for active).
- * Failures come by class as in KeyStore (services/shared/dynamodb.ts).
+ * Failures come by class as in KeyStore (services/platform/dynamodb.ts).
  */
 export class PlanStore {
   readonly #db: DynamoDBDocumentClient;
@@ -97,6 +97,31 @@ export class PlanStore {
       ),
     );
     return out.Item ? standingOf(out.Item) : undefined;
+  }
+
+  /**
+   * An account's owner (sign-up address and user name) and plan id, eventually consistent: what a
+   * quota alert is addressed by and measured against. Undefined when there is no such account.
+   */
+  async owner(accountId: string): Promise<{ owner: AccountOwner; planId: string } | undefined> {
+    const out = await callDynamo(() =>
+      this.#db.send(
+        new GetCommand({
+          TableName: this.#accounts,
+          Key: { accountId },
+          ProjectionExpression: 'email, planId, userName',
+        }),
+      ),
+    );
+    if (!out.Item) return undefined;
+    const text = (name: string) =>
+      typeof out.Item?.[name] === 'string' ? (out.Item[name] as string) : undefined;
+    const email = text('email');
+    const userName = text('userName');
+    return {
+      owner: { accountId, ...(email ? { email } : {}), ...(userName ? { userName } : {}) },
+      planId: text('planId') ?? DEFAULT_PLAN_ID,
+    };
   }
 
   /**
