@@ -1,31 +1,10 @@
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { seedActiveKeys } from '../../services/accounts/key-seeds';
 import { type BenchContext, consumerSnapshot, drain, EXACT_TIMING, sumOf } from '../lib/bench-context';
 import { consumerSqsBilled, dynamoFigures, pick } from '../lib/billing';
 import type { PacedAnswer } from '../lib/paced-publisher';
 import { diffCounts } from '../lib/sdk-counter';
 import { type PacedRun, TRANSPORTS, type Transport } from '../lib/types';
 import { checkExact } from './exactness';
-
-type MadeUpKey = { keyId: string; accountId: string };
-
-/**
- * Key records for the paced phase's made-up keys: metering counts only events whose key its
- * account holds (its provenance check), as a real producer guarantees. Written with the
- * orchestrator's client, so the metering process's request counts do not include them.
- */
-async function writeKeyRecords(ctx: BenchContext, keys: readonly MadeUpKey[]): Promise<void> {
-  const { documents, keysTable } = ctx;
-  const createdAt = new Date().toISOString();
-  for (let i = 0; i < keys.length; i += 25) {
-    let items: Record<string, unknown>[] = keys
-      .slice(i, i + 25)
-      .map((k) => ({ PutRequest: { Item: { ...k, name: 'bench', status: 'active', createdAt } } }));
-    while (items.length > 0) {
-      const answer = await documents.send(new BatchWriteCommand({ RequestItems: { [keysTable]: items } }));
-      items = (answer.UnprocessedItems?.[keysTable] ?? []) as Record<string, unknown>[];
-    }
-  }
-}
 
 /** This run's accounts and keys for one transport at one rate: made up, used by no other run. */
 function madeUpKeys(ctx: BenchContext, transport: Transport, rate: number) {
@@ -53,7 +32,8 @@ async function pacedRun(
 ): Promise<PacedRun> {
   const p = ctx.settings.paced;
   const { accounts, keys } = madeUpKeys(ctx, transport, rate);
-  await writeKeyRecords(ctx, keys);
+  // Written with the orchestrator's client, so the metering process's request counts do not include them.
+  await seedActiveKeys(ctx.documents, ctx.keysTable, keys, { name: 'bench', now: new Date() });
   const consumerBefore = await consumerSnapshot(ctx, transport);
   await ctx.metering[transport].call('resetSamples');
   const answer = await ctx.producer.call<PacedAnswer>('paced', {
