@@ -4,7 +4,8 @@ import { errorBody } from '../../contracts/errors';
 import { ANY_ROUTE, MAX_ROUTE_TEMPLATES, routeTemplateSchema } from '../../contracts/usage-event';
 import { albClientIp, clientKey } from './client-ip';
 import { headerValues, keyFromHeaders } from './extract-key';
-import { type BillingPolicy, billSuccesses, type Caller, Gate, type Refusal } from './gate';
+import { type BillingPolicy, billSuccesses, type Caller, Gate } from './gate';
+import type { Refusal } from './refusals';
 
 /** The owner's ALB handler, behind the gate: it runs only for an admitted caller. */
 export type GatedAlbHandler = (event: ALBEvent, caller: Caller) => Promise<ALBResult>;

@@ -1,6 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { type ErrorBody, type ErrorCode, errorBody } from '../../contracts/errors';
 import { KeyApiMetric } from '../../contracts/metric-names';
 import { newUsageEvent, statusClass, type UsageEvent } from '../../contracts/usage-event';
 import type { Clock } from '../platform/clock';
@@ -8,9 +7,11 @@ import { DependencyError } from '../platform/errors';
 import type { MetricsRecorder } from '../platform/metrics';
 import type { ExtractedKey } from './extract-key';
 import type { GuessThrottle } from './guess-throttle';
+import type { CacheOutcome } from './key-cache';
 import type { KeyCheck, KeyVerifier } from './key-verifier';
-import type { PlanLimits } from './limits';
+import type { DependencyProbe, LimitDecision, PlanLimits } from './limits';
 import type { UsagePublisher } from './publisher';
+import { KEY_REFUSALS, LIMIT_REFUSALS, type Refusal, refusal, unavailable } from './refusals';
 
 /**
  * What to do with a billable answer whose usage event cannot be published.
@@ -39,13 +40,6 @@ export type BillingPolicy = (answer: GateAnswer) => boolean;
 
 /** The default: what did the work, 2xx and 3xx. A refusal of the gate itself is never billed. */
 export const billSuccesses: BillingPolicy = (answer) => answer.status >= 200 && answer.status < 400;
-
-/** An answer of the gate itself, in the one error shape; adapters render it. */
-export interface Refusal {
-  readonly status: 400 | 401 | 403 | 429 | 500 | 503;
-  readonly body: ErrorBody;
-  readonly headers: Readonly<Record<string, string>>;
-}
 
 export type Admission =
   | {
@@ -101,34 +95,7 @@ export interface RequestOrigin {
   readonly client?: () => string | undefined;
 }
 
-const LIMIT_REFUSALS = {
-  account_suspended: { status: 403, metric: KeyApiMetric.checks.suspended },
-  rate_limited: { status: 429, metric: KeyApiMetric.checks.rateLimited },
-  quota_exceeded: { status: 429, metric: KeyApiMetric.checks.quotaExceeded },
-} as const;
-
 const HEADER_PLACES = 'in the x-api-key header or as a Bearer token';
-
-const REFUSALS: Record<
-  Exclude<KeyCheck['outcome'], 'accepted' | 'throttled'>,
-  { code: ErrorCode; message: string }
-> = {
-  malformed: { code: 'malformed_key', message: 'The API key is not a well-formed Tollgate key' },
-  unknown: { code: 'unknown_key', message: 'The API key does not exist' },
-  revoked: { code: 'revoked_key', message: 'The API key has been revoked' },
-  expired: { code: 'expired_key', message: 'The API key was rolled and its grace period has ended' },
-};
-
-const NO_STORE = { 'cache-control': 'no-store' } as const;
-
-const refusal = (
-  status: Refusal['status'],
-  code: ErrorCode,
-  message: string,
-  headers: Record<string, string> = {},
-): Refusal => ({ status, body: errorBody(code, message), headers: { ...NO_STORE, ...headers } });
-
-const unavailable = (message: string) => refusal(503, 'service_unavailable', message, { 'retry-after': '1' });
 
 /**
  * The key check and the usage it bills, whatever serves the request: key-api's own ALB handler,
@@ -173,96 +140,117 @@ export class Gate {
   }
 
   /**
-   * Checks the presented key. Never throws: an unavailable DynamoDB is a 503 refusal, anything
-   * else that fails (a bug, a bad deploy) a 500 refusal, logged and counted as `InternalErrors`.
+   * Checks the presented key, then the plan's limits. Never throws: an unavailable DynamoDB is a
+   * 503 refusal, anything else that fails (a bug, a bad deploy) a 500 refusal, logged and counted
+   * as `InternalErrors`.
    */
   async admit(extracted: ExtractedKey, origin: RequestOrigin = {}): Promise<Admission> {
-    const count = this.#count;
-    if (extracted.kind === 'invalid') {
-      count(KeyApiMetric.checks.invalid);
-      return { admitted: false, refusal: refusal(400, 'invalid_request', extracted.message) };
-    }
-    if (extracted.kind === 'missing') {
-      count(KeyApiMetric.checks.missing);
-      return {
-        admitted: false,
-        refusal: refusal(401, 'missing_key', `Send an API key ${this.#keyPlaces}`, {
-          'www-authenticate': 'Bearer realm="tollgate"',
-        }),
-      };
-    }
+    if (extracted.kind !== 'found') return this.#unpresented(extracted);
     try {
       const check = await this.#deps.verifier.verify(extracted.key, {
         guesses: this.#deps.guesses,
         client: origin.client,
       });
-      if (check.outcome === 'throttled') {
-        count(KeyApiMetric.guessesThrottled);
-        return {
-          admitted: false,
-          refusal: refusal(
-            429,
-            'too_many_guesses',
-            'Too many unknown API keys from this address; retry later',
-            { 'retry-after': String(check.retryAfterSeconds) },
-          ),
-        };
-      }
-      if (check.outcome !== 'malformed') {
-        count(
-          check.cache === 'fresh'
-            ? KeyApiMetric.cacheHits
-            : check.cache === 'stale'
-              ? KeyApiMetric.cacheStaleServed
-              : KeyApiMetric.cacheMisses,
-        );
-      }
-      if (check.outcome === 'accepted') {
-        const caller = { accountId: check.accountId, keyId: check.keyId };
-        // A stale key answer means DynamoDB is down: the limits then use what they know.
-        const probe = { unavailable: check.cache === 'stale' };
-        const decision = this.#deps.limits ? await this.#deps.limits.check(caller, probe) : undefined;
-        if (decision && !decision.allowed) {
-          const refused = LIMIT_REFUSALS[decision.reason];
-          count(refused.metric);
-          const retry = decision.retryAfterSeconds;
-          return {
-            admitted: false,
-            refusal: refusal(refused.status, decision.reason, decision.message, {
-              ...decision.headers,
-              ...(retry === undefined ? {} : { 'retry-after': String(retry) }),
-            }),
-          };
-        }
-        return {
-          admitted: true,
-          caller,
-          at: this.#deps.clock.now(),
-          headers: decision?.headers ?? {},
-          degraded: probe.unavailable,
-          ...(decision?.settle ? { settleLimits: decision.settle } : {}),
-        };
-      }
-      count(KeyApiMetric.checks[check.outcome]);
-      const { code, message } = REFUSALS[check.outcome];
+      if (check.outcome !== 'accepted') return this.#keyRefused(check);
+      this.#countCache(check.cache);
+      const caller = { accountId: check.accountId, keyId: check.keyId };
+      // A stale key answer means DynamoDB is down: the limits then use what they know.
+      const probe = { unavailable: check.cache === 'stale' };
+      const decision = this.#deps.limits ? await this.#deps.limits.check(caller, probe) : undefined;
+      return this.#decided(caller, decision, probe);
+    } catch (error) {
+      return this.#checkFailed(error);
+    }
+  }
+
+  /** No key to check: none was sent, or what was sent cannot be one (two different keys). */
+  #unpresented(extracted: Exclude<ExtractedKey, { kind: 'found' }>): Admission {
+    if (extracted.kind === 'invalid') {
+      this.#count(KeyApiMetric.checks.invalid);
+      return { admitted: false, refusal: refusal(400, 'invalid_request', extracted.message) };
+    }
+    this.#count(KeyApiMetric.checks.missing);
+    return {
+      admitted: false,
+      refusal: refusal(401, 'missing_key', `Send an API key ${this.#keyPlaces}`, {
+        'www-authenticate': 'Bearer realm="tollgate"',
+      }),
+    };
+  }
+
+  /** A key the check did not accept: its client guessed too often, or the key cannot pass. */
+  #keyRefused(check: Exclude<KeyCheck, { outcome: 'accepted' }>): Admission {
+    if (check.outcome === 'throttled') {
+      this.#count(KeyApiMetric.guessesThrottled);
       return {
         admitted: false,
-        refusal: refusal(401, code, message, {
-          'www-authenticate': 'Bearer realm="tollgate", error="invalid_token"',
+        refusal: refusal(
+          429,
+          'too_many_guesses',
+          'Too many unknown API keys from this address; retry later',
+          {
+            'retry-after': String(check.retryAfterSeconds),
+          },
+        ),
+      };
+    }
+    if (check.outcome !== 'malformed') this.#countCache(check.cache);
+    this.#count(KeyApiMetric.checks[check.outcome]);
+    const { code, message } = KEY_REFUSALS[check.outcome];
+    return {
+      admitted: false,
+      refusal: refusal(401, code, message, {
+        'www-authenticate': 'Bearer realm="tollgate", error="invalid_token"',
+      }),
+    };
+  }
+
+  #countCache(source: CacheOutcome['source']): void {
+    this.#count(
+      source === 'fresh'
+        ? KeyApiMetric.cacheHits
+        : source === 'stale'
+          ? KeyApiMetric.cacheStaleServed
+          : KeyApiMetric.cacheMisses,
+    );
+  }
+
+  /** An accepted key's admission, as its plan's limits decided (none: unlimited). */
+  #decided(caller: Caller, decision: LimitDecision | undefined, probe: DependencyProbe): Admission {
+    if (decision && !decision.allowed) {
+      const refused = LIMIT_REFUSALS[decision.reason];
+      this.#count(refused.metric);
+      const retry = decision.retryAfterSeconds;
+      return {
+        admitted: false,
+        refusal: refusal(refused.status, decision.reason, decision.message, {
+          ...decision.headers,
+          ...(retry === undefined ? {} : { 'retry-after': String(retry) }),
         }),
       };
-    } catch (error) {
-      if (error instanceof DependencyError) {
-        count(KeyApiMetric.checks.unavailable);
-        this.#deps.logger.warn('key check unavailable', { error });
-        return { admitted: false, refusal: unavailable('Key checks are briefly unavailable; retry shortly') };
-      }
-      // Not an outage (those are DependencyErrors): a bug or a bad deploy, e.g. a DynamoDB
-      // ValidationException. Logged with its cause, counted (a failure metric: written at once,
-      // alarmed), and answered 500 without internals: "retry shortly" would be a lie.
-      this.failed(error, 'key check failed');
-      return { admitted: false, refusal: refusal(500, 'internal_error', 'The key check failed') };
     }
+    return {
+      admitted: true,
+      caller,
+      at: this.#deps.clock.now(),
+      headers: decision?.headers ?? {},
+      degraded: probe.unavailable,
+      ...(decision?.settle ? { settleLimits: decision.settle } : {}),
+    };
+  }
+
+  /** The check itself failed: DynamoDB is unavailable (503), or something is broken (500). */
+  #checkFailed(error: unknown): Admission {
+    if (error instanceof DependencyError) {
+      this.#count(KeyApiMetric.checks.unavailable);
+      this.#deps.logger.warn('key check unavailable', { error });
+      return { admitted: false, refusal: unavailable('Key checks are briefly unavailable; retry shortly') };
+    }
+    // Not an outage (those are DependencyErrors): a bug or a bad deploy, e.g. a DynamoDB
+    // ValidationException. Logged with its cause, counted (a failure metric: written at once,
+    // alarmed), and answered 500 without internals: "retry shortly" would be a lie.
+    this.failed(error, 'key check failed');
+    return { admitted: false, refusal: refusal(500, 'internal_error', 'The key check failed') };
   }
 
   /**

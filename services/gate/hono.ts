@@ -3,7 +3,8 @@ import { routePath } from 'hono/route';
 import { ANY_ROUTE, MAX_ROUTE_TEMPLATES } from '../../contracts/usage-event';
 import { clientKey, honoClientIp } from './client-ip';
 import { keyFromHeaders } from './extract-key';
-import { type BillingPolicy, billSuccesses, type Caller, Gate, type Refusal } from './gate';
+import { type BillingPolicy, billSuccesses, type Caller, Gate } from './gate';
+import type { Refusal } from './refusals';
 
 /** What gated Hono handlers see: `c.get('caller')`. */
 export interface GateEnv {
