@@ -87,12 +87,21 @@ export class UserApiGateway extends Construct {
 
   constructor(scope: Construct, id: string, props: UserApiGatewayProps) {
     super(scope, id);
+    this.api = this.#restApi(props);
+    // Answers the gateway gives itself (401 from the authorizer, 429, 5xx) bypass user-api's CORS
+    // handling; without the header the page could not even read that it must sign in again.
+    const webOrigin = props.allowedOrigins[0];
+    if (webOrigin !== undefined) this.#allowOriginOnGatewayAnswers(webOrigin);
+    this.#addRoutes(props);
+    this.#acknowledgeFindings();
+  }
+
+  #restApi(props: UserApiGatewayProps): apigw.RestApi {
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-
-    this.api = new apigw.RestApi(this, 'Api', {
+    return new apigw.RestApi(this, 'Api', {
       restApiName: `tollgate-${props.stage}-${SERVICE_NAMES.userApi}`,
       description:
         "Tollgate user API: account owners manage their keys and read their usage; the owner's admins manage plans and accounts",
@@ -127,22 +136,22 @@ export class UserApiGateway extends Construct {
         maxAge: Duration.minutes(10),
       },
     });
+  }
 
-    // Answers the gateway gives itself (401 from the authorizer, 429, 5xx) bypass user-api's CORS
-    // handling; without the header the page could not even read that it must sign in again.
-    const webOrigin = props.allowedOrigins[0];
-    if (webOrigin !== undefined) {
-      for (const [gatewayId, type] of [
-        ['Default4xx', apigw.ResponseType.DEFAULT_4XX],
-        ['Default5xx', apigw.ResponseType.DEFAULT_5XX],
-      ] as const) {
-        this.api.addGatewayResponse(gatewayId, {
-          type,
-          responseHeaders: { 'Access-Control-Allow-Origin': `'${webOrigin}'`, Vary: "'Origin'" },
-        });
-      }
+  #allowOriginOnGatewayAnswers(webOrigin: string): void {
+    for (const [gatewayId, type] of [
+      ['Default4xx', apigw.ResponseType.DEFAULT_4XX],
+      ['Default5xx', apigw.ResponseType.DEFAULT_5XX],
+    ] as const) {
+      this.api.addGatewayResponse(gatewayId, {
+        type,
+        responseHeaders: { 'Access-Control-Allow-Origin': `'${webOrigin}'`, Vary: "'Origin'" },
+      });
     }
+  }
 
+  /** ROUTES behind the authorizer, PUBLIC_ROUTES without it; all to the one Lambda integration. */
+  #addRoutes(props: UserApiGatewayProps): void {
     const authorizer = new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
       cognitoUserPools: [props.userPool],
       authorizerName: `tollgate-${props.stage}-users`,
@@ -164,29 +173,24 @@ export class UserApiGateway extends Construct {
         const added = resource.addMethod(method, integration, {
           authorizationType: apigw.AuthorizationType.NONE,
         });
-        for (const rule of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
-          Validations.of(added).acknowledge({
-            id: rule,
-            reason:
-              "user-api's OpenAPI document: a public, static description of the API (no account data), " +
-              'meant to be read before signing in. The stage throttling and the web ACL apply to it as to every route.',
-          });
-        }
+        acknowledgeNoAuthorizer(
+          added,
+          "user-api's OpenAPI document: a public, static description of the API (no account data), " +
+            'meant to be read before signing in. The stage throttling and the web ACL apply to it as to every route.',
+        );
       }
     }
+  }
 
+  #acknowledgeFindings(): void {
     // Besides the OpenAPI document, only the CORS preflights go without the authorizer.
     for (const method of this.api.methods.filter((m) => m.httpMethod === 'OPTIONS')) {
-      for (const rule of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
-        Validations.of(method).acknowledge({
-          id: rule,
-          reason:
-            'CORS preflight: browsers send it without credentials, so it cannot carry a token. It is a mock ' +
-            'integration that never reaches Lambda.',
-        });
-      }
+      acknowledgeNoAuthorizer(
+        method,
+        'CORS preflight: browsers send it without credentials, so it cannot carry a token. It is a mock ' +
+          'integration that never reaches Lambda.',
+      );
     }
-
     Validations.of(this.api).acknowledge(
       {
         id: 'AwsSolutions-APIG2',
@@ -206,5 +210,12 @@ export class UserApiGateway extends Construct {
   /** The stage's base URL, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com/v1/`. */
   get url(): string {
     return this.api.url;
+  }
+}
+
+/** A method without the Cognito authorizer: cdk-nag's authorization findings, with the reason. */
+function acknowledgeNoAuthorizer(method: apigw.Method, reason: string): void {
+  for (const rule of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
+    Validations.of(method).acknowledge({ id: rule, reason });
   }
 }
