@@ -44,21 +44,33 @@ export class WebHosting extends Construct {
   constructor(scope: Construct, id: string, props: WebHostingProps) {
     super(scope, id);
     const domainNames = props.domainNames ?? [];
+    this.bucket = this.#bucket(props.logBucket);
+    this.responseHeadersPolicy = this.#securityHeaders();
+    this.distribution = this.#distribution(props, domainNames);
+    this.origins = [...domainNames, this.distribution.distributionDomainName].map(
+      (name) => `https://${name}`,
+    );
+    this.origin = this.origins[0] as string;
+    this.#acknowledgeFindings(props.certificateArn);
+  }
 
-    this.bucket = new s3.Bucket(this, 'Bucket', {
+  #bucket(logBucket: s3.IBucket): s3.Bucket {
+    return new s3.Bucket(this, 'Bucket', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
-      serverAccessLogsBucket: props.logBucket,
+      serverAccessLogsBucket: logBucket,
       serverAccessLogsPrefix: 'web-bucket/',
       // Build output, reproducible from the repository; emptied by hand on tear-down (see
       // docs/deploy.md) rather than by a custom-resource Lambda.
       removalPolicy: RemovalPolicy.RETAIN,
     });
+  }
 
+  #securityHeaders(): cloudfront.ResponseHeadersPolicy {
     // The APIs the page calls are built after the distribution (their CORS settings name its
     // origin), so their origins join the policy's connect-src through allowConnections().
-    this.responseHeadersPolicy = new cloudfront.ResponseHeadersPolicy(this, 'SecurityHeaders', {
+    return new cloudfront.ResponseHeadersPolicy(this, 'SecurityHeaders', {
       comment: 'Tollgate web page: CSP (as the local site), HSTS, nosniff, frame denial, referrer policy',
       securityHeadersBehavior: {
         contentSecurityPolicy: {
@@ -80,8 +92,10 @@ export class WebHosting extends Construct {
         },
       },
     });
+  }
 
-    this.distribution = new cloudfront.Distribution(this, 'Distribution', {
+  #distribution(props: WebHostingProps, domainNames: readonly string[]): cloudfront.Distribution {
+    return new cloudfront.Distribution(this, 'Distribution', {
       comment: 'Tollgate web page',
       defaultRootObject: 'index.html',
       defaultBehavior: {
@@ -110,11 +124,9 @@ export class WebHosting extends Construct {
           }
         : {}),
     });
-    this.origins = [...domainNames, this.distribution.distributionDomainName].map(
-      (name) => `https://${name}`,
-    );
-    this.origin = this.origins[0] as string;
+  }
 
+  #acknowledgeFindings(certificateArn: string | undefined): void {
     Validations.of(this.distribution).acknowledge(
       {
         id: 'AwsSolutions-CFR1',
@@ -127,7 +139,7 @@ export class WebHosting extends Construct {
           'web ACL would cost more than the page it protects.',
       },
     );
-    if (!props.certificateArn) {
+    if (!certificateArn) {
       Validations.of(this.distribution).acknowledge({
         id: 'AwsSolutions-CFR4',
         reason:
