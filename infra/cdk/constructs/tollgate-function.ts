@@ -9,7 +9,7 @@ import {
   Runtime,
   SystemLogLevel,
 } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type CfnLogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct, type IConstruct } from 'constructs';
 import type { EnvName } from '../../../contracts/config';
@@ -32,6 +32,25 @@ export type FunctionLogLevel =
   | ApplicationLogLevel.TRACE
   | ApplicationLogLevel.DEBUG
   | ApplicationLogLevel.INFO;
+
+/** How every function is bundled: by the local esbuild (never Docker), as an ESM file with source maps. */
+const BUNDLING: BundlingOptions = {
+  forceDockerBundling: false,
+  format: OutputFormat.ESM,
+  target: 'node22',
+  // Prefer packages' ESM builds; the banner gives CommonJS dependencies bundled into an ESM
+  // file the `require` they expect.
+  mainFields: ['module', 'main'],
+  banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+  minify: true,
+  // Error classes are told apart by name (e.g. DependencyError, SDK throttling errors).
+  keepNames: true,
+  sourceMap: true,
+  sourcesContent: false,
+  // Bundle the AWS SDK too: the functions then run the SDK version the tests ran, not
+  // whichever one the runtime ships this month.
+  externalModules: [],
+};
 
 export interface TollgateFunctionProps {
   /** Part of the function and log group names (`tollgate-<stage>-<service>`). */
@@ -91,15 +110,28 @@ export class TollgateFunction extends Construct {
     super(scope, id);
     this.service = props.service;
     const functionName = `tollgate-${props.stage}-${props.service}`;
+    this.logGroup = this.#logGroup(functionName, props.logRetention);
+    const role = this.#role(functionName);
+    this.function = this.#function(functionName, role, props);
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'Node.js 22 is the runtime every handler is built for (README, Development: Lambda runs Node.js 22.x) and the ' +
+        'one the local stack and tests are run against; moving to a newer runtime is a deliberate change.',
+    });
+  }
 
-    this.logGroup = new LogGroup(this, 'Logs', {
+  #logGroup(functionName: string, retention: RetentionDays | undefined): LogGroup {
+    return new LogGroup(this, 'Logs', {
       logGroupName: `/aws/lambda/${functionName}`,
-      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      retention: retention ?? RetentionDays.ONE_MONTH,
       // Named, so a retained group would block redeploying the same stage after a tear-down;
       // the retention already bounds what is kept.
       removalPolicy: RemovalPolicy.DESTROY,
     });
+  }
 
+  #role(functionName: string): iam.Role {
     // An own role instead of AWSLambdaBasicExecutionRole: that managed policy may write to any
     // log group in the account, this one only to the function's own.
     const role = new iam.Role(this, 'Role', {
@@ -119,8 +151,11 @@ export class TollgateFunction extends Construct {
         'Log streams are created by Lambda with generated names; the wildcard covers only the streams of the ' +
         "function's own log group.",
     });
+    return role;
+  }
 
-    this.function = new NodejsFunction(this, 'Function', {
+  #function(functionName: string, role: iam.Role, props: TollgateFunctionProps): NodejsFunction {
+    return new NodejsFunction(this, 'Function', {
       functionName,
       description: props.description,
       entry: resolve(REPO_ROOT, props.entry ?? join('services', props.service, 'handler.ts')),
@@ -153,30 +188,7 @@ export class TollgateFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...props.environment,
       },
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        target: 'node22',
-        // Prefer packages' ESM builds; the banner gives CommonJS dependencies bundled into an ESM
-        // file the `require` they expect.
-        mainFields: ['module', 'main'],
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        minify: true,
-        // Error classes are told apart by name (e.g. DependencyError, SDK throttling errors).
-        keepNames: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // Bundle the AWS SDK too: the functions then run the SDK version the tests ran, not
-        // whichever one the runtime ships this month.
-        externalModules: [],
-      },
-    });
-    Validations.of(this.function).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason:
-        'Node.js 22 is the runtime every handler is built for (README, Development: Lambda runs Node.js 22.x) and the ' +
-        'one the local stack and tests are run against; moving to a newer runtime is a deliberate change.',
+      bundling: BUNDLING,
     });
   }
 }
