@@ -42,11 +42,18 @@ export class UserDirectory extends Construct {
   constructor(scope: Construct, id: string, props: UserDirectoryProps) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const policy = userPoolDefinition.passwordPolicy;
+    this.userPool = this.#userPool(props, removalPolicy);
+    this.webClient = this.#webClient(props.stage);
+    this.adminGroup = this.#adminGroup(removalPolicy);
+    const stack = Stack.of(this);
+    this.issuer = `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${this.userPool.userPoolId}`;
+  }
 
+  #userPool(props: UserDirectoryProps, removalPolicy: RemovalPolicy): cognito.UserPool {
+    const policy = userPoolDefinition.passwordPolicy;
     // The trigger function learns table names, never the pool's id: pool → trigger → pool would
     // be a circular reference.
-    this.userPool = new cognito.UserPool(this, 'Pool', {
+    const pool = new cognito.UserPool(this, 'Pool', {
       userPoolName: userPoolName(props.stage),
       selfSignUpEnabled: true,
       signInAliases: { email: true },
@@ -67,7 +74,7 @@ export class UserDirectory extends Construct {
       removalPolicy,
       deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
     });
-    Validations.of(this.userPool).acknowledge(
+    Validations.of(pool).acknowledge(
       {
         id: 'AwsSolutions-COG1',
         reason:
@@ -94,9 +101,12 @@ export class UserDirectory extends Construct {
           'operators of a small deployment opt in through the console when their user base warrants it.',
       },
     );
+    return pool;
+  }
 
-    this.webClient = this.userPool.addClient('WebClient', {
-      userPoolClientName: userPoolClientName(props.stage),
+  #webClient(stage: string): cognito.UserPoolClient {
+    return this.userPool.addClient('WebClient', {
+      userPoolClientName: userPoolClientName(stage),
       // A browser cannot keep a secret.
       generateSecret: false,
       authFlows: { userPassword: true, userSrp: true },
@@ -107,18 +117,18 @@ export class UserDirectory extends Construct {
       preventUserExistenceErrors: true,
       enableTokenRevocation: true,
     });
+  }
 
-    this.adminGroup = new cognito.CfnUserPoolGroup(this, 'AdminGroup', {
+  #adminGroup(removalPolicy: RemovalPolicy): cognito.CfnUserPoolGroup {
+    const group = new cognito.CfnUserPoolGroup(this, 'AdminGroup', {
       userPoolId: this.userPool.userPoolId,
       groupName: ADMIN_GROUP,
       description:
         "The SaaS owner's admins: user-api's /admin routes (plans, accounts, suspension) answer only them",
     });
     // Its members are part of the pool's data: kept (or deleted) with the pool.
-    this.adminGroup.applyRemovalPolicy(removalPolicy);
-
-    const stack = Stack.of(this);
-    this.issuer = `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${this.userPool.userPoolId}`;
+    group.applyRemovalPolicy(removalPolicy);
+    return group;
   }
 
   /** user-api: verifies ID tokens itself (issuer, JWKS, audience = the web client). */
