@@ -55,8 +55,6 @@ export class TollgateStack extends Stack {
     const stage = props.stage ?? 'prod';
     this.transport = props.transport ?? DEFAULT_TRANSPORT;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
-    const applicationLogLevel = props.applicationLogLevel ?? ApplicationLogLevel.INFO;
-    const keyData = { [ENV.keyPrefix]: props.keyPrefix ?? DEFAULT_KEY_PREFIX };
 
     const logs = new LogBucket(this, 'AccessLogs');
     this.tables = new DataTables(this, 'Tables', { stage, removalPolicy: props.dataRemovalPolicy });
@@ -66,7 +64,60 @@ export class TollgateStack extends Stack {
       ...(props.kinesisShards !== undefined ? { kinesisShards: props.kinesisShards } : {}),
       ...(props.lateWindowMs !== undefined ? { lateWindowMs: props.lateWindowMs } : {}),
     });
+    this.functions = this.#functions(stage, logRetention, props);
+    // The same log format and platform-line filter for the handlers aws-cdk-lib adds itself.
+    jsonLogsForEveryFunction(this);
+    this.#grantDataAccess(props.alertFromAddress);
+    this.userDirectory = this.#userDirectory(stage, props);
 
+    this.web = new WebHosting(this, 'Web', {
+      logBucket: logs.bucket,
+      domainNames: props.webDomainNames,
+      certificateArn: props.webCertificateArn,
+    });
+    const allowedOrigins = this.#allowBrowserOrigins(props.allowedOrigins);
+    this.keyApiEndpoint = new KeyApiEndpoint(this, 'KeyApiEndpoint', {
+      keyApi: this.functions.keyApi,
+      ownerApi: { handler: this.functions.ownerApi, pathPatterns: props.ownerApiPaths ?? EXAMPLE_API_PATHS },
+      logBucket: logs.bucket,
+      certificateArn: props.certificateArn,
+      domainName: props.keyApiDomainName,
+    });
+    this.userApiGateway = new UserApiGateway(this, 'UserApiGateway', {
+      stage,
+      userApi: this.functions.userApi,
+      userPool: this.userDirectory.userPool,
+      allowedOrigins,
+      logRetention,
+    });
+    // The page's CSP lets it call exactly these (contracts/web-config.ts), as the local site's does.
+    this.web.allowConnections([
+      `https://cognito-idp.${this.region}.${this.urlSuffix}`,
+      `https://${this.userApiGateway.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
+      this.keyApiEndpoint.url,
+    ]);
+    this.webAcls = this.#webAcls(stage, { ...DEFAULT_RATE_LIMITS, ...props.rateLimits });
+    if (props.webAssetsPath) this.#deployPage(props.webAssetsPath);
+
+    this.operations = new OperationsDashboard(this, 'Operations', {
+      stage,
+      ...this.functions,
+      usageTransport: this.usageTransport,
+      endpoint: this.keyApiEndpoint,
+      tables: this.tables,
+      alarmEmail: props.alarmEmail,
+    });
+    this.#outputs();
+  }
+
+  /** The five deployables, with the defaults of TollgateFunction and what each needs besides. */
+  #functions(
+    stage: string,
+    logRetention: RetentionDays,
+    props: TollgateStackProps,
+  ): TollgateStack['functions'] {
+    const applicationLogLevel = props.applicationLogLevel ?? ApplicationLogLevel.INFO;
+    const keyData = { [ENV.keyPrefix]: props.keyPrefix ?? DEFAULT_KEY_PREFIX };
     const fn = (id: string, service: TollgateFunction['service'], description: string, extra = {}) =>
       new TollgateFunction(this, id, {
         stage,
@@ -76,7 +127,7 @@ export class TollgateStack extends Stack {
         applicationLogLevel,
         ...extra,
       });
-    this.functions = {
+    return {
       keyApi: fn(
         'KeyApi',
         SERVICE_NAMES.keyApi,
@@ -105,9 +156,7 @@ export class TollgateStack extends Stack {
         'UserApi',
         SERVICE_NAMES.userApi,
         'Account owners manage keys and read usage; admins manage plans and accounts',
-        {
-          environment: keyData,
-        },
+        { environment: keyData },
       ),
       authTriggers: fn(
         'AuthTriggers',
@@ -129,11 +178,14 @@ export class TollgateStack extends Stack {
         },
       ),
     };
-    const { keyApi, metering, userApi, authTriggers, ownerApi } = this.functions;
-    // The same log format and platform-line filter for the handlers aws-cdk-lib adds itself.
-    jsonLogsForEveryFunction(this);
+  }
 
-    // Each grant also sets the variables the function's config schema reads for that resource.
+  /**
+   * Each function's access to the tables and the usage transport, least privilege. Each grant also
+   * sets the variables the function's config schema reads for that resource.
+   */
+  #grantDataAccess(alertFromAddress: string | undefined): void {
+    const { keyApi, metering, userApi, authTriggers, ownerApi } = this.functions;
     // key-api and the owner API are both gates: the key check, the plan's limits (the account's
     // standing, its plan, its counted usage for a quota), the usage events. No writes.
     this.tables.allowGateKeyCheck(keyApi);
@@ -153,9 +205,9 @@ export class TollgateStack extends Stack {
     if (this.transport === 'kinesis') this.tables.allowUsageCounting(metering, 'sqs');
     // Quota alerts only with a sender: without one, metering keeps to counting (and the service,
     // missing the variables, sends none).
-    if (props.alertFromAddress !== undefined) {
+    if (alertFromAddress !== undefined) {
       this.tables.allowQuotaAlerts(metering);
-      allowAlertEmail(metering, props.alertFromAddress);
+      allowAlertEmail(metering, alertFromAddress);
     }
 
     this.tables.allowAccountProvisioning(authTriggers);
@@ -164,78 +216,47 @@ export class TollgateStack extends Stack {
     this.tables.allowUsageRead(userApi);
     // The admin routes: only members of the admins group get past user-api's own check.
     this.tables.allowPlanAdministration(userApi);
+  }
 
-    this.userDirectory = new UserDirectory(this, 'Users', {
+  /** Account owners' sign-up and sign-in, and the functions that read the pool. */
+  #userDirectory(stage: string, props: TollgateStackProps): UserDirectory {
+    const { metering, userApi, authTriggers } = this.functions;
+    const directory = new UserDirectory(this, 'Users', {
       stage,
       postConfirmation: authTriggers,
       removalPolicy: props.dataRemovalPolicy,
     });
-    this.userDirectory.allowTokenVerification(userApi);
+    directory.allowTokenVerification(userApi);
     // Quota alerts read the owner's current address from the pool when they are sent.
-    if (props.alertFromAddress !== undefined) allowAlertAddressLookup(metering, this.userDirectory.userPool);
+    if (props.alertFromAddress !== undefined) allowAlertAddressLookup(metering, directory.userPool);
+    return directory;
+  }
 
-    this.web = new WebHosting(this, 'Web', {
-      logBucket: logs.bucket,
-      domainNames: props.webDomainNames,
-      certificateArn: props.webCertificateArn,
-    });
-    // The page's own origin first: API Gateway's own error answers can name only one.
-    const allowedOrigins = [...this.web.origins, ...(props.allowedOrigins ?? [])];
+  /** The browser origins the APIs answer: the page's own first, API Gateway's own error answers can name only one. */
+  #allowBrowserOrigins(extraOrigins: readonly string[] | undefined): string[] {
+    const allowedOrigins = [...this.web.origins, ...(extraOrigins ?? [])];
     const origins = allowedOrigins.join(',');
-    keyApi.function.addEnvironment(ENV.allowedOrigins, origins);
-    userApi.function.addEnvironment(ENV.allowedOrigins, origins);
+    this.functions.keyApi.function.addEnvironment(ENV.allowedOrigins, origins);
+    this.functions.userApi.function.addEnvironment(ENV.allowedOrigins, origins);
+    return allowedOrigins;
+  }
 
-    this.keyApiEndpoint = new KeyApiEndpoint(this, 'KeyApiEndpoint', {
-      keyApi,
-      ownerApi: { handler: ownerApi, pathPatterns: props.ownerApiPaths ?? EXAMPLE_API_PATHS },
-      logBucket: logs.bucket,
-      certificateArn: props.certificateArn,
-      domainName: props.keyApiDomainName,
+  /** The built page, with the stack's endpoints as its config.json. */
+  #deployPage(webAssetsPath: string): void {
+    this.web.deploy(webAssetsPath, {
+      region: this.region,
+      cognito: {
+        userPoolId: this.userDirectory.userPool.userPoolId,
+        clientId: this.userDirectory.webClient.userPoolClientId,
+        passwordPolicy: { ...userPool.passwordPolicy },
+      },
+      userApi: this.userApiGateway.url,
+      keyApi: this.keyApiEndpoint.url,
     });
-    this.userApiGateway = new UserApiGateway(this, 'UserApiGateway', {
-      stage,
-      userApi,
-      userPool: this.userDirectory.userPool,
-      allowedOrigins,
-      logRetention,
-    });
+  }
 
-    // The page's CSP lets it call exactly these (contracts/web-config.ts), as the local site's does.
-    this.web.allowConnections([
-      `https://cognito-idp.${this.region}.${this.urlSuffix}`,
-      `https://${this.userApiGateway.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
-      this.keyApiEndpoint.url,
-    ]);
-
-    this.webAcls = this.#webAcls(stage, { ...DEFAULT_RATE_LIMITS, ...props.rateLimits });
-
-    if (props.webAssetsPath) {
-      this.web.deploy(props.webAssetsPath, {
-        region: this.region,
-        cognito: {
-          userPoolId: this.userDirectory.userPool.userPoolId,
-          clientId: this.userDirectory.webClient.userPoolClientId,
-          passwordPolicy: { ...userPool.passwordPolicy },
-        },
-        userApi: this.userApiGateway.url,
-        keyApi: this.keyApiEndpoint.url,
-      });
-    }
-
-    this.operations = new OperationsDashboard(this, 'Operations', {
-      stage,
-      keyApi,
-      metering,
-      userApi,
-      authTriggers,
-      ownerApi,
-      usageTransport: this.usageTransport,
-      endpoint: this.keyApiEndpoint,
-      tables: this.tables,
-      alarmEmail: props.alarmEmail,
-    });
-
-    // What the web page and the operator need; `cdk deploy --outputs-file` collects them.
+  /** What the web page and the operator need; `cdk deploy --outputs-file` collects them. */
+  #outputs(): void {
     const outputs: Record<string, { value: string; description: string }> = {
       Region: { value: this.region, description: 'AWS region of the stack' },
       KeyApiUrl: {
