@@ -1,8 +1,8 @@
 /**
  * RELIABILITY.md's "Figures" table: one row per claim, each rendered from the artifact its test
  * writes (test/support/figures.ts `recordFigures`). Adding a row is one entry in SCENARIOS (the
- * artifact and the command that writes it) and one in ROWS (its "must hold" and a function from
- * the artifact to its "measured" cell). Every number in a "measured" cell comes from the artifact;
+ * artifact, the command that writes it and the files that decide it) and one in ROWS (its "must
+ * hold" and a function from the artifact to its "measured" cell). Every number in a "measured" cell comes from the artifact;
  * a value the test chose itself is read from its `parameters` and said as a setting, not a result.
  */
 import type { Figures, Provenance } from './figures-file';
@@ -15,45 +15,102 @@ export interface Scenario {
   producedBy: string;
   /**
    * Run on its own, not by `npm test` (the full soak): its last run's figures stay in the figures
-   * file, with that run's own commit and date, until it is run again.
+   * file, with that run's own commit and date, until it is run again, even once its files changed
+   * (its row then says it was measured on older code, and `npm test` does not refuse it).
    */
   separate?: boolean;
+  /**
+   * What decides its figures: the test files that measure it and the product modules it exercises,
+   * from the repository root. Their local imports count too (test/reliability/report/fingerprint.ts),
+   * so name entry modules, not every file. A folder (ending in `/`, like LOCAL_STACK) counts whole,
+   * with its imports of contracts/ but not of the deployables it composes: a scenario that calls
+   * the local stack's handlers names them (STACK). `npm test` calls a row stale only when one of
+   * these files changed.
+   */
+  decidedBy: readonly string[];
 }
 
 const RELIABILITY = 'npx vitest run --project reliability';
 const integ = (file: string) => `npx vitest run --project integ ${file}`;
 
+/** The local stack test/setup/global-setup.ts starts (and `npm run soak` starts its own of). */
+const LOCAL_STACK = ['test/setup/', 'infra/local/'];
+
+/** The handlers of the local stack as infra/local/stack.ts composes them, for a test that calls them. */
+const STACK = {
+  keyApi: ['services/key-api/compose.ts', 'services/key-api/config.ts'],
+  userApi: ['services/user-api/compose.ts', 'services/user-api/config.ts'],
+  /** Sign-up: cognito-local (infra/local/) runs the post-confirmation trigger, which opens the account. */
+  signUp: ['services/auth-triggers/compose.ts', 'services/auth-triggers/config.ts'],
+  metering: ['services/metering/compose.ts', 'services/metering/config.ts'],
+  exampleApi: ['examples/rates-api/compose.ts', 'services/gate/config.ts'],
+  web: ['web/server/local-site.ts'],
+};
+
+/** A scenario measured by `tests` on the local stack, calling the stack's `handlers`. */
+const onLocalStack = (tests: string, ...handlers: (readonly string[])[]) => [
+  ...LOCAL_STACK,
+  tests,
+  ...handlers.flat(),
+];
+
+/** A scenario of `npx vitest run --project reliability`, measured by test/reliability/<file>. */
+const inReliability = (name: string, file: string, ...handlers: (readonly string[])[]): Scenario => ({
+  name,
+  producedBy: RELIABILITY,
+  decidedBy: onLocalStack(`test/reliability/${file}`, ...handlers),
+});
+
+/** A scenario measured by the integration test test/integ/<file>. */
+const inInteg = (name: string, file: string, ...handlers: (readonly string[])[]): Scenario => ({
+  name,
+  producedBy: integ(`test/integ/${file}`),
+  decidedBy: onLocalStack(`test/integ/${file}`, ...handlers),
+});
+
+const { keyApi, userApi, signUp, metering, exampleApi, web } = STACK;
+
 /** Every artifact the report expects; one the report finds and no entry names is an error. */
 export const SCENARIOS: readonly Scenario[] = [
-  { name: 'soak-60s', producedBy: 'npm run soak', separate: true },
-  { name: 'soak', producedBy: RELIABILITY },
-  { name: 'faults', producedBy: RELIABILITY },
-  { name: 'metering-kinesis-faults', producedBy: integ('test/integ/metering-kinesis-faults.integ.test.ts') },
-  { name: 'bad-input-key-api', producedBy: RELIABILITY },
-  { name: 'bad-input-user-api', producedBy: RELIABILITY },
-  { name: 'auth-attacks', producedBy: RELIABILITY },
-  { name: 'auth-cross-account', producedBy: RELIABILITY },
-  { name: 'key-guessing-invalid', producedBy: RELIABILITY },
-  { name: 'key-guessing-unknown', producedBy: RELIABILITY },
-  { name: 'key-guessing-http', producedBy: RELIABILITY },
-  { name: 'revocation', producedBy: RELIABILITY },
-  { name: 'quota-overshoot', producedBy: RELIABILITY },
-  { name: 'quota-exact', producedBy: RELIABILITY },
-  { name: 'quota-reads', producedBy: RELIABILITY },
-  { name: 'billed-methods', producedBy: integ('test/integ/billed-methods.integ.test.ts') },
-  { name: 'event-provenance', producedBy: integ('test/integ/event-provenance.integ.test.ts') },
-  { name: 'conflict-retry', producedBy: integ('test/integ/conflict-retry.integ.test.ts') },
-  { name: 'client-timeouts', producedBy: integ('test/integ/client-timeouts.integ.test.ts') },
-  { name: 'dynamodb-loopback', producedBy: integ('test/integ/dynamodb-loopback.integ.test.ts') },
-  { name: 'quota-alerts', producedBy: integ('test/integ/quota-alerts.integ.test.ts') },
-  { name: 'secret-hygiene', producedBy: integ('test/integ/user-api-hygiene.integ.test.ts') },
-  { name: 'guess-throttling', producedBy: RELIABILITY },
-  { name: 'guess-throttling-http', producedBy: RELIABILITY },
-  { name: 'guess-throttling-forwarded', producedBy: RELIABILITY },
-  { name: 'cdk-hardening', producedBy: 'npx vitest run --project infra test/infra/hardening.test.ts' },
-  { name: 'outage-redrive', producedBy: integ('test/integ/outage-redrive.integ.test.ts') },
+  {
+    name: 'soak-60s',
+    producedBy: 'npm run soak',
+    separate: true,
+    decidedBy: onLocalStack('test/reliability/soak.ts'),
+  },
+  inReliability('soak', 'soak.integ.test.ts'),
+  inReliability('faults', 'faults.integ.test.ts'),
+  inInteg('metering-kinesis-faults', 'metering-kinesis-faults.integ.test.ts'),
+  inReliability('bad-input-key-api', 'bad-input.property.integ.test.ts', keyApi, userApi, signUp),
+  inReliability('bad-input-user-api', 'bad-input.property.integ.test.ts', keyApi, userApi, signUp),
+  inReliability('auth-attacks', 'auth-attacks.integ.test.ts', userApi, signUp),
+  inReliability('auth-cross-account', 'auth-attacks.integ.test.ts', userApi, signUp),
+  inReliability('key-guessing-invalid', 'key-guessing.integ.test.ts'),
+  inReliability('key-guessing-unknown', 'key-guessing.integ.test.ts'),
+  inReliability('key-guessing-http', 'key-guessing.integ.test.ts'),
+  inReliability('revocation', 'revocation.integ.test.ts', keyApi, userApi, signUp),
+  inReliability('quota-overshoot', 'quota-overshoot.integ.test.ts', userApi, signUp, metering),
+  inReliability('quota-exact', 'quota-exact.integ.test.ts', userApi, signUp),
+  inReliability('quota-reads', 'quota-exact.integ.test.ts', userApi, signUp),
+  inInteg('billed-methods', 'billed-methods.integ.test.ts', keyApi, exampleApi, userApi, signUp, metering),
+  inInteg('event-provenance', 'event-provenance.integ.test.ts'),
+  inInteg('conflict-retry', 'conflict-retry.integ.test.ts'),
+  inInteg('client-timeouts', 'client-timeouts.integ.test.ts'),
+  inInteg('dynamodb-loopback', 'dynamodb-loopback.integ.test.ts'),
+  inInteg('quota-alerts', 'quota-alerts.integ.test.ts', signUp),
+  inInteg('secret-hygiene', 'user-api-hygiene.integ.test.ts', userApi, signUp, web),
+  inReliability('guess-throttling', 'guess-throttling.integ.test.ts', exampleApi),
+  inReliability('guess-throttling-http', 'guess-throttling.integ.test.ts', exampleApi),
+  inReliability('guess-throttling-forwarded', 'guess-throttling.integ.test.ts', exampleApi),
+  {
+    name: 'cdk-hardening',
+    producedBy: 'npx vitest run --project infra test/infra/hardening.test.ts',
+    // The CDK app, not the local stack; cdk.json's feature flags are read by test/infra/synth.ts.
+    decidedBy: ['test/infra/hardening.test.ts', 'infra/cdk/app.ts', 'cdk.json'],
+  },
+  inInteg('outage-redrive', 'outage-redrive.integ.test.ts'),
   // docs/metering.md's generated block (blocks.ts), not a table row.
-  { name: 'metering-writes', producedBy: integ('test/integ/metering-writes.integ.test.ts') },
+  inInteg('metering-writes', 'metering-writes.integ.test.ts'),
 ];
 
 export interface Row {
