@@ -90,10 +90,21 @@ export function documentClient(
   options: AwsOptions = {},
   config: DynamoDBClientConfig = backgroundClientConfig,
 ) {
-  return DynamoDBDocumentClient.from(
-    new DynamoDBClient({ ...budgeted(config), ...common(options, options.endpoints?.dynamodb) }),
-    { marshallOptions: { removeUndefinedValues: true } },
-  );
+  return DynamoDBDocumentClient.from(dynamoDbClient(options, config), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+}
+
+/**
+ * The plain client, for what a document client is not for: managing tables (the local stack's
+ * bootstrap). Its destroy() closes its connections; a document client's destroy() does nothing.
+ * @param config e.g. one of the budgets above; what it leaves out is backgroundClientConfig's
+ */
+export function dynamoDbClient(
+  options: AwsOptions = {},
+  config: DynamoDBClientConfig = backgroundClientConfig,
+): DynamoDBClient {
+  return new DynamoDBClient({ ...budgeted(config), ...common(options, options.endpoints?.dynamodb) });
 }
 
 /** @param config e.g. one of the budgets above; what it leaves out is backgroundClientConfig's */
