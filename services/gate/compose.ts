@@ -20,7 +20,7 @@ import { guessThrottleSettings } from './config';
 import { Gate, type GateDeps } from './gate';
 import { GuessThrottle } from './guess-throttle';
 import { type GateEnv, type GateMiddlewareOptions, gateMiddleware } from './hono';
-import { type CachedLookup, KeyCache } from './key-cache';
+import { type CachedLookup, KeyCache, type KeyCacheWindows } from './key-cache';
 import { KeyVerifier } from './key-verifier';
 import { type AccountTerms, PlanLimits, type PlanLimitsOptions } from './limits';
 import {
@@ -98,63 +98,16 @@ export interface ComposedGate {
 export function composeGate(config: GateConfig, overrides: GateOverrides = {}): ComposedGate {
   const aws = overrides.aws ?? {};
   const clock = overrides.clock ?? systemClock;
-  const serviceName = overrides.serviceName;
-  const logger = overrides.logger ?? new Logger({ serviceName });
-  // Routine counts are summed across warm invocations and written at most once per flush interval;
-  // failures are written at the end of their invocation (see BufferedMetrics for the trade-off).
-  const metrics =
-    overrides.metrics ??
-    new BufferedMetrics({
-      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }),
-      flushIntervalMs: config[ENV.metricsFlushMs],
-      flushAtOnce: KEY_API_FAILURE_METRICS,
-      clock,
-    });
+  const logger = overrides.logger ?? new Logger({ serviceName: overrides.serviceName });
+  const metrics = overrides.metrics ?? bufferedMetrics(config, clock, overrides.serviceName);
   // Bounded like the publisher's: a hung DynamoDB must end in a stale answer or a 503, not a hang.
   const dynamo = overrides.clients?.dynamo ?? documentClient(aws, callerWaitingClientConfig);
-  const lookup =
-    overrides.lookup ??
-    (() => {
-      const store = new KeyStore({
-        client: dynamo,
-        accountsTable: config[ENV.accountsTable],
-        keysTable: config[ENV.keysTable],
-        keyPrefix: config[ENV.keyPrefix],
-      });
-      return async (keyHash: string): Promise<CachedLookup> => {
-        const record = await store.lookupByHash(keyHash);
-        return record ? { found: true, record } : { found: false };
-      };
-    })();
   const cacheNow = () => clock.now().getTime();
-  const windows = {
-    freshMs: config[ENV.keyCacheFreshMs],
-    staleMs: config[ENV.keyCacheStaleMs],
-    negativeMs: config[ENV.keyCacheNegativeMs],
-    maxEntries: config[ENV.keyCacheMaxEntries],
-  };
-  const cache = new KeyCache({ now: cacheNow, load: lookup, windows });
-  const plans = new PlanStore({
-    client: dynamo,
-    plansTable: config[ENV.plansTable],
-    accountsTable: config[ENV.accountsTable],
-  });
-  const usage = new UsageReader({ client: dynamo, table: config[ENV.usageTable] });
+  const windows = cacheWindows(config);
+  const cache = new KeyCache({ now: cacheNow, load: overrides.lookup ?? keyLookup(config, dynamo), windows });
   // One per container (each composition is one): the quota check's own share of the counters.
   const producerId = overrides.producerId ?? newProducerId();
-  const limits = new PlanLimits({
-    // A suspension or a plan change takes effect within the fresh window, like a revocation.
-    terms: new KeyCache<AccountTerms>({
-      load: overrides.terms ?? ((id) => loadTerms(plans, id)),
-      windows,
-      now: cacheNow,
-    }),
-    readUsage:
-      overrides.readUsage ??
-      ((accountId, period, at) => usage.periodUsage(accountId, period, at, producerId)),
-    usageReadIntervalMs: config[ENV.quotaReadIntervalMs],
-    now: () => clock.now().getTime(),
-  });
+  const limits = planLimits(config, { dynamo, windows, clock, producerId, overrides });
   const guesses = new GuessThrottle(guessThrottleSettings(config), cacheNow);
   const deps: GateDeps = {
     verifier: new KeyVerifier({ cache, keyPrefix: config[ENV.keyPrefix], clock }),
@@ -179,6 +132,76 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
     albHandler: (handler, options) => gateAlbHandler(gate, handler, { ...options, endInvocation }),
     middleware: (options) => gateMiddleware(gate, { ...options, endInvocation }),
   };
+}
+
+/**
+ * Routine counts are summed across warm invocations and written at most once per flush interval;
+ * failures are written at the end of their invocation (see BufferedMetrics for the trade-off).
+ */
+function bufferedMetrics(config: GateConfig, clock: Clock, serviceName: string | undefined): BufferedMetrics {
+  return new BufferedMetrics({
+    metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }),
+    flushIntervalMs: config[ENV.metricsFlushMs],
+    flushAtOnce: KEY_API_FAILURE_METRICS,
+    clock,
+  });
+}
+
+/** The key cache's windows, which the account terms' cache shares. */
+function cacheWindows(config: GateConfig): KeyCacheWindows {
+  return {
+    freshMs: config[ENV.keyCacheFreshMs],
+    staleMs: config[ENV.keyCacheStaleMs],
+    negativeMs: config[ENV.keyCacheNegativeMs],
+    maxEntries: config[ENV.keyCacheMaxEntries],
+  };
+}
+
+/** The KeyLookup read behind the key cache: a key's record by the hash of its secret. */
+function keyLookup(config: GateConfig, dynamo: DynamoDBDocumentClient) {
+  const store = new KeyStore({
+    client: dynamo,
+    accountsTable: config[ENV.accountsTable],
+    keysTable: config[ENV.keysTable],
+    keyPrefix: config[ENV.keyPrefix],
+  });
+  return async (keyHash: string): Promise<CachedLookup> => {
+    const record = await store.lookupByHash(keyHash);
+    return record ? { found: true, record } : { found: false };
+  };
+}
+
+/** The plans' limits: accounts' terms (cached like keys) and their usage this quota period. */
+function planLimits(
+  config: GateConfig,
+  parts: {
+    dynamo: DynamoDBDocumentClient;
+    windows: KeyCacheWindows;
+    clock: Clock;
+    producerId: string;
+    overrides: GateOverrides;
+  },
+): PlanLimits {
+  const { dynamo, windows, clock, producerId, overrides } = parts;
+  const plans = new PlanStore({
+    client: dynamo,
+    plansTable: config[ENV.plansTable],
+    accountsTable: config[ENV.accountsTable],
+  });
+  const usage = new UsageReader({ client: dynamo, table: config[ENV.usageTable] });
+  return new PlanLimits({
+    // A suspension or a plan change takes effect within the fresh window, like a revocation.
+    terms: new KeyCache<AccountTerms>({
+      load: overrides.terms ?? ((id) => loadTerms(plans, id)),
+      windows,
+      now: () => clock.now().getTime(),
+    }),
+    readUsage:
+      overrides.readUsage ??
+      ((accountId, period, at) => usage.periodUsage(accountId, period, at, producerId)),
+    usageReadIntervalMs: config[ENV.quotaReadIntervalMs],
+    now: () => clock.now().getTime(),
+  });
 }
 
 /** An account's terms: its standing, and its plan (the default plan's item, if the owner made one). */
