@@ -1,74 +1,53 @@
 import { createServer, type Server } from 'node:net';
 import { LocalStackError } from './errors';
 
-export interface LocalPorts {
-  readonly dynamodb: number;
-  readonly sqs: number;
-  readonly kinesis: number;
-  readonly cognito: number;
-  readonly lambda: number;
-  readonly keyApi: number;
-  readonly userApi: number;
+/**
+ * Every port the local stack listens on, one entry per service: its default (what `npm start` and
+ * the README use), the variable that moves it, and how messages name it.
+ */
+export const LOCAL_SERVICES = {
+  dynamodb: { defaultPort: 8000, env: 'TOLLGATE_PORT_DYNAMODB', label: 'DynamoDB' },
+  sqs: { defaultPort: 9324, env: 'TOLLGATE_PORT_SQS', label: 'SQS' },
+  kinesis: { defaultPort: 4567, env: 'TOLLGATE_PORT_KINESIS', label: 'Kinesis' },
+  cognito: { defaultPort: 9229, env: 'TOLLGATE_PORT_COGNITO', label: 'Cognito' },
+  lambda: { defaultPort: 9001, env: 'TOLLGATE_PORT_LAMBDA', label: 'Lambda invoke' },
+  keyApi: { defaultPort: 3000, env: 'TOLLGATE_PORT_KEY_API', label: 'key-api' },
+  userApi: { defaultPort: 3001, env: 'TOLLGATE_PORT_USER_API', label: 'user-api' },
   /** The example owner API behind the gate (examples/rates-api), behind its own ALB stand-in. */
-  readonly exampleApi: number;
+  exampleApi: { defaultPort: 3002, env: 'TOLLGATE_PORT_EXAMPLE_API', label: 'example API' },
   /** The account owner's web page (web/dist) and its generated /config.json. */
-  readonly web: number;
+  web: { defaultPort: 5173, env: 'TOLLGATE_PORT_WEB', label: 'web page' },
+} as const satisfies Record<string, { defaultPort: number; env: string; label: string }>;
+
+export type PortName = keyof typeof LOCAL_SERVICES;
+
+/** The port of each service of LOCAL_SERVICES. */
+export type LocalPorts = { readonly [name in PortName]: number };
+
+export const PORT_NAMES = Object.keys(LOCAL_SERVICES) as PortName[];
+
+function byName<T>(value: (name: PortName) => T): { readonly [name in PortName]: T } {
+  return Object.fromEntries(PORT_NAMES.map((name) => [name, value(name)])) as { [name in PortName]: T };
 }
 
-export type PortName = keyof LocalPorts;
+export const DEFAULT_PORTS: LocalPorts = byName((name) => LOCAL_SERVICES[name].defaultPort);
 
-export const DEFAULT_PORTS: LocalPorts = {
-  dynamodb: 8000,
-  sqs: 9324,
-  kinesis: 4567,
-  cognito: 9229,
-  lambda: 9001,
-  keyApi: 3000,
-  userApi: 3001,
-  exampleApi: 3002,
-  web: 5173,
-};
-
-export const PORT_ENV: Readonly<Record<PortName, string>> = {
-  dynamodb: 'TOLLGATE_PORT_DYNAMODB',
-  sqs: 'TOLLGATE_PORT_SQS',
-  kinesis: 'TOLLGATE_PORT_KINESIS',
-  cognito: 'TOLLGATE_PORT_COGNITO',
-  lambda: 'TOLLGATE_PORT_LAMBDA',
-  keyApi: 'TOLLGATE_PORT_KEY_API',
-  userApi: 'TOLLGATE_PORT_USER_API',
-  exampleApi: 'TOLLGATE_PORT_EXAMPLE_API',
-  web: 'TOLLGATE_PORT_WEB',
-};
-
-/** How each port is named in messages. */
-export const PORT_LABELS: Readonly<Record<PortName, string>> = {
-  dynamodb: 'DynamoDB',
-  sqs: 'SQS',
-  kinesis: 'Kinesis',
-  cognito: 'Cognito',
-  lambda: 'Lambda invoke',
-  keyApi: 'key-api',
-  userApi: 'user-api',
-  exampleApi: 'example API',
-  web: 'web page',
-};
-
-export const PORT_NAMES = Object.keys(DEFAULT_PORTS) as PortName[];
+/** The `TOLLGATE_PORT_*` variable of each port. */
+export const PORT_ENV: Readonly<Record<PortName, string>> = byName((name) => LOCAL_SERVICES[name].env);
 
 /** Ports from `TOLLGATE_PORT_*`, defaults for the rest. Throws LocalStackError on a bad value. */
 export function resolvePorts(env: Record<string, string | undefined> = process.env): LocalPorts {
-  const ports = { ...DEFAULT_PORTS };
-  for (const name of PORT_NAMES) {
-    const raw = env[PORT_ENV[name]]?.trim();
-    if (raw === undefined || raw === '') continue;
+  const ports = byName((name) => {
+    const variable = LOCAL_SERVICES[name].env;
+    const raw = env[variable]?.trim();
+    if (raw === undefined || raw === '') return LOCAL_SERVICES[name].defaultPort;
     // Number('') and Number('1e3') would slip through a plain Number() check.
     const port = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new LocalStackError(`${PORT_ENV[name]} must be a port number from 1 to 65535, got "${raw}"`);
+      throw new LocalStackError(`${variable} must be a port number from 1 to 65535, got "${raw}"`);
     }
-    ports[name] = port;
-  }
+    return port;
+  });
   assertDistinct(ports);
   return ports;
 }
@@ -128,4 +107,34 @@ export async function portProblem(port: number): Promise<string | undefined> {
     if (problem) return problem;
   }
   return undefined;
+}
+
+/** Fails with a message naming the port's variable when any of the ports cannot be listened on. */
+export async function checkPorts(ports: LocalPorts): Promise<void> {
+  for (const name of PORT_NAMES) {
+    const problem = await portProblem(ports[name]);
+    if (problem) throw portError(ports, name, problem);
+  }
+}
+
+/**
+ * Runs `start`, which listens on the port `name`; a port taken since checkPorts (EADDRINUSE,
+ * EACCES) fails with the same message as checkPorts gives.
+ */
+export async function listenAs<T>(ports: LocalPorts, name: PortName, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') throw portError(ports, name, code);
+    throw error;
+  }
+}
+
+function portError(ports: LocalPorts, name: PortName, code: string): LocalStackError {
+  const { label, env } = LOCAL_SERVICES[name];
+  if (code === 'EADDRINUSE') {
+    return new LocalStackError(`port ${ports[name]} (${label}) is in use: stop what uses it or set ${env}`);
+  }
+  return new LocalStackError(`port ${ports[name]} (${label}) cannot be used (${code}): set ${env}`);
 }

@@ -1,0 +1,173 @@
+import { join } from 'node:path';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ENV } from '../../../contracts/config';
+import { SERVICE_NAMES } from '../../../contracts/metric-names';
+import { usageQueue, usageStream } from '../../../contracts/resources';
+import { composeMetering } from '../../../services/metering/compose';
+import { loadMeteringConfig } from '../../../services/metering/config';
+import { kinesisClient, sqsClient } from '../../../services/platform/aws-clients';
+import { discardMetrics } from '../../../services/platform/metrics';
+import type { BootstrapResult } from '../bootstrap';
+import { LOCAL_REGION, localCognitoClient } from '../local-aws';
+import { localAlertSender } from '../mailbox';
+import { KinesisPoller } from '../pollers/kinesis-poller';
+import { LOCAL_SQS_BATCHES_IN_FLIGHT, SqsPoller } from '../pollers/sqs-poller';
+import { inParts, type StackContext, type StopList, type Stoppable } from './step';
+import type { Wiring } from './wiring';
+
+/** How often the local alerts schedule runs: EventBridge's rate on AWS (one minute). */
+const LOCAL_ALERT_SCHEDULE_MS = 60_000;
+
+type Metering = ReturnType<typeof composeMetering>;
+
+/**
+ * The metering consumer, fed like Lambda's event source mappings feed it on AWS. Both pollers
+ * run: key-api publishes to whichever transport TOLLGATE_TRANSPORT selects, the other stays idle.
+ * Beside them, the alerts schedule.
+ */
+export function startMetering(
+  context: StackContext,
+  wiring: Wiring,
+  resources: BootstrapResult,
+  cognitoEndpoint: string,
+): Promise<Stoppable> {
+  return inParts(async (parts) => {
+    const metering = composeLocalMetering(context, wiring, resources, cognitoEndpoint, parts);
+    parts.add('alerts schedule', scheduleAlerts(context, metering));
+    pollQueue(context, wiring, resources, metering, parts);
+    await pollStream(context, wiring, resources, metering, parts);
+    return {};
+  });
+}
+
+function composeLocalMetering(
+  context: StackContext,
+  wiring: Wiring,
+  resources: BootstrapResult,
+  cognitoEndpoint: string,
+  parts: StopList,
+): Metering {
+  const cognito = localCognitoClient(cognitoEndpoint);
+  parts.add('alerts Cognito client', { stop: () => cognito.destroy() });
+  const metering: Metering = composeMetering(
+    // Alerts read the owner's current address from the user pool, as on AWS.
+    loadMeteringConfig({ [ENV.alertUserPoolId]: resources.userPoolId, ...wiring.env }),
+    {
+      aws: wiring.aws,
+      clients: { cognito },
+      logger: wiring.logger(SERVICE_NAMES.metering),
+      metrics: discardMetrics,
+      // Quota alerts go where the verification codes go: the captured outbox (SES on AWS), whose
+      // delivery event confirms the send, as SES's send event does through EventBridge.
+      alerts: localAlertSender({
+        dataDir: context.dataDir,
+        notice: context.notice,
+        onDelivered: (alertId, messageId) =>
+          metering.alerts?.confirmDelivered(alertId, messageId) ?? Promise.resolve(false),
+      }),
+    },
+  );
+  return metering;
+}
+
+/**
+ * The alerts schedule: EventBridge's rule every minute on AWS (infra/cdk/constructs/alert-email.ts),
+ * the same entry here; a run still going when the next is due is not overlapped.
+ */
+function scheduleAlerts(context: StackContext, metering: Metering): Stoppable {
+  let alertsRun: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (alertsRun || !metering.alertsHandler) return;
+    alertsRun = metering
+      .alertsHandler({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} })
+      .catch((error: unknown) =>
+        context.notice(`[metering] alerts schedule failed: ${(error as Error)?.message}`),
+      )
+      .finally(() => {
+        alertsRun = undefined;
+      });
+  }, LOCAL_ALERT_SCHEDULE_MS);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await alertsRun;
+    },
+  };
+}
+
+function batchFailed(context: StackContext, source: string) {
+  return (error: unknown) =>
+    context.notice(`[metering] ${source} batch failed: ${(error as Error)?.message ?? error}`);
+}
+
+function pollQueue(
+  context: StackContext,
+  wiring: Wiring,
+  resources: BootstrapResult,
+  metering: Metering,
+  parts: StopList,
+): void {
+  const sqs = sqsClient(wiring.aws);
+  const poller = new SqsPoller({
+    sqs,
+    queueUrl: resources.usageQueueUrl,
+    queueArn: resources.usageQueueArn,
+    region: LOCAL_REGION,
+    handler: metering.handler,
+    // The event source mapping's settings in CDK, from the same definition.
+    batchSize: usageQueue.eventSource.batchSize,
+    batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
+    concurrency: LOCAL_SQS_BATCHES_IN_FLIGHT,
+    onError: batchFailed(context, 'SQS'),
+  });
+  poller.start();
+  parts.add('SQS poller', {
+    stop: async () => {
+      await poller.stop();
+      sqs.destroy();
+    },
+  });
+}
+
+async function pollStream(
+  context: StackContext,
+  wiring: Wiring,
+  resources: BootstrapResult,
+  metering: Metering,
+  parts: StopList,
+): Promise<void> {
+  const { redelivery } = context;
+  const kinesis = kinesisClient(wiring.aws);
+  const sqs = sqsClient(wiring.aws);
+  const poller = new KinesisPoller({
+    kinesis,
+    streamName: resources.usageStreamName,
+    streamArn: resources.usageStreamArn,
+    region: LOCAL_REGION,
+    handler: metering.handler,
+    batchSize: usageStream.eventSource.batchSize,
+    batchingWindowMs: usageStream.eventSource.maxBatchingWindowSeconds * 1000,
+    // Next to the stream's own data, so a restart resumes after the last record consumed.
+    checkpointFile: join(context.dataDir, 'metering', 'kinesis-checkpoints.json'),
+    // Retried until the record nears the late window, then described in the dead-letter queue
+    // (npm run usage:redrive reads it back), as the event source mapping in CDK does.
+    maxRecordAgeMs: redelivery.stream.maxRecordAgeSeconds * 1000,
+    maxRetryAttempts: redelivery.stream.retryAttempts,
+    bisectBatchOnError: true,
+    onFailure: async (description) => {
+      await sqs.send(
+        new SendMessageCommand({ QueueUrl: resources.usageDlqUrl, MessageBody: JSON.stringify(description) }),
+      );
+    },
+    onError: batchFailed(context, 'Kinesis'),
+  });
+  parts.add('Kinesis poller', {
+    stop: async () => {
+      await poller.stop();
+      kinesis.destroy();
+      sqs.destroy();
+    },
+  });
+  await poller.start();
+}
