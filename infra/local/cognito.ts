@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { Config } from 'cognito-local/lib/server/config';
+import type { CognitoService } from 'cognito-local/lib/services/cognitoService';
 import type { Context } from 'cognito-local/lib/services/context';
 import type { MessageSender } from 'cognito-local/lib/services/messageDelivery/messageSender';
 import type { Message } from 'cognito-local/lib/services/messages';
@@ -87,35 +88,38 @@ class CapturingMessageSender implements MessageSender {
   }
 }
 
-export async function startCognitoLocal(options: CognitoLocalOptions): Promise<CognitoLocal> {
+/** cognito-local's modules, loaded from its own location. */
+function loadCognitoLocal() {
   // aws-sdk v2 prints an end-of-support notice on load; it is cognito-local's dependency, not ours.
   (cognitoRequire('aws-sdk/lib/maintenance_mode_message') as { suppress: boolean }).suppress = true;
-  const AWS = cognitoRequire('aws-sdk') as { Lambda: LambdaClientConstructor };
-  const services = cognitoRequire('cognito-local/lib/services') as Services;
-  const { CognitoServiceFactoryImpl } = cognitoRequire(
-    'cognito-local/lib/services/cognitoService',
-  ) as CognitoServiceModule;
-  const { CryptoService } = cognitoRequire('cognito-local/lib/services/crypto') as CryptoModule;
-  const { StormDBDataStoreFactory } = cognitoRequire(
-    'cognito-local/lib/services/dataStore/stormDb',
-  ) as StormDbModule;
-  const { MessageDeliveryService } = cognitoRequire(
-    'cognito-local/lib/services/messageDelivery/messageDelivery',
-  ) as MessageDeliveryModule;
-  const { otp } = cognitoRequire('cognito-local/lib/services/otp') as OtpModule;
-  const { JwtTokenGenerator } = cognitoRequire(
-    'cognito-local/lib/services/tokenGenerator',
-  ) as TokenGeneratorModule;
-  const { UserPoolServiceFactoryImpl } = cognitoRequire(
-    'cognito-local/lib/services/userPoolService',
-  ) as UserPoolServiceModule;
-  const { Router } = cognitoRequire('cognito-local/lib/server/Router') as RouterModule;
-  const { createServer } = cognitoRequire('cognito-local/lib/server/server') as ServerModule;
-  const { pino } = cognitoRequire('pino') as PinoModule;
+  const load = <M>(id: string) => cognitoRequire(id) as M;
+  return {
+    AWS: load<{ Lambda: LambdaClientConstructor }>('aws-sdk'),
+    services: load<Services>('cognito-local/lib/services'),
+    CognitoServiceFactoryImpl: load<CognitoServiceModule>('cognito-local/lib/services/cognitoService')
+      .CognitoServiceFactoryImpl,
+    CryptoService: load<CryptoModule>('cognito-local/lib/services/crypto').CryptoService,
+    StormDBDataStoreFactory: load<StormDbModule>('cognito-local/lib/services/dataStore/stormDb')
+      .StormDBDataStoreFactory,
+    MessageDeliveryService: load<MessageDeliveryModule>(
+      'cognito-local/lib/services/messageDelivery/messageDelivery',
+    ).MessageDeliveryService,
+    otp: load<OtpModule>('cognito-local/lib/services/otp').otp,
+    JwtTokenGenerator: load<TokenGeneratorModule>('cognito-local/lib/services/tokenGenerator')
+      .JwtTokenGenerator,
+    UserPoolServiceFactoryImpl: load<UserPoolServiceModule>('cognito-local/lib/services/userPoolService')
+      .UserPoolServiceFactoryImpl,
+    Router: load<RouterModule>('cognito-local/lib/server/Router').Router,
+    createServer: load<ServerModule>('cognito-local/lib/server/server').createServer,
+    pino: load<PinoModule>('pino').pino,
+  };
+}
 
-  const endpoint = `http://127.0.0.1:${options.port}`;
+type CognitoLocalModules = ReturnType<typeof loadCognitoLocal>;
+
+function cognitoConfig(options: CognitoLocalOptions, endpoint: string): Config {
   const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  const config: Config = {
+  return {
     LambdaClient: {
       endpoint: options.lambdaEndpoint,
       region: 'us-east-1',
@@ -133,77 +137,93 @@ export async function startCognitoLocal(options: CognitoLocalOptions): Promise<C
     // Tokens carry `iss: <IssuerDomain>/<poolId>`; the user-api checks it against TOLLGATE_JWT_ISSUER.
     TokenConfig: { IssuerDomain: endpoint },
   };
+}
 
-  const logger = pino(
-    { name: 'cognito-local', level: options.logLevel },
-    pino.destination({ dest: 2, sync: true }),
-  );
-  const ctx: Context = { logger };
+/** The services cognito-local's router dispatches to, as its `createDefaultServer` builds them. */
+async function createServices(
+  modules: CognitoLocalModules,
+  options: CognitoLocalOptions,
+  config: Config,
+  ctx: Context,
+) {
+  const { services } = modules;
   const dataDirectory = resolve(options.dataDir, 'cognito');
   const clock = new services.DateClock();
-  const dataStoreFactory = new StormDBDataStoreFactory(dataDirectory);
-  const cognitoClient = await new CognitoServiceFactoryImpl(
+  const dataStoreFactory = new modules.StormDBDataStoreFactory(dataDirectory);
+  const cognito = await new modules.CognitoServiceFactoryImpl(
     dataDirectory,
     dataStoreFactory,
-    new UserPoolServiceFactoryImpl(clock, dataStoreFactory),
+    new modules.UserPoolServiceFactoryImpl(clock, dataStoreFactory),
   ).create(ctx, config.UserPoolDefaults);
   const triggers = new services.TriggersService(
     clock,
-    cognitoClient,
+    cognito,
     new services.LambdaService(
       config.TriggerFunctions,
-      new AWS.Lambda(config.LambdaClient) as ConstructorParameters<Services['LambdaService']>[1],
+      new modules.AWS.Lambda(config.LambdaClient) as ConstructorParameters<Services['LambdaService']>[1],
     ),
-    new CryptoService(config.KMSConfig),
+    new modules.CryptoService(config.KMSConfig),
   );
-  const allServices = {
+  return {
     clock,
-    cognito: cognitoClient,
+    cognito,
     config,
     messages: new services.MessagesService(
       triggers,
-      new MessageDeliveryService(new CapturingMessageSender(options.dataDir, options.echoMail)),
+      new modules.MessageDeliveryService(new CapturingMessageSender(options.dataDir, options.echoMail)),
     ),
-    otp,
-    tokenGenerator: new JwtTokenGenerator(clock, triggers, config.TokenConfig),
+    otp: modules.otp,
+    tokenGenerator: new modules.JwtTokenGenerator(clock, triggers, config.TokenConfig),
     triggers,
   };
+}
 
-  const router = Router(allServices);
-  const server: Server = (await createServer(
-    (target) => (target === 'ConfirmSignUp' ? verifyThenConfirm(router(target)) : router(target)),
-    logger,
-    config.ServerConfig,
-    allServices,
-  ).start()) as Server;
-
-  /**
-   * On AWS, confirming sign-up with the emailed code also marks the email verified when the pool
-   * auto-verifies email: the PostConfirmation event and every later ID token carry
-   * `email_verified: true`. cognito-local only flips the status, so do the marking first.
-   */
-  function verifyThenConfirm(confirm: Route): Route {
-    return async (routeCtx, req: { ClientId: string; Username: string; ConfirmationCode: string }) => {
-      const pool = await cognitoClient.getUserPoolForClientId(routeCtx, req.ClientId);
-      const user = await pool.getUserByUsername(routeCtx, req.Username);
-      const autoVerified = pool.options.AutoVerifiedAttributes ?? [];
-      if (
-        user?.ConfirmationCode &&
-        user.ConfirmationCode === req.ConfirmationCode &&
-        autoVerified.includes('email')
-      ) {
-        const attributes = (user.Attributes ?? []).filter((a) => a.Name !== 'email_verified');
-        await pool.saveUser(routeCtx, {
-          ...user,
-          Attributes: [...attributes, { Name: 'email_verified', Value: 'true' }],
-        });
-      }
-      return confirm(routeCtx, req);
-    };
-  }
-
+export async function startCognitoLocal(options: CognitoLocalOptions): Promise<CognitoLocal> {
+  const modules = loadCognitoLocal();
+  const endpoint = `http://127.0.0.1:${options.port}`;
+  const config = cognitoConfig(options, endpoint);
+  const logger = modules.pino(
+    { name: 'cognito-local', level: options.logLevel },
+    modules.pino.destination({ dest: 2, sync: true }),
+  );
+  const allServices = await createServices(modules, options, config, { logger });
+  const router = modules.Router(allServices);
+  const server: Server = (await modules
+    .createServer(
+      (target) =>
+        target === 'ConfirmSignUp' ? verifyThenConfirm(allServices.cognito, router(target)) : router(target),
+      logger,
+      config.ServerConfig,
+      allServices,
+    )
+    .start()) as Server;
   return {
     endpoint,
     close: () => closeServer(server),
+  };
+}
+
+/**
+ * On AWS, confirming sign-up with the emailed code also marks the email verified when the pool
+ * auto-verifies email: the PostConfirmation event and every later ID token carry
+ * `email_verified: true`. cognito-local only flips the status, so do the marking first.
+ */
+function verifyThenConfirm(cognito: CognitoService, confirm: Route): Route {
+  return async (routeCtx, req: { ClientId: string; Username: string; ConfirmationCode: string }) => {
+    const pool = await cognito.getUserPoolForClientId(routeCtx, req.ClientId);
+    const user = await pool.getUserByUsername(routeCtx, req.Username);
+    const autoVerified = pool.options.AutoVerifiedAttributes ?? [];
+    if (
+      user?.ConfirmationCode &&
+      user.ConfirmationCode === req.ConfirmationCode &&
+      autoVerified.includes('email')
+    ) {
+      const attributes = (user.Attributes ?? []).filter((a) => a.Name !== 'email_verified');
+      await pool.saveUser(routeCtx, {
+        ...user,
+        Attributes: [...attributes, { Name: 'email_verified', Value: 'true' }],
+      });
+    }
+    return confirm(routeCtx, req);
   };
 }
