@@ -158,83 +158,96 @@ export class KinesisPoller {
       try {
         iterator ??= await this.#iterator(shardId);
         if (!iterator) return;
-        const batchSize = this.#limits.get(shardId) ?? this.#options.batchSize ?? 100;
-        let out = await this.#options.kinesis.send(
-          new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }),
-        );
-        const records = [...(out.Records ?? [])];
+        const { records, next } = await this.#readBatch(shardId, iterator);
         if (records.length === 0) {
-          iterator = out.NextShardIterator;
-          await new Promise((resolve) => setTimeout(resolve, idleMs));
+          iterator = next;
+          await sleep(idleMs);
           continue;
         }
-        const deadline = Date.now() + (this.#options.batchingWindowMs ?? 0);
-        while (
-          records.length < batchSize &&
-          Date.now() < deadline &&
-          out.NextShardIterator &&
-          this.#running
-        ) {
-          await new Promise((resolve) =>
-            setTimeout(resolve, Math.min(20, Math.max(0, deadline - Date.now()))),
-          );
-          out = await this.#options.kinesis.send(
-            new GetRecordsCommand({
-              ShardIterator: out.NextShardIterator,
-              Limit: batchSize - records.length,
-            }),
-          );
-          records.push(...(out.Records ?? []));
-        }
-        const expired = this.#expired(records);
-        if (expired > 0) {
-          // Given up on unread, as Lambda discards records past MaximumRecordAgeInSeconds.
-          const given = records.slice(0, expired);
-          await this.#giveUp(shardId, given, 'RecordAgeExceeded', this.#attempts.get(shardId)?.count ?? 0);
-          this.#attempts.delete(shardId);
-          await this.#save(shardId, given[given.length - 1]?.SequenceNumber ?? '');
-          iterator = await this.#iterator(shardId);
-          continue;
-        }
-        const { retryFrom, threw } = await this.#invoke(shardId, records);
-        if (threw && this.#options.bisectBatchOnError && records.length > 1) {
-          this.#limits.set(shardId, Math.ceil(records.length / 2));
-        } else if (!threw) {
-          this.#limits.delete(shardId);
-        }
-        if (retryFrom !== undefined && this.#exhausted(shardId, retryFrom)) {
-          const index = records.findIndex((r) => r.SequenceNumber === retryFrom);
-          const given = records.slice(Math.max(0, index));
-          await this.#giveUp(
-            shardId,
-            given,
-            'RetryAttemptsExhausted',
-            this.#attempts.get(shardId)?.count ?? 0,
-          );
-          this.#attempts.delete(shardId);
-          await this.#save(shardId, given[given.length - 1]?.SequenceNumber ?? '');
-          iterator = await this.#iterator(shardId);
-          continue;
-        }
-        if (retryFrom === undefined) {
-          this.#attempts.delete(shardId);
-          await this.#save(shardId, records[records.length - 1]?.SequenceNumber ?? '');
-          iterator = out.NextShardIterator;
-        } else {
-          // Checkpoint what came before the first failure, then read again from it.
-          const index = records.findIndex((r) => r.SequenceNumber === retryFrom);
-          const before = records[index - 1]?.SequenceNumber;
-          if (before) await this.#save(shardId, before);
-          iterator = await this.#iterator(shardId, retryFrom);
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
+        iterator = await this.#handOver(shardId, records, next);
       } catch (error) {
         if (!this.#running) return;
         this.#options.onError?.(error);
         iterator = undefined;
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await sleep(500);
       }
     }
+  }
+
+  /**
+   * Up to the batch size of records from `iterator`; once some arrived, the shard is read again
+   * until the batch is full or the batching window has passed.
+   */
+  async #readBatch(shardId: string, iterator: string): Promise<{ records: _Record[]; next?: string }> {
+    const batchSize = this.#limits.get(shardId) ?? this.#options.batchSize ?? 100;
+    let out = await this.#options.kinesis.send(
+      new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }),
+    );
+    const records = [...(out.Records ?? [])];
+    const deadline = Date.now() + (this.#options.batchingWindowMs ?? 0);
+    while (
+      records.length > 0 &&
+      records.length < batchSize &&
+      Date.now() < deadline &&
+      out.NextShardIterator &&
+      this.#running
+    ) {
+      await sleep(Math.min(20, Math.max(0, deadline - Date.now())));
+      out = await this.#options.kinesis.send(
+        new GetRecordsCommand({ ShardIterator: out.NextShardIterator, Limit: batchSize - records.length }),
+      );
+      records.push(...(out.Records ?? []));
+    }
+    return { records, ...(out.NextShardIterator ? { next: out.NextShardIterator } : {}) };
+  }
+
+  /**
+   * Hands a batch to the handler, or gives up on it (expired, retries exhausted).
+   * @returns the iterator to read on from: after the batch, or again from a failed record
+   */
+  async #handOver(
+    shardId: string,
+    records: _Record[],
+    next: string | undefined,
+  ): Promise<string | undefined> {
+    const expired = this.#expired(records);
+    if (expired > 0) {
+      // Given up on unread, as Lambda discards records past MaximumRecordAgeInSeconds.
+      return this.#giveUpAndSkip(shardId, records.slice(0, expired), 'RecordAgeExceeded');
+    }
+    const { retryFrom, threw } = await this.#invoke(shardId, records);
+    if (threw && this.#options.bisectBatchOnError && records.length > 1) {
+      this.#limits.set(shardId, Math.ceil(records.length / 2));
+    } else if (!threw) {
+      this.#limits.delete(shardId);
+    }
+    if (retryFrom === undefined) {
+      this.#attempts.delete(shardId);
+      await this.#save(shardId, records[records.length - 1]?.SequenceNumber ?? '');
+      return next;
+    }
+    const index = records.findIndex((r) => r.SequenceNumber === retryFrom);
+    if (this.#exhausted(shardId, retryFrom)) {
+      return this.#giveUpAndSkip(shardId, records.slice(Math.max(0, index)), 'RetryAttemptsExhausted');
+    }
+    // Checkpoint what came before the first failure, then read again from it.
+    const before = records[index - 1]?.SequenceNumber;
+    if (before) await this.#save(shardId, before);
+    const again = await this.#iterator(shardId, retryFrom);
+    await sleep(200);
+    return again;
+  }
+
+  /** Describes the records to `onFailure` and moves the checkpoint past them. */
+  async #giveUpAndSkip(
+    shardId: string,
+    given: readonly _Record[],
+    condition: KinesisFailureDescription['requestContext']['condition'],
+  ): Promise<string | undefined> {
+    await this.#giveUp(shardId, given, condition, this.#attempts.get(shardId)?.count ?? 0);
+    this.#attempts.delete(shardId);
+    await this.#save(shardId, given[given.length - 1]?.SequenceNumber ?? '');
+    return this.#iterator(shardId);
   }
 
   /** @returns the sequence number to retry from (undefined: the whole batch is done), and whether it threw. */
@@ -297,4 +310,8 @@ export class KinesisPoller {
       },
     });
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
