@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -28,7 +28,7 @@ import {
   userPoolName,
 } from '../../contracts/resources';
 import { latestCode, outboxPath, readCapturedCodes } from '../../infra/local/mailbox';
-import { findFreePorts } from '../../infra/local/ports';
+import { findFreePorts, PORT_NAMES, portProblem } from '../../infra/local/ports';
 import { startLocalStack } from '../../infra/local/stack';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -221,6 +221,32 @@ describe('a restarted local stack', () => {
         client.destroy();
       } finally {
         await second.stop();
+      }
+    } finally {
+      await rm(ownDataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe('a local stack that fails to start part-way', () => {
+  it('stops what it had started, in reverse order, and leaves the data dir free', async () => {
+    const ownDataDir = await mkdtemp(join(tmpdir(), 'tollgate-failed-'));
+    const ports = await findFreePorts();
+    try {
+      // Read when the deployables are composed: after the engines are up and bootstrap has run.
+      const start = startLocalStack({
+        dataDir: ownDataDir,
+        ports,
+        quiet: true,
+        settings: { [ENV.keyCacheFreshMs]: 'soon' },
+      });
+      await expect(start).rejects.toThrow(ENV.keyCacheFreshMs);
+      // Bootstrap did run: the admin's sign-in was written.
+      await expect(access(join(ownDataDir, 'admin.json'))).resolves.toBeUndefined();
+      // DynamoDB Local's JVM has exited and every server is closed: each port is free again.
+      for (const name of PORT_NAMES) expect(await portProblem(ports[name]), name).toBeUndefined();
+      for (const file of ['stack.lock', 'dynamodb.pid', 'endpoints.json']) {
+        await expect(access(join(ownDataDir, file)), file).rejects.toThrow('ENOENT');
       }
     } finally {
       await rm(ownDataDir, { recursive: true, force: true });

@@ -1,6 +1,16 @@
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { LocalStackError } from '../../infra/local/errors';
-import { DEFAULT_PORTS, findFreePorts, resolvePorts } from '../../infra/local/ports';
+import {
+  checkPorts,
+  DEFAULT_PORTS,
+  findFreePorts,
+  LOCAL_SERVICES,
+  listenAs,
+  PORT_ENV,
+  PORT_NAMES,
+  resolvePorts,
+} from '../../infra/local/ports';
 
 describe('resolvePorts', () => {
   it('uses the documented defaults without overrides', () => {
@@ -72,5 +82,44 @@ describe('findFreePorts', () => {
     expect(ports).toHaveLength(9);
     expect(new Set(ports).size).toBe(9);
     for (const port of ports) expect(port).toBeGreaterThan(0);
+  });
+});
+
+describe('the table of local services', () => {
+  it('gives every service its own default port and its own variable', () => {
+    expect(PORT_NAMES).toHaveLength(9);
+    expect(new Set(Object.values(DEFAULT_PORTS)).size).toBe(9);
+    expect(new Set(Object.values(PORT_ENV)).size).toBe(9);
+    for (const name of PORT_NAMES) {
+      expect(DEFAULT_PORTS[name]).toBe(LOCAL_SERVICES[name].defaultPort);
+      expect(PORT_ENV[name]).toBe(LOCAL_SERVICES[name].env);
+      expect(PORT_ENV[name]).toMatch(/^TOLLGATE_PORT_[A-Z_]+$/);
+    }
+  });
+});
+
+describe('a port that is taken', () => {
+  it('fails the check with its label and the variable that moves it', async () => {
+    const ports = await findFreePorts();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(ports.sqs, '127.0.0.1', resolve));
+    try {
+      await expect(checkPorts(ports)).rejects.toThrow(
+        new LocalStackError(`port ${ports.sqs} (SQS) is in use: stop what uses it or set TOLLGATE_PORT_SQS`),
+      );
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+    await expect(checkPorts(ports)).resolves.toBeUndefined();
+  });
+
+  it('taken after the check, fails the listener the same way', async () => {
+    const ports = await findFreePorts();
+    const taken = Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' });
+    await expect(listenAs(ports, 'web', () => Promise.reject(taken))).rejects.toThrow(
+      `port ${ports.web} (web page) is in use: stop what uses it or set TOLLGATE_PORT_WEB`,
+    );
+    const other = new Error('something else');
+    await expect(listenAs(ports, 'web', () => Promise.reject(other))).rejects.toBe(other);
   });
 });
