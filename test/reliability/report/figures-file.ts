@@ -16,30 +16,70 @@ export interface Artifact {
   scenario: string;
   /** When it was recorded (ISO 8601). */
   at: string;
-  /** The source fingerprint of the tree that recorded it. */
+  /** sha256 over the files that decide this scenario, as they were when it was recorded (fingerprint.ts). */
   fingerprint: string;
+  /** Those files, each with the start of its own sha256: what tells which of them changed since. */
+  files: Record<string, string>;
+  /** HEAD when it was recorded, and whether any of those files differed from it. */
+  recordedOn?: { commit: string; dirty: boolean };
   [figure: string]: unknown;
 }
 
-/** Which code a run measured. */
+/** Which code a scenario's figures were measured on. */
 export interface Provenance {
-  /** `git rev-parse HEAD` when the report was made. */
+  /** `git rev-parse HEAD` when the report took the artifact. */
   commit: string;
-  /** Whether the fingerprinted files differed from that commit (the run measured uncommitted code). */
+  /** Whether any of the scenario's own files differed from that commit (it measured uncommitted code). */
   dirty: boolean;
-  /** sha256 over the fingerprinted files (test/support/figures.ts `sourceFingerprint`). */
-  fingerprint: string;
-  /** The day of the run's last artifact (UTC, YYYY-MM-DD). */
+  /** The day the artifact was recorded (UTC, YYYY-MM-DD). */
   date: string;
 }
 
+/** One scenario in the figures file: its artifact and where it comes from. */
+export interface Measured {
+  run: Provenance;
+  /**
+   * The report kept it although its files had changed since: a scenario run on its own (the full
+   * soak) until it is run again, or any with `--allow-other-code`. Its row says so.
+   */
+  staleAtReport?: true;
+  figures: Artifact;
+}
+
+export const FIGURES_FORMAT = 2;
+
 export interface FiguresFile {
   comment: string;
-  /** The test suite's run: every `suite` scenario's artifact carries this fingerprint. */
+  /** 2: each scenario with its own provenance and fingerprint (1 had one fingerprint for the tree). */
+  format: typeof FIGURES_FORMAT;
+  scenarios: Record<string, Measured>;
+}
+
+/** The figures file of format 1: one run, one fingerprint over all of services/, test/… (no `files`). */
+interface FiguresFileV1 {
   run: Provenance;
   scenarios: Record<string, Artifact>;
-  /** Scenarios run on their own (the full soak), each with the provenance of its own last run. */
   separate: Record<string, { run: Provenance; figures: Artifact }>;
+}
+
+/**
+ * Reads a figures file; one of format 1 becomes format 2 with no file list, so none of its
+ * scenarios matches a fingerprint of today: a full soak is kept as measured on older code, every
+ * other scenario must be run again (a fingerprint over the whole tree cannot say which still hold).
+ */
+export function parseFiguresFile(text: string): FiguresFile {
+  const parsed = JSON.parse(text) as FiguresFile | FiguresFileV1;
+  if ('format' in parsed && parsed.format === FIGURES_FORMAT) return parsed;
+  if ('format' in parsed) throw new Error(`test/reliability/figures.json: unknown format ${parsed.format}`);
+  const v1 = parsed as FiguresFileV1;
+  const from = (run: Provenance, figures: Artifact): Measured => ({
+    run: { commit: run.commit, dirty: run.dirty, date: run.date },
+    figures: { ...figures, files: {} },
+  });
+  const scenarios: Record<string, Measured> = {};
+  for (const [name, artifact] of Object.entries(v1.scenarios)) scenarios[name] = from(v1.run, artifact);
+  for (const [name, kept] of Object.entries(v1.separate)) scenarios[name] = from(kept.run, kept.figures);
+  return { comment: '', format: FIGURES_FORMAT, scenarios };
 }
 
 /** A scenario's figures, read strictly: a figure a renderer asks for and the artifact lacks throws. */

@@ -3,9 +3,18 @@
  * that file from a run's artifacts. Pure: the same figures file gives the same bytes anywhere, which
  * is what test/unit/reliability-report.test.ts compares.
  */
-import { type Artifact, Figures, type FiguresFile, type Provenance } from './figures-file';
+
+import {
+  type Artifact,
+  FIGURES_FORMAT,
+  Figures,
+  type FiguresFile,
+  type Measured,
+  type Provenance,
+} from './figures-file';
+import { changedFiles, type SourceSet } from './fingerprint';
 import { cell, fixed, int } from './format';
-import { ROWS, SCENARIOS } from './rows';
+import { ROWS, SCENARIOS, type Scenario } from './rows';
 
 export const TABLE_PLACEHOLDER = '{{figures-table}}';
 export const PROVENANCE_PLACEHOLDER = '{{provenance}}';
@@ -14,23 +23,49 @@ export const METERING_BLOCK_START =
 export const METERING_BLOCK_END = '<!-- /generated:metering-writes -->';
 
 /** A scenario's artifact and the run it came from. */
-function lookUp(file: FiguresFile, scenario: string): { figures: Figures; run: Provenance } {
-  const separate = file.separate[scenario];
-  if (separate) return { figures: new Figures(scenario, separate.figures), run: separate.run };
-  const artifact = file.scenarios[scenario];
-  if (!artifact) throw new Error(`the figures file has no "${scenario}" (run its test, then the report)`);
-  return { figures: new Figures(scenario, artifact), run: file.run };
+function lookUp(file: FiguresFile, scenario: string): { figures: Figures; run: Provenance; stale: boolean } {
+  const measured = file.scenarios[scenario];
+  if (!measured) throw new Error(`the figures file has no "${scenario}" (run its test, then the report)`);
+  return {
+    figures: new Figures(scenario, measured.figures),
+    run: measured.run,
+    stale: measured.staleAtReport === true,
+  };
 }
 
 const short = (run: Provenance) =>
   `\`${run.commit.slice(0, 12)}\`${run.dirty ? ' plus uncommitted changes' : ''}`;
 
-export function provenanceLine(run: Provenance): string {
+/** "on 2026-12-07" or "between 2026-12-07 and 2026-12-09". */
+function days(dates: readonly string[]): string {
+  const sorted = [...new Set(dates)].sort();
+  const first = sorted[0] ?? '';
+  const last = sorted.at(-1) ?? '';
+  return first === last ? `on ${first}` : `between ${first} and ${last}`;
+}
+
+/** Where the figures come from: the days and the commits, with how many scenarios each. */
+export function provenanceLine(file: FiguresFile): string {
+  const all = Object.values(file.scenarios);
+  const byCode = new Map<string, Measured[]>();
+  for (const measured of all) {
+    const code = short(measured.run);
+    byCode.set(code, [...(byCode.get(code) ?? []), measured]);
+  }
+  const commits = [...byCode]
+    .sort(([a, x], [b, y]) => y.length - x.length || (a < b ? -1 : 1))
+    .map(([code, group]) => (byCode.size === 1 ? `of commit ${code}` : `${group.length} on commit ${code}`));
+  const what =
+    byCode.size === 1
+      ? `from runs ${days(all.map((m) => m.run.date))} ${commits[0]}`
+      : `from runs ${days(all.map((m) => m.run.date))} (of its ${all.length} scenarios, ${commits.join(', ')})`;
   return (
-    `The figures below are from a run on ${run.date} of commit ${short(run)} (source fingerprint ` +
-    `\`${run.fingerprint.slice(0, 19)}…\`), on this project's 2-core machine, written by the tests to ` +
-    '`test-artifacts/reliability/` and kept in `test/reliability/figures.json`; this file is generated from ' +
-    'it by `npm run reliability:report` (do not edit it by hand; `npm test` fails when it is stale).'
+    `The figures below are ${what}, on this project's 2-core machine. Each scenario's figures carry ` +
+    'the fingerprint of the files that decide them (its tests, the product code they exercise and the ' +
+    'local harness: `decidedBy` in `test/reliability/report/rows.ts`), so a scenario is measured again ' +
+    'when those change, not when other code does. The tests write them to `test-artifacts/reliability/`; ' +
+    'they are kept in `test/reliability/figures.json`, and this file is generated from it by ' +
+    '`npm run reliability:report` (do not edit it by hand; `npm test` fails when it is stale).'
   );
 }
 
@@ -45,10 +80,9 @@ export function figuresTable(file: FiguresFile): string {
     };
     const measured = found
       ? row.measured(found.figures, found.run)
-      : row.measured(new Figures('none', {}), file.run);
+      : row.measured(new Figures('none', {}), { commit: '', dirty: false, date: '' });
     // A separate run (the full soak) kept from older code says so.
-    const older =
-      found && found.run.fingerprint !== file.run.fingerprint ? ' (the code has changed since that run)' : '';
+    const older = found?.stale ? ' (its code has changed since that run)' : '';
     lines.push(`| ${cell(text(row.title) + older)} | ${cell(text(row.mustHold))} | ${cell(measured)} |`);
   }
   return lines.join('\n');
@@ -60,7 +94,7 @@ export function renderReliability(file: FiguresFile, template: string): string {
       throw new Error(`the template must hold ${placeholder} once`);
   }
   return template
-    .replace(PROVENANCE_PLACEHOLDER, () => provenanceLine(file.run))
+    .replace(PROVENANCE_PLACEHOLDER, () => provenanceLine(file))
     .replace(TABLE_PLACEHOLDER, () => figuresTable(file));
 }
 
@@ -104,17 +138,102 @@ export function withMeteringBlock(doc: string, block: string): string {
 
 // --- the figures file ------------------------------------------------------------------------
 
+/** What the report knows of the tree it runs in. */
+export interface Tree {
+  /** Each scenario's files and fingerprint now (fingerprint.ts `scenarioSources`). */
+  sources: ReadonlyMap<string, SourceSet>;
+  /** `git rev-parse HEAD`. */
+  commit: string;
+  /** Files that differ from HEAD or are untracked. */
+  uncommitted: ReadonlySet<string>;
+}
+
+const MAX_LISTED = 6;
+
+/** "services/gate/limits.ts, … (+3 more)": which of a scenario's files changed since it was measured. */
+export function changeList(then: Record<string, string>, now: Record<string, string>): string {
+  const changed = changedFiles(then, now);
+  if (Object.keys(then).length === 0) return 'measured before scenarios had their own fingerprints';
+  if (changed.length === 0) return 'its files are the same, read differently';
+  const more = changed.length > MAX_LISTED ? ` (+${changed.length - MAX_LISTED} more)` : '';
+  return `changed: ${changed.slice(0, MAX_LISTED).join(', ')}${more}`;
+}
+
 /**
- * The figures file for a run: every suite scenario's artifact must exist and carry the run's
- * fingerprint; a separate scenario (the full soak) is taken from a fresh artifact of the same
- * fingerprint, else kept from the previous figures file with its own provenance.
+ * The commands that measure `scenarios` again, merged: one vitest run per project with its files
+ * (or the whole project when a scenario needs it), then the others as they are.
+ */
+export function refreshCommands(scenarios: readonly Scenario[]): string[] {
+  const vitest = /^npx vitest run --project (\S+)(?: (.+))?$/;
+  const files = new Map<string, Set<string> | 'all'>();
+  const others = new Set<string>();
+  for (const { producedBy } of scenarios) {
+    const match = vitest.exec(producedBy);
+    if (!match?.[1]) {
+      others.add(producedBy);
+      continue;
+    }
+    const [, project, file] = match;
+    const known = files.get(project);
+    if (known === 'all') continue;
+    if (file === undefined) files.set(project, 'all');
+    else files.set(project, (known ?? new Set()).add(file));
+  }
+  const runs = [...files]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([project, wanted]) =>
+      wanted === 'all'
+        ? `npx vitest run --project ${project}`
+        : `npx vitest run --project ${project} ${[...wanted].sort().join(' ')}`,
+    );
+  return [...runs, ...others];
+}
+
+/** One scenario: a fresh artifact, else the previous file's entry if its files are unchanged. */
+function pick(
+  scenario: Scenario,
+  found: { artifact?: Artifact; kept?: Measured; now: SourceSet },
+  tree: Tree,
+  allowOtherCode: boolean,
+): Measured | string {
+  const { artifact, kept, now } = found;
+  // Its files are the tree's: the commit they are in now describes them (plus what is uncommitted).
+  if (artifact?.fingerprint === now.fingerprint) {
+    const dirty = Object.keys(artifact.files).some((path) => tree.uncommitted.has(path));
+    return { run: { commit: tree.commit, dirty, date: artifact.at.slice(0, 10) }, figures: artifact };
+  }
+  if (kept?.figures.fingerprint === now.fingerprint) return { run: kept.run, figures: kept.figures };
+  // Measured on other code: the newest of the two, with the commit it was recorded on.
+  const recorded: Measured | undefined = artifact && {
+    run: { ...(artifact.recordedOn ?? { commit: 'unknown', dirty: true }), date: artifact.at.slice(0, 10) },
+    figures: artifact,
+  };
+  const newest = [recorded, kept]
+    .filter((m) => m !== undefined)
+    .sort((a, b) => (a.figures.at < b.figures.at ? 1 : -1))[0];
+  if (!newest) return `${scenario.name}: never run; run \`${scenario.producedBy}\``;
+  // Said in its row; `npm test` calls it stale unless it is a separate one.
+  if (scenario.separate || allowOtherCode) return { ...newest, staleAtReport: true };
+  return (
+    `${scenario.name}: stale, recorded ${newest.figures.at} on other code (${changeList(newest.figures.files, now.files)}); ` +
+    `run \`${scenario.producedBy}\` again`
+  );
+}
+
+/**
+ * The figures file for a tree: each scenario from its artifact when that was recorded on the
+ * scenario's files as they are now, else from the previous figures file when its files have not
+ * changed since (so rerunning the stale scenarios' tests is enough). A stale scenario with neither
+ * is refused, naming what to run; a separate one (the full soak) is kept, marked as older code.
+ * `allowOtherCode` keeps every stale one so (for a look: `npm test` then calls them stale).
  */
 export function buildFiguresFile(options: {
   artifacts: readonly Artifact[];
   previous?: FiguresFile;
-  run: Provenance;
+  tree: Tree;
+  allowOtherCode?: boolean;
 }): FiguresFile {
-  const { artifacts, previous, run } = options;
+  const { artifacts, previous, tree, allowOtherCode = false } = options;
   const problems: string[] = [];
   const byName = new Map(artifacts.map((a) => [a.scenario, a]));
   const known = new Set(SCENARIOS.map((s) => s.name));
@@ -125,43 +244,58 @@ export function buildFiguresFile(options: {
       );
     }
   }
-  const scenarios: Record<string, Artifact> = {};
-  const separate: FiguresFile['separate'] = {};
+  const scenarios: Record<string, Measured> = {};
+  const toRun: Scenario[] = [];
   for (const scenario of SCENARIOS) {
+    const now = tree.sources.get(scenario.name);
+    if (!now)
+      throw new Error(`${scenario.name}: no fingerprint for it (scenarioSources was given other scenarios)`);
     const artifact = byName.get(scenario.name);
-    const fresh = artifact?.fingerprint === run.fingerprint;
-    if (scenario.separate) {
-      const kept = previous?.separate[scenario.name];
-      if (artifact && fresh)
-        separate[scenario.name] = { run: { ...run, date: artifact.at.slice(0, 10) }, figures: artifact };
-      else if (kept) separate[scenario.name] = kept;
-      else problems.push(`${scenario.name}: never run; run \`${scenario.producedBy}\``);
-      continue;
-    }
-    if (!artifact) problems.push(`${scenario.name}: no artifact; run \`${scenario.producedBy}\``);
-    else if (!fresh) {
-      problems.push(
-        `${scenario.name}: recorded at ${artifact.at} from other code (fingerprint ${artifact.fingerprint.slice(0, 19)}…, the tree is ${run.fingerprint.slice(0, 19)}…); run \`${scenario.producedBy}\` again`,
-      );
-    } else scenarios[scenario.name] = artifact;
+    const picked = pick(
+      scenario,
+      { artifact, kept: previous?.scenarios[scenario.name], now },
+      tree,
+      allowOtherCode,
+    );
+    if (typeof picked === 'string') {
+      problems.push(picked);
+      toRun.push(scenario);
+    } else scenarios[scenario.name] = picked;
   }
-  if (problems.length > 0) throw new Error(`cannot make the reliability report:\n- ${problems.join('\n- ')}`);
-  const lastAt = Object.values(scenarios)
-    .map((a) => a.at)
-    .sort()
-    .at(-1);
+  if (problems.length > 0) {
+    const run = refreshCommands(toRun).map((c) => `\`${c}\``);
+    throw new Error(
+      `cannot make the reliability report:\n- ${problems.join('\n- ')}\n` +
+        `${run.length > 0 ? `run ${run.join(' and ')}, ` : ''}then \`npm run reliability:report\` again`,
+    );
+  }
   const file: FiguresFile = {
     comment:
-      'Written by `npm run reliability:report` from test-artifacts/reliability/; RELIABILITY.md and docs/metering.md are rendered from it. Do not edit.',
-    run: { ...run, date: (lastAt ?? new Date().toISOString()).slice(0, 10) },
+      'Written by `npm run reliability:report` from test-artifacts/reliability/; RELIABILITY.md and docs/metering.md are rendered from it. Each scenario keeps the fingerprint and the files of what decides it (test/reliability/report/fingerprint.ts). Do not edit.',
+    format: FIGURES_FORMAT,
     scenarios,
-    separate,
   };
   // Every renderer runs now, so a missing figure fails the report, not the next check.
   for (const row of ROWS) if (row.scenario) lookUp(file, row.scenario);
   figuresTable(file);
   meteringWritesBlock(file);
   return file;
+}
+
+/**
+ * The scenarios of a figures file whose files changed since they were measured, each with what
+ * changed (`npm test` refuses them, but for a separate one: its row says it is older).
+ */
+export function staleScenarios(
+  file: FiguresFile,
+  sources: ReadonlyMap<string, SourceSet>,
+): { scenario: Scenario; changes: string }[] {
+  return SCENARIOS.flatMap((scenario) => {
+    const measured = file.scenarios[scenario.name];
+    const now = sources.get(scenario.name);
+    if (!measured || !now || measured.figures.fingerprint === now.fingerprint) return [];
+    return [{ scenario, changes: changeList(measured.figures.files, now.files) }];
+  });
 }
 
 export const serializeFigures = (file: FiguresFile): string => `${JSON.stringify(file, null, 2)}\n`;

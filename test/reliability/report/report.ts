@@ -1,27 +1,31 @@
 /**
- * `npm run reliability:report`: turns the artifacts the last run wrote (test-artifacts/reliability/)
- * into test/reliability/figures.json, with the commit, the date and the source fingerprint, and
- * renders RELIABILITY.md and docs/metering.md's generated block from it. Fails, naming what to run,
- * when an expected artifact is missing or was recorded from other code, or one has no renderer.
+ * `npm run reliability:report`: turns the artifacts the tests wrote (test-artifacts/reliability/)
+ * into test/reliability/figures.json, and renders RELIABILITY.md and docs/metering.md's generated
+ * block from it. Each scenario is taken from its artifact when that was recorded on the scenario's
+ * own files as they are now, else kept from the figures file when those files have not changed
+ * since; so after an edit, rerunning the tests of the scenarios it touched is enough. Fails, naming
+ * what to run, when a scenario is stale with no fresh artifact, or an artifact has no renderer.
+ *
+ * `--allow-other-code` keeps stale scenarios too, marked in their rows as measured on older code,
+ * for a look at a run made while the code moved on: their fingerprints stay the old ones, so
+ * `npm test` calls them stale and such a report cannot be committed green.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FIGURES_DIR, FINGERPRINTED, NOT_FINGERPRINTED, sourceFingerprint } from '../../support/figures';
+import { FIGURES_DIR } from '../../support/figures';
 import {
   type Artifact,
   FIGURES_FILE,
-  type FiguresFile,
   METERING_MD,
+  parseFiguresFile,
   RELIABILITY_MD,
   ROOT,
   TEMPLATE_MD,
 } from './figures-file';
+import { scenarioSources, treeState } from './fingerprint';
 import { buildFiguresFile, renderDocuments, serializeFigures } from './render';
 import { SCENARIOS } from './rows';
-
-const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
 
 async function readArtifacts(): Promise<Artifact[]> {
   if (!existsSync(FIGURES_DIR)) return [];
@@ -32,50 +36,21 @@ async function readArtifacts(): Promise<Artifact[]> {
       if (`${artifact.scenario}.json` !== name || typeof artifact.fingerprint !== 'string') {
         throw new Error(`${name}: not an artifact of recordFigures (test/support/figures.ts)`);
       }
-      return artifact;
+      // An artifact of the time before scenarios had their own fingerprints: stale whatever it says.
+      return { ...artifact, files: artifact.files ?? {} };
     }),
   );
 }
 
-/**
- * `--allow-other-code`: take the artifacts' own fingerprint (all must share one) instead of the
- * tree's, for a look at a run made while the code moved on. The figures file then names that
- * fingerprint, so `npm test` still fails as stale: such a report cannot be committed green.
- */
 const allowOtherCode = process.argv.includes('--allow-other-code');
 
 try {
   const artifacts = await readArtifacts();
-  const tree = sourceFingerprint(ROOT);
-  let fingerprint = tree;
-  if (allowOtherCode) {
-    const suite = new Set(SCENARIOS.filter((s) => !s.separate).map((s) => s.name));
-    const seen = new Set(artifacts.filter((a) => suite.has(a.scenario)).map((a) => a.fingerprint));
-    if (seen.size !== 1)
-      throw new Error(`--allow-other-code: the artifacts come from ${seen.size} trees, not one`);
-    fingerprint = [...seen][0] as string;
-    if (fingerprint !== tree) {
-      process.stderr.write(
-        `warning: figures from other code than the tree's (${tree}); npm test will call them stale\n`,
-      );
-    }
-  }
   const previous = existsSync(FIGURES_FILE)
-    ? (JSON.parse(await readFile(FIGURES_FILE, 'utf8')) as FiguresFile)
+    ? parseFiguresFile(await readFile(FIGURES_FILE, 'utf8'))
     : undefined;
-  const file = buildFiguresFile({
-    artifacts,
-    previous,
-    run: {
-      commit: git('rev-parse', 'HEAD'),
-      // Uncommitted changes to the fingerprinted files (the report's own output aside).
-      dirty: git('status', '--porcelain', '--', ...FINGERPRINTED)
-        .split('\n')
-        .some((line) => line !== '' && !NOT_FINGERPRINTED.some((path) => line.slice(3).startsWith(path))),
-      fingerprint,
-      date: '',
-    },
-  });
+  const tree = { ...treeState(ROOT), sources: await scenarioSources(SCENARIOS, ROOT) };
+  const file = buildFiguresFile({ artifacts, previous, tree, allowOtherCode });
   const documents = renderDocuments(file, {
     template: await readFile(TEMPLATE_MD, 'utf8'),
     metering: await readFile(METERING_MD, 'utf8'),
@@ -83,18 +58,25 @@ try {
   await writeFile(FIGURES_FILE, serializeFigures(file));
   await writeFile(RELIABILITY_MD, documents.reliability);
   await writeFile(METERING_MD, documents.metering);
-  process.stdout.write(
-    `reliability report: ${Object.keys(file.scenarios).length} scenarios of ${file.run.date}, commit ` +
-      `${file.run.commit.slice(0, 12)}${file.run.dirty ? ' + uncommitted changes' : ''}, ${file.run.fingerprint}\n` +
-      `  separate: ${
-        Object.entries(file.separate)
-          .map(
-            ([name, s]) =>
-              `${name} of ${s.run.date}${s.run.fingerprint === file.run.fingerprint ? '' : ' (older code)'}`,
-          )
-          .join(', ') || 'none'
-      }\n  wrote test/reliability/figures.json, RELIABILITY.md, docs/metering.md\n`,
+  const taken = new Set(
+    Object.values(file.scenarios)
+      .filter((m) => artifacts.some((a) => a.scenario === m.figures.scenario && a.at === m.figures.at))
+      .map((m) => m.figures.scenario),
   );
+  const older = Object.entries(file.scenarios)
+    .filter(([, m]) => m.staleAtReport)
+    .map(([name]) => name);
+  const kept = Object.keys(file.scenarios).filter((name) => !taken.has(name));
+  process.stdout.write(
+    `reliability report: ${Object.keys(file.scenarios).length} scenarios, ${taken.size} from test-artifacts/, ` +
+      `${kept.length} kept from figures.json (their files unchanged${older.length > 0 ? `, but ${older.join(', ')}: older code` : ''})\n` +
+      `  commit ${tree.commit.slice(0, 12)}; wrote test/reliability/figures.json, RELIABILITY.md, docs/metering.md\n`,
+  );
+  if (older.length > 0 && allowOtherCode) {
+    process.stderr.write(
+      `warning: ${older.join(', ')} measured on other code; npm test will call them stale\n`,
+    );
+  }
 } catch (error) {
   process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
