@@ -1,4 +1,4 @@
-import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { OpenAPIHono, type RouteConfig, type RouteHandler, z } from '@hono/zod-openapi';
 import type { ErrorCode } from '../../contracts/errors';
 import type { UserApiEnv } from './env';
 import { validationHook } from './errors';
@@ -19,6 +19,9 @@ export const requiresIdToken = [{ [ID_TOKEN_SCHEME]: [] }];
 export function router() {
   return new OpenAPIHono<UserApiEnv>({ defaultHook: validationHook });
 }
+
+/** The handler of an operation (`createRoute`): its input validated, its answers the declared ones. */
+export type OperationHandler<R extends RouteConfig> = RouteHandler<R, UserApiEnv>;
 
 /** The codes user-api answers with (contracts/errors.ts has them all). */
 const USER_API_ERROR_CODES = [

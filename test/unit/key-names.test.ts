@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keyNameSchema } from '../../services/user-api/routes/keys';
+import { keyNameSchema } from '../../services/user-api/routes/key-schemas';
 
 // Key names are shown to their owner (the page, the API): a name must display as what it is.
 describe('key names', () => {

@@ -1,7 +1,6 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, type z } from '@hono/zod-openapi';
 import type { ValidationTargets } from 'hono';
-import { MAX_ROLL_GRACE_MS } from '../../../contracts/config';
-import { effectiveStatus, type KeyMutationResult, type KeyRecord } from '../../accounts/records';
+import type { KeyMutationResult } from '../../accounts/records';
 import { requireRecentSignIn } from '../auth';
 import type { UserApiDeps } from '../env';
 import { ApiError, invalidRequest, notFound } from '../errors';
@@ -9,106 +8,23 @@ import {
   describedErrorResponses,
   errorResponses,
   json,
+  type OperationHandler,
   requiresIdToken,
   router,
-  timestamp,
 } from '../openapi';
+import {
+  createKeyBody,
+  issued,
+  issuedKey,
+  keyIdParam,
+  keyList,
+  keyView,
+  rolledKey,
+  rollKeyBody,
+  view,
+} from './key-schemas';
 
-const MAX_GRACE_SECONDS = MAX_ROLL_GRACE_MS / 1000;
 const DEFAULT_KEY_NAME = 'API key';
-
-/**
- * Characters a key name may not hold: control characters (NUL included) and the bidirectional
- * controls that can make a name display as another (U+200E/F, U+202A-E, U+2066-9). Lone UTF-16
- * surrogates are no text at all (String.isWellFormed would say so, but it is ES2024 and the
- * project's lib is ES2023).
- */
-const UNSAFE_IN_NAMES = /[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-export const keyNameSchema = z
-  .string()
-  .trim()
-  .min(1, 'must not be empty')
-  .max(64, 'at most 64 characters')
-  .refine((name) => !LONE_SURROGATE.test(name), 'must be well-formed text (no lone surrogates)')
-  .refine(
-    (name) => !UNSAFE_IN_NAMES.test(name),
-    'must not contain control or bidirectional-override characters',
-  );
-
-const createKeyBody = z
-  .strictObject({
-    name: keyNameSchema.optional(),
-  })
-  .openapi('CreateKeyRequest');
-
-const rollKeyBody = z
-  .strictObject({
-    /** Overrides the default grace period for this roll; 0 ends the old key now. */
-    gracePeriodSeconds: z
-      .number()
-      .int()
-      .min(0)
-      .max(MAX_GRACE_SECONDS)
-      .optional()
-      .openapi({
-        description: `How long the old key keeps working, at most ${MAX_GRACE_SECONDS} (7 days); 0 ends it now. Default: the deployment's grace period`,
-      }),
-  })
-  .openapi('RollKeyRequest');
-
-// Ids Tollgate mints; anything else cannot exist, so it is answered like an unknown id.
-const keyIdParam = z.object({
-  id: z
-    .string()
-    .regex(/^key_[A-Za-z0-9_]{1,100}$/)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'key_2x8Qm4' }),
-});
-
-const keyStatus = z.enum(['pending', 'active', 'expiring', 'expired', 'revoked']).openapi('KeyStatus');
-
-/** A key as its owner sees it: never the hash, never the secret. */
-const keyView = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    start: z.string().nullable().openapi({ description: 'The first characters of the key, for display' }),
-    status: keyStatus,
-    createdAt: timestamp,
-    expiresAt: timestamp.optional(),
-    revokedAt: timestamp.optional(),
-    replacedBy: z.string().optional().openapi({ description: 'The key that replaced it in a roll' }),
-  })
-  .openapi('Key');
-
-const keyList = z
-  .object({
-    keys: z.array(
-      keyView.extend({
-        count: z.number().int().openapi({ description: 'Requests counted, all time' }),
-        lastUsedAt: timestamp.nullable(),
-      }),
-    ),
-  })
-  .openapi('KeyList');
-
-/** The one answer that carries a secret: on create, reveal and roll. */
-const issuedKey = z
-  .object({
-    id: z.string(),
-    key: z.string().openapi({ description: 'The secret: shown this once, never stored by Tollgate' }),
-    name: z.string(),
-    start: z.string().nullable(),
-    createdAt: timestamp,
-  })
-  .openapi('IssuedKey');
-
-const rolledKey = issuedKey
-  .extend({
-    previous: z.object({ id: z.string(), status: z.literal('expiring'), expiresAt: timestamp }),
-  })
-  .openapi('RolledKey');
 
 const tags = ['Keys'];
 
@@ -215,127 +131,122 @@ function keyLimitReached(limit: number, live: number): ApiError {
   );
 }
 
-function view(key: KeyRecord, now: Date) {
-  return {
-    id: key.keyId,
-    name: key.name,
-    start: key.start ?? null,
-    status: effectiveStatus(key, now),
-    createdAt: key.createdAt,
-    ...(key.expiresAt ? { expiresAt: key.expiresAt } : {}),
-    ...(key.revokedAt ? { revokedAt: key.revokedAt } : {}),
-    ...(key.replacedBy ? { replacedBy: key.replacedBy } : {}),
+/**
+ * The key routes. Every answer is `no-store` (app.ts), the secrets of create, reveal and roll above
+ * all. Those three mint a secret, so each first requires a recent sign-in (requireRecentSignIn): a
+ * stolen token can read and revoke for its lifetime, but mint only shortly after its owner signed in.
+ */
+export function keyRoutes(deps: UserApiDeps) {
+  return router()
+    .openapi(listKeys, listHandler(deps))
+    .openapi(createKey, createHandler(deps))
+    .openapi(revealKey, revealHandler(deps), keyHook)
+    .openapi(rollKey, rollHandler(deps), keyHook)
+    .openapi(revokeKey, revokeHandler(deps), keyHook);
+}
+
+function recentSignIn(c: Parameters<typeof requireRecentSignIn>[0], deps: UserApiDeps): void {
+  requireRecentSignIn(c, deps.signInMaxAgeMs, deps.clock.now());
+}
+
+function listHandler(deps: UserApiDeps): OperationHandler<typeof listKeys> {
+  return async (c) => {
+    const now = deps.clock.now();
+    const accountId = c.get('user').userId;
+    const [keys, totals] = await Promise.all([
+      deps.store.listKeys(accountId),
+      deps.usage.keyTotals(accountId, now),
+    ]);
+    return c.json(
+      {
+        keys: keys.map((key) => {
+          const usage = totals.get(key.keyId);
+          return { ...view(key, now), count: usage?.count ?? 0, lastUsedAt: usage?.lastUsedAt ?? null };
+        }),
+      },
+      200,
+    );
   };
 }
 
-function issued(key: KeyRecord, secret: string) {
-  return { id: key.keyId, key: secret, name: key.name, start: key.start ?? null, createdAt: key.createdAt };
+function createHandler(deps: UserApiDeps): OperationHandler<typeof createKey> {
+  return async (c) => {
+    recentSignIn(c, deps);
+    const { name } = c.req.valid('json');
+    const accountId = c.get('user').userId;
+    const terms = await deps.plans.accountPlan(accountId);
+    // A token for a user whose sign-up trigger never ran: no account yet (GET /me makes it).
+    if (!terms) throw notFound('account');
+    const maxKeys = terms.plan?.maxKeys;
+    const created = await deps.store.createKey({
+      accountId,
+      name: name ?? DEFAULT_KEY_NAME,
+      now: deps.clock.now(),
+      ...(maxKeys === undefined ? {} : { maxKeys }),
+    });
+    if (!created.ok) {
+      if (created.reason === 'key_limit') throw keyLimitReached(created.limit, created.live);
+      throw notFound('account');
+    }
+    return c.json(issued(created.value.record, created.value.secret.key), 201);
+  };
 }
 
-export function keyRoutes(deps: UserApiDeps) {
-  // Every answer is `no-store` (app.ts), the secrets of create, reveal and roll above all. Those
-  // three mint a secret, so each first requires a recent sign-in (requireRecentSignIn): a stolen
-  // token can read and revoke for its lifetime, but mint only shortly after its owner signed in.
-  const recentSignIn = (c: Parameters<typeof requireRecentSignIn>[0]) =>
-    requireRecentSignIn(c, deps.signInMaxAgeMs, deps.clock.now());
-  return router()
-    .openapi(listKeys, async (c) => {
-      const now = deps.clock.now();
-      const accountId = c.get('user').userId;
-      const [keys, totals] = await Promise.all([
-        deps.store.listKeys(accountId),
-        deps.usage.keyTotals(accountId, now),
-      ]);
-      return c.json(
-        {
-          keys: keys.map((key) => {
-            const usage = totals.get(key.keyId);
-            return { ...view(key, now), count: usage?.count ?? 0, lastUsedAt: usage?.lastUsedAt ?? null };
-          }),
-        },
-        200,
-      );
-    })
-    .openapi(createKey, async (c) => {
-      recentSignIn(c);
-      const { name } = c.req.valid('json');
-      const accountId = c.get('user').userId;
-      const terms = await deps.plans.accountPlan(accountId);
-      // A token for a user whose sign-up trigger never ran: no account yet (GET /me makes it).
-      if (!terms) throw notFound('account');
-      const maxKeys = terms.plan?.maxKeys;
-      const created = await deps.store.createKey({
+function revealHandler(deps: UserApiDeps): OperationHandler<typeof revealKey> {
+  return async (c) => {
+    recentSignIn(c, deps);
+    const revealed = unwrap(
+      await deps.store.revealKey({
+        accountId: c.get('user').userId,
+        keyId: c.req.valid('param').id,
+        now: deps.clock.now(),
+      }),
+      'reveal',
+    );
+    return c.json(issued(revealed.record, revealed.secret.key), 201);
+  };
+}
+
+function rollHandler(deps: UserApiDeps): OperationHandler<typeof rollKey> {
+  return async (c) => {
+    recentSignIn(c, deps);
+    const { gracePeriodSeconds } = c.req.valid('json');
+    const accountId = c.get('user').userId;
+    const maxKeys = (await deps.plans.accountPlan(accountId))?.plan?.maxKeys;
+    const rolled = unwrap(
+      await deps.store.rollKey({
         accountId,
-        name: name ?? DEFAULT_KEY_NAME,
+        keyId: c.req.valid('param').id,
+        graceMs: gracePeriodSeconds === undefined ? deps.rollGraceMs : gracePeriodSeconds * 1000,
         now: deps.clock.now(),
         ...(maxKeys === undefined ? {} : { maxKeys }),
-      });
-      if (!created.ok) {
-        if (created.reason === 'key_limit') throw keyLimitReached(created.limit, created.live);
-        throw notFound('account');
-      }
-      return c.json(issued(created.value.record, created.value.secret.key), 201);
-    })
-    .openapi(
-      revealKey,
-      async (c) => {
-        recentSignIn(c);
-        const revealed = unwrap(
-          await deps.store.revealKey({
-            accountId: c.get('user').userId,
-            keyId: c.req.valid('param').id,
-            now: deps.clock.now(),
-          }),
-          'reveal',
-        );
-        return c.json(issued(revealed.record, revealed.secret.key), 201);
-      },
-      keyHook,
-    )
-    .openapi(
-      rollKey,
-      async (c) => {
-        recentSignIn(c);
-        const { gracePeriodSeconds } = c.req.valid('json');
-        const accountId = c.get('user').userId;
-        const maxKeys = (await deps.plans.accountPlan(accountId))?.plan?.maxKeys;
-        const rolled = unwrap(
-          await deps.store.rollKey({
-            accountId,
-            keyId: c.req.valid('param').id,
-            graceMs: gracePeriodSeconds === undefined ? deps.rollGraceMs : gracePeriodSeconds * 1000,
-            now: deps.clock.now(),
-            ...(maxKeys === undefined ? {} : { maxKeys }),
-          }),
-          'roll',
-        );
-        const { previous } = rolled;
-        // KeyStore sets the expiry of every key it rolls; KeyRecord has it optional for the others.
-        if (previous.expiresAt === undefined) throw new Error(`rolled key ${previous.keyId} has no expiry`);
-        return c.json(
-          {
-            ...issued(rolled.record, rolled.secret.key),
-            previous: { id: previous.keyId, status: 'expiring' as const, expiresAt: previous.expiresAt },
-          },
-          201,
-        );
-      },
-      keyHook,
-    )
-    .openapi(
-      revokeKey,
-      async (c) => {
-        const now = deps.clock.now();
-        const revoked = unwrap(
-          await deps.store.revokeKey({
-            accountId: c.get('user').userId,
-            keyId: c.req.valid('param').id,
-            now,
-          }),
-          'revoke',
-        );
-        return c.json(view(revoked, now), 200);
-      },
-      keyHook,
+      }),
+      'roll',
     );
+    const { previous } = rolled;
+    // KeyStore sets the expiry of every key it rolls; KeyRecord has it optional for the others.
+    if (previous.expiresAt === undefined) throw new Error(`rolled key ${previous.keyId} has no expiry`);
+    return c.json(
+      {
+        ...issued(rolled.record, rolled.secret.key),
+        previous: { id: previous.keyId, status: 'expiring' as const, expiresAt: previous.expiresAt },
+      },
+      201,
+    );
+  };
+}
+
+function revokeHandler(deps: UserApiDeps): OperationHandler<typeof revokeKey> {
+  return async (c) => {
+    const now = deps.clock.now();
+    const revoked = unwrap(
+      await deps.store.revokeKey({
+        accountId: c.get('user').userId,
+        keyId: c.req.valid('param').id,
+        now,
+      }),
+      'revoke',
+    );
+    return c.json(view(revoked, now), 200);
+  };
 }
