@@ -1,19 +1,12 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { KEY_LOOKUP_INDEX } from '../../contracts/resources';
+import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   CONFLICT_RETRY,
   type ConflictRetryPolicy,
   callDynamo,
   isConditionFailure,
-  queryAll,
 } from '../platform/dynamodb';
 import { generateApiKey, type NewApiKey } from './api-key';
+import { KeyReader } from './key-reader';
 import {
   endGraceItem,
   expireRolledKeyItem,
@@ -27,10 +20,8 @@ import {
   effectiveStatus,
   FIRST_KEY_NAME,
   isLiveKey,
-  type KeyLookupRecord,
   type KeyMutationResult,
   type KeyRecord,
-  type StoredKeyStatus,
 } from './records';
 
 export interface KeyStoreOptions {
@@ -60,7 +51,7 @@ function randomId(): string {
  * ConflictError; a failed condition → the operation's own result (`not_found`, `conflict`);
  * anything else (a bug) → the error itself.
  */
-export class KeyStore {
+export class KeyStore extends KeyReader {
   readonly #db: DynamoDBDocumentClient;
   readonly #accounts: string;
   readonly #keys: string;
@@ -69,6 +60,7 @@ export class KeyStore {
   readonly #conflictRetry: ConflictRetryPolicy;
 
   constructor(options: KeyStoreOptions) {
+    super(options);
     this.#db = options.client;
     this.#accounts = options.accountsTable;
     this.#keys = options.keysTable;
@@ -142,32 +134,6 @@ export class KeyStore {
     }
   }
 
-  async getAccount(accountId: string): Promise<AccountRecord | undefined> {
-    const out = await callDynamo(() =>
-      this.#db.send(new GetCommand({ TableName: this.#accounts, Key: { accountId }, ConsistentRead: true })),
-    );
-    return out.Item as AccountRecord | undefined;
-  }
-
-  async listKeys(accountId: string): Promise<KeyRecord[]> {
-    const keys = (await queryAll(this.#db, {
-      TableName: this.#keys,
-      KeyConditionExpression: 'accountId = :a',
-      ExpressionAttributeValues: { ':a': accountId },
-      ConsistentRead: true,
-    })) as unknown as KeyRecord[];
-    return keys.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.keyId.localeCompare(b.keyId));
-  }
-
-  async getKey(accountId: string, keyId: string): Promise<KeyRecord | undefined> {
-    const out = await callDynamo(() =>
-      this.#db.send(
-        new GetCommand({ TableName: this.#keys, Key: { accountId, keyId }, ConsistentRead: true }),
-      ),
-    );
-    return out.Item as KeyRecord | undefined;
-  }
-
   /**
    * Creates an active key. With `maxKeys` (the account's plan limit) the account may hold at most
    * that many live keys afterwards, exactly, under any number of concurrent writers: the live keys
@@ -209,7 +175,7 @@ export class KeyStore {
       return { ok: true, value: { record, secret } };
     }
     return optimistic(this.#conflictRetry, async () => {
-      const version = await this.#keysVersion(input.accountId);
+      const version = await this.keysVersion(input.accountId);
       if (version === null) return { ok: false, reason: 'not_found' };
       const live = (await this.listKeys(input.accountId)).filter((key) => isLiveKey(key, input.now)).length;
       if (live + 1 > maxKeys) return { ok: false, reason: 'key_limit', limit: maxKeys, live };
@@ -291,7 +257,7 @@ export class KeyStore {
       const predecessor = old.replaces ? await this.getKey(accountId, old.replaces) : undefined;
       const ending =
         predecessor && effectiveStatus(predecessor, now) === 'expiring' ? predecessor : undefined;
-      const version = await this.#keysVersion(accountId);
+      const version = await this.keysVersion(accountId);
       if (version === null) return { ok: false, reason: 'not_found' };
       if (maxKeys !== undefined) {
         const live = (await this.listKeys(accountId)).filter((key) => isLiveKey(key, now)).length;
@@ -362,45 +328,6 @@ export class KeyStore {
       if (!isConditionFailure(error)) throw error;
       return { ok: false, reason: 'not_found' };
     }
-  }
-
-  /** The key check's only read: the KeyLookup index by SHA-256 of the presented key. */
-  async lookupByHash(keyHash: string): Promise<KeyLookupRecord | undefined> {
-    const out = await callDynamo(() =>
-      this.#db.send(
-        new QueryCommand({
-          TableName: this.#keys,
-          IndexName: KEY_LOOKUP_INDEX,
-          KeyConditionExpression: 'keyHash = :h',
-          ExpressionAttributeValues: { ':h': keyHash },
-          Limit: 1,
-        }),
-      ),
-    );
-    const item = out.Items?.[0];
-    if (!item) return undefined;
-    return {
-      accountId: item.accountId as string,
-      keyId: item.keyId as string,
-      status: item.status as StoredKeyStatus,
-      ...(typeof item.expiresAt === 'string' ? { expiresAt: item.expiresAt } : {}),
-    };
-  }
-
-  /** The account's keysVersion (undefined before the first write that bumps it); null: no such account. */
-  async #keysVersion(accountId: string): Promise<number | undefined | null> {
-    const out = await callDynamo(() =>
-      this.#db.send(
-        new GetCommand({
-          TableName: this.#accounts,
-          Key: { accountId },
-          ProjectionExpression: 'accountId, keysVersion',
-          ConsistentRead: true,
-        }),
-      ),
-    );
-    if (!out.Item) return null;
-    return typeof out.Item.keysVersion === 'number' ? out.Item.keysVersion : undefined;
   }
 
   async #explainConflict(accountId: string, keyId: string, now: Date): Promise<KeyMutationResult<never>> {

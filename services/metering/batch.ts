@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { DEFAULT_ACCEPTANCE_WINDOW } from '../../contracts/config';
 import { type UsageEvent, usageEventSchema, utcDay } from '../../contracts/usage-event';
 import type { PreparedAggregate } from '../usage/transactions';
-import type { Aggregate } from '../usage/usage-store';
 
 /** Where a record sits in an ordered stream (Kinesis): its shard and sequence number. */
 export interface StreamPosition {

@@ -11,7 +11,7 @@ import { PlanStore } from '../accounts/plan-store';
 import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../platform/aws-clients';
 import { type Clock, systemClock } from '../platform/clock';
 import { type InvocationMetrics, perInvocationMetrics } from '../platform/metrics';
-import type { OutboxTiming } from '../usage/alert-outbox';
+import type { OutboxTiming } from '../usage/alert-items';
 import { UsageReader } from '../usage/usage-reader';
 import { UsageStore } from '../usage/usage-store';
 import { isAlertsEvent, parseAlertsEvent } from './alert-events';

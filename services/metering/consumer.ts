@@ -5,8 +5,9 @@ import { claimId } from '../accounts/key-claims';
 import type { Clock } from '../platform/clock';
 import { DependencyError } from '../platform/errors';
 import type { MetricsRecorder } from '../platform/metrics';
+import type { TransactionPart } from '../usage/counter-updates';
 import { type PreparedAggregate, planTransactions, runExclusive } from '../usage/transactions';
-import type { TransactionPart, UsageStore } from '../usage/usage-store';
+import type { UsageStore } from '../usage/usage-store';
 import {
   type AcceptanceWindow,
   type AcceptedRecord,

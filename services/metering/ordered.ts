@@ -1,8 +1,9 @@
 import { utcDay } from '../../contracts/usage-event';
 import { eachWithConcurrency } from '../platform/concurrency';
 import { keyDayCounter, monthOf, periodCounter, producerCounter } from '../usage/counter-keys';
+import type { OrderedIncrement, OrderedPeriodIncrement } from '../usage/counter-updates';
 import { periodId, producerId } from '../usage/period-counters';
-import type { OrderedIncrement, OrderedPeriodIncrement, UsageStore } from '../usage/usage-store';
+import type { UsageStore } from '../usage/usage-store';
 import type { AcceptedRecord, StreamPosition } from './batch';
 import type { LookBack } from './look-back';
 

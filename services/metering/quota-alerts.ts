@@ -5,13 +5,8 @@ import { type Plan, periodBounds, type QuotaPeriod } from '../../contracts/plans
 import type { PlanStore } from '../accounts/plan-store';
 import { type Clock, systemClock } from '../platform/clock';
 import { eachWithConcurrency } from '../platform/concurrency';
-import {
-  type AlertKey,
-  AlertOutbox,
-  alertIdOf,
-  type OutboxItem,
-  type OutboxTiming,
-} from '../usage/alert-outbox';
+import { type AlertKey, alertIdOf, type OutboxItem, type OutboxTiming } from '../usage/alert-items';
+import { AlertOutbox } from '../usage/alert-outbox';
 import type { UsageReader } from '../usage/usage-reader';
 import { type AlertMessage, AlertNotSentError, type AlertSender } from './alert-sender';
 import { type OwnerAddresses, type OwnerRecord, storedAddresses } from './owner-address';

@@ -10,7 +10,7 @@ import {
 import { z } from 'zod';
 import { usageEventSchema, utcDay } from '../../contracts/usage-event';
 import { keyDayCounter } from '../usage/counter-keys';
-import { sequenceOrderKey } from '../usage/usage-store';
+import { sequenceOrderKey } from '../usage/counter-updates';
 import type { LookBack } from './look-back';
 import { streamNameOf } from './look-back';
 

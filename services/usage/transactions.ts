@@ -1,11 +1,11 @@
-import { periodIdsOf } from './period-counters';
 import {
   type Aggregate,
   type AggregateEvent,
   type CounterOwner,
   MAX_TRANSACTION_ITEMS,
   type TransactionPart,
-} from './usage-store';
+} from './counter-updates';
+import { periodIdsOf } from './period-counters';
 
 /** One aggregate's counter writes and the queue or stream records it was made of. */
 export interface PreparedAggregate {
