@@ -18,7 +18,7 @@ import { composeMetering, type Metering } from '../../services/metering/compose'
 import { loadMeteringConfig } from '../../services/metering/config';
 import { SesAlertSender, sesClientConfig } from '../../services/metering/ses-sender';
 import { discardMetrics } from '../../services/platform/metrics';
-import { alertIdOf, type OutboxTiming } from '../../services/usage/alert-outbox';
+import { alertIdOf, type OutboxTiming } from '../../services/usage/alert-items';
 import { recordFigures } from '../support/figures';
 import { cognitoClient, endpoints, localClients, signUpAndSignIn, stackEnv } from '../support/local-stack';
 import { keySeeder } from '../support/seed-keys';

@@ -9,7 +9,7 @@ import {
 } from '../../services/metering/batch';
 import { inboundRecords } from '../../services/metering/records';
 import { InvalidEventError } from '../../services/platform/errors';
-import { sequenceOrderKey } from '../../services/usage/usage-store';
+import { sequenceOrderKey } from '../../services/usage/counter-updates';
 
 const NOW = new Date('2026-11-21T00:00:30Z');
 let n = 0;
