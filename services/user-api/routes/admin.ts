@@ -1,20 +1,26 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { ValidationTargets } from 'hono';
+import type { MiddlewareHandler, ValidationTargets } from 'hono';
 import {
-  ACCOUNT_STATUSES,
   type AccountStatus,
   DEFAULT_PLAN_ID,
   periodBounds,
-  planBodySchema,
   planIdSchema,
-  QUOTA_PERIODS,
   SHIPPED_DEFAULT_PLAN,
 } from '../../../contracts/plans';
-import type { AccountStanding } from '../../accounts/plan-store';
 import { requireRecentSignIn } from '../auth';
-import type { UserApiDeps } from '../env';
+import type { UserApiDeps, UserApiEnv } from '../env';
 import { invalidRequest, notFound } from '../errors';
-import { describedErrorResponses, json, requiresIdToken, router, timestamp } from '../openapi';
+import { describedErrorResponses, json, type OperationHandler, requiresIdToken, router } from '../openapi';
+import {
+  accountIdParam,
+  accountsQuery,
+  adminAccountList,
+  planIdParam,
+  planRequest,
+  planView,
+  standingOut,
+  standingView,
+} from './admin-schemas';
 
 /**
  * The SaaS owner's admin surface: accounts with their plan, status and usage this period; the
@@ -22,9 +28,6 @@ import { describedErrorResponses, json, requiresIdToken, router, timestamp } fro
  * reach it (requireAdmin, mounted on `/admin/*` in app.ts). Every operation names the account it
  * acts on in its path: the caller's own account is used for nothing but that check.
  */
-
-export const DEFAULT_ACCOUNTS_PAGE = 50;
-export const MAX_ACCOUNTS_PAGE = 100;
 
 const tags = ['Admin'];
 const adminOnly = 'Only for members of the Cognito group `admins`; anyone else gets 403 `forbidden`.';
@@ -35,85 +38,6 @@ const CHANGE_401 = {
 };
 /** Methods that change nothing: the only ones an admin's older sign-in may still use. */
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-const accountIdParam = z.object({
-  accountId: z
-    .string()
-    .min(1)
-    .max(128)
-    .openapi({ param: { name: 'accountId', in: 'path' }, example: '3f1c9a2e-…' }),
-});
-
-// The contract's schemas are plain zod, made before @hono/zod-openapi extends it, so they carry no
-// `.openapi()`: they are wrapped in schemas of this module's `z`, which validate the very same.
-const planIdParam = z.object({ planId: planIdSchema });
-
-const accountsQuery = z.strictObject({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_ACCOUNTS_PAGE)
-    .default(DEFAULT_ACCOUNTS_PAGE)
-    .openapi({ description: `Accounts per page, at most ${MAX_ACCOUNTS_PAGE}` }),
-  cursor: z.string().min(1).max(256).optional().openapi({ description: "The previous page's `next`" }),
-});
-
-const planRequest = z.strictObject(planBodySchema.shape).openapi('PlanRequest', {
-  description: 'A plan as a whole: what is left out is no longer part of it',
-});
-
-const planView = z
-  .object(planBodySchema.shape)
-  .extend({
-    planId: z.string(),
-    updatedAt: timestamp.optional().openapi({
-      description: `When it was last saved; absent on the default plan while it was never saved (then as shipped: at most ${SHIPPED_DEFAULT_PLAN.maxKeys} live keys, no rate limit or quota)`,
-    }),
-  })
-  .openapi('Plan');
-
-const standingView = z
-  .object({
-    accountId: z.string(),
-    planId: z.string().openapi({ description: '`default` when none is assigned' }),
-    status: z.enum(ACCOUNT_STATUSES),
-  })
-  .openapi('AccountStanding');
-
-const periodUsage = z
-  .object({
-    period: z
-      .enum(QUOTA_PERIODS)
-      .openapi({ description: "The plan's quota period; `month` without a quota" }),
-    used: z.number().int().openapi({ description: 'Requests counted in this period, all keys' }),
-    limit: z.number().int().optional().openapi({ description: "The plan's quota; absent without one" }),
-    periodStart: timestamp,
-    periodEnd: timestamp.openapi({ description: 'When the next period begins (UTC)' }),
-  })
-  .openapi('PeriodUsage');
-
-const adminAccountList = z
-  .object({
-    accounts: z.array(
-      z
-        .object({
-          accountId: z.string(),
-          email: z.string(),
-          createdAt: timestamp,
-          planId: z.string(),
-          status: z.enum(ACCOUNT_STATUSES),
-          usage: periodUsage,
-        })
-        .openapi('AdminAccount'),
-    ),
-    next: z
-      .string()
-      .optional()
-      .openapi({ description: 'Pass as `cursor` for the next page; absent on the last' }),
-    asOf: timestamp.openapi({ description: 'When the counters were read' }),
-  })
-  .openapi('AdminAccountList');
 
 const notFoundAccount = { 404: 'No such account' };
 
@@ -222,96 +146,107 @@ function accountHook(
   throw result.target === 'param' ? notFound('account') : invalidRequest(result.error);
 }
 
-function standingOut(standing: AccountStanding) {
-  return { accountId: standing.accountId, planId: standing.planId, status: standing.status };
-}
-
 export function adminRoutes(deps: UserApiDeps) {
   // Who the customers are and what they use: `no-store`, as every answer of user-api (app.ts).
   const app = router();
-  // Every change (any method but a read, routes to come included) first requires a recent sign-in,
-  // as minting a key does: before the body is read, so a refused change changes nothing.
-  app.use(async (c, next) => {
+  app.use(recentSignInForChanges(deps));
+  return app
+    .openapi(listAccounts, listAccountsHandler(deps))
+    .openapi(listPlans, listPlansHandler(deps))
+    .openapi(putPlan, putPlanHandler(deps))
+    .openapi(assignPlan, assignPlanHandler(deps), accountHook)
+    .openapi(statusRoute('suspend'), statusHandler(deps, 'suspended'), accountHook)
+    .openapi(statusRoute('resume'), statusHandler(deps, 'active'), accountHook);
+}
+
+/**
+ * Every change (any method but a read, routes to come included) first requires a recent sign-in,
+ * as minting a key does: before the body is read, so a refused change changes nothing.
+ */
+function recentSignInForChanges(deps: UserApiDeps): MiddlewareHandler<UserApiEnv> {
+  return async (c, next) => {
     if (!READ_METHODS.has(c.req.method)) {
       requireRecentSignIn(c, deps.signInMaxAgeMs, deps.clock.now(), 'Changing plans or accounts');
     }
     await next();
-  });
+  };
+}
 
-  /** Sets the status, then answers the account's standing as it now is (404 when there is none). */
-  const setStatus = async (accountId: string, status: AccountStatus) => {
+function listAccountsHandler(deps: UserApiDeps): OperationHandler<typeof listAccounts> {
+  return async (c) => {
+    const { limit, cursor } = c.req.valid('query');
+    const asOf = deps.clock.now();
+    const [page, plans] = await Promise.all([
+      deps.plans.listAccounts({ limit, ...(cursor ? { cursor } : {}) }),
+      deps.plans.listPlans(),
+    ]);
+    const quotas = new Map(plans.map((plan) => [plan.planId, plan.quota]));
+    const accounts = await Promise.all(
+      page.accounts.map(async (account) => {
+        const quota = quotas.get(account.planId);
+        const period = quota?.period ?? 'month';
+        const { start, end } = periodBounds(period, asOf);
+        const used = await deps.usage.usedInPeriod(account.accountId, period, asOf);
+        return {
+          accountId: account.accountId,
+          email: account.email,
+          createdAt: account.createdAt,
+          planId: account.planId,
+          status: account.status,
+          usage: {
+            period,
+            used,
+            ...(quota ? { limit: quota.requests } : {}),
+            periodStart: start.toISOString(),
+            periodEnd: end.toISOString(),
+          },
+        };
+      }),
+    );
+    return c.json({ accounts, ...(page.next ? { next: page.next } : {}), asOf: asOf.toISOString() }, 200);
+  };
+}
+
+function listPlansHandler(deps: UserApiDeps): OperationHandler<typeof listPlans> {
+  return async (c) => {
+    const plans = await deps.plans.listPlans();
+    const all = plans.some((plan) => plan.planId === DEFAULT_PLAN_ID)
+      ? plans
+      : [SHIPPED_DEFAULT_PLAN, ...plans];
+    return c.json({ plans: all.sort((a, b) => a.planId.localeCompare(b.planId)) }, 200);
+  };
+}
+
+function putPlanHandler(deps: UserApiDeps): OperationHandler<typeof putPlan> {
+  return async (c) => {
+    const { planId } = c.req.valid('param');
+    const { created, plan } = await deps.plans.putPlan(planId, c.req.valid('json'), deps.clock.now());
+    return created ? c.json(plan, 201) : c.json(plan, 200);
+  };
+}
+
+function assignPlanHandler(deps: UserApiDeps): OperationHandler<typeof assignPlan> {
+  return async (c) => {
+    const { accountId } = c.req.valid('param');
+    const { planId } = c.req.valid('json');
+    if (planId !== DEFAULT_PLAN_ID && !(await deps.plans.getPlan(planId))) throw notFound('plan');
+    if (!(await deps.plans.assignPlan(accountId, planId))) throw notFound('account');
+    const standing = await deps.plans.standing(accountId, { consistent: true });
+    if (!standing) throw notFound('account');
+    return c.json(standingOut(standing), 200);
+  };
+}
+
+/** Sets the status, then answers the account's standing as it now is (404 when there is none). */
+function statusHandler(
+  deps: UserApiDeps,
+  status: AccountStatus,
+): OperationHandler<ReturnType<typeof statusRoute>> {
+  return async (c) => {
+    const { accountId } = c.req.valid('param');
     if (!(await deps.plans.setStatus(accountId, status, deps.clock.now()))) throw notFound('account');
     const standing = await deps.plans.standing(accountId, { consistent: true });
     if (!standing) throw notFound('account');
-    return standingOut(standing);
+    return c.json(standingOut(standing), 200);
   };
-
-  return app
-    .openapi(listAccounts, async (c) => {
-      const { limit, cursor } = c.req.valid('query');
-      const asOf = deps.clock.now();
-      const [page, plans] = await Promise.all([
-        deps.plans.listAccounts({ limit, ...(cursor ? { cursor } : {}) }),
-        deps.plans.listPlans(),
-      ]);
-      const quotas = new Map(plans.map((plan) => [plan.planId, plan.quota]));
-      const accounts = await Promise.all(
-        page.accounts.map(async (account) => {
-          const quota = quotas.get(account.planId);
-          const period = quota?.period ?? 'month';
-          const { start, end } = periodBounds(period, asOf);
-          const used = await deps.usage.usedInPeriod(account.accountId, period, asOf);
-          return {
-            accountId: account.accountId,
-            email: account.email,
-            createdAt: account.createdAt,
-            planId: account.planId,
-            status: account.status,
-            usage: {
-              period,
-              used,
-              ...(quota ? { limit: quota.requests } : {}),
-              periodStart: start.toISOString(),
-              periodEnd: end.toISOString(),
-            },
-          };
-        }),
-      );
-      return c.json({ accounts, ...(page.next ? { next: page.next } : {}), asOf: asOf.toISOString() }, 200);
-    })
-    .openapi(listPlans, async (c) => {
-      const plans = await deps.plans.listPlans();
-      const all = plans.some((plan) => plan.planId === DEFAULT_PLAN_ID)
-        ? plans
-        : [SHIPPED_DEFAULT_PLAN, ...plans];
-      return c.json({ plans: all.sort((a, b) => a.planId.localeCompare(b.planId)) }, 200);
-    })
-    .openapi(putPlan, async (c) => {
-      const { planId } = c.req.valid('param');
-      const { created, plan } = await deps.plans.putPlan(planId, c.req.valid('json'), deps.clock.now());
-      return created ? c.json(plan, 201) : c.json(plan, 200);
-    })
-    .openapi(
-      assignPlan,
-      async (c) => {
-        const { accountId } = c.req.valid('param');
-        const { planId } = c.req.valid('json');
-        if (planId !== DEFAULT_PLAN_ID && !(await deps.plans.getPlan(planId))) throw notFound('plan');
-        if (!(await deps.plans.assignPlan(accountId, planId))) throw notFound('account');
-        const standing = await deps.plans.standing(accountId, { consistent: true });
-        if (!standing) throw notFound('account');
-        return c.json(standingOut(standing), 200);
-      },
-      accountHook,
-    )
-    .openapi(
-      statusRoute('suspend'),
-      async (c) => c.json(await setStatus(c.req.valid('param').accountId, 'suspended'), 200),
-      accountHook,
-    )
-    .openapi(
-      statusRoute('resume'),
-      async (c) => c.json(await setStatus(c.req.valid('param').accountId, 'active'), 200),
-      accountHook,
-    );
 }
