@@ -28,6 +28,17 @@ export const webConfigSchema = z.object({
   userApi: z.url(),
   /** URL of the key API that API clients call with their key (the "try your key" box). */
   keyApi: z.url(),
+  /** The configured windows the page tells its users about (contracts/config.ts), never built in. */
+  windows: z.object({
+    /**
+     * The gate's fresh window (TOLLGATE_KEY_CACHE_FRESH_MS): how long a gate answers from what it
+     * last read of a key and of its account's status and plan, so a revocation, a suspension or
+     * resumption and a plan assigned or replaced are enforced within it.
+     */
+    keyCacheFreshMs: z.int().check(z.positive()),
+    /** How long a rolled key keeps working when the roll names no grace (TOLLGATE_ROLL_GRACE_MS). */
+    rollGraceMs: z.int().check(z.nonnegative()),
+  }),
 });
 
 export type WebConfig = z.infer<typeof webConfigSchema>;

@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
+import { ERROR_CODES, type ErrorBody, errorBody } from '../../contracts/errors';
 import { type BillingPolicy, billSuccesses, type GateEnv } from '../../services/gate/index';
 import { RATES_AS_OF, ratesFrom, SUPPORTED_CURRENCIES } from './rates';
 
@@ -14,9 +15,14 @@ const currency = z
   .regex(/^[A-Z]{3}$/, 'an ISO 4217 code, e.g. EUR')
   .openapi({ example: 'EUR' });
 
+/**
+ * Tollgate's one error shape (contracts/errors.ts), for the gate's refusals and this API's own
+ * errors alike. Built with this package's zod, which carries `.openapi()`; `satisfies` keeps it the
+ * contract's shape, with the contract's codes.
+ */
 const errorSchema = z
-  .object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) })
-  .openapi('Error');
+  .object({ error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), details: z.unknown().optional() }) })
+  .openapi('Error') satisfies z.ZodType<ErrorBody>;
 
 const apiKey = [{ apiKey: [] }];
 const refusals = {
@@ -125,8 +131,6 @@ const status = createRoute({
 /** This API's billing: what did the work (2xx, 3xx), except the free status check. */
 export const ratesBilling: BillingPolicy = (answer) => answer.route !== '/v1/status' && billSuccesses(answer);
 
-const notFound = (message: string) => ({ error: { code: 'not_found', message } });
-
 /** The example API around a gate middleware (composeGate(...).middleware({ bill: ratesBilling })). */
 export function createRatesApp(gate: MiddlewareHandler<GateEnv>) {
   const app = new OpenAPIHono<GateEnv>({
@@ -134,13 +138,7 @@ export function createRatesApp(gate: MiddlewareHandler<GateEnv>) {
     defaultHook: (result, c) => {
       if (!result.success) {
         return c.json(
-          {
-            error: {
-              code: 'invalid_request',
-              message: 'The request is not valid',
-              details: z.treeifyError(result.error),
-            },
-          },
+          errorBody('invalid_request', 'The request is not valid', z.treeifyError(result.error)),
           400,
         );
       }
@@ -152,25 +150,23 @@ export function createRatesApp(gate: MiddlewareHandler<GateEnv>) {
     name: 'x-api-key',
   });
   app.use('/v1/*', gate);
-  app.notFound((c) => c.json(notFound('No such route'), 404));
+  app.notFound((c) => c.json(errorBody('not_found', 'No such route'), 404));
   // The one error shape for a failing handler too (Hono's default is a plain-text 500); the gate
   // has already counted it as an internal error.
-  app.onError((_error, c) =>
-    c.json({ error: { code: 'internal_error', message: 'The request failed' } }, 500),
-  );
+  app.onError((_error, c) => c.json(errorBody('internal_error', 'The request failed'), 500));
   return app
     .openapi(currencies, (c) => c.json({ currencies: [...SUPPORTED_CURRENCIES], asOf: RATES_AS_OF }, 200))
     .openapi(rates, (c) => {
       const { base } = c.req.valid('param');
       const table = ratesFrom(base);
-      if (!table) return c.json(notFound(`No rates for ${base}`), 404);
+      if (!table) return c.json(errorBody('not_found', `No rates for ${base}`), 404);
       return c.json({ base, asOf: RATES_AS_OF, rates: table }, 200);
     })
     .openapi(convert, (c) => {
       const { from, to, amount } = c.req.valid('json');
       const rate = ratesFrom(from)?.[to];
       if (rate === undefined) {
-        return c.json({ error: { code: 'invalid_request', message: `No rate from ${from} to ${to}` } }, 400);
+        return c.json(errorBody('invalid_request', `No rate from ${from} to ${to}`), 400);
       }
       return c.json(
         { from, to, amount, rate, result: Math.round(amount * rate * 100) / 100, asOf: RATES_AS_OF },

@@ -6,12 +6,14 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { serve } from '@hono/node-server';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DEFAULT_KEY_CACHE_WINDOWS, ENV } from '../../contracts/config';
+import { DEFAULT_KEY_CACHE_WINDOWS, DEFAULT_ROLL_GRACE_MS, ENV } from '../../contracts/config';
+import { planBodySchema, planIdSchema, quotaSchema } from '../../contracts/plans';
 import { tableName, tables } from '../../contracts/resources';
 import { ADMIN_FILE, type LocalAdmin } from '../../infra/local/bootstrap';
 import { latestCode } from '../../infra/local/mailbox';
 import { composeUserApi } from '../../services/user-api/compose';
 import { loadUserApiConfig } from '../../services/user-api/config';
+import { duration } from '../../web/src/format';
 import { LOCAL_CREDENTIALS } from '../support/aws';
 import { signUpAndSignIn } from '../support/local-stack';
 import { DESKTOP, launchChromium, PHONE, screenshot } from './browser';
@@ -36,6 +38,8 @@ const POLL = { timeout: 20_000, interval: 250 };
  * revoked key must be refused within it (README: "A revoked key stops working within 10 s").
  */
 const FRESH_MS = Number(process.env[ENV.keyCacheFreshMs] ?? DEFAULT_KEY_CACHE_WINDOWS.freshMs);
+/** The roll grace the e2e stack's user-api gives a roll that names none, decided the same way. */
+const ROLL_GRACE_MS = Number(process.env[ENV.rollGraceMs] ?? DEFAULT_ROLL_GRACE_MS);
 /** What the page adds to the fresh window: one try-box poll (1 s), its round trip and a render. */
 const REFUSAL_SEEN_SLACK_MS = 2_500;
 
@@ -119,6 +123,8 @@ describe('the account owner web page', () => {
       userApi: endpoints.userApi,
       keyApi: endpoints.keyApi,
       cognito: { endpoint: endpoints.cognito.endpoint, userPoolId: endpoints.cognito.userPoolId },
+      // The windows the page states are the stack's own (contracts/web-config.ts), not built in.
+      windows: { keyCacheFreshMs: FRESH_MS, rollGraceMs: ROLL_GRACE_MS },
     });
   });
 
@@ -299,6 +305,13 @@ describe('the account owner web page', () => {
     await openPage('Keys');
     await keyRow('ci-server').getByRole('button', { name: 'Roll' }).click();
     const rollDialog = page.getByRole('dialog', { name: 'Roll “ci-server”?' });
+    // The default grace is the user API's configured one.
+    expect(
+      await rollDialog
+        .getByRole('radio')
+        .first()
+        .evaluate((radio) => radio.parentElement?.textContent),
+    ).toContain(`${duration(ROLL_GRACE_MS)} (default)`);
     await rollDialog.getByLabel('1 hour').check();
     await rollDialog.getByRole('button', { name: 'Roll key' }).click();
     await rollDialog.waitFor({ state: 'hidden' });
@@ -317,6 +330,8 @@ describe('the account owner web page', () => {
     await firstRow.getByRole('button', { name: 'Revoke' }).click();
     const revokeDialog = page.getByRole('dialog', { name: /^Revoke/ });
     expect(await revokeDialog.textContent()).toContain("can't be undone");
+    // The page promises the key cache's configured fresh window, the one the next assertions hold it to.
+    expect(await revokeDialog.textContent()).toContain(`are refused within ${duration(FRESH_MS)}`);
     await revokeDialog.getByRole('button', { name: 'Cancel' }).click();
     await revokeDialog.waitFor({ state: 'hidden' });
     expect(await firstRow.getAttribute('data-status')).toBe('active');
@@ -328,7 +343,9 @@ describe('the account owner web page', () => {
     await revokeDialog.getByRole('button', { name: 'Revoke key' }).click();
     expect((await revokeAnswered).status()).toBe(200);
     const revokedAt = Date.now();
-    await expect.poll(() => page.getByTestId('keys-notice').textContent(), POLL).toContain('Revoked');
+    await expect
+      .poll(() => page.getByTestId('keys-notice').textContent(), POLL)
+      .toContain(`Requests with it are refused within ${duration(FRESH_MS)}.`);
     await expect
       .poll(() => page.locator('details.inactive .key-row[data-status="revoked"]').count(), POLL)
       .toBe(1);
@@ -455,6 +472,47 @@ describe("the SaaS owner's admin view, and the owner's plan", () => {
     );
   });
 
+  it("refuses a plan the API's schema refuses, with zod's message by each field, and sends nothing", async () => {
+    const form = adminPage.locator('form.plan-form');
+    const puts: string[] = [];
+    const onRequest = (request: { method(): string; url(): string }) => {
+      if (request.method() === 'PUT') puts.push(request.url());
+    };
+    adminPage.on('request', onRequest);
+    await form.getByLabel('Plan id').fill('Bad Id!');
+    await form.getByLabel('Name', { exact: true }).fill('  ');
+    await form.getByLabel('Quota requests').fill('-3');
+    await form.getByLabel('Rate limit requests').fill('5');
+    await form.getByLabel('Rate limit seconds').fill('');
+    await form.getByLabel('Max live keys').fill('1.5');
+    await form.getByRole('button', { name: 'Save plan' }).click();
+    await adminPage.getByTestId('plan-form-error').waitFor();
+
+    /** The message tied to a field (aria-describedby), once the field is marked invalid. */
+    const messageOf = async (field: Locator) => {
+      expect(await field.getAttribute('aria-invalid')).toBe('true');
+      const id = await field.getAttribute('aria-describedby');
+      return adminPage.locator(`[id="${id}"]`).textContent();
+    };
+    const zodSays = (result: { error?: { issues: Array<{ message: string }> } }) =>
+      result.error?.issues[0]?.message;
+    expect(await messageOf(form.getByLabel('Plan id'))).toBe(zodSays(planIdSchema.safeParse('Bad Id!')));
+    expect(await messageOf(form.getByLabel('Name', { exact: true }))).toBe(
+      zodSays(planBodySchema.shape.name.safeParse('  ')),
+    );
+    expect(await messageOf(form.getByLabel('Quota requests'))).toBe(
+      zodSays(quotaSchema.shape.requests.safeParse(-3)),
+    );
+    expect(await messageOf(form.getByLabel('Rate limit seconds'))).toContain('leave both blank');
+    expect(await messageOf(form.getByLabel('Max live keys'))).toBe(
+      zodSays(planBodySchema.shape.maxKeys.safeParse(1.5)),
+    );
+    // What is fine is not marked.
+    expect(await form.getByLabel('Rate limit requests').getAttribute('aria-invalid')).toBeNull();
+    adminPage.off('request', onRequest);
+    expect(puts).toEqual([]);
+  });
+
   it('creates a plan with the form: a quota of 20 a day, 100 requests per 10 s and at most 5 live keys', async () => {
     const form = adminPage.locator('form.plan-form');
     await form.getByLabel('Plan id').fill(PLAN_ID);
@@ -480,13 +538,17 @@ describe("the SaaS owner's admin view, and the owner's plan", () => {
     await row.getByRole('button', { name: 'Assign' }).click();
     await expect
       .poll(() => adminPage.getByTestId('admin-notice').textContent(), POLL)
-      .toContain(`${email} is on “${PLAN_ID}” now`);
+      .toContain(
+        `${email} is on “${PLAN_ID}” now. The gate holds its keys to it within ${duration(FRESH_MS)}.`,
+      );
     await expect.poll(() => row.getByTestId('account-usage').textContent(), POLL).toMatch(/\d+ of 20 today/);
 
     // Suspending asks first; cancelling changes nothing.
     await row.getByRole('button', { name: 'Suspend' }).click();
     const suspendDialog = adminPage.getByRole('dialog', { name: `Suspend ${email}?` });
-    expect(await suspendDialog.textContent()).toContain('account_suspended');
+    expect(await suspendDialog.textContent()).toContain(
+      `(403 account_suspended) within ${duration(FRESH_MS)}`,
+    );
     await suspendDialog.getByRole('button', { name: 'Cancel' }).click();
     await suspendDialog.waitFor({ state: 'hidden' });
     expect(await row.getByTestId('account-status').textContent()).toContain('Active');

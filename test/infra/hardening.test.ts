@@ -298,6 +298,7 @@ describe.each([
       cognito: { userPoolId: 'p', clientId: 'c', endpoint: 'https://cognito-idp.example:1' },
       userApi: 'https://user-api.example:2/v1/',
       keyApi: `${scheme}://key-api.example:3`,
+      windows: { keyCacheFreshMs: 10_000, rollGraceMs: 86_400_000 },
     };
     const local = await createLocalSiteApp({ config, root: '/nonexistent' }).request('/config.json');
     const localOrigins = [

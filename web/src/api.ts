@@ -1,18 +1,33 @@
 import { type ClientResponse, hc, type InferRequestType } from 'hono/client';
 import type { SuccessStatusCode } from 'hono/utils/http-status';
+import { ERROR_CODES, type ErrorCode, errorBodySchema } from '../../contracts/errors';
 // Type only: the client is checked against the API's routes, and no server code is bundled.
 import type { AppType } from '../../services/user-api/app';
 
-/** The user API answered with an error body (`{ error: { code, message } }`). */
+/** The user API answered with an error (contracts/errors.ts), or with what the page cannot read. */
 export class ApiError extends Error {
   override readonly name: string = 'ApiError';
   constructor(
     readonly status: number,
-    readonly code: string,
+    /** Undefined when the answer had no error body, or a code this build does not know (a newer server). */
+    readonly code: ErrorCode | undefined,
     message: string,
   ) {
     super(message);
   }
+}
+
+const isErrorCode = (code: string): code is ErrorCode => (ERROR_CODES as readonly string[]).includes(code);
+
+/**
+ * An answer's error (contracts/errors.ts), read with the shared schema: its code when this build
+ * knows it, and its message; undefined when the body is not an error body.
+ */
+export function readError(body: unknown): { code: ErrorCode | undefined; message: string } | undefined {
+  const parsed = errorBodySchema.safeParse(body);
+  if (!parsed.success) return undefined;
+  const { code, message } = parsed.data.error;
+  return { code: isErrorCode(code) ? code : undefined, message };
 }
 
 /**
@@ -57,23 +72,13 @@ async function call<R extends ClientResponse<unknown, number, string>>(
   }
   if (response.status === 401) {
     // Only this 401 keeps the session: the token is valid, just too old to mint a secret.
-    const body = (await response.json().catch(() => undefined)) as
-      | { error?: { code?: string; message?: string } }
-      | undefined;
-    if (body?.error?.code === 'reauthentication_required') {
-      throw new ReauthenticationRequiredError(body.error.message ?? 'Sign in again to continue.');
-    }
+    const error = readError(await response.json().catch(() => undefined));
+    if (error?.code === 'reauthentication_required') throw new ReauthenticationRequiredError(error.message);
     throw new SessionExpiredError();
   }
   if (!response.ok) {
-    const body = (await response.json().catch(() => undefined)) as
-      | { error?: { code?: string; message?: string } }
-      | undefined;
-    throw new ApiError(
-      response.status,
-      body?.error?.code ?? 'unknown',
-      body?.error?.message ?? `The API answered ${response.status}`,
-    );
+    const error = readError(await response.json().catch(() => undefined));
+    throw new ApiError(response.status, error?.code, error?.message ?? `The API answered ${response.status}`);
   }
   return (await response.json()) as Body<R>;
 }
@@ -112,7 +117,7 @@ export function createUserApi(baseUrl: string, idToken: () => Promise<string>) {
       );
       // The route declares its two answers as one union; with `groupBy=route` it is this one.
       if (!('routes' in answer)) {
-        throw new ApiError(200, 'unexpected_answer', 'The API answered usage without its split by route.');
+        throw new ApiError(200, undefined, 'The API answered usage without its split by route.');
       }
       return answer;
     },

@@ -22,6 +22,14 @@ export const share = (part: number): string =>
 export const plural = (n: number, one: string, many = `${one}s`): string =>
   `${count(n)} ${n === 1 ? one : many}`;
 
+/** A configured window in words, in its largest whole unit: "10 seconds", "24 hours", "2 days". */
+export function duration(ms: number): string {
+  if (ms > 86_400_000 && ms % 86_400_000 === 0) return plural(ms / 86_400_000, 'day');
+  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return plural(ms / 3_600_000, 'hour');
+  if (ms >= 60_000 && ms % 60_000 === 0) return plural(ms / 60_000, 'minute');
+  return plural(ms / 1000, 'second');
+}
+
 export const dateTime = (iso: string): string => dateTimeFormat.format(new Date(iso));
 
 export const time = (iso: string): string => timeFormat.format(new Date(iso));
