@@ -1,11 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import {
-  ACCOUNT_STATUSES,
-  DEFAULT_PLAN_ID,
-  periodBounds,
-  QUOTA_PERIODS,
-  type QuotaPeriod,
-} from '../../../contracts/plans';
+import { ACCOUNT_STATUSES, DEFAULT_PLAN_ID, periodBounds, QUOTA_PERIODS } from '../../../contracts/plans';
 import { isLiveKey } from '../../accounts/records';
 import type { UserApiDeps } from '../env';
 import { notFound } from '../errors';
@@ -82,7 +76,8 @@ export function planRoutes(deps: UserApiDeps) {
     const { quota, rateLimit, maxKeys } = plan ?? {};
 
     const [used, live] = await Promise.all([
-      quota ? usedThisPeriod(deps, accountId, quota.period, asOf) : undefined,
+      // The quota period's usage as the gate counts it (UsageReader.usedInPeriod, periodBounds).
+      quota ? deps.usage.usedInPeriod(accountId, quota.period, asOf) : undefined,
       maxKeys === undefined
         ? undefined
         : deps.store.listKeys(accountId).then((keys) => keys.filter((key) => isLiveKey(key, asOf)).length),
@@ -120,14 +115,4 @@ export function planRoutes(deps: UserApiDeps) {
       200,
     );
   });
-}
-
-/** The account's requests in the quota period containing `at`: what the gate counts against it. */
-async function usedThisPeriod(
-  deps: UserApiDeps,
-  accountId: string,
-  period: QuotaPeriod,
-  at: Date,
-): Promise<number> {
-  return deps.usage.usedInPeriod(accountId, period, at);
 }
