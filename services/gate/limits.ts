@@ -8,6 +8,7 @@ import {
 } from '../../contracts/plans';
 import { DependencyError } from '../platform/errors';
 import type { KeyCache } from './key-cache';
+import { headersOf, type PolicyState } from './ratelimit-headers';
 
 /** Who is calling (the gate's Caller; not imported, so that gate.ts can import this module). */
 interface Caller {
@@ -19,16 +20,6 @@ interface Caller {
 export interface AccountTerms {
   status: AccountStatus;
   plan?: Plan;
-}
-
-/** How a request stands against its plan's limits, for the RateLimit headers of its answer. */
-interface PolicyState {
-  /** The policy's name in the headers: `quota` or `rate`. */
-  name: 'quota' | 'rate';
-  limit: number;
-  windowSeconds: number;
-  remaining: number;
-  resetSeconds: number;
 }
 
 export type LimitDecision =
@@ -174,64 +165,13 @@ export class PlanLimits {
     const plan = terms.plan;
     if (!plan || (!plan.rateLimit && !plan.quota)) return ALLOWED;
     const now = this.#now();
-
-    let quota: PolicyState | undefined;
     let entry: UsageEntry | undefined;
     if (plan.quota) {
       const pending = this.#usageOf(caller.accountId, plan.quota, now, probe);
       entry = pending instanceof Promise ? await pending : pending;
-      quota = {
-        name: 'quota',
-        limit: plan.quota.requests,
-        windowSeconds: entry.periodSeconds,
-        remaining: plan.quota.requests - estimatedUse(entry),
-        resetSeconds: Math.max(1, Math.ceil((entry.periodEnd - now) / 1000)),
-      };
     }
-    let rate: PolicyState | undefined;
-    let window: WindowEntry | undefined;
-    if (plan.rateLimit) {
-      window = this.#window(caller, plan.rateLimit, now);
-      rate = {
-        name: 'rate',
-        limit: plan.rateLimit.requests,
-        windowSeconds: plan.rateLimit.perSeconds,
-        remaining: plan.rateLimit.requests - window.count,
-        resetSeconds: Math.max(1, Math.ceil((window.start + plan.rateLimit.perSeconds * 1000 - now) / 1000)),
-      };
-    }
-    if (quota && quota.remaining <= 0) {
-      return {
-        allowed: false,
-        reason: 'quota_exceeded',
-        message: `The plan's quota of ${quota.limit} requests per ${plan.quota?.period} is used up`,
-        retryAfterSeconds: quota.resetSeconds,
-        headers: headersOf(plan, quota, rate, 0),
-      };
-    }
-    if (rate && rate.remaining <= 0) {
-      return {
-        allowed: false,
-        reason: 'rate_limited',
-        message: `The plan allows ${rate.limit} requests per ${rate.windowSeconds} s`,
-        retryAfterSeconds: rate.resetSeconds,
-        headers: headersOf(plan, quota, rate, 0),
-      };
-    }
-    // Let through: counted against both, and the headers say what is left after this request.
-    if (window) window.count++;
-    const headers = headersOf(plan, quota, rate, 1);
-    if (!entry) return { allowed: true, headers };
-    entry.inFlight++;
-    const held = entry;
-    return {
-      allowed: true,
-      headers,
-      settle: (published) => {
-        held.inFlight--;
-        if (published) held.published++;
-      },
-    };
+    const window = plan.rateLimit ? this.#window(caller, plan.rateLimit, now) : undefined;
+    return decide(plan, entry, window, now);
   }
 
   /** This container's fixed window for the caller's key or account, aligned to the epoch. */
@@ -321,29 +261,65 @@ function estimatedUse(entry: UsageEntry): number {
 
 const ALLOWED: LimitDecision = { allowed: true, headers: {} };
 
-/** A plan's RateLimit-Policy value: the same for every request under it, so built once per plan. */
-const policyHeaders = new WeakMap<Plan, string>();
-
-/**
- * `RateLimit-Policy: "quota";q=1000;w=86400, "rate";q=10;w=1` and
- * `RateLimit: "quota";r=412;t=3600, "rate";r=9;t=1` (structured-field lists, one item per policy),
- * `used` requests taken off what is left (1 for a request let through).
- */
-function headersOf(
+/** The request against its plan: refused by the quota first, then by the rate; else let through. */
+function decide(
   plan: Plan,
-  quota: PolicyState | undefined,
-  rate: PolicyState | undefined,
-  used: number,
-): Record<string, string> {
-  let policy = policyHeaders.get(plan);
-  if (policy === undefined) {
-    policy = [quota, rate]
-      .filter((s) => s !== undefined)
-      .map((s) => `"${s.name}";q=${s.limit};w=${s.windowSeconds}`)
-      .join(', ');
-    policyHeaders.set(plan, policy);
+  entry: UsageEntry | undefined,
+  window: WindowEntry | undefined,
+  now: number,
+): LimitDecision {
+  const quota = plan.quota && entry ? quotaState(plan.quota, entry, now) : undefined;
+  const rate = plan.rateLimit && window ? rateState(plan.rateLimit, window, now) : undefined;
+  if (quota && quota.remaining <= 0) {
+    return {
+      allowed: false,
+      reason: 'quota_exceeded',
+      message: `The plan's quota of ${quota.limit} requests per ${plan.quota?.period} is used up`,
+      retryAfterSeconds: quota.resetSeconds,
+      headers: headersOf(plan, quota, rate, 0),
+    };
   }
-  const q = quota ? `"quota";r=${Math.max(0, quota.remaining - used)};t=${quota.resetSeconds}` : '';
-  const r = rate ? `"rate";r=${Math.max(0, rate.remaining - used)};t=${rate.resetSeconds}` : '';
-  return { 'ratelimit-policy': policy, ratelimit: q && r ? `${q}, ${r}` : q || r };
+  if (rate && rate.remaining <= 0) {
+    return {
+      allowed: false,
+      reason: 'rate_limited',
+      message: `The plan allows ${rate.limit} requests per ${rate.windowSeconds} s`,
+      retryAfterSeconds: rate.resetSeconds,
+      headers: headersOf(plan, quota, rate, 0),
+    };
+  }
+  // Let through: counted against both, and the headers say what is left after this request.
+  if (window) window.count++;
+  const headers = headersOf(plan, quota, rate, 1);
+  if (!entry) return { allowed: true, headers };
+  entry.inFlight++;
+  const held = entry;
+  return {
+    allowed: true,
+    headers,
+    settle: (published) => {
+      held.inFlight--;
+      if (published) held.published++;
+    },
+  };
+}
+
+function quotaState(quota: Quota, entry: UsageEntry, now: number): PolicyState {
+  return {
+    name: 'quota',
+    limit: quota.requests,
+    windowSeconds: entry.periodSeconds,
+    remaining: quota.requests - estimatedUse(entry),
+    resetSeconds: Math.max(1, Math.ceil((entry.periodEnd - now) / 1000)),
+  };
+}
+
+function rateState(limit: RateLimit, window: WindowEntry, now: number): PolicyState {
+  return {
+    name: 'rate',
+    limit: limit.requests,
+    windowSeconds: limit.perSeconds,
+    remaining: limit.requests - window.count,
+    resetSeconds: Math.max(1, Math.ceil((window.start + limit.perSeconds * 1000 - now) / 1000)),
+  };
 }
