@@ -21,7 +21,9 @@ const currency = z
  * contract's shape, with the contract's codes.
  */
 const errorSchema = z
-  .object({ error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), details: z.unknown().optional() }) })
+  .object({
+    error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), details: z.unknown().optional() }),
+  })
   .openapi('Error') satisfies z.ZodType<ErrorBody>;
 
 const apiKey = [{ apiKey: [] }];

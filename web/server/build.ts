@@ -14,6 +14,8 @@ const BUILD_INPUTS = [
   join(WEB_DIR, 'index.html'),
   join(WEB_DIR, 'vite.config.ts'),
   join(WEB_DIR, 'tsconfig.json'),
+  // The page bundles the contracts it shares with the services (web config, errors, plans).
+  join(REPO_ROOT, 'contracts'),
   // The typed API client follows the user-api's routes; new dependency versions change the bundle.
   join(REPO_ROOT, 'services', 'user-api'),
   join(REPO_ROOT, 'package-lock.json'),
