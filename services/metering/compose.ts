@@ -17,7 +17,7 @@ import { UsageStore } from '../usage/usage-store';
 import { isAlertsEvent, parseAlertsEvent } from './alert-events';
 import type { AcceptanceWindow } from './batch';
 import type { MeteringConfig } from './config';
-import { type BatchOutcome, consumeBatch } from './consumer';
+import { type BatchOutcome, type ConsumerDeps, consumeBatch } from './consumer';
 import { SqsDeadLetterSink } from './dead-letter';
 import { KinesisLookBack, type LookBack } from './look-back';
 import { CognitoOwnerAddresses } from './owner-address';
@@ -118,23 +118,39 @@ export interface Metering {
   readonly handleBatch: (event: unknown) => Promise<MeteringBatchResult>;
 }
 
-/**
- * The metering consumer: its configuration and clients → the handler the event source mappings
- * (or the local pollers) call. Lambda's handler.ts, the local stack, tests and bench all build it
- * here.
- */
-export function composeMetering(config: MeteringConfig, overrides: MeteringOverrides = {}): Metering {
+/** What every part of the consumer shares: its clients, logs, metrics, clock and window. */
+interface MeteringContext {
+  config: MeteringConfig;
+  overrides: MeteringOverrides;
+  aws: AwsOptions;
+  logger: Logger;
+  metrics: InvocationMetrics;
+  clock: Clock;
+  window: AcceptanceWindow;
+  dynamo: DynamoDBDocumentClient;
+}
+
+function meteringContext(config: MeteringConfig, overrides: MeteringOverrides): MeteringContext {
   const aws = overrides.aws ?? {};
-  const logger = overrides.logger ?? new Logger({ serviceName: SERVICE_NAMES.metering });
-  const metrics =
-    overrides.metrics ??
-    perInvocationMetrics(new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.metering }));
-  const clock = overrides.clock ?? systemClock;
-  const window: AcceptanceWindow = {
-    lateMs: config[ENV.lateWindowMs],
-    futureMs: config[ENV.futureWindowMs],
+  return {
+    config,
+    overrides,
+    aws,
+    logger: overrides.logger ?? new Logger({ serviceName: SERVICE_NAMES.metering }),
+    metrics:
+      overrides.metrics ??
+      perInvocationMetrics(
+        new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.metering }),
+      ),
+    clock: overrides.clock ?? systemClock,
+    window: { lateMs: config[ENV.lateWindowMs], futureMs: config[ENV.futureWindowMs] },
+    dynamo: overrides.clients?.dynamo ?? documentClient(aws),
   };
-  const dynamo = overrides.clients?.dynamo ?? documentClient(aws);
+}
+
+/** What consumeBatch is given: the store, the dead-letter sink, the look-back and provenance. */
+function consumerDeps(ctx: MeteringContext, alerts: QuotaAlerts | undefined) {
+  const { config, overrides, aws, logger, metrics, window, dynamo } = ctx;
   const usage = new UsageStore({
     client: dynamo,
     table: config[ENV.usageTable],
@@ -164,12 +180,11 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
       keysTable: config[ENV.keysTable],
       onRead: () => metrics.addMetric(MeteringMetric.provenanceReads, MetricUnit.Count, 1),
     });
-  const alerts = quotaAlerts(config, dynamo, logger, overrides);
-  const deps = {
+  return {
     usage,
     ...(alerts ? { alerts } : {}),
     deadLetters,
-    clock,
+    clock: ctx.clock,
     logger,
     metrics,
     window,
@@ -177,15 +192,17 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
     provenance,
     ...(overrides.concurrency ? { concurrency: overrides.concurrency } : {}),
   };
+}
 
-  /**
-   * Throwing would fail the whole batch; only a batch that is not an SQS or Kinesis event at all
-   * does that. (The event source mapping must have ReportBatchItemFailures.)
-   */
-  async function handleBatch(event: unknown): Promise<MeteringBatchResult> {
+/**
+ * The batch handler. Throwing would fail the whole batch; only a batch that is not an SQS or
+ * Kinesis event at all does that. (The event source mapping must have ReportBatchItemFailures.)
+ */
+function batchHandler(ctx: MeteringContext, deps: ConsumerDeps): Metering['handleBatch'] {
+  return async (event) => {
     try {
       const outcome = await consumeBatch(inboundRecords(event), deps);
-      logger.debug('batch consumed', { ...outcome, failed: outcome.failedRecordIds.length });
+      ctx.logger.debug('batch consumed', { ...outcome, failed: outcome.failedRecordIds.length });
       return {
         outcome,
         response: {
@@ -193,27 +210,42 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
         },
       };
     } finally {
+      ctx.metrics.endInvocation();
+    }
+  };
+}
+
+/** The alerts handler: a delivery event confirms an alert; the schedule sends what is due. */
+function alertsHandlerOf(ctx: MeteringContext, alerts: QuotaAlerts) {
+  const { clock, logger, metrics } = ctx;
+  return async (event: unknown): Promise<ScheduleRun | { confirmed: boolean }> => {
+    const parsed = parseAlertsEvent(event);
+    if (parsed.kind === 'other') return { confirmed: false };
+    if (parsed.kind === 'delivered') {
+      return { confirmed: await alerts.confirmDelivered(parsed.alertId, parsed.messageId) };
+    }
+    try {
+      const run = await alerts.runSchedule(clock.now());
+      const sent = run.outcomes.sent ?? 0;
+      if (sent > 0) metrics.addMetric(MeteringMetric.quotaAlertsSent, MetricUnit.Count, sent);
+      if (run.unsettled > 0) logger.info('quota alert schedule ran', { ...run });
+      return run;
+    } finally {
       metrics.endInvocation();
     }
-  }
-  const alertsHandler = alerts
-    ? async (event: unknown): Promise<ScheduleRun | { confirmed: boolean }> => {
-        const parsed = parseAlertsEvent(event);
-        if (parsed.kind === 'other') return { confirmed: false };
-        if (parsed.kind === 'delivered') {
-          return { confirmed: await alerts.confirmDelivered(parsed.alertId, parsed.messageId) };
-        }
-        try {
-          const run = await alerts.runSchedule(clock.now());
-          const sent = run.outcomes.sent ?? 0;
-          if (sent > 0) metrics.addMetric(MeteringMetric.quotaAlertsSent, MetricUnit.Count, sent);
-          if (run.unsettled > 0) logger.info('quota alert schedule ran', { ...run });
-          return run;
-        } finally {
-          metrics.endInvocation();
-        }
-      }
-    : undefined;
+  };
+}
+
+/**
+ * The metering consumer: its configuration and clients → the handler the event source mappings
+ * (or the local pollers) call. Lambda's handler.ts, the local stack, tests and bench all build it
+ * here.
+ */
+export function composeMetering(config: MeteringConfig, overrides: MeteringOverrides = {}): Metering {
+  const ctx = meteringContext(config, overrides);
+  const alerts = quotaAlerts(config, ctx.dynamo, ctx.logger, overrides);
+  const handleBatch = batchHandler(ctx, consumerDeps(ctx, alerts));
+  const alertsHandler = alerts ? alertsHandlerOf(ctx, alerts) : undefined;
   return {
     handler: async (event) => {
       if (isAlertsEvent(event)) {

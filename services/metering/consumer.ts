@@ -78,68 +78,10 @@ export async function consumeBatch(
     deadLettered: 0,
   };
   const accepted = await checkProvenance(prepared.accepted, rejected, outcome, deps);
-  const events = accepted.map((a) => a.event);
-
-  if (rejected.length > 0) {
-    const notSent = await deps.deadLetters.send(rejected);
-    outcome.failedRecordIds.push(...notSent);
-    outcome.deadLettered = rejected.length - notSent.length;
-    const unsent = new Set(notSent);
-    for (const r of rejected) {
-      if (!unsent.has(r.record.recordId)) {
-        outcome.refused ??= {};
-        outcome.refused[r.reason] = (outcome.refused[r.reason] ?? 0) + 1;
-        deps.metrics.addMetric(MeteringRefusedMetric[r.reason], MetricUnit.Count, 1);
-      }
-      deps.logger.warn('usage record dead-lettered', {
-        reason: r.reason,
-        detail: r.detail,
-        recordId: r.record.recordId,
-      });
-    }
-  }
-
-  let writes = 0;
-  if (accepted.some((a) => a.record.position)) {
-    if (!deps.lookBack) throw new Error('consumeBatch needs deps.lookBack for Kinesis batches');
-    const ordered = await applyOrdered(accepted, {
-      usage: deps.usage,
-      lookBack: deps.lookBack,
-      now,
-      concurrency: deps.concurrency ?? DEFAULT_CONCURRENCY,
-      onCounterFailed: (error, increment) => {
-        deps.logger.error('counter update failed; its records will be delivered again', {
-          error,
-          counter: increment.counter,
-          events: increment.entries.length,
-        });
-        deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
-      },
-      onPeriodFailed: (error, increment) => {
-        deps.logger.error('account-period update failed; its records will be delivered again', {
-          error,
-          counter: increment.counter,
-          events: increment.entries.length,
-        });
-        deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
-      },
-      onLookBackFailed: (error, item) => {
-        deps.logger.error('could not look for the first copy of a resent event; retrying from it', {
-          error,
-          eventId: item.event.id,
-          recordId: item.record.recordId,
-        });
-        deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
-      },
-    });
-    outcome.counted = ordered.counted;
-    outcome.duplicates = ordered.duplicates;
-    outcome.failedRecordIds.push(...ordered.failedRecordIds);
-    writes = ordered.writeRequests;
-  } else {
-    writes = await applyAggregates(aggregateAccepted(accepted), deps, outcome, now);
-  }
-
+  if (rejected.length > 0) await deadLetter(rejected, outcome, deps);
+  const writes = accepted.some((a) => a.record.position)
+    ? await applyOrderedBatch(accepted, deps, outcome, now)
+    : await applyAggregates(aggregateAccepted(accepted), deps, outcome, now);
   if (deps.alerts && outcome.counted > 0) {
     // Each event's own (account, period): a late event is checked against the period it counts in.
     const alerted = await deps.alerts.afterBatch(
@@ -148,23 +90,94 @@ export async function consumeBatch(
     );
     if (alerted > 0) deps.metrics.addMetric(MeteringMetric.quotaAlertsSent, MetricUnit.Count, alerted);
   }
+  recordBatchMetrics(records.length, accepted, outcome, writes, deps);
+  return outcome;
+}
 
+/** Sends refused records to the dead letter with their reason; one not sent is failed (redelivered). */
+async function deadLetter(rejected: readonly Rejected[], outcome: BatchOutcome, deps: ConsumerDeps) {
+  const notSent = await deps.deadLetters.send(rejected);
+  outcome.failedRecordIds.push(...notSent);
+  outcome.deadLettered = rejected.length - notSent.length;
+  const unsent = new Set(notSent);
+  for (const r of rejected) {
+    if (!unsent.has(r.record.recordId)) {
+      outcome.refused ??= {};
+      outcome.refused[r.reason] = (outcome.refused[r.reason] ?? 0) + 1;
+      deps.metrics.addMetric(MeteringRefusedMetric[r.reason], MetricUnit.Count, 1);
+    }
+    deps.logger.warn('usage record dead-lettered', {
+      reason: r.reason,
+      detail: r.detail,
+      recordId: r.record.recordId,
+    });
+  }
+}
+
+/** A Kinesis batch: counted by sequence number per counter (ordered.ts). @returns write requests */
+async function applyOrderedBatch(
+  accepted: readonly AcceptedRecord[],
+  deps: ConsumerDeps,
+  outcome: BatchOutcome,
+  now: Date,
+): Promise<number> {
+  if (!deps.lookBack) throw new Error('consumeBatch needs deps.lookBack for Kinesis batches');
+  const failed = (message: string, details: Record<string, unknown>) => {
+    deps.logger.error(message, details);
+    deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
+  };
+  const ordered = await applyOrdered(accepted, {
+    usage: deps.usage,
+    lookBack: deps.lookBack,
+    now,
+    concurrency: deps.concurrency ?? DEFAULT_CONCURRENCY,
+    onCounterFailed: (error, increment) =>
+      failed('counter update failed; its records will be delivered again', {
+        error,
+        counter: increment.counter,
+        events: increment.entries.length,
+      }),
+    onPeriodFailed: (error, increment) =>
+      failed('account-period update failed; its records will be delivered again', {
+        error,
+        counter: increment.counter,
+        events: increment.entries.length,
+      }),
+    onLookBackFailed: (error, item) =>
+      failed('could not look for the first copy of a resent event; retrying from it', {
+        error,
+        eventId: item.event.id,
+        recordId: item.record.recordId,
+      }),
+  });
+  outcome.counted = ordered.counted;
+  outcome.duplicates = ordered.duplicates;
+  outcome.failedRecordIds.push(...ordered.failedRecordIds);
+  return ordered.writeRequests;
+}
+
+function recordBatchMetrics(
+  size: number,
+  accepted: readonly AcceptedRecord[],
+  outcome: BatchOutcome,
+  writes: number,
+  deps: ConsumerDeps,
+) {
   const m = deps.metrics;
-  m.addMetric(MeteringMetric.batchSize, MetricUnit.Count, records.length);
+  m.addMetric(MeteringMetric.batchSize, MetricUnit.Count, size);
   m.addMetric(MeteringMetric.eventsCounted, MetricUnit.Count, outcome.counted);
   m.addMetric(MeteringMetric.eventsDuplicate, MetricUnit.Count, outcome.duplicates);
   m.addMetric(MeteringMetric.eventsDeadLettered, MetricUnit.Count, outcome.deadLettered);
   m.addMetric(MeteringMetric.counterWriteRequests, MetricUnit.Count, writes);
   if (writes > 0) m.addMetric(MeteringMetric.eventsPerWrite, MetricUnit.Count, outcome.counted / writes);
-  if (events.length > 0) {
-    const oldest = Math.min(...events.map((e) => e.ts));
+  if (accepted.length > 0) {
+    const oldest = Math.min(...accepted.map((a) => a.event.ts));
     m.addMetric(
       MeteringMetric.usageLag,
       MetricUnit.Milliseconds,
       Math.max(0, deps.clock.now().getTime() - oldest),
     );
   }
-  return outcome;
 }
 
 /**

@@ -43,6 +43,39 @@ export async function applyOrdered(
   deps: OrderedDeps,
 ): Promise<OrderedOutcome> {
   const outcome: OrderedOutcome = { counted: 0, duplicates: 0, writeRequests: 0, failedRecordIds: [] };
+  const increments: CounterTask[] = [];
+  const periods: PeriodTask[] = [];
+  const producers: PeriodTask[] = [];
+  for (const records of byShards(accepted)) {
+    const kept = await keepFirstCopies(records, deps, outcome);
+    const shardId = records[0]?.record.position?.shardId ?? '';
+    increments.push(...counterTasks(kept));
+    periods.push(...periodsOf(kept, shardId, false));
+    producers.push(...periodsOf(kept, shardId, true));
+  }
+  const failed = new Set(outcome.failedRecordIds);
+  // Key-day counters and account-period items first, at once; then the producers' shares, and only
+  // of periods that took their entries: a producer item must never be ahead of its period item, or
+  // a gate would take what it admitted as counted before the quota's total holds it.
+  const periodFailed = await writeCountersAndPeriods([...increments, ...periods], deps, outcome, failed);
+  for (const task of producers)
+    if (periodFailed.has(task.periodKey)) for (const id of task.recordIds) failed.add(id);
+  const ready = producers.filter((task) => !periodFailed.has(task.periodKey));
+  await eachWithConcurrency(ready, deps.concurrency, async (task) => {
+    try {
+      const result = await deps.usage.applyPeriodInOrder(task.period, deps.now);
+      outcome.writeRequests += result.writeRequests;
+    } catch (error) {
+      deps.onPeriodFailed(error, task.period);
+      for (const id of task.recordIds) failed.add(id);
+    }
+  });
+  outcome.failedRecordIds = [...failed];
+  return outcome;
+}
+
+/** The batch's records per shard, each shard's in ascending sequence order. */
+function byShards(accepted: readonly AcceptedRecord[]): AcceptedRecord[][] {
   const shards = new Map<string, AcceptedRecord[]>();
   for (const item of accepted) {
     const position = item.record.position;
@@ -51,58 +84,67 @@ export async function applyOrdered(
     list.push(item);
     shards.set(byShard(position), list);
   }
-
-  const increments: { increment: OrderedIncrement; recordIds: string[] }[] = [];
-  const periods: PeriodTask[] = [];
-  const producers: PeriodTask[] = [];
-  for (const records of shards.values()) {
-    const ordered = [...records].sort((a, b) => {
+  return [...shards.values()].map((records) =>
+    [...records].sort((a, b) => {
       const x = BigInt(a.record.position?.sequenceNumber ?? 0);
       const y = BigInt(b.record.position?.sequenceNumber ?? 0);
       return x < y ? -1 : x > y ? 1 : 0;
-    });
-    const kept = await keepFirstCopies(ordered, deps, outcome);
-    const byCounter = new Map<string, (typeof increments)[number]>();
-    // One counter per (key, day): each event adds to exactly one, so every counter write counts
-    // its entries as events.
-    const add = (item: AcceptedRecord) => {
-      const counter = keyDayCounter(item.event.accountId, item.event.keyId, utcDay(item.event.ts));
-      const id = `${counter.pk}\u0000${counter.sk}`;
-      let entry = byCounter.get(id);
-      if (!entry) {
-        entry = {
-          increment: {
-            counter,
-            keyId: item.event.keyId,
-            shardId: item.record.position?.shardId ?? '',
-            entries: [],
-          },
-          recordIds: [],
-        };
-        byCounter.set(id, entry);
-      }
-      entry.increment.entries.push({
-        sequenceNumber: item.record.position?.sequenceNumber ?? '',
-        units: item.event.units,
-        ts: item.event.ts,
-        ...(item.event.route === undefined ? {} : { route: item.event.route }),
-        ...(item.event.method === undefined ? {} : { method: item.event.method }),
-      });
-      entry.recordIds.push(item.record.recordId);
-    };
-    for (const item of kept) add(item);
-    increments.push(...byCounter.values());
-    const shardId = records[0]?.record.position?.shardId ?? '';
-    periods.push(...periodsOf(kept, shardId, false));
-    producers.push(...periodsOf(kept, shardId, true));
-  }
+    }),
+  );
+}
 
-  const failed = new Set(outcome.failedRecordIds);
+/** One key-day counter's increment from one shard's batch, and the records it is made of. */
+interface CounterTask {
+  increment: OrderedIncrement;
+  recordIds: string[];
+}
+
+/**
+ * One counter per (key, day) of a shard's kept records: each event adds to exactly one, so every
+ * counter write counts its entries as events.
+ */
+function counterTasks(kept: readonly AcceptedRecord[]): CounterTask[] {
+  const byCounter = new Map<string, CounterTask>();
+  for (const item of kept) {
+    const counter = keyDayCounter(item.event.accountId, item.event.keyId, utcDay(item.event.ts));
+    const id = `${counter.pk}\u0000${counter.sk}`;
+    let entry = byCounter.get(id);
+    if (!entry) {
+      entry = {
+        increment: {
+          counter,
+          keyId: item.event.keyId,
+          shardId: item.record.position?.shardId ?? '',
+          entries: [],
+        },
+        recordIds: [],
+      };
+      byCounter.set(id, entry);
+    }
+    entry.increment.entries.push({
+      sequenceNumber: item.record.position?.sequenceNumber ?? '',
+      units: item.event.units,
+      ts: item.event.ts,
+      ...(item.event.route === undefined ? {} : { route: item.event.route }),
+      ...(item.event.method === undefined ? {} : { method: item.event.method }),
+    });
+    entry.recordIds.push(item.record.recordId);
+  }
+  return [...byCounter.values()];
+}
+
+/**
+ * Writes the key-day counters and account-period items at once; a failed one fails its records.
+ * @returns the periods whose item took nothing (their producers' shares must wait)
+ */
+async function writeCountersAndPeriods(
+  tasks: readonly (CounterTask | PeriodTask)[],
+  deps: OrderedDeps,
+  outcome: OrderedOutcome,
+  failed: Set<string>,
+): Promise<Set<string>> {
   const periodFailed = new Set<string>();
-  // Key-day counters and account-period items first, at once; then the producers' shares, and only
-  // of periods that took their entries: a producer item must never be ahead of its period item, or
-  // a gate would take what it admitted as counted before the quota's total holds it.
-  await eachWithConcurrency([...increments, ...periods], deps.concurrency, async (task) => {
+  await eachWithConcurrency(tasks, deps.concurrency, async (task) => {
     try {
       if ('period' in task) {
         const result = await deps.usage.applyPeriodInOrder(task.period, deps.now);
@@ -121,20 +163,7 @@ export async function applyOrdered(
       for (const id of task.recordIds) failed.add(id);
     }
   });
-  const ready = producers.filter((task) => !periodFailed.has(task.periodKey));
-  for (const task of producers)
-    if (periodFailed.has(task.periodKey)) for (const id of task.recordIds) failed.add(id);
-  await eachWithConcurrency(ready, deps.concurrency, async (task) => {
-    try {
-      const result = await deps.usage.applyPeriodInOrder(task.period, deps.now);
-      outcome.writeRequests += result.writeRequests;
-    } catch (error) {
-      deps.onPeriodFailed(error, task.period);
-      for (const id of task.recordIds) failed.add(id);
-    }
-  });
-  outcome.failedRecordIds = [...failed];
-  return outcome;
+  return periodFailed;
 }
 
 interface PeriodTask {

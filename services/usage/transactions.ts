@@ -68,86 +68,123 @@ export function planTransactions(aggregates: readonly PreparedAggregate[]): {
   duplicates: number;
 } {
   let duplicates = 0;
-  const parts: { part: TransactionPart; shared: Set<string> }[] = [];
-  for (const { aggregate, recordIds } of aggregates) {
-    const owner: CounterOwner = {
-      keyId: aggregate.keyId,
-      accountId: aggregate.accountId,
-      day: aggregate.day,
-    };
-    const byId = new Map<string, { event: AggregateEvent; recordIds: string[] }>();
-    aggregate.events.forEach((event, i) => {
-      const recordId = recordIds[i] as string;
-      const seen = byId.get(event.id);
-      if (seen) {
-        duplicates++;
-        seen.recordIds.push(recordId);
-      } else byId.set(event.id, { event, recordIds: [recordId] });
-    });
-    // Chunks of one aggregate that fit one transaction alone: events, their counter, their period items.
-    let chunk: { event: AggregateEvent; recordIds: string[] }[] = [];
-    let pids = new Set<string>();
-    const close = () => {
-      if (chunk.length === 0) return;
-      const part = { owner, events: chunk.map((c) => c.event), recordIds: chunk.flatMap((c) => c.recordIds) };
-      parts.push({ part, shared: sharedItemsOf(part) });
-      chunk = [];
-      pids = new Set();
-    };
-    for (const entry of byId.values()) {
-      const pid = entry.event.pid;
-      const morePids = pid !== undefined && !pids.has(pid) ? 1 : 0;
-      // The chunk's items with this event: marks + its counter + the account-period item + producers.
-      if (chunk.length + 1 + 1 + 1 + pids.size + morePids > MAX_TRANSACTION_ITEMS) close();
-      chunk.push(entry);
-      if (pid !== undefined) pids.add(pid);
-    }
-    close();
+  const parts: SizedPart[] = [];
+  for (const prepared of aggregates) {
+    const { byId, repeated } = distinctEvents(prepared);
+    duplicates += repeated;
+    parts.push(...chunksOf(prepared.aggregate, byId.values()));
   }
   // Each account's parts first, into transactions of their own (first-fit decreasing), so a
   // transaction carries the account's period items once for many of its parts. Every account a
   // transaction holds costs its period items, so few accounts per transaction is fewer write units.
-  const byAccount = new Map<string, typeof parts>();
+  const byAccount = new Map<string, SizedPart[]>();
   for (const entry of parts) {
     const list = byAccount.get(entry.part.owner.accountId) ?? [];
     list.push(entry);
     byAccount.set(entry.part.owner.accountId, list);
   }
-  const size = (p: (typeof parts)[number]) => p.part.events.length + 1 + p.shared.size;
-  const itemsOf = (b: Bin) => b.own + b.shared.size;
-  const firstFit = (units: readonly Bin[]): Bin[] => {
-    const packed: Bin[] = [];
-    for (const unit of [...units].sort((a, b) => itemsOf(b) - itemsOf(a))) {
-      const bin = packed.find(
-        (b) => itemsOf(b) + unit.own + newItems(b, unit.shared) <= MAX_TRANSACTION_ITEMS,
-      );
-      if (bin) {
-        bin.parts.push(...unit.parts);
-        bin.own += unit.own;
-        for (const id of unit.shared) bin.shared.add(id);
-      } else packed.push({ parts: [...unit.parts], own: unit.own, shared: new Set(unit.shared) });
-    }
-    return packed;
-  };
-  const unitOf = (entry: (typeof parts)[number]): Bin => ({
-    parts: [entry.part],
-    own: entry.part.events.length + 1,
-    shared: entry.shared,
-  });
   const own = [...byAccount.values()].flatMap((list) =>
-    firstFit(list.sort((a, b) => size(b) - size(a)).map(unitOf)),
+    firstFit(list.sort((a, b) => sizeOf(b) - sizeOf(a)).map(binOf)),
   );
   // An account's transaction within FULL_SLACK items of full stays as it is; the others' parts are
-  // packed together again, part by part (first into a transaction already holding their account),
-  // so the remainders of many accounts do not each cost a transaction of their own.
+  // packed together again, part by part, so the remainders of many accounts do not each cost a
+  // transaction of their own.
   const bins = own.filter((b) => itemsOf(b) >= MAX_TRANSACTION_ITEMS - FULL_SLACK);
   const loose = own.filter((b) => itemsOf(b) < MAX_TRANSACTION_ITEMS - FULL_SLACK);
   const sharedOf = new Map(parts.map((p) => [p.part, p.shared]));
-  const mixed: Bin[] = [];
-  const looseParts = loose.flatMap((b) =>
-    b.parts.map((part) => ({ part, shared: sharedOf.get(part) ?? new Set<string>() })),
+  bins.push(
+    ...packMixed(
+      loose.flatMap((b) =>
+        b.parts.map((part) => ({ part, shared: sharedOf.get(part) ?? new Set<string>() })),
+      ),
+    ),
   );
-  for (const entry of looseParts.sort((a, b) => size(b) - size(a))) {
+  return {
+    transactions: bins.map((bin) => ({
+      parts: bin.parts,
+      counters: [...bin.parts.map((p) => counterId(p.owner)), ...bin.shared],
+    })),
+    duplicates,
+  };
+}
+
+/** A part and the period items it writes. */
+interface SizedPart {
+  part: TransactionPart;
+  shared: Set<string>;
+}
+
+type EventRecords = { event: AggregateEvent; recordIds: string[] };
+
+/** An aggregate's events once each, with every record that carried it; `repeated` counts the repeats. */
+function distinctEvents({ aggregate, recordIds }: PreparedAggregate): {
+  byId: Map<string, EventRecords>;
+  repeated: number;
+} {
+  let repeated = 0;
+  const byId = new Map<string, EventRecords>();
+  aggregate.events.forEach((event, i) => {
+    const recordId = recordIds[i] as string;
+    const seen = byId.get(event.id);
+    if (seen) {
+      repeated++;
+      seen.recordIds.push(recordId);
+    } else byId.set(event.id, { event, recordIds: [recordId] });
+  });
+  return { byId, repeated };
+}
+
+/** Chunks of one aggregate that fit one transaction alone: events, their counter, their period items. */
+function chunksOf(aggregate: Aggregate, events: Iterable<EventRecords>): SizedPart[] {
+  const owner: CounterOwner = { keyId: aggregate.keyId, accountId: aggregate.accountId, day: aggregate.day };
+  const parts: SizedPart[] = [];
+  let chunk: EventRecords[] = [];
+  let pids = new Set<string>();
+  const close = () => {
+    if (chunk.length === 0) return;
+    const part = { owner, events: chunk.map((c) => c.event), recordIds: chunk.flatMap((c) => c.recordIds) };
+    parts.push({ part, shared: sharedItemsOf(part) });
+    chunk = [];
+    pids = new Set();
+  };
+  for (const entry of events) {
+    const pid = entry.event.pid;
+    const morePids = pid !== undefined && !pids.has(pid) ? 1 : 0;
+    // The chunk's items with this event: marks + its counter + the account-period item + producers.
+    if (chunk.length + 1 + 1 + 1 + pids.size + morePids > MAX_TRANSACTION_ITEMS) close();
+    chunk.push(entry);
+    if (pid !== undefined) pids.add(pid);
+  }
+  close();
+  return parts;
+}
+
+const sizeOf = (p: SizedPart) => p.part.events.length + 1 + p.shared.size;
+const itemsOf = (b: Bin) => b.own + b.shared.size;
+const binOf = (entry: SizedPart): Bin => ({
+  parts: [entry.part],
+  own: entry.part.events.length + 1,
+  shared: entry.shared,
+});
+
+/** First-fit decreasing of whole units into transactions. */
+function firstFit(units: readonly Bin[]): Bin[] {
+  const packed: Bin[] = [];
+  for (const unit of [...units].sort((a, b) => itemsOf(b) - itemsOf(a))) {
+    const bin = packed.find((b) => itemsOf(b) + unit.own + newItems(b, unit.shared) <= MAX_TRANSACTION_ITEMS);
+    if (bin) {
+      bin.parts.push(...unit.parts);
+      bin.own += unit.own;
+      for (const id of unit.shared) bin.shared.add(id);
+    } else packed.push({ parts: [...unit.parts], own: unit.own, shared: new Set(unit.shared) });
+  }
+  return packed;
+}
+
+/** Parts of many accounts, largest first, each into a transaction already holding its account if one fits. */
+function packMixed(looseParts: SizedPart[]): Bin[] {
+  const mixed: Bin[] = [];
+  for (const entry of looseParts.sort((a, b) => sizeOf(b) - sizeOf(a))) {
     const units = entry.part.events.length + 1;
     const fits = (b: Bin) => itemsOf(b) + units + newItems(b, entry.shared) <= MAX_TRANSACTION_ITEMS;
     const bin = mixed.find((b) => newItems(b, entry.shared) === 0 && fits(b)) ?? mixed.find(fits);
@@ -157,14 +194,7 @@ export function planTransactions(aggregates: readonly PreparedAggregate[]): {
       for (const id of entry.shared) bin.shared.add(id);
     } else mixed.push({ parts: [entry.part], own: units, shared: new Set(entry.shared) });
   }
-  bins.push(...mixed);
-  return {
-    transactions: bins.map((bin) => ({
-      parts: bin.parts,
-      counters: [...bin.parts.map((p) => counterId(p.owner)), ...bin.shared],
-    })),
-    duplicates,
-  };
+  return mixed;
 }
 
 /**
