@@ -44,7 +44,7 @@ export const ENV = {
 export type EnvName = (typeof ENV)[keyof typeof ENV];
 
 /**
- * key-api's cache windows, documented in the README: a revoked key stops working at most `freshMs`
+ * key-api's cache windows, documented in docs/keys.md ("The key cache"): a revoked key stops working at most `freshMs`
  * (10 s) after its revocation while DynamoDB answers; during a DynamoDB outage a known key keeps its
  * last answer for up to `freshMs + staleMs` (10 s + 60 s): long enough to ride out a brief outage,
  * short enough that a revoked key cannot outlive its revocation by more than a minute even when an

@@ -3,7 +3,7 @@ import { LocalStackError } from './errors';
 
 /**
  * Every port the local stack listens on, one entry per service: its default (what `npm start` and
- * the README use), the variable that moves it, and how messages name it.
+ * docs/local.md use), the variable that moves it, and how messages name it.
  */
 export const LOCAL_SERVICES = {
   dynamodb: { defaultPort: 8000, env: 'TOLLGATE_PORT_DYNAMODB', label: 'DynamoDB' },

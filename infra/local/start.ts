@@ -79,7 +79,7 @@ async function main(): Promise<void> {
 }
 
 /**
- * The handler settings of contracts/config.ts that a developer may tune for `npm start` (the README
+ * The handler settings of contracts/config.ts that a developer may tune for `npm start` (docs/local.md
  * names them), taken from this shell; the stack sets resource names and endpoints itself.
  */
 const TUNABLE = [

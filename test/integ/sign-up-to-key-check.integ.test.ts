@@ -15,7 +15,7 @@ import {
 } from '../support/local-stack';
 import { eventually, sleep } from '../support/wait';
 
-/** The fresh window of the stack's key-api, as it composed it from its settings (README: 10 s). */
+/** The fresh window of the stack's key-api, as it composed it from its settings (docs/keys.md: 10 s). */
 const FRESH_MS = loadKeyApiConfig(inject('env'))[ENV.keyCacheFreshMs];
 /** How often the revoked key is tried. */
 const POLL_MS = 100;

@@ -12,7 +12,7 @@ import { recordFigures } from '../support/figures';
 import { signUpAndSignIn, userApi } from '../support/local-stack';
 import { eventually, sleep } from '../support/wait';
 
-// The quota's overshoot bound (README "Plans"): C gate containers hammering one account's key
+// The quota's overshoot bound (docs/plans.md "How far past a limit usage can go"): C gate containers hammering one account's key
 // against a small quota. A container refuses once the counters it last read plus what it let
 // through since reach the quota; what it cannot see is what the others let through since their
 // reads and what the pipeline has not counted yet. So after the quota's last request was let
@@ -22,7 +22,7 @@ import { eventually, sleep } from '../support/wait';
 const env = inject('env');
 const config = loadGateConfig(env);
 const READ_INTERVAL_MS = config[ENV.quotaReadIntervalMs];
-/** The pipeline lag the documentation bounds (README: usage settles within 3 s; freshness test). */
+/** The pipeline lag the documentation bounds (docs/plans.md: usage settles within 3 s; freshness test). */
 const DOCUMENTED_LAG_MS = 3000;
 const CONTAINERS = 4;
 const QUOTA = 60;

@@ -51,7 +51,7 @@ describe(`revocation bound: a revoked key stops working within the fresh window 
   };
 
   it('measures, through user-api and the local ALB, how long each revoked key keeps working', async () => {
-    expect(FRESH_MS).toBe(10_000); // the README's "within 10 s": the stack runs the shipped window
+    expect(FRESH_MS).toBe(10_000); // docs/keys.md's "within 10 s": the stack runs the shipped window
     const [warmedEarly, warmedLast, hot, neverChecked] = await Promise.all(
       ['warmed 5 s before', 'warmed just before', 'hot', 'never checked'].map(create),
     );

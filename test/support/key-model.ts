@@ -1,5 +1,5 @@
 /**
- * A model of one account's keys, written from the user API's documented behaviour (README "Keys",
+ * A model of one account's keys, written from the user API's documented behaviour (docs/keys.md,
  * the OpenAPI descriptions), not from its code: what an owner expects each call to answer, and
  * what `GET /keys` must show after a sequence of calls. Property tests drive the real API and
  * this model side by side; the model is updated from the real answers, so a disagreement is found

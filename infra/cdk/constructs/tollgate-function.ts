@@ -116,7 +116,7 @@ export class TollgateFunction extends Construct {
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
       reason:
-        'Node.js 22 is the runtime every handler is built for (README, Development: Lambda runs Node.js 22.x) and the ' +
+        'Node.js 22 is the runtime every handler is built for (docs/development.md: Lambda runs Node.js 22.x) and the ' +
         'one the local stack and tests are run against; moving to a newer runtime is a deliberate change.',
     });
   }
