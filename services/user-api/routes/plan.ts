@@ -1,5 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { ACCOUNT_STATUSES, DEFAULT_PLAN_ID, periodBounds, QUOTA_PERIODS } from '../../../contracts/plans';
+import {
+  ACCOUNT_STATUSES,
+  DEFAULT_PLAN_ID,
+  DEFAULT_PLAN_MAX_KEYS,
+  periodBounds,
+  QUOTA_PERIODS,
+} from '../../../contracts/plans';
 import { isLiveKey } from '../../accounts/records';
 import type { UserApiDeps } from '../env';
 import { notFound } from '../errors';
@@ -56,8 +62,7 @@ const getMyPlan = createRoute({
   path: '/',
   tags: ['Account'],
   summary: "The signed-in owner's plan, and what is used and left of each limit",
-  description:
-    'Accounts without an assigned plan are on `default`, which has no limits until the owner saves it. `used` counts this UTC day or month, as the quota does.',
+  description: `Accounts without an assigned plan are on \`default\`, which allows at most ${DEFAULT_PLAN_MAX_KEYS} live keys and sets no rate limit or quota until the owner saves it. \`used\` counts this UTC day or month, as the quota does.`,
   security: requiresIdToken,
   responses: {
     200: json(myPlan, 'The plan and its standing'),
