@@ -182,6 +182,9 @@ describe('the report (test/reliability/report/render.ts)', () => {
 
   it('takes every fresh artifact, with the commit and whether its own files were uncommitted', () => {
     const file = first();
+    // The files once for all of them (each scenario's fingerprint says which set it was).
+    expect(Object.keys(file.sources)).toHaveLength(SCENARIOS.length + 1);
+    expect(Object.values(file.scenarios).filter((m) => m.figures.files !== undefined)).toEqual([]);
     expect(Object.keys(file.scenarios).sort()).toEqual(SCENARIOS.map((s) => s.name).sort());
     expect(file.scenarios.faults?.run).toEqual({
       commit: 'c0ffee00c0ffee00',
@@ -204,6 +207,14 @@ describe('the report (test/reliability/report/render.ts)', () => {
     expect(file.scenarios.faults).toEqual(previous.scenarios.faults);
     expect(staleScenarios(file, v2)).toEqual([]);
     expect(provenanceLine(file)).toContain('between 2027-01-02 and 2027-02-03');
+    // The artifacts of the first report, still in test-artifacts/, change nothing: no churn.
+    const again = buildFiguresFile({
+      artifacts: [...artifactsFor(v1).filter((a) => a.scenario !== 'revocation'), ...rerun],
+      previous,
+      tree: { ...tree(v2), commit: 'beef' },
+    });
+    expect(again).toEqual(file);
+    expect(again.scenarios.faults?.run.commit).toBe('c0ffee00c0ffee00');
   });
 
   it('refuses a stale scenario with no fresh artifact, naming the files that changed and what to run', () => {
@@ -211,11 +222,11 @@ describe('the report (test/reliability/report/render.ts)', () => {
     const v2 = made((name) => (name === 'revocation' ? '2' : '1'));
     const build = () => buildFiguresFile({ artifacts: artifactsFor(v1), previous, tree: tree(v2) });
     expect(build).toThrow(
-      /- revocation: stale, recorded .* on other code \(changed: test\/revocation\.ts\); run `npx vitest run --project reliability` again/,
+      /- revocation: stale, recorded .* on other code \(changed: test\/revocation\.ts\); run `npx vitest run --project reliability test\/reliability\/revocation\.integ\.test\.ts` again/,
     );
     // …and only that one.
     expect(build).toThrow(
-      /cannot make the reliability report:\n- revocation: [^\n]*\nrun `npx vitest run --project reliability`, then `npm run/,
+      /cannot make the reliability report:\n- revocation: [^\n]*\nrun `npx vitest run --project reliability test\/reliability\/revocation\.integ\.test\.ts`, then `npm run/,
     );
     expect(staleScenarios(previous, v2).map((s) => [s.scenario.name, s.changes])).toEqual([
       ['revocation', 'changed: test/revocation.ts'],
@@ -228,7 +239,7 @@ describe('the report (test/reliability/report/render.ts)', () => {
       refreshCommands(named('conflict-retry', 'metering-writes', 'faults', 'revocation', 'soak-60s')),
     ).toEqual([
       'npx vitest run --project integ test/integ/conflict-retry.integ.test.ts test/integ/metering-writes.integ.test.ts',
-      'npx vitest run --project reliability',
+      'npx vitest run --project reliability test/reliability/faults.integ.test.ts test/reliability/revocation.integ.test.ts',
       'npm run soak',
     ]);
   });
@@ -248,7 +259,9 @@ describe('the report (test/reliability/report/render.ts)', () => {
         artifacts: artifactsFor(v1).filter((a) => a.scenario !== 'faults'),
         tree: tree(v1),
       }),
-    ).toThrow(/- faults: never run; run `npx vitest run --project reliability`/);
+    ).toThrow(
+      /- faults: never run; run `npx vitest run --project reliability test\/reliability\/faults\.integ\.test\.ts`/,
+    );
   });
 
   it('refuses an artifact that lacks a figure its row states', () => {
@@ -265,10 +278,19 @@ describe('the report (test/reliability/report/render.ts)', () => {
     const v2 = made((name) => (name === 'soak-60s' ? '2' : '1'));
     const suite = artifactsFor(v2).filter((a) => a.scenario !== 'soak-60s');
     const file = buildFiguresFile({ artifacts: suite, previous, tree: tree(v2) });
-    expect(file.scenarios['soak-60s']).toEqual({ ...previous.scenarios['soak-60s'], staleAtReport: true });
+    const kept = previous.scenarios['soak-60s'];
+    // Kept with the files it was measured on, which the new file's sources no longer say.
+    expect(file.scenarios['soak-60s']).toEqual({
+      ...kept,
+      staleAtReport: true,
+      figures: { ...kept?.figures, files: { 'services/shared.ts': 'shared', 'test/soak-60s.ts': 'own-1' } },
+    });
+    expect(file.sources['test/soak-60s.ts']).toBeUndefined();
     expect(figuresTable(file)).toMatch(/\*\*Soak, \d+ s\*\* .*\(its code has changed since that run\)/);
     expect(figuresTable(first())).not.toContain('has changed since');
-    expect(staleScenarios(file, v2).map((s) => s.scenario.name)).toEqual(['soak-60s']);
+    expect(staleScenarios(file, v2).map((s) => [s.scenario.name, s.changes])).toEqual([
+      ['soak-60s', 'changed: test/soak-60s.ts'],
+    ]);
   });
 
   it('with --allow-other-code keeps stale scenarios, marked, and their old fingerprints (so npm test refuses them)', () => {
@@ -440,6 +462,20 @@ describe('each scenario fingerprints the files that decide it (test/reliability/
     } finally {
       rmSync(at(helper));
     }
+  }, 60_000);
+
+  it('an import that does not resolve (an edit under way) makes the scenario stale, not the fingerprint fail', async () => {
+    const test = 'test/integ/conflict-retry.integ.test.ts';
+    await edited(
+      test,
+      () => writeFileSync(at(test), `import '../support/not-there';\n${read(at(test))}`),
+      (now) => {
+        expect(staleIn(now)).toEqual(['conflict-retry']);
+        expect(
+          changedFiles(base.get('conflict-retry')?.files ?? {}, now.get('conflict-retry')?.files ?? {}),
+        ).toEqual([test, `${test} imports unresolved ../support/not-there (new)`]);
+      },
+    );
   }, 60_000);
 
   it('refuses a scenario that names a file which does not exist (moved?)', async () => {

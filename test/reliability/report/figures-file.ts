@@ -18,8 +18,12 @@ export interface Artifact {
   at: string;
   /** sha256 over the files that decide this scenario, as they were when it was recorded (fingerprint.ts). */
   fingerprint: string;
-  /** Those files, each with the start of its own sha256: what tells which of them changed since. */
-  files: Record<string, string>;
+  /**
+   * Those files, each with the start of its own sha256: what tells which of them changed since. In
+   * the figures file only for a scenario kept from older code; the others' files are the tree's
+   * of the report, in its `sources`.
+   */
+  files?: Record<string, string>;
   /** HEAD when it was recorded, and whether any of those files differed from it. */
   recordedOn?: { commit: string; dirty: boolean };
   [figure: string]: unknown;
@@ -52,6 +56,11 @@ export interface FiguresFile {
   comment: string;
   /** 2: each scenario with its own provenance and fingerprint (1 had one fingerprint for the tree). */
   format: typeof FIGURES_FORMAT;
+  /**
+   * Every file some scenario's fingerprint covers, with the start of its sha256, as the report found
+   * them: the files each scenario (but one kept from older code) was measured on.
+   */
+  sources: Record<string, string>;
   scenarios: Record<string, Measured>;
 }
 
@@ -79,7 +88,7 @@ export function parseFiguresFile(text: string): FiguresFile {
   const scenarios: Record<string, Measured> = {};
   for (const [name, artifact] of Object.entries(v1.scenarios)) scenarios[name] = from(v1.run, artifact);
   for (const [name, kept] of Object.entries(v1.separate)) scenarios[name] = from(kept.run, kept.figures);
-  return { comment: '', format: FIGURES_FORMAT, scenarios };
+  return { comment: '', format: FIGURES_FORMAT, sources: {}, scenarios };
 }
 
 /** A scenario's figures, read strictly: a figure a renderer asks for and the artifact lacks throws. */

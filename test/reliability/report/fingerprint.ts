@@ -30,6 +30,9 @@ const HARNESS_MAY_FOLLOW = ['contracts/'];
 
 const MODULE = /\.(?:[cm]?[jt]s|tsx|jsx)$/;
 
+/** An import that does not resolve, as a node of the graph: `<importer> imports unresolved <specifier>`. */
+const UNRESOLVED = ' imports unresolved ';
+
 /** What decides one scenario: its fingerprint and, for the messages, each file's own hash. */
 export interface SourceSet {
   /** sha256 over the sorted paths and contents of `files`: equal fingerprints, same code measured. */
@@ -65,7 +68,8 @@ function filesUnder(root: string, folder: string): string[] {
  * The local import graph of `entries` and what they import, file → the files it imports, as
  * esbuild resolves them (type-only imports are erased, so they do not count). Every import is made
  * external once resolved, so a file is parsed alone and never linked: a tree in the middle of a
- * move still has a graph. Imports into the report are left out: it renders figures, decides none.
+ * move still has a graph (an import that does not resolve is a node of its own, hashed by name).
+ * Imports into the report are left out: it renders figures, decides none.
  */
 async function importGraph(root: string, entries: readonly string[]): Promise<Map<string, string[]>> {
   const graph = new Map<string, string[]>();
@@ -81,10 +85,16 @@ async function importGraph(root: string, entries: readonly string[]): Promise<Ma
           resolveDir: args.resolveDir,
           pluginData: 'resolving',
         });
-        if (resolved.errors.length > 0 || resolved.external || !isAbsolute(resolved.path)) return resolved;
-        const target = posix(relative(root, resolved.path));
         const from = posix(relative(root, args.importer));
-        if (!under(target, NOT_DECIDING)) edges.set(from, (edges.get(from) ?? new Set()).add(target));
+        const add = (target: string) => edges.set(from, (edges.get(from) ?? new Set()).add(target));
+        if (resolved.errors.length > 0) {
+          // Someone is in the middle of an edit (or a test would not run): the fingerprint says so.
+          add(`${from}${UNRESOLVED}${args.path}`);
+          return { path: args.path, external: true };
+        }
+        if (resolved.external || !isAbsolute(resolved.path)) return resolved;
+        const target = posix(relative(root, resolved.path));
+        if (!under(target, NOT_DECIDING)) add(target);
         return { path: resolved.path, external: true };
       });
     },
@@ -172,9 +182,8 @@ export async function scenarioSources(
   const hashOf = (path: string) => {
     let hash = hashes.get(path);
     if (hash === undefined) {
-      hash = createHash('sha256')
-        .update(readFileSync(join(root, path)))
-        .digest('hex');
+      const contents = path.includes(UNRESOLVED) ? path : readFileSync(join(root, path));
+      hash = createHash('sha256').update(contents).digest('hex');
       hashes.set(path, hash);
     }
     return hash;

@@ -150,13 +150,28 @@ export interface Tree {
 
 const MAX_LISTED = 6;
 
-/** "services/gate/limits.ts, … (+3 more)": which of a scenario's files changed since it was measured. */
+/** "changed: services/gate/limits.ts, … (+3 more)": which of a scenario's files changed since `then`. */
 export function changeList(then: Record<string, string>, now: Record<string, string>): string {
-  const changed = changedFiles(then, now);
   if (Object.keys(then).length === 0) return 'measured before scenarios had their own fingerprints';
-  if (changed.length === 0) return 'its files are the same, read differently';
+  const changed = changedFiles(then, now);
+  if (changed.length === 0) return 'an import added or removed';
   const more = changed.length > MAX_LISTED ? ` (+${changed.length - MAX_LISTED} more)` : '';
   return `changed: ${changed.slice(0, MAX_LISTED).join(', ')}${more}`;
+}
+
+/**
+ * The files a scenario of a figures file was measured on: its own, or (measured on the report's
+ * tree) those of the file's `sources` it still has. Which files it no longer has is not known then,
+ * but no import goes without an edit to its importer, which is listed.
+ */
+function measuredFiles(measured: Measured, file: FiguresFile, now: SourceSet): Record<string, string> {
+  if (measured.figures.files) return measured.figures.files;
+  const files: Record<string, string> = {};
+  for (const path of Object.keys(now.files)) {
+    const hash = file.sources[path];
+    if (hash !== undefined) files[path] = hash;
+  }
+  return files;
 }
 
 /**
@@ -197,9 +212,11 @@ function pick(
   allowOtherCode: boolean,
 ): Measured | string {
   const { artifact, kept, now } = found;
+  // Already in the figures file (the artifact it was taken from, still in test-artifacts/).
+  if (kept?.figures.fingerprint === now.fingerprint && kept.figures.at === artifact?.at) return kept;
   // Its files are the tree's: the commit they are in now describes them (plus what is uncommitted).
   if (artifact?.fingerprint === now.fingerprint) {
-    const dirty = Object.keys(artifact.files).some((path) => tree.uncommitted.has(path));
+    const dirty = Object.keys(artifact.files ?? {}).some((path) => tree.uncommitted.has(path));
     return { run: { commit: tree.commit, dirty, date: artifact.at.slice(0, 10) }, figures: artifact };
   }
   if (kept?.figures.fingerprint === now.fingerprint) return { run: kept.run, figures: kept.figures };
@@ -215,7 +232,7 @@ function pick(
   // Said in its row; `npm test` calls it stale unless it is a separate one.
   if (scenario.separate || allowOtherCode) return { ...newest, staleAtReport: true };
   return (
-    `${scenario.name}: stale, recorded ${newest.figures.at} on other code (${changeList(newest.figures.files, now.files)}); ` +
+    `${scenario.name}: stale, recorded ${newest.figures.at} on other code (${changeList(newest.figures.files ?? {}, now.files)}); ` +
     `run \`${scenario.producedBy}\` again`
   );
 }
@@ -251,12 +268,12 @@ export function buildFiguresFile(options: {
     if (!now)
       throw new Error(`${scenario.name}: no fingerprint for it (scenarioSources was given other scenarios)`);
     const artifact = byName.get(scenario.name);
-    const picked = pick(
-      scenario,
-      { artifact, kept: previous?.scenarios[scenario.name], now },
-      tree,
-      allowOtherCode,
-    );
+    const previously = previous?.scenarios[scenario.name];
+    const kept = previously && {
+      ...previously,
+      figures: { ...previously.figures, files: measuredFiles(previously, previous, now) },
+    };
+    const picked = pick(scenario, { artifact, kept, now }, tree, allowOtherCode);
     if (typeof picked === 'string') {
       problems.push(picked);
       toRun.push(scenario);
@@ -269,10 +286,19 @@ export function buildFiguresFile(options: {
         `${run.length > 0 ? `run ${run.join(' and ')}, ` : ''}then \`npm run reliability:report\` again`,
     );
   }
+  // The files of a scenario measured on the tree's files are in `sources`, once for all of them.
+  const sources: Record<string, string> = {};
+  for (const [name, measured] of Object.entries(scenarios)) {
+    if (measured.staleAtReport) continue;
+    Object.assign(sources, tree.sources.get(name)?.files);
+    const { files: _, ...figures } = measured.figures;
+    scenarios[name] = { ...measured, figures };
+  }
   const file: FiguresFile = {
     comment:
-      'Written by `npm run reliability:report` from test-artifacts/reliability/; RELIABILITY.md and docs/metering.md are rendered from it. Each scenario keeps the fingerprint and the files of what decides it (test/reliability/report/fingerprint.ts). Do not edit.',
+      'Written by `npm run reliability:report` from test-artifacts/reliability/; RELIABILITY.md and docs/metering.md are rendered from it. Each scenario keeps the fingerprint of the files that decide it (test/reliability/report/fingerprint.ts), `sources` those files. Do not edit.',
     format: FIGURES_FORMAT,
+    sources: Object.fromEntries(Object.entries(sources).sort(([a], [b]) => (a < b ? -1 : 1))),
     scenarios,
   };
   // Every renderer runs now, so a missing figure fails the report, not the next check.
@@ -294,7 +320,7 @@ export function staleScenarios(
     const measured = file.scenarios[scenario.name];
     const now = sources.get(scenario.name);
     if (!measured || !now || measured.figures.fingerprint === now.fingerprint) return [];
-    return [{ scenario, changes: changeList(measured.figures.files, now.files) }];
+    return [{ scenario, changes: changeList(measuredFiles(measured, file, now), now.files) }];
   });
 }
 

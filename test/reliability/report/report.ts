@@ -58,24 +58,17 @@ try {
   await writeFile(FIGURES_FILE, serializeFigures(file));
   await writeFile(RELIABILITY_MD, documents.reliability);
   await writeFile(METERING_MD, documents.metering);
-  const taken = new Set(
-    Object.values(file.scenarios)
-      .filter((m) => artifacts.some((a) => a.scenario === m.figures.scenario && a.at === m.figures.at))
-      .map((m) => m.figures.scenario),
-  );
-  const older = Object.entries(file.scenarios)
-    .filter(([, m]) => m.staleAtReport)
-    .map(([name]) => name);
-  const kept = Object.keys(file.scenarios).filter((name) => !taken.has(name));
+  const names = Object.keys(file.scenarios);
+  const anew = names.filter((n) => file.scenarios[n]?.figures.at !== previous?.scenarios[n]?.figures.at);
+  const older = names.filter((n) => file.scenarios[n]?.staleAtReport);
   process.stdout.write(
-    `reliability report: ${Object.keys(file.scenarios).length} scenarios, ${taken.size} from test-artifacts/, ` +
-      `${kept.length} kept from figures.json (their files unchanged${older.length > 0 ? `, but ${older.join(', ')}: older code` : ''})\n` +
+    `reliability report: ${names.length} scenarios; measured anew: ${anew.join(', ') || 'none'}; ` +
+      `the other ${names.length - anew.length} kept (their files unchanged)\n` +
+      (older.length > 0 ? `  measured on older code (their rows say so): ${older.join(', ')}\n` : '') +
       `  commit ${tree.commit.slice(0, 12)}; wrote test/reliability/figures.json, RELIABILITY.md, docs/metering.md\n`,
   );
   if (older.length > 0 && allowOtherCode) {
-    process.stderr.write(
-      `warning: ${older.join(', ')} measured on other code; npm test will call them stale\n`,
-    );
+    process.stderr.write(`warning: --allow-other-code: npm test will call ${older.join(', ')} stale\n`);
   }
 } catch (error) {
   process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);

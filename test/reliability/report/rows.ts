@@ -54,10 +54,10 @@ const onLocalStack = (tests: string, ...handlers: (readonly string[])[]) => [
   ...handlers.flat(),
 ];
 
-/** A scenario of `npx vitest run --project reliability`, measured by test/reliability/<file>. */
+/** A scenario of the reliability project, measured by test/reliability/<file>. */
 const inReliability = (name: string, file: string, ...handlers: (readonly string[])[]): Scenario => ({
   name,
-  producedBy: RELIABILITY,
+  producedBy: `${RELIABILITY} test/reliability/${file}`,
   decidedBy: onLocalStack(`test/reliability/${file}`, ...handlers),
 });
 
