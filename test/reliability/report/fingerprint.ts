@@ -1,8 +1,9 @@
 /**
  * Which files decide a reliability scenario's figures, and their fingerprint. A scenario names its
  * test files and the product entry modules it exercises (rows.ts `decidedBy`); what decides it is
- * their local-import closure (esbuild's metafile: exact for TypeScript, a second or two for every
- * scenario at once), plus the folders of the harness it runs on and the files every run depends on.
+ * their local-import closure (imports as esbuild resolves them, as tsx and vitest do: a few seconds
+ * for every scenario at once), plus the folders of the harness it runs on and the files every run
+ * depends on.
  *
  * The harness (a `decidedBy` entry ending in `/`: infra/local/, test/setup/) counts whole, with
  * what it imports from other harness folders and contracts/, but not the deployables it composes:
