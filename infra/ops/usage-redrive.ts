@@ -5,8 +5,13 @@ import { GetQueueUrlCommand, QueueDoesNotExist, type SQSClient } from '@aws-sdk/
 import { queueName, tableName, usageQueue, usageTable } from '../../contracts/resources';
 import { KinesisLookBack } from '../../services/metering/look-back';
 import { type RedriveReport, redriveUsage } from '../../services/metering/redrive';
+import {
+  type AwsOptions,
+  documentClient,
+  kinesisClient,
+  sqsClient,
+} from '../../services/platform/aws-clients';
 import { UsageStore } from '../../services/usage/usage-store';
-import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../../services/platform/aws-clients';
 
 /**
  * `npm run usage:redrive`: sends the usage dead-letter queue back to metering after a long outage

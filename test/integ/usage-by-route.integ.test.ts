@@ -6,8 +6,12 @@ import { ENV } from '../../contracts/config';
 import { KeyStore } from '../../services/accounts/key-store';
 import { documentClient } from '../../services/platform/aws-clients';
 import { keyDayCounter } from '../../services/usage/counter-keys';
+import {
+  type AggregateEvent,
+  routeIncrements,
+  type TransactionPart,
+} from '../../services/usage/counter-updates';
 import { UsageStore } from '../../services/usage/usage-store';
-import { type AggregateEvent, routeIncrements, type TransactionPart } from '../../services/usage/counter-updates';
 import { composeUserApi } from '../../services/user-api/compose';
 import { loadUserApiConfig } from '../../services/user-api/config';
 

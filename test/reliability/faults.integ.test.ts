@@ -3,14 +3,14 @@ import { ListMessageMoveTasksCommand, SQSClient, StartMessageMoveTaskCommand } f
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KeyApiMetric, MeteringMetric } from '../../contracts/metric-names';
 import { newUsageEvent, type UsageEvent, utcDay } from '../../contracts/usage-event';
+import { generateApiKey } from '../../services/accounts/api-key';
+import { PlanStore } from '../../services/accounts/plan-store';
 import {
   callerWaitingClientConfig,
   KinesisUsagePublisher,
   SqsUsagePublisher,
 } from '../../services/gate/publisher';
 import { UsageReader } from '../../services/usage/usage-reader';
-import { generateApiKey } from '../../services/accounts/api-key';
-import { PlanStore } from '../../services/accounts/plan-store';
 import { albEvent, behindAlb, resultJson } from '../support/alb';
 import { awsError, engineClients, injectFaults } from '../support/aws';
 import { ConsumerProcess, newTally } from '../support/consumer-process';

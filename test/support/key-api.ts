@@ -2,12 +2,12 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
+import { KeyStore } from '../../services/accounts/key-store';
 import type { KeyCacheWindows } from '../../services/gate/key-cache';
 import type { UsagePublisher } from '../../services/gate/publisher';
 import type { PublishFailureMode } from '../../services/key-api/app';
 import { composeKeyApi, type KeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
-import { KeyStore } from '../../services/accounts/key-store';
 import { documentClient } from './aws';
 import { drainingMetrics, type MetricTotals } from './metrics';
 

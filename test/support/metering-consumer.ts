@@ -9,8 +9,8 @@ import { loadMeteringConfig } from '../../services/metering/config';
 import type { BatchOutcome } from '../../services/metering/consumer';
 import { type EarlierCopyQuery, KinesisLookBack } from '../../services/metering/look-back';
 import { inboundRecords } from '../../services/metering/records';
-import { type KeyTotals, UsageReader } from '../../services/usage/usage-reader';
 import { discardMetrics, type InvocationMetrics } from '../../services/platform/metrics';
+import { type KeyTotals, UsageReader } from '../../services/usage/usage-reader';
 import { localClients, stackEnv } from './local-stack';
 import { keySeeder } from './seed-keys';
 

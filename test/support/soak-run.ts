@@ -1,8 +1,8 @@
 import { newUsageEvent, utcDay } from '../../contracts/usage-event';
 import type { Endpoints } from '../../infra/local/stack';
+import { generateApiKey } from '../../services/accounts/api-key';
 import { callerWaitingClientConfig, SqsUsagePublisher } from '../../services/gate/publisher';
 import { type KeyTotals, UsageReader } from '../../services/usage/usage-reader';
-import { generateApiKey } from '../../services/accounts/api-key';
 import { behindAlb } from './alb';
 import { engineClients } from './aws';
 import { ConsumerProcess, newTally } from './consumer-process';
