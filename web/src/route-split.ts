@@ -10,7 +10,7 @@ const ANY_ROUTE = '*';
 export const ANY_METHOD = '*';
 
 /**
- * The colours of the routes with a series of their own (`.tone-*` in styles.css), largest first.
+ * The colours of the routes with a series of their own (`.tone-*` in styles/palette.css), largest first.
  * Past five, colours stop telling routes apart, so the smaller ones share one series ("Other
  * routes"); the table still lists every route.
  */
