@@ -2,7 +2,12 @@ import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import { ApplicationLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { DEFAULT_KEY_PREFIX, ENV } from '../../contracts/config';
+import {
+  DEFAULT_KEY_CACHE_WINDOWS,
+  DEFAULT_KEY_PREFIX,
+  DEFAULT_ROLL_GRACE_MS,
+  ENV,
+} from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { userPool } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, type Transport } from '../../contracts/transport';
@@ -252,6 +257,8 @@ export class TollgateStack extends Stack {
       },
       userApi: this.userApiGateway.url,
       keyApi: this.keyApiEndpoint.url,
+      // The functions here run with the shipped windows (neither variable is set).
+      windows: { keyCacheFreshMs: DEFAULT_KEY_CACHE_WINDOWS.freshMs, rollGraceMs: DEFAULT_ROLL_GRACE_MS },
     });
   }
 
