@@ -800,14 +800,14 @@ export const ROWS: readonly Row[] = [
   },
   {
     scenario: 'revocation',
-    title: 'Revocation bound (README: 10 s)',
+    title: 'Revocation bound (docs/keys.md: 10 s)',
     mustHold: (f) =>
       `no request sent once the fresh window of the stack's key-api (\`TOLLGATE_KEY_CACHE_FRESH_MS\`, ${secs(f.num('freshWindowMs'), 0)}) has passed since the \`DELETE\` is accepted (no slack); the refusal seen within it + ${secs(f.num('refusalSeenBoundMs') - f.num('freshWindowMs'))} (one poll and a round trip); every 200 billed`,
     measured: revocation,
   },
   {
     scenario: 'quota-overshoot',
-    title: 'Quota overshoot (`test/reliability/quota-overshoot.integ.test.ts`; README "Plans")',
+    title: 'Quota overshoot (`test/reliability/quota-overshoot.integ.test.ts`; docs/plans.md)',
     mustHold:
       'with C gate containers on one key, counted usage ≤ quota + Σ rate × (read interval + pipeline lag) (+1 in flight per container); every request let through counted exactly once',
     measured: quotaOvershoot,
