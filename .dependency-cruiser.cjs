@@ -8,7 +8,8 @@
  *   platform (AWS clients, DynamoDB error classes, config, clock, metrics)
  *     ←  accounts (the accounts, keys and plans tables)  ·  usage (the usage table)
  *     ←  gate (the library key-api and owners' functions are built on)
- *     ←  the deployables: key-api, user-api, metering, auth-triggers
+ *        ·  billing (the billing table, Stripe, the usage export and reconciliation)
+ *     ←  the deployables: key-api, user-api, metering, auth-triggers, billing-jobs
  *
  * Every arrow points down: contracts import nothing of ours, services never reach up into infra,
  * web, bench or tests, a table is read and written only through the folder that owns it, and a
@@ -17,10 +18,16 @@
  */
 
 /** The folders a deployable is composed from, besides its own. */
-const BUILDING_BLOCKS = ['^services/platform/', '^services/accounts/', '^services/usage/', '^services/gate/'];
+const BUILDING_BLOCKS = [
+  '^services/platform/',
+  '^services/accounts/',
+  '^services/usage/',
+  '^services/gate/',
+  '^services/billing/',
+];
 
 /** The deployables: one Lambda function (or the owner's own, for the gate's adapters) each. */
-const DEPLOYABLES = '^services/(key-api|user-api|metering|auth-triggers)/';
+const DEPLOYABLES = '^services/(key-api|user-api|metering|auth-triggers|billing-jobs)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -97,6 +104,19 @@ module.exports = {
       },
     },
     {
+      name: 'billing-is-a-library',
+      severity: 'error',
+      comment:
+        'services/billing/ owns the billing table and the provider adapters; it sets plans and standing ' +
+        'through accounts/ and reads counters through usage/, and is used by user-api and billing-jobs, ' +
+        'never the reverse. It has nothing to do with the gate.',
+      from: { path: '^services/billing/' },
+      to: {
+        path: '^services/',
+        pathNot: ['^services/billing/', '^services/platform/', '^services/accounts/', '^services/usage/'],
+      },
+    },
+    {
       name: 'deployables-never-import-each-other',
       severity: 'error',
       comment:
@@ -109,7 +129,7 @@ module.exports = {
       name: 'tables-only-through-their-owner',
       severity: 'error',
       comment:
-        'Only the table owners (accounts/, usage/) and platform/ send DynamoDB commands: the gate and the ' +
+        'Only the table owners (accounts/, usage/, billing/) and platform/ send DynamoDB commands: the gate and the ' +
         'deployables hold a document client (a type) to hand to a store, never a command of their own.',
       from: { path: ['^services/gate/', DEPLOYABLES] },
       to: {
@@ -151,7 +171,7 @@ module.exports = {
         pathNot: [
           '^infra/local/',
           '^contracts/',
-          '^services/(?!platform/|accounts/|usage/)[^/]+/(compose|config)[.]ts$',
+          '^services/(?!platform/|accounts/|usage/|billing/)[^/]+/(compose|config)[.]ts$',
           '^services/platform/(aws-clients|metrics)[.]ts$',
           '^examples/[^/]+/compose[.]ts$',
           '^web/server/',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_METER_EVENT_NAME, DEFAULT_PAST_DUE_GRACE_MS } from './billing';
 import { SERVICE_NAMES } from './metric-names';
 import { DEFAULT_TRANSPORT, TRANSPORTS } from './transport';
 
@@ -39,6 +40,17 @@ export const ENV = {
   alertFromAddress: 'TOLLGATE_ALERT_FROM_ADDRESS',
   alertConfigurationSet: 'TOLLGATE_ALERT_CONFIGURATION_SET',
   alertUserPoolId: 'TOLLGATE_ALERT_USER_POOL_ID',
+  billingTable: 'TOLLGATE_BILLING_TABLE',
+  /** Secrets Manager ARNs (or names): the values are read at cold start, never put in the environment. */
+  stripeSecretKeyArn: 'TOLLGATE_STRIPE_SECRET_KEY_ARN',
+  stripeWebhookSecretArn: 'TOLLGATE_STRIPE_WEBHOOK_SECRET_ARN',
+  /** Where the Stripe SDK connects; unset: Stripe itself. The local stack points it at its stand-in. */
+  stripeApiUrl: 'TOLLGATE_STRIPE_API_URL',
+  billingMeterId: 'TOLLGATE_BILLING_METER_ID',
+  billingMeterEvent: 'TOLLGATE_BILLING_METER_EVENT',
+  /** Where Checkout and the customer portal send the customer back: the web page. */
+  billingReturnUrl: 'TOLLGATE_BILLING_RETURN_URL',
+  pastDueGraceMs: 'TOLLGATE_PAST_DUE_GRACE_MS',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -196,8 +208,46 @@ export const meteringConfigSchema = z.object({
   [ENV.futureWindowMs]: int(0, DEFAULT_ACCEPTANCE_WINDOW.futureMs),
 });
 
+/** What every deployable that calls Stripe reads. */
+const stripeAccess = {
+  [ENV.stripeSecretKeyArn]: z.string().min(1),
+  [ENV.stripeApiUrl]: z.url({ protocol: /^https?$/ }).optional(),
+};
+
+/**
+ * The billing jobs (services/billing-jobs): the Stripe webhook, and the scheduled export and
+ * reconciliation. They set plans and standing (accounts, plans), read the counters (usage), and
+ * keep their own state (billing).
+ */
+export const billingJobsConfigSchema = z.object({
+  [ENV.accountsTable]: tableName,
+  [ENV.plansTable]: tableName,
+  [ENV.usageTable]: tableName,
+  [ENV.billingTable]: tableName,
+  ...stripeAccess,
+  [ENV.stripeWebhookSecretArn]: z.string().min(1),
+  /** The Stripe meter usage is reported to: its `event_name` for pushes, its id for summaries. */
+  [ENV.billingMeterId]: z.string().min(1),
+  [ENV.billingMeterEvent]: z.string().min(1).default(DEFAULT_METER_EVENT_NAME),
+  [ENV.pastDueGraceMs]: int(0, DEFAULT_PAST_DUE_GRACE_MS),
+  /** Days whose counters can still change (late events) are re-read by every export. */
+  [ENV.lateWindowMs]: int(1, DEFAULT_ACCEPTANCE_WINDOW.lateMs),
+});
+
+/**
+ * user-api's billing routes (`/billing/*`, `/me/billing`): all of these, or none (the routes then
+ * answer 404 `not_found`, billing not configured).
+ */
+const userApiBilling = {
+  [ENV.billingTable]: tableName.optional(),
+  [ENV.stripeSecretKeyArn]: z.string().min(1).optional(),
+  [ENV.stripeApiUrl]: z.url({ protocol: /^https?$/ }).optional(),
+  [ENV.billingReturnUrl]: z.url({ protocol: /^https?$/ }).optional(),
+};
+
 export const userApiConfigSchema = z.object({
   ...keyData,
+  ...userApiBilling,
   [ENV.usageTable]: tableName,
   [ENV.plansTable]: tableName,
   [ENV.jwtIssuer]: z.url(),
@@ -224,6 +274,7 @@ export type KeyApiConfig = z.infer<typeof keyApiConfigSchema>;
 export type GateConfig = z.infer<typeof gateConfigSchema>;
 export type MeteringConfig = z.infer<typeof meteringConfigSchema>;
 export type UserApiConfig = z.infer<typeof userApiConfigSchema>;
+export type BillingJobsConfig = z.infer<typeof billingJobsConfigSchema>;
 
 /** Each deployable's schema, by the service name its functions and logs carry. */
 export const CONFIG_SCHEMAS = {
@@ -232,6 +283,7 @@ export const CONFIG_SCHEMAS = {
   [SERVICE_NAMES.metering]: meteringConfigSchema,
   [SERVICE_NAMES.userApi]: userApiConfigSchema,
   [SERVICE_NAMES.exampleApi]: gateConfigSchema,
+  [SERVICE_NAMES.billing]: billingJobsConfigSchema,
 } as const;
 
 /**

@@ -96,4 +96,30 @@ export const SERVICE_NAMES = {
   authTriggers: 'auth-triggers',
   /** The example owner API behind the gate (examples/rates-api). */
   exampleApi: 'example-api',
+  /** The Stripe webhook and the scheduled export / reconciliation (services/billing-jobs). */
+  billing: 'billing',
+} as const;
+
+/** Billing (services/billing, services/billing-jobs): docs/billing.md says what each one means. */
+export const BillingMetric = {
+  /**
+   * Per reconciliation: the units by which the billing provider's totals differ from Tollgate's
+   * counters over the days it compared, after re-pushing the short ones (0 when billed = metered).
+   */
+  drift: 'BillingDrift',
+  /**
+   * Seconds since the oldest metered usage not yet reported to the provider (0 when every
+   * account-day is reported): how far the invoice's usage trails the counters.
+   */
+  exportLag: 'BillingExportLag',
+  /** Account-day totals pushed (accepted, or refused as a duplicate identifier: already there). */
+  pushes: 'BillingPushes',
+  /** Pushes that failed (5xx, timeout, 429 after retries): retried by the next run. */
+  pushFailures: 'BillingPushFailures',
+  /** Samples of the provider's meter error reports (an event it accepted and then refused). */
+  meterErrors: 'BillingMeterErrors',
+  /** Webhook deliveries refused for a bad or missing signature (400, nothing changed). */
+  webhookRejected: 'BillingWebhookRejected',
+  /** Webhook events applied (a plan or standing changed). */
+  webhookApplied: 'BillingWebhookApplied',
 } as const;

@@ -35,17 +35,30 @@ export const quotaSchema = z.strictObject({
   period: z.enum(QUOTA_PERIODS),
 });
 
+/** Stripe's price ids: `price_` and letters, digits or underscores. */
+export const PRICE_ID_PATTERN = /^price_[A-Za-z0-9_]{1,200}$/;
+export const billingSchema = z.strictObject({
+  priceId: z.string().regex(PRICE_ID_PATTERN, 'a Stripe price id (price_…)'),
+});
+
 export const planBodySchema = z.strictObject({
   name: z.string().trim().min(1).max(100),
   rateLimit: rateLimitSchema.optional(),
   quota: quotaSchema.optional(),
   /** Live keys (active, pending or expiring) an account may hold at once. */
   maxKeys: z.number().int().positive().max(10_000).optional(),
+  /**
+   * What the plan costs: the Stripe price a subscription to it is for (docs/billing.md). A
+   * subscription to this price puts its account on this plan; a plan without one (the free
+   * default) is not sold through Checkout.
+   */
+  billing: billingSchema.optional(),
 });
 
 export type PlanBody = z.infer<typeof planBodySchema>;
 export type RateLimit = z.infer<typeof rateLimitSchema>;
 export type Quota = z.infer<typeof quotaSchema>;
+export type PlanBilling = z.infer<typeof billingSchema>;
 
 export interface Plan extends PlanBody {
   planId: string;

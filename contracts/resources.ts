@@ -23,7 +23,7 @@ export interface IndexDefinition {
 
 export interface TableDefinition {
   /** Logical id, also the suffix of the physical name (`tollgate-<stage>-<id>`). */
-  readonly id: 'accounts' | 'keys' | 'usage' | 'plans';
+  readonly id: 'accounts' | 'keys' | 'usage' | 'plans' | 'billing';
   readonly partitionKey: KeyAttribute;
   readonly sortKey?: KeyAttribute;
   readonly globalSecondaryIndexes: readonly IndexDefinition[];
@@ -89,7 +89,21 @@ export const plansTable: TableDefinition = {
   globalSecondaryIndexes: [],
 };
 
-export const tables = [accountsTable, keysTable, usageTable, plansTable] as const;
+/**
+ * Billing's own state (services/billing/billing-keys.ts is the layout, docs/billing.md the design):
+ * each account's Stripe customer and subscription standing with its transitions, the Stripe events
+ * already handled (expired by TTL), and the export ledger: per account and UTC day, the total last
+ * reported to the billing provider. Only services/billing/ writes it.
+ */
+export const billingTable: TableDefinition = {
+  id: 'billing',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  globalSecondaryIndexes: [],
+  timeToLiveAttribute: 'expiresAt',
+};
+
+export const tables = [accountsTable, keysTable, usageTable, plansTable, billingTable] as const;
 
 export function tableName(stage: string, table: TableDefinition): string {
   return `tollgate-${stage}-${table.id}`;

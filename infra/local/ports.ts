@@ -17,6 +17,10 @@ export const LOCAL_SERVICES = {
   exampleApi: { defaultPort: 3002, env: 'TOLLGATE_PORT_EXAMPLE_API', label: 'example API' },
   /** The account owner's web page (web/dist) and its generated /config.json. */
   web: { defaultPort: 5173, env: 'TOLLGATE_PORT_WEB', label: 'web page' },
+  /** The local Stripe stand-in (infra/local/stripe): test infrastructure, docs/stripe-stand-in.md. */
+  stripe: { defaultPort: 12111, env: 'TOLLGATE_PORT_STRIPE', label: 'Stripe stand-in' },
+  /** The billing webhook Stripe delivers to (services/billing-jobs; API Gateway on AWS). */
+  billingWebhook: { defaultPort: 3003, env: 'TOLLGATE_PORT_BILLING_WEBHOOK', label: 'billing webhook' },
 } as const satisfies Record<string, { defaultPort: number; env: string; label: string }>;
 
 export type PortName = keyof typeof LOCAL_SERVICES;

@@ -79,17 +79,17 @@ describe('resolvePorts', () => {
 describe('findFreePorts', () => {
   it('picks distinct free ports', async () => {
     const ports = Object.values(await findFreePorts());
-    expect(ports).toHaveLength(9);
-    expect(new Set(ports).size).toBe(9);
+    expect(ports).toHaveLength(11);
+    expect(new Set(ports).size).toBe(11);
     for (const port of ports) expect(port).toBeGreaterThan(0);
   });
 });
 
 describe('the table of local services', () => {
   it('gives every service its own default port and its own variable', () => {
-    expect(PORT_NAMES).toHaveLength(9);
-    expect(new Set(Object.values(DEFAULT_PORTS)).size).toBe(9);
-    expect(new Set(Object.values(PORT_ENV)).size).toBe(9);
+    expect(PORT_NAMES).toHaveLength(11);
+    expect(new Set(Object.values(DEFAULT_PORTS)).size).toBe(11);
+    expect(new Set(Object.values(PORT_ENV)).size).toBe(11);
     for (const name of PORT_NAMES) {
       expect(DEFAULT_PORTS[name]).toBe(LOCAL_SERVICES[name].defaultPort);
       expect(PORT_ENV[name]).toBe(LOCAL_SERVICES[name].env);
