@@ -122,6 +122,16 @@ const contextSchema = z
     // Sender of the quota alerts metering emails through SES: an identity verified in the stack's
     // region. Unset, metering is given neither the permissions nor the variables and sends none.
     alertFromAddress: z.email().optional(),
+    // Billing with Stripe (docs/billing.md): the meter's id (`mtr_…`) deploys it; its event name
+    // only when not the default `tollgate_requests`.
+    billingMeterId: z
+      .string()
+      .regex(/^mtr_[A-Za-z0-9_]+$/, 'a Stripe meter id such as mtr_61…')
+      .optional(),
+    billingMeterEvent: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'a meter event name')
+      .optional(),
     // The owner API behind the gate: its handler file and the paths the ALB sends it.
     ownerApiEntry: z
       .string()
@@ -134,6 +144,10 @@ const contextSchema = z
           .array(pathPatternSchema)
           .max(MAX_OWNER_API_PATHS, `at most ${MAX_OWNER_API_PATHS} path patterns (one listener rule each)`),
       ),
+  })
+  .refine((c) => c.billingMeterEvent === undefined || c.billingMeterId !== undefined, {
+    message: 'billingMeterEvent needs billingMeterId (the Stripe meter that takes the events)',
+    path: ['billingMeterId'],
   })
   .refine((c) => c.webDomainNames.length === 0 || c.webCertificateArn !== undefined, {
     message: 'webDomainNames needs webCertificateArn (an ACM certificate in us-east-1)',
@@ -180,6 +194,8 @@ export function readDeploymentContext(
     retainData: raw('retainData'),
     alarmEmail: raw('alarmEmail'),
     alertFromAddress: raw('alertFromAddress'),
+    billingMeterId: raw('billingMeterId'),
+    billingMeterEvent: raw('billingMeterEvent'),
     ownerApiEntry: raw('ownerApiEntry'),
     ownerApiPaths: raw('ownerApiPaths'),
   };
@@ -222,6 +238,12 @@ export function stackPropsFromContext(
     dataRemovalPolicy: context.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     alarmEmail: context.alarmEmail,
     alertFromAddress: context.alertFromAddress,
+    billing: context.billingMeterId
+      ? {
+          meterId: context.billingMeterId,
+          ...(context.billingMeterEvent ? { meterEventName: context.billingMeterEvent } : {}),
+        }
+      : undefined,
     ownerApiEntry: context.ownerApiEntry,
     ownerApiPaths: context.ownerApiPaths,
     webAssetsPath,

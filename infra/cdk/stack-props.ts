@@ -112,6 +112,14 @@ export interface TollgateStackProps extends StackProps {
    */
   readonly alertFromAddress?: string;
   /**
+   * Billing with Stripe (docs/billing.md, "Deploying billing"): the meter usage is reported to
+   * (`mtr_…`, created in Stripe first) and, optionally, its event name. Setting it deploys the
+   * Stripe secrets, the webhook and its HTTP API, the scheduled export and reconciliation, user-api's
+   * billing routes and the billing alarms.
+   * @default - no billing: user-api's billing routes answer 404, plans are assigned by the admins
+   */
+  readonly billing?: { readonly meterId: string; readonly meterEventName?: string };
+  /**
    * The owner API behind the gate: its handler file (export `handler`, answering ALB events), as a
    * path from the repository root, inside it.
    * @default EXAMPLE_API_ENTRY ('examples/rates-api/handler.ts')

@@ -12,6 +12,7 @@ import { SERVICE_NAMES } from '../../contracts/metric-names';
 import { userPool } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, type Transport } from '../../contracts/transport';
 import { allowAlertAddressLookup, allowAlertEmail } from './constructs/alert-email';
+import { Billing } from './constructs/billing';
 import { DataTables } from './constructs/data-tables';
 import { KeyApiEndpoint } from './constructs/key-api-endpoint';
 import { LogBucket } from './constructs/log-bucket';
@@ -48,6 +49,8 @@ export class TollgateStack extends Stack {
   readonly userApiGateway: UserApiGateway;
   readonly web: WebHosting;
   readonly operations: OperationsDashboard;
+  /** Billing with Stripe, when `billing` is set (docs/billing.md). */
+  readonly billing?: Billing;
   /** WAF in front of each public entry point but the static page. */
   readonly webAcls: {
     readonly keyApi: RegionalWebAcl;
@@ -94,7 +97,26 @@ export class TollgateStack extends Stack {
       userPool: this.userDirectory.userPool,
       allowedOrigins,
       logRetention,
+      billing: props.billing !== undefined,
     });
+    if (props.billing) {
+      this.billing = new Billing(this, 'Billing', {
+        stage,
+        tables: this.tables,
+        userApi: this.functions.userApi,
+        // Checkout and the customer portal send the owner back to the page.
+        returnUrl: this.web.origin,
+        meterId: props.billing.meterId,
+        ...(props.billing.meterEventName !== undefined
+          ? { meterEventName: props.billing.meterEventName }
+          : {}),
+        logRetention,
+        ...(props.applicationLogLevel !== undefined
+          ? { applicationLogLevel: props.applicationLogLevel }
+          : {}),
+        ...(props.dataRemovalPolicy !== undefined ? { removalPolicy: props.dataRemovalPolicy } : {}),
+      });
+    }
     // The page's CSP lets it call exactly these (contracts/web-config.ts), as the local site's does.
     this.web.allowConnections([
       `https://cognito-idp.${this.region}.${this.urlSuffix}`,
@@ -110,6 +132,9 @@ export class TollgateStack extends Stack {
       usageTransport: this.usageTransport,
       endpoint: this.keyApiEndpoint,
       tables: this.tables,
+      ...(this.billing
+        ? { billing: { webhook: this.billing.webhook, schedule: this.billing.schedule } }
+        : {}),
       alarmEmail: props.alarmEmail,
     });
     this.#outputs();
@@ -308,6 +333,22 @@ export class TollgateStack extends Stack {
         value: this.operations.dashboard.dashboardName,
         description: 'CloudWatch dashboard of the stage',
       },
+      ...(this.billing
+        ? {
+            BillingWebhookUrl: {
+              value: this.billing.webhookUrl,
+              description: "Stripe webhook endpoint's URL (docs/billing.md: the events to send)",
+            },
+            StripeSecretKeyArn: {
+              value: this.billing.secrets.stripeSecretKey.secretArn,
+              description: 'Put the Stripe secret key here (aws secretsmanager put-secret-value)',
+            },
+            StripeWebhookSecretArn: {
+              value: this.billing.secrets.webhookSecret.secretArn,
+              description: "Put the webhook endpoint's signing secret (whsec_…) here",
+            },
+          }
+        : {}),
     };
     for (const [name, output] of Object.entries(outputs)) new CfnOutput(this, name, output);
   }

@@ -44,6 +44,12 @@ function indexProps(index: IndexDefinition): dynamodb.GlobalSecondaryIndexProps 
   };
 }
 
+/**
+ * The billing table's partitions user-api may touch: services/billing/billing-keys.ts's layout
+ * (infra/cdk imports no services; test/infra/billing.test.ts checks these against it).
+ */
+export const BILLING_CUSTOMER_PARTITIONS = ['ACCOUNT#', 'CUSTOMER#'] as const;
+
 /** Access granted only as part of TransactWriteItems: a plain PutItem or UpdateItem is refused. */
 const transactionsOnly = {
   'ForAnyValue:StringEquals': { 'dynamodb:EnclosingOperation': ['TransactWriteItems'] },
@@ -64,6 +70,8 @@ export class DataTables extends Construct {
   readonly usage: dynamodb.Table;
   /** The owner's plans (contracts/plans.ts), written by user-api's admin routes, read by the gates. */
   readonly plans: dynamodb.Table;
+  /** Billing's own state (services/billing/billing-keys.ts): customers, transitions, the export ledger. */
+  readonly billing: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: DataTablesProps) {
     super(scope, id);
@@ -88,6 +96,7 @@ export class DataTables extends Construct {
     this.keys = built.keys;
     this.usage = built.usage;
     this.plans = built.plans;
+    this.billing = built.billing;
   }
 
   /**
@@ -219,6 +228,65 @@ export class DataTables extends Construct {
     this.#setUsageEnv(fn);
   }
 
+  /**
+   * The billing jobs (services/billing-jobs: the Stripe webhook and the scheduled export and
+   * reconciliation), the billing table's owner: its items (customers, transitions, handled events,
+   * the export ledger and its leases) read, listed, written and expired in any way it needs. Of
+   * the rest only what billing decides or reads: an account's plan and standing (GetItem and
+   * UpdateItem of the account: no Scan of who the customers are, no put, no delete), the plans to
+   * map a Stripe price to one (GetItem, Scan: a handful of items), and the counted usage (reads only).
+   */
+  allowBillingJobs(fn: TollgateFunction): void {
+    this.#allow(
+      fn,
+      [
+        'dynamodb:GetItem',
+        'dynamodb:BatchGetItem',
+        'dynamodb:Query',
+        'dynamodb:Scan',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:ConditionCheckItem',
+      ],
+      [this.billing.tableArn],
+    );
+    this.#allow(fn, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [this.accounts.tableArn]);
+    this.#allow(fn, ['dynamodb:GetItem', 'dynamodb:Scan'], [this.plans.tableArn]);
+    this.#allow(fn, ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'], [this.usage.tableArn]);
+    fn.function.addEnvironment(ENV.accountsTable, this.accounts.tableName);
+    this.#setPlansEnv(fn);
+    this.#setUsageEnv(fn);
+    this.#setBillingEnv(fn);
+  }
+
+  /**
+   * user-api's billing routes: an account's customer item (created once at its first checkout, with
+   * the customer → account map) and its reported days for `GET /me/billing`. Only the `ACCOUNT#` and
+   * `CUSTOMER#` partitions: the Stripe events the webhook handled are not user-api's to read or
+   * write, and nothing is deleted.
+   */
+  allowBillingCustomer(fn: TollgateFunction): void {
+    this.#allow(
+      fn,
+      [
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:ConditionCheckItem',
+      ],
+      [this.billing.tableArn],
+      {
+        'ForAllValues:StringLike': {
+          'dynamodb:LeadingKeys': BILLING_CUSTOMER_PARTITIONS.map((p) => `${p}*`),
+        },
+      },
+    );
+    this.#setBillingEnv(fn);
+  }
+
   #allow(
     fn: TollgateFunction,
     actions: string[],
@@ -237,6 +305,10 @@ export class DataTables extends Construct {
 
   #setPlansEnv(fn: TollgateFunction): void {
     fn.function.addEnvironment(ENV.plansTable, this.plans.tableName);
+  }
+
+  #setBillingEnv(fn: TollgateFunction): void {
+    fn.function.addEnvironment(ENV.billingTable, this.billing.tableName);
   }
 
   #setUsageEnv(fn: TollgateFunction): void {

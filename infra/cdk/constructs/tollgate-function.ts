@@ -62,6 +62,12 @@ export interface TollgateFunctionProps {
    */
   readonly service: ServiceName;
   /**
+   * The function's own part of its name, for a deployable with more than one function (the billing
+   * jobs' webhook and schedule): `tollgate-<stage>-<service>-<name>`.
+   * @default - none: `tollgate-<stage>-<service>`
+   */
+  readonly name?: string;
+  /**
    * The handler file (export `handler`), absolute or from the repository root, for a deployable
    * that lives outside services/ (an owner's API behind the gate). It must lie inside the
    * repository: the bundle is built from there, with its lock file.
@@ -109,7 +115,7 @@ export class TollgateFunction extends Construct {
   constructor(scope: Construct, id: string, props: TollgateFunctionProps) {
     super(scope, id);
     this.service = props.service;
-    const functionName = `tollgate-${props.stage}-${props.service}`;
+    const functionName = `tollgate-${props.stage}-${props.service}${props.name ? `-${props.name}` : ''}`;
     this.logGroup = this.#logGroup(functionName, props.logRetention);
     const role = this.#role(functionName);
     this.function = this.#function(functionName, role, props);

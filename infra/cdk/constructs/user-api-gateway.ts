@@ -37,6 +37,11 @@ export interface UserApiGatewayProps {
   readonly mintingThrottlingRateLimit?: number;
   /** @default 10 */
   readonly mintingThrottlingBurstLimit?: number;
+  /**
+   * Serve user-api's billing routes ({@link BILLING_ROUTES}), behind the authorizer like the others.
+   * @default false
+   */
+  readonly billing?: boolean;
 }
 
 /**
@@ -70,6 +75,13 @@ const ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
   { path: 'admin/accounts/{accountId}/resume', methods: ['POST'] },
   { path: 'admin/plans', methods: ['GET'] },
   { path: 'admin/plans/{planId}', methods: ['PUT'] },
+];
+
+/** user-api's billing routes (Checkout, the customer portal, the owner's billing): only where billing is deployed. */
+export const BILLING_ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
+  { path: 'billing/checkout', methods: ['POST'] },
+  { path: 'billing/portal', methods: ['POST'] },
+  { path: 'me/billing', methods: ['GET'] },
 ];
 
 /** user-api's OpenAPI document: public and static, so served without a token (services/user-api/app.ts). */
@@ -158,7 +170,7 @@ export class UserApiGateway extends Construct {
       resultsCacheTtl: Duration.minutes(5),
     });
     const integration = new apigw.LambdaIntegration(props.userApi.function, { proxy: true });
-    for (const route of ROUTES) {
+    for (const route of [...ROUTES, ...(props.billing ? BILLING_ROUTES : [])]) {
       const resource = this.api.root.resourceForPath(route.path);
       for (const method of route.methods) {
         resource.addMethod(method, integration, {

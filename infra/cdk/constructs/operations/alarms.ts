@@ -1,7 +1,14 @@
 import type { Duration } from 'aws-cdk-lib';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
-import { KeyApiMetric, MeteringRefusedMetric, UserApiMetric } from '../../../../contracts/metric-names';
+import { DEFAULT_EXPORT_INTERVAL_MS } from '../../../../contracts/billing';
 import {
+  BillingMetric,
+  KeyApiMetric,
+  MeteringRefusedMetric,
+  UserApiMetric,
+} from '../../../../contracts/metric-names';
+import {
+  billingMetric,
   deadLetterDepth,
   fiveXxRate,
   keyApiMetric,
@@ -45,6 +52,10 @@ export interface OperationsAlarms<T> {
   readonly ownerApiInternalErrors: T;
   /** Events whose key is unknown or belongs to another account: forged or replayed usage. */
   readonly provenanceRefusals: T;
+  /** With billing: Stripe's totals differ from the counters after the reconciliation's repairs. */
+  readonly billingDrift?: T;
+  /** With billing: metered usage has waited too long to reach Stripe. */
+  readonly billingExportLag?: T;
 }
 
 /** How much is too much (OperationsDashboardProps documents the defaults). */
@@ -72,6 +83,44 @@ export function alarmSpecs(m: MonitoredResources, limits: AlarmLimits): Operatio
     ...answerAlarms(m, limits),
     ...gateAlarms(m),
     ...internalErrorAlarms(m),
+    ...(m.billing ? billingAlarms() : {}),
+  };
+}
+
+/**
+ * Export lag beyond two missed export runs and a run's own time: one failed run is retried by the
+ * next, two in a row are not chance (Stripe down, the secret key wrong, a bug).
+ */
+export const MAX_BILLING_EXPORT_LAG_SECONDS = (2 * DEFAULT_EXPORT_INTERVAL_MS) / 1000 + 5 * 60;
+
+/** Billing with Stripe: what was invoiced is not what was metered, or will not be in time. */
+function billingAlarms(): Section<'billingDrift' | 'billingExportLag'> {
+  return {
+    billingDrift: {
+      id: 'BillingDriftAlarm',
+      name: 'billing-drift',
+      description:
+        "The daily reconciliation found Stripe's meter totals differing from Tollgate's counters after re-pushing " +
+        'the short days: a day Stripe holds more of (it is never lowered automatically) or one that would not take. ' +
+        'The schedule function\'s log lines "provider holds more usage than was metered" and "provider short of the ' +
+        'counters" name the account and day (docs/billing.md).',
+      metric: billingMetric(BillingMetric.drift, { statistic: cw.Stats.MAXIMUM }),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+    },
+    billingExportLag: {
+      id: 'BillingExportLagAlarm',
+      name: 'billing-export-lag',
+      description:
+        `Metered usage has waited more than ${MAX_BILLING_EXPORT_LAG_SECONDS / 60} minutes (two export intervals and ` +
+        "a margin) to reach Stripe: exports are failing (see BillingPushFailures and the schedule function's " +
+        'errors). An invoice finalized now would miss that usage.',
+      metric: billingMetric(BillingMetric.exportLag, { statistic: cw.Stats.MAXIMUM }),
+      threshold: MAX_BILLING_EXPORT_LAG_SECONDS,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+    },
   };
 }
 

@@ -1,12 +1,15 @@
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import {
+  BillingMetric,
   KeyApiMetric,
   MeteringMetric,
   MeteringRefusedMetric,
   UserApiMetric,
 } from '../../../../contracts/metric-names';
 import {
+  type BilledResources,
+  billingMetric,
   deadLetterDepth,
   keyApiMetric,
   type MetricSpec,
@@ -64,8 +67,46 @@ export function dashboardRows(m: MonitoredResources): DashboardRow[] {
     planRefusalRow(m),
     publishingRow(m),
     meteringRow(),
+    ...(m.billing ? [billingRow(m.billing)] : []),
     functionsRow(m),
     failuresRow(m),
+  ];
+}
+
+/**
+ * Billing with Stripe (docs/billing.md, "The dashboard"): billed = metered (drift), how far the
+ * invoice's usage trails the counters (export lag), the pushes, and the webhook's deliveries.
+ */
+function billingRow(billing: BilledResources): DashboardRow {
+  return [
+    {
+      title: 'Billing: drift (billed vs metered) and export lag',
+      left: [
+        billingMetric(BillingMetric.drift, { statistic: cw.Stats.MAXIMUM, label: 'drift (units, max)' }),
+      ],
+      right: [
+        billingMetric(BillingMetric.exportLag, { statistic: cw.Stats.MAXIMUM, label: 'export lag (s, max)' }),
+      ],
+    },
+    {
+      title: 'Billing: usage pushed to Stripe',
+      left: [
+        billingMetric(BillingMetric.pushes, { label: 'account-days pushed' }),
+        billingMetric(BillingMetric.pushFailures, { label: 'push failures (retried)' }),
+        billingMetric(BillingMetric.meterErrors, { label: 'meter error reports' }),
+      ],
+    },
+    {
+      title: 'Billing: Stripe webhook',
+      left: [
+        billingMetric(BillingMetric.webhookApplied, { label: 'events applied' }),
+        billingMetric(BillingMetric.webhookRejected, { label: 'deliveries refused (bad signature)' }),
+      ],
+      right: [
+        billing.webhook.function.metricErrors({ period: PERIOD, label: 'webhook errors' }),
+        billing.schedule.function.metricErrors({ period: PERIOD, label: 'export/reconcile errors' }),
+      ],
+    },
   ];
 }
 

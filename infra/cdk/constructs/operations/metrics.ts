@@ -28,6 +28,14 @@ export interface MonitoredResources {
   readonly usageTransport: UsageTransport;
   readonly endpoint: KeyApiEndpoint;
   readonly tables: DataTables;
+  /** Billing with Stripe, when deployed (constructs/billing.ts): its figures charted and alarmed. */
+  readonly billing?: BilledResources;
+}
+
+/** The billing jobs' two functions; both publish under the service `billing`. */
+export interface BilledResources {
+  readonly webhook: TollgateFunction;
+  readonly schedule: TollgateFunction;
 }
 
 /**
@@ -68,6 +76,7 @@ export const metricsOf =
 export const keyApiMetric = metricsOf(SERVICE_NAMES.keyApi);
 export const meteringMetric = metricsOf(SERVICE_NAMES.metering);
 export const userApiMetric = metricsOf(SERVICE_NAMES.userApi);
+export const billingMetric = metricsOf(SERVICE_NAMES.billing);
 
 const isAwsMetric = (spec: MetricSpec): spec is cw.IMetric => 'toMetricConfig' in spec;
 const isMath = (spec: ServiceMetric | ServiceMetricMath): spec is ServiceMetricMath => 'expression' in spec;
