@@ -154,6 +154,21 @@ describe('deployment context', () => {
     expect(() => contextOf({ alertFromAddress: 'alerts@' })).toThrow(/alertFromAddress/);
   });
 
+  it('deploys billing only when told a Stripe meter id, with its event name if given', () => {
+    const billingOf = (context: Record<string, unknown>) =>
+      stackPropsFromContext(contextOf(context), undefined).billing;
+    expect(billingOf({})).toBeUndefined();
+    expect(billingOf({ billingMeterId: '' })).toBeUndefined();
+    expect(billingOf({ billingMeterId: 'mtr_61Abc' })).toEqual({ meterId: 'mtr_61Abc' });
+    expect(billingOf({ billingMeterId: 'mtr_61Abc', billingMeterEvent: 'api_calls' })).toEqual({
+      meterId: 'mtr_61Abc',
+      meterEventName: 'api_calls',
+    });
+    // A price or product id where the meter's belongs, or an event name with no meter to take it.
+    expect(() => contextOf({ billingMeterId: 'price_123' })).toThrow(/billingMeterId/);
+    expect(() => contextOf({ billingMeterEvent: 'api_calls' })).toThrow(/billingMeterId/);
+  });
+
   it('puts the example API behind the gate unless told of another handler and its paths', () => {
     expect(stackPropsFromContext(contextOf({}), undefined)).toMatchObject({
       ownerApiEntry: EXAMPLE_API_ENTRY,
