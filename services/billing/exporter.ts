@@ -115,6 +115,18 @@ export class UsageExporter {
   }
 
   /**
+   * Before an invoice is finalized (`invoice.upcoming`, `invoice.created`): every day the provider
+   * still accepts, not only the due ones, so a day an earlier run failed on reaches the invoice.
+   */
+  async exportBeforeInvoice(
+    accountId: string,
+    customerId: string,
+    now: Date = this.#clock.now(),
+  ): Promise<AccountExport> {
+    return this.exportAccount(accountId, customerId, pushableDays(now), now);
+  }
+
+  /**
    * Pushes the account's `days` (`yyyy-mm-dd`) that are short at the provider per the ledger,
    * under the account's lease.
    */
@@ -217,6 +229,12 @@ const IDENTIFIER = /^tg-(.+)-(\d{4}-\d{2}-\d{2})-(\d+)(?:-g\d+)?$/;
 export function parsePushIdentifier(identifier: string): { accountId: string; day: string } | undefined {
   const match = IDENTIFIER.exec(identifier);
   return match?.[1] && match[2] ? { accountId: match[1], day: match[2] } : undefined;
+}
+
+/** Every day whose usage the provider still accepts (Stripe: 35 days back, less a margin), oldest first. */
+export function pushableDays(now: Date): string[] {
+  const horizon = now.getTime() - PUSH_HORIZON_MS;
+  return daysBetween(utcDay(horizon), utcDay(now.getTime())).filter((day) => dayEnd(day) > horizon);
 }
 
 /** The instant after the UTC day's last millisecond. */

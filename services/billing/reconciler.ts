@@ -1,17 +1,14 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { BillingMetric } from '../../contracts/metric-names';
-import { utcDay } from '../../contracts/usage-event';
 import { type Clock, systemClock } from '../platform/clock';
 import type { MetricsRecorder } from '../platform/metrics';
 import type { ExportLedger } from './export-ledger';
 import {
   type BillingCustomer,
   type CustomerSource,
-  dayEnd,
-  daysBetween,
   lagSeconds,
-  PUSH_HORIZON_MS,
+  pushableDays,
   type UsageCounts,
   type UsageExporter,
 } from './exporter';
@@ -89,9 +86,7 @@ export class Reconciler {
 
   async reconcileCustomer(customer: BillingCustomer, now: Date): Promise<CustomerReconciliation> {
     const { accountId, customerId } = customer;
-    const days = daysBetween(utcDay(now.getTime() - PUSH_HORIZON_MS), utcDay(now.getTime())).filter(
-      (day) => dayEnd(day) > now.getTime() - PUSH_HORIZON_MS,
-    );
+    const days = pushableDays(now);
     const first = days[0] as string;
     const last = days.at(-1) as string;
     const counts = await this.#o.usage.dailyCounts({ accountId }, first, last);
@@ -101,11 +96,10 @@ export class Reconciler {
 
     const short = days.filter((day) => (provider.get(day) ?? 0) < (metered.get(day) ?? 0));
     for (const day of short) {
-      // The ledger says delivered, the provider disagrees (refused later, lost): forget the push, so
-      // the re-push goes out under an identifier the provider has not seen.
-      if ((ledger.get(day)?.reported ?? 0) >= (metered.get(day) ?? 0)) {
-        await this.#o.ledger.invalidate(accountId, day, now);
-      }
+      // Something was pushed and the provider does not hold it (refused later, lost): forget the
+      // push, so the re-push goes out under an identifier the provider has not seen (a re-push of a
+      // total it does hold only replaces the day's value with the same one).
+      if ((ledger.get(day)?.reported ?? 0) > 0) await this.#o.ledger.invalidate(accountId, day, now);
     }
     if (short.length > 0) {
       this.#o.logger.warn('provider short of the counters: re-pushing', {
