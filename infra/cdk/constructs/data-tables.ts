@@ -56,8 +56,8 @@ const transactionsOnly = {
 };
 
 /**
- * The accounts, keys, usage and plans tables of contracts/resources.ts (the same definitions the
- * local stack creates): on demand, with point-in-time recovery, all alike.
+ * The accounts, keys, usage, plans and billing tables of contracts/resources.ts (the same
+ * definitions the local stack creates): on demand, with point-in-time recovery, all alike.
  *
  * Access is granted per use case, by methods named after what the caller does. Each grants the
  * DynamoDB actions that use case sends (TransactWriteItems is authorised per item, as PutItem,
