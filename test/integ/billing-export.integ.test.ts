@@ -138,10 +138,12 @@ describe('usage export to a pre-aggregated Stripe meter', () => {
 
     expect(await exporter.runExport(new Date())).toMatchObject({ pushed: 0, failed: 0 });
     await meterCalls(account.accountId, today(), 5);
-    expect(await exporter.runExport(new Date())).toMatchObject({ pushed: 1 });
-    expect((await sink.reportedTotals(account.customerId, today(), today())).get(today())).toBe(12);
-
     const summary = new BillingSummary({ accounts: { standing: async () => account }, usage, ledger });
+    const pending = await summary.summary(account.accountId, new Date());
+    expect(pending).toMatchObject({ inSync: false, usage: { metered: 12, reported: 7 } });
+
+    expect(await exporter.runExport(new Date())).toMatchObject({ pushed: 1, lagSeconds: 0 });
+    expect((await sink.reportedTotals(account.customerId, today(), today())).get(today())).toBe(12);
     const billing = await summary.summary(account.accountId, new Date());
     expect(billing).toMatchObject({ customerId: account.customerId, inSync: true });
     expect(billing.usage).toMatchObject({ metered: 12, reported: 12 });
@@ -193,7 +195,10 @@ describe('usage export to a pre-aggregated Stripe meter', () => {
       // Every attempt of the first account's push fails; the second account's push gets through.
       standIn.injectFault(fault, attempts, 'POST /v1/billing/meter_events');
       const exporter = exporterFor([failing, healthy]);
-      expect(await exporter.runExport(new Date())).toMatchObject({ pushed: 1, failed: 1 });
+      const failed = await exporter.runExport(new Date());
+      expect(failed).toMatchObject({ pushed: 1, failed: 1 });
+      // The failing account's calls, a minute old, are unreported: the lag says so.
+      expect(failed.lagSeconds).toBeGreaterThan(0);
       expect(metricTotals.get(BillingMetric.pushFailures)).toBe(failuresBefore + 1);
       expect((await sink.reportedTotals(failing.customerId, today(), today())).get(today())).toBeUndefined();
       await expectBilledEqualsMetered(healthy, [today()]);
@@ -279,13 +284,21 @@ describe('usage export to a pre-aggregated Stripe meter', () => {
         pushed: 0,
       },
     );
-    const later = new Date(now.getTime() + 61_000);
-    expect(
-      await exporter.exportAccount(account.accountId, account.customerId, [today()], later),
-    ).toMatchObject({
-      leased: false,
-      pushed: 1,
-    });
+    // Two exporters at once, once the lease expired: the account-day is pushed once.
+    const rival = exporterFor([account]);
+    const requests = meterEventRequests().length;
+    const both = await Promise.all([
+      exporter.exportAccount(
+        account.accountId,
+        account.customerId,
+        [today()],
+        new Date(now.getTime() + 61_000),
+      ),
+      rival.exportAccount(account.accountId, account.customerId, [today()], new Date(now.getTime() + 61_000)),
+    ]);
+    expect(both.reduce((sum, r) => sum + r.pushed, 0)).toBe(1);
+    expect(meterEventRequests().length).toBe(requests + 1);
+    await expectBilledEqualsMetered(account, [today()]);
   });
 });
 
