@@ -107,8 +107,8 @@ export class Billing extends Construct {
 
   /**
    * Two secrets, each created with a generated placeholder: `aws secretsmanager put-secret-value`
-   * puts the real one (docs/billing.md). A function reads one by its ARN when it first needs it (Powertools
-   * Parameters, cached), so neither value is ever in a template, an environment or a log.
+   * puts the real one (docs/billing.md). A function reads one by its ARN when it first needs it
+   * (Powertools Parameters, cached), so neither value is ever in a template, an environment or a log.
    */
   #secrets(props: BillingProps): Billing['secrets'] {
     const secret = (secretId: string, name: string, description: string) => {
