@@ -21,6 +21,7 @@ import { documentClient } from '../../services/platform/aws-clients';
 import type { MetricsRecorder } from '../../services/platform/metrics';
 import { UsageReader } from '../../services/usage/usage-reader';
 import { UsageStore } from '../../services/usage/usage-store';
+import { recordFigures } from '../support/figures';
 
 // Usage out to Stripe, exactly: counters written the way metering writes them (UsageStore on the
 // test stack's DynamoDB Local), exported through the official SDK to the Stripe stand-in's
@@ -76,7 +77,12 @@ beforeAll(async () => {
   sink = new StripeMeterSink({ stripe, eventName: meter.event_name, meterId: meter.id });
 });
 
+/** What each fault case measured, for RELIABILITY.md (`npm run reliability:report`); all cases or none. */
+const figures: Record<string, unknown> = {};
+const CASES = 8;
+
 afterAll(async () => {
+  if (Object.keys(figures).length >= CASES) await recordFigures('billing-export-faults', figures);
   await standIn?.stop();
   await closeServer(receiver);
 });
@@ -111,8 +117,14 @@ function exporterFor(customers: BillingCustomer[], over: Partial<{ sink: UsageSi
   });
 }
 
-/** The check every fault ends with: Stripe's daily totals equal the counters, day by day. */
-async function expectBilledEqualsMetered(account: BillingCustomer, days: string[]): Promise<void> {
+/**
+ * The check every fault ends with: Stripe's daily totals equal the counters, day by day. Returns
+ * the sums, for the figures.
+ */
+async function expectBilledEqualsMetered(
+  account: BillingCustomer,
+  days: string[],
+): Promise<{ billed: number; metered: number }> {
   const sorted = [...days].sort();
   const first = sorted[0] as string;
   const last = sorted.at(-1) as string;
@@ -120,9 +132,13 @@ async function expectBilledEqualsMetered(account: BillingCustomer, days: string[
   const metered = new Map(
     (await usage.dailyCounts({ accountId: account.accountId }, first, last)).map((d) => [d.date, d.count]),
   );
+  const sums = { billed: 0, metered: 0 };
   for (const day of sorted) {
     expect({ day, billed: billed.get(day) ?? 0 }).toEqual({ day, billed: metered.get(day) ?? 0 });
+    sums.billed += billed.get(day) ?? 0;
+    sums.metered += metered.get(day) ?? 0;
   }
+  return sums;
 }
 
 const meterEventRequests = () => standIn.answers.filter((a) => a.route === 'POST /v1/billing/meter_events');
@@ -176,7 +192,7 @@ describe('usage export to a pre-aggregated Stripe meter', () => {
     });
     expect(outcomes).toEqual(['duplicate']);
     expect((await ledger.reportedDays(account.accountId, today(), today())).get(today())?.reported).toBe(9);
-    await expectBilledEqualsMetered(account, [today()]);
+    figures.killedMidPush = { ...(await expectBilledEqualsMetered(account, [today()])), rerun: outcomes };
   });
 
   // How many attempts the SDK makes of one push: a 5xx is retried (maxNetworkRetries 1); a 429 is
@@ -204,7 +220,11 @@ describe('usage export to a pre-aggregated Stripe meter', () => {
       await expectBilledEqualsMetered(healthy, [today()]);
 
       expect(await exporter.runExport(new Date())).toMatchObject({ pushed: 1, failed: 0 });
-      await expectBilledEqualsMetered(failing, [today()]);
+      figures[fault.kind] = {
+        ...(await expectBilledEqualsMetered(failing, [today()])),
+        failedRuns: 1,
+        parameters: { attempts },
+      };
     });
   }
 
@@ -225,7 +245,7 @@ describe('usage export to a pre-aggregated Stripe meter', () => {
     const exporter = exporterFor([account], { sink: impatientSink });
     expect(await exporter.runExport(new Date())).toMatchObject({ pushed: 0, failed: 1 });
     expect(await exporter.runExport(new Date())).toMatchObject({ pushed: 1, failed: 0 });
-    await expectBilledEqualsMetered(account, [today()]);
+    figures.timeout = { ...(await expectBilledEqualsMetered(account, [today()])), failedRuns: 1 };
   });
 
   it('counts a duplicate-identifier 400 as delivered (the provider already holds that push)', async () => {
@@ -243,7 +263,10 @@ describe('usage export to a pre-aggregated Stripe meter', () => {
     expect(await exporterFor([account]).runExport(new Date())).toMatchObject({ pushed: 1, failed: 0 });
     const answer = meterEventRequests().slice(before);
     expect(answer.map((a) => a.status)).toEqual([400]);
-    await expectBilledEqualsMetered(account, [today()]);
+    figures.duplicateIdentifier = {
+      ...(await expectBilledEqualsMetered(account, [today()])),
+      answers: answer.map((a) => a.status),
+    };
     expect((await ledger.reportedDays(account.accountId, today(), today())).get(today())?.reported).toBe(11);
   });
 
@@ -258,7 +281,11 @@ describe('usage export to a pre-aggregated Stripe meter', () => {
     expect(await exporter.runExport(new Date())).toMatchObject({ pushed: 1 });
     const billed = await sink.reportedTotals(account.customerId, yesterday, today());
     expect([billed.get(yesterday), billed.get(today())]).toEqual([8, 2]);
-    await expectBilledEqualsMetered(account, [yesterday, today()]);
+    figures.lateEvent = {
+      ...(await expectBilledEqualsMetered(account, [yesterday, today()])),
+      yesterday: billed.get(yesterday),
+      parameters: { before: 5, late: 3 },
+    };
   });
 
   it('never pushes a day older than Stripe accepts, and never while another exporter holds the account', async () => {
@@ -326,7 +353,10 @@ describe('meter error reports and reconciliation', () => {
     expect(metricTotals.get(BillingMetric.meterErrors)).toBeGreaterThan(errorsBefore);
 
     expect(await exporterFor([account]).runExport(new Date())).toMatchObject({ pushed: 1, failed: 0 });
-    await expectBilledEqualsMetered(account, [today()]);
+    figures.meterErrorReport = {
+      ...(await expectBilledEqualsMetered(account, [today()])),
+      invalidated: outcome.invalidated.length,
+    };
   });
 
   it('reconciles: re-pushes short days (even past the late window), never lowers a day Stripe holds more of', async () => {
@@ -366,6 +396,11 @@ describe('meter error reports and reconciliation', () => {
     expect(metricTotals.get(BillingMetric.drift)).toBe(driftBefore + 3);
     const billed = await sink.reportedTotals(account.customerId, lost, today());
     expect([billed.get(lost), billed.get(over), billed.get(today())]).toEqual([10, 7, 2]);
-    await expectBilledEqualsMetered(account, [lost, today()]);
+    figures.reconciliation = {
+      ...(await expectBilledEqualsMetered(account, [lost, today()])),
+      repaired: result.customers[0]?.repaired.length,
+      drift: result.drift,
+      overDay: { billed: billed.get(over), metered: 4 },
+    };
   });
 });

@@ -81,6 +81,7 @@ export const SCENARIOS: readonly Scenario[] = [
   inReliability('soak', 'soak.integ.test.ts'),
   inReliability('faults', 'faults.integ.test.ts'),
   inInteg('metering-kinesis-faults', 'metering-kinesis-faults.integ.test.ts'),
+  inInteg('billing-export-faults', 'billing-export.integ.test.ts'),
   inReliability('bad-input-key-api', 'bad-input.property.integ.test.ts', keyApi, userApi, signUp),
   inReliability('bad-input-user-api', 'bad-input.property.integ.test.ts', keyApi, userApi, signUp),
   inReliability('auth-attacks', 'auth-attacks.integ.test.ts', userApi, signUp),
@@ -288,6 +289,26 @@ function kinesisFaults(f: Figures): string {
     ` a stored publish whose answer was lost, resent (${int(lost.num('attempts'))} attempts), its first copy counted in an earlier batch → **${int(lost.num('counted'))} of ${int(lost.num('parameters.events'))}** (found by the look-back);` +
     ` resent after a first attempt that was not stored → **${int(notStored.num('counted'))}**;` +
     ` look-back refused ${int(lookBack.num('refusals'))} times → batch cut before the copy, **${int(lookBack.num('counted'))} of ${int(lookBack.num('parameters.events'))}**.`
+  );
+}
+
+// --- billing export -------------------------------------------------------------------------
+
+function billingExportFaults(f: Figures): string {
+  const equal = (name: string) => {
+    const c = f.at(name);
+    return `**${int(c.num('billed'))} = ${int(c.num('metered'))}**`;
+  };
+  const recon = f.at('reconciliation');
+  return (
+    `exporter killed after the push, before the ledger write, rerun (answered ${f.at('killedMidPush').list('rerun').join(', ')}) → ${equal('killedMidPush')};` +
+    ` 5xx on every attempt (${int(f.num('server_error.parameters.attempts'))}), next run → ${equal('server_error')};` +
+    ` 429 (${int(f.num('rate_limit.parameters.attempts'))} attempt, not retried by the SDK), next run → ${equal('rate_limit')};` +
+    ` timeout, next run → ${equal('timeout')};` +
+    ` duplicate identifier (answered ${f.at('duplicateIdentifier').list('answers').join(', ')}, counted delivered) → ${equal('duplicateIdentifier')};` +
+    ` late event (${int(f.num('lateEvent.parameters.late'))} after ${int(f.num('lateEvent.parameters.before'))} pushed) → yesterday ${int(f.num('lateEvent.yesterday'))}, ${equal('lateEvent')};` +
+    ` meter error report (${int(f.num('meterErrorReport.invalidated'))} account-day re-pushed) → ${equal('meterErrorReport')};` +
+    ` reconciliation (${int(recon.num('repaired'))} short days re-pushed; a day Stripe held ${int(recon.num('overDay.billed'))} for ${int(recon.num('overDay.metered'))} metered left as is, drift ${int(recon.num('drift'))}) → ${equal('reconciliation')} on the repaired days.`
   );
 }
 
@@ -747,6 +768,12 @@ export const ROWS: readonly Row[] = [
       'Kinesis: redelivery and resends, no per-event writes (`test/integ/metering-kinesis-faults.integ.test.ts`)',
     mustHold: 'each event counted once, on every counter',
     measured: kinesisFaults,
+  },
+  {
+    scenario: 'billing-export-faults',
+    title: 'Usage export to Stripe under faults (`test/integ/billing-export.integ.test.ts`)',
+    mustHold: "Stripe's daily totals = Tollgate's counters, never more",
+    measured: billingExportFaults,
   },
   {
     scenario: 'faults',
