@@ -11,8 +11,9 @@ export function stripeClient(
 ): Stripe {
   const url = options.apiUrl ? new URL(options.apiUrl) : undefined;
   return new Stripe(secretKey, {
-    // The SDK retries 409s, 429s, 5xx and connection failures with its own backoff and the same
-    // Idempotency-Key, so a retried POST is never applied twice.
+    // The SDK retries connection failures, 409s and 5xx answers (and a 429 only when Stripe says
+    // `Stripe-Should-Retry: true`) with its own backoff and the same Idempotency-Key, so a retried
+    // POST is never applied twice. Anything else reaches the caller, whose next run retries it.
     maxNetworkRetries: options.maxNetworkRetries ?? 2,
     timeout: options.timeoutMs ?? 8000,
     appInfo: { name: 'Tollgate' },
