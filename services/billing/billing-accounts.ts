@@ -1,13 +1,13 @@
 import {
-  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { SubscriptionStatus } from '../../contracts/billing';
-import { callDynamo, isConditionFailure, queryAll } from '../platform/dynamodb';
+import { callDynamo, isConditionFailure } from '../platform/dynamodb';
 import {
   customerAccountItem,
   customerItem,
@@ -15,47 +15,50 @@ import {
   TRANSITION_PREFIX,
   transitionItem,
 } from './billing-keys';
+import type { BillingStanding } from './billing-summary';
 import type { BillingCustomer } from './exporter';
 
-/** How long a handled Stripe event is remembered: Stripe retries a delivery for up to 3 days. */
-export const HANDLED_EVENT_TTL_MS = 30 * 24 * 3600_000;
-
-/** An account's subscription as Tollgate last applied it. */
-export interface SubscriptionStanding {
-  subscriptionId: string;
-  status: SubscriptionStatus;
-  priceId?: string;
-  /** The plan the subscription put the account on (DEFAULT_PLAN_ID once canceled). */
-  planId: string;
-  currentPeriodStart?: string;
-  currentPeriodEnd?: string;
-  cancelAtPeriodEnd: boolean;
-  /** When the subscription first went `past_due`/`unpaid` (cleared once paid). */
-  pastDueSince?: string;
-  /** Billing suspended the account (so only billing resumes it; an admin's suspension stays). */
-  suspendedByBilling: boolean;
-  /** The Stripe event that set this, and its `created` (seconds): older events never overwrite it. */
-  eventId: string;
-  eventCreated: number;
+/** A subscription as billing last applied it, and the Stripe event that made it apply. */
+export interface SubscriptionState {
+  readonly subscriptionId: string;
+  readonly status: SubscriptionStatus;
+  readonly priceId?: string;
+  /** The plan the subscription's price is for (the default plan when none is). */
+  readonly planId: string;
+  readonly currentPeriodStart: string;
+  readonly currentPeriodEnd: string;
+  readonly cancelAtPeriodEnd: boolean;
+  readonly eventId: string;
+  /** The event's `created` (Unix seconds): an older event never replaces what a newer one set. */
+  readonly eventCreated: number;
 }
 
-export interface BillingAccount {
-  accountId: string;
-  customerId: string;
-  subscription?: SubscriptionStanding;
+/** What the billing table knows of an account's customer (the `CUSTOMER` item). */
+export interface CustomerRecord {
+  readonly accountId: string;
+  readonly customerId: string;
+  readonly subscription?: SubscriptionState;
+  /** When the subscription first went `past_due` or `unpaid` in its current spell (ISO 8601). */
+  readonly pastDueSince?: string;
+  /** Billing suspended the account (after the grace): only billing resumes it, when it is paid. */
+  readonly suspendedByBilling?: boolean;
 }
 
 export interface Transition {
-  at: string;
-  eventId: string;
-  eventType: string;
-  from: { planId: string; status?: string };
-  to: { planId: string; status?: string };
+  readonly at: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly from: { planId: string; status: string };
+  readonly to: { planId: string; status: string };
 }
 
+/** How long a handled event's mark is kept: longer than Stripe retries a delivery (3 days). */
+const HANDLED_EVENT_TTL_SECONDS = 30 * 24 * 3600;
+
 /**
- * The billing table's customer side (billing-keys.ts): each account's Stripe customer and
- * subscription standing, the customer → account map, the transitions, and the handled-event marks.
+ * The customer, subscription and event items of the billing table (billing-keys.ts); the export
+ * ledger's items are export-ledger.ts's. Failures come by class as in the other stores
+ * (services/platform/dynamodb.ts).
  */
 export class BillingAccounts {
   readonly #db: DynamoDBDocumentClient;
@@ -66,9 +69,39 @@ export class BillingAccounts {
     this.#table = options.table;
   }
 
+  async customer(accountId: string): Promise<CustomerRecord | undefined> {
+    const out = await callDynamo(() =>
+      this.#db.send(
+        new GetCommand({ TableName: this.#table, Key: customerItem(accountId), ConsistentRead: true }),
+      ),
+    );
+    return out.Item ? recordOf(out.Item) : undefined;
+  }
+
+  /** What `GET /me/billing` shows of the account's customer and subscription. */
+  async standing(accountId: string): Promise<BillingStanding | undefined> {
+    const record = await this.customer(accountId);
+    if (!record) return undefined;
+    const sub = record.subscription;
+    return {
+      customerId: record.customerId,
+      ...(sub
+        ? {
+            subscription: {
+              status: sub.status,
+              planId: sub.planId,
+              currentPeriodStart: sub.currentPeriodStart,
+              currentPeriodEnd: sub.currentPeriodEnd,
+              ...(sub.cancelAtPeriodEnd ? { cancelAtPeriodEnd: true } : {}),
+            },
+          }
+        : {}),
+    };
+  }
+
   /**
-   * Remembers the account's customer once: a second call keeps the first customer.
-   * @returns the customer the account has now
+   * Remembers the account's customer, once: the first one remembered stays (a second checkout
+   * racing the first must not orphan its customer). @returns the account's customer id
    */
   async rememberCustomer(accountId: string, customerId: string): Promise<string> {
     try {
@@ -83,32 +116,17 @@ export class BillingAccounts {
       );
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      const existing = await this.customer(accountId);
-      if (existing) customerId = existing;
     }
-    // The reverse map is idempotent (same item every time), so it is written after, not in a transaction.
+    const remembered = (await this.customer(accountId))?.customerId ?? customerId;
     await callDynamo(() =>
       this.#db.send(
         new PutCommand({
           TableName: this.#table,
-          Item: { ...customerAccountItem(customerId), accountId, customerId },
+          Item: { ...customerAccountItem(remembered), accountId },
         }),
       ),
     );
-    return customerId;
-  }
-
-  async account(accountId: string): Promise<BillingAccount | undefined> {
-    const out = await callDynamo(() =>
-      this.#db.send(
-        new GetCommand({ TableName: this.#table, Key: customerItem(accountId), ConsistentRead: true }),
-      ),
-    );
-    return out.Item ? accountOf(out.Item) : undefined;
-  }
-
-  async customer(accountId: string): Promise<string | undefined> {
-    return (await this.account(accountId))?.customerId;
+    return remembered;
   }
 
   async accountOfCustomer(customerId: string): Promise<string | undefined> {
@@ -125,20 +143,37 @@ export class BillingAccounts {
   }
 
   /**
-   * Sets the standing unless a newer event already set it (`eventCreated` greater).
-   * @returns false when the stored standing is newer (nothing written)
+   * Saves the subscription as of `state.eventCreated`, unless an event created later already set it.
+   * An event of the same second is applied again (the retrieved state is as new as it gets).
+   * @returns false when a newer event's state is kept
    */
-  async setSubscription(accountId: string, standing: SubscriptionStanding): Promise<boolean> {
+  async saveSubscription(
+    accountId: string,
+    state: SubscriptionState,
+    extras: { pastDueSince?: string | null; suspendedByBilling?: boolean },
+  ): Promise<boolean> {
+    const sets = ['subscription = :s'];
+    const removes: string[] = [];
+    const values: Record<string, unknown> = { ':s': state, ':created': state.eventCreated };
+    if (extras.pastDueSince === null) removes.push('pastDueSince');
+    else if (extras.pastDueSince !== undefined) {
+      sets.push('pastDueSince = :pd');
+      values[':pd'] = extras.pastDueSince;
+    }
+    if (extras.suspendedByBilling !== undefined) {
+      sets.push('suspendedByBilling = :sb');
+      values[':sb'] = extras.suspendedByBilling;
+    }
     try {
       await callDynamo(() =>
         this.#db.send(
           new UpdateCommand({
             TableName: this.#table,
             Key: customerItem(accountId),
-            UpdateExpression: 'SET subscription = :s',
+            UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
             ConditionExpression:
-              'attribute_exists(pk) AND (attribute_not_exists(subscription) OR subscription.eventCreated <= :c)',
-            ExpressionAttributeValues: { ':s': stripUndefined(standing), ':c': standing.eventCreated },
+              'attribute_exists(pk) AND (attribute_not_exists(subscription) OR subscription.eventCreated <= :created)',
+            ExpressionAttributeValues: values,
           }),
         ),
       );
@@ -147,6 +182,19 @@ export class BillingAccounts {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+  }
+
+  async setSuspendedByBilling(accountId: string, suspended: boolean): Promise<void> {
+    await callDynamo(() =>
+      this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: customerItem(accountId),
+          UpdateExpression: 'SET suspendedByBilling = :sb',
+          ExpressionAttributeValues: { ':sb': suspended },
+        }),
+      ),
+    );
   }
 
   async recordTransition(accountId: string, transition: Transition): Promise<void> {
@@ -160,55 +208,55 @@ export class BillingAccounts {
     );
   }
 
-  /** The account's transitions, oldest first. */
+  /** The account's plan and standing changes, oldest first. */
   async transitions(accountId: string): Promise<Transition[]> {
-    const items = await queryAll(this.#db, {
-      TableName: this.#table,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :t)',
-      ExpressionAttributeValues: { ':pk': customerItem(accountId).pk, ':t': TRANSITION_PREFIX },
-      ConsistentRead: true,
-    });
-    return items.map(
-      ({ at, eventId, eventType, from, to }) => ({ at, eventId, eventType, from, to }) as Transition,
+    const out = await callDynamo(() =>
+      this.#db.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :t)',
+          ExpressionAttributeValues: { ':pk': customerItem(accountId).pk, ':t': TRANSITION_PREFIX },
+          ConsistentRead: true,
+        }),
+      ),
     );
+    return ((out.Items ?? []) as (Transition & { sk: string })[])
+      .sort((a, b) => a.sk.localeCompare(b.sk))
+      .map(({ at, eventId, eventType, from, to }) => ({ at, eventId, eventType, from, to }));
   }
 
-  /** Marks a Stripe event handled. @returns true when it was not handled before */
-  async markHandled(eventId: string, now: Date): Promise<boolean> {
-    try {
-      await callDynamo(() =>
-        this.#db.send(
-          new PutCommand({
-            TableName: this.#table,
-            Item: {
-              ...handledEventItem(eventId),
-              handledAt: now.toISOString(),
-              expiresAt: Math.floor((now.getTime() + HANDLED_EVENT_TTL_MS) / 1000),
-            },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        ),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+  async isHandled(eventId: string): Promise<boolean> {
+    const out = await callDynamo(() =>
+      this.#db.send(
+        new GetCommand({ TableName: this.#table, Key: handledEventItem(eventId), ConsistentRead: true }),
+      ),
+    );
+    return out.Item !== undefined;
   }
 
-  /** Forgets a mark, so a delivery whose handling failed is handled again on Stripe's retry. */
-  async unmarkHandled(eventId: string): Promise<void> {
+  /** Marks an event handled once its effects are written: a replay afterwards changes nothing. */
+  async markHandled(eventId: string, type: string, now: Date): Promise<void> {
     await callDynamo(() =>
-      this.#db.send(new DeleteCommand({ TableName: this.#table, Key: handledEventItem(eventId) })),
+      this.#db.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: {
+            ...handledEventItem(eventId),
+            type,
+            handledAt: now.toISOString(),
+            expiresAt: Math.floor(now.getTime() / 1000) + HANDLED_EVENT_TTL_SECONDS,
+          },
+        }),
+      ),
     );
   }
 
   /**
-   * Every account with a customer. A paginated Scan filtered to CUSTOMER items: the table has no
-   * index by item kind, and the scheduled export reads every customer anyway, a few times an hour.
+   * Every account with a customer. A filtered Scan: the table holds a few dozen items per account
+   * (days, transitions), and the jobs that list customers run every few minutes at most; a sparse
+   * index would pay off only far beyond the accounts one deployment has.
    */
-  async listCustomers(): Promise<BillingAccount[]> {
-    const accounts: BillingAccount[] = [];
+  async *records(): AsyncIterable<CustomerRecord> {
     let start: Record<string, unknown> | undefined;
     do {
       const page = await callDynamo(() =>
@@ -218,29 +266,28 @@ export class BillingAccounts {
             FilterExpression: 'sk = :c',
             ExpressionAttributeValues: { ':c': 'CUSTOMER' },
             ExclusiveStartKey: start,
-            ConsistentRead: true,
           }),
         ),
       );
-      for (const item of page.Items ?? []) accounts.push(accountOf(item));
+      for (const item of page.Items ?? []) yield recordOf(item);
       start = page.LastEvaluatedKey;
     } while (start);
-    return accounts;
   }
 
-  /** listCustomers as the exporter's CustomerSource. */
-  customers = async (): Promise<BillingCustomer[]> =>
-    (await this.listCustomers()).map(({ accountId, customerId }) => ({ accountId, customerId }));
+  /** The exporter's and reconciler's CustomerSource. */
+  async *listCustomers(): AsyncIterable<BillingCustomer> {
+    for await (const record of this.records()) {
+      yield { accountId: record.accountId, customerId: record.customerId };
+    }
+  }
 }
 
-function accountOf(item: Record<string, unknown>): BillingAccount {
+function recordOf(item: Record<string, unknown>): CustomerRecord {
   return {
     accountId: item.accountId as string,
     customerId: item.customerId as string,
-    ...(item.subscription ? { subscription: item.subscription as SubscriptionStanding } : {}),
+    ...(item.subscription ? { subscription: item.subscription as SubscriptionState } : {}),
+    ...(typeof item.pastDueSince === 'string' ? { pastDueSince: item.pastDueSince } : {}),
+    ...(item.suspendedByBilling === true ? { suspendedByBilling: true } : {}),
   };
-}
-
-function stripUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

@@ -1,241 +1,203 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type Stripe from 'stripe';
-import { DEFAULT_PAST_DUE_GRACE_MS, type SubscriptionStatus } from '../../contracts/billing';
-import { BillingMetric } from '../../contracts/metric-names';
+import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../../contracts/billing';
 import { DEFAULT_PLAN_ID } from '../../contracts/plans';
 import type { PlanStore } from '../accounts/plan-store';
 import { type Clock, systemClock } from '../platform/clock';
-import type { MetricsRecorder } from '../platform/metrics';
-import type { BillingAccounts, SubscriptionStanding } from './billing-accounts';
+import type { BillingAccounts, CustomerRecord, SubscriptionState } from './billing-accounts';
 
-/** The snapshot events SubscriptionSync applies. */
+/** What an event did: `stale` when a newer event's state was already applied. */
+export type SyncOutcome = 'applied' | 'unchanged' | 'stale' | 'ignored';
+
 export const SUBSCRIPTION_EVENTS = [
-  'checkout.session.completed',
   'customer.subscription.created',
   'customer.subscription.updated',
   'customer.subscription.deleted',
 ] as const;
 
-export type SyncOutcome =
-  | { applied: true; accountId: string; standing: SubscriptionStanding }
-  /** duplicate: the event was handled before; stale: a newer event already set the standing. */
-  | { applied: false; reason: 'duplicate' | 'stale' | 'unknown_account' | 'ignored' };
-
-export interface SubscriptionSyncOptions {
-  readonly stripe: Stripe;
-  readonly accounts: BillingAccounts;
-  readonly plans: Pick<PlanStore, 'listPlans' | 'assignPlan' | 'setStatus' | 'standing'>;
-  readonly metrics: MetricsRecorder;
-  readonly logger: Logger;
-  readonly clock?: Clock;
-  /** @default DEFAULT_PAST_DUE_GRACE_MS */
-  readonly pastDueGraceMs?: number;
-}
-
-const LIVE: ReadonlySet<string> = new Set(['active', 'trialing', 'past_due', 'unpaid']);
-const PAST_DUE: ReadonlySet<string> = new Set(['past_due', 'unpaid']);
-
-/** Whether a subscription status still holds the account's paid plan. */
-export const isLiveSubscription = (status: string | undefined): boolean =>
-  status !== undefined && LIVE.has(status);
-
 /**
- * Stripe subscription state → the account's plan and standing. Events arrive late, twice and out of
- * order, so an event is only a cue: the subscription's current state is read from Stripe, and the
- * write is guarded by the event's `created` so an older event never overwrites a newer one.
+ * Stripe subscriptions → the account's plan and standing (docs/billing.md, "Subscription in →
+ * plan"). Stripe delivers events at least once and in no guaranteed order, so an event is only a
+ * cue: the subscription is retrieved as it is now, and saved only over the state of an event created
+ * no later (billing-accounts.ts `saveSubscription`). The plan and status follow from that state:
+ *  - active, trialing: the plan whose `billing.priceId` is the subscription's price;
+ *  - past_due, unpaid: the plan stays; after `graceMs` the account is suspended (`sweepGrace`);
+ *  - canceled, incomplete_expired: the default plan.
  */
 export class SubscriptionSync {
-  readonly #o: SubscriptionSyncOptions;
-  readonly #clock: Clock;
+  readonly #stripe: Stripe;
+  readonly #accounts: BillingAccounts;
+  readonly #plans: PlanStore;
   readonly #graceMs: number;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
 
-  constructor(options: SubscriptionSyncOptions) {
-    this.#o = options;
+  constructor(options: {
+    stripe: Stripe;
+    accounts: BillingAccounts;
+    plans: PlanStore;
+    graceMs: number;
+    logger: Logger;
+    clock?: Clock;
+  }) {
+    this.#stripe = options.stripe;
+    this.#accounts = options.accounts;
+    this.#plans = options.plans;
+    this.#graceMs = options.graceMs;
+    this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
-    this.#graceMs = options.pastDueGraceMs ?? DEFAULT_PAST_DUE_GRACE_MS;
   }
 
-  /** Applies a verified event once (deduplicated on its id). */
-  async apply(event: Stripe.Event): Promise<SyncOutcome> {
-    if (!(SUBSCRIPTION_EVENTS as readonly string[]).includes(event.type)) {
-      return { applied: false, reason: 'ignored' };
-    }
-    if (!(await this.#o.accounts.markHandled(event.id, this.#clock.now()))) {
-      return { applied: false, reason: 'duplicate' };
-    }
-    try {
-      const outcome = await this.#applyOnce(event);
-      if (outcome.applied) this.#o.metrics.addMetric(BillingMetric.webhookApplied, MetricUnit.Count, 1);
-      return outcome;
-    } catch (error) {
-      // Not handled after all: Stripe's retry of this delivery must be applied, not skipped.
-      await this.#o.accounts.unmarkHandled(event.id).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  async #applyOnce(event: Stripe.Event): Promise<SyncOutcome> {
-    let subscriptionId: string | undefined;
-    let accountId: string | undefined;
-    if (event.type === 'checkout.session.completed') {
-      const session = event.data.object as Stripe.Checkout.Session;
-      accountId = session.client_reference_id ?? session.metadata?.accountId ?? undefined;
-      const customerId = idOf(session.customer);
-      if (!accountId || !customerId) return { applied: false, reason: 'unknown_account' };
-      await this.#o.accounts.rememberCustomer(accountId, customerId);
-      subscriptionId = idOf(session.subscription);
-      if (!subscriptionId) return { applied: false, reason: 'ignored' };
-    } else {
-      const snapshot = event.data.object as Stripe.Subscription;
-      subscriptionId = snapshot.id;
-      const customerId = idOf(snapshot.customer);
-      accountId =
-        (customerId ? await this.#o.accounts.accountOfCustomer(customerId) : undefined) ??
-        snapshot.metadata?.accountId;
-      if (accountId && customerId && !(await this.#o.accounts.customer(accountId))) {
-        await this.#o.accounts.rememberCustomer(accountId, customerId);
+  /** Applies a verified snapshot event; types it does not handle are `ignored`. */
+  async handle(event: Stripe.Event): Promise<SyncOutcome> {
+    if (event.type === 'checkout.session.completed') return this.#checkoutCompleted(event);
+    if ((SUBSCRIPTION_EVENTS as readonly string[]).includes(event.type)) {
+      const subscription = event.data.object as Stripe.Subscription;
+      const accountId = await this.#accountOf(subscription);
+      if (!accountId) {
+        this.#logger.warn('subscription of no known account', {
+          subscription: subscription.id,
+          event: event.id,
+        });
+        return 'ignored';
       }
-      if (!accountId) return { applied: false, reason: 'unknown_account' };
+      return this.#apply(accountId, subscription.id, event);
     }
-    const current = await this.#o.stripe.subscriptions.retrieve(subscriptionId);
-    return this.#applySubscription(accountId, current, event);
+    return 'ignored';
   }
 
-  async #applySubscription(
-    accountId: string,
-    subscription: Stripe.Subscription,
-    event: Stripe.Event,
-  ): Promise<SyncOutcome> {
+  async #checkoutCompleted(event: Stripe.Event): Promise<SyncOutcome> {
+    const session = event.data.object as Stripe.Checkout.Session;
+    const accountId = session.client_reference_id ?? session.metadata?.accountId;
+    const customer = typeof session.customer === 'string' ? session.customer : session.customer?.id;
+    if (!accountId || !customer || session.mode !== 'subscription') return 'ignored';
+    await this.#accounts.rememberCustomer(accountId, customer);
+    const subscription =
+      typeof session.subscription === 'string' ? session.subscription : session.subscription?.id;
+    return subscription ? this.#apply(accountId, subscription, event) : 'applied';
+  }
+
+  async #accountOf(subscription: Stripe.Subscription): Promise<string | undefined> {
+    const customer =
+      typeof subscription.customer === 'string' ? subscription.customer : subscription.customer.id;
+    return (await this.#accounts.accountOfCustomer(customer)) ?? subscription.metadata?.accountId;
+  }
+
+  async #apply(accountId: string, subscriptionId: string, event: Stripe.Event): Promise<SyncOutcome> {
+    // The current state, not the event's snapshot: what arrives late cannot undo what came after.
+    const subscription = await this.#stripe.subscriptions.retrieve(subscriptionId);
+    const customer =
+      typeof subscription.customer === 'string' ? subscription.customer : subscription.customer.id;
+    // A subscription event may come before checkout.session.completed: remember the customer first.
+    await this.#accounts.rememberCustomer(accountId, customer);
+    const before = await this.#accounts.customer(accountId);
+    const state = await this.#stateOf(subscription, event);
     const now = this.#clock.now();
-    const before = (await this.#o.accounts.account(accountId))?.subscription;
-    if (before && before.eventCreated > event.created) return { applied: false, reason: 'stale' };
-    // Another subscription of the account (a second checkout) ending never removes the live one.
-    if (before && before.subscriptionId !== subscription.id && isLiveSubscription(before.status)) {
-      if (!isLiveSubscription(subscription.status)) return { applied: false, reason: 'ignored' };
-    }
-    const item = subscription.items.data[0];
-    const priceId = item?.price.id;
-    const status = subscription.status as SubscriptionStatus;
-    const planId = await this.#planFor(status, priceId, before);
-    const period = periodOf(subscription, item);
-    const pastDueSince = PAST_DUE.has(status) ? (before?.pastDueSince ?? now.toISOString()) : undefined;
-    const standing: SubscriptionStanding = {
-      subscriptionId: subscription.id,
-      status,
-      planId,
-      cancelAtPeriodEnd: subscription.cancel_at_period_end,
-      suspendedByBilling: before?.suspendedByBilling ?? false,
-      eventId: event.id,
-      eventCreated: event.created,
-      ...(priceId ? { priceId } : {}),
-      ...period,
-      ...(pastDueSince ? { pastDueSince } : {}),
-    };
-    if (!(await this.#o.accounts.setSubscription(accountId, standing))) {
-      return { applied: false, reason: 'stale' };
-    }
-    if (!before || before.planId !== planId) await this.#o.plans.assignPlan(accountId, planId);
-    if (
-      standing.suspendedByBilling &&
-      (status === 'active' || status === 'trialing' || status === 'canceled')
-    ) {
-      // Paid again (or no longer billed at all): billing lifts only its own suspension.
-      await this.#resume(accountId, standing, now);
-    }
-    if (pastDueSince && now.getTime() - Date.parse(pastDueSince) >= this.#graceMs) {
-      await this.#suspend(accountId, standing, now, event);
-    }
-    if (!before || before.planId !== planId || before.status !== status) {
-      await this.#o.accounts.recordTransition(accountId, {
-        at: now.toISOString(),
+    const pastDue = state.status === 'past_due' || state.status === 'unpaid';
+    const pastDueSince = pastDue ? (before?.pastDueSince ?? now.toISOString()) : null;
+    const saved = await this.#accounts.saveSubscription(accountId, state, { pastDueSince });
+    if (!saved) return 'stale';
+    return this.#settle(
+      accountId,
+      { ...before, subscription: state, ...(pastDueSince ? { pastDueSince } : {}) },
+      {
         eventId: event.id,
         eventType: event.type,
-        from: { planId: before?.planId ?? DEFAULT_PLAN_ID, ...(before ? { status: before.status } : {}) },
-        to: { planId, status },
-      });
-    }
-    return { applied: true, accountId, standing };
+        now,
+      },
+    );
   }
 
-  /** Active/trialing → the plan sold at the price; past due → the plan kept; canceled → the default plan. */
-  async #planFor(
-    status: SubscriptionStatus,
-    priceId: string | undefined,
-    before: SubscriptionStanding | undefined,
-  ): Promise<string> {
-    if (!isLiveSubscription(status)) return DEFAULT_PLAN_ID;
-    if (PAST_DUE.has(status) && before) return before.planId;
-    const plans = await this.#o.plans.listPlans();
-    const plan = plans.find((candidate) => candidate.billing?.priceId === priceId);
-    if (!plan) {
-      this.#o.logger.error('no plan is sold at the subscription price', { priceId });
-      return before?.planId ?? DEFAULT_PLAN_ID;
+  async #stateOf(subscription: Stripe.Subscription, event: Stripe.Event): Promise<SubscriptionState> {
+    const item = subscription.items.data[0];
+    const priceId = item?.price.id;
+    const plans = await this.#plans.listPlans();
+    const planId = plans.find((plan) => priceId !== undefined && plan.billing?.priceId === priceId)?.planId;
+    const status = (SUBSCRIPTION_STATUSES as readonly string[]).includes(subscription.status)
+      ? (subscription.status as SubscriptionStatus)
+      : 'incomplete';
+    const seconds = (value: number | undefined) => new Date((value ?? 0) * 1000).toISOString();
+    return {
+      subscriptionId: subscription.id,
+      status,
+      ...(priceId ? { priceId } : {}),
+      planId: planId ?? DEFAULT_PLAN_ID,
+      currentPeriodStart: seconds(item?.current_period_start),
+      currentPeriodEnd: seconds(item?.current_period_end),
+      cancelAtPeriodEnd: subscription.cancel_at_period_end === true,
+      eventId: event.id,
+      eventCreated: event.created,
+    };
+  }
+
+  /** Brings the account's plan and status to what its subscription says. */
+  async #settle(
+    accountId: string,
+    record: Partial<CustomerRecord> & { subscription: SubscriptionState },
+    cause: { eventId: string; eventType: string; now: Date },
+  ): Promise<SyncOutcome> {
+    const standing = await this.#plans.standing(accountId, { consistent: true });
+    if (!standing) return 'ignored';
+    const { status } = record.subscription;
+    let planId = standing.planId;
+    let accountStatus = standing.status;
+    let suspendedByBilling = record.suspendedByBilling === true;
+    if (status === 'active' || status === 'trialing') {
+      planId = record.subscription.planId;
+      if (suspendedByBilling) {
+        accountStatus = 'active';
+        suspendedByBilling = false;
+      }
+    } else if (status === 'canceled' || status === 'incomplete_expired') {
+      planId = DEFAULT_PLAN_ID;
+      if (suspendedByBilling) {
+        accountStatus = 'active';
+        suspendedByBilling = false;
+      }
+    } else if ((status === 'past_due' || status === 'unpaid') && record.pastDueSince) {
+      const overdue = cause.now.getTime() - Date.parse(record.pastDueSince) >= this.#graceMs;
+      if (overdue && accountStatus === 'active') {
+        accountStatus = 'suspended';
+        suspendedByBilling = true;
+      }
     }
-    return plan.planId;
+    if (planId === standing.planId && accountStatus === standing.status) return 'unchanged';
+    if (planId !== standing.planId) await this.#plans.assignPlan(accountId, planId);
+    if (accountStatus !== standing.status) await this.#plans.setStatus(accountId, accountStatus, cause.now);
+    if (suspendedByBilling !== (record.suspendedByBilling === true)) {
+      await this.#accounts.setSuspendedByBilling(accountId, suspendedByBilling);
+    }
+    await this.#accounts.recordTransition(accountId, {
+      at: cause.now.toISOString(),
+      eventId: cause.eventId,
+      eventType: cause.eventType,
+      from: { planId: standing.planId, status: standing.status },
+      to: { planId, status: accountStatus },
+    });
+    this.#logger.info('billing changed an account', {
+      accountId,
+      planId,
+      status: accountStatus,
+      event: cause.eventId,
+    });
+    return 'applied';
   }
 
   /**
-   * Suspends every account whose subscription has been past due longer than the grace. Run by the
-   * scheduled export, since no event arrives when the grace merely runs out.
-   * @returns the accounts suspended now
+   * Suspends every account whose subscription has been past due for longer than the grace: no
+   * event comes when a grace ends, so the export schedule runs this. @returns accounts suspended
    */
-  async sweepGrace(now: Date = this.#clock.now()): Promise<string[]> {
-    const suspended: string[] = [];
-    for (const account of await this.#o.accounts.listCustomers()) {
-      const standing = account.subscription;
-      if (!standing?.pastDueSince || standing.suspendedByBilling || !PAST_DUE.has(standing.status)) continue;
-      if (now.getTime() - Date.parse(standing.pastDueSince) < this.#graceMs) continue;
-      await this.#suspend(account.accountId, standing, now);
-      suspended.push(account.accountId);
+  async sweepGrace(now: Date = this.#clock.now()): Promise<number> {
+    let suspended = 0;
+    for await (const record of this.#accounts.records()) {
+      if (!record.subscription || !record.pastDueSince || record.suspendedByBilling) continue;
+      const outcome = await this.#settle(
+        record.accountId,
+        { ...record, subscription: record.subscription },
+        { eventId: `grace-${record.subscription.subscriptionId}`, eventType: 'grace.ended', now },
+      );
+      if (outcome === 'applied') suspended++;
     }
     return suspended;
   }
-
-  async #suspend(
-    accountId: string,
-    standing: SubscriptionStanding,
-    now: Date,
-    event?: Stripe.Event,
-  ): Promise<void> {
-    if (standing.suspendedByBilling) return;
-    const current = await this.#o.plans.standing(accountId, { consistent: true });
-    // An account an admin already suspended stays the admin's: billing must not resume it later.
-    if (!current || current.status === 'suspended') return;
-    standing.suspendedByBilling = true;
-    await this.#o.accounts.setSubscription(accountId, standing);
-    await this.#o.plans.setStatus(accountId, 'suspended', now);
-    await this.#o.accounts.recordTransition(accountId, {
-      at: now.toISOString(),
-      eventId: event?.id ?? `grace:${standing.eventId}`,
-      eventType: event?.type ?? 'grace.expired',
-      from: { planId: standing.planId, status: 'active' },
-      to: { planId: standing.planId, status: 'suspended' },
-    });
-  }
-
-  async #resume(accountId: string, standing: SubscriptionStanding, now: Date): Promise<void> {
-    standing.suspendedByBilling = false;
-    await this.#o.accounts.setSubscription(accountId, standing);
-    await this.#o.plans.setStatus(accountId, 'active', now);
-  }
-}
-
-function idOf(value: string | { id: string } | null | undefined): string | undefined {
-  if (!value) return undefined;
-  return typeof value === 'string' ? value : value.id;
-}
-
-/** The billing period: on the item in current API versions, on the subscription in older ones. */
-function periodOf(
-  subscription: Stripe.Subscription,
-  item: Stripe.SubscriptionItem | undefined,
-): { currentPeriodStart?: string; currentPeriodEnd?: string } {
-  const legacy = subscription as unknown as { current_period_start?: number; current_period_end?: number };
-  const start = item?.current_period_start ?? legacy.current_period_start;
-  const end = item?.current_period_end ?? legacy.current_period_end;
-  return {
-    ...(start ? { currentPeriodStart: new Date(start * 1000).toISOString() } : {}),
-    ...(end ? { currentPeriodEnd: new Date(end * 1000).toISOString() } : {}),
-  };
 }
