@@ -16,6 +16,7 @@ import {
   startUserApi,
   startWebPage,
 } from './steps/apis';
+import { type StripeStep, startBillingJobs, startStripe } from './steps/billing';
 import { checkJava, startDynamoDb, stopOrphanedDynamoDb } from './steps/dynamodb';
 import { type LambdaInvoke, startCognito, startKinesis, startLambdaInvoke, startSqs } from './steps/engines';
 import { acquireLock } from './steps/lock';
@@ -51,6 +52,8 @@ export interface LocalStackOptions {
   readonly settings?: Readonly<Record<string, string>>;
   /** Log level of the handlers' Powertools loggers. @default 'WARN' when quiet, else 'INFO' */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** How often the local billing export runs. @default LOCAL_EXPORT_INTERVAL_MS (steps/billing.ts) */
+  readonly billing?: { readonly exportIntervalMs?: number };
 }
 
 /** What `<dataDir>/endpoints.json` contains. */
@@ -67,6 +70,10 @@ export interface Endpoints {
   readonly lambda: string;
   /** The account owner's web page; it fetches its configuration from `<web>/config.json`. */
   readonly web: string;
+  /** The Stripe stand-in's API (test infrastructure: docs/stripe-stand-in.md); `<dataDir>/billing.json` has its key. */
+  readonly stripe: string;
+  /** The billing webhook the stand-in delivers its signed events to. */
+  readonly billingWebhook: string;
 }
 
 export interface LocalStack {
@@ -115,17 +122,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await checkPorts(context.ports);
     await rm(join(dataDir, ENDPOINTS_FILE), { force: true });
     const engines = await startEngines(context, stops);
+    const aws = localAws({
+      dynamodb: engines.dynamodb.endpoint,
+      sqs: engines.sqs.endpoint,
+      kinesis: engines.kinesis.endpoint,
+    });
     const resources = await bootstrap({
       stage: context.stage,
-      aws: localAws({
-        dynamodb: engines.dynamodb.endpoint,
-        sqs: engines.sqs.endpoint,
-        kinesis: engines.kinesis.endpoint,
-      }),
+      aws,
       cognitoEndpoint: engines.cognito.endpoint,
       dataDir,
       redelivery: context.redelivery,
     });
+    const stripe = stops.add('Stripe stand-in', await startStripe(context, resources, aws));
     const wiring = wireHandlers({
       ports: context.ports,
       engines: endpointsOf(engines),
@@ -133,10 +142,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       logLevel: options.logLevel ?? (context.quiet ? 'WARN' : 'INFO'),
       ...(options.transport ? { transport: options.transport } : {}),
       ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
-      ...(options.settings ? { settings: options.settings } : {}),
+      settings: { ...stripe.settings, ...options.settings },
     });
-    const apis = await startDeployables(context, { wiring, engines, resources, options }, stops);
-    const endpoints = describeEndpoints(engines, resources, apis);
+    const apis = await startDeployables(context, { wiring, engines, resources, options, stripe }, stops);
+    const endpoints = describeEndpoints(engines, resources, apis, stripe);
     stops.add('endpoints.json', await writeEndpoints(dataDir, endpoints));
 
     let stopping: Promise<void> | undefined;
@@ -209,19 +218,26 @@ interface Apis {
   readonly exampleApi: Served;
   readonly userApi: Served;
   readonly web: Served;
+  readonly billingWebhook: Served;
 }
 
 /** The deployables, composed from `wiring` as their Lambda handler files compose them. */
 async function startDeployables(
   context: StackContext,
-  started: { wiring: Wiring; engines: Engines; resources: BootstrapResult; options: LocalStackOptions },
+  started: {
+    wiring: Wiring;
+    engines: Engines;
+    resources: BootstrapResult;
+    options: LocalStackOptions;
+    stripe: StripeStep;
+  },
   stops: StopList,
 ): Promise<Apis> {
-  const { wiring, engines, resources, options } = started;
+  const { wiring, engines, resources, options, stripe } = started;
   registerAuthTriggers(engines.lambda, wiring);
   const keyApi = stops.add('key-api', await startKeyApi(context, wiring));
   const exampleApi = stops.add('example API', await startExampleApi(context, wiring));
-  const userApi = stops.add('user-api', await startUserApi(context, wiring));
+  const userApi = stops.add('user-api', await startUserApi(context, wiring, stripe.billing.secretKey));
   const web = stops.add(
     'web page',
     await startWebPage(context, {
@@ -234,10 +250,19 @@ async function startDeployables(
     }),
   );
   stops.add('metering', await startMetering(context, wiring, resources, engines.cognito.endpoint));
-  return { keyApi, exampleApi, userApi, web };
+  const billingWebhook = stops.add(
+    'billing jobs',
+    await startBillingJobs(context, wiring, stripe, options.billing ?? {}),
+  );
+  return { keyApi, exampleApi, userApi, web, billingWebhook };
 }
 
-function describeEndpoints(engines: Engines, resources: BootstrapResult, apis: Apis): Endpoints {
+function describeEndpoints(
+  engines: Engines,
+  resources: BootstrapResult,
+  apis: Apis,
+  stripe: StripeStep,
+): Endpoints {
   return {
     region: LOCAL_REGION,
     cognito: {
@@ -253,6 +278,8 @@ function describeEndpoints(engines: Engines, resources: BootstrapResult, apis: A
     kinesis: engines.kinesis.endpoint,
     lambda: engines.lambda.endpoint,
     web: apis.web.endpoint,
+    stripe: stripe.standIn.url,
+    billingWebhook: apis.billingWebhook.endpoint,
   };
 }
 

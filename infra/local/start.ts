@@ -119,6 +119,11 @@ function describe(stack: LocalStack, dataDir: string): string {
     ['usage stream', env[ENV.usageStreamName] ?? ''],
     ['transport', `key-api publishes to ${env[ENV.transport]}`],
     ['metering', 'consuming the usage queue and stream'],
+    [
+      'Stripe stand-in',
+      `${e.stripe}  (test infrastructure; key and meter in ${resolve(dataDir, 'billing.json')})`,
+    ],
+    ['billing webhook', e.billingWebhook],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
   return [
@@ -127,6 +132,7 @@ function describe(stack: LocalStack, dataDir: string): string {
     ...rows.map(([name, value]) => `  ${name.padEnd(width)}  ${value}`),
     '',
     `Open ${e.web} to sign up and manage your keys.`,
+    `Billing: the user API's POST /billing/checkout {"planId":"pro"} opens a Checkout page on the Stripe stand-in (pay with 4242424242424242).`,
     `Admin (the /admin routes of the user API): sign in as ${stack.admin.email} with password ${stack.admin.password}`,
     `  (kept in ${resolve(dataDir, ADMIN_FILE)}, the same on every start)`,
     `Endpoints: ${resolve(dataDir, 'endpoints.json')}`,

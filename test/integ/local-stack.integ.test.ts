@@ -62,7 +62,40 @@ describe('the local stack', () => {
       kinesis: url,
       lambda: url,
       web: url,
+      stripe: url,
+      billingWebhook: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/billing\/webhook$/),
     });
+  });
+
+  it('runs billing against its Stripe stand-in: billing.json, the pro plan with its price, a webhook that refuses unsigned deliveries', async () => {
+    const billing = JSON.parse(await readFile(join(dataDir, 'billing.json'), 'utf8'));
+    expect(billing).toEqual({
+      secretKey: expect.stringMatching(/^sk_test_/),
+      webhookSecret: expect.stringMatching(/^whsec_/),
+      meterId: expect.stringMatching(/^mtr_/),
+      eventName: 'tollgate_requests',
+      prices: { pro: expect.stringMatching(/^price_/) },
+    });
+    const plan = await dynamodb().send(
+      new GetItemCommand({
+        TableName: env[ENV.plansTable],
+        Key: { planId: { S: 'pro' } },
+        ConsistentRead: true,
+      }),
+    );
+    expect(plan.Item?.billing?.M?.priceId?.S).toBe(billing.prices.pro);
+    const meter = await fetch(`${endpoints.stripe}/v1/billing/meters/${billing.meterId}`, {
+      headers: { authorization: `Bearer ${billing.secretKey}` },
+    });
+    expect(await meter.json()).toMatchObject({
+      id: billing.meterId,
+      default_aggregation: { formula: 'sum' },
+    });
+    const unsigned = await fetch(endpoints.billingWebhook, { method: 'POST', body: '{}' });
+    expect(unsigned.status).toBe(400);
+    // The environment names the Stripe secrets' ARNs, never their values.
+    expect(Object.values(env)).not.toContain(billing.secretKey);
+    expect(Object.values(env)).not.toContain(billing.webhookSecret);
   });
 
   it('creates the tables of contracts/resources.ts, with the KeyLookup index', async () => {
