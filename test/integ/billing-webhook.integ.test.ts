@@ -215,13 +215,20 @@ describe('the billing webhook: Stripe subscriptions set the plan and standing', 
       data: { object: { ...subscription, status: 'canceled' } },
     });
     const rejectedBefore = metricTotals.get(BillingMetric.webhookRejected) ?? 0;
+    const forgedStatuses: number[] = [];
     for (const signature of [signNow(forged, 'whsec_not_the_secret'), undefined, 't=1,v1=00']) {
       const answer = await post(forged, signature);
+      forgedStatuses.push(answer.status);
       expect(answer.status).toBe(400);
       expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
     }
     expect(metricTotals.get(BillingMetric.webhookRejected)).toBe(rejectedBefore + 3);
-    expect(await standing(accountId)).toMatchObject({ planId: proPlanId, status: 'active' });
+    const afterForged = await standing(accountId);
+    expect(afterForged).toMatchObject({ planId: proPlanId, status: 'active' });
+    figures.forged = {
+      statuses: forgedStatuses,
+      planAfter: afterForged?.planId === proPlanId ? 'unchanged' : 'changed',
+    };
 
     // Replay the real checkout event, freshly signed (what a redelivery is): handled once.
     const original = passed.find(
@@ -237,8 +244,13 @@ describe('the billing webhook: Stripe subscriptions set the plan and standing', 
     expect(replayed.status).toBe(200);
     expect(await replayed.json()).toMatchObject({ duplicate: true });
     expect(await standing(accountId)).toMatchObject({ planId: plusPlanId });
-    expect((await billingAccounts.transitions(accountId)).length).toBe(transitionsBefore);
-    figures.forgedRefused = 3;
+    const transitionsAfter = (await billingAccounts.transitions(accountId)).length;
+    expect(transitionsAfter).toBe(transitionsBefore);
+    figures.replay = {
+      status: replayed.status,
+      planAfter: (await standing(accountId))?.planId === plusPlanId ? 'unchanged' : 'changed',
+      newTransitions: transitionsAfter - transitionsBefore,
+    };
   });
 
   it('events delivered out of order: the subscription as it is now wins, not the last to arrive', async () => {
@@ -260,7 +272,12 @@ describe('the billing webhook: Stripe subscriptions set the plan and standing', 
     // The late `updated` (to plus) did not bring the canceled subscription's account back to plus.
     expect(await standing(accountId)).toMatchObject({ planId: 'default', status: 'active' });
     expect((await billingAccounts.customer(accountId))?.subscription?.status).toBe('canceled');
-    figures.outOfOrderDeliveries = deliveries.length;
+    figures.outOfOrder = {
+      delivered: deliveries.map((d) =>
+        (JSON.parse(d.body) as { type: string }).type.replace('customer.subscription.', ''),
+      ),
+      finalPlan: (await standing(accountId))?.planId,
+    };
   });
 
   it('canceled at period end → the default plan when the period ends, not before', async () => {
@@ -269,8 +286,13 @@ describe('the billing webhook: Stripe subscriptions set the plan and standing', 
     await standIn.webhooksIdle();
     expect(await standing(accountId)).toMatchObject({ planId: proPlanId });
     expect((await billingAccounts.standing(accountId))?.subscription?.cancelAtPeriodEnd).toBe(true);
+    const beforeEnd = (await standing(accountId))?.planId;
     standIn.advanceTime((subscription.items.data[0]?.current_period_end ?? 0) - standIn.nowSeconds() + 1);
     await eventually(async () => (await standing(accountId))?.planId === 'default', 15_000, 100);
+    figures.cancelAtPeriodEnd = {
+      beforeEnd: beforeEnd === proPlanId ? 'pro' : beforeEnd,
+      afterEnd: (await standing(accountId))?.planId,
+    };
   });
 
   it('past_due → suspended after the grace (not before), paid again → active on its plan', async () => {
@@ -283,10 +305,12 @@ describe('the billing webhook: Stripe subscriptions set the plan and standing', 
       100,
     );
     await jobs.runJob('export');
+    const withinGrace = (await standing(accountId))?.status;
     expect(await standing(accountId)).toMatchObject({ planId: proPlanId, status: 'active' });
     offsetMs = DEFAULT_PAST_DUE_GRACE_MS + 60_000;
     try {
       await jobs.runJob('export');
+      const afterGrace = (await standing(accountId))?.status;
       expect(await standing(accountId)).toMatchObject({ planId: proPlanId, status: 'suspended' });
       standIn.declineRenewals(customerId, false);
       standIn.settle(subscription.id);
@@ -294,10 +318,11 @@ describe('the billing webhook: Stripe subscriptions set the plan and standing', 
       expect(await standing(accountId)).toMatchObject({ planId: proPlanId });
       const path = (await billingAccounts.transitions(accountId)).map((t) => t.to.status);
       expect(path.slice(-2)).toEqual(['suspended', 'active']);
+      figures.pastDue = { withinGrace, afterGrace, afterPaid: (await standing(accountId))?.status };
     } finally {
       offsetMs = 0;
     }
-    figures.graceMs = DEFAULT_PAST_DUE_GRACE_MS;
+    figures.parameters = { graceMs: DEFAULT_PAST_DUE_GRACE_MS };
     await recordFigures('billing-webhook', figures);
   });
 });

@@ -82,6 +82,7 @@ export const SCENARIOS: readonly Scenario[] = [
   inReliability('faults', 'faults.integ.test.ts'),
   inInteg('metering-kinesis-faults', 'metering-kinesis-faults.integ.test.ts'),
   inInteg('billing-export-faults', 'billing-export.integ.test.ts'),
+  inInteg('billing-webhook', 'billing-webhook.integ.test.ts', signUp, userApi),
   inReliability('bad-input-key-api', 'bad-input.property.integ.test.ts', keyApi, userApi, signUp),
   inReliability('bad-input-user-api', 'bad-input.property.integ.test.ts', keyApi, userApi, signUp),
   inReliability('auth-attacks', 'auth-attacks.integ.test.ts', userApi, signUp),
@@ -297,6 +298,10 @@ function kinesisFaults(f: Figures): string {
 function billingExportFaults(f: Figures): string {
   const equal = (name: string) => {
     const c = f.at(name);
+    mustHold(
+      c.num('billed') === c.num('metered'),
+      `${name}: Stripe holds ${c.num('billed')}, the counters ${c.num('metered')}`,
+    );
     return `**${int(c.num('billed'))} = ${int(c.num('metered'))}**`;
   };
   const recon = f.at('reconciliation');
@@ -309,6 +314,37 @@ function billingExportFaults(f: Figures): string {
     ` late event (${int(f.num('lateEvent.parameters.late'))} after ${int(f.num('lateEvent.parameters.before'))} pushed) → yesterday ${int(f.num('lateEvent.yesterday'))}, ${equal('lateEvent')};` +
     ` meter error report (${int(f.num('meterErrorReport.invalidated'))} account-day re-pushed) → ${equal('meterErrorReport')};` +
     ` reconciliation (${int(recon.num('repaired'))} short days re-pushed; a day Stripe held ${int(recon.num('overDay.billed'))} for ${int(recon.num('overDay.metered'))} metered left as is, drift ${int(recon.num('drift'))}) → ${equal('reconciliation')} on the repaired days.`
+  );
+}
+
+function billingWebhook(f: Figures): string {
+  const forged = f.at('forged');
+  const replay = f.at('replay');
+  const order = f.at('outOfOrder');
+  const cancel = f.at('cancelAtPeriodEnd');
+  const due = f.at('pastDue');
+  mustHold(
+    forged.list('statuses').every((s) => s === 400) && forged.str('planAfter') === 'unchanged',
+    'a forged delivery had an effect',
+  );
+  mustHold(replay.num('status') === 200 && replay.num('newTransitions') === 0, 'a replay had an effect');
+  mustHold(order.str('finalPlan') === 'default', `out of order: ended on ${order.str('finalPlan')}`);
+  mustHold(
+    cancel.str('afterEnd') === 'default',
+    `canceled at period end: ended on ${cancel.str('afterEnd')}`,
+  );
+  mustHold(
+    due.str('withinGrace') === 'active' &&
+      due.str('afterGrace') === 'suspended' &&
+      due.str('afterPaid') === 'active',
+    'past due: not active → suspended → active',
+  );
+  return (
+    `forged, unsigned and garbled signatures → **${forged.list('statuses').join(', ')}**, plan ${forged.str('planAfter')};` +
+    ` a replayed event → ${replay.num('status')}, plan ${replay.str('planAfter')}, **${int(replay.num('newTransitions'))} transitions**;` +
+    ` delivered newest first (\`${order.list('delivered').join('`, then `')}\`) → **${order.str('finalPlan')}** plan (the subscription as it is now);` +
+    ` canceled at period end → ${cancel.str('beforeEnd')} until the end, then **${cancel.str('afterEnd')}**;` +
+    ` past due → ${due.str('withinGrace')} within the ${int(f.num('parameters.graceMs') / 3_600_000)} h grace, **${due.str('afterGrace')}** after it, **${due.str('afterPaid')}** once paid.`
   );
 }
 
@@ -768,6 +804,14 @@ export const ROWS: readonly Row[] = [
       'Kinesis: redelivery and resends, no per-event writes (`test/integ/metering-kinesis-faults.integ.test.ts`)',
     mustHold: 'each event counted once, on every counter',
     measured: kinesisFaults,
+  },
+  {
+    scenario: 'billing-webhook',
+    title:
+      'Stripe webhook: signatures, replays, order, cancellation, grace (`test/integ/billing-webhook.integ.test.ts`)',
+    mustHold:
+      'a bad or missing signature: 400 and no effect; a replay: no effect; the subscription as it is now decides, whatever the delivery order; canceled → default plan at period end; past_due → suspended after the grace, paid → active',
+    measured: billingWebhook,
   },
   {
     scenario: 'billing-export-faults',
