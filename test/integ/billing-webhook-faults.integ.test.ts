@@ -2,20 +2,25 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { serve } from '@hono/node-server';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENV } from '../../contracts/config';
+import { utcDay } from '../../contracts/usage-event';
 import { closeServer } from '../../infra/local/http-util';
 import { type StripeStandIn, signatureHeader, startStripeStandIn } from '../../infra/local/stripe/index';
 import { PlanStore } from '../../services/accounts/plan-store';
 import { BillingAccounts } from '../../services/billing/billing-accounts';
+import { customerAccountItem } from '../../services/billing/billing-keys';
 import { fixedSecrets } from '../../services/billing/secrets';
 import { BillingSessions } from '../../services/billing/sessions';
 import { stripeClient } from '../../services/billing/stripe-client';
+import { StripeMeterSink } from '../../services/billing/stripe-sink';
 import { composeBillingJobs } from '../../services/billing-jobs/compose';
 import { loadBillingJobsConfig } from '../../services/billing-jobs/config';
 import { documentClient } from '../../services/platform/aws-clients';
+import { UsageStore } from '../../services/usage/usage-store';
 import { signUpAndSignIn, userApi } from '../support/local-stack';
 import { eventually } from '../support/wait';
 
@@ -42,6 +47,7 @@ let stripe: Stripe;
 let server: ReturnType<typeof serve>;
 let config: ReturnType<typeof loadBillingJobsConfig>;
 let proPlanId: string;
+let sink: StripeMeterSink;
 
 beforeAll(async () => {
   // The stand-in learns the webhook's address only once it listens: start the app on a port first.
@@ -57,13 +63,21 @@ beforeAll(async () => {
     webhook: { url, secret: WEBHOOK_SECRET, retryDelaysMs: [50, 100, 200] },
   });
   stripe = stripeClient(standIn.secretKey, { apiUrl: standIn.url, maxNetworkRetries: 0 });
+  const meter = await stripe.billing.meters.create({
+    display_name: 'Tollgate requests',
+    event_name: `tollgate_webhook_faults_${randomUUID().slice(0, 8)}`,
+    default_aggregation: { formula: 'sum' },
+    event_time_window: 'day',
+  });
+  sink = new StripeMeterSink({ stripe, eventName: meter.event_name, meterId: meter.id });
   config = loadBillingJobsConfig({
     ...env,
     [ENV.billingTable]: billingTable,
     [ENV.stripeSecretKeyArn]: 'arn:aws:secretsmanager:local:000000000000:secret:stripe-key',
     [ENV.stripeWebhookSecretArn]: 'arn:aws:secretsmanager:local:000000000000:secret:stripe-webhook',
     [ENV.stripeApiUrl]: standIn.url,
-    [ENV.billingMeterId]: 'mtr_unused',
+    [ENV.billingMeterId]: meter.id,
+    [ENV.billingMeterEvent]: meter.event_name,
   });
   jobs = composeBillingJobs(config, { aws, logger, metrics: noMetrics, secrets: secrets() });
   const price = await stripe.prices.create({
@@ -177,5 +191,55 @@ describe('the billing webhook while a dependency is unavailable', () => {
     });
     expect(accepted.status).toBe(200);
     expect((await standing(account.accountId))?.planId).toBe('default');
+  });
+});
+
+describe('the billing webhook before an invoice', () => {
+  it("invoice.upcoming pushes the account's usage so far, so the invoice bills it", async () => {
+    // Only the customer → account item is written, not the account's CUSTOMER item: the test
+    // stack's own billing jobs export every CUSTOMER item of this shared table every few seconds
+    // (to their own stand-in), and would otherwise race this webhook for the account's day.
+    const accountId = `bill-invoice-${randomUUID()}`;
+    const customerId = (await stripe.customers.create({ description: accountId })).id;
+    await dynamo.send(
+      new PutCommand({ TableName: billingTable, Item: { ...customerAccountItem(customerId), accountId } }),
+    );
+    const day = utcDay(Date.now());
+    const events = Array.from({ length: 7 }, () => ({ id: randomUUID(), ts: Date.now() - 60_000, units: 1 }));
+    await new UsageStore({ client: dynamo, table: env[ENV.usageTable] as string }).applyTransaction(
+      [
+        {
+          owner: { accountId, keyId: 'key-1', day },
+          events,
+          recordIds: events.map((e) => e.id),
+        },
+      ],
+      new Date(),
+    );
+    expect((await sink.reportedTotals(customerId, day, day)).get(day) ?? 0).toBe(0);
+
+    const body = JSON.stringify({
+      id: `evt_${randomUUID().replaceAll('-', '').slice(0, 24)}`,
+      object: 'event',
+      type: 'invoice.upcoming',
+      created: standIn.nowSeconds(),
+      livemode: false,
+      api_version: '2025-10-29.clover',
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      data: { object: { object: 'invoice', id: null, customer: customerId } },
+    });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/billing/webhook`;
+    const answer = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'stripe-signature': signatureHeader(body, WEBHOOK_SECRET, Math.floor(Date.now() / 1000)),
+      },
+      body,
+    });
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toMatchObject({ received: true, outcome: 'exported' });
+    expect((await sink.reportedTotals(customerId, day, day)).get(day)).toBe(7);
   });
 });
