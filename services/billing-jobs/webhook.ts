@@ -102,7 +102,8 @@ async function handleEvent(
     if (!accountId || !customer) return 'ignored';
     const result = await parts.exporter.exportBeforeInvoice(accountId, customer, now);
     // A push that failed (or an account another exporter holds) must not mark the event handled.
-    if (result.failed > 0) throw new DependencyError('the billing provider');
+    // A 503: Stripe delivers again, by when the scheduled export has released the account.
+    if (result.failed > 0 || result.leased) throw new DependencyError('the billing provider');
     return 'exported';
   }
   return parts.sync.handle(event);

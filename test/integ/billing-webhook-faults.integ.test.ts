@@ -13,6 +13,7 @@ import { type StripeStandIn, signatureHeader, startStripeStandIn } from '../../i
 import { PlanStore } from '../../services/accounts/plan-store';
 import { BillingAccounts } from '../../services/billing/billing-accounts';
 import { customerAccountItem } from '../../services/billing/billing-keys';
+import { ExportLedger } from '../../services/billing/export-ledger';
 import { fixedSecrets } from '../../services/billing/secrets';
 import { BillingSessions } from '../../services/billing/sessions';
 import { stripeClient } from '../../services/billing/stripe-client';
@@ -241,5 +242,44 @@ describe('the billing webhook before an invoice', () => {
     expect(answer.status).toBe(200);
     expect(await answer.json()).toMatchObject({ received: true, outcome: 'exported' });
     expect((await sink.reportedTotals(customerId, day, day)).get(day)).toBe(7);
+  });
+});
+
+describe('invoice.upcoming while another exporter holds the account', () => {
+  it('is 503 (Stripe delivers again), and the redelivery after the lease is released pushes the usage', async () => {
+    const accountId = `bill-leased-${randomUUID()}`;
+    const customerId = (await stripe.customers.create({ description: accountId })).id;
+    await dynamo.send(
+      new PutCommand({ TableName: billingTable, Item: { ...customerAccountItem(customerId), accountId } }),
+    );
+    const day = utcDay(Date.now());
+    const events = Array.from({ length: 4 }, () => ({ id: randomUUID(), ts: Date.now() - 60_000, units: 1 }));
+    await new UsageStore({ client: dynamo, table: env[ENV.usageTable] as string }).applyTransaction(
+      [{ owner: { accountId, keyId: 'key-1', day }, events, recordIds: events.map((e) => e.id) }],
+      new Date(),
+    );
+    const ledger = new ExportLedger({ client: dynamo, table: billingTable });
+    expect(await ledger.acquireLease(accountId, 'scheduled-export', new Date(), 60_000)).toBe(true);
+    const body = JSON.stringify({
+      id: `evt_${randomUUID().replaceAll('-', '').slice(0, 24)}`,
+      object: 'event',
+      type: 'invoice.upcoming',
+      created: standIn.nowSeconds(),
+      data: { object: { object: 'invoice', id: null, customer: customerId } },
+    });
+    const deliver = () =>
+      fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/billing/webhook`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'stripe-signature': signatureHeader(body, WEBHOOK_SECRET, Math.floor(Date.now() / 1000)),
+        },
+        body,
+      });
+    expect((await deliver()).status).toBe(503);
+    expect((await sink.reportedTotals(customerId, day, day)).get(day) ?? 0).toBe(0);
+    await ledger.releaseLease(accountId, 'scheduled-export');
+    expect((await deliver()).status).toBe(200);
+    expect((await sink.reportedTotals(customerId, day, day)).get(day)).toBe(4);
   });
 });
