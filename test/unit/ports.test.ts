@@ -24,6 +24,8 @@ describe('resolvePorts', () => {
       userApi: 3001,
       exampleApi: 3002,
       web: 5173,
+      stripe: 12111,
+      billingWebhook: 3003,
     });
   });
 
@@ -38,6 +40,8 @@ describe('resolvePorts', () => {
       TOLLGATE_PORT_USER_API: ' 13001 ',
       TOLLGATE_PORT_EXAMPLE_API: '13002',
       TOLLGATE_PORT_WEB: '15173',
+      TOLLGATE_PORT_STRIPE: '22111',
+      TOLLGATE_PORT_BILLING_WEBHOOK: '13003',
     });
     expect(ports).toEqual({
       dynamodb: 18000,
@@ -49,6 +53,8 @@ describe('resolvePorts', () => {
       userApi: 13001,
       exampleApi: 13002,
       web: 15173,
+      stripe: 22111,
+      billingWebhook: 13003,
     });
   });
 
