@@ -160,11 +160,14 @@ describe('user-api: GET /openapi.json', () => {
       '/admin/accounts/{accountId}/suspend',
       '/admin/plans',
       '/admin/plans/{planId}',
+      '/billing/checkout',
+      '/billing/portal',
       '/keys',
       '/keys/{id}',
       '/keys/{id}/reveal',
       '/keys/{id}/roll',
       '/me',
+      '/me/billing',
       '/me/plan',
       '/usage',
     ]);
@@ -243,7 +246,7 @@ describe('user-api: GET /openapi.json', () => {
         operation: operation as Operation,
       })),
     );
-    expect(operations).toHaveLength(14);
+    expect(operations).toHaveLength(17);
     for (const { at, operation } of operations) {
       expect(operation.security, at).toEqual([{ [name as string]: [] }]);
       expect(operation.responses['401'], at).toMatchObject({
