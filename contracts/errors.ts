@@ -23,8 +23,6 @@ export const ERROR_CODES = [
   'not_found',
   'conflict',
   'key_limit_reached',
-  'not_for_sale',
-  'already_subscribed',
   'method_not_allowed',
   'payload_too_large',
   'service_unavailable',

@@ -194,7 +194,7 @@ describe('the report (test/reliability/report/render.ts)', () => {
     expect(file.scenarios.revocation?.run.dirty).toBe(false);
     expect(staleScenarios(file, v1)).toEqual([]);
     expect(provenanceLine(file)).toContain(
-      'from runs on 2027-01-02 (of its 28 scenarios, 27 on commit `c0ffee00c0ff`, 1 on commit `c0ffee00c0ff` plus uncommitted changes)',
+      `from runs on 2027-01-02 (of its ${SCENARIOS.length} scenarios, ${SCENARIOS.length - 1} on commit \`c0ffee00c0ff\`, 1 on commit \`c0ffee00c0ff\` plus uncommitted changes)`,
     );
   });
 

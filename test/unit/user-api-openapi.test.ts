@@ -160,14 +160,11 @@ describe('user-api: GET /openapi.json', () => {
       '/admin/accounts/{accountId}/suspend',
       '/admin/plans',
       '/admin/plans/{planId}',
-      '/billing/checkout',
-      '/billing/portal',
       '/keys',
       '/keys/{id}',
       '/keys/{id}/reveal',
       '/keys/{id}/roll',
       '/me',
-      '/me/billing',
       '/me/plan',
       '/usage',
     ]);
@@ -246,7 +243,7 @@ describe('user-api: GET /openapi.json', () => {
         operation: operation as Operation,
       })),
     );
-    expect(operations).toHaveLength(17);
+    expect(operations).toHaveLength(14);
     for (const { at, operation } of operations) {
       expect(operation.security, at).toEqual([{ [name as string]: [] }]);
       expect(operation.responses['401'], at).toMatchObject({
