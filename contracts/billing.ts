@@ -33,6 +33,9 @@ export const METER_BACKDATE_LIMIT_MS = 35 * 24 * 3600_000;
 export const METER_FUTURE_LIMIT_MS = 5 * 60_000;
 
 /** The meter's `event_name` unless configured. */
+/** Where the billing webhook takes Stripe's deliveries: API Gateway's route, the local server's, the endpoint registered with Stripe. */
+export const BILLING_WEBHOOK_PATH = '/billing/webhook';
+
 export const DEFAULT_METER_EVENT_NAME = 'tollgate_requests';
 
 /** How often the export runs unless configured (EventBridge on AWS, a timer locally). */

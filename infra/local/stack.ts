@@ -237,7 +237,7 @@ async function startDeployables(
   registerAuthTriggers(engines.lambda, wiring);
   const keyApi = stops.add('key-api', await startKeyApi(context, wiring));
   const exampleApi = stops.add('example API', await startExampleApi(context, wiring));
-  const userApi = stops.add('user-api', await startUserApi(context, wiring));
+  const userApi = stops.add('user-api', await startUserApi(context, wiring, stripe.billing.secretKey));
   const web = stops.add(
     'web page',
     await startWebPage(context, {

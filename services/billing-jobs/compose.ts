@@ -15,7 +15,7 @@ import { StripeMeterSink } from '../billing/stripe-sink';
 import { SubscriptionSync } from '../billing/subscription-sync';
 import { type AwsOptions, documentClient } from '../platform/aws-clients';
 import { type Clock, systemClock } from '../platform/clock';
-import type { MetricsRecorder } from '../platform/metrics';
+import { type MetricsRecorder, writeAtOnce } from '../platform/metrics';
 import { UsageReader } from '../usage/usage-reader';
 import type { BillingJobsConfig } from './config';
 import { createWebhookApp, type WebhookDeps } from './webhook';
@@ -50,7 +50,9 @@ interface BillingParts {
  */
 export function composeBillingJobs(config: BillingJobsConfig, overrides: BillingJobsOverrides = {}) {
   const logger = overrides.logger ?? new Logger({ serviceName: SERVICE_NAMES.billing });
-  const metrics = overrides.metrics ?? writeAtOnce();
+  const metrics =
+    overrides.metrics ??
+    writeAtOnce(new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.billing }));
   const clock = overrides.clock ?? systemClock;
   const secrets =
     overrides.secrets ??
@@ -112,17 +114,6 @@ export function composeBillingJobs(config: BillingJobsConfig, overrides: Billing
       // No event comes when a grace ends: each export run also suspends what is overdue.
       const suspended = await sync.sweepGrace(clock.now());
       return { suspended, export: await exporter.runExport(clock.now()) };
-    },
-  };
-}
-
-/** Billing records few metrics and rarely: each is its own EMF line, nothing waits for a flush. */
-function writeAtOnce(): MetricsRecorder {
-  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.billing });
-  return {
-    addMetric(name, unit, value) {
-      metrics.addMetric(name, unit, value);
-      metrics.publishStoredMetrics();
     },
   };
 }

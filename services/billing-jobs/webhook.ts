@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Hono } from 'hono';
 import Stripe from 'stripe';
+import { BILLING_WEBHOOK_PATH } from '../../contracts/billing';
 import { errorBody } from '../../contracts/errors';
 import { BillingMetric } from '../../contracts/metric-names';
 import type { BillingAccounts } from '../billing/billing-accounts';
@@ -11,9 +12,6 @@ import type { SubscriptionSync } from '../billing/subscription-sync';
 import type { Clock } from '../platform/clock';
 import { DependencyError } from '../platform/errors';
 import type { MetricsRecorder } from '../platform/metrics';
-
-/** Where Stripe delivers events (the webhook endpoint's URL path, infra/cdk and the local stack). */
-export const WEBHOOK_PATH = '/billing/webhook';
 
 const METER_ERROR_REPORT = 'v1.billing.meter.error_report_triggered';
 const INVOICE_EVENTS = new Set(['invoice.upcoming', 'invoice.created']);
@@ -40,7 +38,7 @@ export interface WebhookDeps {
  */
 export function createWebhookApp(deps: WebhookDeps): Hono {
   const app = new Hono();
-  app.post(WEBHOOK_PATH, async (c) => {
+  app.post(BILLING_WEBHOOK_PATH, async (c) => {
     const raw = await c.req.text();
     const signature = c.req.header('stripe-signature');
     const refuse = (message: string) => {

@@ -88,9 +88,13 @@ export class SubscriptionSync {
     const subscription = await this.#stripe.subscriptions.retrieve(subscriptionId);
     const customer =
       typeof subscription.customer === 'string' ? subscription.customer : subscription.customer.id;
-    // A subscription event may come before checkout.session.completed: remember the customer first.
-    await this.#accounts.rememberCustomer(accountId, customer);
-    const before = await this.#accounts.customer(accountId);
+    // A subscription event may come before checkout.session.completed: remember the customer first
+    // (one read when it is already remembered, the usual case, rather than two writes every event).
+    let before = await this.#accounts.customer(accountId);
+    if (before?.customerId !== customer) {
+      await this.#accounts.rememberCustomer(accountId, customer);
+      before = await this.#accounts.customer(accountId);
+    }
     const state = await this.#stateOf(subscription, event);
     const now = this.#clock.now();
     const pastDue = state.status === 'past_due' || state.status === 'unpaid';

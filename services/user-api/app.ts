@@ -7,6 +7,7 @@ import type { UserApiDeps } from './env';
 import { onError } from './errors';
 import { API_VERSION, ID_TOKEN_SCHEME, router } from './openapi';
 import { adminRoutes } from './routes/admin';
+import { billingRoutes } from './routes/billing';
 import { keyRoutes } from './routes/keys';
 import { meRoutes } from './routes/me';
 import { planRoutes } from './routes/plan';
@@ -50,6 +51,7 @@ export function createApp(deps: UserApiDeps) {
   app.use('/keys/*', requireUser(deps.verifier));
   app.use('/keys', requireUser(deps.verifier));
   app.use('/usage', requireUser(deps.verifier));
+  app.use('/billing/*', requireUser(deps.verifier));
   // Everything under /admin, unknown routes included, is for the owner's admins only.
   app.use('/admin/*', requireAdmin(deps.verifier));
   app.use('/admin', requireAdmin(deps.verifier));
@@ -83,6 +85,7 @@ export function createApp(deps: UserApiDeps) {
     .route('/me/plan', planRoutes(deps))
     .route('/keys', keyRoutes(deps))
     .route('/usage', usageRoutes(deps))
+    .route('/', billingRoutes(deps))
     .route('/admin', adminRoutes(deps));
 }
 

@@ -5,9 +5,16 @@ import { ENV } from '../../contracts/config';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
 import { KeyStore } from '../accounts/key-store';
 import { PlanStore } from '../accounts/plan-store';
+import type { BillingApi } from '../billing/api';
+import { BillingAccounts } from '../billing/billing-accounts';
+import { BillingSummary } from '../billing/billing-summary';
+import { ExportLedger } from '../billing/export-ledger';
+import { type BillingSecrets, secretsManagerSecrets } from '../billing/secrets';
+import { BillingSessions } from '../billing/sessions';
+import { stripeClient } from '../billing/stripe-client';
 import { type AwsOptions, documentClient, userApiClientConfig } from '../platform/aws-clients';
 import { type Clock, systemClock } from '../platform/clock';
-import type { MetricsRecorder } from '../platform/metrics';
+import { type MetricsRecorder, writeAtOnce } from '../platform/metrics';
 import { UsageReader } from '../usage/usage-reader';
 import { createApp } from './app';
 import type { UserApiConfig } from './config';
@@ -28,20 +35,13 @@ export interface UserApiOverrides {
    */
   readonly metrics?: MetricsRecorder;
   readonly clock?: Clock;
-}
-
-/**
- * user-api records only failures, so each is written as its own EMF line the moment it is counted:
- * nothing to flush per request on the routine path, nothing lost if the container is shut down,
- * and an alarm on it is never a flush behind.
- */
-export function writeAtOnce(metrics: Metrics): MetricsRecorder {
-  return {
-    addMetric(name, unit, value) {
-      metrics.addMetric(name, unit, value);
-      metrics.publishStoredMetrics();
-    },
-  };
+  /** Replaces the BillingApi built from the config's billing settings (the local stack, tests). */
+  readonly billing?: BillingApi;
+  /**
+   * Where the Stripe secret key comes from when the config has billing settings.
+   * @default Secrets Manager, by the config's ARN
+   */
+  readonly billingSecrets?: BillingSecrets;
 }
 
 /**
@@ -52,19 +52,24 @@ export function composeUserApi(config: UserApiConfig, overrides: UserApiOverride
   // Bounded (userApiClientConfig): a hung DynamoDB is a 503 with `retry-after` inside the
   // function's timeout, not API Gateway's 504.
   const dynamo = overrides.clients?.dynamo ?? documentClient(overrides.aws ?? {}, userApiClientConfig);
+  const usage = new UsageReader({ client: dynamo, table: config[ENV.usageTable] });
+  const plans = new PlanStore({
+    client: dynamo,
+    plansTable: config[ENV.plansTable],
+    accountsTable: config[ENV.accountsTable],
+  });
+  const billing =
+    overrides.billing ?? composeBilling(config, { dynamo, usage, plans }, overrides.billingSecrets);
   return createApp({
-    usage: new UsageReader({ client: dynamo, table: config[ENV.usageTable] }),
+    usage,
     store: new KeyStore({
       client: dynamo,
       accountsTable: config[ENV.accountsTable],
       keysTable: config[ENV.keysTable],
       keyPrefix: config[ENV.keyPrefix],
     }),
-    plans: new PlanStore({
-      client: dynamo,
-      plansTable: config[ENV.plansTable],
-      accountsTable: config[ENV.accountsTable],
-    }),
+    plans,
+    ...(billing ? { billing } : {}),
     verifier:
       overrides.verifier ??
       createCognitoIdTokenVerifier({
@@ -81,4 +86,62 @@ export function composeUserApi(config: UserApiConfig, overrides: UserApiOverride
     rollGraceMs: config[ENV.rollGraceMs],
     signInMaxAgeMs: config[ENV.signInMaxAgeMs],
   });
+}
+
+/**
+ * Inside user-api's 10 s function timeout: a hung Stripe call, tried twice, is a 503 with
+ * `retry-after` in about 6 s, not API Gateway's 504. Stripe answers a Checkout Session in well under that.
+ */
+const STRIPE_TIMEOUT_MS = 3000;
+const STRIPE_RETRIES = 1;
+
+/**
+ * Billing from the config's billing settings (all of them, or none: contracts/config.ts); without
+ * them, none, and the billing routes answer 404. The Stripe key is read from Secrets Manager on
+ * the first checkout or portal request, not at cold start (the summary never needs it), and read
+ * again after a failure.
+ */
+function composeBilling(
+  config: UserApiConfig,
+  parts: { dynamo: DynamoDBDocumentClient; usage: UsageReader; plans: PlanStore },
+  secretsOverride: BillingSecrets | undefined,
+): BillingApi | undefined {
+  const table = config[ENV.billingTable];
+  const secretKeyArn = config[ENV.stripeSecretKeyArn];
+  const returnUrl = config[ENV.billingReturnUrl];
+  if (!table || !secretKeyArn || !returnUrl) return undefined;
+  const secrets = secretsOverride ?? secretsManagerSecrets({ stripeSecretKey: secretKeyArn });
+  const accounts = new BillingAccounts({ client: parts.dynamo, table });
+  const summary = new BillingSummary({
+    accounts,
+    usage: parts.usage,
+    ledger: new ExportLedger({ client: parts.dynamo, table }),
+  });
+  const apiUrl = config[ENV.stripeApiUrl];
+  let sessions: Promise<BillingSessions> | undefined;
+  const ready = (): Promise<BillingSessions> => {
+    sessions ??= secrets.stripeSecretKey().then(
+      (secretKey) =>
+        new BillingSessions({
+          stripe: stripeClient(secretKey, {
+            ...(apiUrl ? { apiUrl } : {}),
+            timeoutMs: STRIPE_TIMEOUT_MS,
+            maxNetworkRetries: STRIPE_RETRIES,
+          }),
+          accounts,
+          plans: parts.plans,
+          returnUrl,
+        }),
+      (error: unknown) => {
+        sessions = undefined;
+        throw error;
+      },
+    );
+    return sessions;
+  };
+  return {
+    checkout: async (account, planId) => (await ready()).checkout(account, planId),
+    portal: async (accountId) => (await ready()).portal(accountId),
+    summary: (accountId, now) => summary.summary(accountId, now),
+  };
 }

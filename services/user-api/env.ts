@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { KeyStore } from '../accounts/key-store';
 import type { PlanStore } from '../accounts/plan-store';
+import type { BillingApi } from '../billing/api';
 import type { Clock } from '../platform/clock';
 import type { MetricsRecorder } from '../platform/metrics';
 import type { UsageReader } from '../usage/usage-reader';
@@ -60,6 +61,11 @@ export interface UserApiDeps {
    * @default - nothing is recorded
    */
   metrics?: MetricsRecorder;
+  /**
+   * Checkout, the customer portal and the billing summary (routes/billing.ts).
+   * @default - billing is not configured: its routes answer 404 `not_found`
+   */
+  billing?: BillingApi;
 }
 
 export interface UserApiEnv {

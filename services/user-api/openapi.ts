@@ -4,7 +4,7 @@ import type { UserApiEnv } from './env';
 import { validationHook } from './errors';
 
 /** The version of the API the document describes (`info.version`); bump it when the contract changes. */
-export const API_VERSION = '1.4.0';
+export const API_VERSION = '1.5.0';
 
 /** The name of the security scheme every authenticated operation requires. */
 export const ID_TOKEN_SCHEME = 'cognitoIdToken';

@@ -7,7 +7,7 @@ import { serve } from '@hono/node-server';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_KEY_CACHE_WINDOWS, DEFAULT_ROLL_GRACE_MS, ENV } from '../../contracts/config';
-import { planBodySchema, planIdSchema, quotaSchema } from '../../contracts/plans';
+import { billingSchema, planBodySchema, planIdSchema, quotaSchema } from '../../contracts/plans';
 import { tableName, tables } from '../../contracts/resources';
 import { ADMIN_FILE, type LocalAdmin } from '../../infra/local/bootstrap';
 import { latestCode } from '../../infra/local/mailbox';
@@ -485,6 +485,7 @@ describe("the SaaS owner's admin view, and the owner's plan", () => {
     await form.getByLabel('Rate limit requests').fill('5');
     await form.getByLabel('Rate limit seconds').fill('');
     await form.getByLabel('Max live keys').fill('1.5');
+    await form.getByLabel('Stripe price id').fill('prod_NotAPrice');
     await form.getByRole('button', { name: 'Save plan' }).click();
     await adminPage.getByTestId('plan-form-error').waitFor();
 
@@ -507,6 +508,10 @@ describe("the SaaS owner's admin view, and the owner's plan", () => {
     expect(await messageOf(form.getByLabel('Max live keys'))).toBe(
       zodSays(planBodySchema.shape.maxKeys.safeParse(1.5)),
     );
+    expect(await messageOf(form.getByLabel('Stripe price id'))).toBe(
+      zodSays(billingSchema.shape.priceId.safeParse('prod_NotAPrice')),
+    );
+    await form.getByLabel('Stripe price id').fill('');
     // What is fine is not marked.
     expect(await form.getByLabel('Rate limit requests').getAttribute('aria-invalid')).toBeNull();
     adminPage.off('request', onRequest);
@@ -613,6 +618,57 @@ describe("the SaaS owner's admin view, and the owner's plan", () => {
     await page.setViewportSize(PHONE);
     await screenshot(page, 'usage-plan-390');
     await page.setViewportSize(DESKTOP);
+  });
+
+  it("shows the plans' prices to the admin, and the owner a billing card offering the priced plan", async () => {
+    // `npm start` seeds `pro` with the stand-in's price; the plan made above has none.
+    const plans = adminPage.getByTestId('plan-list');
+    await expect
+      .poll(() => plans.locator('[data-plan-id="pro"]').getByTestId('plan-price').textContent(), POLL)
+      .toMatch(/Sold at Stripe price price_\w+/);
+    expect(
+      await plans.locator(`[data-plan-id="${PLAN_ID}"]`).getByTestId('plan-price').textContent(),
+    ).toContain('Not for sale');
+
+    const billing = page.getByTestId('billing-card');
+    await billing.waitFor();
+    // Never subscribed: nothing billed, however much is counted; no portal to open.
+    await expect
+      .poll(() => billing.getByTestId('billing-sync').textContent(), POLL)
+      .toMatch(/Not on a paid plan: nothing is billed\. \d+ requests? counted this period\./);
+    expect(await billing.getByTestId('billing-manage').count()).toBe(0);
+    const offer = billing.getByTestId('billing-offers').locator('[data-plan-id="pro"]');
+    expect(await offer.getByRole('button').textContent()).toContain('Upgrade to Pro');
+    await screenshot(page, 'usage-billing-desktop');
+  });
+
+  it("upgrades through Stripe's Checkout: back on the page, the owner is on pro and can manage billing", async () => {
+    const billing = page.getByTestId('billing-card');
+    await billing.getByTestId('billing-upgrade-pro').click();
+    // Stripe's hosted page (the stand-in's): its form submits the succeeding test card.
+    await page.waitForURL((url) => url.href.startsWith(endpoints.stripe), { timeout: 15_000 });
+    await page.getByRole('button', { name: 'Subscribe' }).click();
+    await page.waitForURL(
+      (url) => url.href.startsWith(endpoints.web) && url.search.includes('checkout=success'),
+    );
+    await page.getByRole('heading', { level: 1 }).first().waitFor();
+    await openPage('Usage');
+    // The webhook's delivery puts the account on the price's plan; the page follows on its refresh.
+    await expect.poll(() => planCard().getByTestId('plan-name').textContent(), POLL).toBe('Pro');
+    await expect
+      .poll(() => billing.getByTestId('billing-subscription').textContent(), POLL)
+      .toMatch(/Subscription: active · renews /);
+    expect(await billing.getByTestId('billing-manage').textContent()).toContain('Manage billing');
+    // Subscribed: nothing more to buy here; changes go through the portal.
+    expect(await billing.getByTestId('billing-offers').count()).toBe(0);
+    // `npm start` exports every 5 s: within a few, Stripe has what was counted, and the card says so.
+    await expect
+      .poll(() => billing.getAttribute('data-in-sync'), { timeout: 30_000, interval: 500 })
+      .toBe('true');
+    expect(await billing.getByTestId('billing-sync').textContent()).toMatch(
+      /Billed = metered: \d+ requests? this period, as of/,
+    );
+    await screenshot(page, 'usage-billing-subscribed-desktop');
   });
 
   it('threw no errors in either page', () => {

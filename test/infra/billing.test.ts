@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_EXPORT_INTERVAL_MS } from '../../contracts/billing';
+import { BILLING_WEBHOOK_PATH, DEFAULT_EXPORT_INTERVAL_MS } from '../../contracts/billing';
 import { CONFIG_SCHEMAS, ENV, requiredVariables } from '../../contracts/config';
 import { BillingMetric, METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
 import { tableName, tables } from '../../contracts/resources';
-import { BILLING_WEBHOOK_PATH } from '../../infra/cdk/constructs/billing';
 import { BILLING_CUSTOMER_PARTITIONS } from '../../infra/cdk/constructs/data-tables';
 import { MAX_BILLING_EXPORT_LAG_SECONDS } from '../../infra/cdk/constructs/operations/alarms';
 import { accountPartition, customerAccountItem, handledEventItem } from '../../services/billing/billing-keys';

@@ -91,6 +91,14 @@ describe('the local stack', () => {
       id: billing.meterId,
       default_aggregation: { formula: 'sum' },
     });
+    // The price is metered on that meter: the renewal invoice bills what Tollgate reported.
+    const price = await fetch(`${endpoints.stripe}/v1/prices/${billing.prices.pro}`, {
+      headers: { authorization: `Bearer ${billing.secretKey}` },
+    });
+    expect(await price.json()).toMatchObject({
+      recurring: { interval: 'month', usage_type: 'metered', meter: billing.meterId },
+    });
+    expect(plan.Item).toMatchObject({ quota: { M: expect.anything() }, rateLimit: { M: expect.anything() } });
     const unsigned = await fetch(endpoints.billingWebhook, { method: 'POST', body: '{}' });
     expect(unsigned.status).toBe(400);
     // The environment names the Stripe secrets' ARNs, never their values.
@@ -225,13 +233,15 @@ describe('the local stack', () => {
 });
 
 describe('a restarted local stack', () => {
-  it('keeps its user pool, app client and table data', async () => {
+  it('keeps its user pool, app client and table data; the pro plan gets the new stand-in price', async () => {
     const ownDataDir = await mkdtemp(join(tmpdir(), 'tollgate-restart-'));
     // The same ports for both runs, as a developer's second `npm start` has them.
     const ports = await findFreePorts();
     try {
       const first = await startLocalStack({ dataDir: ownDataDir, ports, quiet: true });
       const table = first.env.TOLLGATE_ACCOUNTS_TABLE;
+      const billingFile = () => readFile(join(ownDataDir, 'billing.json'), 'utf8').then(JSON.parse);
+      const firstPrice = (await billingFile()).prices.pro;
       try {
         const client = new DynamoDBClient({ region, endpoint: first.endpoints.dynamodb, credentials });
         await client.send(
@@ -251,6 +261,17 @@ describe('a restarted local stack', () => {
           new GetItemCommand({ TableName: table, Key: { accountId: { S: 'restart-check' } } }),
         );
         expect(item.Item?.accountId?.S).toBe('restart-check');
+        // The stand-in starts empty each time: a new price, and the plan saved with it.
+        const secondPrice = (await billingFile()).prices.pro;
+        expect(secondPrice).not.toBe(firstPrice);
+        const plan = await client.send(
+          new GetItemCommand({
+            TableName: second.env[ENV.plansTable],
+            Key: { planId: { S: 'pro' } },
+            ConsistentRead: true,
+          }),
+        );
+        expect(plan.Item?.billing?.M?.priceId?.S).toBe(secondPrice);
         client.destroy();
       } finally {
         await second.stop();

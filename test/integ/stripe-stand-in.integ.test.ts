@@ -395,6 +395,140 @@ describe('meters with daily pre-aggregation', () => {
   });
 });
 
+describe('invoices at renewal', () => {
+  it('announces the renewal 3 days ahead, opens a draft for the period that ended, finalizes it an hour later with late usage', async () => {
+    const meter = await stripe.billing.meters.create({
+      display_name: 'Invoiced calls',
+      event_name: 'invoiced_calls',
+      default_aggregation: { formula: 'sum' },
+      customer_mapping: { type: 'by_id', event_payload_key: 'stripe_customer_id' },
+      value_settings: { event_payload_key: 'value' },
+      event_time_window: 'day',
+    });
+    const price = await stripe.prices.create({
+      currency: 'usd',
+      unit_amount: 2,
+      recurring: { interval: 'month', usage_type: 'metered', meter: meter.id },
+      product_data: { name: 'Metered' },
+    });
+    const { customer, subscription } = await subscribedCustomer(price);
+    const start = subscription.items.data[0]?.current_period_start ?? 0;
+    const end = subscription.items.data[0]?.current_period_end ?? 0;
+    const push = (value: number, timestamp: number, identifier: string) =>
+      stripe.billing.meterEvents.create({
+        event_name: meter.event_name,
+        payload: { stripe_customer_id: customer.id, value: String(value) },
+        timestamp,
+        identifier,
+      });
+    await push(40, standIn.nowSeconds(), `${customer.id}:first-day`);
+    const mine = (type: 'invoice.upcoming' | 'invoice.created' | 'invoice.finalized') =>
+      receivedEvents(type).filter((event) => event.data.object.customer === customer.id);
+
+    standIn.advanceTime(end - 3 * DAY - standIn.nowSeconds() - 60);
+    await standIn.webhooksIdle();
+    expect(mine('invoice.upcoming')).toEqual([]);
+    standIn.advanceTime(120);
+    await standIn.webhooksIdle();
+    const [upcoming, ...moreUpcoming] = mine('invoice.upcoming');
+    expect(moreUpcoming).toEqual([]);
+    // Stripe: "the received Invoice object will not have an invoice ID".
+    expect(upcoming?.data.object).not.toHaveProperty('id');
+    expect(upcoming?.data.object).toMatchObject({
+      billing_reason: 'upcoming',
+      status: 'draft',
+      period_start: start,
+      period_end: end,
+      amount_due: 80,
+    });
+
+    standIn.advanceTime(end - standIn.nowSeconds() - 1800);
+    const lastDay = Math.max(Math.floor((end - 1) / DAY) * DAY, end - 1800);
+    await push(60, lastDay, `${customer.id}:last-day`);
+    standIn.advanceTime(1800 + 60);
+    await standIn.webhooksIdle();
+    const [created, ...moreCreated] = mine('invoice.created');
+    expect(moreCreated).toEqual([]);
+    const invoiceId = created?.data.object.id ?? '';
+    expect(created?.data.object).toMatchObject({
+      id: expect.stringMatching(/^in_/),
+      status: 'draft',
+      billing_reason: 'subscription_cycle',
+      period_start: start,
+      period_end: end,
+      amount_due: 200,
+      parent: { subscription_details: { subscription: subscription.id } },
+    });
+    expect(created?.data.object.lines.data[0]).toMatchObject({ quantity: 100, period: { start, end } });
+    expect((await stripe.subscriptions.retrieve(subscription.id)).latest_invoice).toBe(invoiceId);
+    expect(mine('invoice.finalized')).toEqual([]);
+
+    // The last day's running total, pushed while the invoice is a draft, is still billed (and
+    // replaces the day's earlier total: daily pre-aggregation).
+    await push(65, end - 1, `${customer.id}:late`);
+    standIn.advanceTime(3600);
+    await standIn.webhooksIdle();
+    const finalized = await stripe.invoices.retrieve(invoiceId);
+    expect(finalized).toMatchObject({
+      status: 'open',
+      amount_due: 210,
+      number: expect.stringMatching(/-0001$/),
+      status_transitions: { finalized_at: standIn.nowSeconds() },
+    });
+    expect(mine('invoice.finalized').map((event) => event.data.object)).toMatchObject([
+      { id: invoiceId, status: 'open', amount_due: 210 },
+    ]);
+    const missing = await stripe.invoices.retrieve('in_missing').catch((error: unknown) => error);
+    expect(missing).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+  });
+
+  it('sends invoice.upcoming as many days ahead as configured, and none for a subscription ending', async () => {
+    const own = await startReceiver();
+    const other = await startStripeStandIn({
+      webhook: { url: own.url, secret: WEBHOOK_SECRET, retryDelaysMs: [50] },
+      upcomingRenewalDays: 7,
+    });
+    try {
+      const sdk = new Stripe(other.secretKey, { host: '127.0.0.1', port: other.port, protocol: 'http' });
+      const price = await sdk.prices.create({
+        currency: 'usd',
+        unit_amount: 900,
+        recurring: { interval: 'month' },
+        product_data: { name: 'Licensed' },
+      });
+      const subscribe = async () => {
+        const session = await sdk.checkout.sessions.create({
+          mode: 'subscription',
+          line_items: [{ price: price.id, quantity: 1 }],
+          success_url: 'http://127.0.0.1/done',
+        });
+        await fetch(session.url ?? '', {
+          method: 'POST',
+          body: new URLSearchParams({ card: '4242424242424242' }),
+          redirect: 'manual',
+        });
+        return sdk.subscriptions.retrieve(
+          (await sdk.checkout.sessions.retrieve(session.id)).subscription as string,
+        );
+      };
+      const renewing = await subscribe();
+      const ending = await sdk.subscriptions.update((await subscribe()).id, { cancel_at_period_end: true });
+      other.advanceTime(
+        (renewing.items.data[0]?.current_period_end ?? 0) - other.nowSeconds() - 7 * DAY + 60,
+      );
+      await other.webhooksIdle();
+      const upcoming = own.received
+        .map(({ body }) => JSON.parse(body) as { type: string; data: { object: { subscription?: string } } })
+        .filter((event) => event.type === 'invoice.upcoming');
+      expect(upcoming.map((event) => event.data.object.subscription)).toEqual([renewing.id]);
+      expect(ending.id).not.toBe(renewing.id);
+    } finally {
+      await other.stop();
+      await closeServer(own.server);
+    }
+  });
+});
+
 describe('idempotent requests', () => {
   it('replays the first answer for the same key and parameters, and refuses other parameters', async () => {
     const first = await stripe.customers.create({ email: 'same@example.com' }, { idempotencyKey: 'key-1' });
@@ -453,6 +587,7 @@ describe("fidelity against Stripe's published OpenAPI document", () => {
   it('can fail: an answer missing required fields does not validate', () => {
     expect(contractProblems('POST /v1/customers', 200, { id: 'cus_1' })).not.toEqual([]);
     expect(componentProblems('subscription', { id: 'sub_1', object: 'subscription' })).not.toEqual([]);
+    expect(componentProblems('invoice', { object: 'invoice', status: 'draft' })).not.toEqual([]);
   });
 
   it('every answer given in these tests validates against its operation’s schema', async () => {

@@ -14,7 +14,8 @@ import { generateApiKey } from '../../services/accounts/api-key';
 import { composeKeyApi } from '../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../services/key-api/config';
 import { CONFLICT_RETRY } from '../../services/platform/dynamodb';
-import { composeUserApi, writeAtOnce } from '../../services/user-api/compose';
+import { writeAtOnce } from '../../services/platform/metrics';
+import { composeUserApi } from '../../services/user-api/compose';
 import { loadUserApiConfig } from '../../services/user-api/config';
 
 // Errors by class, at the edges: DynamoDB refusing a request as wrong is a bug (500, logged with

@@ -160,11 +160,15 @@ describe('user-api: GET /openapi.json', () => {
       '/admin/accounts/{accountId}/suspend',
       '/admin/plans',
       '/admin/plans/{planId}',
+      '/billing/checkout',
+      '/billing/plans',
+      '/billing/portal',
       '/keys',
       '/keys/{id}',
       '/keys/{id}/reveal',
       '/keys/{id}/roll',
       '/me',
+      '/me/billing',
       '/me/plan',
       '/usage',
     ]);
@@ -243,7 +247,7 @@ describe('user-api: GET /openapi.json', () => {
         operation: operation as Operation,
       })),
     );
-    expect(operations).toHaveLength(14);
+    expect(operations).toHaveLength(18);
     for (const { at, operation } of operations) {
       expect(operation.security, at).toEqual([{ [name as string]: [] }]);
       expect(operation.responses['401'], at).toMatchObject({

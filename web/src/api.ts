@@ -121,6 +121,17 @@ export function createUserApi(baseUrl: string, idToken: () => Promise<string>) {
       }
       return answer;
     },
+    /** Self-serve billing; every call answers 404 `not_found` where billing is not configured. */
+    billing: {
+      /** The account's subscription, and billed against metered this period. */
+      summary: () => call(baseUrl, () => client.me.billing.$get()),
+      /** The plans with a Stripe price: what can be bought. */
+      plansForSale: () => call(baseUrl, () => client.billing.plans.$get()),
+      /** A Stripe Checkout Session for the plan: the page then goes to its `url`. */
+      checkout: (planId: string) => call(baseUrl, () => client.billing.checkout.$post({ json: { planId } })),
+      /** Stripe's customer portal: the page then goes to its `url`. */
+      portal: () => call(baseUrl, () => client.billing.portal.$post()),
+    },
     /** The owner's admins only (the API answers anyone else 403). */
     admin: {
       /** One page of accounts; `cursor` is the previous page's `next`. */
@@ -151,6 +162,8 @@ export type Me = Awaited<ReturnType<UserApi['me']>>;
 export type MyPlan = Awaited<ReturnType<UserApi['myPlan']>>;
 export type AdminAccount = Awaited<ReturnType<UserApi['admin']['listAccounts']>>['accounts'][number];
 export type AdminPlan = Awaited<ReturnType<UserApi['admin']['listPlans']>>['plans'][number];
+export type MyBilling = Awaited<ReturnType<UserApi['billing']['summary']>>;
+export type PlanForSale = Awaited<ReturnType<UserApi['billing']['plansForSale']>>['plans'][number];
 export type KeyView = Awaited<ReturnType<UserApi['listKeys']>>['keys'][number];
 export type IssuedKey = Awaited<ReturnType<UserApi['createKey']>>;
 export type RolledKey = Awaited<ReturnType<UserApi['rollKey']>>;

@@ -7,14 +7,13 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { DEFAULT_EXPORT_INTERVAL_MS } from '../../../contracts/billing';
+import { BILLING_WEBHOOK_PATH, DEFAULT_EXPORT_INTERVAL_MS } from '../../../contracts/billing';
 import { ENV } from '../../../contracts/config';
 import { SERVICE_NAMES } from '../../../contracts/metric-names';
 import type { DataTables } from './data-tables';
 import { type FunctionLogLevel, TollgateFunction } from './tollgate-function';
 
 /** The path Stripe delivers events to (services/billing-jobs/webhook.ts serves it). */
-export const BILLING_WEBHOOK_PATH = '/billing/webhook';
 
 /** What each scheduled run of services/billing-jobs/schedule-handler.ts gets as its event. */
 export const BILLING_SCHEDULES = {

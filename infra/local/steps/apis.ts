@@ -6,6 +6,7 @@ import { userPool } from '../../../contracts/resources';
 import { composeRatesApi } from '../../../examples/rates-api/compose';
 import { composeAuthTriggers } from '../../../services/auth-triggers/compose';
 import { loadAuthTriggersConfig } from '../../../services/auth-triggers/config';
+import { fixedSecrets } from '../../../services/billing/secrets';
 import { loadGateConfig } from '../../../services/gate/config';
 import { composeKeyApi } from '../../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../../services/key-api/config';
@@ -86,10 +87,18 @@ async function behindAlb(
   return { endpoint: alb.endpoint, stop: () => alb.close() };
 }
 
-/** The user API's Hono app, served directly (API Gateway's HTTP API on AWS). */
-export function startUserApi(context: StackContext, wiring: Wiring): Promise<Served> {
+/**
+ * The user API's Hono app, served directly (API Gateway's HTTP API on AWS); its billing routes
+ * reach the Stripe stand-in with its key, handed in as Secrets Manager would hand it.
+ */
+export function startUserApi(
+  context: StackContext,
+  wiring: Wiring,
+  stripeSecretKey: string,
+): Promise<Served> {
   const app = composeUserApi(loadUserApiConfig(wiring.env), {
     aws: wiring.aws,
+    billingSecrets: fixedSecrets({ stripeSecretKey }),
     logger: wiring.logger(SERVICE_NAMES.userApi),
     metrics: discardMetrics,
   });

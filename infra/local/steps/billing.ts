@@ -1,48 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_METER_EVENT_NAME } from '../../../contracts/billing';
+import { BILLING_WEBHOOK_PATH } from '../../../contracts/billing';
 import { ENV } from '../../../contracts/config';
 import { SERVICE_NAMES } from '../../../contracts/metric-names';
-import type { Plan } from '../../../contracts/plans';
 import { fixedSecrets } from '../../../services/billing/secrets';
-import { stripeClient } from '../../../services/billing/stripe-client';
 import { type BillingJob, composeBillingJobs } from '../../../services/billing-jobs/compose';
 import { loadBillingJobsConfig } from '../../../services/billing-jobs/config';
-import { documentClient } from '../../../services/platform/aws-clients';
 import { discardMetrics } from '../../../services/platform/metrics';
 import type { BootstrapResult } from '../bootstrap';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localUrl } from '../local-aws';
 import { listenAs } from '../ports';
+import { type LocalBilling, saveProPlan, seedStripeCatalog, writeBillingFile } from '../resources/billing';
 import { type StripeStandIn, startStripeStandIn } from '../stripe/index';
 import { type Served, serveHono } from './apis';
 import { inParts, type StackContext, type StopList, type Stoppable } from './step';
 import type { Wiring } from './wiring';
 
-/** What `<dataDir>/billing.json` holds: how to reach the stand-in's meter and prices. */
-export interface LocalBilling {
-  readonly secretKey: string;
-  readonly webhookSecret: string;
-  readonly meterId: string;
-  readonly eventName: string;
-  readonly prices: Readonly<Record<string, string>>;
-}
-
-export const BILLING_FILE = 'billing.json';
-
 /** Where the webhook is served, as API Gateway's route is on AWS (services/billing-jobs/webhook.ts). */
-const WEBHOOK_PATH = '/billing/webhook';
-
-/**
- * The paid plan the local stack sells: a quota and a rate limit an owner can see bite, and a
- * monthly price. Written anew on every start (the stand-in's price ids live only as long as it).
- */
-const PRO_PLAN = {
-  name: 'Pro',
-  quota: { requests: 100_000, period: 'month' },
-  rateLimit: { requests: 50, perSeconds: 1, scope: 'account' },
-} as const;
 
 /** How often the local export runs unless given: short, so `npm start` shows billed = metered soon. */
 export const LOCAL_EXPORT_INTERVAL_MS = 5000;
@@ -71,12 +44,12 @@ export async function startStripe(
   const standIn = await listenAs(ports, 'stripe', () =>
     startStripeStandIn({
       port: ports.stripe,
-      webhook: { url: `${localUrl(ports.billingWebhook)}${WEBHOOK_PATH}`, secret: webhookSecret },
+      webhook: { url: `${localUrl(ports.billingWebhook)}${BILLING_WEBHOOK_PATH}`, secret: webhookSecret },
     }),
   );
   try {
-    const billing = await seedBilling(standIn, webhookSecret);
-    await seedProPlan(resources, aws, billing.prices.pro as string);
+    const billing = await seedStripeCatalog(standIn, webhookSecret);
+    await saveProPlan(aws, resources.tables.plans, billing.prices.pro as string);
     await writeBillingFile(context.dataDir, billing);
     const secretArn = (name: string) =>
       `arn:aws:secretsmanager:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:secret:${name}`;
@@ -99,48 +72,6 @@ export async function startStripe(
     await standIn.stop();
     throw error;
   }
-}
-
-async function seedBilling(standIn: StripeStandIn, webhookSecret: string): Promise<LocalBilling> {
-  const stripe = stripeClient(standIn.secretKey, { apiUrl: standIn.url });
-  const meter = await stripe.billing.meters.create({
-    display_name: 'API requests',
-    event_name: DEFAULT_METER_EVENT_NAME,
-    default_aggregation: { formula: 'sum' },
-    customer_mapping: { type: 'by_id', event_payload_key: 'stripe_customer_id' },
-    value_settings: { event_payload_key: 'value' },
-    event_time_window: 'day',
-  });
-  // Metered on the meter: the invoice bills what Tollgate reported, a cent a request.
-  const price = await stripe.prices.create({
-    currency: 'usd',
-    unit_amount: 1,
-    recurring: { interval: 'month', usage_type: 'metered', meter: meter.id },
-    product_data: { name: 'Pro' },
-  });
-  return {
-    secretKey: standIn.secretKey,
-    webhookSecret,
-    meterId: meter.id,
-    eventName: meter.event_name,
-    prices: { pro: price.id },
-  };
-}
-
-async function seedProPlan(resources: BootstrapResult, aws: Wiring['aws'], priceId: string): Promise<void> {
-  const plan: Plan = {
-    ...PRO_PLAN,
-    planId: 'pro',
-    billing: { priceId },
-    updatedAt: new Date().toISOString(),
-  };
-  await documentClient(aws).send(new PutCommand({ TableName: resources.tables.plans, Item: plan }));
-}
-
-async function writeBillingFile(dataDir: string, billing: LocalBilling): Promise<void> {
-  const path = join(dataDir, BILLING_FILE);
-  await writeFile(`${path}.tmp`, `${JSON.stringify(billing, null, 2)}\n`, { mode: 0o600 });
-  await rename(`${path}.tmp`, path);
 }
 
 /**
@@ -169,7 +100,7 @@ export function startBillingJobs(
     );
     schedule(context, parts, jobs, 'export', options.exportIntervalMs ?? LOCAL_EXPORT_INTERVAL_MS);
     schedule(context, parts, jobs, 'reconcile', LOCAL_RECONCILE_INTERVAL_MS);
-    return { endpoint: `${served.endpoint}${WEBHOOK_PATH}` };
+    return { endpoint: `${served.endpoint}${BILLING_WEBHOOK_PATH}` };
   });
 }
 

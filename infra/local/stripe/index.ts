@@ -10,6 +10,7 @@ import { catalogRoutes } from './resources/catalog';
 import { checkoutRoutes } from './resources/checkout';
 import { customerRoutes } from './resources/customers';
 import { eventRoutes } from './resources/events';
+import { invoiceRoutes } from './resources/invoices';
 import { catchUpSubscriptions, settleSubscription } from './resources/lifecycle';
 import { meterEventRoutes } from './resources/meter-events';
 import { meterRoutes } from './resources/meters';
@@ -33,6 +34,11 @@ export interface StripeStandInOptions {
   readonly webhook?: WebhookOptions;
   /** The base clock (ms); the wall clock unless given. `advanceTime` moves the stand-in past it. */
   readonly clock?: Clock;
+  /**
+   * How many days before a renewal `invoice.upcoming` is sent (Stripe's "upcoming renewal events"
+   * setting); 0 sends none. @default 3
+   */
+  readonly upcomingRenewalDays?: number;
 }
 
 /** A running stand-in: its address and key for the SDK, and the controls tests use. */
@@ -46,7 +52,10 @@ export interface StripeStandIn {
   readonly answers: readonly RecordedAnswer[];
   /** Every webhook delivery attempt so far. */
   readonly deliveries: readonly DeliveryAttempt[];
-  /** Moves the stand-in's time forward, then runs what became due (period ends, cancellations). */
+  /**
+   * Moves the stand-in's time forward, then runs what became due, in order: `invoice.upcoming`,
+   * period ends (cancellations; renewals with `invoice.created`), finalizations an hour later.
+   */
   advanceTime(seconds: number): void;
   nowSeconds(): number;
   /** The next `times` API requests (to `only`, if given) fail with `fault`. */
@@ -68,6 +77,7 @@ const ROUTES = {
   ...checkoutRoutes,
   ...subscriptionRoutes,
   ...portalRoutes,
+  ...invoiceRoutes,
   ...meterRoutes,
   ...meterEventRoutes,
   ...summaryRoutes,
@@ -129,7 +139,7 @@ export async function startStripeStandIn(options: StripeStandInOptions = {}): Pr
     deliveries: dispatcher?.attempts ?? [],
     advanceTime(seconds) {
       time.advance(seconds);
-      catchUpSubscriptions(state, events, time.nowSeconds());
+      catchUpSubscriptions(state, events, time.nowSeconds(), options.upcomingRenewalDays);
     },
     nowSeconds: () => time.nowSeconds(),
     injectFault: (fault, times, only) => faults.add(fault, times, only),

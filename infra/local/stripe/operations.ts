@@ -17,6 +17,7 @@ export const SERVED_OPERATIONS = [
   { method: 'post', path: '/v1/subscriptions/{subscription_exposed_id}' },
   { method: 'delete', path: '/v1/subscriptions/{subscription_exposed_id}' },
   { method: 'post', path: '/v1/billing_portal/sessions' },
+  { method: 'get', path: '/v1/invoices/{invoice}' },
   { method: 'post', path: '/v1/billing/meters' },
   { method: 'get', path: '/v1/billing/meters/{id}' },
   { method: 'post', path: '/v1/billing/meter_events' },
@@ -32,4 +33,4 @@ export type OperationKey = `${Uppercase<ServedOperation['method']>} ${ServedOper
  * The objects webhook events carry in `data.object`: the event schema types it as any object, so
  * the fidelity test checks it against the object's own schema.
  */
-export const WEBHOOK_OBJECT_SCHEMAS = ['checkout.session', 'subscription', 'customer'] as const;
+export const WEBHOOK_OBJECT_SCHEMAS = ['checkout.session', 'subscription', 'customer', 'invoice'] as const;

@@ -36,6 +36,9 @@ export class StandInState {
   readonly checkoutSessions = new Map<string, StripeObject>();
   readonly subscriptions = new Map<string, StripeObject>();
   readonly portalSessions = new Map<string, StripeObject>();
+  readonly invoices = new Map<string, StripeObject>();
+  /** Per subscription, the period end its `invoice.upcoming` was sent for (once per renewal). */
+  readonly upcomingAnnounced = new Map<string, number>();
   readonly meters = new Map<string, StripeObject>();
   readonly meterEvents: MeterEventRecord[] = [];
   /** Meter event identifiers by when they were received (ms), for the 24-hour uniqueness rule. */

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import {
   ACCOUNT_STATUSES,
+  billingSchema,
   planBodySchema,
   planIdSchema,
   QUOTA_PERIODS,
@@ -37,13 +38,22 @@ export const accountsQuery = z.strictObject({
   cursor: z.string().min(1).max(256).optional().openapi({ description: "The previous page's `next`" }),
 });
 
-export const planRequest = z.strictObject(planBodySchema.shape).openapi('PlanRequest', {
-  description: 'A plan as a whole: what is left out is no longer part of it',
+/** A plan's Stripe price: what makes it for sale (`POST /billing/checkout`). */
+const planBilling = z.strictObject(billingSchema.shape).optional().openapi('PlanBilling', {
+  description:
+    'The Stripe price (`price_…`) a subscription to this plan is billed at: owners can buy it with `POST /billing/checkout`, and a paid subscription puts their account on it. Absent: not for sale (a free plan, or one only an admin assigns).',
 });
+
+export const planRequest = z
+  .strictObject({ ...planBodySchema.shape, billing: planBilling })
+  .openapi('PlanRequest', {
+    description: 'A plan as a whole: what is left out is no longer part of it',
+  });
 
 export const planView = z
   .object(planBodySchema.shape)
   .extend({
+    billing: planBilling,
     planId: z.string(),
     updatedAt: timestamp.optional().openapi({
       description: `When it was last saved; absent on the default plan while it was never saved (then as shipped: at most ${SHIPPED_DEFAULT_PLAN.maxKeys} live keys, no rate limit or quota)`,

@@ -45,6 +45,8 @@ const STACK = {
   metering: ['services/metering/compose.ts', 'services/metering/config.ts'],
   exampleApi: ['examples/rates-api/compose.ts', 'services/gate/config.ts'],
   web: ['web/server/local-site.ts'],
+  /** The billing webhook and the scheduled export/reconciliation against the Stripe stand-in. */
+  billingJobs: ['services/billing-jobs/compose.ts', 'services/billing-jobs/config.ts'],
 };
 
 /** A scenario measured by `tests` on the local stack, calling the stack's `handlers`. */
@@ -68,7 +70,7 @@ const inInteg = (name: string, file: string, ...handlers: (readonly string[])[])
   decidedBy: onLocalStack(`test/integ/${file}`, ...handlers),
 });
 
-const { keyApi, userApi, signUp, metering, exampleApi, web } = STACK;
+const { keyApi, userApi, signUp, metering, exampleApi, web, billingJobs } = STACK;
 
 /** Every artifact the report expects; one the report finds and no entry names is an error. */
 export const SCENARIOS: readonly Scenario[] = [
@@ -83,6 +85,7 @@ export const SCENARIOS: readonly Scenario[] = [
   inInteg('metering-kinesis-faults', 'metering-kinesis-faults.integ.test.ts'),
   inInteg('billing-export-faults', 'billing-export.integ.test.ts'),
   inInteg('billing-webhook', 'billing-webhook.integ.test.ts', signUp, userApi),
+  inInteg('billing-flow', 'billing-flow.integ.test.ts', signUp, userApi, exampleApi, metering, billingJobs),
   inReliability('bad-input-key-api', 'bad-input.property.integ.test.ts', keyApi, userApi, signUp),
   inReliability('bad-input-user-api', 'bad-input.property.integ.test.ts', keyApi, userApi, signUp),
   inReliability('auth-attacks', 'auth-attacks.integ.test.ts', userApi, signUp),
@@ -314,6 +317,19 @@ function billingExportFaults(f: Figures): string {
     ` late event (${int(f.num('lateEvent.parameters.late'))} after ${int(f.num('lateEvent.parameters.before'))} pushed) → yesterday ${int(f.num('lateEvent.yesterday'))}, ${equal('lateEvent')};` +
     ` meter error report (${int(f.num('meterErrorReport.invalidated'))} account-day re-pushed) → ${equal('meterErrorReport')};` +
     ` reconciliation (${int(recon.num('repaired'))} short days re-pushed; a day Stripe held ${int(recon.num('overDay.billed'))} for ${int(recon.num('overDay.metered'))} metered left as is, drift ${int(recon.num('drift'))}) → ${equal('reconciliation')} on the repaired days.`
+  );
+}
+
+function billingFlow(f: Figures): string {
+  const billed = f.num('billed');
+  mustHold(
+    f.num('metered') === billed && f.num('reported') === billed && f.num('stripeTotal') === billed,
+    `billed ${billed}, metered ${f.num('metered')}, reported ${f.num('reported')}, Stripe ${f.num('stripeTotal')}`,
+  );
+  return (
+    `checkout paid on the hosted page → on **pro** after ${int(f.num('onProAfterMs'))} ms;` +
+    ` **${int(billed)}** answers billed at the gate → metered ${int(f.num('metered'))}, reported ${int(f.num('reported'))},` +
+    ` Stripe's meter summary **${int(f.num('stripeTotal'))}**; GET /me/billing in sync.`
   );
 }
 
@@ -812,6 +828,13 @@ export const ROWS: readonly Row[] = [
     mustHold:
       'a bad or missing signature: 400 and no effect; a replay: no effect; the subscription as it is now decides, whatever the delivery order; canceled → default plan at period end; past_due → suspended after the grace, paid → active',
     measured: billingWebhook,
+  },
+  {
+    scenario: 'billing-flow',
+    title: "Upgrade to usage on the meter, on `npm start`'s stack (`test/integ/billing-flow.integ.test.ts`)",
+    mustHold:
+      "after Checkout the gate applies the paid plan; answers billed = metered = reported = Stripe's total",
+    measured: billingFlow,
   },
   {
     scenario: 'billing-export-faults',

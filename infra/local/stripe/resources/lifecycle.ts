@@ -1,17 +1,32 @@
+import { DAY_SECONDS } from '../clock';
 import type { EventPublisher } from '../events';
 import type { StandInState } from '../state';
+import {
+  announceUpcomingInvoice,
+  finalizeInvoice,
+  finalizesAt,
+  type Invoice,
+  openRenewalInvoice,
+} from './invoices';
 import { periodEnd } from './periods';
 import { changeSubscription, endSubscription, type Subscription } from './subscriptions';
 
 const ENDED = new Set(['canceled', 'incomplete_expired']);
 
-/** One period end reached: cancel if asked to, else renew (past_due when the renewal is declined). */
+/** Stripe's default for the "upcoming renewal events" setting: `invoice.upcoming` 3 days ahead. */
+export const DEFAULT_UPCOMING_RENEWAL_DAYS = 3;
+
+/**
+ * One period end reached: cancel if asked to, else renew with the draft invoice of the period that
+ * ended (past_due when the renewal is declined).
+ */
 function reachPeriodEnd(subscription: Subscription, state: StandInState, events: EventPublisher): void {
   const end = subscription.current_period_end;
   if (subscription.cancel_at_period_end) {
     endSubscription(subscription, end, events);
     return;
   }
+  const invoice = openRenewalInvoice(state, events, subscription, subscription.current_period_start, end);
   const first = subscription.items.data[0];
   const recurring = first?.price.recurring ?? { interval: 'month', interval_count: 1 };
   const next = periodEnd(end, recurring.interval, recurring.interval_count);
@@ -27,23 +42,70 @@ function reachPeriodEnd(subscription: Subscription, state: StandInState, events:
       current_period_start: end,
       current_period_end: next,
       items: { ...subscription.items, data: items },
+      latest_invoice: invoice,
       ...(declined && subscription.status === 'active' ? { status: 'past_due' } : {}),
     },
     events,
   );
 }
 
-/**
- * Brings every subscription up to the stand-in's (advanced) time, period end by period end, as a
- * test clock does: cancellations at period end take effect, renewals start the next period.
- * Invoices are not modelled: a renewal is paid unless the customer's renewals are declined.
- */
-export function catchUpSubscriptions(state: StandInState, events: EventPublisher, nowSeconds: number): void {
+interface Due {
+  readonly at: number;
+  readonly run: (nowSeconds: number) => void;
+}
+
+/** Everything that falls due at some time: renewals, upcoming-invoice notices, finalizations. */
+function dueList(state: StandInState, events: EventPublisher, upcomingDays: number): Due[] {
+  const due: Due[] = [];
   for (const stored of state.subscriptions.values()) {
     const subscription = stored as Subscription;
-    while (!ENDED.has(subscription.status) && subscription.current_period_end <= nowSeconds) {
-      reachPeriodEnd(subscription, state, events);
+    if (ENDED.has(subscription.status)) continue;
+    const end = subscription.current_period_end;
+    due.push({ at: end, run: () => reachPeriodEnd(subscription, state, events) });
+    const notice = end - upcomingDays * DAY_SECONDS;
+    // No renewal to announce when the subscription ends instead, or the period is shorter than the notice.
+    const announce =
+      upcomingDays > 0 &&
+      !subscription.cancel_at_period_end &&
+      notice >= subscription.current_period_start &&
+      state.upcomingAnnounced.get(subscription.id) !== end;
+    if (announce) {
+      due.push({
+        at: notice,
+        run: () => {
+          state.upcomingAnnounced.set(subscription.id, end);
+          announceUpcomingInvoice(state, events, subscription);
+        },
+      });
     }
+  }
+  for (const stored of state.invoices.values()) {
+    const invoice = stored as Invoice;
+    if (invoice.status !== 'draft') continue;
+    due.push({ at: finalizesAt(invoice), run: (now) => finalizeInvoice(state, events, invoice, now) });
+  }
+  return due;
+}
+
+/**
+ * Brings the stand-in up to its (advanced) time, as a test clock does, running what fell due in the
+ * order it fell due: `invoice.upcoming` `upcomingDays` before a renewal; at the period end a
+ * cancellation takes effect, or the renewal opens a draft invoice (`invoice.created`) and starts the
+ * next period; an hour later the draft is finalized (`invoice.finalized`). Payments are not
+ * modelled: a renewal is paid unless the customer's renewals are declined.
+ */
+export function catchUpSubscriptions(
+  state: StandInState,
+  events: EventPublisher,
+  nowSeconds: number,
+  upcomingDays = DEFAULT_UPCOMING_RENEWAL_DAYS,
+): void {
+  for (;;) {
+    const next = dueList(state, events, upcomingDays)
+      .filter((due) => due.at <= nowSeconds)
+      .sort((a, b) => a.at - b.at)[0];
+    if (next === undefined) return;
+    next.run(nowSeconds);
   }
 }
 
