@@ -4,9 +4,10 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { type AlarmSpec, alarmSpecs, mapAlarms, type OperationsAlarms } from './operations/alarms';
-import { dashboardRows, renderWidget } from './operations/dashboard-widgets';
-import { type MonitoredResources, renderMetric } from './operations/metrics';
+import { type OperationsDefinition, operationsDefinition } from '../../../contracts/dashboard';
+import { type AlarmDef, comparisonOperatorOf, mapAlarms, type OperationsAlarms } from './operations/alarms';
+import { renderWidget } from './operations/dashboard-widgets';
+import { deploymentShapeOf, type MonitoredResources, renderSeries } from './operations/metrics';
 
 export interface OperationsDashboardProps extends MonitoredResources {
   /**
@@ -35,31 +36,37 @@ export interface OperationsDashboardProps extends MonitoredResources {
 /**
  * The operator's view: one dashboard from key checks to counted usage, and the alarms that say
  * usage is not being counted (dead letters, a backlog, a failing consumer, lag), clients are
- * failed (5xx), or the code is failing (internal errors: bugs, not outages). Both are described as
- * data (operations/dashboard-widgets.ts, operations/alarms.ts) and rendered here.
+ * failed (5xx), or the code is failing (internal errors: bugs, not outages). Both are defined once
+ * as data (contracts/dashboard.ts), which the local ops page (infra/local/ops/) renders too, and
+ * rendered here on the stack's resources.
  */
 export class OperationsDashboard extends Construct {
   readonly dashboard: cw.Dashboard;
   readonly alarmTopic: sns.Topic;
   readonly alarms: OperationsAlarms<cw.Alarm>;
+  /** What the dashboard and the alarms were rendered from. */
+  readonly definition: OperationsDefinition;
 
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
     super(scope, id);
     const prefix = `tollgate-${props.stage}`;
     this.alarmTopic = this.#alarmTopic(prefix, props);
+    this.definition = operationsDefinition(
+      deploymentShapeOf(props, {
+        maxEventAgeMs: (props.maxEventAge ?? Duration.minutes(5)).toMilliseconds(),
+        max5xxPercent: props.max5xxPercent ?? 1,
+        maxUsageLagMs: (props.maxUsageLag ?? Duration.minutes(2)).toMilliseconds(),
+      }),
+    );
 
     this.dashboard = new cw.Dashboard(this, 'Dashboard', {
-      dashboardName: `${prefix}-operations`,
+      dashboardName: this.definition.name,
       defaultInterval: Duration.hours(3),
     });
-    for (const row of dashboardRows(props)) this.dashboard.addWidgets(...row.map(renderWidget));
-
-    const specs = alarmSpecs(props, {
-      maxEventAge: props.maxEventAge ?? Duration.minutes(5),
-      max5xxPercent: props.max5xxPercent ?? 1,
-      maxUsageLag: props.maxUsageLag ?? Duration.minutes(2),
-    });
-    this.alarms = mapAlarms(specs, (spec) => this.#alarm(prefix, spec));
+    for (const row of this.definition.rows) {
+      this.dashboard.addWidgets(...row.map((widget) => renderWidget(widget, props)));
+    }
+    this.alarms = mapAlarms(this.definition.alarms, (alarm) => this.#alarm(prefix, alarm, props));
   }
 
   #alarmTopic(prefix: string, props: OperationsDashboardProps): sns.Topic {
@@ -79,15 +86,15 @@ export class OperationsDashboard extends Construct {
     return topic;
   }
 
-  #alarm(prefix: string, spec: AlarmSpec): cw.Alarm {
-    const alarm = new cw.Alarm(this, spec.id, {
+  #alarm(prefix: string, def: AlarmDef, resources: MonitoredResources): cw.Alarm {
+    const alarm = new cw.Alarm(this, def.id, {
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
-      alarmName: `${prefix}-${spec.name}`,
-      alarmDescription: spec.description,
-      metric: renderMetric(spec.metric),
-      threshold: spec.threshold,
-      comparisonOperator: spec.comparisonOperator,
-      evaluationPeriods: spec.evaluationPeriods,
+      alarmName: `${prefix}-${def.name}`,
+      alarmDescription: def.description,
+      metric: renderSeries(def.metric, resources),
+      threshold: def.threshold,
+      comparisonOperator: comparisonOperatorOf(def.comparisonOperator),
+      evaluationPeriods: def.evaluationPeriods,
     });
     alarm.addAlarmAction(new SnsAction(this.alarmTopic));
     alarm.addOkAction(new SnsAction(this.alarmTopic));

@@ -1,14 +1,21 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
-import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { METRICS_NAMESPACE, MeteringMetric, SERVICE_NAMES } from '../../../../contracts/metric-names';
+import {
+  type AwsMetricDef,
+  type AwsResource,
+  DASHBOARD_PERIOD_SECONDS,
+  type DeploymentShape,
+  type FunctionRole,
+  type MetricDef,
+  type SeriesDef,
+} from '../../../../contracts/dashboard';
 import type { DataTables } from '../data-tables';
 import type { KeyApiEndpoint } from '../key-api-endpoint';
 import type { TollgateFunction } from '../tollgate-function';
 import type { UsageTransport } from '../usage-transport';
 
-/** Every widget's and alarm's period. */
-export const PERIOD = Duration.minutes(5);
+/** Every widget's and alarm's period (contracts/dashboard.ts). */
+export const PERIOD = Duration.seconds(DASHBOARD_PERIOD_SECONDS);
 
 /** What the dashboard and the alarms watch. */
 export interface MonitoredResources {
@@ -38,120 +45,100 @@ export interface BilledResources {
   readonly schedule: TollgateFunction;
 }
 
-/**
- * A metric a Tollgate service publishes with Powertools (namespace METRICS_NAMESPACE, dimension
- * `service`), as plain data: the same description wherever the metric is shown.
- */
-export interface ServiceMetric {
-  readonly service: string;
-  /** From contracts/metric-names.ts. */
-  readonly name: string;
-  /** @default cw.Stats.SUM */
-  readonly statistic?: string;
-  /** @default - none: an alarm on an unlabelled metric stays a plain metric alarm, not metric math */
-  readonly label?: string;
+/** The shape contracts/dashboard.ts defines the dashboard for, read off the resources. */
+export function deploymentShapeOf(
+  m: MonitoredResources,
+  limits: DeploymentShape['limits'] = {},
+): DeploymentShape {
+  return {
+    stage: m.stage,
+    transport: m.usageTransport.transport,
+    ownerApiService: m.ownerApi.service,
+    ownerApiTargetGroup: m.endpoint.ownerApiTargetGroup !== undefined,
+    billing: m.billing !== undefined,
+    limits,
+  };
 }
 
-/** Metric math over service metrics, e.g. the key cache's hit rate. */
-export interface ServiceMetricMath {
-  readonly expression: string;
-  readonly using: Readonly<Record<string, ServiceMetric>>;
-  /** @default - none */
-  readonly label?: string;
-}
-
-/**
- * What a widget shows or an alarm watches: a service's own metric (or math over them), described
- * as data, or an AWS metric of one of the stack's resources (Lambda, ALB, SQS, Kinesis, DynamoDB).
- */
-export type MetricSpec = ServiceMetric | ServiceMetricMath | cw.IMetric;
-
-export type ServiceMetricOptions = Pick<ServiceMetric, 'statistic' | 'label'>;
-
-/** A service's metrics by name, e.g. `keyApi(KeyApiMetric.cacheHits, { label: 'hits' })`. */
-export const metricsOf =
-  (service: string) =>
-  (name: string, options: ServiceMetricOptions = {}): ServiceMetric => ({ service, name, ...options });
-
-export const keyApiMetric = metricsOf(SERVICE_NAMES.keyApi);
-export const meteringMetric = metricsOf(SERVICE_NAMES.metering);
-export const userApiMetric = metricsOf(SERVICE_NAMES.userApi);
-export const billingMetric = metricsOf(SERVICE_NAMES.billing);
-
-const isAwsMetric = (spec: MetricSpec): spec is cw.IMetric => 'toMetricConfig' in spec;
-const isMath = (spec: ServiceMetric | ServiceMetricMath): spec is ServiceMetricMath => 'expression' in spec;
 const labelled = (label: string | undefined) => (label !== undefined ? { label } : {});
 
-/** A metric description as CloudWatch takes it. */
-export function renderMetric(spec: MetricSpec): cw.IMetric {
-  if (isAwsMetric(spec)) return spec;
-  if (isMath(spec)) {
+/** A series of the definition as CloudWatch takes it, on the stack's own resources. */
+export function renderSeries(def: SeriesDef, m: MonitoredResources): cw.IMetric {
+  if (def.kind === 'math') {
     return new cw.MathExpression({
-      expression: spec.expression,
+      expression: def.expression,
       usingMetrics: Object.fromEntries(
-        Object.entries(spec.using).map(([name, metric]) => [name, renderMetric(metric)]),
+        Object.entries(def.using).map(([name, metric]) => [name, renderMetric(metric, m)]),
       ),
-      ...labelled(spec.label),
+      ...labelled(def.label),
       period: PERIOD,
     });
   }
+  return renderMetric(def, m);
+}
+
+function renderMetric(def: MetricDef, m: MonitoredResources): cw.IMetric {
+  if (def.kind === 'aws') return awsMetricOf(def, m);
   return new cw.Metric({
-    namespace: METRICS_NAMESPACE,
-    metricName: spec.name,
-    dimensionsMap: { service: spec.service },
-    statistic: spec.statistic ?? cw.Stats.SUM,
+    namespace: def.namespace,
+    metricName: def.name,
+    dimensionsMap: { service: def.service },
+    statistic: def.statistic,
     period: PERIOD,
-    ...labelled(spec.label),
+    ...labelled(def.label),
   });
 }
 
-// --- metrics both the dashboard and the alarms show ----------------------------------------------
+/** The resource's own metric method, which knows its dimensions (function name, queue name, ...). */
+function awsMetricOf(def: AwsMetricDef, m: MonitoredResources): cw.IMetric {
+  const options: cw.MetricOptions = { period: PERIOD, statistic: def.statistic, ...labelled(def.label) };
+  const metric = metricSource(def.resource, m)(def.name, options);
+  if (metric.namespace !== def.namespace) {
+    throw new Error(
+      `${def.name} of ${JSON.stringify(def.resource)} is in ${metric.namespace}, not ${def.namespace}`,
+    );
+  }
+  return metric;
+}
 
-export const deadLetterDepth = ({ usageTransport }: MonitoredResources): cw.IMetric =>
-  usageTransport.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-    period: PERIOD,
-    statistic: cw.Stats.MAXIMUM,
-    label: 'dead letters',
-  });
+type MetricSource = (name: string, options: cw.MetricOptions) => cw.Metric;
 
-/** Oldest usage event still waiting: seconds on SQS, milliseconds (IteratorAge) on Kinesis. */
-export const usageEventAge = ({ usageTransport, metering }: MonitoredResources): cw.IMetric =>
-  usageTransport.queue
-    ? usageTransport.queue.metricApproximateAgeOfOldestMessage({
-        period: PERIOD,
-        statistic: cw.Stats.MAXIMUM,
-        label: 'age of oldest message (s)',
-      })
-    : metering.function.metric('IteratorAge', {
-        period: PERIOD,
-        statistic: cw.Stats.MAXIMUM,
-        label: 'iterator age (ms)',
-      });
+function metricSource(resource: AwsResource, m: MonitoredResources): MetricSource {
+  switch (resource.type) {
+    case 'function': {
+      const fn = functionOf(resource.role, m);
+      return (name, options) => fn.function.metric(name, options);
+    }
+    case 'queue': {
+      const queue =
+        resource.role === 'deadLetter' ? m.usageTransport.deadLetterQueue : m.usageTransport.queue;
+      if (!queue) throw new Error('the dashboard shows the usage queue, but this stage has none (Kinesis)');
+      return (name, options) => queue.metric(name, options);
+    }
+    case 'stream': {
+      const stream = m.usageTransport.stream;
+      if (!stream) throw new Error('the dashboard shows the usage stream, but this stage has none (SQS)');
+      return (name, options) => stream.metric(name, options);
+    }
+    case 'loadBalancer':
+      return (name, options) => m.endpoint.loadBalancer.metrics.custom(name, options);
+    case 'targetGroup': {
+      const group = resource.role === 'keyApi' ? m.endpoint.targetGroup : m.endpoint.ownerApiTargetGroup;
+      if (!group)
+        throw new Error('the dashboard shows the owner API target group, but the endpoint has none');
+      return (name, options) => group.metrics.custom(name, options);
+    }
+    case 'table': {
+      const table = m.tables[resource.role];
+      return (name, options) => table.metric(name, options);
+    }
+  }
+}
 
-export const usageLag = (statistic: string): ServiceMetric =>
-  meteringMetric(MeteringMetric.usageLag, { statistic, label: `usage lag ${statistic} (ms)` });
-
-/** The gate counts under the service name of the function it runs in, with key-api's metric names. */
-export const ownerApiMetricOf = ({ ownerApi }: MonitoredResources) => metricsOf(ownerApi.service);
-
-/**
- * Per target group, so the owner API's traffic neither dilutes nor inflates key-api's rate. The
- * load balancer's own 5xx (HTTPCode_ELB_5XX_Count) exist only per load balancer; what of them a
- * Lambda target causes (a failed or malformed invocation: 502) is LambdaUserError or
- * LambdaInternalError, per target group.
- */
-export const fiveXxRate = (group: elbv2.ApplicationTargetGroup, service: string): cw.IMetric =>
-  new cw.MathExpression({
-    expression: 'IF(requests > 0, 100 * (target5xx + userErrors + internalErrors) / requests, 0)',
-    usingMetrics: {
-      requests: group.metrics.requestCount({ period: PERIOD, statistic: cw.Stats.SUM }),
-      target5xx: group.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { period: PERIOD }),
-      userErrors: group.metrics.custom('LambdaUserError', { period: PERIOD, statistic: cw.Stats.SUM }),
-      internalErrors: group.metrics.custom('LambdaInternalError', {
-        period: PERIOD,
-        statistic: cw.Stats.SUM,
-      }),
-    },
-    label: `${service} 5xx (%)`,
-    period: PERIOD,
-  });
+function functionOf(role: FunctionRole, m: MonitoredResources): TollgateFunction {
+  if (role === 'billingWebhook' || role === 'billingSchedule') {
+    if (!m.billing) throw new Error(`the dashboard shows ${role}, but billing is not deployed`);
+    return role === 'billingWebhook' ? m.billing.webhook : m.billing.schedule;
+  }
+  return m[role];
+}
