@@ -21,6 +21,8 @@ export const LOCAL_SERVICES = {
   stripe: { defaultPort: 12111, env: 'TOLLGATE_PORT_STRIPE', label: 'Stripe stand-in' },
   /** The billing webhook Stripe delivers to (services/billing-jobs; API Gateway on AWS). */
   billingWebhook: { defaultPort: 3003, env: 'TOLLGATE_PORT_BILLING_WEBHOOK', label: 'billing webhook' },
+  /** The ops page: the operations dashboard's widgets from the functions' metrics (infra/local/ops). */
+  ops: { defaultPort: 3004, env: 'TOLLGATE_PORT_OPS', label: 'ops page' },
 } as const satisfies Record<string, { defaultPort: number; env: string; label: string }>;
 
 export type PortName = keyof typeof LOCAL_SERVICES;

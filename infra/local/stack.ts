@@ -7,6 +7,8 @@ import type { Transport } from '../../contracts/transport';
 import type { AwsOptions } from '../../services/platform/aws-clients';
 import { type BootstrapResult, bootstrap, type LocalAdmin } from './bootstrap';
 import { LOCAL_REGION, localAws } from './local-aws';
+import { MetricStore } from './ops/metric-store';
+import { startOpsPage } from './ops/ops-step';
 import { checkPorts, type LocalPorts } from './ports';
 import {
   registerAuthTriggers,
@@ -74,6 +76,8 @@ export interface Endpoints {
   readonly stripe: string;
   /** The billing webhook the stand-in delivers its signed events to. */
   readonly billingWebhook: string;
+  /** The ops page (admins): the operations dashboard's widgets from the functions' metrics. */
+  readonly ops: string;
 }
 
 export interface LocalStack {
@@ -178,6 +182,7 @@ function stackContext(options: LocalStackOptions): StackContext {
     redelivery: usageRedelivery(
       Number(options.settings?.[ENV.lateWindowMs] ?? DEFAULT_ACCEPTANCE_WINDOW.lateMs),
     ),
+    metrics: new MetricStore(),
     notice: (line) => {
       if (!quiet) process.stderr.write(`${line}\n`);
     },
@@ -219,6 +224,7 @@ interface Apis {
   readonly userApi: Served;
   readonly web: Served;
   readonly billingWebhook: Served;
+  readonly ops: Served;
 }
 
 /** The deployables, composed from `wiring` as their Lambda handler files compose them. */
@@ -254,7 +260,11 @@ async function startDeployables(
     'billing jobs',
     await startBillingJobs(context, wiring, stripe, options.billing ?? {}),
   );
-  return { keyApi, exampleApi, userApi, web, billingWebhook };
+  const ops = stops.add(
+    'ops page',
+    await startOpsPage(context, { wiring, resources, cognitoEndpoint: engines.cognito.endpoint }),
+  );
+  return { keyApi, exampleApi, userApi, web, billingWebhook, ops };
 }
 
 function describeEndpoints(
@@ -280,6 +290,7 @@ function describeEndpoints(
     web: apis.web.endpoint,
     stripe: stripe.standIn.url,
     billingWebhook: apis.billingWebhook.endpoint,
+    ops: apis.ops.endpoint,
   };
 }
 

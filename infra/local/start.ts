@@ -124,6 +124,7 @@ function describe(stack: LocalStack, dataDir: string): string {
       `${e.stripe}  (test infrastructure; key and meter in ${resolve(dataDir, 'billing.json')})`,
     ],
     ['billing webhook', e.billingWebhook],
+    ['ops page (admins)', e.ops],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
   return [
@@ -134,7 +135,7 @@ function describe(stack: LocalStack, dataDir: string): string {
     `Open ${e.web} to sign up and manage your keys.`,
     `Billing: the user API's POST /billing/checkout {"planId":"pro"} opens a Checkout page on the Stripe stand-in (pay with 4242424242424242).`,
     `Admin (the /admin routes of the user API): sign in as ${stack.admin.email} with password ${stack.admin.password}`,
-    `  (kept in ${resolve(dataDir, ADMIN_FILE)}, the same on every start)`,
+    `  (kept in ${resolve(dataDir, ADMIN_FILE)}, the same on every start); the same sign-in opens the ops page ${e.ops}`,
     `Endpoints: ${resolve(dataDir, 'endpoints.json')}`,
     `Verification codes are printed here and kept in ${resolve(dataDir, 'mail/outbox.jsonl')}.`,
     'Press Ctrl-C to stop.',

@@ -64,6 +64,7 @@ describe('the local stack', () => {
       web: url,
       stripe: url,
       billingWebhook: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/billing\/webhook$/),
+      ops: url,
     });
   });
 

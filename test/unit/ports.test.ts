@@ -26,6 +26,7 @@ describe('resolvePorts', () => {
       web: 5173,
       stripe: 12111,
       billingWebhook: 3003,
+      ops: 3004,
     });
   });
 
@@ -42,6 +43,7 @@ describe('resolvePorts', () => {
       TOLLGATE_PORT_WEB: '15173',
       TOLLGATE_PORT_STRIPE: '22111',
       TOLLGATE_PORT_BILLING_WEBHOOK: '13003',
+      TOLLGATE_PORT_OPS: '13004',
     });
     expect(ports).toEqual({
       dynamodb: 18000,
@@ -55,6 +57,7 @@ describe('resolvePorts', () => {
       web: 15173,
       stripe: 22111,
       billingWebhook: 13003,
+      ops: 13004,
     });
   });
 
@@ -85,17 +88,17 @@ describe('resolvePorts', () => {
 describe('findFreePorts', () => {
   it('picks distinct free ports', async () => {
     const ports = Object.values(await findFreePorts());
-    expect(ports).toHaveLength(11);
-    expect(new Set(ports).size).toBe(11);
+    expect(ports).toHaveLength(12);
+    expect(new Set(ports).size).toBe(12);
     for (const port of ports) expect(port).toBeGreaterThan(0);
   });
 });
 
 describe('the table of local services', () => {
   it('gives every service its own default port and its own variable', () => {
-    expect(PORT_NAMES).toHaveLength(11);
-    expect(new Set(Object.values(DEFAULT_PORTS)).size).toBe(11);
-    expect(new Set(Object.values(PORT_ENV)).size).toBe(11);
+    expect(PORT_NAMES).toHaveLength(12);
+    expect(new Set(Object.values(DEFAULT_PORTS)).size).toBe(12);
+    expect(new Set(Object.values(PORT_ENV)).size).toBe(12);
     for (const name of PORT_NAMES) {
       expect(DEFAULT_PORTS[name]).toBe(LOCAL_SERVICES[name].defaultPort);
       expect(PORT_ENV[name]).toBe(LOCAL_SERVICES[name].env);

@@ -10,7 +10,6 @@ import { fixedSecrets } from '../../../services/billing/secrets';
 import { loadGateConfig } from '../../../services/gate/config';
 import { composeKeyApi } from '../../../services/key-api/compose';
 import { loadKeyApiConfig } from '../../../services/key-api/config';
-import { discardMetrics } from '../../../services/platform/metrics';
 import { composeUserApi } from '../../../services/user-api/compose';
 import { loadUserApiConfig } from '../../../services/user-api/config';
 import { createLocalSiteApp } from '../../../web/server/local-site';
@@ -19,6 +18,7 @@ import type { BootstrapResult } from '../bootstrap';
 import { closeServer } from '../http-util';
 import type { InvokeHandler } from '../lambda-invoke';
 import { AUTH_TRIGGERS_FUNCTION, LOCAL_ACCOUNT_ID, LOCAL_REGION, localUrl } from '../local-aws';
+import { recordedAlbTarget } from '../ops/invocations';
 import { listenAs, type PortName } from '../ports';
 import type { LambdaInvoke } from './engines';
 import type { StackContext, Stoppable } from './step';
@@ -26,7 +26,8 @@ import type { Wiring } from './wiring';
 
 /**
  * The deployables behind their local stand-ins: the same compose functions as the Lambda handler
- * files, over this stack's engines. There is no CloudWatch here, so metrics are discarded.
+ * files, over this stack's engines. There is no CloudWatch here: metrics go to the stack's
+ * metric store (context.metrics), which the ops page reads.
  */
 
 /** A server of the stack that answers HTTP. */
@@ -48,9 +49,9 @@ export function startKeyApi(context: StackContext, wiring: Wiring): Promise<Serv
   const { handler } = composeKeyApi(loadKeyApiConfig(wiring.env), {
     aws: wiring.aws,
     logger: wiring.logger(SERVICE_NAMES.keyApi),
-    metrics: discardMetrics,
+    metrics: context.metrics.forService(SERVICE_NAMES.keyApi),
   });
-  return behindAlb(context, 'keyApi', 'key-api', handler);
+  return behindAlb(context, 'keyApi', 'key-api', recordedAlbTarget(context.metrics, 'keyApi', handler));
 }
 
 /**
@@ -61,9 +62,14 @@ export function startExampleApi(context: StackContext, wiring: Wiring): Promise<
   const { handler } = composeRatesApi(loadGateConfig(wiring.env, SERVICE_NAMES.exampleApi), {
     aws: wiring.aws,
     logger: wiring.logger(SERVICE_NAMES.exampleApi),
-    metrics: discardMetrics,
+    metrics: context.metrics.forService(SERVICE_NAMES.exampleApi),
   });
-  return behindAlb(context, 'exampleApi', 'example-api', handler);
+  return behindAlb(
+    context,
+    'exampleApi',
+    'example-api',
+    recordedAlbTarget(context.metrics, 'ownerApi', handler),
+  );
 }
 
 async function behindAlb(
@@ -100,7 +106,7 @@ export function startUserApi(
     aws: wiring.aws,
     billingSecrets: fixedSecrets({ stripeSecretKey }),
     logger: wiring.logger(SERVICE_NAMES.userApi),
-    metrics: discardMetrics,
+    metrics: context.metrics.forService(SERVICE_NAMES.userApi),
   });
   return serveHono(context, 'userApi', app.fetch);
 }

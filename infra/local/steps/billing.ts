@@ -5,7 +5,6 @@ import { SERVICE_NAMES } from '../../../contracts/metric-names';
 import { fixedSecrets } from '../../../services/billing/secrets';
 import { type BillingJob, composeBillingJobs } from '../../../services/billing-jobs/compose';
 import { loadBillingJobsConfig } from '../../../services/billing-jobs/config';
-import { discardMetrics } from '../../../services/platform/metrics';
 import type { BootstrapResult } from '../bootstrap';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localUrl } from '../local-aws';
 import { listenAs } from '../ports';
@@ -88,7 +87,7 @@ export function startBillingJobs(
     const jobs = composeBillingJobs(loadBillingJobsConfig(wiring.env), {
       aws: wiring.aws,
       logger: wiring.logger(SERVICE_NAMES.billing),
-      metrics: discardMetrics,
+      metrics: context.metrics.forService(SERVICE_NAMES.billing),
       secrets: fixedSecrets({
         stripeSecretKey: stripe.billing.secretKey,
         webhookSecret: stripe.billing.webhookSecret,

@@ -6,10 +6,10 @@ import { usageQueue, usageStream } from '../../../contracts/resources';
 import { composeMetering } from '../../../services/metering/compose';
 import { loadMeteringConfig } from '../../../services/metering/config';
 import { kinesisClient, sqsClient } from '../../../services/platform/aws-clients';
-import { discardMetrics } from '../../../services/platform/metrics';
 import type { BootstrapResult } from '../bootstrap';
 import { LOCAL_REGION, localCognitoClient } from '../local-aws';
 import { localAlertSender } from '../mailbox';
+import { timedInvocations } from '../ops/invocations';
 import { KinesisPoller } from '../pollers/kinesis-poller';
 import { LOCAL_SQS_BATCHES_IN_FLIGHT, SqsPoller } from '../pollers/sqs-poller';
 import { inParts, type StackContext, type StopList, type Stoppable } from './step';
@@ -56,7 +56,7 @@ function composeLocalMetering(
       aws: wiring.aws,
       clients: { cognito },
       logger: wiring.logger(SERVICE_NAMES.metering),
-      metrics: discardMetrics,
+      metrics: context.metrics.forService(SERVICE_NAMES.metering),
       // Quota alerts go where the verification codes go: the captured outbox (SES on AWS), whose
       // delivery event confirms the send, as SES's send event does through EventBridge.
       alerts: localAlertSender({
@@ -114,7 +114,7 @@ function pollQueue(
     queueUrl: resources.usageQueueUrl,
     queueArn: resources.usageQueueArn,
     region: LOCAL_REGION,
-    handler: metering.handler,
+    handler: timedInvocations(context.metrics, 'metering', metering.handler),
     // The event source mapping's settings in CDK, from the same definition.
     batchSize: usageQueue.eventSource.batchSize,
     batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
@@ -145,7 +145,7 @@ async function pollStream(
     streamName: resources.usageStreamName,
     streamArn: resources.usageStreamArn,
     region: LOCAL_REGION,
-    handler: metering.handler,
+    handler: timedInvocations(context.metrics, 'metering', metering.handler),
     batchSize: usageStream.eventSource.batchSize,
     batchingWindowMs: usageStream.eventSource.maxBatchingWindowSeconds * 1000,
     // Next to the stream's own data, so a restart resumes after the last record consumed.

@@ -1,4 +1,5 @@
 import type { UsageRedelivery } from '../../../contracts/redelivery';
+import type { MetricStore } from '../ops/metric-store';
 import type { LocalPorts } from '../ports';
 
 /**
@@ -15,6 +16,11 @@ export interface StackContext {
   readonly dataDir: string;
   /** Redelivery and retention as the CDK stack derives them from the same late window. */
   readonly redelivery: UsageRedelivery;
+  /**
+   * What the functions record (their Powertools metrics) and the stand-ins measure, while the
+   * stack runs: the ops page's figures (infra/local/ops).
+   */
+  readonly metrics: MetricStore;
   /** A line for the person running the stack; nothing when quiet. */
   notice(line: string): void;
 }
