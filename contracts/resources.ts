@@ -34,10 +34,25 @@ export interface TableDefinition {
 /** GSI that key-api reads on a cache miss: SHA-256 of the key → owning key record. */
 export const KEY_LOOKUP_INDEX = 'KeyLookup';
 
+/**
+ * GSI of the admin's account list (services/accounts/account-directory.ts): every account under the
+ * one partition `directory`, sorted by its email address in lower case (`emailKey`), projecting what
+ * a list row shows. A page, a sort by email either way and an email-prefix search are each one Query
+ * of O(page) entries; accounts are written rarely (sign-up, plan, status), so one partition is enough.
+ */
+export const ACCOUNT_DIRECTORY_INDEX = 'AccountDirectory';
+
 export const accountsTable: TableDefinition = {
   id: 'accounts',
   partitionKey: { name: 'accountId', type: 'S' },
-  globalSecondaryIndexes: [],
+  globalSecondaryIndexes: [
+    {
+      indexName: ACCOUNT_DIRECTORY_INDEX,
+      partitionKey: { name: 'directory', type: 'S' },
+      sortKey: { name: 'emailKey', type: 'S' },
+      nonKeyAttributes: ['email', 'createdAt', 'planId', 'status'],
+    },
+  ],
 };
 
 export const keysTable: TableDefinition = {

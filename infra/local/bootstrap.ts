@@ -1,5 +1,7 @@
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type UsageRedelivery, usageRedelivery } from '../../contracts/redelivery';
 import type { TableDefinition } from '../../contracts/resources';
+import { AccountDirectory } from '../../services/accounts/account-directory';
 import {
   type AwsOptions,
   dynamoDbClient,
@@ -64,6 +66,11 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
         admin: await ensureAdmin(cognito, pool.userPoolId, dataDir),
       })),
     ]);
+    // Accounts made before the admin's account index existed are put into it (local data persists).
+    await new AccountDirectory({
+      client: DynamoDBDocumentClient.from(dynamodb),
+      accountsTable: tableNames.accounts,
+    }).backfill();
     return { tables: tableNames, ...queues, ...stream, ...pool };
   } finally {
     for (const client of [dynamodb, sqs, kinesis, cognito]) client.destroy();

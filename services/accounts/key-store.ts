@@ -5,6 +5,7 @@ import {
   callDynamo,
   isConditionFailure,
 } from '../platform/dynamodb';
+import { directoryAttributes } from './account-directory';
 import { generateApiKey, type NewApiKey } from './api-key';
 import { KeyReader } from './key-reader';
 import {
@@ -115,7 +116,8 @@ export class KeyStore extends KeyReader {
               {
                 Put: {
                   TableName: this.#accounts,
-                  Item: account,
+                  // In the admin's account list from the start (account-directory.ts).
+                  Item: { ...account, ...directoryAttributes(account.email) },
                   ConditionExpression: 'attribute_not_exists(accountId)',
                 },
               },

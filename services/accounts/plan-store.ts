@@ -13,7 +13,8 @@ import {
   SHIPPED_DEFAULT_PLAN,
 } from '../../contracts/plans';
 import { callDynamo, isConditionFailure } from '../platform/dynamodb';
-import type { AccountOwner, AccountRecord } from './records';
+import { AccountDirectory, type AccountPage, type AccountPageQuery } from './account-directory';
+import type { AccountOwner } from './records';
 
 /** What the gate needs of an account: whether it may call, and under which plan. */
 export interface AccountStanding {
@@ -22,9 +23,6 @@ export interface AccountStanding {
   /** The assigned plan, or DEFAULT_PLAN_ID when none is. */
   planId: string;
 }
-
-/** An account as the admin API lists it. */
-export interface AdminAccount extends AccountRecord, AccountStanding {}
 
 /**
  * The owner's plans (plans table) and each account's plan and status (attributes of its item in the
@@ -35,11 +33,13 @@ export class PlanStore {
   readonly #db: DynamoDBDocumentClient;
   readonly #plans: string;
   readonly #accounts: string;
+  readonly #directory: AccountDirectory;
 
   constructor(options: { client: DynamoDBDocumentClient; plansTable: string; accountsTable: string }) {
     this.#db = options.client;
     this.#plans = options.plansTable;
     this.#accounts = options.accountsTable;
+    this.#directory = new AccountDirectory(options);
   }
 
   /** A saved plan; the default plan, while the owner never saved one, is SHIPPED_DEFAULT_PLAN. */
@@ -155,23 +155,9 @@ export class PlanStore {
     });
   }
 
-  /** One page of accounts, in the table's order; `cursor` is the previous page's `next`. */
-  async listAccounts(options: { limit: number; cursor?: string }): Promise<{
-    accounts: AdminAccount[];
-    next?: string;
-  }> {
-    const page = await callDynamo(() =>
-      this.#db.send(
-        new ScanCommand({
-          TableName: this.#accounts,
-          Limit: options.limit,
-          ExclusiveStartKey: options.cursor ? { accountId: options.cursor } : undefined,
-        }),
-      ),
-    );
-    const accounts = (page.Items ?? []).map((item) => ({ ...(item as AccountRecord), ...standingOf(item) }));
-    const last = page.LastEvaluatedKey?.accountId;
-    return typeof last === 'string' ? { accounts, next: last } : { accounts };
+  /** One page of accounts by email, or of those a search finds (AccountDirectory.page). */
+  listAccounts(query: AccountPageQuery): Promise<AccountPage> {
+    return this.#directory.page(query);
   }
 
   async #updateAccount(

@@ -39,6 +39,8 @@ export function createApp(deps: UserApiDeps) {
       allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
       allowHeaders: ['authorization', 'content-type'],
       maxAge: 600,
+      // The admin's CSV report pages by this header (routes/admin-reports.ts): the page must read it.
+      exposeHeaders: ['x-next-cursor'],
     }),
     bodyLimit({
       maxSize: MAX_BODY_BYTES,

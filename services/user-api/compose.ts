@@ -3,6 +3,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ENV } from '../../contracts/config';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-names';
+import { AccountDirectory } from '../accounts/account-directory';
 import { KeyStore } from '../accounts/key-store';
 import { PlanStore } from '../accounts/plan-store';
 import type { BillingApi } from '../billing/api';
@@ -15,6 +16,7 @@ import { stripeClient } from '../billing/stripe-client';
 import { type AwsOptions, documentClient, userApiClientConfig } from '../platform/aws-clients';
 import { type Clock, systemClock } from '../platform/clock';
 import { type MetricsRecorder, writeAtOnce } from '../platform/metrics';
+import { MonthReport } from '../usage/month-report';
 import { UsageReader } from '../usage/usage-reader';
 import { createApp } from './app';
 import type { UserApiConfig } from './config';
@@ -60,8 +62,13 @@ export function composeUserApi(config: UserApiConfig, overrides: UserApiOverride
   });
   const billing =
     overrides.billing ?? composeBilling(config, { dynamo, usage, plans }, overrides.billingSecrets);
+  const adminReports = {
+    directory: new AccountDirectory({ client: dynamo, accountsTable: config[ENV.accountsTable] }),
+    months: new MonthReport({ client: dynamo, table: config[ENV.usageTable] }),
+  };
   return createApp({
     usage,
+    adminReports,
     store: new KeyStore({
       client: dynamo,
       accountsTable: config[ENV.accountsTable],

@@ -1,9 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { AccountDirectory } from '../accounts/account-directory';
 import type { KeyStore } from '../accounts/key-store';
 import type { PlanStore } from '../accounts/plan-store';
 import type { BillingApi } from '../billing/api';
 import type { Clock } from '../platform/clock';
 import type { MetricsRecorder } from '../platform/metrics';
+import type { MonthReport } from '../usage/month-report';
 import type { UsageReader } from '../usage/usage-reader';
 import type { AuthenticatedUser, TokenVerifier } from './token-verifier';
 
@@ -40,6 +42,12 @@ export type UserApiPlanStore = Pick<
 >;
 
 export interface UserApiDeps {
+/** The account directory and the usage table's month reads the admin's reports are made of. */
+export interface AdminReports {
+  directory: Pick<AccountDirectory, 'page' | 'all'>;
+  months: Pick<MonthReport, 'accountMonths' | 'topKeys'>;
+}
+
   store: UserApiKeyStore;
   usage: UserApiUsageReader;
   plans: UserApiPlanStore;
@@ -67,6 +75,12 @@ export interface UserApiDeps {
    */
   billing?: BillingApi;
 }
+  /**
+   * The admin's reports over every account (routes/admin-reports.ts), and the account list's usage
+   * read in one BatchGetItem per page.
+   * @default - the reports answer 404 `not_found`; the list reads each account's usage by itself
+   */
+  adminReports?: AdminReports;
 
 export interface UserApiEnv {
   Variables: { user: AuthenticatedUser };

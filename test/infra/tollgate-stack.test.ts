@@ -12,6 +12,7 @@ import {
 import { ADMIN_GROUP } from '../../contracts/plans';
 import { usageRedelivery } from '../../contracts/redelivery';
 import {
+  ACCOUNT_DIRECTORY_INDEX,
   KEY_LOOKUP_INDEX,
   keysTable,
   queueName,
@@ -648,10 +649,19 @@ describe.each([
         'dynamodb:Query',
         'dynamodb:UpdateItem',
       ]);
-      // Reads; the admin routes' listing (Scan) and plan assignment, suspension and resumption
-      // (UpdateItem); and, only inside transactions, provisioning (PutItem) and the keysVersion bump
-      // of every key it adds (UpdateItem).
-      expect(on('accounts', anyway)).toEqual(['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
+      // Reads; the admin routes' listing (Query of the AccountDirectory index, never a Scan of the
+      // table) and plan assignment, suspension and resumption (UpdateItem); and, only inside
+      // transactions, provisioning (PutItem) and the keysVersion bump of every key it adds (UpdateItem).
+      expect(on('accounts', anyway)).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+      expect(granted).toContainEqual({
+        action: 'dynamodb:Query',
+        resource: JSON.stringify({
+          'Fn::Join': [
+            '',
+            [{ 'Fn::GetAtt': [tableIds.accounts, 'Arn'] }, `/index/${ACCOUNT_DIRECTORY_INDEX}`],
+          ],
+        }),
+      });
       expect(on('accounts', inTransactions)).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
       for (const write of granted.filter(inTransactions)) {
         expect(write.condition).toEqual({
@@ -838,6 +848,8 @@ describe.each([
           'GET /admin/plans',
           'PUT /admin/plans/{planId}',
         ].sort(),
+          'GET /admin/usage/top',
+          'GET /admin/usage/accounts',
       );
       for (const { route, method } of admin) {
         expect(method.AuthorizationType, route).toBe('COGNITO_USER_POOLS');

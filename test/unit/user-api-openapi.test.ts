@@ -163,6 +163,8 @@ describe('user-api: GET /openapi.json', () => {
       '/billing/checkout',
       '/billing/plans',
       '/billing/portal',
+      '/admin/usage/accounts',
+      '/admin/usage/top',
       '/keys',
       '/keys/{id}',
       '/keys/{id}/reveal',
@@ -188,6 +190,8 @@ describe('user-api: GET /openapi.json', () => {
       'post /admin/accounts/{accountId}/suspend',
       'put /admin/accounts/{accountId}/plan',
       'put /admin/plans/{planId}',
+      'get /admin/usage/accounts',
+      'get /admin/usage/top',
     ]);
     for (const [at, operation] of admin) {
       expect((operation as Operation).responses['403'], at).toMatchObject({

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { ENV } from '../../../contracts/config';
 import {
+  ACCOUNT_DIRECTORY_INDEX,
   ALERT_MARK_PREFIX,
   type IndexDefinition,
   KEY_LOOKUP_INDEX,
@@ -157,13 +158,15 @@ export class DataTables extends Construct {
 
   /**
    * user-api's admin routes (the owner's admins; the group check is in the app): list, read and
-   * save plans (Scan, GetItem, PutItem), list accounts (Scan), and assign a plan or suspend and
-   * resume an account (UpdateItem of its `planId` and `status`). Never a delete: plans and
-   * accounts are replaced or updated, and a suspended account keeps its keys and usage.
+   * save plans (Scan, GetItem, PutItem), list and search accounts a page at a time (Query of the
+   * AccountDirectory index; no Scan of the table), and assign a plan or suspend and resume an
+   * account (UpdateItem of its `planId` and `status`). Never a delete: plans and accounts are
+   * replaced or updated, and a suspended account keeps its keys and usage.
    */
   allowPlanAdministration(fn: TollgateFunction): void {
     this.#allow(fn, ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:PutItem'], [this.plans.tableArn]);
-    this.#allow(fn, ['dynamodb:Scan', 'dynamodb:UpdateItem'], [this.accounts.tableArn]);
+    this.#allow(fn, ['dynamodb:UpdateItem'], [this.accounts.tableArn]);
+    this.#allow(fn, ['dynamodb:Query'], [`${this.accounts.tableArn}/index/${ACCOUNT_DIRECTORY_INDEX}`]);
     this.#setKeyDataEnv(fn);
     this.#setPlansEnv(fn);
   }

@@ -76,6 +76,8 @@ const ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
   { path: 'admin/plans', methods: ['GET'] },
   { path: 'admin/plans/{planId}', methods: ['PUT'] },
 ];
+  { path: 'admin/usage/top', methods: ['GET'] },
+  { path: 'admin/usage/accounts', methods: ['GET'] },
 
 /** user-api's billing routes (Checkout, the customer portal, the owner's billing): only where billing is deployed. */
 export const BILLING_ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [

@@ -7,7 +7,9 @@ import {
   QUOTA_PERIODS,
   SHIPPED_DEFAULT_PLAN,
 } from '../../../contracts/plans';
+import { ACCOUNT_SORTS } from '../../accounts/account-directory';
 import type { AccountStanding } from '../../accounts/plan-store';
+import { ApiError } from '../errors';
 import { timestamp } from '../openapi';
 
 /** The shapes of the admin routes' requests and answers (admin.ts), and how a standing is shown. */
@@ -35,7 +37,16 @@ export const accountsQuery = z.strictObject({
     .max(MAX_ACCOUNTS_PAGE)
     .default(DEFAULT_ACCOUNTS_PAGE)
     .openapi({ description: `Accounts per page, at most ${MAX_ACCOUNTS_PAGE}` }),
-  cursor: z.string().min(1).max(256).optional().openapi({ description: "The previous page's `next`" }),
+  cursor: z.string().min(1).max(512).optional().openapi({ description: "The previous page's `next`" }),
+  sort: z.enum(ACCOUNT_SORTS).optional().openapi({
+    description:
+      '`email` (default): by email address, A to Z, case ignored; `-email`: Z to A. Both are read from the accounts index, a page at a time',
+  }),
+  q: z.string().trim().min(1).max(256).optional().openapi({
+    description:
+      'Search: accounts whose email address begins with it (case ignored; a whole address is an exact match), and the account whose id it is (exact, first on the first page)',
+    example: 'ada@',
+  }),
 });
 
 /** A plan's Stripe price: what makes it for sale (`POST /billing/checkout`). */
@@ -102,6 +113,13 @@ export const adminAccountList = z
     asOf: timestamp.openapi({ description: 'When the counters were read' }),
   })
   .openapi('AdminAccountList');
+
+/** A 400 for one query parameter the schema could not judge alone, in the shape of `invalidRequest`'s. */
+export function invalidQuery(parameter: string, message: string): ApiError {
+  return new ApiError(400, 'invalid_request', `Invalid request: ${parameter}: ${message}`, [
+    { path: parameter, message },
+  ]);
+}
 
 export function standingOut(standing: AccountStanding) {
   return { accountId: standing.accountId, planId: standing.planId, status: standing.status };

@@ -5,16 +5,21 @@ import {
   DEFAULT_PLAN_ID,
   periodBounds,
   planIdSchema,
+  type QuotaPeriod,
   SHIPPED_DEFAULT_PLAN,
 } from '../../../contracts/plans';
+import { utcDay } from '../../../contracts/usage-event';
+import { InvalidCursorError } from '../../accounts/account-directory';
 import { requireRecentSignIn } from '../auth';
 import type { UserApiDeps, UserApiEnv } from '../env';
 import { invalidRequest, notFound } from '../errors';
 import { describedErrorResponses, json, type OperationHandler, requiresIdToken, router } from '../openapi';
+import { adminReportRoutes } from './admin-reports';
 import {
   accountIdParam,
   accountsQuery,
   adminAccountList,
+  invalidQuery,
   planIdParam,
   planRequest,
   planView,
@@ -46,7 +51,7 @@ const listAccounts = createRoute({
   path: '/accounts',
   tags,
   summary: 'Accounts, with their plan, status and usage this period',
-  description: `${adminOnly} One page of accounts, in no particular order.`,
+  description: `${adminOnly} One page of accounts, by email address (\`sort\`), or those a search (\`q\`) finds. A page reads that many entries of the accounts index and that page's usage (one BatchGetItem), never every account.`,
   security: requiresIdToken,
   request: { query: accountsQuery },
   responses: {
@@ -156,7 +161,8 @@ export function adminRoutes(deps: UserApiDeps) {
     .openapi(putPlan, putPlanHandler(deps))
     .openapi(assignPlan, assignPlanHandler(deps), accountHook)
     .openapi(statusRoute('suspend'), statusHandler(deps, 'suspended'), accountHook)
-    .openapi(statusRoute('resume'), statusHandler(deps, 'active'), accountHook);
+    .openapi(statusRoute('resume'), statusHandler(deps, 'active'), accountHook)
+    .route('/usage', adminReportRoutes(deps));
 }
 
 /**
@@ -174,37 +180,78 @@ function recentSignInForChanges(deps: UserApiDeps): MiddlewareHandler<UserApiEnv
 
 function listAccountsHandler(deps: UserApiDeps): OperationHandler<typeof listAccounts> {
   return async (c) => {
-    const { limit, cursor } = c.req.valid('query');
+    const { limit, cursor, sort, q } = c.req.valid('query');
     const asOf = deps.clock.now();
     const [page, plans] = await Promise.all([
-      deps.plans.listAccounts({ limit, ...(cursor ? { cursor } : {}) }),
+      deps.plans
+        .listAccounts({
+          limit,
+          ...(cursor ? { cursor } : {}),
+          ...(sort ? { sort } : {}),
+          ...(q ? { q } : {}),
+        })
+        .catch((error: unknown) => {
+          if (error instanceof InvalidCursorError) throw invalidQuery('cursor', 'not a `next` of this list');
+          throw error;
+        }),
       deps.plans.listPlans(),
     ]);
     const quotas = new Map(plans.map((plan) => [plan.planId, plan.quota]));
-    const accounts = await Promise.all(
-      page.accounts.map(async (account) => {
-        const quota = quotas.get(account.planId);
-        const period = quota?.period ?? 'month';
-        const { start, end } = periodBounds(period, asOf);
-        const used = await deps.usage.usedInPeriod(account.accountId, period, asOf);
-        return {
-          accountId: account.accountId,
-          email: account.email,
-          createdAt: account.createdAt,
-          planId: account.planId,
-          status: account.status,
-          usage: {
-            period,
-            used,
-            ...(quota ? { limit: quota.requests } : {}),
-            periodStart: start.toISOString(),
-            periodEnd: end.toISOString(),
-          },
-        };
-      }),
-    );
+    const used = await pageUsage(deps, page.accounts, quotas, asOf);
+    const accounts = page.accounts.map((account) => {
+      const quota = quotas.get(account.planId);
+      const period = quota?.period ?? 'month';
+      const { start, end } = periodBounds(period, asOf);
+      return {
+        accountId: account.accountId,
+        email: account.email,
+        createdAt: account.createdAt,
+        planId: account.planId,
+        status: account.status,
+        usage: {
+          period,
+          used: used.get(account.accountId) ?? 0,
+          ...(quota ? { limit: quota.requests } : {}),
+          periodStart: start.toISOString(),
+          periodEnd: end.toISOString(),
+        },
+      };
+    });
     return c.json({ accounts, ...(page.next ? { next: page.next } : {}), asOf: asOf.toISOString() }, 200);
   };
+}
+
+/**
+ * Each listed account's usage in its plan's period (today or this UTC month), read for this page's
+ * accounts only: one BatchGetItem of their account-period items (MonthReport.accountMonths, today's
+ * day attribute and the month's total), or without the reports one read per account.
+ */
+async function pageUsage(
+  deps: UserApiDeps,
+  accounts: ReadonlyArray<{ accountId: string; planId: string }>,
+  quotas: ReadonlyMap<string, { period: QuotaPeriod } | undefined>,
+  asOf: Date,
+): Promise<Map<string, number>> {
+  const periodOf = (planId: string): QuotaPeriod => quotas.get(planId)?.period ?? 'month';
+  if (!deps.adminReports) {
+    const counts = await Promise.all(
+      accounts.map((a) => deps.usage.usedInPeriod(a.accountId, periodOf(a.planId), asOf)),
+    );
+    return new Map(accounts.map((a, i) => [a.accountId, counts[i] ?? 0]));
+  }
+  const today = utcDay(asOf.getTime());
+  const months = await deps.adminReports.months.accountMonths(
+    accounts.map((a) => a.accountId),
+    today.slice(0, 7),
+    { days: [today] },
+  );
+  return new Map(
+    accounts.map((a) => {
+      const month = months.get(a.accountId);
+      const used = periodOf(a.planId) === 'day' ? month?.days.get(today) : month?.requests;
+      return [a.accountId, used ?? 0];
+    }),
+  );
 }
 
 function listPlansHandler(deps: UserApiDeps): OperationHandler<typeof listPlans> {
