@@ -63,6 +63,14 @@ async function call<R extends ClientResponse<unknown, number, string>>(
   baseUrl: string,
   send: () => Promise<R>,
 ): Promise<Body<R>> {
+  return (await (await succeeded(baseUrl, send)).json()) as Body<R>;
+}
+
+/** The answer of one request when it succeeded; every way it can fail is one of the errors above. */
+async function succeeded<R extends ClientResponse<unknown, number, string>>(
+  baseUrl: string,
+  send: () => Promise<R>,
+): Promise<R> {
   let response: R;
   try {
     response = await send();
@@ -80,7 +88,7 @@ async function call<R extends ClientResponse<unknown, number, string>>(
     const error = readError(await response.json().catch(() => undefined));
     throw new ApiError(response.status, error?.code, error?.message ?? `The API answered ${response.status}`);
   }
-  return (await response.json()) as Body<R>;
+  return response;
 }
 
 /**
@@ -94,6 +102,8 @@ export function createUserApi(baseUrl: string, idToken: () => Promise<string>) {
   const admin = client.admin;
   return {
     me: () => call(baseUrl, () => client.me.$get()),
+    /** Sets the account's time zone (IANA), in which usage is answered unless a query names another. */
+    setTimeZone: (timeZone: string) => call(baseUrl, () => client.me.$patch({ json: { timeZone } })),
     /** The account's plan and what is used and left of each of its limits. */
     myPlan: () => call(baseUrl, () => client.me.plan.$get()),
     listKeys: () => call(baseUrl, () => client.keys.$get()),
@@ -108,19 +118,21 @@ export function createUserApi(baseUrl: string, idToken: () => Promise<string>) {
       ),
     revokeKey: (id: string) => call(baseUrl, () => client.keys[':id'].$delete({ param: { id } })),
     /**
-     * The last 30 days (UTC) up to today, for the account or one of its keys, one daily series per
-     * route and method. The routes add up to the daily totals, so the page reads only this.
+     * `GET /usage`: the account's (or one key's) usage over a window of local days in a time zone
+     * (the account's unless `tz` names one), per hour, day or month. `groupBy` splits it by key or
+     * by route; `include: 'refusals'` adds what the gate refused, which is never billed.
      */
-    usageByRoute: async (keyId?: string) => {
-      const answer = await call(baseUrl, () =>
-        client.usage.$get({ query: keyId ? { keyId, groupBy: 'route' } : { groupBy: 'route' } }),
-      );
-      // The route declares its two answers as one union; with `groupBy=route` it is this one.
-      if (!('routes' in answer)) {
-        throw new ApiError(200, undefined, 'The API answered usage without its split by route.');
+    usage: async (query: UsageQuery) => {
+      const answer = await call(baseUrl, () => client.usage.$get({ query }));
+      // The route declares its JSON and its CSV as one answer; without `format=csv` it is the JSON.
+      if (typeof answer === 'string' || answer instanceof Response || !('series' in answer)) {
+        throw new ApiError(200, undefined, 'The API answered usage without its series.');
       }
       return answer;
     },
+    /** The same query as CSV (`format=csv`): a header row, then the JSON answer's numbers, cell by cell. */
+    usageCsv: async (query: UsageQuery): Promise<string> =>
+      (await succeeded(baseUrl, () => client.usage.$get({ query: { ...query, format: 'csv' } }))).text(),
     /** Self-serve billing; every call answers 404 `not_found` where billing is not configured. */
     billing: {
       /** The account's subscription, and billed against metered this period. */
@@ -154,6 +166,9 @@ export function createUserApi(baseUrl: string, idToken: () => Promise<string>) {
 }
 
 type AdminClient = ReturnType<typeof hc<AppType>>['admin'];
+type UsageClient = ReturnType<typeof hc<AppType>>['usage'];
+/** What `GET /usage` is asked (its CSV is `UserApi['usageCsv']`). */
+export type UsageQuery = Omit<NonNullable<InferRequestType<UsageClient['$get']>['query']>, 'format'>;
 /** What `PUT /admin/plans/{planId}` takes: a plan as a whole. */
 export type PlanRequest = InferRequestType<AdminClient['plans'][':planId']['$put']>['json'];
 
@@ -167,7 +182,7 @@ export type PlanForSale = Awaited<ReturnType<UserApi['billing']['plansForSale']>
 export type KeyView = Awaited<ReturnType<UserApi['listKeys']>>['keys'][number];
 export type IssuedKey = Awaited<ReturnType<UserApi['createKey']>>;
 export type RolledKey = Awaited<ReturnType<UserApi['rollKey']>>;
-export type RouteUsage = Awaited<ReturnType<UserApi['usageByRoute']>>;
+export type Usage = Awaited<ReturnType<UserApi['usage']>>;
 
 /** What the key API answered to "try your key". */
 export interface KeyApiAnswer {
