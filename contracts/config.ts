@@ -26,6 +26,7 @@ export const ENV = {
   keyCacheNegativeMs: 'TOLLGATE_KEY_CACHE_NEGATIVE_MS',
   keyCacheMaxEntries: 'TOLLGATE_KEY_CACHE_MAX_ENTRIES',
   metricsFlushMs: 'TOLLGATE_METRICS_FLUSH_MS',
+  refusalsFlushMs: 'TOLLGATE_REFUSALS_FLUSH_MS',
   quotaReadIntervalMs: 'TOLLGATE_QUOTA_READ_INTERVAL_MS',
   guessBudget: 'TOLLGATE_GUESS_BUDGET',
   guessWindowMs: 'TOLLGATE_GUESS_WINDOW_MS',
@@ -36,6 +37,8 @@ export const ENV = {
   jwksUri: 'TOLLGATE_JWKS_URI',
   userPoolClientId: 'TOLLGATE_USER_POOL_CLIENT_ID',
   rollGraceMs: 'TOLLGATE_ROLL_GRACE_MS',
+  /** The deployment's time zone for usage answers, an IANA name (`Europe/Paris`); an account may choose its own. */
+  timeZone: 'TOLLGATE_TIMEZONE',
   signInMaxAgeMs: 'TOLLGATE_SIGN_IN_MAX_AGE_MS',
   alertFromAddress: 'TOLLGATE_ALERT_FROM_ADDRESS',
   alertConfigurationSet: 'TOLLGATE_ALERT_CONFIGURATION_SET',
@@ -91,6 +94,9 @@ export const DEFAULT_QUOTA_READ_INTERVAL_MS = 1000;
 
 /** How long routine metrics may wait before they are written, unless configured: one CloudWatch minute. */
 export const DEFAULT_METRICS_FLUSH_MS = 60_000;
+
+/** How long a gate container gathers refusals before it writes their summary (services/gate/refusal-tally.ts). */
+export const DEFAULT_REFUSALS_FLUSH_MS = 5000;
 
 /** How long a rolled key keeps working unless a roll asks for less. */
 export const DEFAULT_ROLL_GRACE_MS = 24 * 3600_000;
@@ -162,6 +168,8 @@ const gateShape = {
   [ENV.keyCacheNegativeMs]: int(0, DEFAULT_KEY_CACHE_WINDOWS.negativeMs),
   [ENV.keyCacheMaxEntries]: int(1, DEFAULT_KEY_CACHE_WINDOWS.maxEntries),
   [ENV.metricsFlushMs]: int(0, DEFAULT_METRICS_FLUSH_MS),
+  /** Refusals per key are written as one summary per this interval and container (what a crash loses). */
+  [ENV.refusalsFlushMs]: int(1, DEFAULT_REFUSALS_FLUSH_MS),
   /** How long a quota's counted usage is reused per account and container (the overshoot bound's I). */
   [ENV.quotaReadIntervalMs]: int(1, DEFAULT_QUOTA_READ_INTERVAL_MS),
   /** Lookups of unknown keys per client address per window and container; 0 turns the throttle off. */
@@ -245,6 +253,20 @@ const userApiBilling = {
   [ENV.billingReturnUrl]: z.url({ protocol: /^https?$/ }).optional(),
 };
 
+/** An IANA time-zone name the runtime knows (Intl's database, the same on Node 20 and 22). */
+export const timeZoneSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((name) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: name });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'an IANA time zone such as Europe/Paris or UTC');
+
 export const userApiConfigSchema = z.object({
   ...keyData,
   ...userApiBilling,
@@ -267,6 +289,8 @@ export const userApiConfigSchema = z.object({
     .min(1000)
     .max(MAX_SIGN_IN_MAX_AGE_MS)
     .default(DEFAULT_SIGN_IN_MAX_AGE_MS),
+  /** Usage answers are in the account's time zone, this one until the owner picks theirs. */
+  [ENV.timeZone]: timeZoneSchema.default('UTC'),
 });
 
 export type AuthTriggersConfig = z.infer<typeof authTriggersConfigSchema>;

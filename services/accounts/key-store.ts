@@ -79,6 +79,33 @@ export class KeyStore extends KeyReader {
   }
 
   /**
+   * Sets the account's time zone (a name the caller has checked). One conditional update: an
+   * account that does not exist is not created by it.
+   * @returns false when there is no such account
+   */
+  async setTimeZone(accountId: string, timeZone: string): Promise<boolean> {
+    try {
+      await this.#write(() =>
+        this.#db.send(
+          new UpdateCommand({
+            TableName: this.#accounts,
+            Key: { accountId },
+            // `timezone` is a DynamoDB reserved word, case ignored: named through a placeholder.
+            UpdateExpression: 'SET #tz = :tz',
+            ConditionExpression: 'attribute_exists(accountId)',
+            ExpressionAttributeNames: { '#tz': 'timeZone' },
+            ExpressionAttributeValues: { ':tz': timeZone },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
    * Creates the account and its first (pending) key in one transaction. Idempotent: a replay for
    * an account that exists changes nothing and reports `created: false`. What makes it so is the
    * account's condition (`attribute_not_exists(accountId)`) in the same transaction as the key:

@@ -44,6 +44,8 @@ export interface AccountRecord {
    * limit exact under concurrent writes. Absent until the first such write.
    */
   keysVersion?: number;
+  /** The owner's time zone (IANA name) for usage answers; absent: the deployment's default. */
+  timeZone?: string;
 }
 
 /** What the accounts table knows of an account's owner: whom its alerts are addressed to. */

@@ -6,7 +6,8 @@
  *  - `ACCOUNT#<accountId>` / `DAY#<yyyy-mm-dd>#KEY#<keyId>`: a key's requests and units that day,
  *    and its last use (`lastUsedAt`).
  *    Each route an event of that key and day called adds to one more attribute of the same item,
- *    `route#<METHOD> <template>` (routeAttribute): the split by route costs no extra write.
+ *    `route#<METHOD> <template>` (routeAttribute), and each UTC hour it happened in to `h<HH>`
+ *    (hourAttribute): the splits by route and by hour cost no extra write.
  *  - `EVENT#<eventId>` / `EVENT`: "this event is counted" (SQS only), written in the same
  *    transaction as the counter it fed, and expired by TTL once the event could no longer be
  *    accepted anyway.
@@ -66,6 +67,22 @@ export function parseRouteAttribute(name: string): { method: string; route: stri
   const space = name.indexOf(' ', ROUTE.length);
   if (space < 0) return undefined;
   return { method: name.slice(ROUTE.length, space), route: name.slice(space + 1) };
+}
+
+const HOUR = 'h';
+const HOUR_PATTERN = /^h([01]\d|2[0-3])$/;
+
+/**
+ * The counter item's attribute holding one UTC hour's requests (`h00`…`h23`), by the event's own
+ * time: the hour split costs no extra item and no extra write, only a few bytes per hour used.
+ * UTC hours make a day in any whole-hour time zone exact, DST days included (docs/metering.md).
+ */
+export const hourAttribute = (ts: number): string =>
+  `${HOUR}${String(new Date(ts).getUTCHours()).padStart(2, '0')}`;
+
+/** The UTC hour (0–23) of an `hourAttribute` name, or undefined for any other attribute. */
+export function parseHourAttribute(name: string): number | undefined {
+  return HOUR_PATTERN.test(name) ? Number(name.slice(HOUR.length)) : undefined;
 }
 
 const PERIOD = 'PERIOD#';

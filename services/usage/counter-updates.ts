@@ -1,5 +1,5 @@
 import { ANY_METHOD, ANY_ROUTE } from '../../contracts/usage-event';
-import { type CounterKey, routeAttribute } from './counter-keys';
+import { type CounterKey, hourAttribute, routeAttribute } from './counter-keys';
 
 /**
  * The shapes of the writes to the usage counters: what metering hands the store (aggregates,
@@ -40,6 +40,42 @@ export function routeIncrements(events: readonly { route?: string; method?: stri
     return `#rt${i} :rt${i}`;
   });
   return { adds: adds.map((add) => `, ${add}`).join(''), names, values };
+}
+
+/**
+ * The per-hour part of a counter update: one `ADD` of each UTC hour's request count to its
+ * attribute of the (key, day) counter (counter-keys.ts hourAttribute), in the same UpdateItem as
+ * the totals. At most 24 attributes, so it never needs a chunk of its own (byRouteChunks).
+ */
+export function hourIncrements(events: readonly { ts: number }[]): {
+  adds: string;
+  names: Record<string, string>;
+  values: Record<string, number>;
+} {
+  const byHour = new Map<string, number>();
+  for (const event of events) {
+    const name = hourAttribute(event.ts);
+    byHour.set(name, (byHour.get(name) ?? 0) + 1);
+  }
+  const names: Record<string, string> = {};
+  const values: Record<string, number> = {};
+  const adds = [...byHour].map(([name, count], i) => {
+    names[`#hr${i}`] = name;
+    values[`:hr${i}`] = count;
+    return `#hr${i} :hr${i}`;
+  });
+  return { adds: adds.map((add) => `, ${add}`).join(''), names, values };
+}
+
+/** The route and hour parts of one counter update together: what both transports ADD. */
+export function counterIncrements(events: readonly { ts: number; route?: string; method?: string }[]) {
+  const routes = routeIncrements(events);
+  const hours = hourIncrements(events);
+  return {
+    adds: `${routes.adds}${hours.adds}`,
+    names: { ...routes.names, ...hours.names },
+    values: { ...routes.values, ...hours.values },
+  };
 }
 
 /** Whose counter an aggregate adds to: one key on one UTC day, in its account. */

@@ -9,6 +9,7 @@ import {
   keyDayCounter,
   monthOf,
   parseCounterSortKey,
+  parseHourAttribute,
   parseRouteAttribute,
   periodCounter,
   producerCounter,
@@ -26,6 +27,19 @@ export interface RouteDayCount {
   method: string;
   date: string;
   count: number;
+}
+
+/** One key's counter for one UTC day, split by UTC hour: what hour, time-zone and per-key answers are made of. */
+export interface KeyDayHours {
+  keyId: string;
+  /** The UTC day (`yyyy-mm-dd`). */
+  day: string;
+  /** The day's requests, as `requests` holds them. */
+  requests: number;
+  /** Requests per UTC hour, 0–23. */
+  hours: number[];
+  /** Requests the item holds without an hour (counted before hours were recorded): `requests` − Σ hours. */
+  unhoured: number;
 }
 
 /** An account's requests in a quota period, and the share of them one gate container published. */
@@ -111,6 +125,32 @@ export class UsageReader {
       if (rest > 0) add(ANY_METHOD, ANY_ROUTE, day, rest);
     }
     return [...counts.values()];
+  }
+
+  /**
+   * Every key-day counter of the UTC days `from` to `to`, split by UTC hour, for an account or one
+   * of its keys; only counters with usage are present. The same one Query as dailyCounts, projected
+   * to the counts (route attributes are not read).
+   */
+  async hourlyCounts(
+    scope: { accountId: string; keyId?: string },
+    from: string,
+    to: string,
+  ): Promise<KeyDayHours[]> {
+    const items = await this.#dayItems(scope, from, to);
+    return items.map(({ item, day }) => {
+      const hours = new Array<number>(24).fill(0);
+      let houred = 0;
+      for (const [name, value] of Object.entries(item)) {
+        const hour = parseHourAttribute(name);
+        if (hour === undefined || typeof value !== 'number') continue;
+        hours[hour] = value;
+        houred += value;
+      }
+      const requests = (item.requests as number | undefined) ?? 0;
+      const { keyId } = parseCounterSortKey(item.sk as string);
+      return { keyId, day, requests, hours, unhoured: Math.max(0, requests - houred) };
+    });
   }
 
   /**

@@ -13,10 +13,10 @@ import {
   type ApplyResult,
   byRouteChunks,
   type CounterOwner,
+  counterIncrements,
   type OrderedIncrement,
   type OrderedPeriodIncrement,
   type OrderedResult,
-  routeIncrements,
   sequenceOrderKey,
   type TransactionPart,
   watermarkAttribute,
@@ -153,17 +153,17 @@ export class UsageStore {
 
   #counter(part: { owner: CounterOwner; events: readonly AggregateEvent[] }, now: Date) {
     const { owner, events } = part;
-    const routes = routeIncrements(events);
+    const split = counterIncrements(events);
     return {
       Update: {
         TableName: this.#table,
         Key: keyDayCounter(owner.accountId, owner.keyId, owner.day),
         // lastUsedAt is the newest event of the latest counted batch; with an unordered queue it
         // can trail the true last use by the pipeline's reordering, never by more.
-        UpdateExpression: `ADD requests :r, units :u${routes.adds} SET updatedAt = :now, keyId = :k, lastUsedAt = :last`,
-        ExpressionAttributeNames: routes.names,
+        UpdateExpression: `ADD requests :r, units :u${split.adds} SET updatedAt = :now, keyId = :k, lastUsedAt = :last`,
+        ExpressionAttributeNames: split.names,
         ExpressionAttributeValues: {
-          ...routes.values,
+          ...split.values,
           ':r': events.length,
           ':u': events.reduce((sum, e) => sum + e.units, 0),
           ':now': now.toISOString(),
@@ -193,13 +193,13 @@ export class UsageStore {
     const result: OrderedResult = { applied: 0, skipped: 0, writeRequests: 0 };
     for (const chunk of byRouteChunks(increment.entries)) {
       const part = await this.#inOrder(increment.counter, increment.shardId, chunk, (entries) => {
-        const routes = routeIncrements(entries);
+        const split = counterIncrements(entries);
         return {
-          adds: `requests :r, units :u${routes.adds}`,
+          adds: `requests :r, units :u${split.adds}`,
           sets: 'updatedAt = :now, keyId = :k, lastUsedAt = :lastUse',
-          names: routes.names,
+          names: split.names,
           values: {
-            ...routes.values,
+            ...split.values,
             ':r': entries.length,
             ':u': entries.reduce((sum, e) => sum + e.units, 0),
             ':now': now.toISOString(),

@@ -7,6 +7,7 @@ import type { UserApiDeps } from './env';
 import { onError } from './errors';
 import { API_VERSION, ID_TOKEN_SCHEME, router } from './openapi';
 import { adminRoutes } from './routes/admin';
+import { adminUsageRoutes } from './routes/admin-usage';
 import { billingRoutes } from './routes/billing';
 import { keyRoutes } from './routes/keys';
 import { meRoutes } from './routes/me';
@@ -36,11 +37,11 @@ export function createApp(deps: UserApiDeps) {
     secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }),
     cors({
       origin: (origin) => (deps.allowedOrigins.includes(origin) ? origin : null),
-      allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+      allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
       allowHeaders: ['authorization', 'content-type'],
-      maxAge: 600,
       // The admin's CSV report pages by this header (routes/admin-reports.ts): the page must read it.
       exposeHeaders: ['x-next-cursor'],
+      maxAge: 600,
     }),
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
@@ -88,7 +89,8 @@ export function createApp(deps: UserApiDeps) {
     .route('/keys', keyRoutes(deps))
     .route('/usage', usageRoutes(deps))
     .route('/', billingRoutes(deps))
-    .route('/admin', adminRoutes(deps));
+    .route('/admin', adminRoutes(deps))
+    .route('/admin', adminUsageRoutes(deps));
 }
 
 /** The API's type, for the web page's typed client (`hc<AppType>`). */

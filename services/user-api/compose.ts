@@ -91,6 +91,7 @@ export function composeUserApi(config: UserApiConfig, overrides: UserApiOverride
       writeAtOnce(new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAMES.userApi })),
     allowedOrigins: config[ENV.allowedOrigins],
     rollGraceMs: config[ENV.rollGraceMs],
+    defaultTimeZone: config[ENV.timeZone],
     signInMaxAgeMs: config[ENV.signInMaxAgeMs],
   });
 }

@@ -20,12 +20,13 @@ export type UserApiKeyStore = Pick<
   | 'revealKey'
   | 'rollKey'
   | 'revokeKey'
+  | 'setTimeZone'
 >;
 
 /** What the routes read of metering's counters (UsageReader in every deployment). */
 export type UserApiUsageReader = Pick<
   UsageReader,
-  'keyTotals' | 'dailyCounts' | 'routeDailyCounts' | 'total' | 'usedInPeriod'
+  'keyTotals' | 'dailyCounts' | 'routeDailyCounts' | 'hourlyCounts' | 'total' | 'usedInPeriod'
 >;
 
 /** Plans and each account's plan and status: the admin routes, and the key limit (PlanStore). */
@@ -41,13 +42,13 @@ export type UserApiPlanStore = Pick<
   | 'listAccounts'
 >;
 
-export interface UserApiDeps {
 /** The account directory and the usage table's month reads the admin's reports are made of. */
 export interface AdminReports {
   directory: Pick<AccountDirectory, 'page' | 'all'>;
   months: Pick<MonthReport, 'accountMonths' | 'topKeys'>;
 }
 
+export interface UserApiDeps {
   store: UserApiKeyStore;
   usage: UserApiUsageReader;
   plans: UserApiPlanStore;
@@ -64,23 +65,28 @@ export interface AdminReports {
    */
   signInMaxAgeMs: number;
   /**
+   * Usage answers' time zone for an account that has not chosen one (TOLLGATE_TIMEZONE).
+   * @default 'UTC'
+   */
+  defaultTimeZone?: string;
+  /**
    * Where failures are counted (UserApiMetric): only failures are recorded, so a recorder that
    * writes each one at once costs nothing on the routine path (compose.ts).
    * @default - nothing is recorded
    */
   metrics?: MetricsRecorder;
   /**
-   * Checkout, the customer portal and the billing summary (routes/billing.ts).
-   * @default - billing is not configured: its routes answer 404 `not_found`
-   */
-  billing?: BillingApi;
-}
-  /**
    * The admin's reports over every account (routes/admin-reports.ts), and the account list's usage
    * read in one BatchGetItem per page.
    * @default - the reports answer 404 `not_found`; the list reads each account's usage by itself
    */
   adminReports?: AdminReports;
+  /**
+   * Checkout, the customer portal and the billing summary (routes/billing.ts).
+   * @default - billing is not configured: its routes answer 404 `not_found`
+   */
+  billing?: BillingApi;
+}
 
 export interface UserApiEnv {
   Variables: { user: AuthenticatedUser };

@@ -81,12 +81,26 @@ export function onError(
   return c.json(errorBody('internal_error', 'Something went wrong on our side'), 500);
 }
 
-/** A request that failed its schema: a 400 that says which field and why. */
-export function invalidRequest(error: z.core.$ZodError): ApiError {
-  const details = error.issues.map((issue) => ({
-    path: issue.path.join('.') || '(body)',
-    message: issue.message,
-  }));
+/** What a request part is called in a 400: the body's fields, the query's parameters, … */
+const PART_NAMES: Readonly<Record<string, { whole: string; member: string }>> = {
+  json: { whole: '(body)', member: 'field' },
+  query: { whole: '(query)', member: 'query parameter' },
+  param: { whole: '(path)', member: 'path parameter' },
+  header: { whole: '(headers)', member: 'header' },
+};
+
+/**
+ * A request that failed its schema: a 400 that says which field (or query parameter) and why. An
+ * unknown query parameter is named by itself — `granularty: not a query parameter …` — rather than
+ * as the body's "(body): Unrecognized key" (a body's unknown fields keep that message).
+ */
+export function invalidRequest(error: z.core.$ZodError, target = 'json'): ApiError {
+  const part = PART_NAMES[target] ?? { whole: `(${target})`, member: 'member' };
+  const details = error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys' && issue.path.length === 0 && target !== 'json'
+      ? issue.keys.map((key) => ({ path: key, message: `not a ${part.member} this operation takes` }))
+      : [{ path: issue.path.join('.') || part.whole, message: issue.message }],
+  );
   const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
   return new ApiError(400, 'invalid_request', `Invalid request: ${summary}`, details);
 }
@@ -96,10 +110,10 @@ export function invalidRequest(error: z.core.$ZodError): ApiError {
  * a failed validation becomes the 400 of `invalidRequest`, answered as onError answers an ApiError.
  */
 export function validationHook(
-  result: { success: true } | { success: false; error: z.core.$ZodError },
+  result: { success: true } | { success: false; error: z.core.$ZodError; target?: string },
   c: Context,
 ): Response | undefined {
   if (result.success) return undefined;
-  const invalid = invalidRequest(result.error);
+  const invalid = invalidRequest(result.error, result.target);
   return c.json(errorBody(invalid.code, invalid.message, invalid.details), invalid.status);
 }

@@ -843,13 +843,14 @@ describe.each([
         [
           'GET /admin/accounts',
           'PUT /admin/accounts/{accountId}/plan',
+          'GET /admin/accounts/{accountId}/usage',
           'POST /admin/accounts/{accountId}/suspend',
           'POST /admin/accounts/{accountId}/resume',
           'GET /admin/plans',
           'PUT /admin/plans/{planId}',
-        ].sort(),
           'GET /admin/usage/top',
           'GET /admin/usage/accounts',
+        ].sort(),
       );
       for (const { route, method } of admin) {
         expect(method.AuthorizationType, route).toBe('COGNITO_USER_POOLS');

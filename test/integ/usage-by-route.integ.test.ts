@@ -118,15 +118,32 @@ describe('GET /usage?groupBy=route (DynamoDB Local)', () => {
   it("answers the account's routes, every day of the range, largest first; the routes add up to the daily total", async () => {
     const byRoute = await usage(alice.accountId, `${RANGE}&groupBy=route`);
     expect(byRoute.status).toBe(200);
+    // Each route's days, and the same as cells (`series`, as every usage answer has them, UTC days here).
+    const route = (
+      call: { method: string; route: string },
+      total: number,
+      counts: Record<string, number>,
+    ) => ({
+      ...call,
+      total,
+      days: series(counts),
+      series: series(counts).map(({ date, count }) => ({ start: `${date}T00:00:00Z`, count })),
+    });
     expect(byRoute.body).toEqual({
       from: '2026-03-09',
       to: '2026-03-12',
+      tz: 'UTC',
+      granularity: 'day',
       asOf: expect.any(String),
       total: 9,
+      series: series({ '2026-03-10': 7, '2026-03-12': 2 }).map(({ date, count }) => ({
+        start: `${date}T00:00:00Z`,
+        count,
+      })),
       routes: [
-        { ...RATES, total: 5, days: series({ '2026-03-10': 3, '2026-03-12': 2 }) },
-        { method: '*', route: '*', total: 2, days: series({ '2026-03-10': 2 }) },
-        { ...CONVERT, total: 2, days: series({ '2026-03-10': 2 }) },
+        route(RATES, 5, { '2026-03-10': 3, '2026-03-12': 2 }),
+        route({ method: '*', route: '*' }, 2, { '2026-03-10': 2 }),
+        route(CONVERT, 2, { '2026-03-10': 2 }),
       ],
     });
 

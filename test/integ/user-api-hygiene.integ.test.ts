@@ -80,7 +80,13 @@ describe('Cache-Control on every answer of the user API', () => {
       'POST /keys/{id}/reveal': { token: owner, path: `/keys/${pending.id}/reveal` },
       'POST /keys/{id}/roll': { token: owner, path: `/keys/${toRoll.id}/roll`, body: {} },
       'DELETE /keys/{id}': { token: owner, path: `/keys/${toRevoke.id}` },
+      'PATCH /me': { token: owner, path: '/me', body: { timeZone: 'UTC' } },
       'GET /usage': { token: owner, path: '/usage' },
+      'GET /billing/plans': { token: owner, path: '/billing/plans' },
+      'POST /billing/checkout': { token: owner, path: '/billing/checkout', body: { planId: 'pro' } },
+      'POST /billing/portal': { token: owner, path: '/billing/portal' },
+      'GET /me/billing': { token: owner, path: '/me/billing' },
+      'GET /admin/accounts/{accountId}/usage': { token: admin, path: `/admin/accounts/${accountId}/usage` },
       'GET /admin/accounts': { token: admin, path: '/admin/accounts' },
       'GET /admin/plans': { token: admin, path: '/admin/plans' },
       'PUT /admin/plans/{planId}': { token: admin, path: `/admin/plans/${planId}`, body: { name: planId } },
@@ -102,6 +108,9 @@ describe('Cache-Control on every answer of the user API', () => {
       Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
     );
     expect(operations.filter((operation) => !(operation in ok))).toEqual([]);
+
+    // The portal is for an account with a Stripe customer: a first checkout makes one.
+    expect((await userApi(owner.idToken, 'POST', '/billing/checkout', { planId: 'pro' })).status).toBe(201);
 
     const answers: Array<{ operation: string; status: number; cacheControl: string | null }> = [];
     const check = async (operation: string, token: TestUser | undefined, path: string, body?: unknown) => {

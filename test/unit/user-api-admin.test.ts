@@ -152,6 +152,7 @@ function memoryKeys() {
     revealKey: none,
     rollKey: none,
     revokeKey: none,
+    setTimeZone: async () => true,
   };
   return { store, keys, limits };
 }
@@ -169,6 +170,7 @@ function memoryUsage() {
     },
     dailyCounts: async () => [],
     routeDailyCounts: async () => [],
+    hourlyCounts: async () => [],
     keyTotals: async () => new Map(),
     // The reader's one definition of a period, over this fake's days (UsageReader.usedInPeriod).
     async usedInPeriod(accountId, period, at) {

@@ -105,6 +105,9 @@ function memoryStore() {
     async revokeKey() {
       return { ok: false, reason: 'not_found' };
     },
+    async setTimeZone() {
+      return true;
+    },
   };
   return { store, accounts, keys };
 }
@@ -124,6 +127,10 @@ function memoryUsage() {
     },
     // Per-route usage has its own tests (user-api-openapi.test.ts); here no counter has routes.
     async routeDailyCounts() {
+      return [];
+    },
+    // Hours and time zones have their own tests (usage-analytics.integ.test.ts); here every answer is in UTC days.
+    async hourlyCounts() {
       return [];
     },
     async total(scope, from, to) {
@@ -249,6 +256,8 @@ describe('user-api: GET /me', () => {
       email: ALICE.email,
       createdAt: '2026-11-01T00:00:00.000Z',
       isAdmin: false,
+      // No zone chosen: the deployment's (UTC unless TOLLGATE_TIMEZONE says another).
+      timeZone: 'UTC',
     });
   });
 
@@ -269,6 +278,7 @@ describe('user-api: GET /me', () => {
       email: NEWCOMER.email,
       createdAt: NOW.toISOString(),
       isAdmin: false,
+      timeZone: 'UTC',
     });
     expect(memory.accounts.get(NEWCOMER.userId)?.email).toBe(NEWCOMER.email);
   });
@@ -483,15 +493,20 @@ describe('user-api: GET /usage', () => {
     ]);
     const response = await call('/usage?from=2026-01-30&to=2026-02-02', { token: 'token-alice' });
     expect(response.status).toBe(200);
+    const days = [
+      { date: '2026-01-30', count: 0 },
+      { date: '2026-01-31', count: 5 },
+      { date: '2026-02-01', count: 0 },
+      { date: '2026-02-02', count: 7 },
+    ];
     expect((await response.json()) as Usage).toEqual({
       from: '2026-01-30',
       to: '2026-02-02',
-      days: [
-        { date: '2026-01-30', count: 0 },
-        { date: '2026-01-31', count: 5 },
-        { date: '2026-02-01', count: 0 },
-        { date: '2026-02-02', count: 7 },
-      ],
+      tz: 'UTC',
+      granularity: 'day',
+      days,
+      // The same days as cells, as every usage answer has them (an hour or month answer too).
+      series: days.map(({ date, count }) => ({ start: `${date}T00:00:00Z`, count })),
       total: 12,
       asOf: NOW.toISOString(),
     });

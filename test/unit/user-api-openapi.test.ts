@@ -59,6 +59,7 @@ function memoryStore(keys: KeyRecord[]): UserApiKeyStore {
     revealKey: none,
     rollKey: none,
     revokeKey: none,
+    setTimeZone: async () => true,
   };
 }
 
@@ -95,6 +96,7 @@ function memoryUsage() {
     },
     keyTotals: async () => new Map(),
     total: async () => 0,
+    hourlyCounts: async () => [],
     usedInPeriod: async () => 0,
   };
   return { usage, counts, scopes };
@@ -158,13 +160,14 @@ describe('user-api: GET /openapi.json', () => {
       '/admin/accounts/{accountId}/plan',
       '/admin/accounts/{accountId}/resume',
       '/admin/accounts/{accountId}/suspend',
+      '/admin/accounts/{accountId}/usage',
       '/admin/plans',
       '/admin/plans/{planId}',
+      '/admin/usage/accounts',
+      '/admin/usage/top',
       '/billing/checkout',
       '/billing/plans',
       '/billing/portal',
-      '/admin/usage/accounts',
-      '/admin/usage/top',
       '/keys',
       '/keys/{id}',
       '/keys/{id}/reveal',
@@ -185,13 +188,14 @@ describe('user-api: GET /openapi.json', () => {
       );
     expect(admin.map(([at]) => at).sort()).toEqual([
       'get /admin/accounts',
+      'get /admin/accounts/{accountId}/usage',
       'get /admin/plans',
+      'get /admin/usage/accounts',
+      'get /admin/usage/top',
       'post /admin/accounts/{accountId}/resume',
       'post /admin/accounts/{accountId}/suspend',
       'put /admin/accounts/{accountId}/plan',
       'put /admin/plans/{planId}',
-      'get /admin/usage/accounts',
-      'get /admin/usage/top',
     ]);
     for (const [at, operation] of admin) {
       expect((operation as Operation).responses['403'], at).toMatchObject({
@@ -251,7 +255,7 @@ describe('user-api: GET /openapi.json', () => {
         operation: operation as Operation,
       })),
     );
-    expect(operations).toHaveLength(18);
+    expect(operations).toHaveLength(22);
     for (const { at, operation } of operations) {
       expect(operation.security, at).toEqual([{ [name as string]: [] }]);
       expect(operation.responses['401'], at).toMatchObject({
@@ -310,6 +314,7 @@ describe('user-api: GET /usage?groupBy=route', () => {
     keyId?: string;
     asOf: string;
     total: number;
+    series: { start: string; count: number }[];
     routes: { route: string; method: string; total: number; days: DayCount[] }[];
   }
 
@@ -329,6 +334,26 @@ describe('user-api: GET /usage?groupBy=route', () => {
     return (await response.json()) as RouteUsage;
   };
 
+  type Days = { date: string; count: number }[];
+  const cells = (days: Days) => days.map(({ date, count }) => ({ start: `${date}T00:00:00Z`, count }));
+  /**
+   * A route answer as it was, with what every usage answer now also has: its zone and granularity
+   * (UTC days by default), each route's days as cells, and the cells of all routes together.
+   */
+  function withCells<T extends { routes: { days: Days }[] }>(answer: T) {
+    const days = answer.routes[0]?.days.map(({ date }, i) => ({
+      date,
+      count: answer.routes.reduce((sum, r) => sum + (r.days[i]?.count ?? 0), 0),
+    }));
+    return {
+      tz: 'UTC',
+      granularity: 'day',
+      ...answer,
+      series: cells(days ?? []),
+      routes: answer.routes.map((r) => ({ ...r, series: cells(r.days) })),
+    };
+  }
+
   it('answers every day of the range for every route, zeros included; the total adds up the routes', async () => {
     add('key_a1', 'GET', '/v1/rates/:currency', '2026-01-30', 5);
     add('key_a2', 'GET', '/v1/rates/:currency', '2026-02-01', 2);
@@ -338,47 +363,49 @@ describe('user-api: GET /usage?groupBy=route', () => {
     add('key_b1', 'GET', '/v1/rates/:currency', '2026-01-30', 1000); // another account's
 
     const answer = await usage('from=2026-01-30&to=2026-02-02&groupBy=route');
-    expect(answer).toEqual({
-      from: '2026-01-30',
-      to: '2026-02-02',
-      asOf: NOW.toISOString(),
-      total: 12,
-      routes: [
-        {
-          route: '/v1/rates/:currency',
-          method: 'GET',
-          total: 7,
-          days: [
-            { date: '2026-01-30', count: 5 },
-            { date: '2026-01-31', count: 0 },
-            { date: '2026-02-01', count: 2 },
-            { date: '2026-02-02', count: 0 },
-          ],
-        },
-        {
-          route: '/v1/convert',
-          method: 'POST',
-          total: 4,
-          days: [
-            { date: '2026-01-30', count: 0 },
-            { date: '2026-01-31', count: 0 },
-            { date: '2026-02-01', count: 0 },
-            { date: '2026-02-02', count: 4 },
-          ],
-        },
-        {
-          route: '*',
-          method: '*',
-          total: 1,
-          days: [
-            { date: '2026-01-30', count: 0 },
-            { date: '2026-01-31', count: 1 },
-            { date: '2026-02-01', count: 0 },
-            { date: '2026-02-02', count: 0 },
-          ],
-        },
-      ],
-    });
+    expect(answer).toEqual(
+      withCells({
+        from: '2026-01-30',
+        to: '2026-02-02',
+        asOf: NOW.toISOString(),
+        total: 12,
+        routes: [
+          {
+            route: '/v1/rates/:currency',
+            method: 'GET',
+            total: 7,
+            days: [
+              { date: '2026-01-30', count: 5 },
+              { date: '2026-01-31', count: 0 },
+              { date: '2026-02-01', count: 2 },
+              { date: '2026-02-02', count: 0 },
+            ],
+          },
+          {
+            route: '/v1/convert',
+            method: 'POST',
+            total: 4,
+            days: [
+              { date: '2026-01-30', count: 0 },
+              { date: '2026-01-31', count: 0 },
+              { date: '2026-02-01', count: 0 },
+              { date: '2026-02-02', count: 4 },
+            ],
+          },
+          {
+            route: '*',
+            method: '*',
+            total: 1,
+            days: [
+              { date: '2026-01-30', count: 0 },
+              { date: '2026-01-31', count: 1 },
+              { date: '2026-02-01', count: 0 },
+              { date: '2026-02-02', count: 0 },
+            ],
+          },
+        ],
+      }),
+    );
     expect(counters.scopes).toEqual([{ accountId: ALICE.userId }]);
   });
 
@@ -405,13 +432,17 @@ describe('user-api: GET /usage?groupBy=route', () => {
 
   it('defaults to the last 30 days; no usage is no routes and a total of 0', async () => {
     const answer = await usage('groupBy=route');
-    expect(answer).toEqual({
+    expect(answer).toMatchObject({ tz: 'UTC', granularity: 'day' });
+    expect({ ...answer, series: undefined, tz: undefined, granularity: undefined }).toEqual({
       from: '2026-10-23',
       to: '2026-11-21',
       asOf: NOW.toISOString(),
       total: 0,
       routes: [],
     });
+    // Every day of the 30 still has its cell, each 0.
+    expect(answer.series).toHaveLength(30);
+    expect(answer.series.every((c) => c.count === 0)).toBe(true);
   });
 
   it("a key of the caller narrows it to that key; another account's key is a 404", async () => {
@@ -419,17 +450,21 @@ describe('user-api: GET /usage?groupBy=route', () => {
     add('key_a2', 'GET', '/a', '2026-11-20', 3);
     const answer = await usage('groupBy=route&keyId=key_a2&from=2026-11-20&to=2026-11-21');
     expect(answer).toMatchObject({ keyId: 'key_a2', total: 3 });
-    expect(answer.routes).toEqual([
-      {
-        route: '/a',
-        method: 'GET',
-        total: 3,
-        days: [
-          { date: '2026-11-20', count: 3 },
-          { date: '2026-11-21', count: 0 },
+    expect(answer.routes).toEqual(
+      withCells({
+        routes: [
+          {
+            route: '/a',
+            method: 'GET',
+            total: 3,
+            days: [
+              { date: '2026-11-20', count: 3 },
+              { date: '2026-11-21', count: 0 },
+            ],
+          },
         ],
-      },
-    ]);
+      }).routes,
+    );
     expect(counters.scopes).toEqual([{ accountId: ALICE.userId, keyId: 'key_a2' }]);
 
     const theirs = await call('/usage?groupBy=route&keyId=key_b1', { token: 'token-alice' });
@@ -441,19 +476,24 @@ describe('user-api: GET /usage?groupBy=route', () => {
     add('key_a1', 'GET', '/a', '2026-11-20', 2);
     add('key_a1', 'POST', '/b', '2026-11-20', 3);
     const response = await call('/usage?from=2026-11-20&to=2026-11-21', { token: 'token-alice' });
+    const days = [
+      { date: '2026-11-20', count: 5 },
+      { date: '2026-11-21', count: 0 },
+    ];
     expect(await response.json()).toEqual({
       from: '2026-11-20',
       to: '2026-11-21',
-      days: [
-        { date: '2026-11-20', count: 5 },
-        { date: '2026-11-21', count: 0 },
-      ],
+      tz: 'UTC',
+      granularity: 'day',
+      days,
+      series: cells(days),
       total: 5,
       asOf: NOW.toISOString(),
     });
   });
 
-  it.each([['day'], ['key'], [''], ['ROUTE'], ['route&groupBy=route']])(
+  // `key` is a grouping since issue 24 (usage-analytics.integ.test.ts).
+  it.each([['day'], ['hour'], [''], ['ROUTE'], ['route&groupBy=route']])(
     'refuses groupBy=%s with the 400 validation answer',
     async (value) => {
       const response = await call(`/usage?groupBy=${value}`, { token: 'token-alice' });

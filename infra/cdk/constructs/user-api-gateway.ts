@@ -60,7 +60,7 @@ export const MINTING_ROUTES: ReadonlyArray<{ path: string; method: string }> = [
  * behind the authorizer.
  */
 const ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
-  { path: 'me', methods: ['GET'] },
+  { path: 'me', methods: ['GET', 'PATCH'] },
   { path: 'me/plan', methods: ['GET'] },
   { path: 'keys', methods: ['GET', 'POST'] },
   { path: 'keys/{id}', methods: ['DELETE'] },
@@ -71,19 +71,21 @@ const ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
   // user; membership of the admins group is checked by user-api, which answers anyone else 403.
   { path: 'admin/accounts', methods: ['GET'] },
   { path: 'admin/accounts/{accountId}/plan', methods: ['PUT'] },
+  { path: 'admin/accounts/{accountId}/usage', methods: ['GET'] },
   { path: 'admin/accounts/{accountId}/suspend', methods: ['POST'] },
   { path: 'admin/accounts/{accountId}/resume', methods: ['POST'] },
   { path: 'admin/plans', methods: ['GET'] },
   { path: 'admin/plans/{planId}', methods: ['PUT'] },
-];
   { path: 'admin/usage/top', methods: ['GET'] },
   { path: 'admin/usage/accounts', methods: ['GET'] },
+];
 
 /** user-api's billing routes (Checkout, the customer portal, the owner's billing): only where billing is deployed. */
 export const BILLING_ROUTES: ReadonlyArray<{ path: string; methods: readonly string[] }> = [
   { path: 'billing/checkout', methods: ['POST'] },
   { path: 'billing/portal', methods: ['POST'] },
   { path: 'me/billing', methods: ['GET'] },
+  { path: 'billing/plans', methods: ['GET'] },
 ];
 
 /** user-api's OpenAPI document: public and static, so served without a token (services/user-api/app.ts). */
@@ -145,7 +147,7 @@ export class UserApiGateway extends Construct {
       },
       defaultCorsPreflightOptions: {
         allowOrigins: [...props.allowedOrigins],
-        allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+        allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
         allowHeaders: ['Authorization', 'Content-Type'],
         maxAge: Duration.minutes(10),
       },

@@ -1,6 +1,7 @@
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
+import { getRequestListener, RequestError, type serve } from '@hono/node-server';
 import { ENV } from '../../../contracts/config';
+import { errorBody } from '../../../contracts/errors';
 import { SERVICE_NAMES } from '../../../contracts/metric-names';
 import { userPool } from '../../../contracts/resources';
 import { composeRatesApi } from '../../../examples/rates-api/compose';
@@ -156,12 +157,30 @@ export async function serveHono(
   return { endpoint: localUrl(ports[port]), stop: () => closeServer(server) };
 }
 
+/**
+ * Node's server for a Hono app, as `serve` makes it, with one difference: a request Node parses but
+ * no URL can be made of (a backslash in the path, say) gets the JSON error shape every other 400 has,
+ * where `serve` would answer an empty 400 (its listener takes an errorHandler; `serve` passes none).
+ */
 function listenHono(fetch: Parameters<typeof serve>[0]['fetch'], port: number): Promise<Server> {
-  return new Promise((resolveServer, reject) => {
-    const server = serve({ fetch, port, hostname: '127.0.0.1' }, () => {
-      server.off('error', reject);
-      resolveServer(server as Server);
+  const json = (status: number, body: unknown) =>
+    new Response(JSON.stringify(body), {
+      status,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
     });
+  const listener = getRequestListener(fetch, {
+    hostname: '127.0.0.1',
+    errorHandler: (error) =>
+      error instanceof RequestError
+        ? json(400, errorBody('invalid_request', 'The request target is not a valid path'))
+        : json(500, errorBody('internal_error', 'Something went wrong on our side')),
+  });
+  return new Promise((resolveServer, reject) => {
+    const server = createServer(listener);
     server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolveServer(server);
+    });
   });
 }

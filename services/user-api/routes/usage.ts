@@ -1,14 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { timeZoneSchema } from '../../../contracts/config';
 import { DAY_PATTERN, utcDay } from '../../../contracts/usage-event';
-import type { RouteDayCount } from '../../usage/usage-reader';
+import { MAX_CELLS } from '../../usage/usage-series';
 import type { UserApiDeps } from '../env';
-import { ApiError, notFound } from '../errors';
-import { errorResponses, json, requiresIdToken, router, timestamp } from '../openapi';
-
-/** Longest range one request may ask for: a year, leap day included. */
-export const MAX_USAGE_RANGE_DAYS = 366;
-export const DEFAULT_USAGE_RANGE_DAYS = 30;
-const DAY_MS = 24 * 3600_000;
+import { errorResponses, requiresIdToken, router, timestamp } from '../openapi';
+import { answerUsage, DEFAULT_USAGE_RANGE_DAYS, type UsageAnswer, usageCsv } from '../usage-answer';
 
 const day = z
   .string()
@@ -16,151 +13,145 @@ const day = z
   .refine((value) => utcDay(Date.parse(`${value}T00:00:00Z`) || 0) === value, 'not a calendar date')
   .openapi({ format: 'date', example: '2026-01-31' });
 
-const usageQuery = z.strictObject({
-  from: day
+// contracts' timeZoneSchema is plain zod, made before @hono/zod-openapi extends it (no `.openapi()`):
+// wrapped in this module's `z`, validating the very same.
+export const timeZoneField = z
+  .string()
+  .refine((name) => timeZoneSchema.safeParse(name).success, 'an IANA time zone such as Europe/Paris or UTC');
+
+export const usageQuery = z.strictObject({
+  from: day.optional().openapi({
+    description: `First day, in the answer's time zone. Default: ${DEFAULT_USAGE_RANGE_DAYS - 1} days before \`to\``,
+  }),
+  to: day
     .optional()
-    .openapi({ description: `First day (UTC). Default: ${DEFAULT_USAGE_RANGE_DAYS - 1} days before \`to\`` }),
-  to: day.optional().openapi({ description: 'Last day (UTC), included. Default: today' }),
+    .openapi({ description: "Last day, included, in the answer's time zone. Default: today there" }),
   keyId: z
     .string()
     .min(1)
     .max(128)
     .optional()
     .openapi({ description: 'One key of the account; default: all of them' }),
-  groupBy: z
-    .enum(['route'])
+  granularity: z
+    .enum(['hour', 'day', 'month'])
     .optional()
-    .openapi({ description: '`route`: the series per route and method instead of one series' }),
+    .openapi({
+      description: `The cells: \`hour\` (at most ${MAX_CELLS.hour} cells, 31 days), \`day\` (default; at most ${MAX_CELLS.day}), \`month\` (at most ${MAX_CELLS.month}; the first and last clipped to the window)`,
+    }),
+  tz: timeZoneField.optional().openapi({
+    description:
+      "An IANA time zone (`Asia/Tokyo`): days are its local days, DST included. Default: the account's zone (PATCH /me), else the deployment's. Exact in whole-hour zones; in :30/:45 zones the answer is `rounded`",
+    example: 'Europe/Paris',
+  }),
+  groupBy: z.enum(['route', 'key']).optional().openapi({
+    description:
+      '`key`: every key of the account with its series, largest total first; `route`: one series per route and method (UTC days only)',
+  }),
+  format: z.enum(['json', 'csv']).optional().openapi({
+    description: '`csv`: the same numbers as CSV with a header row (also `Accept: text/csv`)',
+  }),
 });
 
 const dayCount = z.object({ date: z.string().openapi({ format: 'date' }), count: z.number().int() });
 
-const dailyUsage = z
-  .object({
-    from: z.string().openapi({ format: 'date' }),
-    to: z.string().openapi({ format: 'date' }),
-    keyId: z.string().optional(),
-    days: z.array(dayCount).openapi({ description: 'Every day of the range, zeros included' }),
-    total: z.number().int(),
-    asOf: timestamp.openapi({ description: 'When the counters were read' }),
-  })
-  .openapi('DailyUsage');
+const cell = z.object({
+  start: z.string().openapi({
+    description: "The cell's first instant, local time with the zone's offset",
+    example: '2026-12-07T00:00:00+09:00',
+  }),
+  count: z.number().int(),
+});
 
-const routeUsage = z
+export const usageAnswer = z
   .object({
     from: z.string().openapi({ format: 'date' }),
     to: z.string().openapi({ format: 'date' }),
+    tz: z.string().openapi({ description: "The answer's time zone" }),
+    granularity: z.enum(['hour', 'day', 'month']),
     keyId: z.string().optional(),
     asOf: timestamp.openapi({ description: 'When the counters were read' }),
-    total: z.number().int().openapi({ description: "The sum of the routes' totals" }),
+    total: z.number().int(),
+    series: z.array(cell).openapi({ description: 'Every cell of the window, zeros included' }),
+    days: z
+      .array(dayCount)
+      .optional()
+      .openapi({ description: 'With granularity `day`: the series by local date' }),
+    rounded: z.literal(true).optional().openapi({
+      description:
+        'Some cell edge cuts a UTC hour (a :30/:45 zone, or usage counted before hours were recorded): the hours at the edges are placed by their middle',
+    }),
+    keys: z
+      .array(
+        z.object({
+          keyId: z.string(),
+          name: z.string().optional(),
+          total: z.number().int(),
+          series: z.array(cell),
+        }),
+      )
+      .optional()
+      .openapi({ description: 'With `groupBy=key`: every key of the account, largest total first' }),
     routes: z
       .array(
         z.object({
           route: z.string().openapi({ description: 'The route template; `*` for requests without one' }),
           method: z.string().openapi({ description: 'The HTTP method; `*` for requests without one' }),
           total: z.number().int(),
-          days: z.array(dayCount).openapi({ description: 'Every day of the range, zeros included' }),
+          series: z.array(cell),
+          days: z.array(dayCount).optional(),
         }),
       )
-      .openapi({ description: 'Routes by total, largest first, then by method and route' }),
+      .optional()
+      .openapi({
+        description: 'With `groupBy=route`: routes by total, largest first, then by method and route',
+      }),
   })
-  .openapi('RouteUsage');
+  .openapi('Usage');
+
+export const csvBody = {
+  'text/csv': { schema: z.string().openapi({ example: 'start,count\r\n2026-12-07T00:00:00Z,42\r\n' }) },
+};
 
 const getUsage = createRoute({
   method: 'get',
   path: '/',
   tags: ['Usage'],
-  summary: 'Requests counted per day',
-  description: `At most ${MAX_USAGE_RANGE_DAYS} days. With \`groupBy=route\`, one series per route and method.`,
+  summary: 'Requests counted, per hour, day or month, in a time zone',
+  description:
+    'Every cell of the window, zeros included. `groupBy=key` splits by key, `groupBy=route` by route; CSV with `format=csv` or `Accept: text/csv`.',
   security: requiresIdToken,
   request: { query: usageQuery },
   responses: {
-    200: json(z.union([dailyUsage, routeUsage]), '`DailyUsage`, or `RouteUsage` with `groupBy=route`'),
+    200: {
+      description: '`Usage`, or its CSV',
+      content: { 'application/json': { schema: usageAnswer }, ...csvBody },
+    },
     ...errorResponses(400, 404),
   },
 });
 
-/** Every day from `from` to `to`, inclusive. */
-function daysBetween(from: string, to: string): string[] {
-  const days: string[] = [];
-  for (let t = Date.parse(`${from}T00:00:00Z`); t <= Date.parse(`${to}T00:00:00Z`); t += DAY_MS)
-    days.push(utcDay(t));
-  return days;
+/** The answer as the request asks for it: CSV with format=csv or an Accept that prefers text/csv, else JSON. */
+export function respondUsage(c: Context, answer: UsageAnswer, format: 'json' | 'csv' | undefined) {
+  const wantsCsv = format === 'csv' || (format === undefined && prefersCsv(c.req.header('accept')));
+  if (!wantsCsv) return c.json(answer, 200);
+  return c.body(usageCsv(answer), 200, {
+    'content-type': 'text/csv; charset=utf-8',
+    'content-disposition': `attachment; filename="usage-${answer.from}-${answer.to}.csv"`,
+  });
 }
 
-const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-/**
- * One series per route and method over `days` (zeros included), from counts that hold only days
- * with usage; counts outside `days` are left out, as the daily series leaves them out.
- */
-function routeSeries(counted: readonly RouteDayCount[], days: readonly string[]) {
-  const inRange = new Set(days);
-  const routes = new Map<string, { route: string; method: string; byDay: Map<string, number> }>();
-  for (const { route, method, date, count } of counted) {
-    if (!inRange.has(date)) continue;
-    const id = `${method} ${route}`;
-    const entry = routes.get(id) ?? { route, method, byDay: new Map<string, number>() };
-    entry.byDay.set(date, (entry.byDay.get(date) ?? 0) + count);
-    routes.set(id, entry);
-  }
-  return [...routes.values()]
-    .map(({ route, method, byDay }) => {
-      const series = days.map((date) => ({ date, count: byDay.get(date) ?? 0 }));
-      return { route, method, total: series.reduce((sum, d) => sum + d.count, 0), days: series };
-    })
-    .sort((a, b) => b.total - a.total || byCodeUnits(a.method, b.method) || byCodeUnits(a.route, b.route));
+/** Whether an Accept header asks for CSV before JSON. */
+function prefersCsv(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const csv = accept.indexOf('text/csv');
+  const json = accept.indexOf('application/json');
+  return csv >= 0 && (json < 0 || csv < json);
 }
 
 export function usageRoutes(deps: UserApiDeps) {
   return router().openapi(getUsage, async (c) => {
-    const query = c.req.valid('query');
-    const asOf = deps.clock.now();
-    const to = query.to ?? utcDay(asOf.getTime());
-    const from =
-      query.from ?? utcDay(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_USAGE_RANGE_DAYS - 1) * DAY_MS);
-    const span = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS + 1;
-    if (span < 1) throw new ApiError(400, 'invalid_request', `"from" (${from}) is after "to" (${to})`);
-    if (span > MAX_USAGE_RANGE_DAYS) {
-      throw new ApiError(
-        400,
-        'invalid_request',
-        `A range covers at most ${MAX_USAGE_RANGE_DAYS} days; this one covers ${span}`,
-      );
-    }
-    const accountId = c.get('user').userId;
-    if (query.keyId && !(await deps.store.getKey(accountId, query.keyId))) throw notFound();
-    const scope = query.keyId ? { accountId, keyId: query.keyId } : { accountId };
-    const keyId = query.keyId ? { keyId: query.keyId } : {};
-
-    if (query.groupBy === 'route') {
-      const routes = routeSeries(await deps.usage.routeDailyCounts(scope, from, to), daysBetween(from, to));
-      return c.json(
-        {
-          from,
-          to,
-          ...keyId,
-          asOf: asOf.toISOString(),
-          total: routes.reduce((sum, r) => sum + r.total, 0),
-          routes,
-        },
-        200,
-      );
-    }
-
-    const counted = await deps.usage.dailyCounts(scope, from, to);
-    const byDay = new Map(counted.map((d) => [d.date, d.count]));
-    const days = daysBetween(from, to).map((date) => ({ date, count: byDay.get(date) ?? 0 }));
-    return c.json(
-      {
-        from,
-        to,
-        ...keyId,
-        days,
-        total: days.reduce((sum, d) => sum + d.count, 0),
-        asOf: asOf.toISOString(),
-      },
-      200,
-    );
+    const { format, ...query } = c.req.valid('query');
+    const answer = await answerUsage(deps, c.get('user').userId, query);
+    return respondUsage(c, answer, format);
   });
 }
