@@ -42,6 +42,11 @@ export const KEY_LOOKUP_INDEX = 'KeyLookup';
  */
 export const ACCOUNT_DIRECTORY_INDEX = 'AccountDirectory';
 
+/** What puts an account item in the AccountDirectory index: written with the account, never changed. */
+export function accountDirectoryAttributes(email: string): { directory: string; emailKey: string } {
+  return { directory: 'account', emailKey: email.toLowerCase() };
+}
+
 export const accountsTable: TableDefinition = {
   id: 'accounts',
   partitionKey: { name: 'accountId', type: 'S' },

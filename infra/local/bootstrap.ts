@@ -1,7 +1,5 @@
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type UsageRedelivery, usageRedelivery } from '../../contracts/redelivery';
 import type { TableDefinition } from '../../contracts/resources';
-import { AccountDirectory } from '../../services/accounts/account-directory';
 import {
   type AwsOptions,
   dynamoDbClient,
@@ -9,6 +7,7 @@ import {
   sqsClient,
 } from '../../services/platform/aws-clients';
 import { localCognitoClient } from './local-aws';
+import { backfillAccountDirectory } from './resources/account-directory';
 import { ensureAdmin, type LocalAdmin } from './resources/admin';
 import { ensureUsageQueues } from './resources/queues';
 import { ensureUsageStream } from './resources/stream';
@@ -67,10 +66,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
       })),
     ]);
     // Accounts made before the admin's account index existed are put into it (local data persists).
-    await new AccountDirectory({
-      client: DynamoDBDocumentClient.from(dynamodb),
-      accountsTable: tableNames.accounts,
-    }).backfill();
+    await backfillAccountDirectory(dynamodb, tableNames.accounts);
     return { tables: tableNames, ...queues, ...stream, ...pool };
   } finally {
     for (const client of [dynamodb, sqs, kinesis, cognito]) client.destroy();

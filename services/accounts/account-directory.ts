@@ -1,30 +1,22 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  ScanCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_PLAN_ID } from '../../contracts/plans';
-import { ACCOUNT_DIRECTORY_INDEX } from '../../contracts/resources';
-import { callDynamo, isConditionFailure } from '../platform/dynamodb';
-import type { AccountStanding } from './plan-store';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type AccountStatus, DEFAULT_PLAN_ID } from '../../contracts/plans';
+import { ACCOUNT_DIRECTORY_INDEX, accountDirectoryAttributes } from '../../contracts/resources';
+import { callDynamo } from '../platform/dynamodb';
 import type { AccountRecord } from './records';
 
 /**
  * The admin's list of accounts, over the accounts table's AccountDirectory index
  * (contracts/resources.ts): every account item carries `directory` (one value for all) and
- * `emailKey` (its address in lower case), written with the account (KeyStore.provisionAccount).
+ * `emailKey` (its address in lower case), written with the account (KeyStore.provisionAccount;
+ * accounts older than the index are added by infra/local/resources/account-directory.ts locally).
  * A page is one Query of the index, O(page) entries, whatever the number of accounts.
  */
 
-/** The index's one partition: every account is in it. */
-export const DIRECTORY_PARTITION = 'account';
-
 /** The attributes that put an account in the directory, written with its item. */
-export function directoryAttributes(email: string): { directory: string; emailKey: string } {
-  return { directory: DIRECTORY_PARTITION, emailKey: email.toLowerCase() };
-}
+export const directoryAttributes = accountDirectoryAttributes;
+
+/** The index's one partition: every account is in it. */
+const DIRECTORY_PARTITION = accountDirectoryAttributes('').directory;
 
 /** `email`: by address, A to Z; `-email`: Z to A (the index's sort key, read either way). */
 export const ACCOUNT_SORTS = ['email', '-email'] as const;
@@ -40,9 +32,11 @@ export interface AccountPageQuery {
 }
 
 /** An account as the admin list shows it: what the index projects. */
-export interface ListedAccount
-  extends Pick<AccountRecord, 'accountId' | 'email' | 'createdAt'>,
-    AccountStanding {}
+export interface ListedAccount extends Pick<AccountRecord, 'accountId' | 'email' | 'createdAt'> {
+  status: AccountStatus;
+  /** The assigned plan, or DEFAULT_PLAN_ID when none is. */
+  planId: string;
+}
 
 export interface AccountPage {
   accounts: ListedAccount[];
@@ -145,54 +139,6 @@ export class AccountDirectory {
       }));
       start = page.LastEvaluatedKey;
     } while (start);
-  }
-
-  /**
-   * Puts accounts provisioned before the directory existed into it: a paged Scan of the accounts
-   * table, one conditional UpdateItem per account that lacks `directory`. Safe to run again, and
-   * alongside sign-ups (an account that has its attributes is left alone). @returns how many it added
-   */
-  async backfill(): Promise<number> {
-    let added = 0;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await callDynamo(() =>
-        this.#db.send(
-          new ScanCommand({
-            TableName: this.#accounts,
-            ProjectionExpression: 'accountId, email, directory',
-            ExclusiveStartKey: start,
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) {
-        if (item.directory !== undefined || typeof item.email !== 'string') continue;
-        if (await this.#addToDirectory(String(item.accountId), item.email)) added++;
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return added;
-  }
-
-  async #addToDirectory(accountId: string, email: string): Promise<boolean> {
-    const { directory, emailKey } = directoryAttributes(email);
-    try {
-      await callDynamo(() =>
-        this.#db.send(
-          new UpdateCommand({
-            TableName: this.#accounts,
-            Key: { accountId },
-            UpdateExpression: 'SET directory = :d, emailKey = :e',
-            ConditionExpression: 'attribute_exists(accountId) AND attribute_not_exists(directory)',
-            ExpressionAttributeValues: { ':d': directory, ':e': emailKey },
-          }),
-        ),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
   }
 
   async #byId(accountId: string): Promise<ListedAccount | undefined> {

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENV } from '../../contracts/config';
 import { utcDay } from '../../contracts/usage-event';
+import { backfillAccountDirectory } from '../../infra/local/resources/account-directory';
 import { KeyStore } from '../../services/accounts/key-store';
-import { documentClient } from '../../services/platform/aws-clients';
+import { documentClient, dynamoDbClient } from '../../services/platform/aws-clients';
 import type { AggregateEvent, TransactionPart } from '../../services/usage/counter-updates';
 import { UsageStore } from '../../services/usage/usage-store';
 import { errorCode, signInAdmin, signUpAndSignIn, type TestUser, userApi } from '../support/local-stack';
@@ -306,6 +308,37 @@ describe('GET /admin/usage/top and /admin/usage/accounts: a month over every acc
       expect(errorCode(refused)).toBe('forbidden');
       expect(refused.text).not.toContain(RUN);
       expect((await userApi(undefined, 'GET', path)).status, path).toBe(401);
+    }
+  });
+});
+
+describe('accounts older than the index', () => {
+  it('are put into the list by the local bootstrap, once', async () => {
+    const accountId = `adminrep-${RUN}-legacy`;
+    const email = `Legacy-${RUN}@example.com`;
+    // As provisioned before the index: the account's own attributes only.
+    await dynamo.send(
+      new PutCommand({
+        TableName: env[ENV.accountsTable] as string,
+        Item: { accountId, email, userName: accountId, createdAt: new Date().toISOString(), firstKeyId: 'k' },
+      }),
+    );
+    const find = async () =>
+      (await get<ListPage>(admin.idToken, `/admin/accounts?q=legacy-${RUN}`)).accounts.map(
+        (a) => a.accountId,
+      );
+    expect(await find()).toEqual([]);
+    const client = dynamoDbClient(inject('aws'));
+    try {
+      expect(await backfillAccountDirectory(client, env[ENV.accountsTable] as string)).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(await find()).toEqual([accountId]);
+      // Again (as on every start): the account is in the list once, as it was.
+      await backfillAccountDirectory(client, env[ENV.accountsTable] as string);
+      expect(await find()).toEqual([accountId]);
+    } finally {
+      client.destroy();
     }
   });
 });
