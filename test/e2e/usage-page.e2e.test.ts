@@ -62,8 +62,11 @@ async function layoutProblems(): Promise<{ overflow: number; overlaps: string[] 
   return page.evaluate(() => {
     const overflow = document.documentElement.scrollWidth - document.documentElement.clientWidth;
     const overlaps: string[] = [];
-    for (const chart of document.querySelectorAll('[data-testid="usage-chart"]')) {
-      const boxes = [...chart.querySelectorAll('.x-label')].map((label) => ({
+    const charts = Array.from(
+      document.querySelectorAll('[data-testid="usage-chart"], [data-testid="refusals-chart"]'),
+    );
+    for (const chart of charts) {
+      const boxes = Array.from(chart.querySelectorAll('.x-label')).map((label) => ({
         text: label.textContent?.trim() ?? '',
         box: label.getBoundingClientRect(),
       }));
