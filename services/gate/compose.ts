@@ -13,6 +13,7 @@ import { PlanStore } from '../accounts/plan-store';
 import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../platform/aws-clients';
 import { type Clock, systemClock } from '../platform/clock';
 import type { InvocationMetrics } from '../platform/metrics';
+import { RefusalRecorder } from '../usage/refusals';
 import { UsageReader } from '../usage/usage-reader';
 import { type AlbGateOptions, type GatedAlbHandler, gateAlbHandler } from './alb';
 import { BufferedMetrics } from './buffered-metrics';
@@ -29,6 +30,7 @@ import {
   SqsUsagePublisher,
   type UsagePublisher,
 } from './publisher';
+import { type RefusalSink, RefusalTally } from './refusal-tally';
 
 /** What a caller may provide instead of what the gate builds from its configuration. */
 export interface GateOverrides {
@@ -54,6 +56,11 @@ export interface GateOverrides {
   readonly terms?: (accountId: string) => Promise<CachedLookup<AccountTerms>>;
   /** Replaces the read of an account's counted requests for its quota (UsageReader.periodUsage). */
   readonly readUsage?: PlanLimitsOptions['readUsage'];
+  /**
+   * Where the plan's refusals per key go.
+   * @default a RefusalTally writing the usage table's refusal items every TOLLGATE_REFUSALS_FLUSH_MS
+   */
+  readonly refusals?: RefusalSink;
   /** This container's producer id on its usage events. @default newProducerId(): one per composition */
   readonly producerId?: string;
   readonly logger?: Logger;
@@ -77,6 +84,8 @@ export interface ComposedGate {
   readonly guesses: GuessThrottle;
   /** The DynamoDB client the key lookups use. */
   readonly dynamo: DynamoDBDocumentClient;
+  /** Where the plan's refusals per key go (the RefusalTally unless overridden; tests flush it). */
+  readonly refusals: RefusalSink;
   /** Called at the end of every invocation: buffered metrics are written when due. */
   endInvocation(): void;
   /** Wraps an ALB-event Lambda handler: the key check before it, its answer billed after it. */
@@ -109,6 +118,7 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
   const producerId = overrides.producerId ?? newProducerId();
   const limits = planLimits(config, { dynamo, windows, clock, producerId, overrides });
   const guesses = new GuessThrottle(guessThrottleSettings(config), cacheNow);
+  const refusals = overrides.refusals ?? refusalTally(config, dynamo, logger);
   const deps: GateDeps = {
     verifier: new KeyVerifier({ cache, keyPrefix: config[ENV.keyPrefix], clock }),
     publisher: overrides.publisher ?? publisherFor(config, aws, overrides.clients),
@@ -119,6 +129,7 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
     limits,
     guesses,
     producerId,
+    refusals,
   };
   const gate = new Gate(deps);
   const endInvocation = () => metrics.endInvocation();
@@ -128,6 +139,7 @@ export function composeGate(config: GateConfig, overrides: GateOverrides = {}): 
     cache,
     guesses,
     dynamo,
+    refusals,
     endInvocation,
     albHandler: (handler, options) => gateAlbHandler(gate, handler, { ...options, endInvocation }),
     middleware: (options) => gateMiddleware(gate, { ...options, endInvocation }),
@@ -144,6 +156,19 @@ function bufferedMetrics(config: GateConfig, clock: Clock, serviceName: string |
     flushIntervalMs: config[ENV.metricsFlushMs],
     flushAtOnce: KEY_API_FAILURE_METRICS,
     clock,
+  });
+}
+
+/**
+ * The plan's refusals per key, summed in this container and written to the usage table once per
+ * interval (refusal-tally.ts says what a crash loses: refusals only, never billed usage).
+ */
+function refusalTally(config: GateConfig, dynamo: DynamoDBDocumentClient, logger: Logger): RefusalTally {
+  const recorder = new RefusalRecorder({ client: dynamo, table: config[ENV.usageTable] });
+  return new RefusalTally({
+    write: (counts) => recorder.record(counts),
+    flushIntervalMs: config[ENV.refusalsFlushMs],
+    logger,
   });
 }
 

@@ -11,6 +11,7 @@ import type { CacheOutcome } from './key-cache';
 import type { KeyCheck, KeyVerifier } from './key-verifier';
 import type { DependencyProbe, LimitDecision, PlanLimits } from './limits';
 import type { UsagePublisher } from './publisher';
+import type { RefusalSink } from './refusal-tally';
 import { KEY_REFUSALS, LIMIT_REFUSALS, type Refusal, refusal, unavailable } from './refusals';
 
 /**
@@ -84,6 +85,8 @@ export interface GateDeps {
   guesses?: GuessThrottle;
   /** This container's producer id (`pid`) on every event it publishes (contracts/usage-event.ts). */
   producerId?: string;
+  /** Told of every refusal by the plan (per key, for the owner; never billed): refusal-tally.ts. */
+  refusals?: RefusalSink;
 }
 
 /** Where a request came from, as the adapter can tell (client-ip.ts). */
@@ -220,6 +223,7 @@ export class Gate {
     if (decision && !decision.allowed) {
       const refused = LIMIT_REFUSALS[decision.reason];
       this.#count(refused.metric);
+      this.#deps.refusals?.refused(caller, decision.reason, this.#deps.clock.now().getTime());
       const retry = decision.retryAfterSeconds;
       return {
         admitted: false,

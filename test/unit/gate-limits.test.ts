@@ -59,6 +59,8 @@ function limited(terms: AccountTerms, options: { status?: number } = {}) {
       },
       terms: async () => ({ found: true, record: account.terms }),
       producerId: 'producer-under-test-0001',
+      // Refusals per key have their own test (refusal-tally.test.ts); none is written to AWS from here.
+      refusals: { refused: () => undefined },
       readUsage: async (_accountId, period, at) => {
         counted.reads++;
         if (counted.failing) throw new DependencyError('DynamoDB');
