@@ -147,8 +147,27 @@ export function createUserApi(baseUrl: string, idToken: () => Promise<string>) {
     /** The owner's admins only (the API answers anyone else 403). */
     admin: {
       /** One page of accounts; `cursor` is the previous page's `next`. */
-      listAccounts: (cursor?: string) =>
-        call(baseUrl, () => admin.accounts.$get({ query: cursor ? { cursor } : {} })),
+      /** One page of accounts by email (`sort`), or of those a search (`q`: email prefix or account id) finds. */
+      listAccounts: (query: AdminAccountsQuery = {}) => call(baseUrl, () => admin.accounts.$get({ query })),
+      /** The accounts and keys with the most requests in a UTC month (`yyyy-mm`; default this one). */
+      topUsage: (month?: string) =>
+        call(baseUrl, () => admin.usage.top.$get({ query: month ? { month } : {} })),
+      /**
+       * Every account's requests per day of a month as one CSV (`accountId,email,date,requests`):
+       * the report's pages, one header row.
+       */
+      accountsUsageCsv: async (month: string): Promise<string> => {
+        let csv = '';
+        let cursor: string | undefined;
+        do {
+          const query = { month, format: 'csv' as const, ...(cursor ? { cursor } : {}) };
+          const response = await succeeded(baseUrl, () => admin.usage.accounts.$get({ query }));
+          const text = await response.text();
+          csv += csv === '' ? text : text.slice(text.indexOf('\r\n') + 2);
+          cursor = response.headers.get('x-next-cursor') ?? undefined;
+        } while (cursor);
+        return csv;
+      },
       listPlans: () => call(baseUrl, () => admin.plans.$get()),
       /** Creates or replaces a plan as a whole. */
       putPlan: (planId: string, plan: PlanRequest) =>
@@ -169,6 +188,8 @@ type AdminClient = ReturnType<typeof hc<AppType>>['admin'];
 type UsageClient = ReturnType<typeof hc<AppType>>['usage'];
 /** What `GET /usage` is asked (its CSV is `UserApi['usageCsv']`). */
 export type UsageQuery = Omit<NonNullable<InferRequestType<UsageClient['$get']>['query']>, 'format'>;
+/** What `GET /admin/accounts` is asked: `cursor`, `sort`, `q`, `limit`. */
+export type AdminAccountsQuery = NonNullable<InferRequestType<AdminClient['accounts']['$get']>['query']>;
 /** What `PUT /admin/plans/{planId}` takes: a plan as a whole. */
 export type PlanRequest = InferRequestType<AdminClient['plans'][':planId']['$put']>['json'];
 
@@ -177,6 +198,7 @@ export type Me = Awaited<ReturnType<UserApi['me']>>;
 export type MyPlan = Awaited<ReturnType<UserApi['myPlan']>>;
 export type AdminAccount = Awaited<ReturnType<UserApi['admin']['listAccounts']>>['accounts'][number];
 export type AdminPlan = Awaited<ReturnType<UserApi['admin']['listPlans']>>['plans'][number];
+export type AdminTopUsage = Awaited<ReturnType<UserApi['admin']['topUsage']>>;
 export type MyBilling = Awaited<ReturnType<UserApi['billing']['summary']>>;
 export type PlanForSale = Awaited<ReturnType<UserApi['billing']['plansForSale']>>['plans'][number];
 export type KeyView = Awaited<ReturnType<UserApi['listKeys']>>['keys'][number];
