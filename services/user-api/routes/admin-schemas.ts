@@ -44,7 +44,7 @@ export const accountsQuery = z.strictObject({
   }),
   q: z.string().trim().min(1).max(256).optional().openapi({
     description:
-      'Search: accounts whose email address begins with it (case ignored; a whole address is an exact match), and the account whose id it is (exact, first on the first page)',
+      'Search: the accounts whose email address begins with it (case ignored), and the account whose id it is (exact; first, on the first page)',
     example: 'ada@',
   }),
 });
