@@ -472,6 +472,43 @@ describe("the SaaS owner's admin view, and the owner's plan", () => {
     );
   });
 
+  it("searches the accounts by email, sorts them either way, and downloads the month's CSV", async () => {
+    const rows = adminPage.locator('tr.account-row');
+    const search = adminPage.getByTestId('accounts-search');
+    await search.fill(email.toUpperCase());
+    await expect
+      .poll(() => rows.evaluateAll((all) => all.map((r) => r.getAttribute('data-email'))), POLL)
+      .toEqual([email]);
+    await search.fill(`nobody-${Date.now()}@`);
+    await adminPage.getByTestId('accounts-none').waitFor();
+    await search.fill('');
+    await accountRow().waitFor();
+    await adminPage.getByTestId('accounts-sort').selectOption('-email');
+    await expect
+      .poll(async () => {
+        const emails = await rows.evaluateAll((all) => all.map((r) => r.getAttribute('data-email') ?? ''));
+        const descending = [...emails].sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? 1 : -1));
+        return emails.length > 1 && emails.join() === descending.join();
+      }, POLL)
+      .toBe(true);
+    await adminPage.getByTestId('accounts-sort').selectOption('email');
+    await accountRow().waitFor();
+
+    // The month's top is shown, and its CSV downloads with the owner's every day of the month.
+    await adminPage.getByRole('heading', { level: 2, name: 'Top this month' }).waitFor();
+    const [download] = await Promise.all([
+      adminPage.waitForEvent('download'),
+      adminPage.getByTestId('download-accounts-csv').click(),
+    ]);
+    const csv = await readFile(await download.path(), 'utf8');
+    const lines = csv.split('\r\n').filter((line) => line !== '');
+    expect(lines[0]).toBe('accountId,email,date,requests');
+    const days = new Date(
+      Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() + 1, 0),
+    ).getUTCDate();
+    expect(lines.filter((line) => line.split(',')[1] === email)).toHaveLength(days);
+  });
+
   it("refuses a plan the API's schema refuses, with zod's message by each field, and sends nothing", async () => {
     const form = adminPage.locator('form.plan-form');
     const puts: string[] = [];
