@@ -17,6 +17,7 @@ import { type AwsOptions, documentClient, userApiClientConfig } from '../platfor
 import { type Clock, systemClock } from '../platform/clock';
 import { type MetricsRecorder, writeAtOnce } from '../platform/metrics';
 import { MonthReport } from '../usage/month-report';
+import { RefusalReader } from '../usage/refusals';
 import { UsageReader } from '../usage/usage-reader';
 import { createApp } from './app';
 import type { UserApiConfig } from './config';
@@ -68,6 +69,7 @@ export function composeUserApi(config: UserApiConfig, overrides: UserApiOverride
   };
   return createApp({
     usage,
+    refusals: new RefusalReader({ client: dynamo, table: config[ENV.usageTable] }),
     adminReports,
     store: new KeyStore({
       client: dynamo,

@@ -6,6 +6,7 @@ import type { BillingApi } from '../billing/api';
 import type { Clock } from '../platform/clock';
 import type { MetricsRecorder } from '../platform/metrics';
 import type { MonthReport } from '../usage/month-report';
+import type { RefusalReader } from '../usage/refusals';
 import type { UsageReader } from '../usage/usage-reader';
 import type { AuthenticatedUser, TokenVerifier } from './token-verifier';
 
@@ -51,6 +52,11 @@ export interface AdminReports {
 export interface UserApiDeps {
   store: UserApiKeyStore;
   usage: UserApiUsageReader;
+  /**
+   * The gate's refusals per key and hour (GET /usage?include=refusals).
+   * @default - none recorded: include=refusals answers zeros
+   */
+  refusals?: Pick<RefusalReader, 'refusals'>;
   plans: UserApiPlanStore;
   verifier: TokenVerifier;
   clock: Clock;

@@ -7,6 +7,7 @@ import { newUsageEvent, type UsageEvent, utcDay } from '../../contracts/usage-ev
 import { KeyStore } from '../../services/accounts/key-store';
 import { documentClient } from '../../services/platform/aws-clients';
 import type { AggregateEvent } from '../../services/usage/counter-updates';
+import { RefusalRecorder } from '../../services/usage/refusals';
 import { UsageStore } from '../../services/usage/usage-store';
 import { composeUserApi } from '../../services/user-api/compose';
 import { loadUserApiConfig } from '../../services/user-api/config';
@@ -286,6 +287,47 @@ describe('GET /usage across DST changes and in :30 zones (events placed by their
     expect(accepted.text.trimEnd().split('\r\n').slice(1)).toEqual(
       (await usage(accountId, query)).series.map((c) => `${c.start},${c.count}`),
     );
+  });
+
+  it('include=refusals: per cell and per key, in JSON and CSV alike, never in the billed total', async () => {
+    const { accountId, keyIds } = await account('refused', 2);
+    const [busy, quiet] = keyIds as [string, string];
+    await everyHour(accountId, busy, '2026-12-03T08:00:00Z', 2, 3);
+    const recorder = new RefusalRecorder({ client: dynamo, table: env[ENV.usageTable] as string });
+    const at = (iso: string) => Date.parse(iso);
+    const { unwritten } = await recorder.record([
+      { accountId, keyId: busy, hourStart: at('2026-12-03T08:00:00Z'), reason: 'rate_limited', count: 4 },
+      { accountId, keyId: busy, hourStart: at('2026-12-03T09:00:00Z'), reason: 'quota_exceeded', count: 2 },
+      {
+        accountId,
+        keyId: quiet,
+        hourStart: at('2026-12-03T09:00:00Z'),
+        reason: 'account_suspended',
+        count: 1,
+      },
+    ]);
+    expect(unwritten).toEqual([]);
+    const query = 'from=2026-12-03&to=2026-12-03&tz=UTC&granularity=hour&include=refusals';
+    const answer = await usage(accountId, query);
+    expect(answer.total).toBe(6);
+    expect(answer.refusals?.total).toEqual({ rate_limited: 4, quota_exceeded: 2, account_suspended: 1 });
+    expect(answer.refusals?.series[8]).toEqual({
+      start: '2026-12-03T08:00:00Z',
+      rate_limited: 4,
+      quota_exceeded: 0,
+      account_suspended: 0,
+    });
+    const byKey = await usage(accountId, `${query}&groupBy=key`);
+    const busyKey = byKey.keys?.find((k) => k.keyId === busy);
+    expect(busyKey?.total).toBe(6);
+    expect(busyKey?.refusals?.total).toEqual({ rate_limited: 4, quota_exceeded: 2, account_suspended: 0 });
+    expect(byKey.keys?.find((k) => k.keyId === quiet)?.refusals?.total.account_suspended).toBe(1);
+
+    const csv = await get(accountId, `${query}&format=csv`);
+    const [header, ...rows] = csv.text.trimEnd().split('\r\n');
+    expect(header).toBe('start,count,rate_limited,quota_exceeded,account_suspended');
+    expect(rows[9]).toBe('2026-12-03T09:00:00Z,3,0,2,1');
+    expect(rows).toHaveLength(24);
   });
 
   it('the account time zone is the default; a bad query names its parameter', async () => {

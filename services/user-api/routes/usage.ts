@@ -47,6 +47,10 @@ export const usageQuery = z.strictObject({
     description:
       '`key`: every key of the account with its series, largest total first; `route`: one series per route and method (UTC days only)',
   }),
+  include: z.enum(['refusals']).optional().openapi({
+    description:
+      '`refusals`: the requests the gate refused (429 `rate_limited`, 429 `quota_exceeded`, 403 `account_suspended`) per cell and per key — never billed, never in `total`; written every few seconds per gate container',
+  }),
   format: z.enum(['json', 'csv']).optional().openapi({
     description: '`csv`: the same numbers as CSV with a header row (also `Accept: text/csv`)',
   }),
@@ -61,6 +65,19 @@ const cell = z.object({
   }),
   count: z.number().int(),
 });
+
+const refusalCounts = {
+  rate_limited: z.number().int(),
+  quota_exceeded: z.number().int(),
+  account_suspended: z.number().int(),
+};
+
+const refusals = z
+  .object({
+    total: z.object(refusalCounts),
+    series: z.array(z.object({ start: z.string(), ...refusalCounts })),
+  })
+  .openapi('Refusals');
 
 export const usageAnswer = z
   .object({
@@ -80,6 +97,7 @@ export const usageAnswer = z
       description:
         'Some cell edge cuts a UTC hour (a :30/:45 zone, or usage counted before hours were recorded): the hours at the edges are placed by their middle',
     }),
+    refusals: refusals.optional().openapi({ description: 'With `include=refusals`: not billed' }),
     keys: z
       .array(
         z.object({
@@ -87,6 +105,7 @@ export const usageAnswer = z
           name: z.string().optional(),
           total: z.number().int(),
           series: z.array(cell),
+          refusals: refusals.optional(),
         }),
       )
       .optional()
