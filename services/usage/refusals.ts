@@ -153,9 +153,11 @@ export class RefusalReader {
   }
 
   /**
-   * The refusals of an account (of one key, when the scope names it) in the UTC hours starting in
-   * [fromMs, toMs): one strongly consistent Query of the partition's `REFUSED#` items of those
-   * days. Sorted by hour, then key, then reason; only non-zero counts.
+   * The refusals of an account (of one key, when the scope names it) in every UTC hour that
+   * overlaps [fromMs, toMs): one strongly consistent Query of the partition's `REFUSED#` items of
+   * those days. A window edge inside an hour (a :30/:45 zone's midnight) keeps that hour: the caller
+   * places it (by its middle, as the counters' hours are). Sorted by hour, then key, then reason;
+   * only non-zero counts.
    */
   async refusals(
     scope: { accountId: string; keyId?: string },
@@ -182,7 +184,7 @@ export class RefusalReader {
         const parsed = parseRefusalAttribute(name);
         if (!parsed || typeof value !== 'number' || value <= 0) continue;
         const hourStart = dayStart + parsed.hour * HOUR_MS;
-        if (hourStart < fromMs || hourStart >= toMs) continue;
+        if (hourStart + HOUR_MS <= fromMs || hourStart >= toMs) continue;
         counts.push({ accountId: scope.accountId, keyId, hourStart, reason: parsed.reason, count: value });
       }
     }

@@ -165,6 +165,14 @@ describe('refusals per key, gathered by the gates and read back per key and hour
     }
     expect(await refusedToday(limited.accountId, b.id)).toEqual(new Map());
     expect(await refusedToday(quota.accountId)).toEqual(new Map([[`${q.id} quota_exceeded`, 3]]));
+    // A window whose edges cut an hour (a :30/:45 zone's day) still gets that hour, whole.
+    const first = rows[0] as RefusalCount;
+    const cut = await refusalReader().refusals(
+      { accountId: limited.accountId },
+      first.hourStart + 30 * 60_000,
+      first.hourStart + 31 * 60_000,
+    );
+    expect(cut).toEqual(rows.filter((row) => row.hourStart === first.hourStart));
     // A window that ends before the refusals' hour holds none of them.
     expect(await refusalReader().refusals({ accountId: limited.accountId }, dayStart(), before)).toEqual([]);
 
@@ -180,6 +188,52 @@ describe('refusals per key, gathered by the gates and read back per key and hour
     await visible(quota.accountId, new Map([[`${q.id} quota_exceeded`, 4]]), Date.now());
     expect(await billedToday(quota, 2)).toBe(2);
   }, 90_000);
+
+  it('GET /usage?include=refusals answers them per hour cell and per key, beside a total that holds only the accepted answers', async () => {
+    const [a, b] = limited.keys as [Owner['keys'][number], Owner['keys'][number]];
+    const query = `from=${today()}&to=${today()}&tz=UTC&granularity=hour&groupBy=key&include=refusals`;
+    const answer = await userApi(limited.user.idToken, 'GET', `/usage?${query}`);
+    expect(answer.status).toBe(200);
+    type Counts = { rate_limited: number; quota_exceeded: number; account_suspended: number };
+    type Refused = { total: Counts; series: ({ start: string } & Counts)[] };
+    const body = answer.body as {
+      total: number;
+      series: { start: string; count: number }[];
+      refusals: Refused;
+      keys: { keyId: string; total: number; refusals: Refused }[];
+    };
+    expect(body.total).toBe(5);
+    expect(body.refusals.total).toEqual({ rate_limited: 4, quota_exceeded: 0, account_suspended: 0 });
+    // The cells are the reader's hours: each refusal in the hour cell it happened in.
+    const rows = await refusalReader().refusals(
+      { accountId: limited.accountId },
+      dayStart(),
+      dayStart() + 24 * HOUR_MS,
+    );
+    const byHour = new Map<number, number>();
+    for (const row of rows) byHour.set(row.hourStart, (byHour.get(row.hourStart) ?? 0) + row.count);
+    expect(body.refusals.series).toHaveLength(24);
+    for (const cell of body.refusals.series) {
+      expect(cell.rate_limited).toBe(byHour.get(Date.parse(cell.start)) ?? 0);
+    }
+    const perKey = new Map(body.keys.map((k) => [k.keyId, k]));
+    expect(perKey.get(a.id)?.total).toBe(3);
+    expect(perKey.get(a.id)?.refusals.total).toEqual({
+      rate_limited: 4,
+      quota_exceeded: 0,
+      account_suspended: 0,
+    });
+    expect(perKey.get(b.id)?.total).toBe(2);
+    expect(perKey.get(b.id)?.refusals.total).toEqual({
+      rate_limited: 0,
+      quota_exceeded: 0,
+      account_suspended: 0,
+    });
+    // Without include=refusals the answer has none, and the same total.
+    const plain = await userApi(limited.user.idToken, 'GET', `/usage?from=${today()}&to=${today()}&tz=UTC`);
+    expect((plain.body as { total: number; refusals?: unknown }).total).toBe(5);
+    expect((plain.body as { refusals?: unknown }).refusals).toBeUndefined();
+  });
 
   it(`403 account_suspended is recorded by key-api's gate and the example API's alike, none of it billed`, async () => {
     const owner = await ownerOn({ name: 'Open' }, 'refusals-suspend', 1);
