@@ -1,7 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endpoints, signUpAndSignIn, type TestUser, userApi } from '../support/local-stack';
+import {
+  endpoints,
+  exampleApi,
+  signInAdmin,
+  signUpAndSignIn,
+  type TestUser,
+  userApi,
+} from '../support/local-stack';
 import { DESKTOP, launchChromium, PHONE, screenshot } from './browser';
 
 /**
@@ -245,6 +252,68 @@ describe('the usage page', () => {
     expect(await layoutProblems()).toEqual({ overflow: 0, overlaps: [] });
     await screenshot(page, 'usage-hours-390');
     await page.setViewportSize(DESKTOP);
+  });
+
+  it('shows the refusals after a 429, apart from billed usage and marked not billed', async () => {
+    // The SaaS owner's admin puts the account on a plan of 2 requests a minute per key.
+    const admin = await signInAdmin();
+    const planId = `usage-page-${Date.now()}`;
+    const plan = { name: 'Two a minute', rateLimit: { requests: 2, perSeconds: 60, scope: 'key' } };
+    expect((await userApi(admin.idToken, 'PUT', `/admin/plans/${planId}`, plan)).status).toBe(201);
+    const accountId = ((await userApi(owner.idToken, 'GET', '/me')).body as { userId: string }).userId;
+    const assigned = await userApi(admin.idToken, 'PUT', `/admin/accounts/${accountId}/plan`, { planId });
+    expect(assigned.status).toBe(200);
+
+    // The owner's API answers as before until the gate holds the key to the new plan (its key
+    // cache's fresh window); then the third request of the minute is refused.
+    let accepted = 0;
+    let refused = 0;
+    await expect
+      .poll(
+        async () => {
+          const { status } = await exampleApi('/v1/rates/EUR', { key: secrets.alpha });
+          if (status === 200) accepted++;
+          if (status === 429) refused++;
+          return status;
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBe(429);
+    for (let i = 0; i < 2; i++) {
+      expect((await exampleApi('/v1/rates/EUR', { key: secrets.alpha })).status).toBe(429);
+      refused++;
+    }
+
+    const card = page.getByTestId('refusals-card');
+    const rateLimited = card.locator('[data-reason="rate_limited"] [data-testid="refusal-count"]');
+    await expect.poll(() => rateLimited.textContent(), POLL).toBe(String(refused));
+    expect(await card.getByTestId('refusals-not-billed').textContent()).toBe('not billed');
+    expect(
+      await card.locator('[data-reason="quota_exceeded"] [data-testid="refusal-count"]').textContent(),
+    ).toBe('0');
+    // Billed usage is the accepted requests only; the refused ones are the key's, in their own column.
+    await expect.poll(() => page.getByTestId('usage-total').textContent(), POLL).toBe(String(5 + accepted));
+    const alphaRow = page.locator(`tr.key-usage-row[data-key-id="${keyIds.alpha}"]`);
+    expect(await alphaRow.getByTestId('key-usage-count').textContent()).toBe(String(3 + accepted));
+    expect(await alphaRow.getByTestId('key-usage-refused').textContent()).toBe(String(refused));
+    const refusedCells = await page
+      .locator('[data-testid="refusals-chart"] .bar')
+      .evaluateAll((bars) => bars.map((bar) => Number(bar.getAttribute('data-count'))));
+    expect(refusedCells.reduce((sum, n) => sum + n, 0)).toBe(refused);
+
+    // The CSV carries them in columns of their own, beside the billed count.
+    const downloaded = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download CSV' }).click();
+    const [header, ...lines] = (await readFile(await (await downloaded).path(), 'utf8'))
+      .trim()
+      .split(/\r?\n/);
+    expect(header).toBe('keyId,name,start,count,rate_limited,quota_exceeded,account_suspended');
+    const column = (name: string) => (header ?? '').split(',').indexOf(name);
+    const sum = (name: string) =>
+      lines.reduce((total, line) => total + Number(line.split(',')[column(name)]), 0);
+    expect(sum('rate_limited')).toBe(refused);
+    expect(sum('count')).toBe(5 + accepted);
+    await screenshot(page, 'usage-refusals-desktop');
   });
 
   it('threw no errors in the page', () => {
