@@ -45,9 +45,9 @@ describe('the metric store', () => {
     ).toBeUndefined();
   });
 
-  it('forgets points older than its retention and beyond its cap per metric', () => {
+  it('forgets points older than its retention, and keeps sums exact at any rate with a bounded sample', () => {
     const clock = clockAt(0);
-    const store = new MetricStore({ now: clock.now, retentionMs: 10 * MINUTE, maxPointsPerMetric: 5_000 });
+    const store = new MetricStore({ now: clock.now, retentionMs: 10 * MINUTE, samplesPerSecond: 50 });
     const key = serviceMetricKey(SERVICE_NAMES.metering, MeteringMetric.eventsCounted);
     for (let i = 0; i < 20; i++) {
       store.record(key, 1);
@@ -55,15 +55,26 @@ describe('the metric store', () => {
     }
     // Points of the last ten minutes only (the latest at 19 min: 9 min to 19 min).
     expect(store.size(key)).toBe(11);
-    for (let i = 0; i < 12_000; i++) store.record(key, 1);
-    expect(store.size(key)).toBe(5_000);
+    // 12,000 in one second: counted exactly, sampled for the percentiles.
+    for (let i = 1; i <= 12_000; i++) store.record(key, i);
+    const second = [clock.now(), clock.now() + 1_000] as const;
+    expect(store.window(key, ...second)).toMatchObject({
+      count: 12_000,
+      sum: (12_000 * 12_001) / 2,
+      max: 12_000,
+    });
+    expect(store.window(key, ...second).samples).toHaveLength(50);
+    const p50 = store.statistic(key, 'p50', ...second) ?? 0;
+    expect(p50).toBeGreaterThan(1_000);
+    expect(p50).toBeLessThan(11_000);
   });
 
   it('computes percentiles by nearest rank and has no value without data', () => {
-    const values = Array.from({ length: 100 }, (_, i) => i + 1);
-    expect(computeStatistic(values, 'p50')).toBe(50);
-    expect(computeStatistic(values, 'p99')).toBe(99);
-    expect(computeStatistic([], 'Sum')).toBeUndefined();
+    const samples = Array.from({ length: 100 }, (_, i) => i + 1);
+    const aggregate = { count: 100, sum: 5050, max: 100, samples };
+    expect(computeStatistic(aggregate, 'p50')).toBe(50);
+    expect(computeStatistic(aggregate, 'p99')).toBe(99);
+    expect(computeStatistic({ count: 0, sum: 0, max: 0, samples: [] }, 'Sum')).toBeUndefined();
   });
 });
 

@@ -15,16 +15,19 @@ import type { InvocationMetrics } from '../../../services/platform/metrics';
  * is written to disk: a restart starts empty, as a fresh CloudWatch would look to a new stage.
  */
 
-/** How long points are kept: the ops page shows the latest periods, CloudWatch keeps more. */
+/** How long figures are kept: the ops page shows the latest periods, CloudWatch keeps more. */
 export const DEFAULT_RETENTION_MS = 60 * 60_000;
-/** Per metric, so a flood of one cannot grow the process without bound. */
-export const DEFAULT_MAX_POINTS_PER_METRIC = 100_000;
+/**
+ * Values kept per metric and second for the percentiles (a uniform sample beyond it); counts, sums
+ * and maxima stay exact at any rate. Bounds the store under a benchmark's thousands a second.
+ */
+export const DEFAULT_SAMPLES_PER_SECOND = 64;
 
 export interface MetricStoreOptions {
   /** @default DEFAULT_RETENTION_MS */
   readonly retentionMs?: number;
-  /** @default DEFAULT_MAX_POINTS_PER_METRIC */
-  readonly maxPointsPerMetric?: number;
+  /** @default DEFAULT_SAMPLES_PER_SECOND */
+  readonly samplesPerSecond?: number;
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -42,52 +45,93 @@ export const awsMetricKey = (resource: AwsResource, name: string): MetricKey =>
 export const metricKeyOf = (def: MetricDef): MetricKey =>
   def.kind === 'service' ? serviceMetricKey(def.service, def.name) : awsMetricKey(def.resource, def.name);
 
-/** One metric's points in time order, oldest dropped from the front without copying each time. */
+/** One second of a metric: exact count, sum and maximum, and a uniform sample of its values. */
+interface Second {
+  readonly at: number;
+  count: number;
+  sum: number;
+  max: number;
+  readonly samples: number[];
+}
+
+/** What a window of a metric holds. */
+export interface Aggregate {
+  readonly count: number;
+  readonly sum: number;
+  readonly max: number;
+  /** Every value, or a uniform sample of each second's beyond samplesPerSecond. */
+  readonly samples: readonly number[];
+}
+
+/** One metric's seconds in time order, the oldest dropped from the front. */
 class Series {
-  times: number[] = [];
-  values: number[] = [];
+  seconds: Second[] = [];
   head = 0;
 
-  push(at: number, value: number): void {
-    // Time order is what the window search relies on; a clock step back is clamped.
-    const last = this.times[this.times.length - 1];
-    this.times.push(last !== undefined && at < last ? last : at);
-    this.values.push(value);
+  constructor(readonly samplesPerSecond: number) {}
+
+  add(at: number, value: number): void {
+    const last = this.seconds[this.seconds.length - 1];
+    // Time order is what the window search relies on; a clock step back joins the latest second.
+    const second = Math.floor(at / 1000) * 1000;
+    let bucket = last;
+    if (!last || second > last.at) {
+      bucket = { at: second, count: 0, sum: 0, max: Number.NEGATIVE_INFINITY, samples: [] };
+      this.seconds.push(bucket);
+    }
+    const into = bucket as Second;
+    into.count += 1;
+    into.sum += value;
+    into.max = Math.max(into.max, value);
+    if (into.samples.length < this.samplesPerSecond) into.samples.push(value);
+    else {
+      // Reservoir sampling (Algorithm R): every value of the second equally likely to be kept.
+      const slot = Math.floor(Math.random() * into.count);
+      if (slot < this.samplesPerSecond) into.samples[slot] = value;
+    }
   }
 
-  dropBefore(cutoff: number, maxPoints: number): void {
-    const { times } = this;
-    while (
-      this.head < times.length &&
-      ((times[this.head] ?? 0) < cutoff || times.length - this.head > maxPoints)
-    ) {
+  dropBefore(cutoff: number): void {
+    while (this.head < this.seconds.length && (this.seconds[this.head]?.at ?? 0) + 1000 <= cutoff)
       this.head += 1;
-    }
-    // Compact once the dropped part outweighs the kept part: amortised O(1) per point.
-    if (this.head > 1024 && this.head * 2 > times.length) {
-      this.times = times.slice(this.head);
-      this.values = this.values.slice(this.head);
+    // Compact once the dropped part outweighs the kept part: amortised O(1) per second.
+    if (this.head > 256 && this.head * 2 > this.seconds.length) {
+      this.seconds = this.seconds.slice(this.head);
       this.head = 0;
     }
   }
 
-  /** Values with `from <= time < to`. */
-  between(from: number, to: number): number[] {
-    const start = this.#firstAtOrAfter(from);
-    const end = this.#firstAtOrAfter(to);
-    return this.values.slice(start, end);
+  /** The seconds that start in `from <= start < to`. */
+  between(from: number, to: number): Aggregate {
+    // Seconds are whole: one that straddles `from` belongs to the window before (alarm periods).
+    const first = Math.ceil(from / 1000) * 1000;
+    let count = 0;
+    let sum = 0;
+    let max = Number.NEGATIVE_INFINITY;
+    const samples: number[] = [];
+    for (let i = this.#firstAtOrAfter(first); i < this.seconds.length; i++) {
+      const second = this.seconds[i] as Second;
+      if (second.at >= to) break;
+      count += second.count;
+      sum += second.sum;
+      max = Math.max(max, second.max);
+      samples.push(...second.samples);
+    }
+    return { count, sum, max, samples };
   }
 
   get size(): number {
-    return this.times.length - this.head;
+    let count = 0;
+    for (let i = this.head; i < this.seconds.length; i++) count += this.seconds[i]?.count ?? 0;
+    return count;
   }
 
   #firstAtOrAfter(time: number): number {
     let low = this.head;
-    let high = this.times.length;
+    let high = this.seconds.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if ((this.times[mid] ?? 0) < time) low = mid + 1;
+      if ((this.seconds[mid]?.at ?? 0) < time) low = mid + 1;
       else high = mid;
     }
     return low;
@@ -97,12 +141,12 @@ class Series {
 export class MetricStore {
   readonly #series = new Map<MetricKey, Series>();
   readonly #retentionMs: number;
-  readonly #maxPoints: number;
+  readonly #samplesPerSecond: number;
   readonly now: () => number;
 
   constructor(options: MetricStoreOptions = {}) {
     this.#retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
-    this.#maxPoints = options.maxPointsPerMetric ?? DEFAULT_MAX_POINTS_PER_METRIC;
+    this.#samplesPerSecond = options.samplesPerSecond ?? DEFAULT_SAMPLES_PER_SECOND;
     this.now = options.now ?? Date.now;
   }
 
@@ -110,11 +154,11 @@ export class MetricStore {
     if (!Number.isFinite(value)) return;
     let series = this.#series.get(key);
     if (!series) {
-      series = new Series();
+      series = new Series(this.#samplesPerSecond);
       this.#series.set(key, series);
     }
-    series.push(at, value);
-    series.dropBefore(at - this.#retentionMs, this.#maxPoints);
+    series.add(at, value);
+    series.dropBefore(at - this.#retentionMs);
   }
 
   /**
@@ -128,36 +172,43 @@ export class MetricStore {
     };
   }
 
-  /** The points of `from <= time < to`. */
-  values(key: MetricKey, from: number, to: number): number[] {
-    return this.#series.get(key)?.between(from, to) ?? [];
+  /** What was recorded in the seconds of `from <= time < to`. */
+  window(key: MetricKey, from: number, to: number): Aggregate {
+    return (
+      this.#series.get(key)?.between(from, to) ?? {
+        count: 0,
+        sum: 0,
+        max: Number.NEGATIVE_INFINITY,
+        samples: [],
+      }
+    );
   }
 
-  /** How many points are kept of the metric. */
+  /** How many values are kept of the metric (counted, not necessarily sampled). */
   size(key: MetricKey): number {
     return this.#series.get(key)?.size ?? 0;
   }
 
   /** The statistic over `from <= time < to`, or undefined without data (CloudWatch draws nothing). */
   statistic(key: MetricKey, statistic: Statistic, from: number, to: number): number | undefined {
-    return computeStatistic(this.values(key, from, to), statistic);
+    return computeStatistic(this.window(key, from, to), statistic);
   }
 }
 
-/** CloudWatch's statistics over raw points; percentiles by nearest rank. */
-export function computeStatistic(values: readonly number[], statistic: Statistic): number | undefined {
-  if (values.length === 0) return undefined;
+/** CloudWatch's statistics: exact sums, averages and maxima; percentiles by nearest rank of the sample. */
+export function computeStatistic(aggregate: Aggregate, statistic: Statistic): number | undefined {
+  if (aggregate.count === 0) return undefined;
   switch (statistic) {
     case 'Sum':
-      return values.reduce((sum, value) => sum + value, 0);
+      return aggregate.sum;
     case 'Average':
-      return values.reduce((sum, value) => sum + value, 0) / values.length;
+      return aggregate.sum / aggregate.count;
     case 'Maximum':
-      return values.reduce((max, value) => Math.max(max, value), Number.NEGATIVE_INFINITY);
+      return aggregate.max;
     case 'p50':
-      return percentile(values, 50);
+      return percentile(aggregate.samples, 50);
     case 'p99':
-      return percentile(values, 99);
+      return percentile(aggregate.samples, 99);
   }
 }
 

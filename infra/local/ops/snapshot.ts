@@ -7,7 +7,7 @@ import type {
   WidgetDef,
 } from '../../../contracts/dashboard';
 import { evaluateMath } from './metric-math';
-import { type MetricStore, metricKeyOf } from './metric-store';
+import { computeStatistic, type MetricStore, metricKeyOf } from './metric-store';
 
 /**
  * The ops page's figures: every widget of the dashboard's definition with each series' value over
@@ -75,11 +75,8 @@ function seriesValue(
   window: Window,
 ): { value: number | undefined; points: number } {
   if (def.kind !== 'math') {
-    const key = metricKeyOf(def);
-    return {
-      value: store.statistic(key, def.statistic, window.from, window.to),
-      points: store.values(key, window.from, window.to).length,
-    };
+    const recorded = store.window(metricKeyOf(def), window.from, window.to);
+    return { value: computeStatistic(recorded, def.statistic), points: recorded.count };
   }
   let points = 0;
   const variables = Object.fromEntries(
