@@ -189,6 +189,8 @@ describe('quotas exact for one container', () => {
         },
       }),
       publisher: { publish: async () => undefined },
+      // Its refusal summary would be one more request on the counted client, seconds later.
+      refusals: { refused: () => undefined },
       logger: new Logger({ serviceName: 'quota-reads', logLevel: 'SILENT' }),
       metrics: discardMetrics,
     });
