@@ -2,6 +2,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { describe, expect, it } from 'vitest';
 import { operationsDefinition } from '../../contracts/dashboard';
 import { KeyApiMetric, MeteringMetric, SERVICE_NAMES } from '../../contracts/metric-names';
+import { recordBacklog } from '../../infra/local/ops/invocations';
 import { evaluateMath } from '../../infra/local/ops/metric-math';
 import {
   awsMetricKey,
@@ -75,6 +76,43 @@ describe('the metric store', () => {
     expect(computeStatistic(aggregate, 'p50')).toBe(50);
     expect(computeStatistic(aggregate, 'p99')).toBe(99);
     expect(computeStatistic({ count: 0, sum: 0, max: 0, samples: [] }, 'Sum')).toBeUndefined();
+  });
+});
+
+describe('the backlog as the consumer sees it', () => {
+  it("records SQS's age of the oldest message and Kinesis's records in and iterator age per batch", () => {
+    const now = 1_000_000_000;
+    const store = new MetricStore({ now: () => now });
+    const window = [now - 1_000, now + 1_000] as const;
+    recordBacklog(
+      store,
+      {
+        Records: [3_000, 500].map((ago) => ({
+          eventSource: 'aws:sqs',
+          attributes: { SentTimestamp: `${now - ago}` },
+        })),
+      },
+      now,
+    );
+    const queue = { type: 'queue', role: 'usage' } as const;
+    expect(store.statistic(awsMetricKey(queue, 'ApproximateAgeOfOldestMessage'), 'Maximum', ...window)).toBe(
+      3,
+    );
+    recordBacklog(
+      store,
+      {
+        Records: [4, 2].map((ago) => ({
+          eventSource: 'aws:kinesis',
+          kinesis: { approximateArrivalTimestamp: now / 1000 - ago },
+        })),
+      },
+      now,
+    );
+    expect(
+      store.statistic(awsMetricKey({ type: 'stream', role: 'usage' }, 'IncomingRecords'), 'Sum', ...window),
+    ).toBe(2);
+    const iteratorAge = awsMetricKey({ type: 'function', role: 'metering' }, 'IteratorAge');
+    expect(store.statistic(iteratorAge, 'Maximum', ...window)).toBe(2_000);
   });
 });
 

@@ -29,6 +29,44 @@ export function timedInvocations<E, R>(
   };
 }
 
+/** The parts of an SQS or Kinesis event the backlog figures read. */
+interface BatchRecord {
+  readonly eventSource?: string;
+  readonly attributes?: { readonly SentTimestamp?: string };
+  readonly kinesis?: { readonly approximateArrivalTimestamp?: number };
+}
+
+/**
+ * What CloudWatch says of the usage backlog, as the consumer sees each batch: SQS's age of the
+ * oldest message (seconds; the oldest of the batch when it is read) and, on Kinesis, the records
+ * that came in and metering's IteratorAge (milliseconds; its newest record's wait, as Lambda
+ * reports it).
+ */
+export function recordBacklog(store: MetricStore, event: unknown, now = Date.now()): void {
+  const records = (event as { Records?: readonly BatchRecord[] } | undefined)?.Records;
+  if (!Array.isArray(records) || records.length === 0) return;
+  if (records[0]?.eventSource === 'aws:sqs') {
+    const sent = records.map((r) => Number(r.attributes?.SentTimestamp)).filter(Number.isFinite);
+    if (sent.length > 0) {
+      const age = (now - Math.min(...sent)) / 1000;
+      store.record(awsMetricKey({ type: 'queue', role: 'usage' }, 'ApproximateAgeOfOldestMessage'), age, now);
+    }
+  } else if (records[0]?.eventSource === 'aws:kinesis') {
+    store.record(awsMetricKey({ type: 'stream', role: 'usage' }, 'IncomingRecords'), records.length, now);
+    const arrived = records
+      .map((r) => Number(r.kinesis?.approximateArrivalTimestamp) * 1000)
+      .filter(Number.isFinite);
+    if (arrived.length > 0) {
+      const age = now - Math.max(...arrived);
+      store.record(
+        awsMetricKey({ type: 'function', role: 'metering' }, 'IteratorAge'),
+        Math.max(0, age),
+        now,
+      );
+    }
+  }
+}
+
 /**
  * A Lambda target behind the load balancer: the function's figures, and the target group's and
  * the load balancer's count of requests and answers by class. A handler that throws is the ALB's

@@ -9,7 +9,7 @@ import { kinesisClient, sqsClient } from '../../../services/platform/aws-clients
 import type { BootstrapResult } from '../bootstrap';
 import { LOCAL_REGION, localCognitoClient } from '../local-aws';
 import { localAlertSender } from '../mailbox';
-import { timedInvocations } from '../ops/invocations';
+import { recordBacklog, timedInvocations } from '../ops/invocations';
 import { KinesisPoller } from '../pollers/kinesis-poller';
 import { LOCAL_SQS_BATCHES_IN_FLIGHT, SqsPoller } from '../pollers/sqs-poller';
 import { inParts, type StackContext, type StopList, type Stoppable } from './step';
@@ -96,6 +96,15 @@ function scheduleAlerts(context: StackContext, metering: Metering): Stoppable {
   };
 }
 
+/** Metering's handler as the pollers call it, its figures (and the backlog's) kept for the ops page. */
+function consumer(context: StackContext, metering: Metering): Metering['handler'] {
+  const timed = timedInvocations(context.metrics, 'metering', metering.handler);
+  return (event) => {
+    recordBacklog(context.metrics, event);
+    return timed(event);
+  };
+}
+
 function batchFailed(context: StackContext, source: string) {
   return (error: unknown) =>
     context.notice(`[metering] ${source} batch failed: ${(error as Error)?.message ?? error}`);
@@ -114,7 +123,7 @@ function pollQueue(
     queueUrl: resources.usageQueueUrl,
     queueArn: resources.usageQueueArn,
     region: LOCAL_REGION,
-    handler: timedInvocations(context.metrics, 'metering', metering.handler),
+    handler: consumer(context, metering),
     // The event source mapping's settings in CDK, from the same definition.
     batchSize: usageQueue.eventSource.batchSize,
     batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
@@ -145,7 +154,7 @@ async function pollStream(
     streamName: resources.usageStreamName,
     streamArn: resources.usageStreamArn,
     region: LOCAL_REGION,
-    handler: timedInvocations(context.metrics, 'metering', metering.handler),
+    handler: consumer(context, metering),
     batchSize: usageStream.eventSource.batchSize,
     batchingWindowMs: usageStream.eventSource.maxBatchingWindowSeconds * 1000,
     // Next to the stream's own data, so a restart resumes after the last record consumed.
