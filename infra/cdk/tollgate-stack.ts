@@ -217,12 +217,15 @@ export class TollgateStack extends Stack {
   #grantDataAccess(alertFromAddress: string | undefined): void {
     const { keyApi, metering, userApi, authTriggers, ownerApi } = this.functions;
     // key-api and the owner API are both gates: the key check, the plan's limits (the account's
-    // standing, its plan, its counted usage for a quota), the usage events. No writes.
+    // standing, its plan, its counted usage for a quota), the usage events, and the summaries of
+    // what they refused. No other write.
     this.tables.allowGateKeyCheck(keyApi);
     this.tables.allowKeyDayCountRead(keyApi);
+    this.tables.allowRefusalSummaries(keyApi);
     this.usageTransport.allowPublish(keyApi);
 
     this.tables.allowGateKeyCheck(ownerApi);
+    this.tables.allowRefusalSummaries(ownerApi);
     this.usageTransport.allowPublish(ownerApi);
 
     this.usageTransport.attachConsumer(metering);

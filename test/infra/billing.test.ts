@@ -272,7 +272,7 @@ describe('TollgateStack with billing (-c billingMeterId)', () => {
       .map((m) => ({ route: `${m.HttpMethod} ${pathOf(m.ResourceId.Ref)}`, method: m }));
     const billing = routes.filter(({ route }) => route.includes('billing'));
     expect(billing.map(({ route }) => route).sort()).toEqual(
-      ['POST /billing/checkout', 'POST /billing/portal', 'GET /me/billing'].sort(),
+      ['POST /billing/checkout', 'POST /billing/portal', 'GET /me/billing', 'GET /billing/plans'].sort(),
     );
     for (const { route, method } of billing) {
       expect(method.AuthorizationType, route).toBe('COGNITO_USER_POOLS');

@@ -22,6 +22,7 @@ import {
   usageStream,
   userPool,
 } from '../../contracts/resources';
+import { REFUSAL_SUMMARY_ATTRIBUTES } from '../../infra/cdk/constructs/data-tables';
 import { EXAMPLE_API_PATHS } from '../../infra/cdk/paths';
 import {
   logicalIdOf,
@@ -586,10 +587,21 @@ describe.each([
       ['dynamodb:Query', JSON.stringify({ 'Fn::GetAtt': [tableIds.usage, 'Arn'] })],
     ];
 
-    it('lets key-api check keys, enforce plans, read day counters and publish, and nothing else: no writes', () => {
+    /** The one write of a gate: its refusal summaries, naming refusal attributes only (test/infra/refusals.test.ts). */
+    const refusalSummaryGrant = () => ({
+      action: 'dynamodb:UpdateItem',
+      resource: JSON.stringify({ 'Fn::GetAtt': [tableIds.usage, 'Arn'] }),
+      condition: {
+        'ForAllValues:StringLike': { 'dynamodb:Attributes': [...REFUSAL_SUMMARY_ATTRIBUTES] },
+        StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+      },
+    });
+
+    it('lets key-api check keys, enforce plans, read day counters and publish, and nothing else: no write but its refusal summaries', () => {
       const granted = permissions(SERVICE_NAMES.keyApi).filter((p) => !p.action.startsWith('logs:'));
-      expect(granted.some((p) => WRITE_ACTIONS.includes(p.action))).toBe(false);
-      expect(granted.map((p) => [p.action, p.resource]).sort()).toEqual(
+      expect(granted.filter((p) => WRITE_ACTIONS.includes(p.action))).toEqual([refusalSummaryGrant()]);
+      const reads = granted.filter((p) => !WRITE_ACTIONS.includes(p.action));
+      expect(reads.map((p) => [p.action, p.resource]).sort()).toEqual(
         [
           ...gateGrants(),
           // Its answers' usage figure: a key's day counter.
@@ -597,16 +609,17 @@ describe.each([
           publishGrant(),
         ].sort(),
       );
-      expect(granted.every((p) => p.condition === undefined)).toBe(true);
+      expect(reads.every((p) => p.condition === undefined)).toBe(true);
     });
 
-    it('lets the owner API check keys, enforce plans and publish, and nothing else: no writes, no key or account listing', () => {
+    it('lets the owner API check keys, enforce plans and publish, and nothing else: no write but its refusal summaries, no key or account listing', () => {
       const granted = permissions(SERVICE_NAMES.exampleApi).filter((p) => !p.action.startsWith('logs:'));
-      expect(granted.some((p) => WRITE_ACTIONS.includes(p.action))).toBe(false);
-      expect(granted.map((p) => [p.action, p.resource]).sort()).toEqual(
+      expect(granted.filter((p) => WRITE_ACTIONS.includes(p.action))).toEqual([refusalSummaryGrant()]);
+      const reads = granted.filter((p) => !WRITE_ACTIONS.includes(p.action));
+      expect(reads.map((p) => [p.action, p.resource]).sort()).toEqual(
         [...gateGrants(), publishGrant()].sort(),
       );
-      expect(granted.every((p) => p.condition === undefined)).toBe(true);
+      expect(reads.every((p) => p.condition === undefined)).toBe(true);
     });
 
     it('lets auth-triggers provision accounts and first keys only, in transactions', () => {
@@ -806,7 +819,7 @@ describe.each([
       t().hasResourceProperties('AWS::ApiGateway::Authorizer', { Type: 'COGNITO_USER_POOLS' });
       const { methods, others } = userApiMethods();
       const routes = others.filter((m) => m.HttpMethod !== 'OPTIONS');
-      expect(routes).toHaveLength(14);
+      expect(routes).toHaveLength(18);
       for (const method of routes) {
         expect(method.AuthorizationType).toBe('COGNITO_USER_POOLS');
         expect(method.AuthorizerId).toEqual({ Ref: authorizerId });

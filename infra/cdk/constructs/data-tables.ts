@@ -46,6 +46,20 @@ function indexProps(index: IndexDefinition): dynamodb.GlobalSecondaryIndexProps 
 }
 
 /**
+ * Every attribute a refusal summary writes (services/usage/refusals.ts): the usage table's key, the
+ * expiry, and a count per reason and UTC hour. test/infra/refusals.test.ts checks the recorder's
+ * own names against these patterns.
+ */
+export const REFUSAL_SUMMARY_ATTRIBUTES = [
+  'pk',
+  'sk',
+  'expiresAt',
+  'rate_limited#*',
+  'quota_exceeded#*',
+  'account_suspended#*',
+] as const;
+
+/**
  * The billing table's partitions user-api may touch: services/billing/billing-keys.ts's layout
  * (infra/cdk imports no services; test/infra/billing.test.ts checks these against it).
  */
@@ -113,6 +127,20 @@ export class DataTables extends Construct {
     this.#allow(fn, ['dynamodb:Query'], [this.usage.tableArn]);
     this.#setKeyDataEnv(fn);
     this.#setPlansEnv(fn);
+    this.#setUsageEnv(fn);
+  }
+
+  /**
+   * A gate's summaries of the requests it refused (services/usage/refusals.ts RefusalRecorder): an
+   * UpdateItem that may name only a refusal item's attributes — its key, its expiry and
+   * `<reason>#<hour>` counts — so a gate can never touch a counter, a period item or a mark, though
+   * they share the account's partition; and it reads nothing back.
+   */
+  allowRefusalSummaries(fn: TollgateFunction): void {
+    this.#allow(fn, ['dynamodb:UpdateItem'], [this.usage.tableArn], {
+      'ForAllValues:StringLike': { 'dynamodb:Attributes': [...REFUSAL_SUMMARY_ATTRIBUTES] },
+      StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+    });
     this.#setUsageEnv(fn);
   }
 
