@@ -10,6 +10,7 @@ import {
   type WindowCells,
   windowCells,
 } from '../usage/usage-series';
+import { csvLine } from './csv';
 import type { UserApiDeps } from './env';
 import { ApiError, notFound } from './errors';
 
@@ -290,17 +291,6 @@ async function hourAnswer(deps: UserApiDeps, asked: Asked): Promise<UsageAnswer>
   }));
   return answer;
 }
-
-const CSV_SAFE = /^[A-Za-z0-9 _.:/+*{}#-]*$/;
-
-/** A CSV field (RFC 4180): quoted when it holds anything but plain characters; a leading = + - @ is a formula to spreadsheets, so quoted and prefixed. */
-function csvField(value: string | number): string {
-  if (typeof value === 'number') return String(value);
-  const guarded = /^[=+\-@]/.test(value) ? `'${value}` : value;
-  return CSV_SAFE.test(guarded) && guarded === value ? value : `"${guarded.replaceAll('"', '""')}"`;
-}
-
-const csvLine = (fields: readonly (string | number)[]) => `${fields.map(csvField).join(',')}\r\n`;
 
 /** The answer as CSV: a header row, then one row per cell (per key or route with groupBy): the JSON's numbers exactly. */
 export function usageCsv(answer: UsageAnswer): string {

@@ -12,6 +12,7 @@ import { UsageStore } from '../../services/usage/usage-store';
 import { composeUserApi } from '../../services/user-api/compose';
 import { loadUserApiConfig } from '../../services/user-api/config';
 import type { UsageAnswer } from '../../services/user-api/usage-answer';
+import { accountWithKeys } from '../support/accounts';
 import { localClients } from '../support/local-stack';
 import { meteringConsumer } from '../support/metering-consumer';
 
@@ -50,18 +51,7 @@ async function usage(accountId: string, query: string): Promise<UsageAnswer> {
   return JSON.parse(answer.text) as UsageAnswer;
 }
 
-async function account(label: string, keyCount: number) {
-  const accountId = `analytics-${label}-${randomUUID()}`;
-  const now = new Date();
-  await keys.provisionAccount({ accountId, email: `${accountId}@example.com`, userName: accountId, now });
-  const keyIds: string[] = [];
-  for (let i = 0; i < keyCount; i++) {
-    const created = await keys.createKey({ accountId, name: `k${i}`, now });
-    if (!created.ok) throw new Error('createKey failed');
-    keyIds.push(created.value.record.keyId);
-  }
-  return { accountId, keyIds };
-}
+const account = (label: string, keyCount: number) => accountWithKeys(keys, `analytics-${label}`, keyCount);
 
 const sum = (values: readonly number[]) => values.reduce((total, n) => total + n, 0);
 

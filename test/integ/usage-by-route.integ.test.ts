@@ -14,6 +14,7 @@ import {
 import { UsageStore } from '../../services/usage/usage-store';
 import { composeUserApi } from '../../services/user-api/compose';
 import { loadUserApiConfig } from '../../services/user-api/config';
+import { accountWithKeys } from '../support/accounts';
 
 // `GET /usage?groupBy=route` end to end on DynamoDB Local: counters written the way metering writes
 // them (UsageStore.applyTransaction, events carrying route and method), read back through the
@@ -44,18 +45,7 @@ const usage = async (accountId: string, query: string) => {
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 };
 
-async function account(label: string, keyCount: number): Promise<{ accountId: string; keyIds: string[] }> {
-  const accountId = `byroute-${label}-${randomUUID()}`;
-  const now = new Date();
-  await keys.provisionAccount({ accountId, email: `${accountId}@example.com`, userName: accountId, now });
-  const keyIds: string[] = [];
-  for (let i = 0; i < keyCount; i++) {
-    const created = await keys.createKey({ accountId, name: `k${i}`, now });
-    if (!created.ok) throw new Error('createKey failed');
-    keyIds.push(created.value.record.keyId);
-  }
-  return { accountId, keyIds };
-}
+const account = (label: string, keyCount: number) => accountWithKeys(keys, `byroute-${label}`, keyCount);
 
 /** `n` events of one route on `day` (no route: counted under `*` / `*`). */
 const events = (n: number, day: string, call?: { method: string; route: string }): AggregateEvent[] =>

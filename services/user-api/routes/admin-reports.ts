@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { InvalidCursorError } from '../../accounts/account-directory';
 import { type AccountMonth, daysOfMonth, type KeyMonth } from '../../usage/month-report';
+import { csvHeaders, csvLine, wantsCsv } from '../csv';
 import type { AdminReports, UserApiDeps } from '../env';
 import { notFound } from '../errors';
 import {
@@ -250,22 +251,13 @@ function accountsUsageHandler(deps: UserApiDeps): OperationHandler<typeof getAcc
       }),
       ...(page.next ? { next: page.next } : {}),
     };
-    if (!wantsCsv(c, format)) return c.json(answer, 200);
+    if (!wantsCsv(format, c.req.header('accept'))) return c.json(answer, 200);
     // The CSV is the JSON's numbers: the route declares both bodies, Hono's types only the JSON.
     return c.body(accountsCsv(answer.accounts), 200, {
-      'content-type': 'text/csv; charset=utf-8',
-      'content-disposition': `attachment; filename="accounts-usage-${month}.csv"`,
+      ...csvHeaders(`accounts-usage-${month}.csv`),
       ...(page.next ? { [NEXT_CURSOR_HEADER]: page.next } : {}),
     }) as never;
   };
-}
-
-function wantsCsv(c: Context, format: 'json' | 'csv' | undefined): boolean {
-  if (format !== undefined) return format === 'csv';
-  const accept = c.req.header('accept') ?? '';
-  const csv = accept.indexOf('text/csv');
-  const jsonAt = accept.indexOf('application/json');
-  return csv >= 0 && (jsonAt < 0 || csv < jsonAt);
 }
 
 /** One row per account per day (`accountId,email,date,requests`) after a header row, as RFC 4180 lines. */
@@ -279,19 +271,5 @@ export function accountsCsv(
   const rows = accounts.flatMap((a) => a.days.map((d) => csvLine([a.accountId, a.email, d.date, d.count])));
   return csvLine(['accountId', 'email', 'date', 'requests']) + rows.join('');
 }
-
-const CSV_PLAIN = /^[A-Za-z0-9 _.:/@+-]*$/;
-
-/**
- * A CSV field: quoted unless plain; one that a spreadsheet would take for a formula (a leading
- * `= + - @`) is quoted and prefixed with `'`, as in the usage CSV (usage-answer.ts).
- */
-function csvField(value: string | number): string {
-  if (typeof value === 'number') return String(value);
-  if (/^[=+\-@]/.test(value)) return `"'${value.replaceAll('"', '""')}"`;
-  return CSV_PLAIN.test(value) ? value : `"${value.replaceAll('"', '""')}"`;
-}
-
-const csvLine = (fields: ReadonlyArray<string | number>) => `${fields.map(csvField).join(',')}\r\n`;
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { timeZoneSchema } from '../../../contracts/config';
 import { DAY_PATTERN, utcDay } from '../../../contracts/usage-event';
 import { MAX_CELLS } from '../../usage/usage-series';
+import { csvHeaders, wantsCsv } from '../csv';
 import type { UserApiDeps } from '../env';
 import { errorResponses, requiresIdToken, router, timestamp } from '../openapi';
 import { answerUsage, DEFAULT_USAGE_RANGE_DAYS, type UsageAnswer, usageCsv } from '../usage-answer';
@@ -151,20 +152,8 @@ const getUsage = createRoute({
 
 /** The answer as the request asks for it: CSV with format=csv or an Accept that prefers text/csv, else JSON. */
 export function respondUsage(c: Context, answer: UsageAnswer, format: 'json' | 'csv' | undefined) {
-  const wantsCsv = format === 'csv' || (format === undefined && prefersCsv(c.req.header('accept')));
-  if (!wantsCsv) return c.json(answer, 200);
-  return c.body(usageCsv(answer), 200, {
-    'content-type': 'text/csv; charset=utf-8',
-    'content-disposition': `attachment; filename="usage-${answer.from}-${answer.to}.csv"`,
-  });
-}
-
-/** Whether an Accept header asks for CSV before JSON. */
-function prefersCsv(accept: string | undefined): boolean {
-  if (!accept) return false;
-  const csv = accept.indexOf('text/csv');
-  const json = accept.indexOf('application/json');
-  return csv >= 0 && (json < 0 || csv < json);
+  if (!wantsCsv(format, c.req.header('accept'))) return c.json(answer, 200);
+  return c.body(usageCsv(answer), 200, csvHeaders(`usage-${answer.from}-${answer.to}.csv`));
 }
 
 export function usageRoutes(deps: UserApiDeps) {
