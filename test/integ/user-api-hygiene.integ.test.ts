@@ -87,6 +87,8 @@ describe('Cache-Control on every answer of the user API', () => {
       'POST /billing/portal': { token: owner, path: '/billing/portal' },
       'GET /me/billing': { token: owner, path: '/me/billing' },
       'GET /admin/accounts/{accountId}/usage': { token: admin, path: `/admin/accounts/${accountId}/usage` },
+      'GET /admin/usage/top': { token: admin, path: '/admin/usage/top' },
+      'GET /admin/usage/accounts': { token: admin, path: '/admin/usage/accounts' },
       'GET /admin/accounts': { token: admin, path: '/admin/accounts' },
       'GET /admin/plans': { token: admin, path: '/admin/plans' },
       'PUT /admin/plans/{planId}': { token: admin, path: `/admin/plans/${planId}`, body: { name: planId } },
