@@ -44,12 +44,16 @@ export function journalDeltas(events: readonly LedgerCountedEvent[], producerTtl
   }
   const { periods, producers } = periodIncrements(events, producerTtlMs);
   const periodDeltas = (kind: 'period' | 'producer', list: typeof periods): CounterDelta[] =>
-    list.map((p) => ({
-      counter: p.counter,
-      kind,
-      adds: { requests: p.requests, units: p.units, ...Object.fromEntries(p.days) },
-      sets: p.expiresAt === undefined ? {} : { expiresAt: p.expiresAt },
-    }));
+    list.map((p) => {
+      const sets: Record<string, number> = {};
+      if (p.expiresAt !== undefined) sets.expiresAt = p.expiresAt;
+      return {
+        counter: p.counter,
+        kind,
+        adds: { requests: p.requests, units: p.units, ...Object.fromEntries(p.days) },
+        sets,
+      };
+    });
   return [...counters.values(), ...periodDeltas('period', periods), ...periodDeltas('producer', producers)];
 }
 
