@@ -72,38 +72,72 @@ export const MAX_EVENT_UNITS = 1;
  * both import this schema. `id` is minted by key-api and is the idempotency key end to end: every
  * copy of an event (producer retry, redelivery) carries the same id and is counted once.
  */
-export const usageEventSchema = z.strictObject({
-  v: z.literal(1),
-  id: z.string().regex(/^[0-9A-Za-z_-]{16,64}$/, 'an id of 16-64 URL-safe characters'),
-  keyId: z.string().min(1).max(128),
-  accountId: z.string().min(1).max(128),
-  /** Event time: when key-api accepted the request, epoch milliseconds. */
-  ts: z.number().int().positive(),
-  units: z.number().int().min(1).max(MAX_EVENT_UNITS),
-  /**
-   * Set only on a copy key-api sent again after an attempt whose outcome it could not know (a
-   * timeout or a server error): the time of the first attempt, epoch ms. On Kinesis, where
-   * redelivery is ruled out by sequence numbers rather than per-event marks, it tells the consumer
-   * which records may have an earlier copy in their shard and where to look for it.
-   */
-  resent: z.number().int().positive().optional(),
-  /**
-   * What was called (the gate): the declared route template, the method and the answer's status
-   * class. Absent on events from before routes were recorded: they count under `*` / `*`.
-   */
-  route: routeTemplateSchema.optional(),
-  method: methodSchema.optional(),
-  status: z.enum(STATUS_CLASSES).optional(),
-  /**
-   * The gate container that published it: a random id minted once per container. Metering counts
-   * each container's share of an account's period apart (a producer item), so the container can
-   * tell which of the requests it admitted the counters already hold, whatever the pipeline's lag
-   * (services/gate/limits.ts). Absent on events from before it was recorded.
-   */
-  pid: producerIdSchema.optional(),
-});
+export const usageEventSchema = z
+  .strictObject({
+    v: z.literal(1),
+    id: z.string().regex(/^[0-9A-Za-z_-]{16,64}$/, 'an id of 16-64 URL-safe characters'),
+    keyId: z.string().min(1).max(128),
+    accountId: z.string().min(1).max(128),
+    /** Event time: when key-api accepted the request, epoch milliseconds. */
+    ts: z.number().int().positive(),
+    units: z.number().int().min(1).max(MAX_EVENT_UNITS),
+    /**
+     * Set only on a copy key-api sent again after an attempt whose outcome it could not know (a
+     * timeout or a server error): the time of the first attempt, epoch ms. On Kinesis, where
+     * redelivery is ruled out by sequence numbers rather than per-event marks, it tells the consumer
+     * which records may have an earlier copy in their shard and where to look for it.
+     */
+    resent: z.number().int().positive().optional(),
+    /**
+     * What was called (the gate): the declared route template, the method and the answer's status
+     * class. Absent on events from before routes were recorded: they count under `*` / `*`.
+     */
+    route: routeTemplateSchema.optional(),
+    method: methodSchema.optional(),
+    status: z.enum(STATUS_CLASSES).optional(),
+    /**
+     * The gate container that published it: a random id minted once per container. Metering counts
+     * each container's share of an account's period apart (a producer item), so the container can
+     * tell which of the requests it admitted the counters already hold, whatever the pipeline's lag
+     * (services/gate/limits.ts). Absent on events from before it was recorded.
+     */
+    pid: producerIdSchema.optional(),
+    /**
+     * The event's number in its producer's sequence (1, 2, …; every copy of one event carries the
+     * same), and when the number was taken (epoch ms, never decreasing per producer, never before
+     * `ts`). On SQS the consumer claims (pid, seq) pairs in its ledger instead of writing a mark per
+     * event (docs/metering.md, "The SQS ledger"); a number lost to a failed publish is a gap, closed
+     * once `at` of the next one is past the late window. Absent on events from before it was
+     * recorded: those go the mark path.
+     */
+    seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+    at: z.number().int().positive().optional(),
+  })
+  .superRefine((event, ctx) => {
+    if (event.seq === undefined && event.at === undefined) return;
+    if (event.seq === undefined || event.at === undefined || event.pid === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'seq and at come together, with pid', path: ['seq'] });
+    } else if (event.at < event.ts) {
+      ctx.addIssue({ code: 'custom', message: 'at is never before ts', path: ['at'] });
+    }
+  });
 
 export type UsageEvent = z.infer<typeof usageEventSchema>;
+
+/**
+ * One producer's numbering (a gate container's): the next (seq, at) for an event of time `ts`.
+ * Taken once per event, before its first publish attempt, so every retry carries the same pair.
+ */
+export class ProducerSequence {
+  #seq = 0;
+  #at = 0;
+
+  next(ts: number, now: number = Date.now()): { seq: number; at: number } {
+    this.#seq++;
+    this.#at = Math.max(this.#at, now, ts);
+    return { seq: this.#seq, at: this.#at };
+  }
+}
 
 /** The most route templates one gate may declare: with BILLED_METHODS, the bound on a counter's route attributes. */
 export const MAX_ROUTE_TEMPLATES = 64;
@@ -117,6 +151,8 @@ export function newUsageEvent(input: {
   method?: string;
   status?: StatusClass;
   producerId?: string;
+  /** The producer's numbering of this event (ProducerSequence.next); needs producerId. */
+  sequence?: { seq: number; at: number };
 }): UsageEvent {
   const units = input.units ?? 1;
   // The producer's side of the shared bound: an event the consumer would refuse is a bug here.
@@ -136,6 +172,7 @@ export function newUsageEvent(input: {
     ...(input.method === undefined ? {} : { method: input.method }),
     ...(input.status === undefined ? {} : { status: input.status }),
     ...(input.producerId === undefined ? {} : { pid: input.producerId }),
+    ...(input.sequence === undefined ? {} : { seq: input.sequence.seq, at: input.sequence.at }),
   });
 }
 

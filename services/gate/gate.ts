@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { KeyApiMetric } from '../../contracts/metric-names';
-import { newUsageEvent, statusClass, type UsageEvent } from '../../contracts/usage-event';
+import { newUsageEvent, ProducerSequence, statusClass, type UsageEvent } from '../../contracts/usage-event';
 import type { Clock } from '../platform/clock';
 import { DependencyError } from '../platform/errors';
 import type { MetricsRecorder } from '../platform/metrics';
@@ -114,6 +114,8 @@ export class Gate {
   readonly #deps: GateDeps;
   readonly #count: (name: string) => void;
   readonly #keyPlaces: string;
+  /** This container's numbering of its events (with producerId): what the SQS ledger claims. */
+  readonly #sequence = new ProducerSequence();
 
   /**
    * @param deps read as the gate goes (not copied), so a setting may be a getter
@@ -294,7 +296,12 @@ export class Gate {
         route: answer.route,
         method: answer.method,
         status: statusClass(answer.status),
-        ...(this.#deps.producerId === undefined ? {} : { producerId: this.#deps.producerId }),
+        ...(this.#deps.producerId === undefined
+          ? {}
+          : {
+              producerId: this.#deps.producerId,
+              sequence: this.#sequence.next(admission.at.getTime(), this.#deps.clock.now().getTime()),
+            }),
       });
     } catch (error) {
       this.failed(error, 'usage event invalid; the answer is withheld');
