@@ -1,4 +1,10 @@
-import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  type DynamoDBDocumentClient,
+  QueryCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { ConflictError, DependencyError } from './errors';
 
 // --- errors by class -----------------------------------------------------------------------------
@@ -208,5 +214,53 @@ export async function queryAll(
     items.push(...(page.Items ?? []));
     startKey = page.LastEvaluatedKey;
   } while (startKey);
+  return items;
+}
+
+/** BatchGetItem takes at most 100 keys. */
+export const BATCH_GET_MAX = 100;
+/** Rounds of UnprocessedKeys before a throttled BatchGetItem is "DynamoDB unavailable". */
+const UNPROCESSED_ROUNDS = 5;
+
+/**
+ * Every item of `keys` that exists (any number of keys: 100 a request), read consistently, following
+ * UnprocessedKeys with jittered backoff; still throttled after five rounds is DynamoDB unavailable
+ * (a DependencyError: 503, retry), never "not there".
+ */
+export async function batchGetAll(
+  db: DynamoDBDocumentClient,
+  table: string,
+  keys: readonly Record<string, unknown>[],
+  options: { projection?: string; names?: Record<string, string> } = {},
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for (let i = 0; i < keys.length; i += BATCH_GET_MAX) {
+    let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + BATCH_GET_MAX);
+    for (let round = 0; pending && pending.length > 0; round++) {
+      if (round > UNPROCESSED_ROUNDS) {
+        throw new DependencyError('DynamoDB', {
+          cause: new Error(`${pending.length} items left unprocessed by BatchGetItem`),
+        });
+      }
+      if (round > 0) await sleep(25 * 2 ** round * (0.5 + Math.random() / 2));
+      const request = pending;
+      const out: BatchGetCommandOutput = await callDynamo(() =>
+        db.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [table]: {
+                Keys: request,
+                ConsistentRead: true,
+                ...(options.projection === undefined ? {} : { ProjectionExpression: options.projection }),
+                ...(options.names === undefined ? {} : { ExpressionAttributeNames: options.names }),
+              },
+            },
+          }),
+        ),
+      );
+      items.push(...(out.Responses?.[table] ?? []));
+      pending = out.UnprocessedKeys?.[table]?.Keys;
+    }
+  }
   return items;
 }

@@ -1,10 +1,5 @@
-import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
-import { callDynamo, queryAll } from '../platform/dynamodb';
-import { DependencyError } from '../platform/errors';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BATCH_GET_MAX, batchGetAll, queryAll } from '../platform/dynamodb';
 import { accountPartition, dayAttribute, dayRange, parseCounterSortKey, periodCounter } from './counter-keys';
 
 /**
@@ -33,13 +28,8 @@ export interface KeyMonth {
   requests: number;
 }
 
-const BATCH_GET_MAX = 100;
-/** Rounds of UnprocessedKeys before a throttled BatchGetItem is "DynamoDB unavailable". */
-const UNPROCESSED_ROUNDS = 5;
 /** Accounts whose day counters are queried at once for the top keys. */
 const KEY_QUERY_CONCURRENCY = 8;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Every UTC day (`yyyy-mm-dd`) of a month (`yyyy-mm`). */
 export function daysOfMonth(month: string): string[] {
@@ -78,7 +68,7 @@ export class MonthReport {
     const unique = [...months.keys()];
     for (let i = 0; i < unique.length; i += BATCH_GET_MAX) {
       const keys = unique.slice(i, i + BATCH_GET_MAX).map((accountId) => periodCounter(accountId, month));
-      for (const item of await this.#batchGet(keys, projection, names)) {
+      for (const item of await batchGetAll(this.#db, this.#table, keys, { projection, names })) {
         const entry = months.get(String(item.pk).slice(accountPartition('').length));
         if (!entry) continue;
         entry.requests = numberOf(item.requests);
@@ -128,42 +118,6 @@ export class MonthReport {
       top = [...top, ...found.flat().filter((k) => k.requests > 0)].sort(byKeyRequests).slice(0, limit);
     }
     return top;
-  }
-
-  async #batchGet(
-    keys: Record<string, string>[],
-    projection: string,
-    names: Record<string, string>,
-  ): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
-    let pending: Record<string, unknown>[] | undefined = keys;
-    for (let round = 0; pending && pending.length > 0; round++) {
-      if (round > UNPROCESSED_ROUNDS) {
-        // Throttled through every round: DynamoDB unavailable (a 503), never "no usage".
-        throw new DependencyError('DynamoDB', {
-          cause: new Error(`${pending.length} period items left unprocessed by BatchGetItem`),
-        });
-      }
-      if (round > 0) await sleep(25 * 2 ** round * (0.5 + Math.random() / 2));
-      const request = pending;
-      const out: BatchGetCommandOutput = await callDynamo(() =>
-        this.#db.send(
-          new BatchGetCommand({
-            RequestItems: {
-              [this.#table]: {
-                Keys: request,
-                ProjectionExpression: projection,
-                ExpressionAttributeNames: names,
-                ConsistentRead: true,
-              },
-            },
-          }),
-        ),
-      );
-      items.push(...(out.Responses?.[this.#table] ?? []));
-      pending = out.UnprocessedKeys?.[this.#table]?.Keys;
-    }
-    return items;
   }
 }
 
