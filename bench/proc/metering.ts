@@ -11,6 +11,7 @@ import { LOCAL_SQS_BATCHES_IN_FLIGHT, SqsPoller } from '../../infra/local/poller
 import { composeMetering, type Metering } from '../../services/metering/compose';
 import { loadMeteringConfig } from '../../services/metering/config';
 import { discardMetrics } from '../../services/platform/metrics';
+import { installPreviousCounterLayout } from '../layout/previous-layout';
 import { serveParent } from '../lib/ipc';
 import { installSdkCounter, snapshotCounts } from '../lib/sdk-counter';
 import { summarize } from '../lib/stats';
@@ -29,6 +30,7 @@ import type { ConsumerSnapshot, LagSplit, Transport } from '../lib/types';
  *
  * argv: <sqs|kinesis>
  * env: BENCH_QUEUE_URL and BENCH_QUEUE_ARN, or BENCH_STREAM_NAME and BENCH_STREAM_ARN; the stack's.
+ * BENCH_COUNTER_LAYOUT=previous: counter writes without their hour ADDs (bench/layout/previous-layout.ts).
  */
 interface TransportStats {
   invocations: number;
@@ -177,6 +179,8 @@ function handlersOver(s: TransportStats) {
 serveParent(async () => {
   if (transport !== 'sqs' && transport !== 'kinesis') throw new Error(`unknown transport ${transport}`);
   installSdkCounter();
+  // The layout bench's previous layout: the same handler, its counter writes without hours.
+  if (process.env.BENCH_COUNTER_LAYOUT === 'previous') installPreviousCounterLayout();
   const { handleBatch } = composeMetering(loadMeteringConfig(process.env), {
     logger: new Logger({ serviceName: SERVICE_NAMES.metering, logLevel: 'WARN' }),
     metrics: discardMetrics,
