@@ -29,7 +29,11 @@ export interface LedgerHead {
   ver: number;
   /** The last committed journal's number (0: none yet). */
   seq: number;
-  /** Journal number → journal id, for every journal above the last flush's start. */
+  /**
+   * Journal number → the journal's entry, for every journal above the last flush's start: an
+   * opaque string to the store (the protocol writes `<journal id>~<events>~<at>`, policy.ts, so the
+   * flush policy can read the pending events and their age from the head alone).
+   */
   pend: Record<number, string>;
   fl?: FlushClaim;
   /** Active producers' claimed sequence numbers: pid → encoded range. */

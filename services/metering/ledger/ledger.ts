@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import { type Clock, systemClock } from '../../platform/clock';
+import { ConflictError, DependencyError } from '../../platform/errors';
+import { journalBytes, journalDeltas } from '../../usage/ledger-deltas';
+import type { LedgerStore } from '../../usage/ledger-port';
+import { commitChunk } from './commit';
+import {
+  type LedgerContext,
+  type LedgerEvent,
+  type LedgerTimers,
+  type LedgerView,
+  pendingJournals,
+} from './context';
+import { addReport, backstopFlush, emptyReport, type FlushReport, flushThrough, runFlush } from './flush';
+import { FLUSH_PROFILES, type FlushPolicy, type FlushProfile, flushDue } from './policy';
+
+export type { LedgerEvent, LedgerTimers } from './context';
+export { FLUSH_PROFILES, type FlushPolicy, type FlushProfile } from './policy';
+
+export interface LedgerOptions {
+  store: LedgerStore;
+  /** @default systemClock */
+  clock?: Clock;
+  /** A profile's name or a policy of its own. @default 'balanced' */
+  policy?: FlushProfile | FlushPolicy;
+  /** `lateMs` is the consumer's late window; the others default to the design note's. */
+  timers: Partial<LedgerTimers> & Pick<LedgerTimers, 'lateMs'>;
+  /** How long a producer item outlives its month (ledger-deltas.ts). */
+  producerTtlMs: number;
+  /** @default crypto.randomUUID (journal ids, flush owners); `journal`: the number a journal id is drawn for */
+  newId?: (journal?: number) => string;
+  /** A batch whose journal would be larger is committed in several chunks. @default 300_000 */
+  maxJournalBytes?: number;
+  /** @default 25 */
+  maxArchivesPerCommit?: number;
+  /** Commits lost to concurrent ones before the batch is given back for redelivery. @default 20 */
+  maxCommitAttempts?: number;
+  /** How often a group flush polls the flush it waits for. @default 25 */
+  pollMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  /**
+   * TEST ONLY, breaks exactness: claim a flush even while one is incomplete. It exists so the
+   * model test (test/unit/ledger-model.test.ts) can show that the busy check is needed.
+   */
+  unsafe?: { claimFlushWhileBusy?: boolean };
+}
+
+/**
+ * What became of a batch's records. `committed` and `duplicates` may be acknowledged (deleted);
+ * `failed` must be redelivered (reported as batchItemFailures): their commit did not land because
+ * the store was unavailable or the head kept changing. Any other error is thrown, and then the
+ * whole batch is to be redelivered (its committed part comes back as duplicates).
+ */
+export interface LedgerBatchResult {
+  /** Records whose events this invocation claimed and journaled. */
+  committed: string[];
+  /** Records whose events were claimed already (earlier deliveries, copies, repeats in the batch). */
+  duplicates: string[];
+  failed: string[];
+  /** Events in the journals of the flushes this invocation completed. */
+  counted: number;
+  /** Accounts with a counter those flushes moved (quota alerts). */
+  accounts: string[];
+  /** Why a commit failed (then `failed` is not empty), or a flush stopped: the store was unavailable. */
+  error?: unknown;
+}
+
+const DEFAULT_TIMERS = { leaseMs: 10_000, archiveIdleMs: 10 * 60_000, reorderHorizonMs: 20 * 60_000 };
+
+/** Errors that mean "not now": the batch (or the flush) is retried later, nothing is lost. */
+const unavailable = (error: unknown) => error instanceof DependencyError || error instanceof ConflictError;
+
+/**
+ * The SQS ledger's consumer side (docs/metering.md, "The SQS ledger"): claims batches of sequenced
+ * events with one conditional head write each, and applies committed journals to the counters in
+ * flushes. Pure protocol over a LedgerStore; one instance per container, reused across invocations.
+ */
+export class Ledger {
+  readonly #base: Omit<LedgerContext, 'owner'>;
+
+  constructor(options: LedgerOptions) {
+    const policy =
+      typeof options.policy === 'object' ? options.policy : FLUSH_PROFILES[options.policy ?? 'balanced'];
+    this.#base = {
+      store: options.store,
+      clock: options.clock ?? systemClock,
+      newId: options.newId ?? (() => randomUUID()),
+      policy,
+      timers: { ...DEFAULT_TIMERS, ...options.timers },
+      producerTtlMs: options.producerTtlMs,
+      maxJournalBytes: options.maxJournalBytes ?? 300_000,
+      maxArchivesPerCommit: options.maxArchivesPerCommit ?? 25,
+      maxCommitAttempts: options.maxCommitAttempts ?? 20,
+      pollMs: options.pollMs ?? 25,
+      sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+      unsafe: { claimFlushWhileBusy: options.unsafe?.claimFlushWhileBusy ?? false },
+    };
+  }
+
+  /**
+   * Claims a batch (§5.3): repeats within it and pairs claimed before are duplicates, the rest is
+   * committed in one or more chunks (a journal stays under maxJournalBytes), then flushed as the
+   * policy says. A chunk that cannot commit fails with every chunk after it.
+   */
+  async commit(events: readonly LedgerEvent[]): Promise<LedgerBatchResult> {
+    const ctx = this.#context();
+    const result: LedgerBatchResult = { committed: [], duplicates: [], failed: [], counted: 0, accounts: [] };
+    const records = recordsByPair(events);
+    const report = emptyReport();
+    let last: { journal: number; view: LedgerView; flushed: boolean } | undefined;
+    let failing = false;
+    for (const chunk of splitChunks(
+      ctx,
+      [...records.values()].map((r) => r.event),
+    )) {
+      const ids = (list: readonly LedgerEvent[]) => list.flatMap((e) => records.get(pairOf(e))?.ids ?? []);
+      if (failing) {
+        result.failed.push(...ids(chunk));
+        continue;
+      }
+      try {
+        const outcome = await commitChunk(ctx, chunk);
+        for (const event of outcome.committed) {
+          const [first = event.recordId, ...repeats] = records.get(pairOf(event))?.ids ?? [];
+          result.committed.push(first);
+          result.duplicates.push(...repeats);
+        }
+        result.duplicates.push(...ids(outcome.duplicates));
+        if (outcome.journal !== undefined && outcome.view) {
+          last = { journal: outcome.journal, view: outcome.view, flushed: outcome.flush !== undefined };
+        }
+        const claimed = outcome.flush;
+        if (claimed) await this.#flushing(result, report, () => runFlush(ctx, claimed.frm, claimed.to));
+      } catch (error) {
+        if (!unavailable(error)) throw error;
+        failing = true;
+        result.error = error;
+        result.failed.push(...ids(chunk));
+      }
+    }
+    if (
+      last &&
+      !last.flushed &&
+      flushDue(ctx.policy, pendingJournals(ctx, last.view), ctx.clock.now().getTime())
+    ) {
+      const through = last.journal;
+      await this.#flushing(result, report, () => flushThrough(ctx, through));
+    }
+    return { ...result, counted: report.events, accounts: [...report.accounts] };
+  }
+
+  /**
+   * The scheduled backstop: with no batch, flushes the journals committed and not yet applied (and
+   * takes over a flush stalled past its lease), so counters catch up when traffic stops.
+   */
+  async backstop(): Promise<Pick<LedgerBatchResult, 'counted' | 'accounts' | 'error'>> {
+    const result: LedgerBatchResult = { committed: [], duplicates: [], failed: [], counted: 0, accounts: [] };
+    const report = emptyReport();
+    const ctx = this.#context();
+    await this.#flushing(result, report, () => backstopFlush(ctx));
+    return {
+      counted: report.events,
+      accounts: [...report.accounts],
+      ...(result.error ? { error: result.error } : {}),
+    };
+  }
+
+  #context(): LedgerContext {
+    return { ...this.#base, owner: this.#base.newId() };
+  }
+
+  /** A flush that stops on unavailability is left for a takeover: the commits it follows stand. */
+  async #flushing(
+    result: LedgerBatchResult,
+    report: FlushReport,
+    flush: () => Promise<FlushReport | undefined>,
+  ): Promise<void> {
+    try {
+      addReport(report, await flush());
+    } catch (error) {
+      if (!unavailable(error)) throw error;
+      result.error ??= error;
+    }
+  }
+}
+
+const pairOf = (e: LedgerEvent) => `${e.pid} ${e.seq}`;
+
+/** Each distinct (pid, seq) of a batch with the records that carry it (the first one's event counts). */
+function recordsByPair(events: readonly LedgerEvent[]) {
+  const byPair = new Map<string, { event: LedgerEvent; ids: string[] }>();
+  for (const event of events) {
+    const pair = pairOf(event);
+    const known = byPair.get(pair);
+    if (known) known.ids.push(event.recordId);
+    else byPair.set(pair, { event, ids: [event.recordId] });
+  }
+  return byPair;
+}
+
+/** Halves a batch until each part's journal fits maxJournalBytes (DynamoDB items stop at 400 KB). */
+function splitChunks(ctx: LedgerContext, events: readonly LedgerEvent[]): LedgerEvent[][] {
+  if (events.length <= 1 || journalBytes(journalDeltas(events, ctx.producerTtlMs)) <= ctx.maxJournalBytes) {
+    return events.length === 0 ? [] : [[...events]];
+  }
+  const half = Math.ceil(events.length / 2);
+  return [...splitChunks(ctx, events.slice(0, half)), ...splitChunks(ctx, events.slice(half))];
+}

@@ -1,0 +1,63 @@
+/**
+ * When the ledger applies committed journals to the counters (docs/metering.md, "The SQS ledger"):
+ * a flush writes each counter it touches once, however many journals it gathers, so flushing less
+ * often writes less, at the cost of usage lag. A flush is due once the pending journals hold
+ * `maxEvents` events or the oldest of them was committed `maxDelayMs` ago.
+ */
+export interface FlushPolicy {
+  name: string;
+  maxDelayMs: number;
+  maxEvents: number;
+}
+
+/**
+ * The profiles of the design note (§5.6): `fresh` flushes every commit (lag ≈ the batching
+ * window), `balanced` at most 2 s or 2,000 events behind, `economy` 30 s or 5,000 (with a 5 s
+ * batching window on the event source).
+ */
+export const FLUSH_PROFILES = {
+  fresh: { name: 'fresh', maxDelayMs: 0, maxEvents: 1 },
+  balanced: { name: 'balanced', maxDelayMs: 2_000, maxEvents: 2_000 },
+  economy: { name: 'economy', maxDelayMs: 30_000, maxEvents: 5_000 },
+} as const satisfies Record<string, FlushPolicy>;
+
+export type FlushProfile = keyof typeof FLUSH_PROFILES;
+
+/**
+ * A committed journal as the head's `pend` names it: its id, and for the flush policy how many
+ * events it holds and when it was written. Stored as one string (`<id>~<events>~<at>`, numbers in
+ * base 36) so the store keeps it as the opaque value the port's `pend` is.
+ */
+export interface PendingJournal {
+  id: string;
+  events: number;
+  at: number;
+}
+
+const SEPARATOR = '~';
+
+export function pendingEntry(journal: PendingJournal): string {
+  if (journal.id.includes(SEPARATOR))
+    throw new Error(`a journal id may not hold ${SEPARATOR}: ${journal.id}`);
+  return [journal.id, journal.events.toString(36), journal.at.toString(36)].join(SEPARATOR);
+}
+
+/** The journal an entry names; an entry without counts (another writer's) is read as one event, now. */
+export function parsePendingEntry(entry: string, now: number): PendingJournal {
+  const [id = entry, events, at] = entry.split(SEPARATOR);
+  const count = events === undefined ? Number.NaN : Number.parseInt(events, 36);
+  const time = at === undefined ? Number.NaN : Number.parseInt(at, 36);
+  return { id, events: Number.isFinite(count) ? count : 1, at: Number.isFinite(time) ? time : now };
+}
+
+/** Whether the journals pending (committed, not yet in a flush) should be flushed now. */
+export function flushDue(policy: FlushPolicy, pending: readonly PendingJournal[], now: number): boolean {
+  if (pending.length === 0) return false;
+  let events = 0;
+  let oldest = Number.POSITIVE_INFINITY;
+  for (const journal of pending) {
+    events += journal.events;
+    oldest = Math.min(oldest, journal.at);
+  }
+  return events >= policy.maxEvents || oldest <= now - policy.maxDelayMs;
+}
