@@ -12,7 +12,7 @@ import {
   prunePend,
   readView,
 } from './context';
-import { takeOver } from './flush';
+import { type FlushReport, takeOver } from './flush';
 import { flushDue, pendingEntry } from './policy';
 import { RangeSet } from './range-set';
 
@@ -27,6 +27,8 @@ export interface ChunkOutcome {
   view?: LedgerView;
   /** The flush this commit claimed, to run now. */
   flush?: { frm: number; to: number };
+  /** What a stalled flush this commit took over first applied. */
+  takenOver?: FlushReport;
 }
 
 interface Journal {
@@ -47,31 +49,41 @@ const pairOf = (e: LedgerEvent) => `${e.pid} ${e.seq}`;
  */
 export async function commitChunk(ctx: LedgerContext, events: readonly LedgerEvent[]): Promise<ChunkOutcome> {
   let journal: Journal | undefined;
+  let takenOver: FlushReport | undefined;
   let tookOver = false;
   for (let attempt = 0; attempt < ctx.maxCommitAttempts; attempt++) {
     const view = await readView(ctx);
     if (!tookOver && flushBusy(view) && leaseExpired(ctx, view)) {
       // A stalled flush blocks every later one: finish it first (a failure here is the next one's to retry).
       tookOver = true;
-      await takeOver(ctx, view).catch(ignoreUnavailable);
+      takenOver = await takeOver(ctx, view).catch(ignoreUnavailable);
       continue;
     }
     const archives = await fetchArchives(ctx, view.head, events);
     const { fresh, duplicates } = dedupe(view.head, archives, events);
-    if (fresh.length === 0) return { committed: [], duplicates };
+    if (fresh.length === 0) return { committed: [], duplicates, ...(takenOver ? { takenOver } : {}) };
     const j = view.head.seq + 1;
     const pairs = fresh.map(pairOf).join(',');
     if (journal?.pairs !== pairs) journal = await writeJournal(ctx, fresh, j, pairs);
     const { next, flush } = await prepareHead(ctx, view, archives, fresh, journal.entry);
     if (await landed(ctx, view.head.ver, next, journal.entry)) {
-      return { committed: fresh, duplicates, journal: j, view: { head: next, done: view.done }, ...flush };
+      const after = { head: next, done: view.done };
+      return {
+        committed: fresh,
+        duplicates,
+        journal: j,
+        view: after,
+        ...flush,
+        ...(takenOver ? { takenOver } : {}),
+      };
     }
   }
   throw new ConflictError('ledger head');
 }
 
-const ignoreUnavailable = (error: unknown) => {
+const ignoreUnavailable = (error: unknown): undefined => {
   if (!(error instanceof DependencyError)) throw error;
+  return undefined;
 };
 
 /** Archives of the chunk's producers that are not in the head (read consistently). */

@@ -120,6 +120,7 @@ export class Ledger {
       }
       try {
         const outcome = await commitChunk(ctx, chunk);
+        addReport(report, outcome.takenOver);
         for (const event of outcome.committed) {
           const [first = event.recordId, ...repeats] = records.get(pairOf(event))?.ids ?? [];
           result.committed.push(first);

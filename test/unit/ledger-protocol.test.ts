@@ -1,0 +1,213 @@
+import { describe, expect, it } from 'vitest';
+import {
+  FLUSH_PROFILES,
+  Ledger,
+  type LedgerEvent,
+  type LedgerOptions,
+} from '../../services/metering/ledger/ledger';
+import { parsePendingEntry } from '../../services/metering/ledger/policy';
+import { RangeSet } from '../../services/metering/ledger/range-set';
+import { DependencyError } from '../../services/platform/errors';
+import { keyDayCounter, periodCounter } from '../../services/usage/counter-keys';
+import { type LedgerFault, type LedgerOp, MemoryLedgerStore } from '../support/memory-ledger-store';
+
+const T0 = Date.parse('2026-12-07T10:00:00Z');
+const DAY = '2026-12-07';
+const LATE_MS = 48 * 3600_000;
+
+const event = (pid: string, seq: number, overrides: Partial<LedgerEvent> = {}): LedgerEvent => ({
+  recordId: `${pid}-${seq}`,
+  pid,
+  seq,
+  at: T0 + seq,
+  accountId: 'acct',
+  keyId: 'key1',
+  ts: T0 + seq,
+  units: 1,
+  ...overrides,
+});
+const events = (pid: string, from: number, to: number, overrides: Partial<LedgerEvent> = {}) =>
+  Array.from({ length: to - from + 1 }, (_, i) => event(pid, from + i, overrides));
+
+/** Ledgers on one store, their clock at `clock.at`; `faults` decides the fault of an invocation's nth call of an operation. */
+function setup(
+  options: Partial<LedgerOptions> = {},
+  faults: (op: LedgerOp, n: number) => LedgerFault = () => 'none',
+) {
+  const store = new MemoryLedgerStore();
+  const clock = { at: T0 + 1_000 };
+  const ops: LedgerOp[] = [];
+  let ids = 0;
+  const ledger = (fault = faults) => {
+    const seen = new Map<LedgerOp, number>();
+    const nth = (op: LedgerOp) => {
+      seen.set(op, (seen.get(op) ?? 0) + 1);
+      return seen.get(op) ?? 0;
+    };
+    return new Ledger({
+      store: store.connect({ gate: async (op) => ops.push(op), fault: (op) => fault(op, nth(op)) }),
+      clock: { now: () => new Date(clock.at) },
+      policy: 'fresh',
+      timers: { lateMs: LATE_MS },
+      producerTtlMs: LATE_MS,
+      newId: () => `id${++ids}`,
+      sleep: async (ms) => {
+        clock.at += ms;
+      },
+      ...options,
+    });
+  };
+  const requests = (keyId = 'key1') =>
+    store.counters.get(`ACCOUNT#acct\u0000${keyDayCounter('acct', keyId, DAY).sk}`);
+  const period = () => store.counters.get(`ACCOUNT#acct\u0000${periodCounter('acct', '2026-12').sk}`);
+  return { store, clock, ops, ledger, requests, period };
+}
+
+describe('Ledger.commit', () => {
+  it('claims a batch with a journal and one head write, then flushes it (fresh)', async () => {
+    const { store, ops, ledger, requests, period } = setup();
+    const result = await ledger().commit([...events('p1', 1, 5), event('p1', 3, { recordId: 'copy' })]);
+    expect(result.committed).toEqual(['p1-1', 'p1-2', 'p1-3', 'p1-4', 'p1-5']);
+    expect(result.duplicates).toEqual(['copy']);
+    expect(result.failed).toEqual([]);
+    expect(result).toMatchObject({ counted: 5, accounts: ['acct'] });
+    expect(requests()?.numbers.requests).toBe(5);
+    expect(period()?.numbers.requests).toBe(5);
+    expect(store.done).toBe(1);
+    expect(ops.filter((op) => ['putJournal', 'commitHead', 'putArchive'].includes(op))).toEqual([
+      'putJournal',
+      'commitHead',
+    ]);
+    expect(RangeSet.decode(store.head?.prod.p1 ?? '').through).toBe(5);
+  });
+
+  it('writes nothing for a redelivered batch: every record is a duplicate', async () => {
+    const { store, ops, ledger } = setup();
+    await ledger().commit(events('p1', 1, 3));
+    const writes = ops.length;
+    const again = await ledger().commit(events('p1', 1, 3).reverse());
+    expect(again).toMatchObject({
+      committed: [],
+      duplicates: ['p1-3', 'p1-2', 'p1-1'],
+      failed: [],
+      counted: 0,
+    });
+    expect(ops.slice(writes)).toEqual(['readHead', 'readDone']);
+    expect(store.counters.size).toBeGreaterThan(0);
+  });
+
+  it('gives the batch back when the store is unavailable, and counts it once on redelivery', async () => {
+    const { ledger, requests } = setup();
+    const down = await ledger((op) => (op === 'putJournal' ? 'fail-before' : 'none')).commit(
+      events('p1', 1, 3),
+    );
+    expect(down).toMatchObject({ committed: [], duplicates: [], failed: ['p1-1', 'p1-2', 'p1-3'] });
+    expect(down.error).toBeInstanceOf(DependencyError);
+    expect(requests()).toBeUndefined();
+    const up = await ledger().commit(events('p1', 1, 3));
+    expect(up.committed).toHaveLength(3);
+    expect(requests()?.numbers.requests).toBe(3);
+  });
+
+  it('settles an unknown commit outcome by the head: landed, so committed once', async () => {
+    const { store, ledger, requests } = setup({}, (op, n) =>
+      op === 'commitHead' && n === 1 ? 'fail-after' : 'none',
+    );
+    const result = await ledger().commit(events('p1', 1, 4));
+    expect(result.committed).toHaveLength(4);
+    expect(store.journals.size).toBe(1);
+    expect(requests()?.numbers.requests).toBe(4);
+  });
+
+  it('retries a commit refused before it ran, with the same journal', async () => {
+    const { store, ledger } = setup({}, (op, n) => (op === 'commitHead' && n === 1 ? 'fail-before' : 'none'));
+    const result = await ledger().commit(events('p1', 1, 4));
+    expect(result.committed).toHaveLength(4);
+    expect(store.journals.size).toBe(1);
+    expect(store.head?.seq).toBe(1);
+  });
+
+  it('splits a batch whose journal would be too large, and fails only the chunks from the first unavailable one', async () => {
+    const batch = Array.from({ length: 40 }, (_, i) => event('p1', i + 1, { keyId: `key${i}` }));
+    const { store, ledger } = setup({ maxJournalBytes: 2_000 });
+    const commits = (await ledger().commit(batch)).committed;
+    expect(commits).toHaveLength(40);
+    expect(store.head?.seq).toBeGreaterThan(2);
+    for (const journal of store.journals.values()) expect(journal.length).toBeLessThan(40);
+
+    const again = setup({ maxJournalBytes: 2_000 }, (op, n) =>
+      op === 'putJournal' && n === 2 ? 'fail-before' : 'none',
+    );
+    const partial = await again.ledger().commit(batch);
+    expect(partial.committed.length).toBeGreaterThan(0);
+    expect(partial.failed.length).toBeGreaterThan(0);
+    expect(partial.committed.length + partial.failed.length).toBe(40);
+    expect(partial.failed).toContain('p1-40');
+  });
+
+  it('balanced: holds small commits back until 2,000 events or 2 s, then flushes them in one go', async () => {
+    const { store, clock, ledger, requests } = setup({ policy: 'balanced' });
+    await ledger().commit(events('p1', 1, 10));
+    await ledger().commit(events('p1', 11, 20));
+    expect(store.done).toBe(0);
+    expect(requests()).toBeUndefined();
+    clock.at += FLUSH_PROFILES.balanced.maxDelayMs;
+    const third = await ledger().commit(events('p1', 21, 30));
+    expect(third.counted).toBe(30);
+    expect(store.done).toBe(3);
+    expect(requests()?.numbers.requests).toBe(30);
+    const many = await ledger().commit(events('p2', 1, 2_000));
+    expect(many.counted).toBe(2_000);
+  });
+
+  it('the backstop flushes what no commit flushed', async () => {
+    const { store, ledger, requests } = setup({ policy: 'economy' });
+    await ledger().commit(events('p1', 1, 10));
+    expect(store.done).toBe(0);
+    expect(await ledger().backstop()).toMatchObject({ counted: 10, accounts: ['acct'] });
+    expect(requests()?.numbers.requests).toBe(10);
+    expect(await ledger().backstop()).toMatchObject({ counted: 0 });
+  });
+
+  it('takes over a flush its owner left, but only past the lease, without counting twice', async () => {
+    // The first invocation dies right after its second counter update (of four: two key-days, period, producer).
+    const { store, clock, ledger, requests, period } = setup();
+    const crash = (op: LedgerOp, n: number): LedgerFault =>
+      op === 'applyCounter' && n === 2 ? 'crash-after' : 'none';
+    void ledger(crash).commit([...events('p1', 1, 3), ...events('p1', 4, 6, { keyId: 'key2' })]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(store.done).toBe(0);
+    expect(store.head?.fl).toMatchObject({ frm: 0, to: 1 });
+    // Within the lease the flush is its owner's: the schedule's backstop leaves it alone.
+    expect(await ledger().backstop()).toMatchObject({ counted: 0 });
+    expect(store.done).toBe(0);
+    clock.at += 10_000;
+    const later = await ledger().commit(events('p1', 7, 7));
+    expect(later.counted).toBe(7);
+    expect(store.done).toBe(2);
+    expect(requests()?.numbers.requests).toBe(4);
+    expect(requests('key2')?.numbers.requests).toBe(3);
+    expect(period()?.numbers.requests).toBe(7);
+  });
+
+  it('archives an idle producer, refuses its old seqs from the archive and brings it back for new ones', async () => {
+    const { store, clock, ledger, requests } = setup();
+    await ledger().commit(events('old', 1, 3));
+    clock.at += 11 * 60_000;
+    await ledger().commit(events('p2', 1, 1));
+    expect(store.head?.prod.old).toBeUndefined();
+    expect(RangeSet.decode(store.archives.get('old')?.range ?? '').through).toBe(3);
+    const redelivered = await ledger().commit([event('old', 2), event('old', 4)]);
+    expect(redelivered).toMatchObject({ committed: ['old-4'], duplicates: ['old-2'] });
+    expect(RangeSet.decode(store.head?.prod.old ?? '').through).toBe(4);
+    expect(requests()?.numbers.requests).toBe(5);
+  });
+
+  it('names each journal with its events and time, for the policy', async () => {
+    const { store, clock, ledger } = setup({ policy: 'economy' });
+    await ledger().commit(events('p1', 1, 7));
+    const entry = store.head?.pend[1] ?? '';
+    expect(parsePendingEntry(entry, 0)).toEqual({ id: 'id2', events: 7, at: clock.at });
+    expect(store.journals.has('id2')).toBe(true);
+  });
+});
