@@ -28,6 +28,8 @@ const VISIBILITY_MS = 2_500;
 const LEASE_MS = 3_000;
 const PRODUCER_TTL_MS = 86_400_000;
 const MAX_STEPS = 6_000;
+/** Runs of the property; CI's unit project keeps it to a few seconds, `LEDGER_MODEL_RUNS=3000` for a longer check. */
+const RUNS = Number(process.env.LEDGER_MODEL_RUNS ?? 150);
 
 /** fresh as is; balanced and economy scaled to the model's few seconds. */
 const POLICIES: Record<string, FlushPolicy> = {
@@ -50,6 +52,7 @@ interface Scenario {
   pLost: number;
   policy: keyof typeof POLICIES;
   archiveIdleMs: number;
+  maxJournalBytes: number;
 }
 
 const scenarios = (overrides: Partial<Record<keyof Scenario, fc.Arbitrary<number | string>>> = {}) =>
@@ -67,6 +70,8 @@ const scenarios = (overrides: Partial<Record<keyof Scenario, fc.Arbitrary<number
     pLost: fc.constantFrom(0, 0.05, 0.1),
     policy: fc.constantFrom('fresh', 'balanced', 'economy'),
     archiveIdleMs: fc.constantFrom(1_000, 4_000),
+    // Small enough, a batch commits in several chunks, and one failing fails the rest.
+    maxJournalBytes: fc.constantFrom(300_000, 1_500),
     ...overrides,
   }) as fc.Arbitrary<Scenario>;
 
@@ -205,6 +210,7 @@ async function runModel(sc: Scenario, s: fc.Scheduler, mutant: Mutant = {}): Pro
         reorderHorizonMs: 2_000,
       },
       producerTtlMs: PRODUCER_TTL_MS,
+      maxJournalBytes: sc.maxJournalBytes,
       newId: (journal) => (mutant.journalKeyedBySeq && journal !== undefined ? `J${journal}` : `id${++ids}`),
       sleep: () => s.schedule(Promise.resolve(), 'sleep'),
       unsafe: { claimFlushWhileBusy: mutant.claimFlushWhileBusy ?? false },
@@ -318,10 +324,19 @@ const flushClaimWithoutVersion = (inner: LedgerStore): LedgerStore => ({
 /** Archiving that writes nothing: producers leave the head with no archive behind them. */
 const noArchive = (inner: LedgerStore): LedgerStore => ({ ...inner, putArchive: async () => {} });
 
+/** An archive read that is not consistent: it misses archives (here, all of them). */
+const staleArchiveReads = (inner: LedgerStore): LedgerStore => ({
+  ...inner,
+  getArchives: async (pids) => {
+    await inner.getArchives(pids);
+    return new Map();
+  },
+});
+
 describe('the SQS ledger protocol, model-checked', () => {
   it('counts every stored (pid, seq) exactly once, whatever the queue, the crashes and the interleaving', async () => {
-    await fc.assert(property(), { numRuns: 150 });
-  }, 60_000);
+    await fc.assert(property(), { numRuns: RUNS });
+  }, 600_000);
 
   const mutants: [string, Mutant, Parameters<typeof scenarios>[0]?][] = [
     ['counter updates without the watermark condition', { noWatermark: true }],
@@ -335,6 +350,7 @@ describe('the SQS ledger protocol, model-checked', () => {
     ],
     ['the batch acknowledged before its commit', { ackBeforeCommit: true }, { pCrash: fc.constant(0.1) }],
     ['group-flush claims without the version condition', { store: flushClaimWithoutVersion }],
+    ['archives read inconsistently', { store: staleArchiveReads }, { archiveIdleMs: fc.constant(1_000) }],
   ];
   for (const [name, mutant, overrides] of mutants) {
     it(`catches a broken variant: ${name}`, async () => {

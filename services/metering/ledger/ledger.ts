@@ -101,6 +101,10 @@ export class Ledger {
    * Claims a batch (§5.3): repeats within it and pairs claimed before are duplicates, the rest is
    * committed in one or more chunks (a journal stays under maxJournalBytes), then flushed as the
    * policy says. A chunk that cannot commit fails with every chunk after it.
+   *
+   * The events must have passed the consumer's validation, the age check (`too_old`) first: a gap
+   * in a producer's seqs is forgotten once past the late window, and only that check keeps a late
+   * copy of a seq in it from being counted then.
    */
   async commit(events: readonly LedgerEvent[]): Promise<LedgerBatchResult> {
     const ctx = this.#context();
