@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { AcceptedRecord } from '../../services/metering/batch';
+import { splitForLedger } from '../../services/metering/ledger/events';
 import {
   FLUSH_PROFILES,
   Ledger,
@@ -209,5 +211,43 @@ describe('Ledger.commit', () => {
     const entry = store.head?.pend[1] ?? '';
     expect(parsePendingEntry(entry, 0)).toEqual({ id: 'id2', events: 7, at: clock.at });
     expect(store.journals.has('id2')).toBe(true);
+  });
+});
+
+describe('splitForLedger', () => {
+  it('sends numbered events to the ledger and the others to the mark path', () => {
+    const base = { v: 1 as const, keyId: 'key1', accountId: 'acct', ts: T0, units: 2 };
+    const numbered: AcceptedRecord = {
+      record: { recordId: 'm1', body: '' },
+      event: {
+        ...base,
+        id: 'event-numbered-0001',
+        pid: 'p'.repeat(22),
+        seq: 7,
+        at: T0 + 1,
+        route: '/a',
+        method: 'GET',
+      },
+    };
+    const old: AcceptedRecord = {
+      record: { recordId: 'm2', body: '' },
+      event: { ...base, id: 'event-old-000000001' },
+    };
+    const { ledger, marks } = splitForLedger([numbered, old]);
+    expect(ledger).toEqual([
+      {
+        recordId: 'm1',
+        pid: 'p'.repeat(22),
+        seq: 7,
+        at: T0 + 1,
+        accountId: 'acct',
+        keyId: 'key1',
+        ts: T0,
+        units: 2,
+        route: '/a',
+        method: 'GET',
+      },
+    ]);
+    expect(marks).toEqual([old]);
   });
 });
