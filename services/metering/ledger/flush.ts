@@ -133,13 +133,15 @@ export async function takeOver(ctx: LedgerContext, view: LedgerView): Promise<Fl
 export async function flushThrough(ctx: LedgerContext, j: number): Promise<FlushReport> {
   const report = emptyReport();
   const deadline = nowMs(ctx) + ctx.timers.leaseMs;
+  let waits = 0;
   for (let round = 0; round < 1_000; round++) {
     const view = await readView(ctx);
     if (view.done >= j) break;
     if (flushBusy(view)) {
       if (leaseExpired(ctx, view)) addReport(report, await takeOver(ctx, view));
       else if (nowMs(ctx) >= deadline) break;
-      else await ctx.sleep(ctx.pollMs);
+      // pollMs, doubling up to 8 × pollMs: a flush usually ends within the first polls.
+      else await ctx.sleep(ctx.pollMs * 2 ** Math.min(3, waits++));
       continue;
     }
     const claim = await claimFlush(ctx, view);
