@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { validateBatch } from '../../services/metering/batch';
 import { RangeSet } from '../../services/metering/ledger/range-set';
 
 const T0 = Date.parse('2026-12-01T12:00:00Z');
@@ -121,6 +122,50 @@ describe('RangeSet', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('a late copy of a seq in a closed gap is refused too_old by the consumer, before the ledger sees it', () => {
+    let withClosedGaps = 0;
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 1, max: 120 }), { maxLength: 120 }),
+        fc.integer({ min: 0, max: 200 * MINUTE }),
+        (seqs, later) => {
+          const at = (seq: number) => T0 + seq * MINUTE;
+          const set = new RangeSet();
+          for (const seq of seqs) set.add(seq, at(seq), T0);
+          const now = T0 + HORIZON.lateMs + later;
+          set.compact(now, HORIZON);
+          const claimed = new Set(seqs);
+          const closed = Array.from({ length: 120 }, (_, i) => i + 1).filter(
+            (s) => !claimed.has(s) && set.contains(s),
+          );
+          const records = closed.map((seq) => ({
+            recordId: `r${seq}`,
+            // The gate stamps ts ≤ at; the copy is the event as first published.
+            body: JSON.stringify({
+              v: 1,
+              id: `event-${seq}`.padEnd(16, '0'),
+              keyId: 'key1',
+              accountId: 'acct',
+              ts: at(seq),
+              units: 1,
+              pid: 'p'.repeat(22),
+              seq,
+              at: at(seq),
+            }),
+          }));
+          const { accepted, rejected } = validateBatch(records, new Date(now), {
+            lateMs: HORIZON.lateMs,
+            futureMs: 5 * MINUTE,
+          });
+          if (closed.length > 0) withClosedGaps++;
+          return accepted.length === 0 && rejected.every((r) => r.reason === 'too_old');
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(withClosedGaps).toBeGreaterThan(50);
   });
 
   it('stays as large as the reorder depth, not as the number of seqs', () => {
