@@ -32,6 +32,10 @@ export const ENV = {
   guessWindowMs: 'TOLLGATE_GUESS_WINDOW_MS',
   guessMaxClients: 'TOLLGATE_GUESS_MAX_CLIENTS',
   lateWindowMs: 'TOLLGATE_LATE_WINDOW_MS',
+  /** How metering tells a redelivered SQS event from a new one: `ledger` (default) or `marks`. */
+  sqsDedupe: 'TOLLGATE_SQS_DEDUPE',
+  /** When the SQS ledger applies its journals to the counters: `fresh`, `balanced` (default), `economy`. */
+  ledgerFlush: 'TOLLGATE_LEDGER_FLUSH',
   futureWindowMs: 'TOLLGATE_FUTURE_WINDOW_MS',
   jwtIssuer: 'TOLLGATE_JWT_ISSUER',
   jwksUri: 'TOLLGATE_JWKS_URI',
@@ -88,6 +92,16 @@ export const DEFAULT_GUESS_THROTTLE = { budget: 20, windowMs: 60_000, maxClients
  * ahead than `futureMs` (clock skew allowance) are dead-lettered, never counted.
  */
 export const DEFAULT_ACCEPTANCE_WINDOW = { lateMs: 48 * 3600_000, futureMs: 5 * 60_000 } as const;
+
+/** How SQS redeliveries are told apart (metering's TOLLGATE_SQS_DEDUPE). */
+export const SQS_DEDUPE_MODES = ['ledger', 'marks'] as const;
+
+/**
+ * The SQS ledger's flush profiles (services/metering/ledger/policy.ts has their figures): how long
+ * committed usage may wait before it reaches the counters, against how many counter writes it saves.
+ */
+export const LEDGER_FLUSH_PROFILES = ['fresh', 'balanced', 'economy'] as const;
+export const DEFAULT_LEDGER_FLUSH = 'balanced';
 
 /** The gate re-reads an account's counted usage for its quota at most this often (per container). */
 export const DEFAULT_QUOTA_READ_INTERVAL_MS = 1000;
@@ -214,6 +228,13 @@ export const meteringConfigSchema = z.object({
   [ENV.transport]: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
   [ENV.lateWindowMs]: int(1, DEFAULT_ACCEPTANCE_WINDOW.lateMs),
   [ENV.futureWindowMs]: int(0, DEFAULT_ACCEPTANCE_WINDOW.futureMs),
+  /**
+   * SQS events that carry their producer's numbering (pid, seq, at) are claimed in a ledger, one
+   * conditional write per batch (docs/metering.md, "The SQS ledger"); `marks` writes a dedupe mark
+   * per event instead, as before the ledger. Events without a numbering always take the marks.
+   */
+  [ENV.sqsDedupe]: z.enum(SQS_DEDUPE_MODES).default('ledger'),
+  [ENV.ledgerFlush]: z.enum(LEDGER_FLUSH_PROFILES).default(DEFAULT_LEDGER_FLUSH),
 });
 
 /** What every deployable that calls Stripe reads. */

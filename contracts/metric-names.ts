@@ -72,6 +72,8 @@ export const MeteringMetric = {
   provenanceReads: 'ProvenanceReadRequests',
   /** Batches whose provenance could not be checked (keys table unavailable): retried, not counted. */
   provenanceCheckFailures: 'ProvenanceCheckFailures',
+  /** Events the SQS ledger's backstop applied to the counters: pending when traffic stopped, or a flush it took over. */
+  ledgerBackstopEvents: 'LedgerBackstopEvents',
 } as const;
 
 /**

@@ -164,6 +164,22 @@ export const usageQueue: QueueDefinition = {
   deadLetterRetentionSeconds: 14 * 24 * 3600,
 };
 
+/**
+ * The SQS ledger's backstop: what its schedule sends the metering function (the EventBridge rule's
+ * input on AWS, a timer locally) so journals committed just before traffic stopped reach the
+ * counters without waiting for the next batch.
+ */
+export const LEDGER_BACKSTOP_EVENT = { tollgate: 'ledger-backstop' } as const;
+export const LEDGER_BACKSTOP_INTERVAL_SECONDS = 60;
+
+export function isLedgerBackstopEvent(event: unknown): boolean {
+  return (
+    typeof event === 'object' &&
+    event !== null &&
+    (event as Record<string, unknown>).tollgate === LEDGER_BACKSTOP_EVENT.tollgate
+  );
+}
+
 export function queueName(stage: string, queue: QueueDefinition, deadLetter = false): string {
   return `tollgate-${stage}-${queue.id}${deadLetter ? '-dlq' : ''}`;
 }

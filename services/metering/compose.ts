@@ -7,11 +7,13 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { ENV } from '../../contracts/config';
 import { METRICS_NAMESPACE, MeteringMetric, SERVICE_NAMES } from '../../contracts/metric-names';
+import { isLedgerBackstopEvent } from '../../contracts/resources';
 import { PlanStore } from '../accounts/plan-store';
 import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../platform/aws-clients';
 import { type Clock, systemClock } from '../platform/clock';
 import { type InvocationMetrics, perInvocationMetrics } from '../platform/metrics';
 import type { OutboxTiming } from '../usage/alert-items';
+import { DynamoLedgerStore } from '../usage/ledger-store';
 import { UsageReader } from '../usage/usage-reader';
 import { UsageStore } from '../usage/usage-store';
 import { isAlertsEvent, parseAlertsEvent } from './alert-events';
@@ -19,6 +21,7 @@ import type { AcceptanceWindow } from './batch';
 import type { MeteringConfig } from './config';
 import { type BatchOutcome, type ConsumerDeps, consumeBatch } from './consumer';
 import { SqsDeadLetterSink } from './dead-letter';
+import { Ledger } from './ledger/ledger';
 import { KinesisLookBack, type LookBack } from './look-back';
 import { CognitoOwnerAddresses } from './owner-address';
 import { KeyProvenance, type ProvenanceCheck } from './provenance';
@@ -116,6 +119,12 @@ export interface Metering {
   readonly alerts?: QuotaAlerts;
   /** The same, with the consumer's outcome (for harnesses that tally it). */
   readonly handleBatch: (event: unknown) => Promise<MeteringBatchResult>;
+  /**
+   * The SQS ledger's backstop (its schedule's entry, also reached through `handler` with
+   * LEDGER_BACKSTOP_EVENT): applies committed journals that no batch has flushed. Undefined
+   * without a ledger (TOLLGATE_SQS_DEDUPE=marks).
+   */
+  readonly ledgerBackstop?: () => Promise<{ counted: number; accounts: string[] }>;
 }
 
 /** What every part of the consumer shares: its clients, logs, metrics, clock and window. */
@@ -180,8 +189,10 @@ function consumerDeps(ctx: MeteringContext, alerts: QuotaAlerts | undefined) {
       keysTable: config[ENV.keysTable],
       onRead: () => metrics.addMetric(MeteringMetric.provenanceReads, MetricUnit.Count, 1),
     });
+  const ledger = config[ENV.sqsDedupe] === 'ledger' ? sqsLedger(ctx) : undefined;
   return {
     usage,
+    ...(ledger ? { ledger } : {}),
     ...(alerts ? { alerts } : {}),
     deadLetters,
     clock: ctx.clock,
@@ -192,6 +203,34 @@ function consumerDeps(ctx: MeteringContext, alerts: QuotaAlerts | undefined) {
     provenance,
     ...(overrides.concurrency ? { concurrency: overrides.concurrency } : {}),
   };
+}
+
+/** The name of the SQS ledger's items and of its watermark on the counters (`wm#sqs`). */
+export const SQS_LEDGER_NAME = 'sqs';
+
+/**
+ * The SQS ledger (docs/metering.md, "The SQS ledger"), one per container: its producers' archives
+ * and journals in the usage table, its gaps closed with the late window.
+ */
+function sqsLedger(ctx: MeteringContext): Ledger {
+  const { config, window, dynamo, clock } = ctx;
+  // Past the late window and the clock-skew allowance no copy of an event can be accepted, so
+  // neither its archived claim nor its producer's share of a month is needed after that (plus a
+  // day of margin for slow redrives, as the marks keep).
+  const keptMs = window.lateMs + window.futureMs + 24 * 3600_000;
+  return new Ledger({
+    store: new DynamoLedgerStore({
+      client: dynamo,
+      table: config[ENV.usageTable],
+      name: SQS_LEDGER_NAME,
+      archiveTtlMs: keptMs,
+      now: () => clock.now().getTime(),
+    }),
+    clock,
+    policy: config[ENV.ledgerFlush],
+    timers: { lateMs: window.lateMs },
+    producerTtlMs: window.lateMs + 24 * 3600_000,
+  });
 }
 
 /**
@@ -237,6 +276,35 @@ function alertsHandlerOf(ctx: MeteringContext, alerts: QuotaAlerts) {
 }
 
 /**
+ * The ledger's backstop run: flushes what is pending, then checks the quota alerts of the accounts
+ * it moved. An unavailable store is logged and left to the next run (nothing is lost: the journals
+ * stay committed); any other error is thrown, a bug to see in the function's errors.
+ */
+function backstopOf(ctx: MeteringContext, ledger: Ledger, alerts: QuotaAlerts | undefined) {
+  return async (): Promise<{ counted: number; accounts: string[] }> => {
+    try {
+      const run = await ledger.backstop();
+      if (run.error !== undefined)
+        ctx.logger.warn('ledger backstop stopped; the next run resumes', { error: run.error });
+      if (run.counted > 0) {
+        ctx.logger.info('ledger backstop flushed pending journals', { counted: run.counted });
+        ctx.metrics.addMetric(MeteringMetric.ledgerBackstopEvents, MetricUnit.Count, run.counted);
+      }
+      if (alerts && run.accounts.length > 0) {
+        const now = ctx.clock.now();
+        await alerts.afterBatch(
+          run.accounts.map((accountId) => ({ accountId, ts: now.getTime() })),
+          now,
+        );
+      }
+      return { counted: run.counted, accounts: run.accounts };
+    } finally {
+      ctx.metrics.endInvocation();
+    }
+  };
+}
+
+/**
  * The metering consumer: its configuration and clients → the handler the event source mappings
  * (or the local pollers) call. Lambda's handler.ts, the local stack, tests and bench all build it
  * here.
@@ -244,10 +312,18 @@ function alertsHandlerOf(ctx: MeteringContext, alerts: QuotaAlerts) {
 export function composeMetering(config: MeteringConfig, overrides: MeteringOverrides = {}): Metering {
   const ctx = meteringContext(config, overrides);
   const alerts = quotaAlerts(config, ctx.dynamo, ctx.logger, overrides);
-  const handleBatch = batchHandler(ctx, consumerDeps(ctx, alerts));
+  const deps = consumerDeps(ctx, alerts);
+  const handleBatch = batchHandler(ctx, deps);
   const alertsHandler = alerts ? alertsHandlerOf(ctx, alerts) : undefined;
+  const ledgerBackstop = deps.ledger ? backstopOf(ctx, deps.ledger, alerts) : undefined;
   return {
     handler: async (event) => {
+      if (isLedgerBackstopEvent(event)) {
+        if (!ledgerBackstop)
+          throw new Error('a ledger backstop event reached a metering function without a ledger');
+        await ledgerBackstop();
+        return { batchItemFailures: [] };
+      }
       if (isAlertsEvent(event)) {
         if (!alertsHandler) throw new Error('an alerts event reached a metering function without alerts');
         await alertsHandler(event);
@@ -256,6 +332,7 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
       return (await handleBatch(event)).response;
     },
     handleBatch,
+    ...(ledgerBackstop ? { ledgerBackstop } : {}),
     ...(alertsHandler ? { alertsHandler } : {}),
     ...(alerts ? { alerts } : {}),
   };

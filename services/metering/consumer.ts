@@ -18,6 +18,8 @@ import {
   validateBatch,
 } from './batch';
 import type { DeadLetterSink } from './dead-letter';
+import { splitForLedger } from './ledger/events';
+import type { Ledger, LedgerEvent } from './ledger/ledger';
 import type { LookBack } from './look-back';
 import { applyOrdered } from './ordered';
 import type { ProvenanceCheck } from './provenance';
@@ -44,6 +46,12 @@ export interface ConsumerDeps {
    * it; unit tests of the counting alone may leave it out).
    */
   provenance?: ProvenanceCheck;
+  /**
+   * The SQS ledger: claims events that carry their producer's numbering (pid, seq, at) with one
+   * conditional write per batch instead of a mark per event. Without it every SQS event takes the
+   * marks (TOLLGATE_SQS_DEDUPE=marks, and unit tests of the mark path).
+   */
+  ledger?: Ledger;
 }
 
 export interface BatchOutcome {
@@ -79,15 +87,29 @@ export async function consumeBatch(
   };
   const accepted = await checkProvenance(prepared.accepted, rejected, outcome, deps);
   if (rejected.length > 0) await deadLetter(rejected, outcome, deps);
-  const writes = accepted.some((a) => a.record.position)
-    ? await applyOrderedBatch(accepted, deps, outcome, now)
-    : await applyAggregates(aggregateAccepted(accepted), deps, outcome, now);
-  if (deps.alerts && outcome.counted > 0) {
-    // Each event's own (account, period): a late event is checked against the period it counts in.
-    const alerted = await deps.alerts.afterBatch(
-      accepted.map((a) => ({ accountId: a.event.accountId, ts: a.event.ts })),
-      deps.clock.now(),
-    );
+  let writes: number;
+  // Each event's own (account, period): a late event is checked against the period it counts in.
+  const moved: { accountId: string; ts: number }[] = [];
+  if (accepted.some((a) => a.record.position)) {
+    writes = await applyOrderedBatch(accepted, deps, outcome, now);
+    if (outcome.counted > 0)
+      moved.push(...accepted.map((a) => ({ accountId: a.event.accountId, ts: a.event.ts })));
+  } else {
+    const { ledger: sequenced, marks: marked } = deps.ledger
+      ? splitForLedger(accepted)
+      : { ledger: [], marks: accepted };
+    writes = await applyAggregates(aggregateAccepted(marked), deps, outcome, now);
+    if (outcome.counted > 0)
+      moved.push(...marked.map((a) => ({ accountId: a.event.accountId, ts: a.event.ts })));
+    if (deps.ledger && sequenced.length > 0) {
+      // A flush moves counters of events committed by this batch and earlier ones: each account's
+      // current period is the one its alert checks (a late event's past month is not re-alerted).
+      const accounts = await applyLedger(deps.ledger, sequenced, deps, outcome);
+      moved.push(...accounts.map((accountId) => ({ accountId, ts: now.getTime() })));
+    }
+  }
+  if (deps.alerts && moved.length > 0) {
+    const alerted = await deps.alerts.afterBatch(moved, deps.clock.now());
     if (alerted > 0) deps.metrics.addMetric(MeteringMetric.quotaAlertsSent, MetricUnit.Count, alerted);
   }
   recordBatchMetrics(records.length, accepted, outcome, writes, deps);
@@ -272,4 +294,42 @@ async function applyAggregates(
     },
   );
   return writes;
+}
+
+/**
+ * The ledger path: the batch's numbered events claimed in one conditional write of the ledger's
+ * head (several for a very large batch), then flushed to the counters as its policy says. What it
+ * could not commit (DynamoDB unavailable, the head contended past its retries) comes again; a bug
+ * fails those records too, logged, and never acknowledges anything not committed.
+ * @returns the accounts whose counters this invocation's flushes moved
+ */
+async function applyLedger(
+  ledger: Ledger,
+  events: readonly LedgerEvent[],
+  deps: ConsumerDeps,
+  outcome: BatchOutcome,
+): Promise<string[]> {
+  try {
+    const result = await ledger.commit(events);
+    outcome.counted += result.committed.length;
+    outcome.duplicates += result.duplicates.length;
+    outcome.failedRecordIds.push(...result.failed);
+    if (result.error !== undefined) {
+      deps.logger.error('ledger unavailable; uncommitted records will be delivered again', {
+        error: result.error,
+        failed: result.failed.length,
+      });
+      if (result.failed.length > 0)
+        deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
+    }
+    return result.accounts;
+  } catch (error) {
+    deps.logger.error('ledger commit failed; its records will be delivered again', {
+      error,
+      events: events.length,
+    });
+    deps.metrics.addMetric(MeteringMetric.aggregatesFailed, MetricUnit.Count, 1);
+    outcome.failedRecordIds.push(...events.map((e) => e.recordId));
+    return [];
+  }
 }

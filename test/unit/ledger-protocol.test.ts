@@ -148,7 +148,8 @@ describe('Ledger.commit', () => {
   });
 
   it('balanced: holds small commits back until 2,000 events or 2 s, then flushes them in one go', async () => {
-    const { store, clock, ledger, requests } = setup({ policy: 'balanced' });
+    // While traffic flows the next batch's commit finds them due; the tail is the next test's.
+    const { store, clock, ledger, requests } = setup({ policy: 'balanced', tailFlush: false });
     await ledger().commit(events('p1', 1, 10));
     await ledger().commit(events('p1', 11, 20));
     expect(store.done).toBe(0);
@@ -160,6 +161,52 @@ describe('Ledger.commit', () => {
     expect(requests()?.numbers.requests).toBe(30);
     const many = await ledger().commit(events('p2', 1, 2_000));
     expect(many.counted).toBe(2_000);
+  });
+
+  it('balanced: the last commit of a burst waits until its journals are due and flushes them', async () => {
+    const { store, clock, ledger, requests } = setup({ policy: 'balanced' });
+    const started = clock.at;
+    const result = await ledger().commit(events('p1', 1, 10));
+    // The injected sleep moved the clock: the commit waited the policy's delay, no longer.
+    expect(clock.at - started).toBe(FLUSH_PROFILES.balanced.maxDelayMs);
+    expect(result.counted).toBe(10);
+    expect(store.done).toBe(1);
+    expect(requests()?.numbers.requests).toBe(10);
+  });
+
+  it('balanced: a commit that is no longer the tail after its wait leaves the flush to the later one', async () => {
+    const store = new MemoryLedgerStore();
+    const clock = { at: T0 + 1_000 };
+    let ids = 0;
+    const later: Promise<unknown>[] = [];
+    const make = (onSleep?: () => void) =>
+      new Ledger({
+        store: store.connect({}),
+        clock: { now: () => new Date(clock.at) },
+        policy: 'balanced',
+        timers: { lateMs: LATE_MS },
+        producerTtlMs: LATE_MS,
+        newId: () => `id${++ids}`,
+        sleep: async (ms) => {
+          if (onSleep) {
+            onSleep();
+            await Promise.all(later);
+          }
+          clock.at += ms;
+        },
+      });
+    const second = make();
+    // While the first commit waits, a second batch commits (and itself becomes the tail).
+    const first = make(() => {
+      if (later.length === 0) later.push(second.commit(events('p1', 11, 20)));
+    });
+    const firstResult = await first.commit(events('p1', 1, 10));
+    expect(firstResult.counted).toBe(0);
+    await Promise.all(later);
+    // The second commit's own wait ended with both journals flushed, in one flush.
+    expect(store.done).toBe(2);
+    const counter = store.counters.get(`ACCOUNT#acct\u0000${keyDayCounter('acct', 'key1', DAY).sk}`);
+    expect(counter?.numbers.requests).toBe(20);
   });
 
   it('the backstop flushes what no commit flushed', async () => {

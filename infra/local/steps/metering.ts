@@ -2,7 +2,12 @@ import { join } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { ENV } from '../../../contracts/config';
 import { SERVICE_NAMES } from '../../../contracts/metric-names';
-import { usageQueue, usageStream } from '../../../contracts/resources';
+import {
+  LEDGER_BACKSTOP_EVENT,
+  LEDGER_BACKSTOP_INTERVAL_SECONDS,
+  usageQueue,
+  usageStream,
+} from '../../../contracts/resources';
 import { composeMetering } from '../../../services/metering/compose';
 import { loadMeteringConfig } from '../../../services/metering/config';
 import { kinesisClient, sqsClient } from '../../../services/platform/aws-clients';
@@ -34,6 +39,7 @@ export function startMetering(
   return inParts(async (parts) => {
     const metering = composeLocalMetering(context, wiring, resources, cognitoEndpoint, parts);
     parts.add('alerts schedule', scheduleAlerts(context, metering));
+    parts.add('ledger backstop schedule', scheduleLedgerBackstop(context, metering));
     pollQueue(context, wiring, resources, metering, parts);
     await pollStream(context, wiring, resources, metering, parts);
     return {};
@@ -71,29 +77,51 @@ function composeLocalMetering(
 }
 
 /**
- * The alerts schedule: EventBridge's rule every minute on AWS (infra/cdk/constructs/alert-email.ts),
- * the same entry here; a run still going when the next is due is not overlapped.
+ * A schedule as EventBridge runs one on AWS (a rule every `intervalMs`): `run` is called on each
+ * tick unless the previous run is still going (no overlap, no queue of stale runs).
  */
-function scheduleAlerts(context: StackContext, metering: Metering): Stoppable {
-  let alertsRun: Promise<unknown> | undefined;
+function schedule(
+  context: StackContext,
+  label: string,
+  intervalMs: number,
+  run: () => Promise<unknown>,
+): Stoppable {
+  let running: Promise<unknown> | undefined;
   const timer = setInterval(() => {
-    if (alertsRun || !metering.alertsHandler) return;
-    alertsRun = metering
-      .alertsHandler({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} })
-      .catch((error: unknown) =>
-        context.notice(`[metering] alerts schedule failed: ${(error as Error)?.message}`),
-      )
+    if (running) return;
+    running = run()
+      .catch((error: unknown) => context.notice(`[metering] ${label} failed: ${(error as Error)?.message}`))
       .finally(() => {
-        alertsRun = undefined;
+        running = undefined;
       });
-  }, LOCAL_ALERT_SCHEDULE_MS);
+  }, intervalMs);
   timer.unref();
   return {
     stop: async () => {
       clearInterval(timer);
-      await alertsRun;
+      await running;
     },
   };
+}
+
+/** The alerts schedule: EventBridge's rule every minute on AWS (infra/cdk/constructs/alert-email.ts). */
+function scheduleAlerts(context: StackContext, metering: Metering): Stoppable {
+  const alertsHandler = metering.alertsHandler;
+  if (!alertsHandler) return { stop: async () => {} };
+  return schedule(context, 'alerts schedule', LOCAL_ALERT_SCHEDULE_MS, () =>
+    alertsHandler({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }),
+  );
+}
+
+/**
+ * The SQS ledger's backstop: EventBridge's rule every minute on AWS (infra/cdk), the same event
+ * through the same handler here.
+ */
+function scheduleLedgerBackstop(context: StackContext, metering: Metering): Stoppable {
+  if (!metering.ledgerBackstop) return { stop: async () => {} };
+  return schedule(context, 'ledger backstop', LEDGER_BACKSTOP_INTERVAL_SECONDS * 1000, () =>
+    metering.handler(LEDGER_BACKSTOP_EVENT),
+  );
 }
 
 /** Metering's handler as the pollers call it, its figures (and the backlog's) kept for the ops page. */

@@ -10,6 +10,7 @@ import {
   type LedgerTimers,
   type LedgerView,
   pendingJournals,
+  readView,
 } from './context';
 import { addReport, backstopFlush, emptyReport, type FlushReport, flushThrough, runFlush } from './flush';
 import { FLUSH_PROFILES, type FlushPolicy, type FlushProfile, flushDue } from './policy';
@@ -35,6 +36,12 @@ export interface LedgerOptions {
   maxArchivesPerCommit?: number;
   /** Commits lost to concurrent ones before the batch is given back for redelivery. @default 20 */
   maxCommitAttempts?: number;
+  /**
+   * A commit whose journals are not yet due waits until they are and flushes them, unless a later
+   * commit came meanwhile (tailFlush): usage reaches the counters within the policy's delay even
+   * when traffic stops. Off, the tail waits for the next batch or the backstop. @default true
+   */
+  tailFlush?: boolean;
   /** How often a group flush polls the flush it waits for. @default 25 */
   pollMs?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -77,10 +84,12 @@ const unavailable = (error: unknown) => error instanceof DependencyError || erro
  */
 export class Ledger {
   readonly #base: Omit<LedgerContext, 'owner'>;
+  readonly #tailFlush: boolean;
 
   constructor(options: LedgerOptions) {
     const policy =
       typeof options.policy === 'object' ? options.policy : FLUSH_PROFILES[options.policy ?? 'balanced'];
+    this.#tailFlush = options.tailFlush ?? true;
     this.#base = {
       store: options.store,
       clock: options.clock ?? systemClock,
@@ -143,13 +152,14 @@ export class Ledger {
         result.failed.push(...ids(chunk));
       }
     }
-    if (
-      last &&
-      !last.flushed &&
-      flushDue(ctx.policy, pendingJournals(ctx, last.view), ctx.clock.now().getTime())
-    ) {
+    if (last && !last.flushed) {
       const through = last.journal;
-      await this.#flushing(result, report, () => flushThrough(ctx, through));
+      const pending = pendingJournals(ctx, last.view);
+      if (flushDue(ctx.policy, pending, ctx.clock.now().getTime())) {
+        await this.#flushing(result, report, () => flushThrough(ctx, through));
+      } else if (this.#tailFlush && ctx.policy.maxDelayMs <= TAIL_WAIT_MAX_MS) {
+        await this.#flushing(result, report, () => tailFlush(ctx, through, pending));
+      }
     }
     return { ...result, counted: report.events, accounts: [...report.accounts] };
   }
@@ -187,6 +197,31 @@ export class Ledger {
       result.error ??= error;
     }
   }
+}
+
+/**
+ * The longest a commit waits for its journals to fall due (tailFlush): the balanced profile's 2 s
+ * fits any invocation's timeout; economy's 30 s does not, and leaves its tail to the backstop.
+ */
+const TAIL_WAIT_MAX_MS = 5_000;
+
+/**
+ * The tail of a burst: journals committed but not yet due would wait for the next batch, and when
+ * traffic stops there is none (only the backstop, a minute later). So the commit that is not due
+ * waits until its pending journals are, then flushes them — unless a later commit came meanwhile:
+ * that one is the tail now and does the same. What a crash in the wait leaves is the backstop's.
+ */
+async function tailFlush(
+  ctx: LedgerContext,
+  through: number,
+  pending: readonly { at: number }[],
+): Promise<FlushReport | undefined> {
+  const oldest = Math.min(...pending.map((p) => p.at));
+  const wait = Math.min(ctx.policy.maxDelayMs, oldest + ctx.policy.maxDelayMs - ctx.clock.now().getTime());
+  if (wait > 0) await ctx.sleep(wait);
+  const view = await readView(ctx);
+  if (view.done >= through || view.head.seq > through) return undefined;
+  return flushThrough(ctx, through);
 }
 
 const pairOf = (e: LedgerEvent) => `${e.pid} ${e.seq}`;
