@@ -59,6 +59,9 @@ function conflictingDynamo(conflicts: number) {
 
 describe('metering: TransactionConflict on a counter write is retried (UsageStore, DynamoDB Local)', () => {
   const today = () => utcDay(Date.now());
+  // Transactions are the mark path's (events without their producer's numbering); the ledger
+  // writes none, and its races are single-item conditions (ledger-faults.integ.test.ts).
+  const markPathEvents = (count: number) => testEvents(count, undefined, { numbered: false });
 
   it('retries the cancelled transaction and counts the batch exactly once', async () => {
     const N = 3;
@@ -69,7 +72,7 @@ describe('metering: TransactionConflict on a counter write is retried (UsageStor
       dynamo: doc,
       metrics: drainingMetrics(SERVICE_NAMES.metering, metrics),
     });
-    const events = testEvents(12);
+    const events = markPathEvents(12);
     const keyId = events[0]?.keyId ?? '';
 
     await c.handler(sqsEvent(events.map((e) => JSON.stringify(e))));
@@ -89,7 +92,7 @@ describe('metering: TransactionConflict on a counter write is retried (UsageStor
       dynamo: doc,
       metrics: drainingMetrics(SERVICE_NAMES.metering, metrics),
     });
-    const events = testEvents(5);
+    const events = markPathEvents(5);
     const keyId = events[0]?.keyId ?? '';
     const event = sqsEvent(events.map((e) => JSON.stringify(e)));
 

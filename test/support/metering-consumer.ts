@@ -3,7 +3,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamEvent, SQSEvent } from 'aws-lambda';
 import { ENV } from '../../contracts/config';
-import { newUsageEvent, type UsageEvent } from '../../contracts/usage-event';
+import { newProducerId, newUsageEvent, ProducerSequence, type UsageEvent } from '../../contracts/usage-event';
 import { composeMetering } from '../../services/metering/compose';
 import { loadMeteringConfig } from '../../services/metering/config';
 import type { BatchOutcome } from '../../services/metering/consumer';
@@ -91,14 +91,30 @@ export function meteringConsumer(
 }
 
 let keys = 0;
-/** `count` new usage events of one key (a fresh one unless given), its account `acc_<keyId>`. */
+/** This test process as one gate container: its producer id and numbering (what the SQS ledger claims). */
+const testProducer = { id: newProducerId(), sequence: new ProducerSequence() };
+
+/**
+ * `count` new usage events of one key (a fresh one unless given), its account `acc_<keyId>`,
+ * numbered by this process's producer as a gate numbers its events; `numbered: false` gives events
+ * as a gate from before the numbering published them (the mark path).
+ */
 export function testEvents(
   count: number,
   keyId = `key_fault_${process.pid}_${Date.now()}_${keys++}`,
+  options: { numbered?: boolean } = {},
 ): UsageEvent[] {
-  return Array.from({ length: count }, () =>
-    newUsageEvent({ keyId, accountId: accountOf(keyId), now: new Date() }),
-  );
+  return Array.from({ length: count }, () => {
+    const now = new Date();
+    return newUsageEvent({
+      keyId,
+      accountId: accountOf(keyId),
+      now,
+      ...(options.numbered === false
+        ? {}
+        : { producerId: testProducer.id, sequence: testProducer.sequence.next(now.getTime()) }),
+    });
+  });
 }
 
 /** The account testEvents puts a key's events in. */
