@@ -7,8 +7,10 @@ import { newProducerId, newUsageEvent, ProducerSequence, type UsageEvent } from 
 import { composeMetering } from '../../services/metering/compose';
 import { loadMeteringConfig } from '../../services/metering/config';
 import type { BatchOutcome } from '../../services/metering/consumer';
+import type { FlushProfile } from '../../services/metering/ledger/ledger';
 import { type EarlierCopyQuery, KinesisLookBack } from '../../services/metering/look-back';
 import { inboundRecords } from '../../services/metering/records';
+import type { Clock } from '../../services/platform/clock';
 import { discardMetrics, type InvocationMetrics } from '../../services/platform/metrics';
 import { type KeyTotals, UsageReader } from '../../services/usage/usage-reader';
 import { localClients, stackEnv } from './local-stack';
@@ -27,6 +29,12 @@ export interface MeteringConsumerOptions {
    * events of the tests that predate the provenance check pass it. @default true
    */
   seedTestKeys?: boolean;
+  /** The usage table it counts in (e.g. one of the test's own, so its SQS ledger is too). @default the stack's */
+  usageTable?: string;
+  /** TOLLGATE_LEDGER_FLUSH. @default the config's (balanced) */
+  ledgerFlush?: FlushProfile;
+  /** The consumer's clock (age checks, the ledger's lease, archive and gap timers). @default the system's */
+  clock?: Clock;
 }
 
 /**
@@ -46,10 +54,11 @@ export function meteringConsumer(
   const realLookBack = new KinesisLookBack({ kinesis: lookBackKinesis });
   const lookBackQueries: EarlierCopyQuery[] = [];
   const config = loadMeteringConfig({
-    [ENV.usageTable]: stackEnv()[ENV.usageTable],
+    [ENV.usageTable]: options.usageTable ?? stackEnv()[ENV.usageTable],
     [ENV.keysTable]: stackEnv()[ENV.keysTable],
     [ENV.usageDlqUrl]: dlqUrl,
     [ENV.transport]: transport,
+    ...(options.ledgerFlush ? { [ENV.ledgerFlush]: options.ledgerFlush } : {}),
   });
   const metering = composeMetering(config, {
     // The provenance check reads through a client of its own: faults a test injects into counter
@@ -62,6 +71,7 @@ export function meteringConsumer(
     },
     logger: new Logger({ serviceName: 'metering-test', logLevel: 'SILENT' }),
     metrics: options.metrics ?? discardMetrics,
+    ...(options.clock ? { clock: options.clock } : {}),
     lookBack: {
       earlierCopyExists: (query) => {
         lookBackQueries.push(query);
@@ -87,7 +97,7 @@ export function meteringConsumer(
   };
   /** Events counted so far, duplicates not included. */
   const countedSoFar = () => counted;
-  return { clients, usage, handler, batches, outcomes, countedSoFar, lookBackQueries };
+  return { clients, usage, handler, batches, outcomes, countedSoFar, lookBackQueries, metering };
 }
 
 let keys = 0;
