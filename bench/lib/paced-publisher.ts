@@ -1,6 +1,6 @@
 import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { newUsageEvent, type UsageEvent } from '../../contracts/usage-event';
+import { newProducerId, newUsageEvent, ProducerSequence, type UsageEvent } from '../../contracts/usage-event';
 import { outcomeUnknown } from '../../services/gate/publisher';
 import { seededRandom, zipfSampler } from './stats';
 import type { PacedProducerStats, Transport } from './types';
@@ -125,12 +125,22 @@ function kinesisSender(kinesis: KinesisClient, streamName: string, { stored, sta
   };
 }
 
+/** Producers (gate containers) a paced run's events come from. */
+const PACED_PRODUCERS = 1;
+
 /**
  * Schedules `rate × durationSec` events: every tick, the events due by then, in batches of `chunk`,
  * at most MAX_IN_FLIGHT calls at once; the first failed call stops the schedule and is thrown.
  */
 async function schedule(args: PacedArgs, chunk: number, send: Send): Promise<void> {
   const draw = zipfSampler(args.keys.length, args.zipfS, seededRandom(args.seed));
+  // One gate container, as the bench's key-api is one process: its events numbered as a gate numbers
+  // them (what the SQS ledger claims). Each more container adds one share item per account a flush writes.
+  const producers = Array.from({ length: PACED_PRODUCERS }, () => ({
+    id: newProducerId(),
+    sequence: new ProducerSequence(),
+  }));
+  let numbered = 0;
   const total = Math.round(args.rate * args.durationSec);
   const inFlight = new Set<Promise<void>>();
   let firstError: unknown;
@@ -144,7 +154,15 @@ async function schedule(args: PacedArgs, chunk: number, send: Send): Promise<voi
       const batch = Array.from({ length: n }, () => {
         const index = draw();
         const key = args.keys[index] as { keyId: string; accountId: string };
-        return { index, event: newUsageEvent({ keyId: key.keyId, accountId: key.accountId, now }) };
+        const producer = producers[numbered++ % producers.length] as (typeof producers)[number];
+        const event = newUsageEvent({
+          keyId: key.keyId,
+          accountId: key.accountId,
+          now,
+          producerId: producer.id,
+          sequence: producer.sequence.next(now.getTime()),
+        });
+        return { index, event };
       });
       scheduled += n;
       const call: Promise<void> = send(batch).then(

@@ -51,6 +51,15 @@ const FULL = {
       { rate: 100, durationSec: 20 },
       { rate: 1_000, durationSec: 20 },
     ],
+    // What each SQS ledger profile costs beside the default (balanced): fresh at every rate;
+    // economy where it matters, at the low rates (40 s: past its 30 s delay once).
+    ledgerProfiles: [
+      { rate: 10, durationSec: 20, ledgerFlush: 'fresh' },
+      { rate: 10, durationSec: 40, ledgerFlush: 'economy' },
+      { rate: 100, durationSec: 20, ledgerFlush: 'fresh' },
+      { rate: 100, durationSec: 40, ledgerFlush: 'economy' },
+      { rate: 1_000, durationSec: 20, ledgerFlush: 'fresh' },
+    ],
   },
   publishCheckSec: 15,
 } as const satisfies BenchSettings;
@@ -85,6 +94,7 @@ export const PROFILES = {
         { rate: 100, durationSec: 2 },
         { rate: 1_000, durationSec: 3 },
       ],
+      ledgerProfiles: [{ rate: 100, durationSec: 2, ledgerFlush: 'fresh' }],
     },
     publishCheckSec: 2,
   },

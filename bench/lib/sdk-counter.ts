@@ -146,10 +146,31 @@ const countingMiddleware =
       failed = false;
       recordOutput(service, op, result.output);
       return result;
+    } catch (error) {
+      recordRefusedWrite(service, op, args.input ?? {}, error);
+      throw error;
     } finally {
       if (failed) add(`${service}.${op}.errors`);
     }
   };
+
+/**
+ * A conditional PutItem or UpdateItem whose condition was false still consumes write capacity on
+ * AWS ("dependent on the size of the existing item, or a minimum of 1"), and DynamoDB Local reports
+ * none for it: the ledger's lost head races and its counters' refused repeats must still cost. A
+ * Put is taken at the size it would have written (the head it lost to is about as large); an
+ * Update at 1 unit (the items it conditions, counters and DONE, are under 1 KB).
+ */
+function recordRefusedWrite(service: string, op: string, input: Record<string, unknown>, error: unknown) {
+  if (service !== 'DynamoDB' || (error as { name?: string })?.name !== 'ConditionalCheckFailedException')
+    return;
+  const key = `${service}.${op}`;
+  add(`${key}.conditionFailed`);
+  if (op === 'PutItem') {
+    const item = input.Item as Record<string, unknown> | undefined;
+    add(`${key}.capacityUnits`, Math.max(1, Math.ceil((item ? itemSize(item) : 0) / 1024)));
+  } else if (op === 'UpdateItem') add(`${key}.capacityUnits`, 1);
+}
 
 const consumedCapacityMiddleware =
   (next: Next, context: Context) => async (args: { input: Record<string, unknown> }) => {

@@ -304,6 +304,8 @@ export interface SustainedRun {
 /** Events published straight to one transport at a steady rate, consumed by the bench's metering process. */
 export interface PacedRun {
   readonly transport: Transport;
+  /** SQS runs with another flush profile than the default (settings.paced.ledgerProfiles). */
+  readonly ledgerFlush?: string;
   /** Events a second asked for, and got (stored ÷ the producer's time). */
   readonly rate: number;
   readonly achievedPerSec: number;
@@ -409,6 +411,15 @@ export interface BenchSettings {
     readonly accounts: number;
     readonly zipfS: number;
     readonly runs: ReadonlyArray<{ readonly rate: number; readonly durationSec: number }>;
+    /**
+     * More SQS runs with another ledger flush profile than the default (TOLLGATE_LEDGER_FLUSH): what
+     * each profile costs at a rate, beside the default's run at it.
+     */
+    readonly ledgerProfiles?: ReadonlyArray<{
+      readonly rate: number;
+      readonly durationSec: number;
+      readonly ledgerFlush: string;
+    }>;
   };
   /** The bare PutRecord loop's length (its concurrency is the sustained phase's connections). */
   readonly publishCheckSec: number;

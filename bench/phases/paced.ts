@@ -1,3 +1,4 @@
+import { DEFAULT_LEDGER_FLUSH } from '../../contracts/config';
 import { seedActiveKeys } from '../../services/accounts/key-seeds';
 import { type BenchContext, consumerSnapshot, drain, EXACT_TIMING, sumOf } from '../lib/bench-context';
 import { consumerSqsBilled, dynamoFigures, pick } from '../lib/billing';
@@ -7,9 +8,9 @@ import { type PacedRun, TRANSPORTS, type Transport } from '../lib/types';
 import { checkExact } from './exactness';
 
 /** This run's accounts and keys for one transport at one rate: made up, used by no other run. */
-function madeUpKeys(ctx: BenchContext, transport: Transport, rate: number) {
+function madeUpKeys(ctx: BenchContext, transport: Transport, rate: number, ledgerFlush?: string) {
   const p = ctx.settings.paced;
-  const tag = `${ctx.run}-${transport}-r${rate}`;
+  const tag = `${ctx.run}-${transport}-r${rate}${ledgerFlush === undefined ? '' : `-${ledgerFlush}`}`;
   const accounts = Array.from({ length: p.accounts }, (_, j) => `bench-${tag}-a${j}`);
   const keys = Array.from({ length: p.keys }, (_, i) => ({
     keyId: `bench-${tag}-k${i}`,
@@ -29,9 +30,10 @@ async function pacedRun(
   transport: Transport,
   rate: number,
   durationSec: number,
+  ledgerFlush?: string,
 ): Promise<PacedRun> {
   const p = ctx.settings.paced;
-  const { accounts, keys } = madeUpKeys(ctx, transport, rate);
+  const { accounts, keys } = madeUpKeys(ctx, transport, rate, ledgerFlush);
   // Written with the orchestrator's client, so the metering process's request counts do not include them.
   await seedActiveKeys(ctx.documents, ctx.keysTable, keys, { name: 'bench', now: new Date() });
   const consumerBefore = await consumerSnapshot(ctx, transport);
@@ -72,6 +74,7 @@ async function pacedRun(
   const seconds = (answer.endedAt - answer.startedAt) / 1000;
   return {
     transport,
+    ...(ledgerFlush === undefined ? {} : { ledgerFlush }),
     rate,
     achievedPerSec: seconds > 0 ? events / seconds : 0,
     durationSec,
@@ -106,16 +109,26 @@ async function pacedRun(
 export async function paced(ctx: BenchContext): Promise<Record<Transport, PacedRun[]>> {
   const { settings, log } = ctx;
   const runs: Record<Transport, PacedRun[]> = { sqs: [], kinesis: [] };
+  const one = async (transport: Transport, rate: number, durationSec: number, ledgerFlush?: string) => {
+    const profile = ledgerFlush === undefined ? '' : ` (ledger ${ledgerFlush})`;
+    log(
+      `paced ${transport}${profile}: ${rate} events/s for ${durationSec} s over ${settings.paced.keys} keys (Zipf ${settings.paced.zipfS})`,
+    );
+    const run = await pacedRun(ctx, transport, rate, durationSec, ledgerFlush);
+    runs[transport].push(run);
+    log(
+      `  ${transport}${profile} @ ${rate}/s: ${run.achievedPerSec.toFixed(0)} events/s, ${run.perEvent.writeUnits.toFixed(3)} write units and ${run.perEvent.writeRequests.toFixed(3)} write requests per event, batches of ${run.metering.avgBatch.toFixed(1)}, lag p95 ${run.metering.lagMs.p95.toFixed(0)} ms, drained in ${run.drainMs.toFixed(0)} ms, exact ${run.exact.ok ? 'yes' : `NO (${run.exact.mismatches.join('; ')})`}`,
+    );
+  };
   for (const transport of TRANSPORTS) {
-    for (const { rate, durationSec } of settings.paced.runs) {
-      log(
-        `paced ${transport}: ${rate} events/s for ${durationSec} s over ${settings.paced.keys} keys (Zipf ${settings.paced.zipfS})`,
-      );
-      const run = await pacedRun(ctx, transport, rate, durationSec);
-      runs[transport].push(run);
-      log(
-        `  ${transport} @ ${rate}/s: ${run.achievedPerSec.toFixed(0)} events/s, ${run.perEvent.writeUnits.toFixed(3)} write units and ${run.perEvent.writeRequests.toFixed(3)} write requests per event, batches of ${run.metering.avgBatch.toFixed(1)}, exact ${run.exact.ok ? 'yes' : `NO (${run.exact.mismatches.join('; ')})`}`,
-      );
+    for (const { rate, durationSec } of settings.paced.runs) await one(transport, rate, durationSec);
+  }
+  for (const { rate, durationSec, ledgerFlush } of settings.paced.ledgerProfiles ?? []) {
+    await ctx.metering.sqs.call('useLedgerFlush', { profile: ledgerFlush });
+    try {
+      await one('sqs', rate, durationSec, ledgerFlush);
+    } finally {
+      await ctx.metering.sqs.call('useLedgerFlush', { profile: DEFAULT_LEDGER_FLUSH });
     }
   }
   await checkExact(ctx, 'paced');

@@ -22,7 +22,7 @@ export function pacedAt(
   t: Transport,
   rate: number = PACED_HEADLINE_RATE,
 ): PacedRun | undefined {
-  return r.paced?.[t]?.find((p) => p.rate === rate);
+  return r.paced?.[t]?.find((p) => p.rate === rate && p.ledgerFlush === undefined);
 }
 
 /**

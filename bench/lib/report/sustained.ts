@@ -1,3 +1,4 @@
+import { DEFAULT_LEDGER_FLUSH } from '../../../contracts/config';
 import { type BenchResults, TARGET_LABELS, TRANSPORTS } from '../types';
 import { int, lines, ms, ratio, table } from './format';
 
@@ -84,7 +85,7 @@ export function pacedSection(r: BenchResults): string | undefined {
   return lines(
     '## 6. Write units per event at steady rates, per transport',
     '',
-    `Events (\`newUsageEvent\`, partition key keyId) published straight to the benchmark's queue (SendMessageBatch) or stream (PutRecords) at a paced rate, keys Zipf(${p.zipfS}) over ${p.keys} keys in ${p.accounts} accounts of that run alone, consumed by the metering process with the stack's event source settings (contracts/resources.ts). Write units as AWS bills them (2 per transactional item), counted at the consumer's DynamoDB client; exact per key and per account.`,
+    `Events (\`newUsageEvent\`, partition key keyId) published straight to the benchmark's queue (SendMessageBatch) or stream (PutRecords) at a paced rate, keys Zipf(${p.zipfS}) over ${p.keys} keys in ${p.accounts} accounts of that run alone, consumed by the metering process with the stack's event source settings (contracts/resources.ts). Events carry one producer's numbering (one gate container), as a gate's do. Write units as AWS bills them (2 per transactional item; a refused conditional write still costs its unit, which DynamoDB Local does not report), counted at the consumer's DynamoDB client; exact per key and per account. SQS runs use the ledger's default flush profile (${DEFAULT_LEDGER_FLUSH}) unless labelled with another; economy's tail waits for the backstop, which the benchmark runs every 20 s (AWS: every minute).`,
     '',
     table(
       [
@@ -101,7 +102,7 @@ export function pacedSection(r: BenchResults): string | undefined {
       ],
       TRANSPORTS.flatMap((t) =>
         r.paced[t].map((run) => [
-          TARGET_LABELS[t],
+          run.ledgerFlush === undefined ? TARGET_LABELS[t] : `${TARGET_LABELS[t]}, ledger ${run.ledgerFlush}`,
           `${int(run.rate)} (${int(run.achievedPerSec)})`,
           int(run.events),
           run.perEvent.writeUnits.toFixed(3),
