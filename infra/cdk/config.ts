@@ -5,7 +5,13 @@ import { ApplicationLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import { commaListSchema, DEFAULT_ACCEPTANCE_WINDOW, ENV, originListSchema } from '../../contracts/config';
+import {
+  commaListSchema,
+  DEFAULT_ACCEPTANCE_WINDOW,
+  ENV,
+  LEDGER_FLUSH_PROFILES,
+  originListSchema,
+} from '../../contracts/config';
 import { MAX_LATE_WINDOW_MS } from '../../contracts/redelivery';
 import { usageStream } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, TRANSPORTS } from '../../contracts/transport';
@@ -75,6 +81,8 @@ const contextSchema = z
     kinesisShards: z
       .union([z.literal('on-demand'), z.coerce.number().int().min(1).max(500)])
       .default(usageStream.shardCount),
+    // SQS only: the ledger's flush profile (unset: DEFAULT_LEDGER_FLUSH, in the stack).
+    ledgerFlush: z.enum(LEDGER_FLUSH_PROFILES).optional(),
     // Metering's late window in hours (-c lateWindowHours=72): redelivery and retention follow it.
     lateWindowHours: z.coerce
       .number()
@@ -145,6 +153,10 @@ const contextSchema = z
           .max(MAX_OWNER_API_PATHS, `at most ${MAX_OWNER_API_PATHS} path patterns (one listener rule each)`),
       ),
   })
+  .refine((c) => c.ledgerFlush === undefined || c.transport === 'sqs', {
+    message: "ledgerFlush is the SQS ledger's flush profile: the kinesis transport has no ledger",
+    path: ['ledgerFlush'],
+  })
   .refine((c) => c.billingMeterEvent === undefined || c.billingMeterId !== undefined, {
     message: 'billingMeterEvent needs billingMeterId (the Stripe meter that takes the events)',
     path: ['billingMeterId'],
@@ -180,6 +192,7 @@ export function readDeploymentContext(
     stage: raw('stage'),
     transport: raw('transport') ?? env[ENV.transport],
     kinesisShards: raw('kinesisShards'),
+    ledgerFlush: raw('ledgerFlush'),
     lateWindowHours: raw('lateWindowHours'),
     region: raw('region') ?? env.CDK_DEFAULT_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
     certificateArn: raw('certificateArn'),
@@ -226,6 +239,7 @@ export function stackPropsFromContext(
     stage: context.stage,
     transport: context.transport,
     kinesisShards: context.kinesisShards,
+    ...(context.ledgerFlush !== undefined ? { ledgerFlush: context.ledgerFlush } : {}),
     lateWindowMs: Math.round(context.lateWindowHours * 3_600_000),
     certificateArn: context.certificateArn,
     keyApiReservedConcurrency: context.keyApiReservedConcurrency,

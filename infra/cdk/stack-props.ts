@@ -1,6 +1,7 @@
 import type { RemovalPolicy, StackProps } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Transport } from '../../contracts/transport';
+import type { LedgerFlushProfile } from './constructs/sqs-ledger';
 import type { FunctionLogLevel } from './constructs/tollgate-function';
 import type { RateLimits } from './constructs/web-acls';
 
@@ -41,6 +42,14 @@ export interface TollgateStackProps extends StackProps {
    * @default DEFAULT_ACCEPTANCE_WINDOW.lateMs (48 h)
    */
   readonly lateWindowMs?: number;
+  /**
+   * SQS only: when metering's ledger applies committed usage to the counters
+   * (TOLLGATE_LEDGER_FLUSH): `fresh` at every batch (the least lag, the most counter writes),
+   * `balanced` within 2 s or 2,000 events, `economy` within 30 s or 5,000 (the fewest writes).
+   * Refused with the Kinesis transport, which has no ledger.
+   * @default DEFAULT_LEDGER_FLUSH ('balanced')
+   */
+  readonly ledgerFlush?: LedgerFlushProfile;
   /**
    * ACM certificate for the key API's HTTPS listener (port 80 then only redirects to it). The
    * context reader (config.ts) refuses a `prod` stage without one unless `allowInsecureHttp`.

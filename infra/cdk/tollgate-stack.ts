@@ -17,6 +17,7 @@ import { DataTables } from './constructs/data-tables';
 import { KeyApiEndpoint } from './constructs/key-api-endpoint';
 import { LogBucket } from './constructs/log-bucket';
 import { OperationsDashboard } from './constructs/operations-dashboard';
+import { attachSqsLedger } from './constructs/sqs-ledger';
 import { jsonLogsForEveryFunction, TollgateFunction } from './constructs/tollgate-function';
 import { UsageTransport } from './constructs/usage-transport';
 import { UserApiGateway } from './constructs/user-api-gateway';
@@ -62,6 +63,8 @@ export class TollgateStack extends Stack {
     super(scope, id, props);
     const stage = props.stage ?? 'prod';
     this.transport = props.transport ?? DEFAULT_TRANSPORT;
+    if (this.transport !== 'sqs' && props.ledgerFlush !== undefined)
+      throw new Error("ledgerFlush is the SQS ledger's: a Kinesis deployment has none");
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
 
     const logs = new LogBucket(this, 'AccessLogs');
@@ -75,7 +78,7 @@ export class TollgateStack extends Stack {
     this.functions = this.#functions(stage, logRetention, props);
     // The same log format and platform-line filter for the handlers aws-cdk-lib adds itself.
     jsonLogsForEveryFunction(this);
-    this.#grantDataAccess(props.alertFromAddress);
+    this.#grantDataAccess(props);
     this.userDirectory = this.#userDirectory(stage, props);
 
     this.web = new WebHosting(this, 'Web', {
@@ -214,7 +217,7 @@ export class TollgateStack extends Stack {
    * Each function's access to the tables and the usage transport, least privilege. Each grant also
    * sets the variables the function's config schema reads for that resource.
    */
-  #grantDataAccess(alertFromAddress: string | undefined): void {
+  #grantDataAccess({ alertFromAddress, ledgerFlush }: TollgateStackProps): void {
     const { keyApi, metering, userApi, authTriggers, ownerApi } = this.functions;
     // key-api and the owner API are both gates: the key check, the plan's limits (the account's
     // standing, its plan, its counted usage for a quota), the usage events, and the summaries of
@@ -230,12 +233,18 @@ export class TollgateStack extends Stack {
 
     this.usageTransport.attachConsumer(metering);
     this.tables.allowUsageCounting(metering, this.transport);
+    // Over SQS, numbered events are claimed in the ledger, flushed by batches and by its backstop.
+    if (this.transport === 'sqs') attachSqsLedger(metering, this.tables, ledgerFlush);
     // Event provenance: a usage event is counted only for the account its key belongs to.
     this.tables.allowProvenanceCheck(metering);
     // The redrive (npm run usage:redrive): its role reads counters to tell what a given-up Kinesis
     // batch already counted; on Kinesis, metering also counts the redrive queue (marks, as on SQS).
     this.usageTransport.allowRedriveCounterReads(this.tables.usage);
-    if (this.transport === 'kinesis') this.tables.allowUsageCounting(metering, 'sqs');
+    if (this.transport === 'kinesis') {
+      this.tables.allowUsageCounting(metering, 'sqs');
+      // The ledger is the SQS transport's: the redrive queue keeps the marks its grant allows.
+      metering.function.addEnvironment(ENV.sqsDedupe, 'marks');
+    }
     // Quota alerts only with a sender: without one, metering keeps to counting (and the service,
     // missing the variables, sends none).
     if (alertFromAddress !== undefined) {

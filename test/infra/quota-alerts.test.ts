@@ -15,11 +15,13 @@ import type { Plan } from '../../contracts/plans';
 import {
   ALERT_ID_TAG,
   ALERT_MARK_PREFIX,
+  LEDGER_BACKSTOP_EVENT,
   queueName,
   tableName,
   tables,
   usageQueue,
 } from '../../contracts/resources';
+import { LEDGER_PARTITIONS } from '../../infra/cdk/constructs/data-tables';
 import type { PlanStore } from '../../services/accounts/plan-store';
 import { parseAlertsEvent } from '../../services/metering/alert-events';
 import { QuotaAlerts } from '../../services/metering/quota-alerts';
@@ -40,6 +42,14 @@ const FROM = 'alerts@mail.example.com';
 /** Writes and reads of alert items in the usage table: only of items whose partition key is an alert's. */
 const ALERT_MARKS_ONLY = {
   'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ALERT_MARK_PREFIX}*`] },
+};
+const LEDGER_ONLY = {
+  'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${LEDGER_PARTITIONS.ledger}*`] },
+};
+const LEDGER_AND_COUNTERS = {
+  'ForAllValues:StringLike': {
+    'dynamodb:LeadingKeys': [`${LEDGER_PARTITIONS.ledger}*`, `${LEDGER_PARTITIONS.counters}*`],
+  },
 };
 const TRANSACTIONS_ONLY = {
   'ForAnyValue:StringEquals': { 'dynamodb:EnclosingOperation': ['TransactWriteItems'] },
@@ -138,6 +148,11 @@ describe.each(['sqs', 'kinesis'] as const)(
           ? [
               ['dynamodb:PutItem', arn('usage'), TRANSACTIONS_ONLY],
               ['dynamodb:UpdateItem', arn('usage'), TRANSACTIONS_ONLY],
+              // The SQS ledger (test/infra/sqs-ledger.test.ts).
+              ['dynamodb:PutItem', arn('usage'), LEDGER_ONLY],
+              ['dynamodb:GetItem', arn('usage'), LEDGER_ONLY],
+              ['dynamodb:BatchGetItem', arn('usage'), LEDGER_ONLY],
+              ['dynamodb:UpdateItem', arn('usage'), LEDGER_AND_COUNTERS],
             ]
           : [
               ['dynamodb:UpdateItem', arn('usage'), null],
@@ -241,7 +256,12 @@ describe.each(['sqs', 'kinesis'] as const)(
     });
 
     it('runs the outbox schedule in metering every minute, without retries of a missed run', () => {
-      const scheduled = rules().filter(([, r]) => r.Properties.ScheduleExpression !== undefined);
+      // The SQS ledger's backstop runs on a schedule of its own, with an input (sqs-ledger.test.ts).
+      const scheduled = rules().filter(
+        ([, r]) =>
+          r.Properties.ScheduleExpression !== undefined &&
+          !JSON.stringify(r.Properties.Targets).includes(LEDGER_BACKSTOP_EVENT.tollgate),
+      );
       expect(scheduled).toHaveLength(1);
       const [ruleId, rule] = scheduled[0] as [string, { Properties: Record<string, unknown> }];
       expect(rule.Properties.ScheduleExpression).toBe('rate(1 minute)');

@@ -700,7 +700,7 @@ describe.each([
       );
     });
 
-    it('lets metering write usage (over SQS only transactionally), check provenance and dead-letter refused records', () => {
+    it("lets metering write usage (over SQS only transactionally or within the ledger's partitions), check provenance and dead-letter refused records", () => {
       const granted = permissions(SERVICE_NAMES.metering).filter((p) => !p.action.startsWith('logs:'));
       expect(granted.some((p) => mentions(p, tableIds.accounts as string))).toBe(false);
       // The provenance check: each event's key record, read by its own key; no index, no listing.
@@ -713,15 +713,24 @@ describe.each([
       const dynamo = granted.filter(
         (p) => p.action.startsWith('dynamodb:') && !mentions(p, tableIds.keys as string),
       );
-      // On Kinesis also the redrive queue's marks, transactionally as on SQS.
+      // On Kinesis also the redrive queue's marks, transactionally as on SQS. Over SQS the ledger's
+      // plain requests besides, each held to its partitions (test/infra/sqs-ledger.test.ts).
       expect(dynamo.map((p) => p.action).sort()).toEqual(
         transport === 'sqs'
-          ? ['dynamodb:PutItem', 'dynamodb:UpdateItem']
+          ? [
+              'dynamodb:BatchGetItem',
+              'dynamodb:GetItem',
+              'dynamodb:PutItem',
+              'dynamodb:PutItem',
+              'dynamodb:UpdateItem',
+              'dynamodb:UpdateItem',
+            ]
           : ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem'],
       );
       for (const write of dynamo) {
         expect(mentions(write, tableIds.usage as string)).toBe(true);
         if (write.action === 'dynamodb:PutItem') expect(write.condition).toBeDefined();
+        if (transport === 'sqs') expect(write.condition, write.action).toBeDefined();
       }
       expect(granted).toContainEqual({
         action: 'sqs:SendMessage',

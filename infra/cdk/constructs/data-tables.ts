@@ -65,6 +65,14 @@ export const REFUSAL_SUMMARY_ATTRIBUTES = [
  */
 export const BILLING_CUSTOMER_PARTITIONS = ['ACCOUNT#', 'CUSTOMER#'] as const;
 
+/**
+ * The usage table's partitions the SQS ledger's plain requests may reach: its own items (head,
+ * DONE, journals, archives: `LEDGER#<name>…`, services/usage/ledger-store.ts) and the accounts'
+ * counters its flushes add to (`ACCOUNT#<id>`, services/usage/counter-keys.ts). infra/cdk imports
+ * no services; test/infra/sqs-ledger.test.ts holds these against the store's own requests.
+ */
+export const LEDGER_PARTITIONS = { ledger: 'LEDGER#', counters: 'ACCOUNT#' } as const;
+
 /** Access granted only as part of TransactWriteItems: a plain PutItem or UpdateItem is refused. */
 const transactionsOnly = {
   'ForAnyValue:StringEquals': { 'dynamodb:EnclosingOperation': ['TransactWriteItems'] },
@@ -209,8 +217,9 @@ export class DataTables extends Construct {
   }
 
   /**
-   * metering. Over SQS it writes dedupe marks (conditional puts) and counter ADDs, always together
-   * in one TransactWriteItems, which is then the only way it may write. Over Kinesis each counter
+   * metering. Over SQS, for events without their producer's numbering (the ledger's are
+   * allowLedgerCounting's), it writes dedupe marks (conditional puts) and counter ADDs, always
+   * together in one TransactWriteItems, the only way this grant lets it write. Over Kinesis each counter
    * is one conditional UpdateItem guarded by the shard's sequence numbers, and it may read a
    * counter's watermark back (GetItem) when DynamoDB does not return it with a failed condition.
    */
@@ -220,6 +229,32 @@ export class DataTables extends Construct {
     } else {
       this.#allow(fn, ['dynamodb:UpdateItem', 'dynamodb:GetItem'], [this.usage.tableArn]);
     }
+    this.#setUsageEnv(fn);
+  }
+
+  /**
+   * metering's SQS ledger (services/usage/ledger-store.ts), beside the marks of allowUsageCounting
+   * (kept for events without a producer's numbering): every request a single item, never a
+   * transaction. Its own items are read (GetItem of the head and DONE, BatchGetItem of journals
+   * and archives, all consistent), written whole (PutItem of the head, conditional on its version;
+   * of a journal; of an archive) and DONE advanced (UpdateItem); a flush adds to the counters with
+   * plain conditional UpdateItems guarded by the ledger's watermark. Puts and reads reach only the
+   * ledger's partitions, updates only those and the accounts' counters: a plain put can never
+   * replace a counter or write a dedupe mark.
+   */
+  allowLedgerCounting(fn: TollgateFunction): void {
+    const { ledger, counters } = LEDGER_PARTITIONS;
+    const within = (prefixes: string[]) => ({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes.map((p) => `${p}*`) },
+    });
+    this.#allow(
+      fn,
+      ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+      [this.usage.tableArn],
+      within([ledger]),
+    );
+    this.#allow(fn, ['dynamodb:UpdateItem'], [this.usage.tableArn], within([ledger, counters]));
+    fn.function.addEnvironment(ENV.sqsDedupe, 'ledger');
     this.#setUsageEnv(fn);
   }
 
