@@ -279,6 +279,8 @@ function meteringRow(): DashboardRow {
           meteringMetric(MeteringMetric.aggregatesFailed, { label: 'aggregates failed' }),
           // Owners told they crossed 80 % or 100 % of their quota (only where alerts are configured).
           meteringMetric(MeteringMetric.quotaAlertsSent, { label: 'quota alerts sent' }),
+          // Committed usage no batch flushed, applied by the SQS ledger's schedule (SQS only).
+          meteringMetric(MeteringMetric.ledgerBackstopEvents, { label: 'counted by the ledger backstop' }),
         ],
       },
     ),
