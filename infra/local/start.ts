@@ -93,6 +93,9 @@ const TUNABLE = [
   ENV.lateWindowMs,
   ENV.futureWindowMs,
   ENV.rollGraceMs,
+  ENV.sqsDedupe,
+  ENV.ledgerFlush,
+  ENV.refusalsFlushMs,
 ] as const;
 
 function tunedSettings(env: NodeJS.ProcessEnv): Record<string, string> {
