@@ -113,7 +113,8 @@ export function mergeDeltas(groups: Iterable<readonly CounterDelta[]>): CounterD
         });
         continue;
       }
-      for (const [name, amount] of Object.entries(delta.adds)) into.adds[name] = (into.adds[name] ?? 0) + amount;
+      for (const [name, amount] of Object.entries(delta.adds))
+        into.adds[name] = (into.adds[name] ?? 0) + amount;
       for (const [name, value] of Object.entries(delta.sets)) {
         const was = into.sets[name];
         into.sets[name] = MAX_MERGED.has(name) && was !== undefined && was > value ? was : value;
