@@ -19,6 +19,7 @@ import {
 } from '../../contracts/resources';
 import { DeploymentConfigError, readDeploymentContext, stackPropsFromContext } from '../../infra/cdk/config';
 import { LEDGER_PARTITIONS } from '../../infra/cdk/constructs/data-tables';
+import { SQS_CONSUMER_MAX_CONCURRENCY } from '../../infra/cdk/constructs/usage-transport';
 import { TollgateStack } from '../../infra/cdk/tollgate-stack';
 import { isAlertsEvent } from '../../services/metering/alert-events';
 import { SQS_LEDGER_NAME } from '../../services/metering/compose';
@@ -317,6 +318,17 @@ describe('the SQS ledger on AWS (transport=sqs)', () => {
     expect(invokers.map((p) => [p.Properties.Principal, p.Properties.FunctionName])).toEqual([
       ['events.amazonaws.com', { 'Fn::GetAtt': [meteringId, 'Arn'] }],
     ]);
+  });
+
+  it("caps the batches in flight on the one ledger head (the SQS event source's MaximumConcurrency)", () => {
+    const mappings = Object.values(synth.template.findResources('AWS::Lambda::EventSourceMapping'));
+    expect(mappings).toHaveLength(1);
+    expect(mappings[0]?.Properties.ScalingConfig).toEqual({
+      MaximumConcurrency: SQS_CONSUMER_MAX_CONCURRENCY,
+    });
+    // AWS's bounds, and few enough that one head stays far from the collapse docs/metering.md models.
+    expect(SQS_CONSUMER_MAX_CONCURRENCY).toBeGreaterThanOrEqual(2);
+    expect(SQS_CONSUMER_MAX_CONCURRENCY).toBeLessThanOrEqual(10);
   });
 
   it('turns the ledger on in metering with the default flush profile, values its schema accepts', () => {

@@ -41,6 +41,16 @@ export interface UsageTransportProps {
   readonly lateWindowMs?: number;
 }
 
+/**
+ * Most metering batches in flight at once from the usage queue (the SQS event source's
+ * MaximumConcurrency). Every batch commits through the one ledger head, a read-modify-write that
+ * serializes: docs/metering.md ("Head contention on AWS") finds one head carries 1,000 events/s at
+ * 5 pollers with up to a fifth of the attempts losing a race, and collapses near 100, which an
+ * event source left alone passes during a backlog (it scales to 1,250). Five still carry tens of
+ * thousands of events a second (a full batch is 10,000 records).
+ */
+export const SQS_CONSUMER_MAX_CONCURRENCY = 5;
+
 /** What publishing a usage event is, per transport: the only actions the resource policies restrict. */
 export const PUBLISH_ACTIONS = {
   sqs: ['sqs:SendMessage'],
@@ -264,9 +274,14 @@ export class UsageTransport extends Construct {
     // The window the redelivery above was derived from, so metering refuses at the same age.
     fn.function.addEnvironment(ENV.lateWindowMs, String(this.redelivery.lateWindowMs));
     this.deadLetterQueue.grant(fn.function, 'sqs:SendMessage');
-    const queueSource = (queue: sqs.IQueue) =>
-      new SqsEventSource(queue, { batchSize, maxBatchingWindow, reportBatchItemFailures: true });
-    if (this.queue) fn.function.addEventSource(queueSource(this.queue));
+    const queueSource = (queue: sqs.IQueue, maxConcurrency?: number) =>
+      new SqsEventSource(queue, {
+        batchSize,
+        maxBatchingWindow,
+        reportBatchItemFailures: true,
+        ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
+      });
+    if (this.queue) fn.function.addEventSource(queueSource(this.queue, SQS_CONSUMER_MAX_CONCURRENCY));
     if (this.redriveQueue) {
       // Little traffic (only what an operator redrives): batches as large, no reserved concurrency.
       fn.function.addEventSource(queueSource(this.redriveQueue));
