@@ -52,7 +52,8 @@ export function windowCells(window: UsageWindow): WindowCells | { tooMany: numbe
   if (granularity === 'hour') {
     for (let t = startOfLocalDay(from, timeZone); t < end; t += HOUR_MS) {
       starts.push(t);
-      if (starts.length > MAX_CELLS.hour) return { tooMany: Math.ceil((end - starts[0]!) / HOUR_MS) };
+      if (starts.length > MAX_CELLS.hour)
+        return { tooMany: Math.ceil((end - (starts[0] as number)) / HOUR_MS) };
     }
   } else {
     const step = granularity === 'day' ? nextDay : nextMonthStart;

@@ -1,5 +1,4 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import { InvalidCursorError } from '../../accounts/account-directory';
 import { type AccountMonth, daysOfMonth, type KeyMonth } from '../../usage/month-report';
 import { csvHeaders, csvLine, wantsCsv } from '../csv';
