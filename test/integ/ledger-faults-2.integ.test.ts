@@ -270,19 +270,21 @@ describe('the SQS ledger under concurrency and the queue (SQS emulator, DynamoDB
     const days = [utcDay(today.getTime()), utcDay(later.getTime())];
     expect(await f.reader.keyDayCount(accountId, key, days[0] ?? '')).toBe(3 + 5 + 1 + 1);
     expect(await f.reader.keyDayCount(accountId, key, days[1] ?? '')).toBe(1);
-    const months = new Set([today, later].map((d) => d.toISOString().slice(0, 7)));
-    const monthly = months.size === 1 ? [await f.reader.usedInPeriod(accountId, 'month', later)] : [];
-    if (months.size === 1) expect(monthly).toEqual([11]);
+    const months = [...new Set([today, later].map((d) => d.toISOString().slice(0, 7)))];
+    let monthly = 0;
+    for (const month of months)
+      monthly += await f.reader.usedInPeriod(accountId, 'month', new Date(`${month}-15`));
+    expect(monthly).toBe(11);
   });
 
   it('F11 1,000 short-lived producers, then idle: archived; an archived duplicate dropped, a new event counted once', async () => {
     const f = await ledgerFixture((await testQueue()).dlqUrl);
     const keys = Array.from({ length: 10 }, () => newKey());
     const churn = Array.from({ length: 1_000 }, () => testProducer());
-    const events = churn.flatMap((p, i) => p.events(3, keys[i % 10] ?? ''));
+    const events = churn.flatMap((p, i) => p.events(2, keys[i % 10] ?? ''));
     const c = f.container({ flush: 'fresh' });
-    for (let i = 0; i < events.length; i += 500) {
-      expect((await c.handler(sqsEvent(events.slice(i, i + 500)))).batchItemFailures).toEqual([]);
+    for (let i = 0; i < events.length; i += 1_000) {
+      expect((await c.handler(sqsEvent(events.slice(i, i + 1_000)))).batchItemFailures).toEqual([]);
     }
     expect(Object.keys((await f.state()).head.prod)).toHaveLength(1_000);
 
@@ -293,7 +295,7 @@ describe('the SQS ledger under concurrency and the queue (SQS emulator, DynamoDB
     const liveKey = newKey();
     const later = f.container({ flush: 'fresh', clock });
     let commits = 0;
-    while (Object.keys((await f.state()).head.prod).length > 1 && commits < 60) {
+    while (Object.keys((await f.store.readHead()).prod).length > 1 && commits < 60) {
       await later.handler(sqsEvent(live.events(1, liveKey, clock.now())));
       commits++;
     }
@@ -302,19 +304,34 @@ describe('the SQS ledger under concurrency and the queue (SQS emulator, DynamoDB
     expect(await f.scan('LEDGER#sqs#P#')).toHaveLength(1_000);
 
     const first = churn[0];
-    const copy = events[1]; // first's seq 2
+    const copy = events[1]; // first's seq 2 (and last)
     if (!first || !copy) throw new Error('no producer');
     await later.handler(sqsEvent([copy], ['redelivered-copy']));
     expect(later.outcomes.at(-1)).toMatchObject({ counted: 0, duplicates: 1 });
     const back = first.events(1, keys[0] ?? '', clock.now());
     await later.handler(sqsEvent([...back, ...back]));
     expect(later.outcomes.at(-1)).toMatchObject({ counted: 1, duplicates: 1 });
-    expect(await f.rangeOf(first.id)).toMatchObject({ through: 4, runs: [], gaps: [] });
+    expect(await f.rangeOf(first.id)).toMatchObject({ through: 3, runs: [], gaps: [] });
     await later.handler(sqsEvent(back, ['again']));
     expect(later.outcomes.at(-1)).toMatchObject({ counted: 0, duplicates: 1 });
-    await expectTotals(f, [...keys, liveKey], [...keys.map((_, i) => 300 + (i === 0 ? 1 : 0)), commits]);
+    await expectTotals(f, [...keys, liveKey], [...keys.map((_, i) => 200 + (i === 0 ? 1 : 0)), commits]);
     const { head, done } = await f.state();
     expect(done).toBe(head.seq);
+
+    // These assertions catch an archive read that misses a fresh archive (an eventually consistent
+    // read on AWS): a container whose archive reads find nothing counts an archived copy again.
+    const stale = f.container({ flush: 'fresh', clock });
+    stale.tap.fault = (request, send) => {
+      const text = JSON.stringify(request.input);
+      if (request.command === 'BatchGetItemCommand' && text.includes('#P#'))
+        Object.assign(request.input as object, JSON.parse(text.replaceAll('#P#', '#P#stale-')));
+      return send();
+    };
+    const archivedCopy = events[3]; // churn[1]'s seq 2, archived
+    if (!archivedCopy) throw new Error('no event');
+    await stale.handler(sqsEvent([archivedCopy]));
+    expect(stale.outcomes[0]).toMatchObject({ counted: 1, duplicates: 0 });
+    expect((await f.totals(archivedCopy.keyId)).day).toBe(201); // one too many: caught
   });
 
   it('F12 a dead-letter redrive of counted messages: all duplicates', async () => {
