@@ -198,6 +198,36 @@ describe('the SQS ledger under faults (DynamoDB Local, faults injected into a co
     await expectTotals(f, keys, expected);
   });
 
+  it('F4 the head commit times out and lands only after the re-read: the retry meets its own claim', async () => {
+    const f = await ledgerFixture(dlqUrl);
+    const { keys, events, expected } = threeKeys();
+    const c = f.container({ flush: 'fresh' });
+    let delayed: (() => Promise<unknown>) | undefined;
+    let heads = 0;
+    c.tap.fault = async (request, send) => {
+      if (request.kind !== 'head') return send();
+      if (heads++ === 0) {
+        delayed = send; // on the wire, not arrived yet
+        throw timeout(request);
+      }
+      // The retry is sent after the re-read found nothing: the first write arrives just before it.
+      if (delayed) await delayed();
+      return send();
+    };
+    expect((await c.handler(sqsEvent(events))).batchItemFailures).toEqual([]);
+    expect(heads).toBe(2);
+    expect(c.tap.tally('head')).toEqual({ ok: 1, refused: 1, failed: 0 });
+    // Its own delayed write claimed the events: the retry finds them claimed (acknowledged as copies).
+    expect(c.outcomes[0]).toMatchObject({ counted: 0, duplicates: events.length });
+    const { head, journals } = await f.state();
+    expect(journals).toHaveLength(1);
+    expect(f.named(head.pend)).toEqual(journals);
+    // The late write claimed a flush too, owned by this invocation: it runs it now, not a takeover
+    // past the lease (what it did before commit.ts's ownFlush).
+    await expectTotals(f, keys, expected);
+    expect((await f.state()).done).toBe(1);
+  });
+
   it('F5 a counter update lands, then its answer times out: the retry meets the watermark', async () => {
     const f = await ledgerFixture(dlqUrl);
     const { keys, events, expected } = threeKeys();

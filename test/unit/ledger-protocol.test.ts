@@ -11,6 +11,7 @@ import { parsePendingEntry } from '../../services/metering/ledger/policy';
 import { RangeSet } from '../../services/metering/ledger/range-set';
 import { DependencyError } from '../../services/platform/errors';
 import { keyDayCounter, periodCounter } from '../../services/usage/counter-keys';
+import type { LedgerStore } from '../../services/usage/ledger-port';
 import { type LedgerFault, type LedgerOp, MemoryLedgerStore } from '../support/memory-ledger-store';
 
 const T0 = Date.parse('2026-12-07T10:00:00Z');
@@ -127,6 +128,35 @@ describe('Ledger.commit', () => {
     expect(result.committed).toHaveLength(4);
     expect(store.journals.size).toBe(1);
     expect(store.head?.seq).toBe(1);
+  });
+
+  it('runs its own flush claim when its timed-out commit landed only after the re-read', async () => {
+    const { store, clock, requests } = setup();
+    const base = store.connect({});
+    let held: (() => Promise<boolean>) | undefined;
+    const late: LedgerStore = {
+      ...base,
+      commitHead: async (ver, next) => {
+        if (!held) {
+          held = () => base.commitHead(ver, next);
+          throw new DependencyError('timed out');
+        }
+        await held(); // the first write arrives before the retry
+        return base.commitHead(ver, next);
+      },
+    };
+    const ledger = new Ledger({
+      store: late,
+      clock: { now: () => new Date(clock.at) },
+      policy: 'fresh',
+      timers: { lateMs: LATE_MS },
+      producerTtlMs: LATE_MS,
+    });
+    const result = await ledger.commit(events('p1', 1, 4));
+    expect(result.duplicates).toHaveLength(4); // its own, claimed by the late write
+    expect(result.counted).toBe(4);
+    expect(requests()?.numbers.requests).toBe(4);
+    expect(store.done).toBe(1);
   });
 
   it('splits a batch whose journal would be too large, and fails only the chunks from the first unavailable one', async () => {

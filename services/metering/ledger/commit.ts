@@ -61,7 +61,9 @@ export async function commitChunk(ctx: LedgerContext, events: readonly LedgerEve
     }
     const archives = await fetchArchives(ctx, view.head, events);
     const { fresh, duplicates } = dedupe(view.head, archives, events);
-    if (fresh.length === 0) return { committed: [], duplicates, ...(takenOver ? { takenOver } : {}) };
+    if (fresh.length === 0) {
+      return { committed: [], duplicates, ...ownFlush(ctx, view), ...(takenOver ? { takenOver } : {}) };
+    }
     const j = view.head.seq + 1;
     const pairs = fresh.map(pairOf).join(',');
     if (journal?.pairs !== pairs) journal = await writeJournal(ctx, fresh, j, pairs);
@@ -79,6 +81,16 @@ export async function commitChunk(ctx: LedgerContext, events: readonly LedgerEve
     }
   }
   throw new ConflictError('ledger head');
+}
+
+/**
+ * A flush this invocation claimed and has not run: its commit timed out, the re-read did not see
+ * it, and it landed before the retry (which then finds its own events claimed). Left alone it
+ * would wait for the lease and a takeover.
+ */
+function ownFlush(ctx: LedgerContext, view: LedgerView): { flush?: { frm: number; to: number } } {
+  const fl = view.head.fl;
+  return fl && fl.owner === ctx.owner && flushBusy(view) ? { flush: { frm: fl.frm, to: fl.to } } : {};
 }
 
 const ignoreUnavailable = (error: unknown): undefined => {
