@@ -110,6 +110,42 @@ describe('the SQS ledger under concurrency and the queue (SQS emulator, DynamoDB
     await expectTotals(f, [key], [6]);
   });
 
+  it('F6 (pollers) a batch redelivered to a second poller while the first still holds it: counted once', async () => {
+    const q = await testQueue(1);
+    const f = await ledgerFixture(q.dlqUrl);
+    const key = newKey();
+    const [a, b] = [f.container({ flush: 'fresh' }), f.container({ flush: 'fresh' })];
+    const seenByB = new Set<string>();
+    let holding = false;
+    // a's first batch waits (past the visibility timeout) until b was handed the same messages.
+    poll(q, async (event) => {
+      if (!holding) {
+        holding = true;
+        await eventually(async () => event.Records.every((r) => seenByB.has(r.messageId)), 15_000, 50);
+      }
+      return a.handler(event);
+    });
+    await sendBodies(sqs(), q.queueUrl, bodies(testProducer().events(8, key)));
+    await eventually(async () => holding, 10_000, 20);
+    const { meter, wrap } = overlapMeter();
+    poll(
+      q,
+      wrap(async (event) => {
+        const response = await b.handler(event);
+        for (const r of event.Records) seenByB.add(r.messageId);
+        return response;
+      }),
+    );
+    await eventually(async () => a.outcomes.length > 0, 20_000, 50);
+    await drained(q.queueUrl, () => meter.running);
+    const held = a.batches[0] ?? [];
+    expect(held.length).toBeGreaterThan(0);
+    expect(held.every((id) => seenByB.has(id))).toBe(true); // really in two batches in flight
+    expect(a.outcomes[0]).toMatchObject({ counted: 0, duplicates: held.length });
+    expect(b.outcomes.reduce((n, o) => n + o.counted, 0)).toBe(8);
+    await expectTotals(f, [key], [8]);
+  });
+
   for (const count of [2, 5]) {
     it(`F7 ${count} pollers on one head with a backlog: exact, refused head commits counted`, async () => {
       const q = await testQueue(5);
