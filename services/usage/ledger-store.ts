@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetAll, callDynamo, classified } from '../platform/dynamodb';
+import { decodeJournal, encodeJournal } from './journal-codec';
 import type {
   ApplyOutcome,
   ArchivedRange,
@@ -121,9 +122,8 @@ export class DynamoLedgerStore implements LedgerStore {
           Item: {
             pk: `${this.#partition}#J#${id}`,
             sk: 'J',
-            // One string: a journal's size is its write units, and JSON is the tightest shape
-            // DynamoDB stores without a codec of our own (a map of maps repeats every name).
-            d: JSON.stringify(deltas),
+            // One string: a journal's size is its write units (journal-codec.ts).
+            d: encodeJournal(deltas),
             expiresAt: Math.ceil((this.#now() + JOURNAL_TTL_MS) / 1000),
           },
         }),
@@ -139,10 +139,7 @@ export class DynamoLedgerStore implements LedgerStore {
       ids.map((id) => ({ pk: `${prefix}${id}`, sk: 'J' })),
     );
     return new Map(
-      items.map((item) => [
-        String(item.pk).slice(prefix.length),
-        JSON.parse(String(item.d)) as CounterDelta[],
-      ]),
+      items.map((item) => [String(item.pk).slice(prefix.length), decodeJournal(String(item.d))]),
     );
   }
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { type Clock, systemClock } from '../../platform/clock';
 import { ConflictError, DependencyError } from '../../platform/errors';
 import { journalBytes, journalDeltas } from '../../usage/ledger-deltas';
@@ -28,7 +28,7 @@ export interface LedgerOptions {
   timers: Partial<LedgerTimers> & Pick<LedgerTimers, 'lateMs'>;
   /** How long a producer item outlives its month (ledger-deltas.ts). */
   producerTtlMs: number;
-  /** @default crypto.randomUUID (journal ids, flush owners); `journal`: the number a journal id is drawn for */
+  /** @default 128 random bits, base64url (journal ids, flush owners); `journal`: the number a journal id is drawn for */
   newId?: (journal?: number) => string;
   /** A batch whose journal would be larger is committed in several chunks. @default 300_000 */
   maxJournalBytes?: number;
@@ -93,7 +93,9 @@ export class Ledger {
     this.#base = {
       store: options.store,
       clock: options.clock ?? systemClock,
-      newId: options.newId ?? (() => randomUUID()),
+      // 128 random bits in 22 characters: an id is in every pending entry of the head, whose size is
+      // what every commit pays (a UUID's 36 would be 14 bytes more per journal pending).
+      newId: options.newId ?? (() => randomBytes(16).toString('base64url')),
       policy,
       timers: { ...DEFAULT_TIMERS, ...options.timers },
       producerTtlMs: options.producerTtlMs,
