@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSEvent } from 'aws-lambda';
 import { ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
+import { LEDGER_BACKSTOP_EVENT, LEDGER_BACKSTOP_INTERVAL_SECONDS } from '../../contracts/resources';
 import { SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import type { Endpoints } from '../../infra/local/stack';
 import { composeMetering } from '../../services/metering/compose';
@@ -42,14 +43,24 @@ export function newTally(): ConsumerTally {
 /**
  * One metering consumer "process" (a Lambda container): composed by composeMetering over SDK
  * clients of its own, fed by its own poller that behaves like the SQS event source mapping.
- * `kill()` makes it die the way a crashed Lambda does: right after its next counter write commits,
- * every further call it makes fails, the batch in hand is never acknowledged, and the process is gone.
+ * `kill()` makes it die the way a crashed Lambda does: right after its next write to DynamoDB
+ * lands (a mark path transaction, or any of the ledger's: a journal, the head, a counter, DONE),
+ * every further call it makes fails, the batch in hand is never acknowledged, and the process is
+ * gone. While alive it runs the ledger's backstop as the deployment's schedule does.
  */
+const WRITES: ReadonlySet<string> = new Set([
+  'TransactWriteItemsCommand',
+  'PutItemCommand',
+  'UpdateItemCommand',
+]);
+
 export class ConsumerProcess {
   /** Its real SDK clients; a test may add faults to them before `start()`. */
   readonly clients: EngineClients;
   readonly #poller: SqsPoller;
   readonly #tally: ConsumerTally;
+  readonly #backstop: () => Promise<unknown>;
+  #backstopTimer: NodeJS.Timeout | undefined;
   #dead = false;
   #dieAfterNextWrite = false;
 
@@ -70,7 +81,7 @@ export class ConsumerProcess {
       aroundRequests(client, async (command, send) => {
         if (this.#dead) throw new Error('consumer process killed');
         const answer = await send();
-        if (this.#dieAfterNextWrite && command === 'TransactWriteItemsCommand') this.#dead = true;
+        if (this.#dieAfterNextWrite && WRITES.has(command)) this.#dead = true;
         return answer;
       });
     }
@@ -91,6 +102,7 @@ export class ConsumerProcess {
         metrics: drainingMetrics(SERVICE_NAMES.metering, tally.metrics),
       },
     );
+    this.#backstop = () => metering.handler(LEDGER_BACKSTOP_EVENT).catch(() => undefined);
     const seed = keySeeder(documentClient(engineClients(options.endpoints).dynamo), options.tables.keys);
     this.#poller = new SqsPoller({
       sqs: this.clients.sqs,
@@ -127,6 +139,10 @@ export class ConsumerProcess {
 
   start(): this {
     this.#poller.start();
+    this.#backstopTimer = setInterval(() => {
+      if (!this.#dead) void this.#backstop();
+    }, LEDGER_BACKSTOP_INTERVAL_SECONDS * 1000);
+    this.#backstopTimer.unref();
     return this;
   }
 
@@ -143,6 +159,7 @@ export class ConsumerProcess {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.#backstopTimer);
     await this.#poller.stop();
     this.clients.dynamo.destroy();
     this.clients.sqs.destroy();

@@ -195,10 +195,10 @@ describe('Ledger.commit', () => {
 
   it('balanced: the last commit of a burst waits until its journals are due and flushes them', async () => {
     const { store, clock, ledger, requests } = setup({ policy: 'balanced' });
-    const started = clock.at;
     const result = await ledger().commit(events('p1', 1, 10));
-    // The injected sleep moved the clock: the commit waited the policy's delay, no longer.
-    expect(clock.at - started).toBe(FLUSH_PROFILES.balanced.maxDelayMs);
+    // The injected sleep moved the clock: the commit waited until its oldest event (T0 + 1) was
+    // the policy's delay old, no longer.
+    expect(clock.at).toBe(T0 + 1 + FLUSH_PROFILES.balanced.maxDelayMs);
     expect(result.counted).toBe(10);
     expect(store.done).toBe(1);
     expect(requests()?.numbers.requests).toBe(10);
@@ -237,6 +237,17 @@ describe('Ledger.commit', () => {
     expect(store.done).toBe(2);
     const counter = store.counters.get(`ACCOUNT#acct\u0000${keyDayCounter('acct', 'key1', DAY).sk}`);
     expect(counter?.numbers.requests).toBe(20);
+  });
+
+  it('balanced: a commit of events already older than the delay (a backlog) flushes at once, without waiting', async () => {
+    const { store, clock, ledger, requests } = setup({ policy: 'balanced' });
+    clock.at = T0 + 60_000;
+    const started = clock.at;
+    const result = await ledger().commit(events('p1', 1, 10));
+    expect(clock.at).toBe(started);
+    expect(result.counted).toBe(10);
+    expect(store.done).toBe(1);
+    expect(requests()?.numbers.requests).toBe(10);
   });
 
   it('the backstop flushes what no commit flushed', async () => {
@@ -282,11 +293,12 @@ describe('Ledger.commit', () => {
     expect(requests()?.numbers.requests).toBe(5);
   });
 
-  it('names each journal with its events and time, for the policy', async () => {
-    const { store, clock, ledger } = setup({ policy: 'economy' });
+  it('names each journal with its events and its oldest event time, for the policy', async () => {
+    const { store, ledger } = setup({ policy: 'economy' });
     await ledger().commit(events('p1', 1, 7));
     const entry = store.head?.pend[1] ?? '';
-    expect(parsePendingEntry(entry, 0)).toEqual({ id: 'id2', events: 7, at: clock.at });
+    // The events' times are T0 + seq: the oldest is seq 1's.
+    expect(parsePendingEntry(entry, 0)).toEqual({ id: 'id2', events: 7, at: T0 + 1 });
     expect(store.journals.has('id2')).toBe(true);
   });
 });

@@ -131,7 +131,8 @@ async function writeJournal(
 ): Promise<Journal> {
   const id = ctx.newId(j);
   await ctx.store.putJournal(id, journalDeltas(fresh, ctx.producerTtlMs));
-  return { entry: pendingEntry({ id, events: fresh.length, at: nowMs(ctx) }), pairs };
+  const oldest = fresh.reduce((min, e) => Math.min(min, e.ts), Number.POSITIVE_INFINITY);
+  return { entry: pendingEntry({ id, events: fresh.length, at: Math.min(oldest, nowMs(ctx)) }), pairs };
 }
 
 /**
@@ -165,7 +166,8 @@ async function prepareHead(
   }
   for (const pid of await archiveIdle(ctx, head, touched)) delete prod[pid];
   const j = head.seq + 1;
-  const pending = [...pendingJournals(ctx, view), { id: '', events: fresh.length, at: now }];
+  const oldest = fresh.reduce((min, e) => Math.min(min, e.ts), now);
+  const pending = [...pendingJournals(ctx, view), { id: '', events: fresh.length, at: oldest }];
   if ((flushBusy(view) && !ctx.unsafe.claimFlushWhileBusy) || !flushDue(ctx.policy, pending, now)) {
     return { next: { ...head, ver: head.ver + 1, seq: j, pend: { ...head.pend, [j]: entry }, prod } };
   }

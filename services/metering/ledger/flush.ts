@@ -128,11 +128,16 @@ export async function takeOver(ctx: LedgerContext, view: LedgerView): Promise<Fl
 /**
  * The group flush: until journal `j` is applied, wait for the flush in progress (taking it over
  * past its lease), then claim one that covers every journal committed so far and run it. Gives up
- * after a lease's time: the next commit or the backstop flushes what is left.
+ * after `waitMs` (a lease's time unless the caller says): the next commit or the backstop flushes
+ * what is left.
  */
-export async function flushThrough(ctx: LedgerContext, j: number): Promise<FlushReport> {
+export async function flushThrough(
+  ctx: LedgerContext,
+  j: number,
+  waitMs: number = ctx.timers.leaseMs,
+): Promise<FlushReport> {
   const report = emptyReport();
-  const deadline = nowMs(ctx) + ctx.timers.leaseMs;
+  const deadline = nowMs(ctx) + waitMs;
   let waits = 0;
   for (let round = 0; round < 1_000; round++) {
     const view = await readView(ctx);

@@ -206,6 +206,7 @@ export class Ledger {
  * fits any invocation's timeout; economy's 30 s does not, and leaves its tail to the backstop.
  */
 const TAIL_WAIT_MAX_MS = 5_000;
+const TAIL_BUSY_WAIT_MS = 1_000;
 
 /**
  * The tail of a burst: journals committed but not yet due would wait for the next batch, and when
@@ -223,7 +224,10 @@ async function tailFlush(
   if (wait > 0) await ctx.sleep(wait);
   const view = await readView(ctx);
   if (view.done >= through || view.head.seq > through) return undefined;
-  return flushThrough(ctx, through);
+  // A flush in progress is waited for briefly only: a live one ends in well under a second, and a
+  // dead owner's claim holds for the lease, which must not hold this invocation (and its share of
+  // the event source's concurrency) too; the next commit or the backstop takes that one over.
+  return flushThrough(ctx, through, TAIL_BUSY_WAIT_MS);
 }
 
 const pairOf = (e: LedgerEvent) => `${e.pid} ${e.seq}`;

@@ -2,7 +2,9 @@
  * When the ledger applies committed journals to the counters (docs/metering.md, "The SQS ledger"):
  * a flush writes each counter it touches once, however many journals it gathers, so flushing less
  * often writes less, at the cost of usage lag. A flush is due once the pending journals hold
- * `maxEvents` events or the oldest of them was committed `maxDelayMs` ago.
+ * `maxEvents` events or the oldest event they hold happened `maxDelayMs` ago. By event time, not
+ * commit time: what the delay bounds is how far usage lags behind traffic, so a consumer working
+ * off a backlog (its events old already) flushes every commit instead of holding them back more.
  */
 export interface FlushPolicy {
   name: string;
@@ -25,7 +27,7 @@ export type FlushProfile = keyof typeof FLUSH_PROFILES;
 
 /**
  * A committed journal as the head's `pend` names it: its id, and for the flush policy how many
- * events it holds and when it was written. Stored as one string (`<id>~<events>~<at>`, numbers in
+ * events it holds and the time of the oldest of them (epoch ms). Stored as one string (`<id>~<events>~<at>`, numbers in
  * base 36) so the store keeps it as the opaque value the port's `pend` is.
  */
 export interface PendingJournal {
