@@ -163,10 +163,16 @@ describe('benchmarks (smoke)', () => {
     // Events straight to each transport at steady rates: every one counted exactly, write units measured.
     for (const transport of TRANSPORTS) {
       const runs = results.paced[transport];
+      // The default profile's run at every rate, then (SQS) the other ledger profiles' runs.
       expect(
-        runs.map((p) => p.rate),
+        runs.map((p) => `${p.rate}${p.ledgerFlush === undefined ? '' : ` ${p.ledgerFlush}`}`),
         transport,
-      ).toEqual(PROFILES.smoke.paced.runs.map((p) => p.rate));
+      ).toEqual([
+        ...PROFILES.smoke.paced.runs.map((p) => `${p.rate}`),
+        ...(transport === 'sqs'
+          ? (PROFILES.smoke.paced.ledgerProfiles ?? []).map((p) => `${p.rate} ${p.ledgerFlush}`)
+          : []),
+      ]);
       for (const run of runs) {
         expect(run.events, `${transport} @ ${run.rate}`).toBeGreaterThan(0);
         expect(run.exact.ok, `${transport} @ ${run.rate}: ${run.exact.mismatches.join('; ')}`).toBe(true);
