@@ -1,11 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LAYOUT_PROFILES } from './layout/profiles';
 import { layoutTables } from './layout/report';
 import { runLayoutBench } from './layout/run-layout';
 import { refusals } from './layout/verdict';
+import { writeResultsJson } from './lib/results-file';
 
 /**
  * `npm run bench:layout`: what issue 24's hourly counts cost. On a local stack of its own, each
@@ -59,15 +57,7 @@ if (refused.length > 0) {
   process.exit(1);
 }
 if (jsonPath) {
-  await writeFile(resolve(jsonPath), `${JSON.stringify(results, null, 2)}\n`);
-  // In the repository's own format, so `npm run lint` passes on the committed file.
-  try {
-    execFileSync(resolve('node_modules/.bin/biome'), ['format', '--write', resolve(jsonPath)], {
-      stdio: 'ignore',
-    });
-  } catch {
-    process.stderr.write(`could not format ${jsonPath} with biome: run \`npm run format\`\n`);
-  }
+  await writeResultsJson(jsonPath, results);
   process.stdout.write(`results: ${jsonPath}\n`);
 }
 process.stdout.write(`done in ${Math.round((Date.now() - started) / 1000)} s\n`);

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { headlineTable, renderBenchmarks } from './lib/report';
+import { writeResultsJson } from './lib/results-file';
 import { PROFILES, runBench } from './lib/run-bench';
 
 /**
@@ -48,15 +48,7 @@ const results = await runBench({
 
 process.stdout.write(`\n${headlineTable(results)}\n\n`);
 if (jsonPath) {
-  await writeFile(resolve(jsonPath), `${JSON.stringify(results, null, 2)}\n`);
-  // In the repository's own format, so `npm run lint` passes on the committed file.
-  try {
-    execFileSync(resolve('node_modules/.bin/biome'), ['format', '--write', resolve(jsonPath)], {
-      stdio: 'ignore',
-    });
-  } catch {
-    process.stderr.write(`could not format ${jsonPath} with biome: run \`npm run format\`\n`);
-  }
+  await writeResultsJson(jsonPath, results);
   process.stdout.write(`results: ${jsonPath}\n`);
 }
 if (mdPath) {

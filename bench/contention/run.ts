@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeResultsJson } from '../lib/results-file';
 import { runSweeps } from './sweep';
 import { contentionTables } from './table';
 
@@ -24,13 +22,5 @@ const results = runSweeps((line) =>
   process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`),
 );
 process.stdout.write(`\n${contentionTables(results)}\n\n`);
-await writeFile(resolve(jsonPath), `${JSON.stringify(results, null, 2)}\n`);
-// In the repository's own format, so `npm run lint` passes on the committed file.
-try {
-  execFileSync(resolve('node_modules/.bin/biome'), ['format', '--write', resolve(jsonPath)], {
-    stdio: 'ignore',
-  });
-} catch {
-  process.stderr.write(`could not format ${jsonPath} with biome: run \`npm run format\`\n`);
-}
+await writeResultsJson(jsonPath, results);
 process.stdout.write(`results: ${jsonPath}\ndone in ${Math.round((Date.now() - started) / 1000)} s\n`);
