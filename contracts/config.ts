@@ -235,6 +235,11 @@ export const meteringConfigSchema = z.object({
    */
   [ENV.sqsDedupe]: z.enum(SQS_DEDUPE_MODES).default('ledger'),
   [ENV.ledgerFlush]: z.enum(LEDGER_FLUSH_PROFILES).default(DEFAULT_LEDGER_FLUSH),
+  /**
+   * The usage queue itself: the ledger schedules its tail flush there as a delayed message. Unset,
+   * the commit of a burst's tail waits in the invocation for it instead.
+   */
+  [ENV.usageQueueUrl]: z.url().optional(),
 });
 
 /** What every deployable that calls Stripe reads. */

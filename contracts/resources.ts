@@ -170,6 +170,30 @@ export const usageQueue: QueueDefinition = {
  * counters without waiting for the next batch.
  */
 export const LEDGER_BACKSTOP_EVENT = { tollgate: 'ledger-backstop' } as const;
+
+/**
+ * The SQS ledger's scheduled tail: the message the consumer sends its own usage queue, with a
+ * delay, when it commits the first journal no flush has claimed (docs/metering.md, "The SQS
+ * ledger"). Its delivery flushes what is pending unless that journal was flushed meanwhile; it is
+ * acknowledged, never counted or dead-lettered.
+ */
+const LEDGER_TICK = 'ledger-tick';
+
+export const ledgerTickBody = (journal: number): string => JSON.stringify({ tollgate: LEDGER_TICK, journal });
+
+/** The journal a scheduled tail is for, or undefined if the body is not one. */
+export function parseLedgerTick(body: string): number | undefined {
+  if (!body.startsWith(`{"tollgate":"${LEDGER_TICK}"`)) return undefined;
+  try {
+    const journal = (JSON.parse(body) as { journal?: unknown }).journal;
+    return typeof journal === 'number' && Number.isSafeInteger(journal) && journal > 0 ? journal : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SQS message delays are whole seconds, at most 15 minutes. */
+export const SQS_MAX_DELAY_SECONDS = 900;
 export const LEDGER_BACKSTOP_INTERVAL_SECONDS = 60;
 
 export function isLedgerBackstopEvent(event: unknown): boolean {

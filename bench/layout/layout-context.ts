@@ -163,7 +163,12 @@ export async function startMetering(ctx: LayoutContext, transport: Transport, la
     const { queueUrl, queueArn } = await createQueue(ctx, name);
     const metering = await ctx.processes.start<unknown>(SCRIPTS.metering, {
       args: ['sqs'],
-      env: { ...childEnv, BENCH_QUEUE_URL: queueUrl, BENCH_QUEUE_ARN: queueArn },
+      env: {
+        ...childEnv,
+        TOLLGATE_USAGE_QUEUE_URL: queueUrl,
+        BENCH_QUEUE_URL: queueUrl,
+        BENCH_QUEUE_ARN: queueArn,
+      },
     });
     return { metering, target: queueUrl };
   }

@@ -147,7 +147,14 @@ async function startParts(stack: StackInfo, resources: BenchResources, processes
     await Promise.all([
       processes.start<unknown>(SCRIPTS.metering, {
         args: ['sqs'],
-        env: { ...childEnv, TOLLGATE_TRANSPORT: 'sqs', BENCH_QUEUE_URL: queueUrl, BENCH_QUEUE_ARN: queueArn },
+        // Its own queue for the ledger's scheduled tails too (the stack's would be another consumer's).
+        env: {
+          ...childEnv,
+          TOLLGATE_TRANSPORT: 'sqs',
+          TOLLGATE_USAGE_QUEUE_URL: queueUrl,
+          BENCH_QUEUE_URL: queueUrl,
+          BENCH_QUEUE_ARN: queueArn,
+        },
       }),
       processes.start<unknown>(SCRIPTS.metering, {
         args: ['kinesis'],

@@ -27,7 +27,7 @@ import type { ConsumerSnapshot, LagSplit, Transport } from '../lib/types';
  * records. One process per transport, so each one's requests are counted apart even when both run
  * at once. Every AWS SDK request (the handler's DynamoDB transactions, the poller's receives and
  * deletes) is counted at the client; each invocation is timed, and each counted event's lag (event
- * time to committed) is kept.
+ * time to in the counters: its batch written, or on the SQS ledger its journal flushed) is kept.
  *
  * argv: <sqs|kinesis>
  * env: BENCH_QUEUE_URL and BENCH_QUEUE_ARN, or BENCH_STREAM_NAME and BENCH_STREAM_ARN; the stack's.
@@ -41,8 +41,30 @@ interface TransportStats {
   duplicates: number;
   durationsMs: number[];
   lagMs: number[];
-  /** When each lag sample's batch was committed (epoch ms), index for index. */
+  /** When each lag sample's events reached the counters (epoch ms), index for index. */
   lagAt: number[];
+  /**
+   * SQS ledger: event times of committed journals no flush has applied yet, by journal number, and
+   * the last journal the counters are known to hold. A batch's events are counted when a flush
+   * applies its journal — in its own invocation, or a later one's (another batch, a scheduled
+   * tail, the backstop) — so their lag runs until then.
+   */
+  unflushed: Map<number, number[]>;
+  flushedThrough: number;
+}
+
+/** Lag samples for the ledger's journals the counters now hold (through `flushedThrough`), at `now`. */
+function settleFlushed(s: TransportStats, flushedThrough: number | undefined, now: number): void {
+  if (flushedThrough === undefined || flushedThrough <= s.flushedThrough) return;
+  s.flushedThrough = flushedThrough;
+  for (const [journal, times] of s.unflushed) {
+    if (journal > flushedThrough) continue;
+    for (const ts of times) {
+      s.lagMs.push(now - ts);
+      s.lagAt.push(now);
+    }
+    s.unflushed.delete(journal);
+  }
 }
 
 const transport = process.argv[2] as Transport;
@@ -62,7 +84,7 @@ const onError = (error: unknown) =>
 
 /**
  * The handler wrapped for a poller: each invocation timed, its outcome tallied, and each counted
- * event's lag (event time to its batch committed) kept; `items` reads the records' ids and bodies.
+ * event's lag (event time to in the counters) kept; `items` reads the records' ids and bodies.
  */
 function measured(handleBatch: Metering['handleBatch'], s: TransportStats) {
   return <E>(items: (event: E) => Item[]) =>
@@ -75,6 +97,9 @@ function measured(handleBatch: Metering['handleBatch'], s: TransportStats) {
       s.counted += outcome.counted;
       s.duplicates += outcome.duplicates;
       const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+      const journal = outcome.ledger?.journal;
+      const waiting =
+        journal !== undefined && journal > s.flushedThrough ? (s.unflushed.get(journal) ?? []) : undefined;
       for (const item of items(event)) {
         s.records++;
         if (failed.has(item.id)) {
@@ -83,7 +108,9 @@ function measured(handleBatch: Metering['handleBatch'], s: TransportStats) {
         }
         try {
           const ts = (JSON.parse(item.body) as { ts?: unknown }).ts;
-          if (typeof ts === 'number') {
+          if (typeof ts !== 'number') continue;
+          if (waiting) waiting.push(ts);
+          else {
             s.lagMs.push(done - ts);
             s.lagAt.push(done);
           }
@@ -91,6 +118,8 @@ function measured(handleBatch: Metering['handleBatch'], s: TransportStats) {
           // Not an event (a benchmark never sends one): the consumer dead-letters it.
         }
       }
+      if (waiting && journal !== undefined) s.unflushed.set(journal, waiting);
+      settleFlushed(s, outcome.ledger?.flushedThrough, done);
       return response;
     };
 }
@@ -174,6 +203,7 @@ function handlersOver(s: TransportStats) {
       s.durationsMs = [];
       s.lagMs = [];
       s.lagAt = [];
+      s.unflushed.clear();
     },
   };
 }
@@ -199,7 +229,11 @@ serveParent(async () => {
   // the table) and its writes would be counted against Kinesis.
   const backstop = setInterval(
     () => {
-      if (transport === 'sqs') metering.ledgerBackstop?.().catch(onError);
+      if (transport === 'sqs')
+        metering
+          .ledgerBackstop?.()
+          .then((run) => settleFlushed(s, run.flushedThrough, Date.now()))
+          .catch(onError);
     },
     Math.min(LEDGER_BACKSTOP_INTERVAL_SECONDS * 1000, BENCH_BACKSTOP_MS),
   );
@@ -213,6 +247,8 @@ serveParent(async () => {
     durationsMs: [],
     lagMs: [],
     lagAt: [],
+    unflushed: new Map(),
+    flushedThrough: 0,
   };
   const measure = measured(handleBatch, s);
   const workDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-metering-'));

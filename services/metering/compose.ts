@@ -2,12 +2,17 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import type { SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { ENV } from '../../contracts/config';
 import { METRICS_NAMESPACE, MeteringMetric, SERVICE_NAMES } from '../../contracts/metric-names';
-import { isLedgerBackstopEvent } from '../../contracts/resources';
+import {
+  isLedgerBackstopEvent,
+  ledgerTickBody,
+  parseLedgerTick,
+  SQS_MAX_DELAY_SECONDS,
+} from '../../contracts/resources';
 import { PlanStore } from '../accounts/plan-store';
 import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../platform/aws-clients';
 import { type Clock, systemClock } from '../platform/clock';
@@ -124,7 +129,7 @@ export interface Metering {
    * LEDGER_BACKSTOP_EVENT): applies committed journals that no batch has flushed. Undefined
    * without a ledger (TOLLGATE_SQS_DEDUPE=marks).
    */
-  readonly ledgerBackstop?: () => Promise<{ counted: number; accounts: string[] }>;
+  readonly ledgerBackstop?: () => Promise<{ counted: number; accounts: string[]; flushedThrough?: number }>;
 }
 
 /** What every part of the consumer shares: its clients, logs, metrics, clock and window. */
@@ -137,6 +142,8 @@ interface MeteringContext {
   clock: Clock;
   window: AcceptanceWindow;
   dynamo: DynamoDBDocumentClient;
+  /** Dead letters, and the ledger's scheduled tails. */
+  sqs: SQSClient;
 }
 
 function meteringContext(config: MeteringConfig, overrides: MeteringOverrides): MeteringContext {
@@ -154,6 +161,7 @@ function meteringContext(config: MeteringConfig, overrides: MeteringOverrides): 
     clock: overrides.clock ?? systemClock,
     window: { lateMs: config[ENV.lateWindowMs], futureMs: config[ENV.futureWindowMs] },
     dynamo: overrides.clients?.dynamo ?? documentClient(aws),
+    sqs: overrides.clients?.sqs ?? sqsClient(aws),
   };
 }
 
@@ -168,7 +176,7 @@ function consumerDeps(ctx: MeteringContext, alerts: QuotaAlerts | undefined) {
     markTtlMs: window.lateMs + 24 * 3600_000,
   });
   const deadLetters = new SqsDeadLetterSink({
-    sqs: overrides.clients?.sqs ?? sqsClient(aws),
+    sqs: ctx.sqs,
     queueUrl: config[ENV.usageDlqUrl],
     transport: config[ENV.transport],
   });
@@ -214,6 +222,8 @@ export const SQS_LEDGER_NAME = 'sqs';
  */
 function sqsLedger(ctx: MeteringContext): Ledger {
   const { config, window, dynamo, clock } = ctx;
+  const queueUrl = config[ENV.usageQueueUrl];
+  const { sqs } = ctx;
   // Past the late window and the clock-skew allowance no copy of an event can be accepted, so
   // neither its archived claim nor its producer's share of a month is needed after that (plus a
   // day of margin for slow redrives, as the marks keep).
@@ -230,6 +240,21 @@ function sqsLedger(ctx: MeteringContext): Ledger {
     policy: config[ENV.ledgerFlush],
     timers: { lateMs: window.lateMs },
     producerTtlMs: window.lateMs + 24 * 3600_000,
+    ...(queueUrl
+      ? {
+          scheduleTail: async (delayMs: number, journal: number) => {
+            await sqs.send(
+              new SendMessageCommand({
+                QueueUrl: queueUrl,
+                MessageBody: ledgerTickBody(journal),
+                // Whole seconds, rounded down: a tail flushed up to a second early costs a few more
+                // writes at a burst's end; one a second late adds to every burst's lag.
+                DelaySeconds: Math.min(SQS_MAX_DELAY_SECONDS, Math.floor(delayMs / 1000)),
+              }),
+            );
+          },
+        }
+      : {}),
   });
 }
 
@@ -237,10 +262,33 @@ function sqsLedger(ctx: MeteringContext): Ledger {
  * The batch handler. Throwing would fail the whole batch; only a batch that is not an SQS or
  * Kinesis event at all does that. (The event source mapping must have ReportBatchItemFailures.)
  */
-function batchHandler(ctx: MeteringContext, deps: ConsumerDeps): Metering['handleBatch'] {
+function batchHandler(
+  ctx: MeteringContext,
+  deps: ConsumerDeps,
+  flushPending: ((journal: number) => Promise<LedgerRun>) | undefined,
+): Metering['handleBatch'] {
   return async (event) => {
     try {
-      const outcome = await consumeBatch(inboundRecords(event), deps);
+      const records = inboundRecords(event);
+      // The ledger's scheduled tails (its own delayed messages): acknowledged, and one flush of
+      // what is pending after the batch's own commit, however many of them the batch holds (none
+      // without a ledger: ticks sent before a switch to marks are only acknowledged).
+      const ticks = records.flatMap((r) => {
+        const journal = r.position ? undefined : parseLedgerTick(r.body);
+        return journal === undefined ? [] : [{ record: r, journal }];
+      });
+      const outcome = await consumeBatch(
+        ticks.length === 0 ? records : records.filter((r) => !ticks.some((t) => t.record === r)),
+        deps,
+      );
+      // (outcome.counted stays what the batch claimed: the flush applies what earlier ones did.)
+      if (flushPending && ticks.length > 0) {
+        const run = await flushPending(Math.max(...ticks.map((t) => t.journal)));
+        if (run.flushedThrough !== undefined) {
+          const through = Math.max(run.flushedThrough, outcome.ledger?.flushedThrough ?? 0);
+          outcome.ledger = { ...outcome.ledger, flushedThrough: through };
+        }
+      }
       ctx.logger.debug('batch consumed', { ...outcome, failed: outcome.failedRecordIds.length });
       return {
         outcome,
@@ -275,29 +323,51 @@ function alertsHandlerOf(ctx: MeteringContext, alerts: QuotaAlerts) {
   };
 }
 
+type LedgerRun = { counted: number; accounts: string[]; flushedThrough?: number };
+
 /**
- * The ledger's backstop run: flushes what is pending, then checks the quota alerts of the accounts
- * it moved. An unavailable store is logged and left to the next run (nothing is lost: the journals
- * stay committed); any other error is thrown, a bug to see in the function's errors.
+ * A flush of the ledger outside a batch's own commit — the backstop's schedule, or a scheduled
+ * tail — then the quota alerts of the accounts it moved. An unavailable store is logged and left to
+ * the next run (nothing is lost: the journals stay committed); any other error is thrown, a bug to
+ * see in the function's errors.
  */
+function ledgerRunOf<A extends unknown[]>(
+  ctx: MeteringContext,
+  alerts: QuotaAlerts | undefined,
+  what: string,
+  flush: (...args: A) => Promise<LedgerRun & { error?: unknown }>,
+) {
+  return async (...args: A): Promise<LedgerRun> => {
+    const run = await flush(...args);
+    if (run.error !== undefined)
+      ctx.logger.warn(`${what} stopped; the next run resumes`, { error: run.error });
+    if (run.counted > 0) ctx.logger.debug(`${what} flushed pending journals`, { counted: run.counted });
+    if (alerts && run.accounts.length > 0) {
+      const now = ctx.clock.now();
+      await alerts.afterBatch(
+        run.accounts.map((accountId) => ({ accountId, ts: now.getTime() })),
+        now,
+      );
+    }
+    return {
+      counted: run.counted,
+      accounts: run.accounts,
+      ...(run.flushedThrough !== undefined ? { flushedThrough: run.flushedThrough } : {}),
+    };
+  };
+}
+
+/** The backstop's own invocation: its run, its metric, one EMF line. */
 function backstopOf(ctx: MeteringContext, ledger: Ledger, alerts: QuotaAlerts | undefined) {
-  return async (): Promise<{ counted: number; accounts: string[] }> => {
+  const run = ledgerRunOf(ctx, alerts, 'ledger backstop', () => ledger.backstop());
+  return async (): Promise<LedgerRun> => {
     try {
-      const run = await ledger.backstop();
-      if (run.error !== undefined)
-        ctx.logger.warn('ledger backstop stopped; the next run resumes', { error: run.error });
-      if (run.counted > 0) {
-        ctx.logger.info('ledger backstop flushed pending journals', { counted: run.counted });
-        ctx.metrics.addMetric(MeteringMetric.ledgerBackstopEvents, MetricUnit.Count, run.counted);
+      const done = await run();
+      if (done.counted > 0) {
+        ctx.logger.info('ledger backstop flushed pending journals', { counted: done.counted });
+        ctx.metrics.addMetric(MeteringMetric.ledgerBackstopEvents, MetricUnit.Count, done.counted);
       }
-      if (alerts && run.accounts.length > 0) {
-        const now = ctx.clock.now();
-        await alerts.afterBatch(
-          run.accounts.map((accountId) => ({ accountId, ts: now.getTime() })),
-          now,
-        );
-      }
-      return { counted: run.counted, accounts: run.accounts };
+      return done;
     } finally {
       ctx.metrics.endInvocation();
     }
@@ -313,7 +383,11 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
   const ctx = meteringContext(config, overrides);
   const alerts = quotaAlerts(config, ctx.dynamo, ctx.logger, overrides);
   const deps = consumerDeps(ctx, alerts);
-  const handleBatch = batchHandler(ctx, deps);
+  const ledger = deps.ledger;
+  const flushPending = ledger
+    ? ledgerRunOf(ctx, alerts, 'ledger tail', (journal: number) => ledger.flushPending(journal))
+    : undefined;
+  const handleBatch = batchHandler(ctx, deps, flushPending);
   const alertsHandler = alerts ? alertsHandlerOf(ctx, alerts) : undefined;
   const ledgerBackstop = deps.ledger ? backstopOf(ctx, deps.ledger, alerts) : undefined;
   return {

@@ -62,6 +62,12 @@ export interface BatchOutcome {
   deadLettered: number;
   /** Records dead-lettered, by reason; absent when none were. */
   refused?: Partial<Record<RejectReason, number>>;
+  /**
+   * The SQS ledger's part: `counted` above is what the batch claimed; the counters show it once a
+   * flush applied its journal (`journal`, the batch's last), maybe in a later invocation.
+   * `flushedThrough`: the counters hold every journal through this one, by this invocation's flushes.
+   */
+  ledger?: { journal?: number; flushedThrough?: number };
 }
 
 /**
@@ -312,6 +318,10 @@ async function applyLedger(
   try {
     const result = await ledger.commit(events);
     outcome.counted += result.committed.length;
+    outcome.ledger = {
+      ...(result.journal !== undefined ? { journal: result.journal } : {}),
+      ...(result.flushedThrough !== undefined ? { flushedThrough: result.flushedThrough } : {}),
+    };
     outcome.duplicates += result.duplicates.length;
     outcome.failedRecordIds.push(...result.failed);
     if (result.error !== undefined) {

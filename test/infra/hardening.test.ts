@@ -358,7 +358,8 @@ describe.each([
     expect(deny.Resource).toEqual({ 'Fn::GetAtt': [resourceId, 'Arn'] });
 
     // The roles spared are exactly those of the functions IAM lets publish (key-api and the owner
-    // API) and, on the queue only, the redrive role (npm run usage:redrive); never on the stream.
+    // API; on the queue metering too, for the SQS ledger's scheduled tails) and, on the queue
+    // only, the redrive role (npm run usage:redrive); never on the stream.
     const spared: string[] = deny.Condition.ArnNotEquals['aws:PrincipalArn'].map(
       (arn: CfnProperties) => arn['Fn::GetAtt'][0],
     );
@@ -374,7 +375,13 @@ describe.each([
           (p) => actions.includes(p.action) && p.resource.includes(`"${resourceId}"`),
         ),
       );
-    expect(publishers.sort()).toEqual([SERVICE_NAMES.keyApi, SERVICE_NAMES.exampleApi].sort());
+    expect(publishers.sort()).toEqual(
+      [
+        SERVICE_NAMES.keyApi,
+        SERVICE_NAMES.exampleApi,
+        ...(transport === 'sqs' ? [SERVICE_NAMES.metering] : []),
+      ].sort(),
+    );
     const roleOf = (service: string) => json().Resources[fnId(service)]?.Properties.Role['Fn::GetAtt'][0];
     expect(spared.sort()).toEqual(
       [...publishers.map(roleOf), ...(transport === 'sqs' ? [redriveRole] : [])].sort(),

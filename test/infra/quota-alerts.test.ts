@@ -115,16 +115,20 @@ describe.each(['sqs', 'kinesis'] as const)(
       expect(variables[ENV.keysTable]).toEqual({ Ref: tableIds.keys });
       // As deployed (references replaced by values of their shape), all three are there, so
       // services/metering/compose.ts builds the alerts.
-      const dlqId = logicalIdOf(synth.template, 'AWS::SQS::Queue', {
-        QueueName: queueName(STAGE, usageQueue, true),
-      });
+      // A queue's Ref is its URL: the dead-letter queue's, and the usage queue's (the ledger's ticks).
+      const queueIds = [true, ...(transport === 'sqs' ? [false] : [])].map((deadLetter) =>
+        logicalIdOf(synth.template, 'AWS::SQS::Queue', {
+          QueueName: queueName(STAGE, usageQueue, deadLetter),
+        }),
+      );
       const deployed = Object.fromEntries(
         Object.entries(variables)
           .filter(([name]) => name.startsWith('TOLLGATE_'))
           .map(([name, value]) => {
             if (typeof value === 'string') return [name, value];
             const ref = (value as { Ref?: string }).Ref;
-            if (ref === dlqId) return [name, `https://sqs.${REGION}.amazonaws.com/123456789012/${ref}`];
+            if (ref !== undefined && queueIds.includes(ref))
+              return [name, `https://sqs.${REGION}.amazonaws.com/123456789012/${ref}`];
             if (ref !== undefined) return [name, ref.toLowerCase()];
             throw new Error(`unexpected value of ${name}: ${JSON.stringify(value)}`);
           }),

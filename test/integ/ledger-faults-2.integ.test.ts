@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type SqsBatchHandler, SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { SqsUsagePublisher } from '../../services/gate/publisher';
+import { FLUSH_PROFILES } from '../../services/metering/ledger/ledger';
 import { awsError } from '../support/aws';
 import {
   type LedgerFixture,
@@ -410,5 +411,39 @@ describe('the SQS ledger under concurrency and the queue (SQS emulator, DynamoDB
     expect(healthy.outcomes.reduce((n, o) => n + o.counted, 0)).toBe(0);
     expect(healthy.tap.tally('journal').ok + healthy.tap.tally('head').ok).toBe(0);
     await expectTotals(f, keys, [12, 8]);
+  });
+  it("F18 a burst's tail: its commit returns at once, and its delayed message on the queue flushes it", async () => {
+    const q = await testQueue(5, 5);
+    const f = await ledgerFixture(q.dlqUrl);
+    const key = newKey();
+    const c = f.container({ flush: 'balanced', usageQueueUrl: q.queueUrl });
+    const took: number[] = [];
+    poll(q, async (event) => {
+      const started = Date.now();
+      try {
+        return await c.handler(event);
+      } finally {
+        took.push(Date.now() - started);
+      }
+    });
+    const events = testProducer().events(15, key);
+    await sendBodies(sqs(), q.queueUrl, bodies(events));
+    const oldest = Math.min(...events.map((e) => e.ts));
+    await eventually(async () => (await f.totals(key)).total === 15, 20_000, 100);
+    const flushedAfter = Date.now() - oldest;
+    // Due at the policy's delay from the oldest event, and flushed then by the message it
+    // scheduled (whole seconds rounded down, plus the poll): not before (bar that second), and
+    // not by the backstop's minute.
+    expect(flushedAfter).toBeGreaterThanOrEqual(FLUSH_PROFILES.balanced.maxDelayMs - 1_000);
+    expect(flushedAfter).toBeLessThan(FLUSH_PROFILES.balanced.maxDelayMs + 5_000);
+    // No invocation sat out the delay (waiting in it would take ~3.5 s of the 4): the commits
+    // returned, and the flush came in a batch of its own, the scheduled message's.
+    expect(Math.max(...took)).toBeLessThan(1_500);
+    expect(c.outcomes.reduce((n, o) => n + o.counted, 0)).toBe(15);
+    expect(c.outcomes.every((o) => o.deadLettered === 0)).toBe(true);
+    // The tick was acknowledged: nothing left on the queue, nothing dead-lettered, counted once.
+    await drained(q.queueUrl, () => 0);
+    expect(await queueDepth(sqs(), q.dlqUrl)).toBe(0);
+    await expectTotals(f, [key], [15]);
   });
 });

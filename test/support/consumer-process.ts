@@ -54,6 +54,8 @@ const WRITES: ReadonlySet<string> = new Set([
   'UpdateItemCommand',
 ]);
 
+const KILL_WAIT_MS = 10_000;
+
 export class ConsumerProcess {
   /** Its real SDK clients; a test may add faults to them before `start()`. */
   readonly clients: EngineClients;
@@ -90,6 +92,7 @@ export class ConsumerProcess {
         [ENV.usageTable]: options.tables.usage,
         [ENV.keysTable]: options.tables.keys,
         [ENV.usageDlqUrl]: options.queue.dlqUrl,
+        [ENV.usageQueueUrl]: options.queue.queueUrl,
         [ENV.transport]: 'sqs',
       }),
       {
@@ -149,7 +152,10 @@ export class ConsumerProcess {
   /** @returns whether it died in the middle of a batch (after a write, before acknowledging). */
   async kill(): Promise<{ midBatch: boolean }> {
     this.#dieAfterNextWrite = true;
-    const deadline = Date.now() + 3000;
+    // Long enough for the next write whatever the batch is doing: the ledger's commit may wait up to
+    // its flush delay for a tail (3 s, balanced), then a second for a flush in progress, with only
+    // reads meanwhile, before the poller's next batch writes again.
+    const deadline = Date.now() + KILL_WAIT_MS;
     while (!this.#dead && Date.now() < deadline) await sleep(5);
     const midBatch = this.#dead;
     if (midBatch) this.#tally.killsLanded++;

@@ -205,7 +205,9 @@ export async function ledgerFixture(dlqUrl: string) {
   const reader = meteringConsumer('sqs', dlqUrl, undefined, { usageTable: table }).usage;
 
   /** A metering container on this table: its own clients, tapped. */
-  function container(options: { flush?: FlushProfile; clock?: Clock; dlqUrl?: string } = {}) {
+  function container(
+    options: { flush?: FlushProfile; clock?: Clock; dlqUrl?: string; usageQueueUrl?: string } = {},
+  ) {
     const own = localClients();
     const tap = new LedgerTap(own.dynamo);
     const consumer = meteringConsumer('sqs', options.dlqUrl ?? dlqUrl, undefined, {
@@ -213,6 +215,7 @@ export async function ledgerFixture(dlqUrl: string) {
       usageTable: table,
       ...(options.flush ? { ledgerFlush: options.flush } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.usageQueueUrl ? { usageQueueUrl: options.usageQueueUrl } : {}),
     });
     const backstop = async () => {
       const run = consumer.metering.ledgerBackstop;

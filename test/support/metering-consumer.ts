@@ -35,6 +35,8 @@ export interface MeteringConsumerOptions {
   ledgerFlush?: FlushProfile;
   /** The consumer's clock (age checks, the ledger's lease, archive and gap timers). @default the system's */
   clock?: Clock;
+  /** TOLLGATE_USAGE_QUEUE_URL: where the ledger schedules its tail flushes. @default none: it waits for them */
+  usageQueueUrl?: string;
 }
 
 /**
@@ -59,6 +61,7 @@ export function meteringConsumer(
     [ENV.usageDlqUrl]: dlqUrl,
     [ENV.transport]: transport,
     ...(options.ledgerFlush ? { [ENV.ledgerFlush]: options.ledgerFlush } : {}),
+    ...(options.usageQueueUrl ? { [ENV.usageQueueUrl]: options.usageQueueUrl } : {}),
   });
   const metering = composeMetering(config, {
     // The provenance check reads through a client of its own: faults a test injects into counter

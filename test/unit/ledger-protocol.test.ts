@@ -177,7 +177,7 @@ describe('Ledger.commit', () => {
     expect(partial.failed).toContain('p1-40');
   });
 
-  it('balanced: holds small commits back until 2,000 events or 2 s, then flushes them in one go', async () => {
+  it('balanced: holds small commits back until its event count or delay, then flushes them in one go', async () => {
     // While traffic flows the next batch's commit finds them due; the tail is the next test's.
     const { store, clock, ledger, requests } = setup({ policy: 'balanced', tailFlush: false });
     await ledger().commit(events('p1', 1, 10));
@@ -278,6 +278,96 @@ describe('Ledger.commit', () => {
     expect(requests()?.numbers.requests).toBe(4);
     expect(requests('key2')?.numbers.requests).toBe(3);
     expect(period()?.numbers.requests).toBe(7);
+  });
+
+  it('balanced with a scheduled tail: the first commit of a run asks for one flush at its due time and returns at once', async () => {
+    const asked: number[] = [];
+    const { store, clock, ledger, requests } = setup({
+      policy: 'balanced',
+      scheduleTail: async (delayMs) => {
+        asked.push(delayMs);
+      },
+    });
+    const started = clock.at;
+    const first = await ledger().commit(events('p1', 1, 10));
+    const second = await ledger().commit(events('p1', 11, 20));
+    // Neither waited; only the first asked, for when its oldest event (T0 + 1) is the delay old.
+    expect(clock.at).toBe(started);
+    expect(asked).toEqual([T0 + 1 + FLUSH_PROFILES.balanced.maxDelayMs - started]);
+    expect(first.counted + second.counted).toBe(0);
+    expect(store.done).toBe(0);
+    // The scheduled call flushes both journals in one flush.
+    clock.at += asked[0] ?? 0;
+    expect(await ledger().flushPending()).toMatchObject({ counted: 20, accounts: ['acct'] });
+    expect(store.done).toBe(2);
+    expect(requests()?.numbers.requests).toBe(20);
+    // The next run of unclaimed journals asks again.
+    await ledger().commit(events('p1', 21, 21));
+    expect(asked).toHaveLength(2);
+  });
+
+  it('balanced: a scheduled tail whose journal was flushed meanwhile passes the next run its own, and flushes nothing early', async () => {
+    const asked: Array<[number, number]> = [];
+    const { store, clock, ledger } = setup({
+      policy: 'balanced',
+      scheduleTail: async (delayMs, journal) => {
+        asked.push([delayMs, journal]);
+      },
+    });
+    const delay = FLUSH_PROFILES.balanced.maxDelayMs;
+    const now = (from: number, to: number) =>
+      events('p1', from, to).map((e) => ({ ...e, ts: clock.at, at: clock.at }));
+    await ledger().commit(now(1, 10));
+    expect(asked).toEqual([[delay, 1]]);
+    clock.at += delay;
+    // Journal 1 is due: the next commit flushes it with its own, before the scheduled tail comes.
+    await ledger().commit(now(11, 20));
+    expect(store.done).toBe(2);
+    await ledger().commit(now(21, 30));
+    asked.length = 0;
+    // The tail scheduled for journal 1 arrives: journal 3 is not due, so it is not flushed early,
+    // and its tail is asked for (again) instead.
+    expect(await ledger().flushPending(1)).toMatchObject({ counted: 0 });
+    expect(store.done).toBe(2);
+    expect(asked).toEqual([[delay, 3]]);
+    clock.at += delay;
+    expect(await ledger().flushPending(3)).toMatchObject({ counted: 10, flushedThrough: 3 });
+  });
+
+  it('balanced: a tail that cannot be scheduled is waited for in the invocation, and flushed', async () => {
+    const { store, clock, ledger } = setup({
+      policy: 'balanced',
+      scheduleTail: async () => {
+        throw new DependencyError('sqs', new Error('queue unavailable'));
+      },
+    });
+    const result = await ledger().commit(events('p1', 1, 10));
+    expect(clock.at).toBe(T0 + 1 + FLUSH_PROFILES.balanced.maxDelayMs);
+    expect(result.counted).toBe(10);
+    expect(store.done).toBe(1);
+  });
+
+  it('goes on committing while a dead owner holds the flush: waits a second for it, not the lease', async () => {
+    const { store, clock, ledger, requests } = setup();
+    const crash = (op: LedgerOp, n: number): LedgerFault =>
+      op === 'applyCounter' && n === 1 ? 'crash-after' : 'none';
+    void ledger(crash).commit(events('p1', 1, 3));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(store.head?.fl).toMatchObject({ frm: 0, to: 1 });
+    // A due commit within the lease: its batch is claimed and acknowledged about a second later,
+    // its journal left pending behind the stalled flush (nothing counted yet, nothing lost).
+    const started = clock.at;
+    const within = await ledger().commit(events('p1', 4, 6));
+    expect(within.committed).toEqual(['p1-4', 'p1-5', 'p1-6']);
+    expect(within.counted).toBe(0);
+    expect(clock.at - started).toBeLessThanOrEqual(1_500);
+    expect(store.head?.seq).toBe(2);
+    // The first commit past the lease takes the stalled flush over, then flushes the rest.
+    clock.at = started + 10_000;
+    const past = await ledger().commit(events('p1', 7, 7));
+    expect(past.counted).toBe(7);
+    expect(store.done).toBe(3);
+    expect(requests()?.numbers.requests).toBe(7);
   });
 
   it('archives an idle producer, refuses its old seqs from the archive and brings it back for new ones', async () => {

@@ -274,6 +274,15 @@ export class UsageTransport extends Construct {
     // The window the redelivery above was derived from, so metering refuses at the same age.
     fn.function.addEnvironment(ENV.lateWindowMs, String(this.redelivery.lateWindowMs));
     this.deadLetterQueue.grant(fn.function, 'sqs:SendMessage');
+    if (this.queue) {
+      // The SQS ledger schedules its tail flush as a delayed message on the queue itself
+      // (contracts/resources.ts LEDGER_TICK_BODY), so metering publishes to it too. That lets it
+      // add no usage it could not add anyway: it writes the counters.
+      if (!fn.function.role) throw new Error(`${fn.node.path} has no role to send the ledger's ticks`);
+      this.#publishers.push(fn.function.role);
+      this.queue.grant(fn.function, 'sqs:SendMessage');
+      fn.function.addEnvironment(ENV.usageQueueUrl, this.queue.queueUrl);
+    }
     const queueSource = (queue: sqs.IQueue, maxConcurrency?: number) =>
       new SqsEventSource(queue, {
         batchSize,

@@ -18,13 +18,16 @@ export interface FlushReport {
   events: number;
   /** Accounts with a counter these flushes moved (for quota alerts). */
   accounts: Set<string>;
+  /** The last journal these flushes applied (the counters hold every one through it); 0: none. */
+  through: number;
 }
 
-export const emptyReport = (): FlushReport => ({ events: 0, accounts: new Set() });
+export const emptyReport = (): FlushReport => ({ events: 0, accounts: new Set(), through: 0 });
 
 export function addReport(into: FlushReport, from: FlushReport | undefined): void {
   if (!from) return;
   into.events += from.events;
+  into.through = Math.max(into.through, from.through);
   for (const account of from.accounts) into.accounts.add(account);
 }
 
@@ -64,7 +67,11 @@ export async function runFlush(
     return journal;
   });
   const merged = mergeDeltas(deltas);
-  const report: FlushReport = { events: entries.reduce((n, e) => n + e.events, 0), accounts: new Set() };
+  const report: FlushReport = {
+    events: entries.reduce((n, e) => n + e.events, 0),
+    accounts: new Set(),
+    through: to,
+  };
   await applyCounters(ctx, merged, to, report.accounts, (d) => d.kind !== 'producer');
   await applyCounters(ctx, merged, to, report.accounts, (d) => d.kind === 'producer');
   await ctx.store.advanceDone(to);

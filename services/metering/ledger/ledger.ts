@@ -9,8 +9,9 @@ import {
   type LedgerEvent,
   type LedgerTimers,
   type LedgerView,
-  pendingJournals,
+  nowMs,
   readView,
+  unclaimedJournals,
 } from './context';
 import { addReport, backstopFlush, emptyReport, type FlushReport, flushThrough, runFlush } from './flush';
 import { FLUSH_PROFILES, type FlushPolicy, type FlushProfile, flushDue } from './policy';
@@ -42,6 +43,14 @@ export interface LedgerOptions {
    * when traffic stops. Off, the tail waits for the next batch or the backstop. @default true
    */
   tailFlush?: boolean;
+  /**
+   * Instead of waiting in the invocation for its tail to fall due, the first commit of journals no
+   * flush has claimed asks for a `flushPending()` call `delayMs` from now (the SQS consumer sends
+   * itself a delayed message, compose.ts) and returns at once: the event source's pollers stay free
+   * for the next batches, which group into the same flush. If the call throws, the commit waits as
+   * without it. @default none: the commit waits (tailFlush)
+   */
+  scheduleTail?: (delayMs: number, journal: number) => Promise<void>;
   /** How often a group flush polls the flush it waits for. @default 25 */
   pollMs?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -68,9 +77,22 @@ export interface LedgerBatchResult {
   counted: number;
   /** Accounts with a counter those flushes moved (quota alerts). */
   accounts: string[];
+  /** The number of the last journal this batch committed (absent: none). */
+  journal?: number;
+  /** The counters hold every journal through this one: what this invocation's flushes completed. */
+  flushedThrough?: number;
   /** Why a commit failed (then `failed` is not empty), or a flush stopped: the store was unavailable. */
   error?: unknown;
 }
+
+/** What a flush outside a batch's commit (the backstop, a scheduled tail) did. */
+export type LedgerFlushResult = Pick<LedgerBatchResult, 'counted' | 'accounts' | 'error' | 'flushedThrough'>;
+
+const reportFields = (report: FlushReport) => ({
+  counted: report.events,
+  accounts: [...report.accounts],
+  ...(report.through > 0 ? { flushedThrough: report.through } : {}),
+});
 
 const DEFAULT_TIMERS = { leaseMs: 10_000, archiveIdleMs: 10 * 60_000, reorderHorizonMs: 20 * 60_000 };
 
@@ -85,11 +107,13 @@ const unavailable = (error: unknown) => error instanceof DependencyError || erro
 export class Ledger {
   readonly #base: Omit<LedgerContext, 'owner'>;
   readonly #tailFlush: boolean;
+  readonly #scheduleTail: LedgerOptions['scheduleTail'];
 
   constructor(options: LedgerOptions) {
     const policy =
       typeof options.policy === 'object' ? options.policy : FLUSH_PROFILES[options.policy ?? 'balanced'];
     this.#tailFlush = options.tailFlush ?? true;
+    this.#scheduleTail = options.scheduleTail;
     this.#base = {
       store: options.store,
       clock: options.clock ?? systemClock,
@@ -123,6 +147,7 @@ export class Ledger {
     const records = recordsByPair(events);
     const report = emptyReport();
     let last: { journal: number; view: LedgerView; flushed: boolean } | undefined;
+    let first: number | undefined;
     let failing = false;
     for (const chunk of splitChunks(
       ctx,
@@ -143,6 +168,7 @@ export class Ledger {
         }
         result.duplicates.push(...ids(outcome.duplicates));
         if (outcome.journal !== undefined && outcome.view) {
+          first ??= outcome.journal;
           last = { journal: outcome.journal, view: outcome.view, flushed: outcome.flush !== undefined };
         }
         const claimed = outcome.flush;
@@ -156,30 +182,76 @@ export class Ledger {
     }
     if (last && !last.flushed) {
       const through = last.journal;
-      const pending = pendingJournals(ctx, last.view);
+      const pending = unclaimedJournals(ctx, last.view);
       if (flushDue(ctx.policy, pending, ctx.clock.now().getTime())) {
-        await this.#flushing(result, report, () => flushThrough(ctx, through));
+        await this.#flushing(result, report, () => flushThrough(ctx, through, BUSY_WAIT_MS));
       } else if (this.#tailFlush && ctx.policy.maxDelayMs <= TAIL_WAIT_MAX_MS) {
-        await this.#flushing(result, report, () => tailFlush(ctx, through, pending));
+        const wait = dueIn(ctx, pending);
+        // One scheduled flush per run of unclaimed journals: the first one's committer asks for it,
+        // and it flushes them all (a later commit that finds them due flushes them sooner).
+        const firstUnclaimed = Math.max(last.view.done, last.view.head.fl?.to ?? 0) + 1;
+        const scheduled =
+          this.#scheduleTail !== undefined &&
+          (first ?? through) <= firstUnclaimed &&
+          (await this.#scheduleTail(wait, first ?? through).then(
+            () => true,
+            () => false,
+          ));
+        if (!scheduled && this.#scheduleTail === undefined) {
+          await this.#flushing(result, report, () => tailFlush(ctx, through, pending));
+        } else if (!scheduled && (first ?? through) <= firstUnclaimed) {
+          // Could not schedule it: wait here instead, and flush everything pending then.
+          await this.#flushing(result, report, async () => {
+            if (wait > 0) await ctx.sleep(wait);
+            return flushPendingNow(ctx);
+          });
+        }
       }
     }
-    return { ...result, counted: report.events, accounts: [...report.accounts] };
+    return {
+      ...result,
+      ...(last ? { journal: last.journal } : {}),
+      ...reportFields(report),
+    };
+  }
+
+  /**
+   * The scheduled tail (scheduleTail's call, for `journal`): flushes every journal committed and not
+   * yet applied, waiting a second for a flush in progress first; one that stays busy (its owner died
+   * within the lease) leaves them to the next commit or the backstop. If `journal` is in a flush
+   * already, the journals committed since are flushed only once due, and until then this passes
+   * their scheduled tail on: their first committer may have seen `journal` unclaimed and asked for
+   * none.
+   */
+  async flushPending(journal?: number): Promise<LedgerFlushResult> {
+    const result: LedgerBatchResult = { committed: [], duplicates: [], failed: [], counted: 0, accounts: [] };
+    const report = emptyReport();
+    const ctx = this.#context();
+    await this.#flushing(result, report, async () => {
+      const view = await readView(ctx);
+      const claimedThrough = Math.max(view.done, view.head.fl?.to ?? 0);
+      if (view.head.seq <= claimedThrough) return undefined;
+      const unclaimed = unclaimedJournals(ctx, view);
+      if (journal === undefined || journal > claimedThrough || flushDue(ctx.policy, unclaimed, nowMs(ctx))) {
+        return flushPendingNow(ctx);
+      }
+      // Not due yet: ask again for when it is (if that fails, the next commit or the backstop).
+      await this.#scheduleTail?.(dueIn(ctx, unclaimed), claimedThrough + 1).catch(() => undefined);
+      return undefined;
+    });
+    return { ...reportFields(report), ...(result.error ? { error: result.error } : {}) };
   }
 
   /**
    * The scheduled backstop: with no batch, flushes the journals committed and not yet applied (and
    * takes over a flush stalled past its lease), so counters catch up when traffic stops.
    */
-  async backstop(): Promise<Pick<LedgerBatchResult, 'counted' | 'accounts' | 'error'>> {
+  async backstop(): Promise<LedgerFlushResult> {
     const result: LedgerBatchResult = { committed: [], duplicates: [], failed: [], counted: 0, accounts: [] };
     const report = emptyReport();
     const ctx = this.#context();
     await this.#flushing(result, report, () => backstopFlush(ctx));
-    return {
-      counted: report.events,
-      accounts: [...report.accounts],
-      ...(result.error ? { error: result.error } : {}),
-    };
+    return { ...reportFields(report), ...(result.error ? { error: result.error } : {}) };
   }
 
   #context(): LedgerContext {
@@ -202,11 +274,17 @@ export class Ledger {
 }
 
 /**
- * The longest a commit waits for its journals to fall due (tailFlush): the balanced profile's 2 s
+ * The longest a commit waits for its journals to fall due (tailFlush): the balanced profile's 3 s
  * fits any invocation's timeout; economy's 30 s does not, and leaves its tail to the backstop.
  */
 const TAIL_WAIT_MAX_MS = 5_000;
-const TAIL_BUSY_WAIT_MS = 1_000;
+/**
+ * How long a commit waits for a flush in progress before leaving its journals to the next commit
+ * (or the backstop). A live flush ends in well under a second; a dead owner's claim holds for the
+ * lease (10 s), which must not hold this invocation, its batch and its share of the event source's
+ * concurrency too: commits go on meanwhile, and the first one past the lease takes the flush over.
+ */
+const BUSY_WAIT_MS = 1_000;
 
 /**
  * The tail of a burst: journals committed but not yet due would wait for the next batch, and when
@@ -219,15 +297,25 @@ async function tailFlush(
   through: number,
   pending: readonly { at: number }[],
 ): Promise<FlushReport | undefined> {
-  const oldest = Math.min(...pending.map((p) => p.at));
-  const wait = Math.min(ctx.policy.maxDelayMs, oldest + ctx.policy.maxDelayMs - ctx.clock.now().getTime());
+  const wait = dueIn(ctx, pending);
   if (wait > 0) await ctx.sleep(wait);
   const view = await readView(ctx);
   if (view.done >= through || view.head.seq > through) return undefined;
-  // A flush in progress is waited for briefly only: a live one ends in well under a second, and a
-  // dead owner's claim holds for the lease, which must not hold this invocation (and its share of
-  // the event source's concurrency) too; the next commit or the backstop takes that one over.
-  return flushThrough(ctx, through, TAIL_BUSY_WAIT_MS);
+  return flushThrough(ctx, through, BUSY_WAIT_MS);
+}
+
+/** How long until pending journals fall due by the policy's delay (0: due now). */
+function dueIn(ctx: LedgerContext, pending: readonly { at: number }[]): number {
+  const oldest = Math.min(...pending.map((p) => p.at));
+  const wait = Math.min(ctx.policy.maxDelayMs, oldest + ctx.policy.maxDelayMs - ctx.clock.now().getTime());
+  return Math.max(0, wait);
+}
+
+/** Flushes through the head's last journal, if any is pending. */
+async function flushPendingNow(ctx: LedgerContext): Promise<FlushReport | undefined> {
+  const view = await readView(ctx);
+  if (view.head.seq <= view.done) return undefined;
+  return flushThrough(ctx, view.head.seq, BUSY_WAIT_MS);
 }
 
 const pairOf = (e: LedgerEvent) => `${e.pid} ${e.seq}`;
