@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type UsageEvent, utcDay } from '../../contracts/usage-event';
 import { type SqsBatchHandler, SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { SqsUsagePublisher } from '../../services/gate/publisher';
-import { FLUSH_PROFILES } from '../../services/metering/ledger/ledger';
+import { FLUSH_PROFILES, TAIL_QUIET_MS } from '../../services/metering/ledger/ledger';
 import { awsError } from '../support/aws';
 import {
   type LedgerFixture,
@@ -431,12 +431,12 @@ describe('the SQS ledger under concurrency and the queue (SQS emulator, DynamoDB
     const oldest = Math.min(...events.map((e) => e.ts));
     await eventually(async () => (await f.totals(key)).total === 15, 20_000, 100);
     const flushedAfter = Date.now() - oldest;
-    // Due at the policy's delay from the oldest event, and flushed then by the message it
-    // scheduled (whole seconds rounded down, plus the poll): not before (bar that second), and
-    // not by the backstop's minute.
-    expect(flushedAfter).toBeGreaterThanOrEqual(FLUSH_PROFILES.balanced.maxDelayMs - 1_000);
+    // Flushed by the message it scheduled once traffic went quiet (no batch for TAIL_QUIET_MS;
+    // whole seconds rounded down, plus the poll): not before, bar that second, and not by the
+    // backstop's minute.
+    expect(flushedAfter).toBeGreaterThanOrEqual(TAIL_QUIET_MS - 1_000);
     expect(flushedAfter).toBeLessThan(FLUSH_PROFILES.balanced.maxDelayMs + 5_000);
-    // No invocation sat out the delay (waiting in it would take ~3.5 s of the 4): the commits
+    // No invocation waited for its tail (waiting in it would take ~3.5 s of the 4): the commits
     // returned, and the flush came in a batch of its own, the scheduled message's.
     expect(Math.max(...took)).toBeLessThan(1_500);
     expect(c.outcomes.reduce((n, o) => n + o.counted, 0)).toBe(15);

@@ -280,33 +280,42 @@ describe('Ledger.commit', () => {
     expect(period()?.numbers.requests).toBe(7);
   });
 
-  it('balanced with a scheduled tail: the first commit of a run asks for one flush at its due time and returns at once', async () => {
-    const asked: number[] = [];
+  it('balanced with a scheduled tail: the first commit of a run asks for it and returns at once; it flushes once traffic goes quiet', async () => {
+    const asked: Array<[number, number]> = [];
     const { store, clock, ledger, requests } = setup({
       policy: 'balanced',
-      scheduleTail: async (delayMs) => {
-        asked.push(delayMs);
+      scheduleTail: async (delayMs, journal) => {
+        asked.push([delayMs, journal]);
       },
     });
-    const started = clock.at;
-    const first = await ledger().commit(events('p1', 1, 10));
-    const second = await ledger().commit(events('p1', 11, 20));
-    // Neither waited; only the first asked, for when its oldest event (T0 + 1) is the delay old.
-    expect(clock.at).toBe(started);
-    expect(asked).toEqual([T0 + 1 + FLUSH_PROFILES.balanced.maxDelayMs - started]);
-    expect(first.counted + second.counted).toBe(0);
-    expect(store.done).toBe(0);
-    // The scheduled call flushes both journals in one flush.
-    clock.at += asked[0] ?? 0;
-    expect(await ledger().flushPending()).toMatchObject({ counted: 20, accounts: ['acct'] });
+    const now = (from: number, to: number) =>
+      events('p1', from, to).map((e) => ({ ...e, ts: clock.at, at: clock.at }));
+    const t0 = clock.at;
+    await ledger().commit(now(1, 10));
+    expect(clock.at).toBe(t0); // no wait in the invocation
+    // Asked to look again when traffic would have gone quiet (2.5 s), before the 4 s delay.
+    expect(asked).toEqual([[2_500, 1]]);
+    clock.at = t0 + 1_000;
+    await ledger().commit(now(11, 20));
+    expect(asked).toHaveLength(1); // not the first of its run
+    // At 2.5 s a batch came 1.5 s ago: traffic goes on, so it looks again when that one is 2.5 s old.
+    clock.at = t0 + 2_500;
+    expect(await ledger().flushPending(1)).toMatchObject({ counted: 0 });
+    expect(asked).toEqual([
+      [2_500, 1],
+      [1_000, 1],
+    ]);
+    clock.at = t0 + 3_500;
+    expect(await ledger().flushPending(1)).toMatchObject({
+      counted: 20,
+      accounts: ['acct'],
+      flushedThrough: 2,
+    });
     expect(store.done).toBe(2);
     expect(requests()?.numbers.requests).toBe(20);
-    // The next run of unclaimed journals asks again.
-    await ledger().commit(events('p1', 21, 21));
-    expect(asked).toHaveLength(2);
   });
 
-  it('balanced: a scheduled tail whose journal was flushed meanwhile passes the next run its own, and flushes nothing early', async () => {
+  it('balanced: a scheduled tail whose journal a commit flushed meanwhile does nothing; the next run has its own', async () => {
     const asked: Array<[number, number]> = [];
     const { store, clock, ledger } = setup({
       policy: 'balanced',
@@ -314,23 +323,19 @@ describe('Ledger.commit', () => {
         asked.push([delayMs, journal]);
       },
     });
-    const delay = FLUSH_PROFILES.balanced.maxDelayMs;
     const now = (from: number, to: number) =>
       events('p1', from, to).map((e) => ({ ...e, ts: clock.at, at: clock.at }));
     await ledger().commit(now(1, 10));
-    expect(asked).toEqual([[delay, 1]]);
-    clock.at += delay;
+    clock.at += FLUSH_PROFILES.balanced.maxDelayMs;
     // Journal 1 is due: the next commit flushes it with its own, before the scheduled tail comes.
     await ledger().commit(now(11, 20));
     expect(store.done).toBe(2);
     await ledger().commit(now(21, 30));
-    asked.length = 0;
-    // The tail scheduled for journal 1 arrives: journal 3 is not due, so it is not flushed early,
-    // and its tail is asked for (again) instead.
+    expect(asked.map(([, journal]) => journal)).toEqual([1, 3]);
     expect(await ledger().flushPending(1)).toMatchObject({ counted: 0 });
+    expect(asked).toHaveLength(2);
     expect(store.done).toBe(2);
-    expect(asked).toEqual([[delay, 3]]);
-    clock.at += delay;
+    clock.at += 2_500;
     expect(await ledger().flushPending(3)).toMatchObject({ counted: 10, flushedThrough: 3 });
   });
 

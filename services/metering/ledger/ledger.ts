@@ -187,13 +187,13 @@ export class Ledger {
         await this.#flushing(result, report, () => flushThrough(ctx, through, BUSY_WAIT_MS));
       } else if (this.#tailFlush && ctx.policy.maxDelayMs <= TAIL_WAIT_MAX_MS) {
         const wait = dueIn(ctx, pending);
-        // One scheduled flush per run of unclaimed journals: the first one's committer asks for it,
+        // One scheduled tail per run of unclaimed journals: the first one's committer asks for it,
         // and it flushes them all (a later commit that finds them due flushes them sooner).
         const firstUnclaimed = Math.max(last.view.done, last.view.head.fl?.to ?? 0) + 1;
         const scheduled =
           this.#scheduleTail !== undefined &&
           (first ?? through) <= firstUnclaimed &&
-          (await this.#scheduleTail(wait, first ?? through).then(
+          (await this.#scheduleTail(tailCheckIn(ctx, pending), first ?? through).then(
             () => true,
             () => false,
           ));
@@ -216,12 +216,13 @@ export class Ledger {
   }
 
   /**
-   * The scheduled tail (scheduleTail's call, for `journal`): flushes every journal committed and not
-   * yet applied, waiting a second for a flush in progress first; one that stays busy (its owner died
-   * within the lease) leaves them to the next commit or the backstop. If `journal` is in a flush
-   * already, the journals committed since are flushed only once due, and until then this passes
-   * their scheduled tail on: their first committer may have seen `journal` unclaimed and asked for
-   * none.
+   * The scheduled tail (scheduleTail's call, for `journal`, the first of a run of unclaimed
+   * journals): flushes every journal committed and not yet applied once they are due or traffic has
+   * gone quiet (no batch committed for TAIL_QUIET_MS), waiting a second for a flush in progress
+   * first; one that stays busy (its owner died within the lease) leaves them to the next commit or
+   * the backstop. Otherwise it asks to be called again when one of the two will be true. Nothing if
+   * `journal` is in a flush already: every claim covers each journal committed before it, and a
+   * journal committed after a claim is the first of a new run, whose committer asked for its own.
    */
   async flushPending(journal?: number): Promise<LedgerFlushResult> {
     const result: LedgerBatchResult = { committed: [], duplicates: [], failed: [], counted: 0, accounts: [] };
@@ -231,12 +232,12 @@ export class Ledger {
       const view = await readView(ctx);
       const claimedThrough = Math.max(view.done, view.head.fl?.to ?? 0);
       if (view.head.seq <= claimedThrough) return undefined;
+      if (journal !== undefined && journal <= claimedThrough) return undefined;
       const unclaimed = unclaimedJournals(ctx, view);
-      if (journal === undefined || journal > claimedThrough || flushDue(ctx.policy, unclaimed, nowMs(ctx))) {
-        return flushPendingNow(ctx);
-      }
-      // Not due yet: ask again for when it is (if that fails, the next commit or the backstop).
-      await this.#scheduleTail?.(dueIn(ctx, unclaimed), claimedThrough + 1).catch(() => undefined);
+      const wait = tailCheckIn(ctx, unclaimed);
+      if (journal === undefined || wait === 0) return flushPendingNow(ctx);
+      // If asking fails, the next commit or the backstop flushes them.
+      await this.#scheduleTail?.(wait, journal).catch(() => undefined);
       return undefined;
     });
     return { ...reportFields(report), ...(result.error ? { error: result.error } : {}) };
@@ -302,6 +303,19 @@ async function tailFlush(
   const view = await readView(ctx);
   if (view.done >= through || view.head.seq > through) return undefined;
   return flushThrough(ctx, through, BUSY_WAIT_MS);
+}
+
+/**
+ * A run of unclaimed journals whose newest batch's oldest event is this old has seen no commit for
+ * longer than a batch takes to gather (the 1 s batching window) and commit, with margin: traffic
+ * has stopped, and waiting out the rest of the delay would only add to its tail's lag.
+ */
+export const TAIL_QUIET_MS = 2_500;
+
+/** When a scheduled tail should look again: once the journals are due, or traffic went quiet (0: now). */
+function tailCheckIn(ctx: LedgerContext, pending: readonly { at: number }[]): number {
+  const newest = Math.max(...pending.map((p) => p.at));
+  return Math.min(dueIn(ctx, pending), Math.max(0, newest + TAIL_QUIET_MS - nowMs(ctx)));
 }
 
 /** How long until pending journals fall due by the policy's delay (0: due now). */
