@@ -45,7 +45,7 @@ export interface TollgateStackProps extends StackProps {
   /**
    * SQS only: when metering's ledger applies committed usage to the counters
    * (TOLLGATE_LEDGER_FLUSH): `fresh` at every batch (the least lag, the most counter writes),
-   * `balanced` within 4 s or 500 events, `economy` within 30 s or 5,000 (the fewest writes).
+   * `balanced` within 5 s or 500 events, `economy` within 30 s or 5,000 (the fewest writes).
    * Refused with the Kinesis transport, which has no ledger.
    * @default DEFAULT_LEDGER_FLUSH ('balanced')
    */

@@ -436,7 +436,7 @@ describe('the SQS ledger under concurrency and the queue (SQS emulator, DynamoDB
     // backstop's minute.
     expect(flushedAfter).toBeGreaterThanOrEqual(TAIL_QUIET_MS - 1_000);
     expect(flushedAfter).toBeLessThan(FLUSH_PROFILES.balanced.maxDelayMs + 5_000);
-    // No invocation waited for its tail (waiting in it would take ~3.5 s of the 4): the commits
+    // No invocation waited for its tail (waiting in it would take ~4.5 s of the 5): the commits
     // returned, and the flush came in a batch of its own, the scheduled message's.
     expect(Math.max(...took)).toBeLessThan(1_500);
     expect(c.outcomes.reduce((n, o) => n + o.counted, 0)).toBe(15);

@@ -15,16 +15,16 @@ export interface FlushPolicy {
 /**
  * The profiles of the design note (§5.6): `fresh` flushes every commit (lag ≈ the batching
  * window), `economy` 30 s or 5,000 events behind (with a 5 s batching window on the event source).
- * `balanced` flushes at 500 events or 4 s: a flush writes every counter it touches plus a fixed
+ * `balanced` flushes at 500 events or 5 s: a flush writes every counter it touches plus a fixed
  * part (DONE, a head write, each account's period item and producer share), so at a few events per
- * batch it waits for several batches (at 100 events/s, 4 s of them is what brings a flush's writes
- * under 0.4 per event), while from 500 events a batch is flushed by its own commit, so under load
+ * batch it waits for several batches (at 100 events/s, 4–5 s of them is what brings a flush's
+ * writes under 0.4 per event), while from 500 events a batch is flushed by its own commit, so under load
  * usage lags by the batching window and a commit, not by the delay (docs/metering.md, "The SQS
  * ledger", and BENCHMARKS.md for the numbers behind both).
  */
 export const FLUSH_PROFILES = {
   fresh: { name: 'fresh', maxDelayMs: 0, maxEvents: 1 },
-  balanced: { name: 'balanced', maxDelayMs: 4_000, maxEvents: 500 },
+  balanced: { name: 'balanced', maxDelayMs: 5_000, maxEvents: 500 },
   economy: { name: 'economy', maxDelayMs: 30_000, maxEvents: 5_000 },
 } as const satisfies Record<string, FlushPolicy>;
 
