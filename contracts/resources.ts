@@ -171,6 +171,16 @@ export const usageQueue: QueueDefinition = {
  */
 export const LEDGER_BACKSTOP_EVENT = { tollgate: 'ledger-backstop' } as const;
 
+export const LEDGER_BACKSTOP_INTERVAL_SECONDS = 60;
+
+export function isLedgerBackstopEvent(event: unknown): boolean {
+  return (
+    typeof event === 'object' &&
+    event !== null &&
+    (event as Record<string, unknown>).tollgate === LEDGER_BACKSTOP_EVENT.tollgate
+  );
+}
+
 /**
  * The SQS ledger's scheduled tail: the message the consumer sends its own usage queue, with a
  * delay, when it commits the first journal no flush has claimed (docs/metering.md, "The SQS
@@ -194,15 +204,6 @@ export function parseLedgerTick(body: string): number | undefined {
 
 /** SQS message delays are whole seconds, at most 15 minutes. */
 export const SQS_MAX_DELAY_SECONDS = 900;
-export const LEDGER_BACKSTOP_INTERVAL_SECONDS = 60;
-
-export function isLedgerBackstopEvent(event: unknown): boolean {
-  return (
-    typeof event === 'object' &&
-    event !== null &&
-    (event as Record<string, unknown>).tollgate === LEDGER_BACKSTOP_EVENT.tollgate
-  );
-}
 
 export function queueName(stage: string, queue: QueueDefinition, deadLetter = false): string {
   return `tollgate-${stage}-${queue.id}${deadLetter ? '-dlq' : ''}`;

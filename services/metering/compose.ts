@@ -22,7 +22,7 @@ import { DynamoLedgerStore } from '../usage/ledger-store';
 import { UsageReader } from '../usage/usage-reader';
 import { UsageStore } from '../usage/usage-store';
 import { isAlertsEvent, parseAlertsEvent } from './alert-events';
-import type { AcceptanceWindow } from './batch';
+import type { AcceptanceWindow, InboundRecord } from './batch';
 import type { MeteringConfig } from './config';
 import { type BatchOutcome, type ConsumerDeps, consumeBatch } from './consumer';
 import { SqsDeadLetterSink } from './dead-letter';
@@ -221,9 +221,8 @@ export const SQS_LEDGER_NAME = 'sqs';
  * and journals in the usage table, its gaps closed with the late window.
  */
 function sqsLedger(ctx: MeteringContext): Ledger {
-  const { config, window, dynamo, clock } = ctx;
+  const { config, window, dynamo, clock, sqs } = ctx;
   const queueUrl = config[ENV.usageQueueUrl];
-  const { sqs } = ctx;
   // Past the late window and the clock-skew allowance no copy of an event can be accepted, so
   // neither its archived claim nor its producer's share of a month is needed after that (plus a
   // day of margin for slow redrives, as the marks keep).
@@ -273,17 +272,17 @@ function batchHandler(
       // The ledger's scheduled tails (its own delayed messages): acknowledged, and one flush of
       // what is pending after the batch's own commit, however many of them the batch holds (none
       // without a ledger: ticks sent before a switch to marks are only acknowledged).
-      const ticks = records.flatMap((r) => {
-        const journal = r.position ? undefined : parseLedgerTick(r.body);
-        return journal === undefined ? [] : [{ record: r, journal }];
-      });
-      const outcome = await consumeBatch(
-        ticks.length === 0 ? records : records.filter((r) => !ticks.some((t) => t.record === r)),
-        deps,
-      );
+      const ticks: number[] = [];
+      const usage: InboundRecord[] = [];
+      for (const record of records) {
+        const journal = record.position ? undefined : parseLedgerTick(record.body);
+        if (journal === undefined) usage.push(record);
+        else ticks.push(journal);
+      }
+      const outcome = await consumeBatch(usage, deps);
       // (outcome.counted stays what the batch claimed: the flush applies what earlier ones did.)
       if (flushPending && ticks.length > 0) {
-        const run = await flushPending(Math.max(...ticks.map((t) => t.journal)));
+        const run = await flushPending(Math.max(...ticks));
         if (run.flushedThrough !== undefined) {
           const through = Math.max(run.flushedThrough, outcome.ledger?.flushedThrough ?? 0);
           outcome.ledger = { ...outcome.ledger, flushedThrough: through };
@@ -389,7 +388,7 @@ export function composeMetering(config: MeteringConfig, overrides: MeteringOverr
     : undefined;
   const handleBatch = batchHandler(ctx, deps, flushPending);
   const alertsHandler = alerts ? alertsHandlerOf(ctx, alerts) : undefined;
-  const ledgerBackstop = deps.ledger ? backstopOf(ctx, deps.ledger, alerts) : undefined;
+  const ledgerBackstop = ledger ? backstopOf(ctx, ledger, alerts) : undefined;
   return {
     handler: async (event) => {
       if (isLedgerBackstopEvent(event)) {

@@ -82,13 +82,15 @@ export function pendingJournals(ctx: LedgerContext, view: LedgerView): PendingJo
   return pending;
 }
 
+/** The last journal applied or in the flush claim in progress: every later one is unclaimed. */
+export const claimedThrough = (view: LedgerView): number => Math.max(view.done, view.head.fl?.to ?? 0);
+
 /**
  * The journals committed and not in a flush claim yet (after DONE and after the claim in progress):
  * what the flush policy weighs. Those a running flush covers are its owner's already.
  */
 export function unclaimedJournals(ctx: LedgerContext, view: LedgerView): PendingJournal[] {
-  const claimedThrough = Math.max(view.done, view.head.fl?.to ?? 0);
-  return pendingJournals(ctx, { ...view, done: claimedThrough });
+  return pendingJournals(ctx, { ...view, done: claimedThrough(view) });
 }
 
 /** `pend` without the journals a flush from `done` no longer needs. */

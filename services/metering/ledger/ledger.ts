@@ -5,6 +5,7 @@ import { journalBytes, journalDeltas } from '../../usage/ledger-deltas';
 import type { LedgerStore } from '../../usage/ledger-port';
 import { commitChunk } from './commit';
 import {
+  claimedThrough,
   type LedgerContext,
   type LedgerEvent,
   type LedgerTimers,
@@ -184,27 +185,27 @@ export class Ledger {
       const through = last.journal;
       const pending = unclaimedJournals(ctx, last.view);
       if (flushDue(ctx.policy, pending, ctx.clock.now().getTime())) {
-        await this.#flushing(result, report, () => flushThrough(ctx, through, BUSY_WAIT_MS));
+        await this.#flushing(result, report, () => flushThrough(ctx, through));
       } else if (this.#tailFlush && ctx.policy.maxDelayMs <= TAIL_WAIT_MAX_MS) {
-        const wait = dueIn(ctx, pending);
+        const schedule = this.#scheduleTail;
         // One scheduled tail per run of unclaimed journals: the first one's committer asks for it,
         // and it flushes them all (a later commit that finds them due flushes them sooner).
-        const firstUnclaimed = Math.max(last.view.done, last.view.head.fl?.to ?? 0) + 1;
-        const scheduled =
-          this.#scheduleTail !== undefined &&
-          (first ?? through) <= firstUnclaimed &&
-          (await this.#scheduleTail(tailCheckIn(ctx, pending), first ?? through).then(
+        const runStart = first ?? through;
+        if (!schedule) {
+          await this.#flushing(result, report, () => tailFlush(ctx, through, pending));
+        } else if (runStart <= claimedThrough(last.view) + 1) {
+          const scheduled = await schedule(tailCheckIn(ctx, pending), runStart).then(
             () => true,
             () => false,
-          ));
-        if (!scheduled && this.#scheduleTail === undefined) {
-          await this.#flushing(result, report, () => tailFlush(ctx, through, pending));
-        } else if (!scheduled && (first ?? through) <= firstUnclaimed) {
+          );
           // Could not schedule it: wait here instead, and flush everything pending then.
-          await this.#flushing(result, report, async () => {
-            if (wait > 0) await ctx.sleep(wait);
-            return flushPendingNow(ctx);
-          });
+          if (!scheduled) {
+            await this.#flushing(result, report, async () => {
+              const wait = dueIn(ctx, pending);
+              if (wait > 0) await ctx.sleep(wait);
+              return flushPendingNow(ctx);
+            });
+          }
         }
       }
     }
@@ -225,22 +226,17 @@ export class Ledger {
    * journal committed after a claim is the first of a new run, whose committer asked for its own.
    */
   async flushPending(journal?: number): Promise<LedgerFlushResult> {
-    const result: LedgerBatchResult = { committed: [], duplicates: [], failed: [], counted: 0, accounts: [] };
-    const report = emptyReport();
-    const ctx = this.#context();
-    await this.#flushing(result, report, async () => {
+    return this.#flushOutside(async (ctx) => {
       const view = await readView(ctx);
-      const claimedThrough = Math.max(view.done, view.head.fl?.to ?? 0);
-      if (view.head.seq <= claimedThrough) return undefined;
-      if (journal !== undefined && journal <= claimedThrough) return undefined;
-      const unclaimed = unclaimedJournals(ctx, view);
-      const wait = tailCheckIn(ctx, unclaimed);
+      const claimed = claimedThrough(view);
+      if (view.head.seq <= claimed) return undefined;
+      if (journal !== undefined && journal <= claimed) return undefined;
+      const wait = tailCheckIn(ctx, unclaimedJournals(ctx, view));
       if (journal === undefined || wait === 0) return flushPendingNow(ctx);
       // If asking fails, the next commit or the backstop flushes them.
       await this.#scheduleTail?.(wait, journal).catch(() => undefined);
       return undefined;
     });
-    return { ...reportFields(report), ...(result.error ? { error: result.error } : {}) };
   }
 
   /**
@@ -248,10 +244,17 @@ export class Ledger {
    * takes over a flush stalled past its lease), so counters catch up when traffic stops.
    */
   async backstop(): Promise<LedgerFlushResult> {
+    return this.#flushOutside(backstopFlush);
+  }
+
+  /** A flush with no batch of its own (the backstop, a scheduled tail), in a context of its own. */
+  async #flushOutside(
+    flush: (ctx: LedgerContext) => Promise<FlushReport | undefined>,
+  ): Promise<LedgerFlushResult> {
     const result: LedgerBatchResult = { committed: [], duplicates: [], failed: [], counted: 0, accounts: [] };
     const report = emptyReport();
     const ctx = this.#context();
-    await this.#flushing(result, report, () => backstopFlush(ctx));
+    await this.#flushing(result, report, () => flush(ctx));
     return { ...reportFields(report), ...(result.error ? { error: result.error } : {}) };
   }
 
@@ -275,18 +278,10 @@ export class Ledger {
 }
 
 /**
- * The longest a commit waits for its journals to fall due (tailFlush): the balanced profile's 3 s
+ * The longest a commit waits for its journals to fall due (tailFlush): the balanced profile's 5 s
  * fits any invocation's timeout; economy's 30 s does not, and leaves its tail to the backstop.
  */
 const TAIL_WAIT_MAX_MS = 5_000;
-/**
- * How long a commit waits for a flush in progress before leaving its journals to the next commit
- * (or the backstop). A live flush ends in well under a second; a dead owner's claim holds for the
- * lease (10 s), which must not hold this invocation, its batch and its share of the event source's
- * concurrency too: commits go on meanwhile, and the first one past the lease takes the flush over.
- */
-const BUSY_WAIT_MS = 1_000;
-
 /**
  * The tail of a burst: journals committed but not yet due would wait for the next batch, and when
  * traffic stops there is none (only the backstop, a minute later). So the commit that is not due
@@ -302,7 +297,7 @@ async function tailFlush(
   if (wait > 0) await ctx.sleep(wait);
   const view = await readView(ctx);
   if (view.done >= through || view.head.seq > through) return undefined;
-  return flushThrough(ctx, through, BUSY_WAIT_MS);
+  return flushThrough(ctx, through);
 }
 
 /**
@@ -329,7 +324,7 @@ function dueIn(ctx: LedgerContext, pending: readonly { at: number }[]): number {
 async function flushPendingNow(ctx: LedgerContext): Promise<FlushReport | undefined> {
   const view = await readView(ctx);
   if (view.head.seq <= view.done) return undefined;
-  return flushThrough(ctx, view.head.seq, BUSY_WAIT_MS);
+  return flushThrough(ctx, view.head.seq);
 }
 
 const pairOf = (e: LedgerEvent) => `${e.pid} ${e.seq}`;
