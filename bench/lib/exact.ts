@@ -4,8 +4,8 @@ import type { Transport, TransportExact } from './types';
 
 /**
  * "Every accepted request is counted exactly once", for one transport on its own: the usage
- * metering wrote, read from DynamoDB through UsageReader (the module key-api and user-api read it
- * with; strongly consistent), against a ledger of what was accepted, key by key. Per key (a key's
+ * metering wrote, read from DynamoDB through UsageReader as user-api reads it (strongly consistent,
+ * with the SQS ledger's committed journals not flushed yet), against a ledger of what was accepted, key by key. Per key (a key's
  * all-time total, `keyTotals`), per account (its daily counts over the run's days, `dailyCounts`)
  * and in total. Each transport has accounts and keys of its own, so a double count on one cannot
  * cancel a loss on the other.

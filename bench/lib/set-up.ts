@@ -7,6 +7,7 @@ import { usageQueue, usageStream } from '../../contracts/resources';
 import { utcDay } from '../../contracts/usage-event';
 import { findFreePorts } from '../../infra/local/ports';
 import { documentClient } from '../../services/platform/aws-clients';
+import { sqsPendingUsage } from '../../services/usage/pending-usage';
 import { UsageReader } from '../../services/usage/usage-reader';
 import { createBaselineTable, seedBaselineUsers } from '../baseline/table';
 import { type Owner, UserApi } from './accounts';
@@ -214,7 +215,12 @@ export async function setUp(
   const keyPrefix = stack.env[ENV.keyPrefix] ?? 'tg';
   const keysTable = required(stack, ENV.keysTable);
   const ledger = new UsageLedger({
-    reader: new UsageReader({ client: documents, table: usageTable }),
+    // As user-api reads: with what the SQS ledger committed and has not flushed yet.
+    reader: new UsageReader({
+      client: documents,
+      table: usageTable,
+      pending: sqsPendingUsage({ client: documents, table: usageTable }),
+    }),
     firstDay,
   });
 

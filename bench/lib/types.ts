@@ -37,8 +37,13 @@ export interface ConsumerSnapshot {
   readonly failed: number;
   /** Since the last resetSamples. */
   readonly durationMs: Summary;
-  /** Event time (minted by key-api) to its batch committed, per counted event, since resetSamples. */
+  /**
+   * Event time (minted by key-api) to visible in usage reads (its batch committed), per counted
+   * event, since resetSamples.
+   */
   readonly lagMs: Summary;
+  /** Event time to in the counters themselves (SQS ledger: its journal flushed); older results lack it. */
+  readonly counterLagMs?: Summary;
   /** Events the consumer added to counters, and copies it dropped as already counted (cumulative). */
   readonly counted: number;
   readonly duplicates: number;
@@ -333,6 +338,7 @@ export interface PacedRun {
     readonly avgBatch: number;
     readonly durationMs: Summary;
     readonly lagMs: Summary;
+    readonly counterLagMs?: Summary;
     readonly duplicates: number;
   };
   /** From the producer's last event to counted == stored. */

@@ -98,6 +98,7 @@ async function pacedRun(
       avgBatch: invocations > 0 ? records / invocations : 0,
       durationMs: consumerAfter.durationMs,
       lagMs: consumerAfter.lagMs,
+      ...(consumerAfter.counterLagMs ? { counterLagMs: consumerAfter.counterLagMs } : {}),
       duplicates: consumerAfter.duplicates - consumerBefore.duplicates,
     },
     drainMs,
@@ -117,7 +118,7 @@ export async function paced(ctx: BenchContext): Promise<Record<Transport, PacedR
     const run = await pacedRun(ctx, transport, rate, durationSec, ledgerFlush);
     runs[transport].push(run);
     log(
-      `  ${transport}${profile} @ ${rate}/s: ${run.achievedPerSec.toFixed(0)} events/s, ${run.perEvent.writeUnits.toFixed(3)} write units and ${run.perEvent.writeRequests.toFixed(3)} write requests per event, batches of ${run.metering.avgBatch.toFixed(1)}, lag p95 ${run.metering.lagMs.p95.toFixed(0)} ms, drained in ${run.drainMs.toFixed(0)} ms, exact ${run.exact.ok ? 'yes' : `NO (${run.exact.mismatches.join('; ')})`}`,
+      `  ${transport}${profile} @ ${rate}/s: ${run.achievedPerSec.toFixed(0)} events/s, ${run.perEvent.writeUnits.toFixed(3)} write units and ${run.perEvent.writeRequests.toFixed(3)} write requests per event, batches of ${run.metering.avgBatch.toFixed(1)}, lag p95 ${run.metering.lagMs.p95.toFixed(0)} ms (counters ${run.metering.counterLagMs?.p95.toFixed(0) ?? '—'} ms), drained in ${run.drainMs.toFixed(0)} ms, exact ${run.exact.ok ? 'yes' : `NO (${run.exact.mismatches.join('; ')})`}`,
     );
   };
   for (const transport of TRANSPORTS) {

@@ -26,8 +26,10 @@ import type { ConsumerSnapshot, LagSplit, Transport } from '../lib/types';
  * AWS_* variables point its clients at the stack), on the benchmark's own queue or stream so nothing else competes for the
  * records. One process per transport, so each one's requests are counted apart even when both run
  * at once. Every AWS SDK request (the handler's DynamoDB transactions, the poller's receives and
- * deletes) is counted at the client; each invocation is timed, and each counted event's lag (event
- * time to in the counters: its batch written, or on the SQS ledger its journal flushed) is kept.
+ * deletes) is counted at the client; each invocation is timed, and each counted event's lag is kept
+ * twice: to visible (its batch written or, on the SQS ledger, committed: usage reads add committed
+ * journals, services/usage/pending-usage.ts) and to in the counters (on the ledger, its journal
+ * flushed).
  *
  * argv: <sqs|kinesis>
  * env: BENCH_QUEUE_URL and BENCH_QUEUE_ARN, or BENCH_STREAM_NAME and BENCH_STREAM_ARN; the stack's.
@@ -40,29 +42,29 @@ interface TransportStats {
   counted: number;
   duplicates: number;
   durationsMs: number[];
+  /** Event time to visible in usage reads, per counted event. */
   lagMs: number[];
-  /** When each lag sample's events reached the counters (epoch ms), index for index. */
+  /** When each lag sample's events became visible (epoch ms), index for index. */
   lagAt: number[];
+  /** Event time to in the counters themselves: on the SQS ledger, to its journal flushed. */
+  counterLagMs: number[];
   /**
    * SQS ledger: event times of committed journals no flush has applied yet, by journal number, and
-   * the last journal the counters are known to hold. A batch's events are counted when a flush
-   * applies its journal — in its own invocation, or a later one's (another batch, a scheduled
-   * tail, the backstop) — so their lag runs until then.
+   * the last journal the counters are known to hold. A batch's events reach the counters when a
+   * flush applies its journal — in its own invocation, or a later one's (another batch, a
+   * scheduled tail, the backstop) — so their counter lag runs until then.
    */
   unflushed: Map<number, number[]>;
   flushedThrough: number;
 }
 
-/** Lag samples for the ledger's journals the counters now hold (through `flushedThrough`), at `now`. */
+/** Counter lag samples for the ledger's journals the counters now hold (through `flushedThrough`). */
 function settleFlushed(s: TransportStats, flushedThrough: number | undefined, now: number): void {
   if (flushedThrough === undefined || flushedThrough <= s.flushedThrough) return;
   s.flushedThrough = flushedThrough;
   for (const [journal, times] of s.unflushed) {
     if (journal > flushedThrough) continue;
-    for (const ts of times) {
-      s.lagMs.push(now - ts);
-      s.lagAt.push(now);
-    }
+    for (const ts of times) s.counterLagMs.push(now - ts);
     s.unflushed.delete(journal);
   }
 }
@@ -84,7 +86,8 @@ const onError = (error: unknown) =>
 
 /**
  * The handler wrapped for a poller: each invocation timed, its outcome tallied, and each counted
- * event's lag (event time to in the counters) kept; `items` reads the records' ids and bodies.
+ * event's lags (event time to visible, to in the counters) kept; `items` reads the records' ids and
+ * bodies.
  */
 function measured(handleBatch: Metering['handleBatch'], s: TransportStats) {
   return <E>(items: (event: E) => Item[]) =>
@@ -109,11 +112,10 @@ function measured(handleBatch: Metering['handleBatch'], s: TransportStats) {
         try {
           const ts = (JSON.parse(item.body) as { ts?: unknown }).ts;
           if (typeof ts !== 'number') continue;
+          s.lagMs.push(done - ts);
+          s.lagAt.push(done);
           if (waiting) waiting.push(ts);
-          else {
-            s.lagMs.push(done - ts);
-            s.lagAt.push(done);
-          }
+          else s.counterLagMs.push(done - ts);
         } catch {
           // Not an event (a benchmark never sends one): the consumer dead-letters it.
         }
@@ -186,6 +188,7 @@ function handlersOver(s: TransportStats) {
       failed: s.failed,
       durationMs: summarize(s.durationsMs),
       lagMs: summarize(s.lagMs),
+      counterLagMs: summarize(s.counterLagMs),
       counted: s.counted,
       duplicates: s.duplicates,
     }),
@@ -203,6 +206,7 @@ function handlersOver(s: TransportStats) {
       s.durationsMs = [];
       s.lagMs = [];
       s.lagAt = [];
+      s.counterLagMs = [];
       s.unflushed.clear();
     },
   };
@@ -247,6 +251,7 @@ serveParent(async () => {
     durationsMs: [],
     lagMs: [],
     lagAt: [],
+    counterLagMs: [],
     unflushed: new Map(),
     flushedThrough: 0,
   };

@@ -44,8 +44,9 @@ export interface TollgateStackProps extends StackProps {
   readonly lateWindowMs?: number;
   /**
    * SQS only: when metering's ledger applies committed usage to the counters
-   * (TOLLGATE_LEDGER_FLUSH): `fresh` at every batch (the least lag, the most counter writes),
-   * `balanced` within 5 s or 500 events, `economy` within 30 s or 5,000 (the fewest writes).
+   * (TOLLGATE_LEDGER_FLUSH): `fresh` at every batch (the counters trail least, the most counter
+   * writes), `balanced` within 5 s or 2,000 events, `economy` within 30 s or 5,000 (the fewest
+   * writes). Usage reads show commits whatever the profile; the gate's quota sees the counters.
    * Refused with the Kinesis transport, which has no ledger.
    * @default DEFAULT_LEDGER_FLUSH ('balanced')
    */

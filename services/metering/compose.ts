@@ -18,7 +18,7 @@ import { type AwsOptions, documentClient, kinesisClient, sqsClient } from '../pl
 import { type Clock, systemClock } from '../platform/clock';
 import { type InvocationMetrics, perInvocationMetrics } from '../platform/metrics';
 import type { OutboxTiming } from '../usage/alert-items';
-import { DynamoLedgerStore } from '../usage/ledger-store';
+import { DynamoLedgerStore, SQS_LEDGER_NAME } from '../usage/ledger-store';
 import { UsageReader } from '../usage/usage-reader';
 import { UsageStore } from '../usage/usage-store';
 import { isAlertsEvent, parseAlertsEvent } from './alert-events';
@@ -212,9 +212,6 @@ function consumerDeps(ctx: MeteringContext, alerts: QuotaAlerts | undefined) {
     ...(overrides.concurrency ? { concurrency: overrides.concurrency } : {}),
   };
 }
-
-/** The name of the SQS ledger's items and of its watermark on the counters (`wm#sqs`). */
-export const SQS_LEDGER_NAME = 'sqs';
 
 /**
  * The SQS ledger (docs/metering.md, "The SQS ledger"), one per container: its producers' archives

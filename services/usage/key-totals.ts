@@ -13,6 +13,7 @@ import {
   parseCounterSortKey,
   parseKeyTotalSortKey,
 } from './counter-keys';
+import type { PendingUsage } from './pending-usage';
 
 export interface KeyTotals {
   count: number;
@@ -27,12 +28,22 @@ export class KeyTotalsFold {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #lateMs: number;
+  readonly #pending: PendingUsage | undefined;
 
-  /** @param options.lateMs the acceptance window's late bound: days older are closed */
-  constructor(options: { client: DynamoDBDocumentClient; table: string; lateMs?: number }) {
+  /**
+   * @param options.lateMs the acceptance window's late bound: days older are closed
+   * @param options.pending what the SQS ledger committed and has not flushed, added to the counters
+   */
+  constructor(options: {
+    client: DynamoDBDocumentClient;
+    table: string;
+    lateMs?: number;
+    pending?: PendingUsage;
+  }) {
     this.#db = options.client;
     this.#table = options.table;
     this.#lateMs = options.lateMs ?? DEFAULT_ACCEPTANCE_WINDOW.lateMs;
+    this.#pending = options.pending;
   }
 
   /**
@@ -44,20 +55,31 @@ export class KeyTotalsFold {
    * day per account, with conditional writes that make a concurrent or repeated fold harmless.
    */
   async read(accountId: string, now: Date): Promise<Map<string, KeyTotals>> {
-    const folded = await this.#foldedTotals(accountId);
+    // The pending journals before the counters they are added to (pending-usage.ts).
+    const [folded, pending] = await Promise.all([
+      this.#foldedTotals(accountId),
+      this.#pending?.read(accountId),
+    ]);
     // Counters past the fold: every key's own `through`, or the account's for keys without one.
     const from = folded.through === undefined ? undefined : nextDay(folded.through);
-    const items = await queryAll(this.#db, {
+    const range = from === undefined ? undefined : dayRange(from, LAST_DAY);
+    const read = projected(['sk', 'requests', 'lastUsedAt', ...(this.#pending?.watermarks ?? [])]);
+    const counters = await queryAll(this.#db, {
       TableName: this.#table,
       KeyConditionExpression:
-        from === undefined ? 'pk = :pk AND begins_with(sk, :from)' : 'pk = :pk AND sk BETWEEN :from AND :to',
+        range === undefined ? 'pk = :pk AND begins_with(sk, :from)' : 'pk = :pk AND sk BETWEEN :from AND :to',
       ExpressionAttributeValues: {
         ':pk': accountPartition(accountId),
-        ...(from === undefined ? { ':from': COUNTER_PREFIX } : dayBounds(dayRange(from, LAST_DAY))),
+        ...(range === undefined ? { ':from': COUNTER_PREFIX } : dayBounds(range)),
       },
-      ProjectionExpression: 'sk, requests, lastUsedAt',
+      ...read,
       ConsistentRead: true,
     });
+    const items = pending
+      ? pending.overlay(counters, (sk) =>
+          range === undefined ? sk.startsWith(COUNTER_PREFIX) : sk >= range.from && sk <= range.to,
+        )
+      : counters;
     const totals = new Map<string, KeyTotals>();
     for (const [keyId, entry] of folded.keys) {
       totals.set(keyId, {
@@ -197,6 +219,18 @@ export function closedThrough(now: Date, lateMs: number): string {
 }
 
 const nextDay = (day: string) => utcDay(Date.parse(`${day}T00:00:00Z`) + DAY_MS);
+
+/** A projection of these attributes, each by a placeholder (watermarks hold `#`). */
+export function projected(names: readonly string[]): {
+  ProjectionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+} {
+  const placeholders = Object.fromEntries(names.map((name, i) => [`#p${i}`, name]));
+  return {
+    ProjectionExpression: Object.keys(placeholders).join(', '),
+    ExpressionAttributeNames: placeholders,
+  };
+}
 
 const dayBounds = (range: { from: string; to: string }) => ({ ':from': range.from, ':to': range.to });
 

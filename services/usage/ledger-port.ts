@@ -40,6 +40,15 @@ export interface LedgerHead {
   prod: Record<string, EncodedRange>;
 }
 
+/**
+ * What separates a `pend` entry's journal id from the counts the flush policy adds after it
+ * (services/metering/ledger/policy.ts writes them): a reader that wants only the journal splits here.
+ */
+export const PEND_ENTRY_SEPARATOR = '~';
+
+/** The journal id a `pend` entry names. */
+export const pendJournalId = (entry: string): string => entry.split(PEND_ENTRY_SEPARATOR)[0] ?? entry;
+
 /** A producer moved out of the head when idle (its range, and the head version that moved it). */
 export interface ArchivedRange {
   range: EncodedRange;

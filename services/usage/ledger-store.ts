@@ -24,6 +24,9 @@ import type {
  *   counter  (its own key)                + wm#<name> (the last flush it took), wm#<name>#<n> per extra chunk
  */
 
+/** The name of the SQS ledger's items and of its watermark on the counters (`wm#sqs`). */
+export const SQS_LEDGER_NAME = 'sqs';
+
 /** How long a journal is kept after it is written: days past any flush, for an operator to look at. */
 const JOURNAL_TTL_MS = 7 * 24 * 3_600_000;
 

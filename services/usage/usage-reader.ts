@@ -4,6 +4,7 @@ import { ANY_METHOD, ANY_ROUTE, utcDay } from '../../contracts/usage-event';
 import { callDynamo, queryAll } from '../platform/dynamodb';
 import {
   accountPartition,
+  type CounterKey,
   dayAttribute,
   dayRange,
   keyDayCounter,
@@ -14,7 +15,8 @@ import {
   periodCounter,
   producerCounter,
 } from './counter-keys';
-import { type KeyTotals, KeyTotalsFold } from './key-totals';
+import { type KeyTotals, KeyTotalsFold, projected } from './key-totals';
+import type { PendingUsage } from './pending-usage';
 
 export interface DayCount {
   date: string;
@@ -54,27 +56,50 @@ export type { KeyTotals } from './key-totals';
 /**
  * The one way other services read what metering counted (key-api's usage figure, user-api's
  * series and totals), over metering's own key layout (counter-keys.ts). Everything an owner sees
- * is read strongly consistent.
+ * is read strongly consistent. Given `pending`, every read adds what the SQS ledger committed and
+ * has not flushed yet (pending-usage.ts), so usage shows once it is counted, not once it is flushed.
  */
 export class UsageReader {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
+  readonly #pending: PendingUsage | undefined;
 
   readonly #totals: KeyTotalsFold;
 
-  /** @param options.lateMs the acceptance window's late bound: days older are closed (keyTotals) */
-  constructor(options: { client: DynamoDBDocumentClient; table: string; lateMs?: number }) {
+  /**
+   * @param options.lateMs the acceptance window's late bound: days older are closed (keyTotals)
+   * @param options.pending the SQS ledger's committed, unflushed journals, added to every read.
+   *   user-api reads with it. The gate, key-api's informative figure and metering read without:
+   *   the gate counts what it admitted itself until the counters hold it (services/gate/limits.ts),
+   *   and a strongly consistent head read per quota check or per key a second, on every container,
+   *   would load the one item every commit writes.
+   */
+  constructor(options: {
+    client: DynamoDBDocumentClient;
+    table: string;
+    lateMs?: number;
+    pending?: PendingUsage;
+  }) {
     this.#db = options.client;
     this.#table = options.table;
+    this.#pending = options.pending;
     this.#totals = new KeyTotalsFold(options);
+  }
+
+  /** The attributes to project, with the pending journals' watermarks when there are any. */
+  #projection(names: readonly string[]) {
+    return projected([...names, ...(this.#pending?.watermarks ?? [])]);
   }
 
   /** A key's count for one day; eventually consistent is enough for key-api's informative figure. */
   async keyDayCount(accountId: string, keyId: string, day: string): Promise<number> {
+    const key = keyDayCounter(accountId, keyId, day);
+    const pending = await this.#pending?.read(accountId);
     const out = await callDynamo(() =>
-      this.#db.send(new GetCommand({ TableName: this.#table, Key: keyDayCounter(accountId, keyId, day) })),
+      this.#db.send(new GetCommand({ TableName: this.#table, Key: key, ...this.#projection(['requests']) })),
     );
-    return (out.Item?.requests as number | undefined) ?? 0;
+    const item = pending ? pending.overlayOne(key, out.Item) : out.Item;
+    return (item?.requests as number | undefined) ?? 0;
   }
 
   /**
@@ -87,7 +112,7 @@ export class UsageReader {
     to: string,
   ): Promise<DayCount[]> {
     const byDay = new Map<string, number>();
-    for (const { item, day } of await this.#dayItems(scope, from, to, 'sk, requests')) {
+    for (const { item, day } of await this.#dayItems(scope, from, to, ['sk', 'requests'])) {
       byDay.set(day, (byDay.get(day) ?? 0) + ((item.requests as number | undefined) ?? 0));
     }
     return [...byDay].map(([date, count]) => ({ date, count }));
@@ -161,10 +186,12 @@ export class UsageReader {
     scope: { accountId: string; keyId?: string },
     from: string,
     to: string,
-    projection?: string,
+    projection?: readonly string[],
   ): Promise<{ item: Record<string, unknown>; day: string }[]> {
     const range = dayRange(from, to);
-    const items = await queryAll(this.#db, {
+    // The pending journals before the counters they are added to (pending-usage.ts).
+    const pending = await this.#pending?.read(scope.accountId);
+    const counters = await queryAll(this.#db, {
       TableName: this.#table,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
       ExpressionAttributeValues: {
@@ -172,9 +199,10 @@ export class UsageReader {
         ':from': range.from,
         ':to': range.to,
       },
-      ...(projection ? { ProjectionExpression: projection } : {}),
+      ...(projection ? this.#projection(projection) : {}),
       ConsistentRead: true,
     });
+    const items = pending ? pending.overlay(counters, (sk) => sk >= range.from && sk <= range.to) : counters;
     const inScope: { item: Record<string, unknown>; day: string }[] = [];
     for (const item of items) {
       const { day, keyId } = parseCounterSortKey(item.sk as string);
@@ -215,36 +243,32 @@ export class UsageReader {
     const day = utcDay(at.getTime());
     const month = monthOf(day);
     const attribute = period === 'day' ? dayAttribute(day) : 'requests';
-    const read = { ProjectionExpression: '#n', ExpressionAttributeNames: { '#n': attribute } };
-    const countOf = (item: Record<string, unknown> | undefined) =>
-      (item?.[attribute] as number | undefined) ?? 0;
+    const read = this.#projection([attribute]);
+    const pending = await this.#pending?.read(accountId);
+    const countOf = (key: CounterKey, item: Record<string, unknown> | undefined) =>
+      ((pending ? pending.overlayOne(key, item) : item)?.[attribute] as number | undefined) ?? 0;
+    const periodKey = periodCounter(accountId, month);
     if (producerId === undefined) {
       const out = await callDynamo(() =>
         this.#db.send(
-          new GetCommand({
-            TableName: this.#table,
-            Key: periodCounter(accountId, month),
-            ...read,
-            ConsistentRead: true,
-          }),
+          new GetCommand({ TableName: this.#table, Key: periodKey, ...read, ConsistentRead: true }),
         ),
       );
-      return { used: countOf(out.Item), byProducer: 0 };
+      return { used: countOf(periodKey, out.Item), byProducer: 0 };
     }
+    const producerKey = producerCounter(accountId, month, producerId);
     const out = await callDynamo(() =>
       this.#db.send(
         new TransactGetCommand({
           TransactItems: [
-            { Get: { TableName: this.#table, Key: periodCounter(accountId, month), ...read } },
-            {
-              Get: { TableName: this.#table, Key: producerCounter(accountId, month, producerId), ...read },
-            },
+            { Get: { TableName: this.#table, Key: periodKey, ...read } },
+            { Get: { TableName: this.#table, Key: producerKey, ...read } },
           ],
         }),
       ),
     );
     const [total, share] = out.Responses ?? [];
-    return { used: countOf(total?.Item), byProducer: countOf(share?.Item) };
+    return { used: countOf(periodKey, total?.Item), byProducer: countOf(producerKey, share?.Item) };
   }
 
   /** Every key's all-time total and last use in an account (KeyTotalsFold.read). */

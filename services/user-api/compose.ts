@@ -17,6 +17,7 @@ import { type AwsOptions, documentClient, userApiClientConfig } from '../platfor
 import { type Clock, systemClock } from '../platform/clock';
 import { type MetricsRecorder, writeAtOnce } from '../platform/metrics';
 import { MonthReport } from '../usage/month-report';
+import { sqsPendingUsage } from '../usage/pending-usage';
 import { RefusalReader } from '../usage/refusals';
 import { UsageReader } from '../usage/usage-reader';
 import { createApp } from './app';
@@ -55,7 +56,11 @@ export function composeUserApi(config: UserApiConfig, overrides: UserApiOverride
   // Bounded (userApiClientConfig): a hung DynamoDB is a 503 with `retry-after` inside the
   // function's timeout, not API Gateway's 504.
   const dynamo = overrides.clients?.dynamo ?? documentClient(overrides.aws ?? {}, userApiClientConfig);
-  const usage = new UsageReader({ client: dynamo, table: config[ENV.usageTable] });
+  const usage = new UsageReader({
+    client: dynamo,
+    table: config[ENV.usageTable],
+    pending: sqsPendingUsage({ client: dynamo, table: config[ENV.usageTable] }),
+  });
   const plans = new PlanStore({
     client: dynamo,
     plansTable: config[ENV.plansTable],

@@ -22,10 +22,9 @@ import { LEDGER_PARTITIONS } from '../../infra/cdk/constructs/data-tables';
 import { SQS_CONSUMER_MAX_CONCURRENCY } from '../../infra/cdk/constructs/usage-transport';
 import { TollgateStack } from '../../infra/cdk/tollgate-stack';
 import { isAlertsEvent } from '../../services/metering/alert-events';
-import { SQS_LEDGER_NAME } from '../../services/metering/compose';
 import { accountPartition, eventMark } from '../../services/usage/counter-keys';
 import { journalDeltas } from '../../services/usage/ledger-deltas';
-import { DynamoLedgerStore } from '../../services/usage/ledger-store';
+import { DynamoLedgerStore, SQS_LEDGER_NAME } from '../../services/usage/ledger-store';
 import { logicalIdOf, type Permission, permissionsOf, type Synthesized, synthesize } from './synth';
 
 // Over SQS, metering claims numbered events in a ledger on the usage table with plain single-item

@@ -10,12 +10,12 @@ import {
   utcDay,
 } from '../../contracts/usage-event';
 import { createTableInput } from '../../infra/local/resources/tables';
-import { SQS_LEDGER_NAME } from '../../services/metering/compose';
 import type { FlushProfile } from '../../services/metering/ledger/ledger';
 import { RangeSet } from '../../services/metering/ledger/range-set';
 import type { Clock } from '../../services/platform/clock';
 import { keyDayCounter } from '../../services/usage/counter-keys';
-import { DynamoLedgerStore } from '../../services/usage/ledger-store';
+import { pendJournalId } from '../../services/usage/ledger-port';
+import { DynamoLedgerStore, SQS_LEDGER_NAME } from '../../services/usage/ledger-store';
 import { localClients } from './local-stack';
 import { accountOf, meteringConsumer } from './metering-consumer';
 
@@ -254,8 +254,8 @@ export async function ledgerFixture(dlqUrl: string) {
     return { head, done, journals };
   }
 
-  /** Ids of the journals the head names (pend entries are `<id>~<events>~<at>`). */
-  const named = (pend: Record<number, string>) => Object.values(pend).map((e) => e.split('~')[0]);
+  /** Ids of the journals the head names. */
+  const named = (pend: Record<number, string>) => Object.values(pend).map(pendJournalId);
 
   /** A producer's range as the head holds it (undefined when it is not in the head). */
   async function rangeOf(pid: string) {

@@ -9,7 +9,7 @@ export function sustainedSection(r: BenchResults): string | undefined {
   return lines(
     '## 5. Sustained load, per transport',
     '',
-    `wrk (bench/wrk/keys.lua) against each transport's key API, one transport after the other: ${ss.connections} connections, ${ss.threads} threads, ${ss.durationSec} s; a random key per request from ${ss.keys} keys in ${ss.accounts} accounts of that transport alone, plus ${Math.round(ss.bogusShare * 100)}% of requests on ${ss.bogusKeys} well-formed unknown keys (401). wrk counts its 200s per keyId from the body (per thread, added up in done()). The metering process records each counted event's lag (event time → its batch committed); "during" keeps the events committed before wrk ended. Backlog: accepted − counted the moment the load ended; drain: from then until counted == accepted. Exact: every key and every account of the phase against key-api's 200s.`,
+    `wrk (bench/wrk/keys.lua) against each transport's key API, one transport after the other: ${ss.connections} connections, ${ss.threads} threads, ${ss.durationSec} s; a random key per request from ${ss.keys} keys in ${ss.accounts} accounts of that transport alone, plus ${Math.round(ss.bogusShare * 100)}% of requests on ${ss.bogusKeys} well-formed unknown keys (401). wrk counts its 200s per keyId from the body (per thread, added up in done()). The metering process records each counted event's lag (event time → its batch committed, which is when usage reads show it: they add the SQS ledger's committed, unflushed journals); "during" keeps the events committed before wrk ended. Backlog: accepted − counted the moment the load ended; drain: from then until counted == accepted. Exact: every key and every account of the phase against key-api's 200s.`,
     '',
     table(
       ['', ...TRANSPORTS.map((t) => TARGET_LABELS[t])],
@@ -85,7 +85,7 @@ export function pacedSection(r: BenchResults): string | undefined {
   return lines(
     '## 6. Write units per event at steady rates, per transport',
     '',
-    `Events (\`newUsageEvent\`, partition key keyId) published straight to the benchmark's queue (SendMessageBatch) or stream (PutRecords) at a paced rate, keys Zipf(${p.zipfS}) over ${p.keys} keys in ${p.accounts} accounts of that run alone, consumed by the metering process with the stack's event source settings (contracts/resources.ts). Events carry one producer's numbering (one gate container), as a gate's do. Write units as AWS bills them (2 per transactional item; a refused conditional write still costs its unit, which DynamoDB Local does not report), counted at the consumer's DynamoDB client; exact per key and per account. SQS runs use the ledger's default flush profile (${DEFAULT_LEDGER_FLUSH}) unless labelled with another; economy's tail waits for the backstop, which the benchmark runs every 20 s (AWS: every minute).`,
+    `Events (\`newUsageEvent\`, partition key keyId) published straight to the benchmark's queue (SendMessageBatch) or stream (PutRecords) at a paced rate, keys Zipf(${p.zipfS}) over ${p.keys} keys in ${p.accounts} accounts of that run alone, consumed by the metering process with the stack's event source settings (contracts/resources.ts). Events carry one producer's numbering (one gate container), as a gate's do. Write units as AWS bills them (2 per transactional item; a refused conditional write still costs its unit, which DynamoDB Local does not report), counted at the consumer's DynamoDB client; exact per key and per account. SQS runs use the ledger's default flush profile (${DEFAULT_LEDGER_FLUSH}) unless labelled with another; economy's tail waits for the backstop, which the benchmark runs every 20 s (AWS: every minute). Lag: event time → visible in usage reads (its batch committed); counters lag: → in the counter items themselves (on the SQS ledger, its journal flushed).`,
     '',
     table(
       [
@@ -97,6 +97,7 @@ export function pacedSection(r: BenchResults): string | undefined {
         'avg batch',
         'consumer SQS requests / event',
         'lag p50 / p95 ms',
+        'counters lag p95 ms',
         'drain ms',
         'exact',
       ],
@@ -110,11 +111,12 @@ export function pacedSection(r: BenchResults): string | undefined {
           ms(run.metering.avgBatch, 1),
           t === 'sqs' ? run.perEvent.consumerTransportRequests.toFixed(4) : '—',
           `${ms(run.metering.lagMs.p50, 0)} / ${ms(run.metering.lagMs.p95, 0)}`,
+          ms(run.metering.counterLagMs?.p95, 0),
           ms(run.drainMs, 0),
           run.exact.ok ? 'yes' : `NO (${run.exact.mismatches.slice(0, 2).join('; ')})`,
         ]),
       ),
-      ['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
+      ['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
     ),
   );
 }

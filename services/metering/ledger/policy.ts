@@ -1,3 +1,5 @@
+import { PEND_ENTRY_SEPARATOR } from '../../usage/ledger-port';
+
 /**
  * When the ledger applies committed journals to the counters (docs/metering.md, "The SQS ledger"):
  * a flush writes each counter it touches once, however many journals it gathers, so flushing less
@@ -13,18 +15,20 @@ export interface FlushPolicy {
 }
 
 /**
- * The profiles of the design note (§5.6): `fresh` flushes every commit (lag ≈ the batching
- * window), `economy` 30 s or 5,000 events behind (with a 5 s batching window on the event source).
- * `balanced` flushes at 500 events or 5 s: a flush writes every counter it touches plus a fixed
- * part (DONE, a head write, each account's period item and producer share), so at a few events per
- * batch it waits for several batches (at 100 events/s, 4–5 s of them is what brings a flush's
- * writes under 0.4 per event), while from 500 events a batch is flushed by its own commit, so under load
- * usage lags by the batching window and a commit, not by the delay (docs/metering.md, "The SQS
- * ledger", and BENCHMARKS.md for the numbers behind both).
+ * The profiles of the design note (§5.6): `fresh` flushes every commit (counters lag by the
+ * batching window), `economy` 30 s or 5,000 events behind (with a 5 s batching window on the event
+ * source). `balanced` flushes at 2,000 events or 5 s. A flush writes every counter it touches once
+ * plus a fixed part (DONE, a head write, each account's period item and producer share), so the
+ * more batches it gathers the less it writes per event: at 100 events/s, 4–5 s of batches is what
+ * brings a flush's writes under 0.4 per event; at 1,000 events/s, two or three batches bring them
+ * under 0.1. What an owner sees does not wait for the flush: usage reads add the committed journals
+ * (services/usage/pending-usage.ts), so the flush only bounds how far the counter items themselves,
+ * and with them the gate's view of other containers' traffic, trail the commits (docs/metering.md,
+ * "Reads see commits, not flushes", and BENCHMARKS.md for the numbers behind both).
  */
 export const FLUSH_PROFILES = {
   fresh: { name: 'fresh', maxDelayMs: 0, maxEvents: 1 },
-  balanced: { name: 'balanced', maxDelayMs: 5_000, maxEvents: 500 },
+  balanced: { name: 'balanced', maxDelayMs: 5_000, maxEvents: 2_000 },
   economy: { name: 'economy', maxDelayMs: 30_000, maxEvents: 5_000 },
 } as const satisfies Record<string, FlushPolicy>;
 
@@ -41,17 +45,15 @@ export interface PendingJournal {
   at: number;
 }
 
-const SEPARATOR = '~';
-
 export function pendingEntry(journal: PendingJournal): string {
-  if (journal.id.includes(SEPARATOR))
-    throw new Error(`a journal id may not hold ${SEPARATOR}: ${journal.id}`);
-  return [journal.id, journal.events.toString(36), journal.at.toString(36)].join(SEPARATOR);
+  if (journal.id.includes(PEND_ENTRY_SEPARATOR))
+    throw new Error(`a journal id may not hold ${PEND_ENTRY_SEPARATOR}: ${journal.id}`);
+  return [journal.id, journal.events.toString(36), journal.at.toString(36)].join(PEND_ENTRY_SEPARATOR);
 }
 
 /** The journal an entry names; an entry without counts (another writer's) is read as one event, now. */
 export function parsePendingEntry(entry: string, now: number): PendingJournal {
-  const [id = entry, events, at] = entry.split(SEPARATOR);
+  const [id = entry, events, at] = entry.split(PEND_ENTRY_SEPARATOR);
   const count = events === undefined ? Number.NaN : Number.parseInt(events, 36);
   const time = at === undefined ? Number.NaN : Number.parseInt(at, 36);
   return { id, events: Number.isFinite(count) ? count : 1, at: Number.isFinite(time) ? time : now };
