@@ -3,6 +3,7 @@ import { seedActiveKeys } from '../../services/accounts/key-seeds';
 import { type BenchContext, consumerSnapshot, drain, EXACT_TIMING, sumOf } from '../lib/bench-context';
 import { consumerSqsBilled, dynamoFigures, pick } from '../lib/billing';
 import type { PacedAnswer } from '../lib/paced-publisher';
+import { ms } from '../lib/report/format';
 import { diffCounts } from '../lib/sdk-counter';
 import { type PacedRun, TRANSPORTS, type Transport } from '../lib/types';
 import { checkExact } from './exactness';
@@ -118,7 +119,7 @@ export async function paced(ctx: BenchContext): Promise<Record<Transport, PacedR
     const run = await pacedRun(ctx, transport, rate, durationSec, ledgerFlush);
     runs[transport].push(run);
     log(
-      `  ${transport}${profile} @ ${rate}/s: ${run.achievedPerSec.toFixed(0)} events/s, ${run.perEvent.writeUnits.toFixed(3)} write units and ${run.perEvent.writeRequests.toFixed(3)} write requests per event, batches of ${run.metering.avgBatch.toFixed(1)}, lag p95 ${run.metering.lagMs.p95.toFixed(0)} ms (counters ${run.metering.counterLagMs?.p95.toFixed(0) ?? '—'} ms), drained in ${run.drainMs.toFixed(0)} ms, exact ${run.exact.ok ? 'yes' : `NO (${run.exact.mismatches.join('; ')})`}`,
+      `  ${transport}${profile} @ ${rate}/s: ${run.achievedPerSec.toFixed(0)} events/s, ${run.perEvent.writeUnits.toFixed(3)} write units and ${run.perEvent.writeRequests.toFixed(3)} write requests per event, batches of ${run.metering.avgBatch.toFixed(1)}, lag p95 ${run.metering.lagMs.p95.toFixed(0)} ms (counters ${ms(run.metering.counterLagMs?.p95, 0)} ms), drained in ${run.drainMs.toFixed(0)} ms, exact ${run.exact.ok ? 'yes' : `NO (${run.exact.mismatches.join('; ')})`}`,
     );
   };
   for (const transport of TRANSPORTS) {

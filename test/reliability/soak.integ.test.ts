@@ -23,8 +23,8 @@ describe('soak: concurrent traffic over 50 keys while the consumer dies twice an
         expect(account.counted, account.accountId).toBe(account.accepted);
       expect(report.mismatchedAccounts).toEqual([]);
       // The chaos happened: both kills landed mid-batch (as the consumer process reported, and as
-      // the processes themselves counted), each crashed one batch after it wrote, and the redelivered
-      // events of those batches were dropped by their dedupe marks.
+      // the processes themselves counted), each crashed one batch right after its commit, and the
+      // redelivered events of those batches were dropped as already counted.
       expect(report.consumerKills.map((k) => k.midBatch)).toEqual([true, true]);
       expect(report.killsLanded).toBe(2);
       expect(report.crashedBatches).toBe(report.killsLanded);

@@ -43,16 +43,20 @@ export function newTally(): ConsumerTally {
 /**
  * One metering consumer "process" (a Lambda container): composed by composeMetering over SDK
  * clients of its own, fed by its own poller that behaves like the SQS event source mapping.
- * `kill()` makes it die the way a crashed Lambda does: right after its next write to DynamoDB
- * lands (a mark path transaction, or any of the ledger's: a journal, the head, a counter, DONE),
- * every further call it makes fails, the batch in hand is never acknowledged, and the process is
- * gone. While alive it runs the ledger's backstop as the deployment's schedule does.
+ * `kill()` makes it die the way a crashed Lambda does at its worst moment: right after its next
+ * write that counts a batch lands (a mark path transaction, or the ledger's head commit), every
+ * further call it makes fails, the batch in hand is never acknowledged, and the process is gone —
+ * so the redelivered copies must be dropped. (A death before the commit, an orphan journal, is
+ * the fault tests' F1.) While alive it runs the ledger's backstop as the deployment's schedule does.
  */
-const WRITES: ReadonlySet<string> = new Set([
-  'TransactWriteItemsCommand',
-  'PutItemCommand',
-  'UpdateItemCommand',
-]);
+const WRITES: ReadonlySet<string> = new Set(['PutItemCommand', 'UpdateItemCommand']);
+
+/** A write after which the batch's events are counted: a mark path transaction, a ledger head write. */
+const counts = (command: string, input: unknown) =>
+  command === 'TransactWriteItemsCommand' ||
+  (WRITES.has(command) &&
+    /"LEDGER#[^"#]+"/.test(JSON.stringify(input)) &&
+    JSON.stringify(input).includes('"HEAD"'));
 
 const KILL_WAIT_MS = 10_000;
 
@@ -79,14 +83,20 @@ export class ConsumerProcess {
     const { tally } = options;
     this.#tally = tally;
     this.clients = engineClients(options.endpoints);
-    for (const client of [this.clients.dynamo, this.clients.sqs]) {
-      aroundRequests(client, async (command, send) => {
+    aroundRequests(this.clients.sqs, async (_command, send) => {
+      if (this.#dead) throw new Error('consumer process killed');
+      return send();
+    });
+    // The input too (aroundRequests passes only the command's name): which item a write is for.
+    this.clients.dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
         if (this.#dead) throw new Error('consumer process killed');
-        const answer = await send();
-        if (this.#dieAfterNextWrite && WRITES.has(command)) this.#dead = true;
+        const answer = await next(args);
+        if (this.#dieAfterNextWrite && counts(context.commandName ?? '?', args.input)) this.#dead = true;
         return answer;
-      });
-    }
+      },
+      { step: 'initialize', name: 'consumerProcessKill' },
+    );
     const metering = composeMetering(
       loadMeteringConfig({
         [ENV.usageTable]: options.tables.usage,
@@ -152,9 +162,8 @@ export class ConsumerProcess {
   /** @returns whether it died in the middle of a batch (after a write, before acknowledging). */
   async kill(): Promise<{ midBatch: boolean }> {
     this.#dieAfterNextWrite = true;
-    // Long enough for the next write whatever the batch is doing: the ledger's commit may wait up to
-    // its flush delay for a tail (3 s, balanced), then a second for a flush in progress, with only
-    // reads meanwhile, before the poller's next batch writes again.
+    // Long enough for the next commit whatever the batch is doing: it may wait a second for a flush
+    // in progress, or for the batching window of a poller with nothing in hand, before it commits.
     const deadline = Date.now() + KILL_WAIT_MS;
     while (!this.#dead && Date.now() < deadline) await sleep(5);
     const midBatch = this.#dead;

@@ -57,7 +57,7 @@ export interface SoakReport {
   killsLanded: number;
   /** Batches whose consumer died after some writes and before acknowledging. */
   crashedBatches: number;
-  /** Events met again after a crash or redelivery and dropped by their dedupe mark. */
+  /** Events met again after a crash or redelivery and dropped as already counted (a dedupe mark, or the ledger's claimed numbers). */
   duplicatesDropped: number;
   poisonInjected: number;
   /** Messages found in the DLQ, by reason (`moved_by_sqs` = maxReceiveCount, no reason given). */
