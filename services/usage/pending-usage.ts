@@ -181,8 +181,9 @@ function byPartition(deltas: readonly CounterDelta[]): JournalByPartition {
 }
 
 /**
- * The SQS ledger's pending usage on the usage table. Read by user-api and key-api whatever the
- * transport: on Kinesis the head does not exist, and a read of an absent item is half a read unit,
+ * The SQS ledger's pending usage on the usage table. Read by user-api's usage figures whatever the
+ * transport (the gate's quota checks read the counters alone, so a head read is not on every
+ * request): on Kinesis the head does not exist, and a read of an absent item is half a read unit,
  * cheaper than a setting that must match the metering function's.
  */
 export function sqsPendingUsage(options: { client: DynamoDBDocumentClient; table: string }): PendingUsage {

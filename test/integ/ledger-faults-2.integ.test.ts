@@ -280,8 +280,12 @@ describe('the SQS ledger under concurrency and the queue (SQS emulator, DynamoDB
     await handle([...early, ...after]);
     expect(await f.rangeOf(producer.id)).toMatchObject({ through: 3, runs: [{ from: 6, to: 10 }], gaps: [] });
 
-    clock.offsetMs = 21 * 60_000; // past the reorder horizon: the hole becomes a gap
-    await handle(producer.events(1, key, at()));
+    // Past the reorder horizon (20 min), so the hole becomes a gap, and past the next UTC midnight,
+    // so the counted events fall on two days whatever time the test runs.
+    const untilMidnight = Date.parse(`${utcDay(Date.now())}T00:00:00Z`) + 86_400_000 - Date.now();
+    clock.offsetMs = Math.max(21 * 60_000, untilMidnight + 60_000);
+    const past = producer.events(1, key, at());
+    await handle(past);
     expect(await f.rangeOf(producer.id)).toMatchObject({ through: 11, runs: [], gaps: [{ from: 4, to: 5 }] });
     // A late copy within the late window fills its part of the gap, once.
     expect(await handle([held[0] as UsageEvent])).toMatchObject({ counted: 1 });
@@ -301,13 +305,13 @@ describe('the SQS ledger under concurrency and the queue (SQS emulator, DynamoDB
     expect(dead.map((m) => [m.Body, m.MessageAttributes?.reason?.StringValue])).toEqual([
       [JSON.stringify(held[1]), 'too_old'],
     ]);
-    const today = new Date();
-    const later = last[0] ? new Date(last[0].ts) : today;
+    // Each counted event on the day of its own time: the eleventh on the next day, the last 49 h on.
+    const counted = [...early, ...after, ...past, held[0] as UsageEvent, ...last];
+    const perDay = new Map<string, number>();
+    for (const e of counted) perDay.set(utcDay(e.ts), (perDay.get(utcDay(e.ts)) ?? 0) + 1);
     const accountId = accountOf(key);
-    const days = [utcDay(today.getTime()), utcDay(later.getTime())];
-    expect(await f.reader.keyDayCount(accountId, key, days[0] ?? '')).toBe(3 + 5 + 1 + 1);
-    expect(await f.reader.keyDayCount(accountId, key, days[1] ?? '')).toBe(1);
-    const months = [...new Set([today, later].map((d) => d.toISOString().slice(0, 7)))];
+    for (const [day, n] of perDay) expect(await f.reader.keyDayCount(accountId, key, day)).toBe(n);
+    const months = new Set([...perDay.keys()].map((day) => day.slice(0, 7)));
     let monthly = 0;
     for (const month of months)
       monthly += await f.reader.usedInPeriod(accountId, 'month', new Date(`${month}-15`));
