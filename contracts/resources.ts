@@ -1,4 +1,4 @@
-import { DEFAULT_ACCEPTANCE_WINDOW } from './config';
+import { DEFAULT_ACCEPTANCE_WINDOW, type LEDGER_FLUSH_PROFILES } from './config';
 
 /**
  * The one description of Tollgate's stateful resources. The local stack turns it into
@@ -162,6 +162,22 @@ export const usageQueue: QueueDefinition = {
   retentionSeconds: 4 * 24 * 3600,
   maxReceiveCount: 5,
   deadLetterRetentionSeconds: 14 * 24 * 3600,
+};
+
+/**
+ * The usage queue's batching window under each of the SQS ledger's flush profiles
+ * (TOLLGATE_LEDGER_FLUSH), for the event source mapping in infra/cdk and the local pollers alike.
+ * Every commit rewrites the ledger's head and writes a journal, so `economy` gathers 5 s: a fifth of
+ * the commits, which is where its savings at low rates come from and what keeps one head out of
+ * contention at more pollers (docs/metering.md, "Head contention"); usage then shows within about
+ * 5 s. The others keep the queue's 1 s, the lag they promise.
+ */
+export const LEDGER_QUEUE_BATCHING_WINDOW_SECONDS: Readonly<
+  Record<(typeof LEDGER_FLUSH_PROFILES)[number], number>
+> = {
+  fresh: usageQueue.eventSource.maxBatchingWindowSeconds,
+  balanced: usageQueue.eventSource.maxBatchingWindowSeconds,
+  economy: 5,
 };
 
 /**

@@ -6,11 +6,16 @@ import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { ENV } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
-import { LEDGER_BACKSTOP_INTERVAL_SECONDS, usageQueue, usageStream } from '../../contracts/resources';
+import {
+  LEDGER_BACKSTOP_INTERVAL_SECONDS,
+  LEDGER_QUEUE_BATCHING_WINDOW_SECONDS,
+  usageQueue,
+  usageStream,
+} from '../../contracts/resources';
 import { KinesisPoller } from '../../infra/local/pollers/kinesis-poller';
 import { LOCAL_SQS_BATCHES_IN_FLIGHT, SqsPoller } from '../../infra/local/pollers/sqs-poller';
 import { composeMetering, type Metering } from '../../services/metering/compose';
-import { loadMeteringConfig } from '../../services/metering/config';
+import { loadMeteringConfig, type MeteringConfig } from '../../services/metering/config';
 import { discardMetrics } from '../../services/platform/metrics';
 import { installPreviousCounterLayout } from '../layout/previous-layout';
 import { serveParent } from '../lib/ipc';
@@ -128,8 +133,11 @@ function measured(handleBatch: Metering['handleBatch'], s: TransportStats) {
 
 // The event source settings infra/local/stack.ts runs with (contracts/resources.ts).
 
-/** The SQS poller on the benchmark's queue; answers how to stop it. */
-function startSqsPoller(measure: Measured): () => Promise<void> {
+/** The SQS poller on the benchmark's queue, with the batching window of `profile`'s. */
+function startSqsPoller(
+  measure: Measured,
+  profile: MeteringConfig[typeof ENV.ledgerFlush],
+): { poller: SqsPoller; stop(): Promise<void> } {
   const sqs = new SQSClient({});
   const poller = new SqsPoller({
     sqs,
@@ -137,7 +145,7 @@ function startSqsPoller(measure: Measured): () => Promise<void> {
     queueArn: env('BENCH_QUEUE_ARN'),
     region,
     batchSize: usageQueue.eventSource.batchSize,
-    batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
+    batchingWindowMs: LEDGER_QUEUE_BATCHING_WINDOW_SECONDS[profile] * 1000,
     // As infra/local/stack.ts runs it; the Kinesis poller has one batch per shard at a time.
     concurrency: LOCAL_SQS_BATCHES_IN_FLIGHT,
     handler: measure((event: { Records: Array<{ messageId: string; body: string }> }) =>
@@ -146,9 +154,12 @@ function startSqsPoller(measure: Measured): () => Promise<void> {
     onError,
   });
   poller.start();
-  return async () => {
-    await poller.stop();
-    sqs.destroy();
+  return {
+    poller,
+    stop: async () => {
+      await poller.stop();
+      sqs.destroy();
+    },
   };
 }
 
@@ -219,12 +230,13 @@ serveParent(async () => {
   if (process.env.BENCH_COUNTER_LAYOUT === 'previous') installPreviousCounterLayout();
   // Composed again when the parent asks for another ledger flush profile (useLedgerFlush): a new
   // container with that setting, on the same queue, its requests counted by the same counter.
-  const compose = (env: Record<string, string | undefined>) =>
-    composeMetering(loadMeteringConfig(env), {
+  const compose = (config: MeteringConfig) =>
+    composeMetering(config, {
       logger: new Logger({ serviceName: SERVICE_NAMES.metering, logLevel: 'WARN' }),
       metrics: discardMetrics,
     });
-  let metering = compose(process.env);
+  const initial = loadMeteringConfig(process.env);
+  let metering = compose(initial);
   const handleBatch: Metering['handleBatch'] = (event) => metering.handleBatch(event);
   // The ledger's backstop, as the local stack schedules it (EventBridge on AWS), but every 20 s:
   // under the bench's 30 s stall limit, so the economy profile's tail (held for the backstop when
@@ -257,15 +269,20 @@ serveParent(async () => {
   };
   const measure = measured(handleBatch, s);
   const workDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-metering-'));
-  const stopPoller =
-    transport === 'sqs' ? startSqsPoller(measure) : await startKinesisPoller(measure, workDir);
+  const sqsPoller = transport === 'sqs' ? startSqsPoller(measure, initial[ENV.ledgerFlush]) : undefined;
+  const stopPoller = sqsPoller?.stop ?? (await startKinesisPoller(measure, workDir));
   return {
     ready: {},
     handlers: {
       ...handlersOver(s),
       /** Metering with another TOLLGATE_LEDGER_FLUSH profile from the next batch on. */
       useLedgerFlush: ({ profile }: { profile: string }) => {
-        metering = compose({ ...process.env, [ENV.ledgerFlush]: profile });
+        const config = loadMeteringConfig({ ...process.env, [ENV.ledgerFlush]: profile });
+        metering = compose(config);
+        // The queue's batching window follows the profile, as infra/cdk sets the mapping's.
+        sqsPoller?.poller.setBatchingWindowMs(
+          LEDGER_QUEUE_BATCHING_WINDOW_SECONDS[config[ENV.ledgerFlush]] * 1000,
+        );
       },
     },
     cleanUp: async () => {

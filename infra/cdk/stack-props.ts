@@ -46,7 +46,8 @@ export interface TollgateStackProps extends StackProps {
    * SQS only: when metering's ledger applies committed usage to the counters
    * (TOLLGATE_LEDGER_FLUSH): `fresh` at every batch (the counters trail least, the most counter
    * writes), `balanced` within 5 s or 2,000 events, `economy` within 30 s or 5,000 (the fewest
-   * writes). Usage reads show commits whatever the profile; the gate's quota sees the counters.
+   * writes) with a 5 s batching window on the queue instead of 1 s. Usage reads show commits
+   * whatever the profile; the gate's quota sees the counters.
    * Refused with the Kinesis transport, which has no ledger.
    * @default DEFAULT_LEDGER_FLUSH ('balanced')
    */

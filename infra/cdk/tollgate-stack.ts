@@ -5,11 +5,12 @@ import type { Construct } from 'constructs';
 import {
   DEFAULT_KEY_CACHE_WINDOWS,
   DEFAULT_KEY_PREFIX,
+  DEFAULT_LEDGER_FLUSH,
   DEFAULT_ROLL_GRACE_MS,
   ENV,
 } from '../../contracts/config';
 import { SERVICE_NAMES } from '../../contracts/metric-names';
-import { userPool } from '../../contracts/resources';
+import { LEDGER_QUEUE_BATCHING_WINDOW_SECONDS, userPool } from '../../contracts/resources';
 import { DEFAULT_TRANSPORT, type Transport } from '../../contracts/transport';
 import { allowAlertAddressLookup, allowAlertEmail } from './constructs/alert-email';
 import { Billing } from './constructs/billing';
@@ -74,6 +75,14 @@ export class TollgateStack extends Stack {
       transport: this.transport,
       ...(props.kinesisShards !== undefined ? { kinesisShards: props.kinesisShards } : {}),
       ...(props.lateWindowMs !== undefined ? { lateWindowMs: props.lateWindowMs } : {}),
+      // The queue's window follows the ledger's flush profile (economy gathers longer batches).
+      ...(this.transport === 'sqs'
+        ? {
+            maxBatchingWindow: Duration.seconds(
+              LEDGER_QUEUE_BATCHING_WINDOW_SECONDS[props.ledgerFlush ?? DEFAULT_LEDGER_FLUSH],
+            ),
+          }
+        : {}),
     });
     this.functions = this.#functions(stage, logRetention, props);
     // The same log format and platform-line filter for the handlers aws-cdk-lib adds itself.

@@ -14,6 +14,7 @@ import {
   isLedgerBackstopEvent,
   LEDGER_BACKSTOP_EVENT,
   LEDGER_BACKSTOP_INTERVAL_SECONDS,
+  LEDGER_QUEUE_BATCHING_WINDOW_SECONDS,
   tableName,
   tables,
 } from '../../contracts/resources';
@@ -344,6 +345,18 @@ describe('the flush profile (-c ledgerFlush)', () => {
   it.each(LEDGER_FLUSH_PROFILES)('-c ledgerFlush=%s sets TOLLGATE_LEDGER_FLUSH on metering', (profile) => {
     const { template, meteringId } = quickTemplate({ transport: 'sqs', ledgerFlush: profile });
     expect(environmentOf(template, meteringId)[ENV.ledgerFlush]).toBe(profile);
+  });
+
+  it.each(LEDGER_FLUSH_PROFILES)("-c ledgerFlush=%s sets the queue's batching window for it", (profile) => {
+    const { template } = quickTemplate({ transport: 'sqs', ledgerFlush: profile });
+    const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
+    expect(mappings.map((m) => m.Properties.MaximumBatchingWindowInSeconds)).toEqual([
+      LEDGER_QUEUE_BATCHING_WINDOW_SECONDS[profile],
+    ]);
+  });
+
+  it('economy gathers five times longer batches than the others, which keep the 1 s usage lag', () => {
+    expect(LEDGER_QUEUE_BATCHING_WINDOW_SECONDS).toEqual({ fresh: 1, balanced: 1, economy: 5 });
   });
 
   it('is one of the profiles metering knows, and only for the SQS transport', () => {

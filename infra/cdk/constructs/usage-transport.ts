@@ -24,7 +24,8 @@ export interface UsageTransportProps {
    */
   readonly batchSize?: number;
   /**
-   * How long the event source gathers records before invoking metering: adds to usage lag.
+   * How long the event source gathers records before invoking metering: adds to usage lag. The
+   * stack sets the SQS ledger's flush profile's (LEDGER_QUEUE_BATCHING_WINDOW_SECONDS).
    * @default the transport's eventSource.maxBatchingWindowSeconds (1 s)
    */
   readonly maxBatchingWindow?: Duration;

@@ -73,12 +73,22 @@ function toRecord(message: Message, options: SqsPollerOptions): SQSRecord {
  */
 export class SqsPoller {
   readonly #options: SqsPollerOptions;
+  #batchingWindowMs: number;
   #running = false;
   #loops: Promise<void>[] = [];
   #abort = new AbortController();
 
   constructor(options: SqsPollerOptions) {
     this.#options = options;
+    this.#batchingWindowMs = options.batchingWindowMs ?? 200;
+  }
+
+  /**
+   * Another batching window from the next batch on, as UpdateEventSourceMapping changes a running
+   * mapping's MaximumBatchingWindowInSeconds (the benchmark switches flush profiles this way).
+   */
+  setBatchingWindowMs(ms: number): void {
+    this.#batchingWindowMs = ms;
   }
 
   start(): void {
@@ -112,7 +122,6 @@ export class SqsPoller {
 
   async #run(): Promise<void> {
     const batchSize = this.#options.batchSize ?? 100;
-    const windowMs = this.#options.batchingWindowMs ?? 200;
     const parallel = this.#options.parallelReceives ?? 8;
     const idleMs = this.#options.idleMs ?? 50;
     while (this.#running) {
@@ -122,7 +131,7 @@ export class SqsPoller {
           await sleep(idleMs);
           continue;
         }
-        const deadline = Date.now() + windowMs;
+        const deadline = Date.now() + this.#batchingWindowMs;
         while (messages.length < batchSize && Date.now() < deadline && this.#running) {
           const wanted = batchSize - messages.length;
           const calls = Math.min(parallel, Math.ceil(wanted / 10));

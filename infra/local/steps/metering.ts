@@ -5,11 +5,12 @@ import { SERVICE_NAMES } from '../../../contracts/metric-names';
 import {
   LEDGER_BACKSTOP_EVENT,
   LEDGER_BACKSTOP_INTERVAL_SECONDS,
+  LEDGER_QUEUE_BATCHING_WINDOW_SECONDS,
   usageQueue,
   usageStream,
 } from '../../../contracts/resources';
 import { composeMetering } from '../../../services/metering/compose';
-import { loadMeteringConfig } from '../../../services/metering/config';
+import { loadMeteringConfig, type MeteringConfig } from '../../../services/metering/config';
 import { kinesisClient, sqsClient } from '../../../services/platform/aws-clients';
 import type { BootstrapResult } from '../bootstrap';
 import { LOCAL_REGION, localCognitoClient } from '../local-aws';
@@ -37,10 +38,12 @@ export function startMetering(
   cognitoEndpoint: string,
 ): Promise<Stoppable> {
   return inParts(async (parts) => {
-    const metering = composeLocalMetering(context, wiring, resources, cognitoEndpoint, parts);
+    // Alerts read the owner's current address from the user pool, as on AWS.
+    const config = loadMeteringConfig({ [ENV.alertUserPoolId]: resources.userPoolId, ...wiring.env });
+    const metering = composeLocalMetering(context, wiring, config, cognitoEndpoint, parts);
     parts.add('alerts schedule', scheduleAlerts(context, metering));
     parts.add('ledger backstop schedule', scheduleLedgerBackstop(context, metering));
-    pollQueue(context, wiring, resources, metering, parts);
+    pollQueue(context, wiring, resources, metering, parts, config);
     await pollStream(context, wiring, resources, metering, parts);
     return {};
   });
@@ -49,30 +52,26 @@ export function startMetering(
 function composeLocalMetering(
   context: StackContext,
   wiring: Wiring,
-  resources: BootstrapResult,
+  config: MeteringConfig,
   cognitoEndpoint: string,
   parts: StopList,
 ): Metering {
   const cognito = localCognitoClient(cognitoEndpoint);
   parts.add('alerts Cognito client', { stop: () => cognito.destroy() });
-  const metering: Metering = composeMetering(
-    // Alerts read the owner's current address from the user pool, as on AWS.
-    loadMeteringConfig({ [ENV.alertUserPoolId]: resources.userPoolId, ...wiring.env }),
-    {
-      aws: wiring.aws,
-      clients: { cognito },
-      logger: wiring.logger(SERVICE_NAMES.metering),
-      metrics: context.metrics.forService(SERVICE_NAMES.metering),
-      // Quota alerts go where the verification codes go: the captured outbox (SES on AWS), whose
-      // delivery event confirms the send, as SES's send event does through EventBridge.
-      alerts: localAlertSender({
-        dataDir: context.dataDir,
-        notice: context.notice,
-        onDelivered: (alertId, messageId) =>
-          metering.alerts?.confirmDelivered(alertId, messageId) ?? Promise.resolve(false),
-      }),
-    },
-  );
+  const metering: Metering = composeMetering(config, {
+    aws: wiring.aws,
+    clients: { cognito },
+    logger: wiring.logger(SERVICE_NAMES.metering),
+    metrics: context.metrics.forService(SERVICE_NAMES.metering),
+    // Quota alerts go where the verification codes go: the captured outbox (SES on AWS), whose
+    // delivery event confirms the send, as SES's send event does through EventBridge.
+    alerts: localAlertSender({
+      dataDir: context.dataDir,
+      notice: context.notice,
+      onDelivered: (alertId, messageId) =>
+        metering.alerts?.confirmDelivered(alertId, messageId) ?? Promise.resolve(false),
+    }),
+  });
   return metering;
 }
 
@@ -144,6 +143,7 @@ function pollQueue(
   resources: BootstrapResult,
   metering: Metering,
   parts: StopList,
+  config: MeteringConfig,
 ): void {
   const sqs = sqsClient(wiring.aws);
   const poller = new SqsPoller({
@@ -152,9 +152,9 @@ function pollQueue(
     queueArn: resources.usageQueueArn,
     region: LOCAL_REGION,
     handler: consumer(context, metering),
-    // The event source mapping's settings in CDK, from the same definition.
+    // The event source mapping's settings in CDK, from the same definitions.
     batchSize: usageQueue.eventSource.batchSize,
-    batchingWindowMs: usageQueue.eventSource.maxBatchingWindowSeconds * 1000,
+    batchingWindowMs: LEDGER_QUEUE_BATCHING_WINDOW_SECONDS[config[ENV.ledgerFlush]] * 1000,
     concurrency: LOCAL_SQS_BATCHES_IN_FLIGHT,
     onError: batchFailed(context, 'SQS'),
   });
