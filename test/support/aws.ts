@@ -80,15 +80,18 @@ export function injectFaults(
 
 /**
  * Runs `around` for every command a real client sends: it may throw instead of sending (a fault),
- * or act once the answer came back (e.g. "die right after this write committed").
+ * or act once the answer came back (e.g. "die right after this write committed"); `input` is the
+ * command's, for telling which item a write is for.
  */
 export function aroundRequests(
   client: AnyClient,
-  around: (commandName: string, send: () => Promise<unknown>) => Promise<unknown>,
+  around: (commandName: string, send: () => Promise<unknown>, input: unknown) => Promise<unknown>,
 ): void {
   stackOf(client).add(
     (next, context) => async (args) =>
-      (await around(context.commandName ?? '?', () => next(args))) as Awaited<ReturnType<typeof next>>,
+      (await around(context.commandName ?? '?', () => next(args), args.input)) as Awaited<
+        ReturnType<typeof next>
+      >,
     { step: 'initialize', name: `around-${Math.random()}` },
   );
 }

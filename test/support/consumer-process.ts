@@ -9,6 +9,7 @@ import { composeMetering } from '../../services/metering/compose';
 import { loadMeteringConfig } from '../../services/metering/config';
 import { aroundRequests, documentClient, type EngineClients, engineClients } from './aws';
 import type { Tables } from './key-api';
+import { requestKind } from './ledger-harness';
 import { drainingMetrics, type MetricTotals } from './metrics';
 import type { TestQueue } from './queues';
 import { keySeeder } from './seed-keys';
@@ -49,14 +50,9 @@ export function newTally(): ConsumerTally {
  * so the redelivered copies must be dropped. (A death before the commit, an orphan journal, is
  * the fault tests' F1.) While alive it runs the ledger's backstop as the deployment's schedule does.
  */
-const WRITES: ReadonlySet<string> = new Set(['PutItemCommand', 'UpdateItemCommand']);
-
 /** A write after which the batch's events are counted: a mark path transaction, a ledger head write. */
 const counts = (command: string, input: unknown) =>
-  command === 'TransactWriteItemsCommand' ||
-  (WRITES.has(command) &&
-    /"LEDGER#[^"#]+"/.test(JSON.stringify(input)) &&
-    JSON.stringify(input).includes('"HEAD"'));
+  command === 'TransactWriteItemsCommand' || requestKind(command, input) === 'head';
 
 const KILL_WAIT_MS = 10_000;
 
@@ -83,20 +79,14 @@ export class ConsumerProcess {
     const { tally } = options;
     this.#tally = tally;
     this.clients = engineClients(options.endpoints);
-    aroundRequests(this.clients.sqs, async (_command, send) => {
-      if (this.#dead) throw new Error('consumer process killed');
-      return send();
-    });
-    // The input too (aroundRequests passes only the command's name): which item a write is for.
-    this.clients.dynamo.middlewareStack.add(
-      (next, context) => async (args) => {
+    for (const client of [this.clients.dynamo, this.clients.sqs]) {
+      aroundRequests(client, async (command, send, input) => {
         if (this.#dead) throw new Error('consumer process killed');
-        const answer = await next(args);
-        if (this.#dieAfterNextWrite && counts(context.commandName ?? '?', args.input)) this.#dead = true;
+        const answer = await send();
+        if (this.#dieAfterNextWrite && counts(command, input)) this.#dead = true;
         return answer;
-      },
-      { step: 'initialize', name: 'consumerProcessKill' },
-    );
+      });
+    }
     const metering = composeMetering(
       loadMeteringConfig({
         [ENV.usageTable]: options.tables.usage,
